@@ -1,0 +1,133 @@
+//! Builders for the requests a B2BUA leg sends (INVITE, ACK, CANCEL, BYE, re-INVITE) from dialog state.
+//! Pure functions over headers; no state machine logic here.
+
+use crate::sip::{Headers, Method, Request, SipUri};
+use crate::target::Transport;
+
+/// Dialog state of one side of a call, from Parley's point of view as a UA.
+#[derive(Debug, Clone)]
+pub struct Dialog {
+    /// Call-ID.
+    pub call_id: String,
+    /// Our From/To header value including our tag (`<sip:..>;tag=x`).
+    pub local: String,
+    /// The peer's From/To header value, including its tag once known.
+    pub remote: String,
+    /// Where in-dialog requests go (the peer's Contact).
+    pub remote_target: SipUri,
+    /// Route set (Record-Route of the dialog, in sending order).
+    pub route: Vec<String>,
+    /// Our next CSeq.
+    pub local_cseq: u32,
+    /// Transport for requests in this dialog.
+    pub transport: Transport,
+}
+
+/// Parley's own address as written into Via and Contact.
+#[derive(Debug, Clone)]
+pub struct LocalAddr {
+    /// Host (IP) written into Via/Contact/SDP.
+    pub host: String,
+    /// Port written into Via/Contact.
+    pub port: u16,
+}
+
+impl LocalAddr {
+    /// A Via header value with a fresh branch.
+    pub fn via(&self, transport: Transport, branch: &str) -> String {
+        format!("SIP/2.0/{} {}:{};branch={branch};rport", transport.token(), self.host, self.port)
+    }
+
+    /// A Contact header value for `user`.
+    pub fn contact(&self, user: &str, transport: Transport) -> String {
+        let t = match transport {
+            Transport::Udp => String::new(),
+            other => format!(";transport={}", other.token().to_ascii_lowercase()),
+        };
+        format!("<sip:{user}@{}:{}{t}>", self.host, self.port)
+    }
+}
+
+/// Build a request within `dialog`, consuming a CSeq unless it is ACK or CANCEL.
+pub fn in_dialog(
+    dialog: &mut Dialog,
+    method: Method,
+    local: &LocalAddr,
+    contact_user: &str,
+    branch: &str,
+    body: Option<Vec<u8>>,
+) -> Request {
+    let cseq = match method {
+        Method::Ack | Method::Cancel => dialog.local_cseq,
+        _ => {
+            dialog.local_cseq += 1;
+            dialog.local_cseq
+        }
+    };
+    let mut headers = Headers::default();
+    headers.push("Via", &local.via(dialog.transport, branch));
+    headers.push("Max-Forwards", "70");
+    for r in &dialog.route {
+        headers.push("Route", r);
+    }
+    headers.push("From", &dialog.local);
+    headers.push("To", &dialog.remote);
+    headers.push("Call-ID", &dialog.call_id);
+    headers.push("CSeq", &format!("{cseq} {method}"));
+    if matches!(method, Method::Invite) {
+        headers.push("Contact", &local.contact(contact_user, dialog.transport));
+    }
+    let body = body.unwrap_or_default();
+    if !body.is_empty() {
+        headers.push("Content-Type", "application/sdp");
+    }
+    Request {
+        method,
+        uri: dialog.remote_target.clone(),
+        headers,
+        body,
+    }
+}
+
+/// The ACK for a 2xx to an INVITE sent with CSeq `cseq` in `dialog` (RFC 3261 §13.2.2.4).
+pub fn ack_2xx(dialog: &Dialog, cseq: u32, local: &LocalAddr, branch: &str) -> Request {
+    let mut headers = Headers::default();
+    headers.push("Via", &local.via(dialog.transport, branch));
+    headers.push("Max-Forwards", "70");
+    for r in &dialog.route {
+        headers.push("Route", r);
+    }
+    headers.push("From", &dialog.local);
+    headers.push("To", &dialog.remote);
+    headers.push("Call-ID", &dialog.call_id);
+    headers.push("CSeq", &format!("{cseq} ACK"));
+    Request {
+        method: Method::Ack,
+        uri: dialog.remote_target.clone(),
+        headers,
+        body: Vec::new(),
+    }
+}
+
+/// The CANCEL for a pending INVITE (RFC 3261 §9.1): same Request-URI, Via, Call-ID, From, To, CSeq number.
+pub fn cancel_for(invite: &Request) -> Request {
+    let mut headers = Headers::default();
+    for name in ["Via", "Route"] {
+        for v in invite.headers.get_all(name).into_iter().take(if name == "Via" { 1 } else { usize::MAX }) {
+            headers.push(name, v);
+        }
+    }
+    headers.push("Max-Forwards", "70");
+    for name in ["From", "To", "Call-ID"] {
+        if let Some(v) = invite.headers.get(name) {
+            headers.push(name, v);
+        }
+    }
+    headers.push("CSeq", &format!("{} CANCEL", invite.cseq()));
+    Request {
+        method: Method::Cancel,
+        uri: invite.uri.clone(),
+        headers,
+        body: Vec::new(),
+    }
+}

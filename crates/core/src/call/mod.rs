@@ -1,0 +1,702 @@
+//! A call between two extensions through Parley as a B2BUA: the caller's leg (A) and one forked leg per
+//! registered contact of the callee (B). Owns dialog state, forking, CANCEL, hold/resume re-INVITEs,
+//! BYE from either side and the no-answer timer. Never does IO: the shell feeds `handle_*` and drains
+//! [`Call::poll_output`]; relay ports and randomness come in at creation.
+
+mod build;
+
+use std::collections::VecDeque;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+pub use build::{Dialog, LocalAddr};
+
+use crate::ids::Ids;
+use crate::sdp::{AudioSession, Direction, LocalSdp, SdpError};
+use crate::sip::header::NameAddr;
+use crate::sip::{Method, Request, Response, SipUri};
+use crate::target::{Target, Transport};
+
+/// A server transaction, as the shell names it.
+pub type TxId = u64;
+
+/// Settings for calls.
+#[derive(Debug, Clone)]
+pub struct CallConfig {
+    /// Parley's address in Via and Contact.
+    pub local: LocalAddr,
+    /// Parley's media address (IP) written into SDP.
+    pub media_ip: IpAddr,
+    /// How long the callee's phones ring before the call is given up.
+    pub no_answer: Duration,
+}
+
+/// One contact of the callee to ring.
+#[derive(Debug, Clone)]
+pub struct ForkTarget {
+    /// The contact URI (Request-URI of the forked INVITE).
+    pub uri: SipUri,
+    /// Where to send it (the registration's flow).
+    pub target: Target,
+}
+
+/// Everything needed to start a call.
+#[derive(Debug, Clone)]
+pub struct NewCall {
+    /// The caller's INVITE.
+    pub invite: Request,
+    /// Its server transaction.
+    pub tx: TxId,
+    /// Where it came from.
+    pub source: Target,
+    /// Caller's extension.
+    pub caller: String,
+    /// Caller's display name, if known.
+    pub caller_name: Option<String>,
+    /// Callee's extension.
+    pub callee: String,
+    /// The callee's contacts to ring in parallel.
+    pub forks: Vec<ForkTarget>,
+    /// Relay port facing the caller.
+    pub a_media_port: u16,
+    /// Relay port facing the callee.
+    pub b_media_port: u16,
+    /// Seed for tags, branches and Call-IDs.
+    pub seed: u64,
+}
+
+/// Which side of the call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Side {
+    /// The caller.
+    A,
+    /// The callee (fork index).
+    B(usize),
+}
+
+/// Where the relay should send each side's media.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaUpdate {
+    /// The caller's RTP address (from its SDP), `None` when on hold with no address.
+    pub a_remote: Option<SocketAddr>,
+    /// The callee's RTP address.
+    pub b_remote: Option<SocketAddr>,
+}
+
+/// What happened to the call, for logs and call records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallEvent {
+    /// The callee answered on a fork.
+    Answered,
+    /// The call is over; the status the caller saw (200 if it was answered).
+    Ended {
+        /// Final status (200 for an answered call).
+        status: u16,
+        /// Who or what ended it.
+        reason: &'static str,
+    },
+}
+
+/// An action for the shell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Respond on a server transaction.
+    Respond {
+        /// The transaction.
+        tx: TxId,
+        /// The response.
+        response: Response,
+    },
+    /// Send a request in a new client transaction; responses come back via [`Call::handle_response`].
+    Request {
+        /// The side it goes to.
+        side: Side,
+        /// The request.
+        request: Request,
+        /// Where to send it.
+        target: Target,
+    },
+    /// Send an ACK for a 2xx (no transaction).
+    Ack {
+        /// The ACK.
+        request: Request,
+        /// Where to send it.
+        target: Target,
+    },
+    /// Reconfigure the relay.
+    Media(MediaUpdate),
+    /// Report an event.
+    Event(CallEvent),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Ringing,
+    Answered,
+    Ended,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ForkState {
+    Calling,
+    Proceeding,
+    Answered,
+    Done,
+}
+
+#[derive(Debug)]
+struct Fork {
+    target: Target,
+    invite: Request,
+    dialog: Dialog,
+    state: ForkState,
+    cancel_wanted: bool,
+    remote: Option<AudioSession>,
+}
+
+#[derive(Debug)]
+struct Pending {
+    from: Side,
+    tx: TxId,
+    invite_cseq: u32,
+    request: Request,
+}
+
+/// One B2BUA call. See the module documentation.
+#[derive(Debug)]
+pub struct Call {
+    config: CallConfig,
+    ids: Ids,
+    state: State,
+    caller: String,
+    callee: String,
+    a_tx: TxId,
+    a_invite: Request,
+    a_dialog: Dialog,
+    a_target: Target,
+    a_offer: AudioSession,
+    a_sdp: LocalSdp,
+    b_sdp: LocalSdp,
+    forks: Vec<Fork>,
+    answered: Option<usize>,
+    a_final_sent: bool,
+    ringing_sent: bool,
+    no_answer_at: Option<Instant>,
+    give_up_at: Option<Instant>,
+    pending: Option<Pending>,
+    fork_failures: Vec<u16>,
+    out: VecDeque<Output>,
+}
+
+impl Call {
+    /// Start a call: answers 100 to the caller and sends INVITEs to every fork, or refuses the call
+    /// (the returned call then holds only the refusal and is already ended).
+    pub fn new(now: Instant, config: CallConfig, new: NewCall) -> Call {
+        let mut ids = Ids::new(new.seed);
+        let a_tag = ids.tag();
+        let remote_target = new
+            .invite
+            .headers
+            .get("Contact")
+            .and_then(NameAddr::parse)
+            .map(|n| n.uri)
+            .unwrap_or_else(|| new.invite.uri.clone());
+        let to = new.invite.headers.get("To").unwrap_or_default();
+        let a_dialog = Dialog {
+            call_id: new.invite.call_id().to_string(),
+            local: format!("{to};tag={a_tag}"),
+            remote: new.invite.headers.get("From").unwrap_or_default().to_string(),
+            remote_target,
+            route: new.invite.headers.get_all("Record-Route").iter().map(|s| s.to_string()).collect(),
+            local_cseq: 0,
+            transport: new.source.transport,
+        };
+        let session_seed = ids.next_u64() >> 16;
+        let offer = AudioSession::parse(&new.invite.body);
+        let a_offer = offer.clone().unwrap_or(AudioSession {
+            addr: SocketAddr::new(config.media_ip, 0),
+            formats: Vec::new(),
+            direction: Direction::SendRecv,
+            ptime: None,
+        });
+        let mk_sdp = |port: u16, id: u64| LocalSdp {
+            session_id: id,
+            version: 1,
+            addr: SocketAddr::new(config.media_ip, port),
+            formats: a_offer.formats.clone(),
+            direction: a_offer.direction,
+            ptime: a_offer.ptime,
+        };
+        let a_sdp = mk_sdp(new.a_media_port, session_seed);
+        let b_sdp = mk_sdp(new.b_media_port, session_seed + 1);
+        let mut call = Call {
+            caller: new.caller.clone(),
+            callee: new.callee.clone(),
+            a_tx: new.tx,
+            a_invite: new.invite.clone(),
+            a_dialog,
+            a_target: new.source,
+            a_offer,
+            a_sdp,
+            b_sdp,
+            forks: Vec::new(),
+            answered: None,
+            a_final_sent: false,
+            ringing_sent: false,
+            no_answer_at: Some(now + config.no_answer),
+            give_up_at: None,
+            pending: None,
+            fork_failures: Vec::new(),
+            out: VecDeque::new(),
+            state: State::Ringing,
+            ids,
+            config,
+        };
+        match offer {
+            Err(SdpError::NoCommonCodec) => return call.refuse(488, "no common codec"),
+            Err(SdpError::Malformed(_)) if new.invite.body.is_empty() => {
+                // Delayed offer (INVITE without SDP) is not supported yet.
+                return call.refuse(488, "no SDP offer");
+            }
+            Err(SdpError::Malformed(_)) => return call.refuse(400, "malformed SDP"),
+            Ok(_) => {}
+        }
+        if new.forks.is_empty() {
+            return call.refuse(480, "callee not registered");
+        }
+        call.respond_a(100, None);
+        let display = new.caller_name.as_deref().map(|n| format!("\"{}\" ", n.replace('"', ""))).unwrap_or_default();
+        for fork in new.forks {
+            let tag = call.ids.tag();
+            let branch = call.ids.branch();
+            let mut dialog = Dialog {
+                call_id: call.ids.call_id(),
+                local: format!("{display}<sip:{}@{}>;tag={tag}", new.caller, call.config.local.host),
+                remote: format!("<sip:{}@{}>", new.callee, call.config.local.host),
+                remote_target: fork.uri.clone(),
+                route: Vec::new(),
+                local_cseq: 0,
+                transport: fork.target.transport,
+            };
+            let body = call.b_sdp.render();
+            let invite = build::in_dialog(&mut dialog, Method::Invite, &call.config.local, &new.caller, &branch, Some(body));
+            call.out.push_back(Output::Request {
+                side: Side::B(call.forks.len()),
+                request: invite.clone(),
+                target: fork.target,
+            });
+            call.forks.push(Fork {
+                target: fork.target,
+                invite,
+                dialog,
+                state: ForkState::Calling,
+                cancel_wanted: false,
+                remote: None,
+            });
+        }
+        call
+    }
+
+    fn refuse(mut self, status: u16, reason: &'static str) -> Call {
+        self.respond_a(status, None);
+        self.finish(status, reason);
+        self
+    }
+
+    /// The caller's Call-ID (for routing in-dialog requests).
+    pub fn a_call_id(&self) -> &str {
+        &self.a_dialog.call_id
+    }
+
+    /// The Call-IDs of the forks, by fork index.
+    pub fn b_call_ids(&self) -> Vec<String> {
+        self.forks.iter().map(|f| f.dialog.call_id.clone()).collect()
+    }
+
+    /// Caller and callee extensions.
+    pub fn parties(&self) -> (&str, &str) {
+        (&self.caller, &self.callee)
+    }
+
+    /// Whether the callee answered and the call is up.
+    pub fn is_answered(&self) -> bool {
+        self.state == State::Answered
+    }
+
+    /// Whether the call is over and can be dropped once outputs are drained.
+    pub fn is_ended(&self) -> bool {
+        self.state == State::Ended && self.forks.iter().all(|f| f.state == ForkState::Done || self.answered.is_some())
+    }
+
+    /// The next action for the shell.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// The next time [`Call::handle_timeout`] must be called.
+    pub fn poll_timeout(&self) -> Option<(Instant, &'static str)> {
+        match (self.no_answer_at, self.give_up_at) {
+            (Some(t), _) if self.state == State::Ringing => Some((t, "no answer")),
+            (_, Some(t)) => Some((t, "waiting for forks to finish")),
+            _ => None,
+        }
+    }
+
+    /// Timers: no answer rings out; a call stuck ending is dropped.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.state == State::Ringing && self.no_answer_at.is_some_and(|t| now >= t) {
+            self.no_answer_at = None;
+            self.cancel_forks(None);
+            self.respond_a(480, None);
+            self.finish(480, "no answer");
+        }
+        if self.give_up_at.is_some_and(|t| now >= t) {
+            for f in &mut self.forks {
+                f.state = ForkState::Done;
+            }
+            self.give_up_at = None;
+            self.state = State::Ended;
+        }
+    }
+
+    /// Shut the call down (server stopping): BYE to both sides of an answered call, else refuse and cancel.
+    pub fn hangup(&mut self, now: Instant) {
+        match self.state {
+            State::Ringing => {
+                self.cancel_forks(None);
+                self.respond_a(503, None);
+                self.finish(503, "shutdown");
+            }
+            State::Answered => {
+                self.send_bye(Side::A);
+                if let Some(i) = self.answered {
+                    self.send_bye(Side::B(i));
+                }
+                self.finish(200, "shutdown");
+            }
+            State::Ended => {}
+        }
+        self.give_up_at.get_or_insert(now + Duration::from_secs(2));
+    }
+
+    /// A request within the call: from the caller (`Side::A`: CANCEL, ACK, BYE, re-INVITE) or from a fork.
+    pub fn handle_request(&mut self, now: Instant, side: Side, tx: TxId, req: &Request) {
+        match (&req.method, side) {
+            (Method::Ack, _) => {}
+            (Method::Cancel, Side::A) => {
+                if self.state == State::Ringing {
+                    self.cancel_forks(None);
+                    self.respond_a(487, None);
+                    self.finish(487, "caller cancelled");
+                    self.give_up_at.get_or_insert(now + Duration::from_secs(32));
+                }
+            }
+            (Method::Bye, _) => {
+                self.reply(tx, req, 200);
+                let is_answered_fork = match side {
+                    Side::A => true,
+                    Side::B(i) => self.answered == Some(i),
+                };
+                if self.state == State::Answered && is_answered_fork {
+                    let other = match side {
+                        Side::A => Side::B(self.answered.unwrap_or_default()),
+                        Side::B(_) => Side::A,
+                    };
+                    self.send_bye(other);
+                    self.finish(200, if side == Side::A { "caller hung up" } else { "callee hung up" });
+                }
+            }
+            (Method::Invite, _) => self.handle_reinvite(side, tx, req),
+            (Method::Options, _) | (Method::Info, _) => self.reply(tx, req, 200),
+            _ => self.reply(tx, req, 501),
+        }
+    }
+
+    fn handle_reinvite(&mut self, side: Side, tx: TxId, req: &Request) {
+        if self.state != State::Answered || matches!(side, Side::B(i) if self.answered != Some(i)) {
+            self.reply(tx, req, 481);
+            return;
+        }
+        if self.pending.is_some() {
+            self.reply(tx, req, 491);
+            return;
+        }
+        let offer = match AudioSession::parse(&req.body) {
+            Ok(o) => o,
+            Err(SdpError::NoCommonCodec) => return self.reply(tx, req, 488),
+            Err(_) => return self.reply(tx, req, if req.body.is_empty() { 488 } else { 400 }),
+        };
+        // Remember the offerer's new address; the other side gets Parley's relay address instead.
+        match side {
+            Side::A => self.a_offer = offer.clone(),
+            Side::B(i) => self.forks[i].remote = Some(offer.clone()),
+        }
+        let (sdp, other) = match side {
+            Side::A => (&mut self.b_sdp, Side::B(self.answered.unwrap_or_default())),
+            Side::B(_) => (&mut self.a_sdp, Side::A),
+        };
+        sdp.version += 1;
+        sdp.formats = offer.formats.clone();
+        sdp.direction = offer.direction;
+        let body = sdp.render();
+        let branch = self.ids.branch();
+        let (dialog, target, user) = match other {
+            Side::A => (&mut self.a_dialog, self.a_target, self.callee.clone()),
+            Side::B(i) => {
+                let f = &mut self.forks[i];
+                (&mut f.dialog, f.target, self.caller.clone())
+            }
+        };
+        let request = build::in_dialog(dialog, Method::Invite, &self.config.local, &user, &branch, Some(body));
+        self.pending = Some(Pending {
+            from: side,
+            tx,
+            invite_cseq: request.cseq(),
+            request: req.clone(),
+        });
+        self.out.push_back(Output::Request {
+            side: other,
+            request,
+            target,
+        });
+    }
+
+    /// A response to a request this call sent on `side`.
+    pub fn handle_response(&mut self, now: Instant, side: Side, resp: &Response) {
+        let (cseq, method) = resp.cseq();
+        match (method, side) {
+            (Method::Invite, Side::B(i)) if self.forks.get(i).is_some_and(|f| f.invite.cseq() == cseq) => {
+                self.fork_invite_response(now, i, resp)
+            }
+            (Method::Invite, _) => self.reinvite_response(side, cseq, resp),
+            _ => {}
+        }
+    }
+
+    fn fork_invite_response(&mut self, now: Instant, i: usize, resp: &Response) {
+        let status = resp.status;
+        if status < 200 {
+            if status > 100 && self.forks[i].state == ForkState::Calling {
+                self.forks[i].state = ForkState::Proceeding;
+            }
+            if self.forks[i].cancel_wanted && self.forks[i].state == ForkState::Proceeding {
+                self.send_cancel(i);
+            }
+            if (180..200).contains(&status) && !self.ringing_sent && self.state == State::Ringing {
+                self.ringing_sent = true;
+                self.respond_a(180, None);
+            }
+            return;
+        }
+        if status < 300 {
+            self.learn_fork_dialog(i, resp);
+            self.ack_fork(i, resp.cseq().0);
+            if self.state != State::Ringing || self.forks[i].cancel_wanted {
+                // Answered after we gave up on it (cancel crossed the 200): end that dialog at once.
+                self.forks[i].state = ForkState::Done;
+                self.send_bye(Side::B(i));
+                return;
+            }
+            let answer = match AudioSession::parse(&resp.body) {
+                Ok(a) => a,
+                Err(_) => {
+                    self.forks[i].state = ForkState::Done;
+                    self.send_bye(Side::B(i));
+                    self.cancel_forks(None);
+                    self.respond_a(488, None);
+                    self.finish(488, "callee answered without usable SDP");
+                    return;
+                }
+            };
+            self.forks[i].state = ForkState::Answered;
+            self.answered = Some(i);
+            self.state = State::Answered;
+            self.no_answer_at = None;
+            self.cancel_forks(Some(i));
+            self.a_sdp.formats = answer.formats.clone();
+            self.a_sdp.direction = answer.direction;
+            self.forks[i].remote = Some(answer);
+            let body = self.a_sdp.render();
+            self.respond_a(200, Some(body));
+            self.push_media();
+            self.out.push_back(Output::Event(CallEvent::Answered));
+            return;
+        }
+        // Final failure on this fork.
+        self.forks[i].state = ForkState::Done;
+        if self.state == State::Ringing && self.forks.iter().all(|f| f.state == ForkState::Done) {
+            let best = self.best_failure(status);
+            self.respond_a(best, None);
+            self.finish(best, "callee refused");
+        } else if self.forks.iter().all(|f| f.state == ForkState::Done) {
+            self.give_up_at = Some(now);
+        }
+        self.fork_failures.push(status);
+    }
+
+    fn reinvite_response(&mut self, side: Side, cseq: u32, resp: &Response) {
+        let Some(p) = self.pending.as_ref() else { return };
+        if p.invite_cseq != cseq || resp.status < 200 {
+            return;
+        }
+        let Some(p) = self.pending.take() else { return };
+        if resp.status >= 300 {
+            let status = if resp.status == 491 { 491 } else { resp.status };
+            self.respond_tx(p.tx, &p.request, p.from, status, None);
+            return;
+        }
+        match side {
+            Side::A => {
+                let ack = build::ack_2xx(&self.a_dialog, cseq, &self.config.local, &self.ids.branch());
+                self.out.push_back(Output::Ack { request: ack, target: self.a_target });
+            }
+            Side::B(i) => self.ack_fork(i, cseq),
+        }
+        let Ok(answer) = AudioSession::parse(&resp.body) else {
+            self.respond_tx(p.tx, &p.request, p.from, 488, None);
+            return;
+        };
+        match side {
+            Side::A => self.a_offer = answer.clone(),
+            Side::B(i) => self.forks[i].remote = Some(answer.clone()),
+        }
+        let sdp = match p.from {
+            Side::A => &mut self.a_sdp,
+            Side::B(_) => &mut self.b_sdp,
+        };
+        sdp.version += 1;
+        sdp.formats = answer.formats.clone();
+        sdp.direction = answer.direction;
+        let body = sdp.render();
+        self.respond_tx(p.tx, &p.request, p.from, 200, Some(body));
+        self.push_media();
+    }
+
+    fn push_media(&mut self) {
+        let port_ok = |s: &AudioSession| (s.addr.port() != 0 && !s.addr.ip().is_unspecified()).then_some(s.addr);
+        let b_remote = self.answered.and_then(|i| self.forks[i].remote.as_ref()).and_then(port_ok);
+        self.out.push_back(Output::Media(MediaUpdate {
+            a_remote: port_ok(&self.a_offer),
+            b_remote,
+        }));
+    }
+
+    fn best_failure(&self, last: u16) -> u16 {
+        let all: Vec<u16> = self.fork_failures.iter().copied().chain([last]).collect();
+        if all.iter().any(|s| matches!(s, 486 | 600)) {
+            486
+        } else if let Some(s) = all.iter().find(|s| matches!(s, 603)) {
+            *s
+        } else {
+            480
+        }
+    }
+
+    fn learn_fork_dialog(&mut self, i: usize, resp: &Response) {
+        let f = &mut self.forks[i];
+        if let Some(to) = resp.headers.get("To") {
+            f.dialog.remote = to.to_string();
+        }
+        if let Some(c) = resp.headers.get("Contact").and_then(NameAddr::parse) {
+            f.dialog.remote_target = c.uri;
+        }
+        let mut rr: Vec<String> = resp.headers.get_all("Record-Route").iter().map(|s| s.to_string()).collect();
+        rr.reverse();
+        f.dialog.route = rr;
+    }
+
+    fn ack_fork(&mut self, i: usize, cseq: u32) {
+        let branch = self.ids.branch();
+        let f = &self.forks[i];
+        let ack = build::ack_2xx(&f.dialog, cseq, &self.config.local, &branch);
+        self.out.push_back(Output::Ack { request: ack, target: f.target });
+    }
+
+    fn cancel_forks(&mut self, except: Option<usize>) {
+        for i in 0..self.forks.len() {
+            if Some(i) == except || self.forks[i].state == ForkState::Done || self.forks[i].cancel_wanted {
+                continue;
+            }
+            self.forks[i].cancel_wanted = true;
+            if self.forks[i].state == ForkState::Proceeding {
+                self.send_cancel(i);
+            }
+        }
+    }
+
+    fn send_cancel(&mut self, i: usize) {
+        let f = &mut self.forks[i];
+        f.state = ForkState::Done;
+        let cancel = build::cancel_for(&f.invite);
+        self.out.push_back(Output::Request {
+            side: Side::B(i),
+            request: cancel,
+            target: f.target,
+        });
+    }
+
+    fn send_bye(&mut self, side: Side) {
+        let branch = self.ids.branch();
+        let (dialog, target, user) = match side {
+            Side::A => (&mut self.a_dialog, self.a_target, &self.callee),
+            Side::B(i) => {
+                let f = &mut self.forks[i];
+                (&mut f.dialog, f.target, &self.caller)
+            }
+        };
+        let bye = build::in_dialog(dialog, Method::Bye, &self.config.local, user, &branch, None);
+        self.out.push_back(Output::Request { side, request: bye, target });
+    }
+
+    fn respond_a(&mut self, status: u16, body: Option<Vec<u8>>) {
+        if self.a_final_sent {
+            return;
+        }
+        if status >= 200 {
+            self.a_final_sent = true;
+        }
+        let invite = self.a_invite.clone();
+        self.respond_tx(self.a_tx, &invite, Side::A, status, body);
+    }
+
+    fn respond_tx(&mut self, tx: TxId, req: &Request, side: Side, status: u16, body: Option<Vec<u8>>) {
+        let tag = match side {
+            Side::A => crate::sip::header::param(&self.a_dialog.local, "tag").unwrap_or_default().to_string(),
+            Side::B(i) => crate::sip::header::param(&self.forks[i].dialog.local, "tag").unwrap_or_default().to_string(),
+        };
+        let mut response = Response::to_request(req, status, Some(&tag));
+        if (101..300).contains(&status) {
+            let (user, transport) = match side {
+                Side::A => (self.callee.clone(), self.a_target.transport),
+                Side::B(i) => (self.caller.clone(), self.forks[i].target.transport),
+            };
+            response.headers.push("Contact", &self.config.local.contact(&user, transport));
+        }
+        if let Some(b) = body {
+            response.headers.push("Content-Type", "application/sdp");
+            response.body = b;
+        }
+        self.out.push_back(Output::Respond { tx, response });
+    }
+
+    fn reply(&mut self, tx: TxId, req: &Request, status: u16) {
+        let response = Response::to_request(req, status, None);
+        self.out.push_back(Output::Respond { tx, response });
+    }
+
+    fn finish(&mut self, status: u16, reason: &'static str) {
+        if self.state != State::Ended {
+            self.state = State::Ended;
+            self.no_answer_at = None;
+            self.out.push_back(Output::Event(CallEvent::Ended { status, reason }));
+        }
+    }
+
+    /// Which transport the caller used.
+    pub fn caller_transport(&self) -> Transport {
+        self.a_target.transport
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,10 @@
+//! Parley's phone-system logic, free of IO: SIP messages and digest auth, the registrar, SDP offer/answer
+//! and B2BUA call control. Time and randomness come in as arguments; outputs are drained by the shell.
+#![warn(missing_docs)]
+
+pub mod call;
+pub mod ids;
+pub mod registrar;
+pub mod sdp;
+pub mod sip;
+pub mod target;

@@ -1,0 +1,462 @@
+//! SIP message model: parse untrusted bytes into a checked `Request`/`Response` and serialize them back.
+//! Owns framing rules (start line, headers, Content-Length); never does IO or interprets call state.
+
+use std::fmt;
+
+use super::header::{canonical_name, Headers};
+use super::uri::SipUri;
+
+/// Largest SIP message Parley accepts (bytes). Anything larger is refused.
+pub const MAX_MESSAGE_LEN: usize = 64 * 1024;
+
+/// Why a message could not be parsed.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ParseError {
+    /// The bytes are not UTF-8 text in the header part.
+    #[error("message head is not valid UTF-8")]
+    NotUtf8,
+    /// No blank line terminates the header section.
+    #[error("header section is not terminated")]
+    Unterminated,
+    /// The start line is not a request or status line.
+    #[error("bad start line: {0}")]
+    StartLine(String),
+    /// A header line has no colon.
+    #[error("malformed header line: {0}")]
+    HeaderLine(String),
+    /// A header required by RFC 3261 §8.1.1 is missing.
+    #[error("missing mandatory header {0}")]
+    Missing(&'static str),
+    /// Content-Length is not a number or disagrees with the body.
+    #[error("bad Content-Length: {0}")]
+    ContentLength(String),
+    /// CSeq is malformed or its method disagrees with the request method.
+    #[error("bad CSeq: {0}")]
+    CSeq(String),
+    /// The message is larger than [`MAX_MESSAGE_LEN`].
+    #[error("message too large")]
+    TooLarge,
+    /// A URI could not be parsed.
+    #[error("bad URI: {0}")]
+    Uri(String),
+}
+
+/// A SIP method. Unknown methods are kept by name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Method {
+    /// INVITE
+    Invite,
+    /// ACK
+    Ack,
+    /// BYE
+    Bye,
+    /// CANCEL
+    Cancel,
+    /// REGISTER
+    Register,
+    /// OPTIONS
+    Options,
+    /// SUBSCRIBE
+    Subscribe,
+    /// NOTIFY
+    Notify,
+    /// MESSAGE
+    Message,
+    /// INFO
+    Info,
+    /// UPDATE
+    Update,
+    /// PRACK
+    Prack,
+    /// REFER
+    Refer,
+    /// PUBLISH
+    Publish,
+    /// Any other token.
+    Other(String),
+}
+
+impl Method {
+    /// Parse a method token.
+    pub fn parse(s: &str) -> Method {
+        match s {
+            "INVITE" => Method::Invite,
+            "ACK" => Method::Ack,
+            "BYE" => Method::Bye,
+            "CANCEL" => Method::Cancel,
+            "REGISTER" => Method::Register,
+            "OPTIONS" => Method::Options,
+            "SUBSCRIBE" => Method::Subscribe,
+            "NOTIFY" => Method::Notify,
+            "MESSAGE" => Method::Message,
+            "INFO" => Method::Info,
+            "UPDATE" => Method::Update,
+            "PRACK" => Method::Prack,
+            "REFER" => Method::Refer,
+            "PUBLISH" => Method::Publish,
+            other => Method::Other(other.to_string()),
+        }
+    }
+
+    /// The method's token.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Method::Invite => "INVITE",
+            Method::Ack => "ACK",
+            Method::Bye => "BYE",
+            Method::Cancel => "CANCEL",
+            Method::Register => "REGISTER",
+            Method::Options => "OPTIONS",
+            Method::Subscribe => "SUBSCRIBE",
+            Method::Notify => "NOTIFY",
+            Method::Message => "MESSAGE",
+            Method::Info => "INFO",
+            Method::Update => "UPDATE",
+            Method::Prack => "PRACK",
+            Method::Refer => "REFER",
+            Method::Publish => "PUBLISH",
+            Method::Other(s) => s,
+        }
+    }
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A SIP request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// The method.
+    pub method: Method,
+    /// The Request-URI.
+    pub uri: SipUri,
+    /// Headers in order.
+    pub headers: Headers,
+    /// The body (Content-Length bytes).
+    pub body: Vec<u8>,
+}
+
+/// A SIP response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    /// Status code (100-699).
+    pub status: u16,
+    /// Reason phrase.
+    pub reason: String,
+    /// Headers in order.
+    pub headers: Headers,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+/// Either a request or a response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    /// A request.
+    Request(Request),
+    /// A response.
+    Response(Response),
+}
+
+/// The standard reason phrase for a status code.
+pub fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        100 => "Trying",
+        180 => "Ringing",
+        181 => "Call Is Being Forwarded",
+        183 => "Session Progress",
+        200 => "OK",
+        202 => "Accepted",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        407 => "Proxy Authentication Required",
+        408 => "Request Timeout",
+        413 => "Request Entity Too Large",
+        415 => "Unsupported Media Type",
+        416 => "Unsupported URI Scheme",
+        420 => "Bad Extension",
+        423 => "Interval Too Brief",
+        480 => "Temporarily Unavailable",
+        481 => "Call/Transaction Does Not Exist",
+        482 => "Loop Detected",
+        483 => "Too Many Hops",
+        484 => "Address Incomplete",
+        486 => "Busy Here",
+        487 => "Request Terminated",
+        488 => "Not Acceptable Here",
+        489 => "Bad Event",
+        491 => "Request Pending",
+        500 => "Server Internal Error",
+        501 => "Not Implemented",
+        503 => "Service Unavailable",
+        600 => "Busy Everywhere",
+        603 => "Decline",
+        _ => "Unknown",
+    }
+}
+
+impl Message {
+    /// Parse one complete message (a UDP datagram or a framed stream message).
+    pub fn parse(bytes: &[u8]) -> Result<Message, ParseError> {
+        if bytes.len() > MAX_MESSAGE_LEN {
+            return Err(ParseError::TooLarge);
+        }
+        let head_end = find_head_end(bytes).ok_or(ParseError::Unterminated)?;
+        let head = std::str::from_utf8(&bytes[..head_end.0]).map_err(|_| ParseError::NotUtf8)?;
+        let rest = &bytes[head_end.1..];
+        let mut lines = unfold_lines(head).into_iter();
+        let start = lines.next().ok_or_else(|| ParseError::StartLine(String::new()))?;
+        let mut headers = Headers::default();
+        for line in lines {
+            let (name, value) = line
+                .split_once(':')
+                .ok_or_else(|| ParseError::HeaderLine(truncate(&line)))?;
+            let name = name.trim();
+            if name.is_empty() || name.contains(char::is_whitespace) {
+                return Err(ParseError::HeaderLine(truncate(&line)));
+            }
+            headers.push(canonical_name(name), value.trim());
+        }
+        let body = match headers.get("Content-Length") {
+            Some(v) => {
+                let n: usize = v
+                    .trim()
+                    .parse()
+                    .map_err(|_| ParseError::ContentLength(truncate(v)))?;
+                if n > rest.len() {
+                    return Err(ParseError::ContentLength(format!(
+                        "{n} declared, {} present",
+                        rest.len()
+                    )));
+                }
+                rest[..n].to_vec()
+            }
+            None => rest.to_vec(),
+        };
+        for required in ["Via", "From", "To", "Call-ID", "CSeq"] {
+            if headers.get(required).is_none() {
+                return Err(ParseError::Missing(required));
+            }
+        }
+        let cseq = headers.get("CSeq").unwrap_or_default();
+        let (num, cmethod) = cseq
+            .split_once(char::is_whitespace)
+            .ok_or_else(|| ParseError::CSeq(truncate(cseq)))?;
+        let _: u32 = num
+            .trim()
+            .parse()
+            .map_err(|_| ParseError::CSeq(truncate(cseq)))?;
+        let cmethod = cmethod.trim().to_string();
+        if let Some(rest) = start.strip_prefix("SIP/2.0 ") {
+            let (code, reason) = rest.split_once(' ').unwrap_or((rest, ""));
+            let status: u16 = code
+                .parse()
+                .ok()
+                .filter(|c| (100..700).contains(c))
+                .ok_or_else(|| ParseError::StartLine(truncate(&start)))?;
+            Ok(Message::Response(Response {
+                status,
+                reason: reason.to_string(),
+                headers,
+                body,
+            }))
+        } else {
+            let mut parts = start.split(' ');
+            let (Some(m), Some(u), Some(v), None) =
+                (parts.next(), parts.next(), parts.next(), parts.next())
+            else {
+                return Err(ParseError::StartLine(truncate(&start)));
+            };
+            if v != "SIP/2.0" || m.is_empty() || !m.bytes().all(|b| b.is_ascii_alphabetic()) {
+                return Err(ParseError::StartLine(truncate(&start)));
+            }
+            let uri = SipUri::parse(u).map_err(|e| ParseError::Uri(e.to_string()))?;
+            let method = Method::parse(m);
+            if cmethod != method.as_str() && method != Method::Ack && method != Method::Cancel {
+                return Err(ParseError::CSeq(truncate(cseq)));
+            }
+            Ok(Message::Request(Request {
+                method,
+                uri,
+                headers,
+                body,
+            }))
+        }
+    }
+
+    /// Serialize to wire bytes (Content-Length is always written from the body).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        match self {
+            Message::Request(r) => r.to_bytes(),
+            Message::Response(r) => r.to_bytes(),
+        }
+    }
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(80).collect()
+}
+
+fn find_head_end(bytes: &[u8]) -> Option<(usize, usize)> {
+    if let Some(p) = bytes.windows(4).position(|w| w == b"\r\n\r\n") {
+        return Some((p, p + 4));
+    }
+    bytes
+        .windows(2)
+        .position(|w| w == b"\n\n")
+        .map(|p| (p, p + 2))
+}
+
+/// Split the head into lines, joining folded continuation lines (RFC 3261 §7.3.1).
+fn unfold_lines(head: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for raw in head.split('\n') {
+        let line = raw.strip_suffix('\r').unwrap_or(raw);
+        if line.is_empty() {
+            continue;
+        }
+        if line.starts_with(' ') || line.starts_with('\t') {
+            if let Some(last) = out.last_mut() {
+                last.push(' ');
+                last.push_str(line.trim());
+                continue;
+            }
+        }
+        out.push(line.to_string());
+    }
+    out
+}
+
+fn write_headers(out: &mut Vec<u8>, headers: &Headers, body: &[u8]) {
+    for (name, value) in headers.iter() {
+        if name.eq_ignore_ascii_case("Content-Length") {
+            continue;
+        }
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(format!("Content-Length: {}\r\n\r\n", body.len()).as_bytes());
+    out.extend_from_slice(body);
+}
+
+impl Request {
+    /// Serialize to wire bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = format!("{} {} SIP/2.0\r\n", self.method, self.uri).into_bytes();
+        write_headers(&mut out, &self.headers, &self.body);
+        out
+    }
+
+    /// The CSeq number.
+    pub fn cseq(&self) -> u32 {
+        self.headers.cseq().map(|c| c.0).unwrap_or(0)
+    }
+
+    /// The Call-ID.
+    pub fn call_id(&self) -> &str {
+        self.headers.get("Call-ID").unwrap_or_default()
+    }
+}
+
+impl Response {
+    /// Serialize to wire bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = format!("SIP/2.0 {} {}\r\n", self.status, self.reason).into_bytes();
+        write_headers(&mut out, &self.headers, &self.body);
+        out
+    }
+
+    /// Build a response to `req` (RFC 3261 §8.2.6): copies Via, From, To, Call-ID, CSeq; adds a To tag
+    /// when given and the request had none.
+    pub fn to_request(req: &Request, status: u16, to_tag: Option<&str>) -> Response {
+        let mut headers = Headers::default();
+        for (name, value) in req.headers.iter() {
+            match name {
+                "Via" | "From" | "Call-ID" | "CSeq" | "Record-Route" => headers.push(name, value),
+                "To" => {
+                    let has_tag = super::header::param(value, "tag").is_some();
+                    match to_tag {
+                        Some(tag) if !has_tag && status > 100 => {
+                            headers.push(name, &format!("{value};tag={tag}"))
+                        }
+                        _ => headers.push(name, value),
+                    }
+                }
+                _ => {}
+            }
+        }
+        Response {
+            status,
+            reason: reason_phrase(status).to_string(),
+            headers,
+            body: Vec::new(),
+        }
+    }
+
+    /// The CSeq number and method.
+    pub fn cseq(&self) -> (u32, Method) {
+        self.headers.cseq().unwrap_or((0, Method::Other(String::new())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REGISTER: &str = "REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\r\nf: <sip:100@127.0.0.1>;tag=a\r\nTo: <sip:100@127.0.0.1>\r\ni: abc\r\nCSeq: 1 REGISTER\r\nContact: <sip:100@127.0.0.1:5070>\r\nContent-Length: 0\r\n\r\n";
+
+    #[test]
+    fn register_parses_with_compact_headers_and_round_trips() {
+        let Message::Request(r) = Message::parse(REGISTER.as_bytes()).unwrap() else {
+            panic!("not a request")
+        };
+        assert_eq!(r.method, Method::Register);
+        assert_eq!(r.call_id(), "abc");
+        assert_eq!(r.headers.get("From"), Some("<sip:100@127.0.0.1>;tag=a"));
+        let again = Message::parse(&r.to_bytes()).unwrap();
+        assert_eq!(again, Message::Request(r));
+    }
+
+    #[test]
+    fn garbage_and_truncated_messages_are_errors_not_panics() {
+        for bad in [
+            &b"\x00\x01\x02"[..],
+            b"INVITE sip:x SIP/2.0\r\nVia: a\r\n",
+            b"HELLO\r\n\r\n",
+            b"INVITE sip:1@h SIP/2.0\r\nVia x\r\n\r\n",
+            b"INVITE sip:1@h SIP/2.0\r\nVia: x\r\nFrom: a\r\nTo: b\r\nCall-ID: c\r\nCSeq: x INVITE\r\n\r\n",
+            b"INVITE sip:1@h SIP/2.0\r\nVia: x\r\nFrom: a\r\nTo: b\r\nCall-ID: c\r\nCSeq: 1 BYE\r\n\r\n",
+            b"SIP/2.0 99 Nope\r\nVia: x\r\nFrom: a\r\nTo: b\r\nCall-ID: c\r\nCSeq: 1 BYE\r\n\r\n",
+        ] {
+            assert!(Message::parse(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn content_length_larger_than_body_is_refused() {
+        let msg = REGISTER.replace("Content-Length: 0", "Content-Length: 99999999");
+        assert!(matches!(
+            Message::parse(msg.as_bytes()),
+            Err(ParseError::ContentLength(_))
+        ));
+    }
+
+    #[test]
+    fn response_copies_dialog_headers_and_adds_to_tag() {
+        let Message::Request(r) = Message::parse(REGISTER.as_bytes()).unwrap() else {
+            panic!()
+        };
+        let resp = Response::to_request(&r, 200, Some("xyz"));
+        assert_eq!(resp.headers.get("To"), Some("<sip:100@127.0.0.1>;tag=xyz"));
+        assert_eq!(resp.cseq(), (1, Method::Register));
+        assert!(String::from_utf8(resp.to_bytes()).unwrap().starts_with("SIP/2.0 200 OK\r\n"));
+    }
+}

@@ -1,0 +1,11 @@
+//! SIP as the core sees it: messages, headers and URIs as checked values, plus digest authentication.
+//! Parsing here is ours so that the core never names a type of the SIP stack behind the adapter.
+
+pub mod digest;
+pub mod header;
+pub mod message;
+pub mod uri;
+
+pub use header::{Headers, NameAddr, Via};
+pub use message::{Message, Method, ParseError, Request, Response};
+pub use uri::SipUri;
