@@ -1,0 +1,109 @@
+//! Parley's configuration: defaults, the TOML file given with `--config`, and command-line flags (which
+//! win). Plain documented data; every option is listed in the README.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+
+/// Everything `parley serve` reads. Field names are the TOML keys.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Data directory: SQLite database and audio.
+    pub data: PathBuf,
+    /// SIP listen address (UDP and TCP).
+    pub sip_listen: SocketAddr,
+    /// HTTP listen address.
+    pub http_listen: SocketAddr,
+    /// RTP port range, `LOW-HIGH`.
+    pub rtp_ports: String,
+    /// Address written into SDP and Contact; guessed from the interfaces when absent.
+    pub public_addr: Option<IpAddr>,
+    /// Log filter (`info`, `debug`, or a tracing filter such as `info,parley_sip=debug`).
+    pub log_level: String,
+    /// Seconds a callee rings before the call gives up.
+    pub no_answer_secs: u64,
+    /// Registration expiry granted when a phone asks for none.
+    pub register_default_expires: u32,
+    /// Shortest registration expiry accepted.
+    pub register_min_expires: u32,
+    /// Longest registration expiry granted.
+    pub register_max_expires: u32,
+    /// Digest nonce lifetime in seconds (after it, `stale=true`).
+    pub nonce_ttl_secs: u64,
+    /// Digest algorithms offered in challenges, in order (default MD5 first, then SHA-256: many phones
+    /// and SIPp use the first challenge only).
+    pub digest_algorithms: Vec<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data: PathBuf::from("./parley-data"),
+            sip_listen: "0.0.0.0:5060".parse().expect("literal"),
+            http_listen: "0.0.0.0:8080".parse().expect("literal"),
+            rtp_ports: "10000-20000".into(),
+            public_addr: None,
+            log_level: "info".into(),
+            no_answer_secs: 30,
+            register_default_expires: 3600,
+            register_min_expires: 30,
+            register_max_expires: 3600,
+            nonce_ttl_secs: 300,
+            digest_algorithms: vec!["MD5".into(), "SHA-256".into()],
+        }
+    }
+}
+
+impl Config {
+    /// Read a TOML file.
+    pub fn from_file(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+    }
+
+    /// The RTP range as numbers.
+    pub fn rtp_range(&self) -> Result<(u16, u16)> {
+        let (lo, hi) = self
+            .rtp_ports
+            .split_once('-')
+            .with_context(|| format!("rtp_ports must be LOW-HIGH, got {:?}", self.rtp_ports))?;
+        let (lo, hi): (u16, u16) = (
+            lo.trim().parse().context("rtp_ports: LOW is not a port")?,
+            hi.trim().parse().context("rtp_ports: HIGH is not a port")?,
+        );
+        if lo < 1024 || hi <= lo + 4 {
+            bail!("rtp_ports must be a range above 1023 with room for at least two calls, got {lo}-{hi}");
+        }
+        Ok((lo, hi))
+    }
+
+    /// The digest algorithms as values.
+    pub fn algorithms(&self) -> Result<Vec<parley_core::sip::digest::Algorithm>> {
+        let algs = self
+            .digest_algorithms
+            .iter()
+            .map(|a| parley_core::sip::digest::Algorithm::parse(Some(a)).with_context(|| format!("unknown digest algorithm {a:?}")))
+            .collect::<Result<Vec<_>>>()?;
+        if algs.is_empty() {
+            bail!("digest_algorithms must name at least one algorithm");
+        }
+        Ok(algs)
+    }
+
+    /// The address for SDP and Contact: configured, else the listen address, else the first non-loopback IPv4.
+    pub fn public_ip(&self) -> IpAddr {
+        if let Some(ip) = self.public_addr {
+            return ip;
+        }
+        if !self.sip_listen.ip().is_unspecified() {
+            return self.sip_listen.ip();
+        }
+        if_addrs::get_if_addrs()
+            .ok()
+            .and_then(|l| l.into_iter().find(|i| !i.is_loopback() && i.ip().is_ipv4()).map(|i| i.ip()))
+            .unwrap_or(IpAddr::from([127, 0, 0, 1]))
+    }
+}

@@ -1,0 +1,328 @@
+//! The `parley` command: `serve` runs the phone system; `user ...` administers accounts in the data
+//! directory (with or without a running server); `status` asks a running server what it is doing.
+
+mod config;
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use config::Config;
+use parley_store::{NewUser, Store, StoreError, UserChanges};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+#[derive(Parser)]
+#[command(name = "parley", version, about = "Parley, an open-source business phone system")]
+struct Cli {
+    /// TOML configuration file (flags override it).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Data directory (default ./parley-data).
+    #[arg(long, global = true)]
+    data: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the phone system.
+    Serve(ServeArgs),
+    /// Manage accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Show registrations and calls of a running server.
+    Status {
+        /// HTTP address of the running server (default: from the config, else 127.0.0.1:8080).
+        #[arg(long)]
+        http: Option<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// SIP listen address, UDP and TCP (default 0.0.0.0:5060).
+    #[arg(long)]
+    sip_listen: Option<std::net::SocketAddr>,
+    /// HTTP listen address (default 0.0.0.0:8080).
+    #[arg(long)]
+    http_listen: Option<std::net::SocketAddr>,
+    /// RTP port range LOW-HIGH (default 10000-20000).
+    #[arg(long)]
+    rtp_ports: Option<String>,
+    /// The address written into SDP and Contact.
+    #[arg(long)]
+    public_addr: Option<std::net::IpAddr>,
+    /// Log level or tracing filter (default info).
+    #[arg(long)]
+    log_level: Option<String>,
+    /// Provision demo extensions 100-104 and print their credentials.
+    #[arg(long)]
+    demo: bool,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add an account.
+    Add {
+        /// Extension number (2-10 digits).
+        ext: String,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// Password for SIP and the portal.
+        #[arg(long)]
+        password: String,
+        /// Voicemail PIN (digits).
+        #[arg(long)]
+        pin: Option<String>,
+        /// Email address.
+        #[arg(long)]
+        email: Option<String>,
+    },
+    /// List accounts.
+    List,
+    /// Remove an account.
+    Remove {
+        /// Extension number.
+        ext: String,
+    },
+    /// Change an account.
+    Set {
+        /// Extension number.
+        ext: String,
+        /// New display name.
+        #[arg(long)]
+        name: Option<String>,
+        /// New password.
+        #[arg(long)]
+        password: Option<String>,
+        /// New voicemail PIN.
+        #[arg(long)]
+        pin: Option<String>,
+        /// New email address (empty to clear).
+        #[arg(long)]
+        email: Option<String>,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")
+        .and_then(|rt| rt.block_on(run(cli)));
+    if let Err(e) = result {
+        eprintln!("parley: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let mut config = match &cli.config {
+        Some(p) => Config::from_file(p)?,
+        None => Config::default(),
+    };
+    if let Some(d) = cli.data {
+        config.data = d;
+    }
+    match cli.command {
+        Command::Serve(args) => serve(config, args).await,
+        Command::User(cmd) => user(config, cmd).await,
+        Command::Status { http, json } => status(config, http, json),
+    }
+}
+
+async fn user(config: Config, cmd: UserCommand) -> Result<()> {
+    let store = Store::open(&config.data).await?;
+    let result = match cmd {
+        UserCommand::Add { ext, name, password, pin, email } => store
+            .add_user(&NewUser { extension: ext.clone(), name, password, pin, email })
+            .await
+            .map(|_| println!("added extension {ext}")),
+        UserCommand::List => store.list_users().await.map(|users| {
+            println!("{:<10} {:<30} {:<30} PIN", "EXT", "NAME", "EMAIL");
+            for u in users {
+                println!(
+                    "{:<10} {:<30} {:<30} {}",
+                    u.extension,
+                    u.name,
+                    u.email.unwrap_or_default(),
+                    if u.has_pin { "set" } else { "-" }
+                );
+            }
+        }),
+        UserCommand::Remove { ext } => store.remove_user(&ext).await.map(|_| println!("removed extension {ext}")),
+        UserCommand::Set { ext, name, password, pin, email } => {
+            if name.is_none() && password.is_none() && pin.is_none() && email.is_none() {
+                store.close().await;
+                bail!("nothing to change: give --name, --password, --pin or --email");
+            }
+            store
+                .update_user(&ext, &UserChanges { name, password, pin, email })
+                .await
+                .map(|_| println!("updated extension {ext}"))
+        }
+    };
+    store.close().await;
+    Ok(result?)
+}
+
+fn status(config: Config, http: Option<String>, json: bool) -> Result<()> {
+    let addr = http.unwrap_or_else(|| {
+        let a = config.http_listen;
+        if a.ip().is_unspecified() {
+            format!("127.0.0.1:{}", a.port())
+        } else {
+            a.to_string()
+        }
+    });
+    let mut s = std::net::TcpStream::connect(&addr).with_context(|| format!("no Parley server answering at {addr}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(s, "GET /api/v1/status HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp)?;
+    let body = resp.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
+    let st: serde_json::Value = serde_json::from_str(body).context("unexpected answer from the server")?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&st)?);
+        return Ok(());
+    }
+    let regs = st["registrations"].as_array().cloned().unwrap_or_default();
+    println!("Registrations ({}):", regs.len());
+    for r in regs {
+        println!("  {:<8} {:<45} via {:<28} expires in {}s  {}", r["extension"].as_str().unwrap_or(""), r["contact"].as_str().unwrap_or(""), r["source"].as_str().unwrap_or(""), r["expires_in"], r["user_agent"].as_str().unwrap_or(""));
+    }
+    let calls = st["calls"].as_array().cloned().unwrap_or_default();
+    println!("Calls in progress ({}):", calls.len());
+    for c in calls {
+        println!("  #{:<5} {} -> {}  {}  {}s  rtp {}/{}", c["id"], c["caller"].as_str().unwrap_or(""), c["callee"].as_str().unwrap_or(""), c["state"].as_str().unwrap_or(""), c["age_secs"], c["packets_a_to_b"], c["packets_b_to_a"]);
+    }
+    Ok(())
+}
+
+async fn serve(mut config: Config, args: ServeArgs) -> Result<()> {
+    if let Some(v) = args.sip_listen {
+        config.sip_listen = v;
+    }
+    if let Some(v) = args.http_listen {
+        config.http_listen = v;
+    }
+    if let Some(v) = args.rtp_ports {
+        config.rtp_ports = v;
+    }
+    if let Some(v) = args.public_addr {
+        config.public_addr = Some(v);
+    }
+    if let Some(v) = args.log_level {
+        config.log_level = v;
+    }
+    let filter = if config.log_level.contains('=') || config.log_level.contains(',') {
+        config.log_level.clone()
+    } else {
+        format!("{},rsipstack=warn", config.log_level)
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&filter).context("invalid --log-level")?)
+        .with_ansi(false)
+        .init();
+    let rtp = config.rtp_range()?;
+    let algorithms = config.algorithms()?;
+    let store = Store::open(&config.data).await.with_context(|| format!("cannot open data directory {}", config.data.display()))?;
+    if args.demo {
+        provision_demo(&store).await?;
+    }
+    let public_ip = config.public_ip();
+    let status = parley_sip::StatusHandle::default();
+    let cancel = CancellationToken::new();
+    let sip = parley_sip::SipConfig {
+        listen: config.sip_listen,
+        public_ip,
+        rtp_ports: rtp,
+        no_answer: Duration::from_secs(config.no_answer_secs),
+        registrar: parley_core::registrar::RegistrarConfig {
+            default_expires: config.register_default_expires,
+            min_expires: config.register_min_expires,
+            max_expires: config.register_max_expires,
+        },
+        nonce_ttl: Duration::from_secs(config.nonce_ttl_secs),
+        algorithms,
+    };
+    let sip_task = parley_sip::spawn(sip, store.clone(), status.clone(), cancel.clone());
+    let listener = tokio::net::TcpListener::bind(config.http_listen)
+        .await
+        .with_context(|| format!("cannot listen for HTTP on {}", config.http_listen))?;
+    let app = parley_web::app(parley_web::AppState { status });
+    let http_cancel = cancel.clone();
+    let http = tokio::spawn(async move {
+        axum::serve(listener, app).with_graceful_shutdown(async move { http_cancel.cancelled().await }).await
+    });
+    info!(sip = %config.sip_listen, http = %config.http_listen, public_ip = %public_ip, rtp = %config.rtp_ports, data = %config.data.display(), "Parley is running");
+    let cancel_sig = cancel.clone();
+    let mut sip_task = sip_task;
+    tokio::select! {
+        _ = shutdown_signal() => info!("shutting down"),
+        r = &mut sip_task => {
+            cancel_sig.cancel();
+            store.close().await;
+            return match r {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(e.into()),
+                Err(e) => Err(e.into()),
+            };
+        }
+    }
+    cancel.cancel();
+    match tokio::time::timeout(Duration::from_secs(5), sip_task).await {
+        Ok(Ok(Err(e))) => warn!(error = %e, "SIP server ended with an error"),
+        Err(_) => warn!("SIP server did not stop within 5 s"),
+        _ => {}
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(2), http).await;
+    store.close().await;
+    info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(t) => t,
+            Err(_) => return ctrl_c.await.unwrap_or(()),
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+async fn provision_demo(store: &Store) -> Result<()> {
+    const NAMES: [&str; 5] = ["Alice Demo", "Bob Demo", "Carol Demo", "Dave Demo", "Erin Demo"];
+    println!("Demo extensions (register a softphone with user = extension, realm {}):", parley_store::SIP_REALM);
+    for (i, name) in NAMES.iter().enumerate() {
+        let ext = format!("{}", 100 + i);
+        let password = format!("{:06}", rand::random::<u32>() % 1_000_000) + "pw";
+        let pin = format!("{:05}", rand::random::<u32>() % 100_000);
+        let u = NewUser { extension: ext.clone(), name: name.to_string(), password: password.clone(), pin: Some(pin.clone()), email: None };
+        match store.add_user(&u).await {
+            Ok(()) => println!("  {ext}  {name:<12} password {password}  voicemail PIN {pin}"),
+            Err(StoreError::Duplicate(_)) => println!("  {ext}  {name:<12} already provisioned (change with `parley user set {ext} --password ...`)"),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}

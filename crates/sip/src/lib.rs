@@ -1,0 +1,11 @@
+//! Parley's SIP edge (IO): the adapter over the SIP stack, the server shell that drives the core's
+//! registrar and calls, the anchored RTP relay, and the status snapshot.
+#![warn(missing_docs)]
+
+pub mod adapter;
+pub mod relay;
+pub mod server;
+pub mod status;
+
+pub use server::{run, snapshot, spawn, SipConfig};
+pub use status::{Status, StatusHandle};

@@ -1,0 +1,487 @@
+//! The SIP server's shell: one task that owns the registrar and every call's state machine, feeds them
+//! what the adapter receives, and carries out what they ask (send SIP, start and steer relays). The
+//! decisions live in `parley_core`; this file only routes, authenticates against the store, and times.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use parley_core::call::{Call, CallConfig, CallEvent, ForkTarget, LocalAddr, NewCall, Output, Side};
+use parley_core::registrar::{Registrar, RegistrarConfig};
+use parley_core::sip::digest::{Credentials, DigestAuth, Verdict};
+use parley_core::sip::{Method, Request, Response};
+use parley_core::target::Target;
+use parley_store::Store;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, info_span, warn, Instrument, Span};
+
+use crate::adapter::{Adapter, AdapterError, Inbound, TxId};
+use crate::relay::{PortRange, Relay};
+use crate::status::{CallView, RegistrationView, Status, StatusHandle};
+
+/// Settings of the SIP server.
+#[derive(Debug, Clone)]
+pub struct SipConfig {
+    /// Where SIP listens (UDP and TCP).
+    pub listen: SocketAddr,
+    /// The address written into Via, Contact and SDP.
+    pub public_ip: IpAddr,
+    /// RTP port range (inclusive).
+    pub rtp_ports: (u16, u16),
+    /// How long a callee rings before the call gives up.
+    pub no_answer: Duration,
+    /// Registration expiry limits.
+    pub registrar: RegistrarConfig,
+    /// Digest nonce lifetime.
+    pub nonce_ttl: Duration,
+    /// Digest algorithms offered, in order.
+    pub algorithms: Vec<parley_core::sip::digest::Algorithm>,
+}
+
+struct CallEntry {
+    call: Call,
+    relay: Relay,
+    span: Span,
+    started: Instant,
+}
+
+enum ClientRoute {
+    Call { call: u64, side: Side, request: Request },
+}
+
+struct Server {
+    config: SipConfig,
+    adapter: Adapter,
+    store: Store,
+    auth: DigestAuth,
+    registrar: Registrar,
+    ports: PortRange,
+    calls: HashMap<u64, CallEntry>,
+    by_call_id: HashMap<String, (u64, Side)>,
+    server_txs: HashMap<TxId, u64>,
+    client_txs: HashMap<TxId, ClientRoute>,
+    next_call: u64,
+    status: StatusHandle,
+}
+
+/// Start the SIP server; it runs until `cancel` fires, then ends calls in progress with BYE.
+pub async fn run(config: SipConfig, store: Store, status: StatusHandle, cancel: CancellationToken) -> Result<(), AdapterError> {
+    let (adapter, mut inbound) = Adapter::start(config.listen, cancel.child_token()).await?;
+    let key: [u8; 32] = rand::random();
+    let realm = parley_store::SIP_REALM;
+    let mut server = Server {
+        auth: DigestAuth::new(realm, &key, config.nonce_ttl.as_secs(), config.algorithms.clone()),
+        registrar: Registrar::new(config.registrar.clone()),
+        ports: PortRange::new(config.public_ip_bind(), config.rtp_ports.0, config.rtp_ports.1),
+        adapter,
+        store,
+        calls: HashMap::new(),
+        by_call_id: HashMap::new(),
+        server_txs: HashMap::new(),
+        client_txs: HashMap::new(),
+        next_call: 1,
+        status,
+        config,
+    };
+    info!(listen = %server.config.listen, public_ip = %server.config.public_ip, "SIP server listening on UDP and TCP");
+    loop {
+        let deadline = server.next_deadline();
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            msg = inbound.recv() => {
+                let Some(msg) = msg else { break };
+                server.handle(msg).await;
+            }
+            _ = sleep_until(deadline) => server.handle_timeouts(),
+        }
+    }
+    server.shutdown().await;
+    Ok(())
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl SipConfig {
+    fn public_ip_bind(&self) -> IpAddr {
+        if self.listen.ip().is_unspecified() {
+            self.listen.ip()
+        } else {
+            self.public_ip
+        }
+    }
+}
+
+#[allow(clippy::disallowed_methods)]
+fn now() -> Instant {
+    Instant::now()
+}
+
+#[allow(clippy::disallowed_methods)]
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+enum Auth {
+    Ok(String),
+    Challenged,
+}
+
+impl Server {
+    fn next_deadline(&self) -> Option<Instant> {
+        let calls = self.calls.values().filter_map(|c| c.call.poll_timeout().map(|t| t.0));
+        calls.chain(self.registrar.poll_timeout().map(|t| t.0)).min()
+    }
+
+    fn handle_timeouts(&mut self) {
+        let now = now();
+        if !self.registrar.expire(now).is_empty() {
+            self.publish_status();
+        }
+        let due: Vec<u64> = self
+            .calls
+            .iter()
+            .filter(|(_, c)| c.call.poll_timeout().is_some_and(|(t, _)| t <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            if let Some(c) = self.calls.get_mut(&id) {
+                c.call.handle_timeout(now);
+            }
+            self.drive(id);
+        }
+    }
+
+    async fn handle(&mut self, msg: Inbound) {
+        match msg {
+            Inbound::Request { tx, request, source } => self.handle_request(tx, request, source).await,
+            Inbound::InTransaction { tx, request } => {
+                if let Some(&id) = self.server_txs.get(&tx) {
+                    if let Some(c) = self.calls.get_mut(&id) {
+                        let _g = c.span.clone().entered();
+                        c.call.handle_request(now(), Side::A, tx, &request);
+                    }
+                    self.drive(id);
+                }
+            }
+            Inbound::ServerDone { tx } => {
+                self.server_txs.remove(&tx);
+            }
+            Inbound::Response { tx, response } => {
+                if let Some(ClientRoute::Call { call, side, .. }) = self.client_txs.get(&tx) {
+                    let (id, side) = (*call, *side);
+                    if let Some(c) = self.calls.get_mut(&id) {
+                        let _g = c.span.clone().entered();
+                        c.call.handle_response(now(), side, &response);
+                    }
+                    self.drive(id);
+                }
+            }
+            Inbound::ClientDone { tx, final_seen } => {
+                if let Some(ClientRoute::Call { call, side, request }) = self.client_txs.remove(&tx) {
+                    if !final_seen {
+                        // Timeout or transport failure: as if the peer had answered 408.
+                        let resp = Response::to_request(&request, 408, Some("timeout"));
+                        if let Some(c) = self.calls.get_mut(&call) {
+                            c.call.handle_response(now(), side, &resp);
+                        }
+                        self.drive(call);
+                    }
+                }
+            }
+        }
+    }
+
+    async fn handle_request(&mut self, tx: TxId, req: Request, source: Target) {
+        let has_to_tag = req.headers.to().is_some_and(|t| t.tag().is_some());
+        match req.method {
+            Method::Register => self.handle_register(tx, &req, source).await,
+            Method::Options if !has_to_tag => {
+                let mut r = Response::to_request(&req, 200, Some(&tag()));
+                r.headers.push("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO");
+                r.headers.push("Accept", "application/sdp");
+                self.adapter.respond(tx, &r);
+            }
+            Method::Invite if !has_to_tag => self.handle_invite(tx, req, source).await,
+            Method::Ack => {}
+            _ if has_to_tag || matches!(req.method, Method::Bye | Method::Cancel) => {
+                match self.by_call_id.get(req.call_id()).copied() {
+                    Some((id, side)) => {
+                        if let Some(c) = self.calls.get_mut(&id) {
+                            let _g = c.span.clone().entered();
+                            c.call.handle_request(now(), side, tx, &req);
+                        }
+                        self.drive(id);
+                    }
+                    None => self.adapter.respond(tx, &Response::to_request(&req, 481, None)),
+                }
+            }
+            Method::Subscribe | Method::Message | Method::Publish | Method::Refer | Method::Notify => {
+                // Nothing is accepted from strangers: authenticate first, then say what is not supported yet.
+                if let Auth::Ok(_) = self.authenticate(tx, &req, true).await {
+                    let status = if req.method == Method::Subscribe { 489 } else { 405 };
+                    let mut r = Response::to_request(&req, status, Some(&tag()));
+                    r.headers.push("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO");
+                    self.adapter.respond(tx, &r);
+                }
+            }
+            _ => {
+                let mut r = Response::to_request(&req, 405, Some(&tag()));
+                r.headers.push("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO");
+                self.adapter.respond(tx, &r);
+            }
+        }
+    }
+
+    /// Digest-authenticate `req`; on failure the challenge (or 403) has been sent.
+    async fn authenticate(&mut self, tx: TxId, req: &Request, proxy: bool) -> Auth {
+        let header = if proxy { "Proxy-Authorization" } else { "Authorization" };
+        let creds = req
+            .headers
+            .get_all(header)
+            .into_iter()
+            .filter_map(|h| Credentials::parse(h).ok())
+            .find(|c| c.realm == self.auth.realm());
+        let mut stale = false;
+        if let Some(creds) = creds {
+            let ha1 = match parley_core::sip::digest::Algorithm::parse(creds.algorithm.as_deref()) {
+                Some(alg) if parley_store::validate_extension(&creds.username).is_ok() => {
+                    self.store.ha1(&creds.username, alg).await.unwrap_or_else(|e| {
+                        warn!(error = %e, "account lookup failed");
+                        None
+                    })
+                }
+                _ => None,
+            };
+            match self.auth.verify(&creds, req.method.as_str(), unix_now(), |_, _| ha1) {
+                Verdict::Accepted => return Auth::Ok(creds.username),
+                Verdict::Stale => stale = true,
+                Verdict::Rejected => {
+                    info!(user = %creds.username, method = %req.method, "authentication failed");
+                    self.adapter.respond(tx, &Response::to_request(req, 403, Some(&tag())));
+                    return Auth::Challenged;
+                }
+            }
+        }
+        let status = if proxy { 407 } else { 401 };
+        let mut r = Response::to_request(req, status, Some(&tag()));
+        let name = if proxy { "Proxy-Authenticate" } else { "WWW-Authenticate" };
+        for ch in self.auth.challenges(unix_now(), rand::random(), stale) {
+            r.headers.push(name, &ch);
+        }
+        self.adapter.respond(tx, &r);
+        Auth::Challenged
+    }
+
+    async fn handle_register(&mut self, tx: TxId, req: &Request, source: Target) {
+        let Auth::Ok(user) = self.authenticate(tx, req, false).await else { return };
+        let span = info_span!("registration", ext = %user, %source);
+        let _g = span.enter();
+        let outcome = self.registrar.handle_register(now(), req, &user, source, &tag());
+        self.adapter.respond(tx, &outcome.response);
+        if outcome.changed {
+            info!(status = outcome.response.status, contacts = self.registrar.lookup(now(), &user).len(), "registration changed");
+            self.publish_status();
+        }
+    }
+
+    async fn handle_invite(&mut self, tx: TxId, req: Request, source: Target) {
+        let Auth::Ok(caller) = self.authenticate(tx, &req, true).await else { return };
+        let callee = req.uri.user_base().unwrap_or_default().to_string();
+        let callee_user = match self.store.get_user(&callee).await {
+            Ok(u) => u,
+            Err(e) => {
+                warn!(error = %e, "account lookup failed");
+                self.adapter.respond(tx, &Response::to_request(&req, 500, Some(&tag())));
+                return;
+            }
+        };
+        if callee_user.is_none() {
+            self.adapter.respond(tx, &Response::to_request(&req, 404, Some(&tag())));
+            return;
+        }
+        let contacts = self.registrar.lookup(now(), &callee);
+        if contacts.is_empty() {
+            self.adapter.respond(tx, &Response::to_request(&req, 480, Some(&tag())));
+            return;
+        }
+        let busy = self
+            .calls
+            .values()
+            .any(|c| c.call.is_answered() && { let (a, b) = c.call.parties(); a == callee || b == callee });
+        if busy {
+            self.adapter.respond(tx, &Response::to_request(&req, 486, Some(&tag())));
+            return;
+        }
+        let relay = match self.allocate_relay().await {
+            Ok(r) => r,
+            Err(e) => {
+                warn!(error = %e, "cannot allocate media ports");
+                self.adapter.respond(tx, &Response::to_request(&req, 503, Some(&tag())));
+                return;
+            }
+        };
+        let caller_name = self.store.get_user(&caller).await.ok().flatten().map(|u| u.name);
+        let id = self.next_call;
+        self.next_call += 1;
+        let span = info_span!("call", id, from = %caller, to = %callee);
+        let config = CallConfig {
+            local: LocalAddr {
+                host: self.config.public_ip.to_string(),
+                port: self.config.listen.port(),
+            },
+            media_ip: self.config.public_ip,
+            no_answer: self.config.no_answer,
+        };
+        let call = {
+            let _g = span.enter();
+            info!(contacts = contacts.len(), "call started");
+            Call::new(
+                now(),
+                config,
+                NewCall {
+                    invite: req,
+                    tx,
+                    source,
+                    caller,
+                    caller_name,
+                    callee,
+                    forks: contacts.iter().map(|b| ForkTarget { uri: b.uri.clone(), target: b.target }).collect(),
+                    a_media_port: relay.a_port,
+                    b_media_port: relay.b_port,
+                    seed: rand::random(),
+                },
+            )
+        };
+        self.by_call_id.insert(call.a_call_id().to_string(), (id, Side::A));
+        for (i, cid) in call.b_call_ids().into_iter().enumerate() {
+            self.by_call_id.insert(cid, (id, Side::B(i)));
+        }
+        self.server_txs.insert(tx, id);
+        self.calls.insert(id, CallEntry { call, relay, span, started: now() });
+        self.drive(id);
+    }
+
+    async fn allocate_relay(&mut self) -> std::io::Result<Relay> {
+        let a = self.ports.allocate().await?;
+        let b = self.ports.allocate().await?;
+        Relay::start(a, b)
+    }
+
+    /// Carry out everything a call asked for; drop it once it has ended.
+    fn drive(&mut self, id: u64) {
+        let Some(entry) = self.calls.get_mut(&id) else { return };
+        let mut changed = false;
+        while let Some(out) = entry.call.poll_output() {
+            match out {
+                Output::Respond { tx, response } => self.adapter.respond(tx, &response),
+                Output::Request { side, request, target } => {
+                    let ctx = self.adapter.send_request(&request, target);
+                    self.client_txs.insert(ctx, ClientRoute::Call { call: id, side, request });
+                }
+                Output::Ack { request, target } => self.adapter.send_stateless(&request, target),
+                Output::Media(update) => entry.relay.update(update),
+                Output::Event(ev) => {
+                    let _g = entry.span.enter();
+                    match ev {
+                        CallEvent::Answered => info!("call answered"),
+                        CallEvent::Ended { status, reason } => info!(status, reason, "call ended"),
+                    }
+                    changed = true;
+                }
+            }
+        }
+        if entry.call.is_ended() {
+            let entry = self.calls.remove(&id);
+            if let Some(e) = entry {
+                self.by_call_id.retain(|_, (c, _)| *c != id);
+                self.server_txs.retain(|_, c| *c != id);
+                let _g = e.span.enter();
+                info!(
+                    a_to_b = e.relay.stats.a_to_b.load(std::sync::atomic::Ordering::Relaxed),
+                    b_to_a = e.relay.stats.b_to_a.load(std::sync::atomic::Ordering::Relaxed),
+                    "media relay closed"
+                );
+            }
+            changed = true;
+        }
+        if changed {
+            self.publish_status();
+        }
+    }
+
+    fn publish_status(&self) {
+        let now = now();
+        let registrations = self
+            .registrar
+            .all(now)
+            .into_iter()
+            .flat_map(|(ext, list)| {
+                list.into_iter().map(move |b| RegistrationView {
+                    extension: ext.clone(),
+                    contact: b.uri.to_string(),
+                    source: b.target.to_string(),
+                    expires_in: b.expires_at.saturating_duration_since(now).as_secs(),
+                    user_agent: b.user_agent,
+                })
+            })
+            .collect();
+        let mut calls: Vec<CallView> = self
+            .calls
+            .iter()
+            .map(|(id, c)| {
+                let (a, b) = c.call.parties();
+                CallView {
+                    id: *id,
+                    caller: a.to_string(),
+                    callee: b.to_string(),
+                    state: if c.call.is_answered() { "answered" } else { "ringing" }.to_string(),
+                    age_secs: now.saturating_duration_since(c.started).as_secs(),
+                    packets_a_to_b: c.relay.stats.a_to_b.load(std::sync::atomic::Ordering::Relaxed),
+                    packets_b_to_a: c.relay.stats.b_to_a.load(std::sync::atomic::Ordering::Relaxed),
+                }
+            })
+            .collect();
+        calls.sort_by_key(|c| c.id);
+        if let Ok(mut s) = self.status.write() {
+            *s = Status { registrations, calls };
+        }
+    }
+
+    async fn shutdown(&mut self) {
+        let ids: Vec<u64> = self.calls.keys().copied().collect();
+        if !ids.is_empty() {
+            info!(calls = ids.len(), "ending calls in progress");
+        }
+        for id in ids {
+            if let Some(c) = self.calls.get_mut(&id) {
+                c.call.hangup(now());
+            }
+            self.drive(id);
+        }
+        // Give the BYEs a moment to leave before the transports close.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let _ = self.status.write().map(|mut s| *s = Status::default());
+    }
+}
+
+fn tag() -> String {
+    format!("{:x}", rand::random::<u64>())
+}
+
+/// Read the live status (for tests and the HTTP API).
+pub fn snapshot(status: &StatusHandle) -> Status {
+    status.read().map(|s| s.clone()).unwrap_or_default()
+}
+
+/// Spawn the SIP server in the current runtime, instrumented.
+pub fn spawn(config: SipConfig, store: Store, status: StatusHandle, cancel: CancellationToken) -> tokio::task::JoinHandle<Result<(), AdapterError>> {
+    tokio::spawn(run(config, store, status, cancel).instrument(info_span!("sip")))
+}

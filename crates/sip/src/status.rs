@@ -1,0 +1,50 @@
+//! A snapshot of what the SIP server is doing (registrations, calls in progress), shared with the HTTP
+//! API and `parley status`. Plain data; the server replaces it after every change.
+
+use serde::Serialize;
+
+/// One registered contact.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct RegistrationView {
+    /// Extension.
+    pub extension: String,
+    /// Contact URI.
+    pub contact: String,
+    /// Flow it is reached over (`udp:1.2.3.4:5060`).
+    pub source: String,
+    /// Seconds until it lapses.
+    pub expires_in: u64,
+    /// The phone's User-Agent.
+    pub user_agent: String,
+}
+
+/// One call in progress.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct CallView {
+    /// Parley's id for the call.
+    pub id: u64,
+    /// Caller extension.
+    pub caller: String,
+    /// Callee extension.
+    pub callee: String,
+    /// `ringing` or `answered`.
+    pub state: String,
+    /// Seconds since the call started.
+    pub age_secs: u64,
+    /// RTP packets relayed caller → callee.
+    pub packets_a_to_b: u64,
+    /// RTP packets relayed callee → caller.
+    pub packets_b_to_a: u64,
+}
+
+/// Everything `parley status` shows.
+#[derive(Debug, Clone, Serialize, Default, PartialEq, Eq)]
+pub struct Status {
+    /// Live registrations.
+    pub registrations: Vec<RegistrationView>,
+    /// Calls in progress.
+    pub calls: Vec<CallView>,
+}
+
+/// Shared, cheaply readable status.
+pub type StatusHandle = std::sync::Arc<std::sync::RwLock<Status>>;

@@ -1,0 +1,101 @@
+//! Parley's persistence: the SQLite database under the data directory (accounts now; mailboxes, messages
+//! and call records as features arrive), with embedded migrations. Owns hashing of secrets (argon2 for
+//! passwords and PINs, digest HA1 for SIP). Never logs a secret.
+#![warn(missing_docs)]
+
+mod users;
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::SqlitePool;
+
+pub use users::{validate_extension, NewUser, User, UserChanges};
+
+/// Errors from the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Input that breaks a rule (the message says which).
+    #[error("{0}")]
+    Invalid(String),
+    /// The extension exists already.
+    #[error("extension {0} already exists")]
+    Duplicate(String),
+    /// No such extension.
+    #[error("extension {0} does not exist")]
+    NotFound(String),
+    /// The database failed.
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    /// The data directory could not be created.
+    #[error("data directory {0}: {1}")]
+    DataDir(PathBuf, std::io::Error),
+    /// Hashing failed.
+    #[error("hashing failed: {0}")]
+    Hash(String),
+}
+
+/// Schema migrations, applied in order, each once, each in its own transaction.
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_users.sql"))];
+
+async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
+    sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY NOT NULL)")
+        .execute(pool)
+        .await?;
+    for (version, sql) in MIGRATIONS {
+        let mut tx = pool.begin().await?;
+        let done = sqlx::query("SELECT 1 FROM schema_migrations WHERE version = ?")
+            .bind(version)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if done.is_none() {
+            sqlx::raw_sql(sql).execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO schema_migrations (version) VALUES (?)").bind(version).execute(&mut *tx).await?;
+            tx.commit().await?;
+        }
+    }
+    Ok(())
+}
+
+/// The realm used for SIP digest HA1 values (changing it invalidates stored HA1s).
+pub const SIP_REALM: &str = "parley";
+
+/// A handle on the database (cheap to clone).
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: SqlitePool,
+    data_dir: PathBuf,
+}
+
+impl Store {
+    /// Open (creating if needed) the database in `data_dir`, and run migrations.
+    pub async fn open(data_dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|e| StoreError::DataDir(data_dir.to_path_buf(), e))?;
+        let path = data_dir.join("parley.db");
+        let opts = SqliteConnectOptions::from_str("sqlite:")?
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(std::time::Duration::from_secs(5))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(opts).await?;
+        migrate(&pool).await?;
+        Ok(Store {
+            pool,
+            data_dir: data_dir.to_path_buf(),
+        })
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// Close the database cleanly (checkpoints the WAL).
+    pub async fn close(&self) {
+        let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.pool).await;
+        self.pool.close().await;
+    }
+}

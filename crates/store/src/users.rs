@@ -1,0 +1,319 @@
+//! Accounts: add, list, change, remove; HA1 lookup for SIP digest. Input is validated before anything
+//! is written, and each change is one statement, so a refused command leaves nothing half-written.
+
+use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use parley_core::sip::digest::{ha1, Algorithm};
+use sqlx::Row;
+
+use crate::{Store, StoreError, SIP_REALM};
+
+/// An account as listed (no secrets).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct User {
+    /// The extension number.
+    pub extension: String,
+    /// Display name.
+    pub name: String,
+    /// Email address.
+    pub email: Option<String>,
+    /// Whether a voicemail PIN is set.
+    pub has_pin: bool,
+}
+
+/// A new account.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    /// Extension (digits).
+    pub extension: String,
+    /// Display name.
+    pub name: String,
+    /// Password (SIP and portal).
+    pub password: String,
+    /// Voicemail PIN.
+    pub pin: Option<String>,
+    /// Email.
+    pub email: Option<String>,
+}
+
+/// Changes to an account (`None` = unchanged).
+#[derive(Debug, Clone, Default)]
+pub struct UserChanges {
+    /// New name.
+    pub name: Option<String>,
+    /// New password.
+    pub password: Option<String>,
+    /// New PIN.
+    pub pin: Option<String>,
+    /// New email (empty string clears it).
+    pub email: Option<String>,
+}
+
+/// Check an extension: 2 to 10 digits.
+pub fn validate_extension(ext: &str) -> Result<(), StoreError> {
+    if (2..=10).contains(&ext.len()) && ext.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid(format!(
+            "extension must be 2 to 10 digits, got {:?}",
+            ext.chars().take(20).collect::<String>()
+        )))
+    }
+}
+
+fn validate_password(p: &str) -> Result<(), StoreError> {
+    if p.chars().count() < 4 {
+        return Err(StoreError::Invalid("password must have at least 4 characters".into()));
+    }
+    if p.chars().any(|c| c.is_control()) {
+        return Err(StoreError::Invalid("password must not contain control characters".into()));
+    }
+    Ok(())
+}
+
+fn validate_pin(p: &str) -> Result<(), StoreError> {
+    if (4..=12).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid("PIN must be 4 to 12 digits".into()))
+    }
+}
+
+fn validate_name(n: &str) -> Result<(), StoreError> {
+    if n.trim().is_empty() || n.len() > 100 || n.chars().any(|c| c.is_control() || c == '"') {
+        return Err(StoreError::Invalid("name must be 1 to 100 printable characters, without quotes".into()));
+    }
+    Ok(())
+}
+
+fn validate_email(e: &str) -> Result<(), StoreError> {
+    let ok = e.len() <= 200
+        && e.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.starts_with('.'))
+        && !e.chars().any(|c| c.is_whitespace() || c.is_control());
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid(format!("not an email address: {e:?}")))
+    }
+}
+
+/// Hash a secret with argon2id and a random salt.
+pub fn hash_secret(secret: &str) -> Result<String, StoreError> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(secret.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| StoreError::Hash(e.to_string()))
+}
+
+/// Check a secret against an argon2 hash.
+pub fn verify_secret(secret: &str, hash: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|h| Argon2::default().verify_password(secret.as_bytes(), &h).is_ok())
+        .unwrap_or(false)
+}
+
+#[allow(clippy::disallowed_methods)]
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+impl Store {
+    /// Add an account.
+    pub async fn add_user(&self, u: &NewUser) -> Result<(), StoreError> {
+        validate_extension(&u.extension)?;
+        validate_name(&u.name)?;
+        validate_password(&u.password)?;
+        if let Some(p) = &u.pin {
+            validate_pin(p)?;
+        }
+        if let Some(e) = &u.email {
+            validate_email(e)?;
+        }
+        let pin_hash = u.pin.as_deref().map(hash_secret).transpose()?;
+        let res = sqlx::query(
+            "INSERT INTO users (extension, name, email, password_hash, ha1_md5, ha1_sha256, pin_hash, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&u.extension)
+        .bind(u.name.trim())
+        .bind(&u.email)
+        .bind(hash_secret(&u.password)?)
+        .bind(ha1(Algorithm::Md5, &u.extension, SIP_REALM, &u.password))
+        .bind(ha1(Algorithm::Sha256, &u.extension, SIP_REALM, &u.password))
+        .bind(pin_hash)
+        .bind(unix_now())
+        .execute(&self.pool)
+        .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(StoreError::Duplicate(u.extension.clone())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// All accounts, by extension.
+    pub async fn list_users(&self) -> Result<Vec<User>, StoreError> {
+        let rows = sqlx::query("SELECT extension, name, email, pin_hash IS NOT NULL AS has_pin FROM users ORDER BY extension")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| User {
+                extension: r.get("extension"),
+                name: r.get("name"),
+                email: r.get("email"),
+                has_pin: r.get("has_pin"),
+            })
+            .collect())
+    }
+
+    /// One account.
+    pub async fn get_user(&self, ext: &str) -> Result<Option<User>, StoreError> {
+        Ok(self.list_users().await?.into_iter().find(|u| u.extension == ext))
+    }
+
+    /// Remove an account.
+    pub async fn remove_user(&self, ext: &str) -> Result<(), StoreError> {
+        let r = sqlx::query("DELETE FROM users WHERE extension = ?").bind(ext).execute(&self.pool).await?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound(ext.to_string()));
+        }
+        Ok(())
+    }
+
+    /// Change an account; all fields are validated before one UPDATE writes them.
+    pub async fn update_user(&self, ext: &str, c: &UserChanges) -> Result<(), StoreError> {
+        if let Some(n) = &c.name {
+            validate_name(n)?;
+        }
+        if let Some(p) = &c.password {
+            validate_password(p)?;
+        }
+        if let Some(p) = &c.pin {
+            validate_pin(p)?;
+        }
+        if let Some(e) = c.email.as_deref().filter(|e| !e.is_empty()) {
+            validate_email(e)?;
+        }
+        let password = c
+            .password
+            .as_deref()
+            .map(|p| -> Result<_, StoreError> {
+                Ok((
+                    hash_secret(p)?,
+                    ha1(Algorithm::Md5, ext, SIP_REALM, p),
+                    ha1(Algorithm::Sha256, ext, SIP_REALM, p),
+                ))
+            })
+            .transpose()?;
+        let pin = c.pin.as_deref().map(hash_secret).transpose()?;
+        let mut tx = self.pool.begin().await?;
+        let exists = sqlx::query("SELECT 1 FROM users WHERE extension = ?").bind(ext).fetch_optional(&mut *tx).await?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound(ext.to_string()));
+        }
+        if let Some(n) = &c.name {
+            sqlx::query("UPDATE users SET name = ? WHERE extension = ?").bind(n.trim()).bind(ext).execute(&mut *tx).await?;
+        }
+        if let Some((h, md5, sha)) = password {
+            sqlx::query("UPDATE users SET password_hash = ?, ha1_md5 = ?, ha1_sha256 = ? WHERE extension = ?")
+                .bind(h)
+                .bind(md5)
+                .bind(sha)
+                .bind(ext)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(p) = pin {
+            sqlx::query("UPDATE users SET pin_hash = ? WHERE extension = ?").bind(p).bind(ext).execute(&mut *tx).await?;
+        }
+        if let Some(e) = &c.email {
+            let e = (!e.is_empty()).then_some(e);
+            sqlx::query("UPDATE users SET email = ? WHERE extension = ?").bind(e).bind(ext).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The digest HA1 of an account for an algorithm (`None` for an unknown extension).
+    pub async fn ha1(&self, ext: &str, alg: Algorithm) -> Result<Option<String>, StoreError> {
+        let col = match alg {
+            Algorithm::Md5 => "ha1_md5",
+            Algorithm::Sha256 => "ha1_sha256",
+        };
+        let row = sqlx::query(&format!("SELECT {col} AS h FROM users WHERE extension = ?"))
+            .bind(ext)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.get("h")))
+    }
+
+    /// Check a voicemail PIN.
+    pub async fn check_pin(&self, ext: &str, pin: &str) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT pin_hash FROM users WHERE extension = ?").bind(ext).fetch_optional(&self.pool).await?;
+        Ok(row
+            .and_then(|r| r.get::<Option<String>, _>("pin_hash"))
+            .is_some_and(|h| verify_secret(pin, &h)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(ext: &str) -> NewUser {
+        NewUser {
+            extension: ext.into(),
+            name: "Alice".into(),
+            password: "secret1".into(),
+            pin: Some("4321".into()),
+            email: Some("alice@example.com".into()),
+        }
+    }
+
+    #[tokio::test]
+    async fn user_lifecycle_keeps_secrets_hashed() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).await.unwrap();
+        s.add_user(&user("100")).await.unwrap();
+        assert!(matches!(s.add_user(&user("100")).await, Err(StoreError::Duplicate(_))));
+        assert_eq!(s.list_users().await.unwrap().len(), 1);
+        assert_eq!(
+            s.ha1("100", Algorithm::Md5).await.unwrap(),
+            Some(ha1(Algorithm::Md5, "100", SIP_REALM, "secret1"))
+        );
+        assert!(s.check_pin("100", "4321").await.unwrap());
+        assert!(!s.check_pin("100", "1111").await.unwrap());
+        let raw: String = sqlx::query_scalar("SELECT password_hash FROM users").fetch_one(&s.pool).await.unwrap();
+        assert!(raw.starts_with("$argon2id$") && !raw.contains("secret1"));
+        s.update_user("100", &UserChanges { password: Some("other12".into()), ..Default::default() }).await.unwrap();
+        assert_eq!(
+            s.ha1("100", Algorithm::Sha256).await.unwrap(),
+            Some(ha1(Algorithm::Sha256, "100", SIP_REALM, "other12"))
+        );
+        s.remove_user("100").await.unwrap();
+        assert!(matches!(s.remove_user("100").await, Err(StoreError::NotFound(_))));
+    }
+
+    #[tokio::test]
+    async fn bad_input_is_refused_and_nothing_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).await.unwrap();
+        for bad in [
+            NewUser { extension: "10a".into(), ..user("1") },
+            NewUser { password: "".into(), ..user("100") },
+            NewUser { pin: Some("12".into()), ..user("100") },
+            NewUser { email: Some("nope".into()), ..user("100") },
+        ] {
+            assert!(matches!(s.add_user(&bad).await, Err(StoreError::Invalid(_))));
+        }
+        assert!(s.list_users().await.unwrap().is_empty());
+        s.add_user(&user("100")).await.unwrap();
+        let bad = UserChanges { name: Some("Bob".into()), pin: Some("x".into()), ..Default::default() };
+        assert!(s.update_user("100", &bad).await.is_err());
+        assert_eq!(s.get_user("100").await.unwrap().unwrap().name, "Alice");
+    }
+}
