@@ -8,7 +8,11 @@ pub struct Ids(u64);
 impl Ids {
     /// A generator from a seed (a zero seed is replaced by a fixed constant).
     pub fn new(seed: u64) -> Ids {
-        Ids(if seed == 0 { 0x9E37_79B9_7F4A_7C15 } else { seed })
+        Ids(if seed == 0 {
+            0x9E37_79B9_7F4A_7C15
+        } else {
+            seed
+        })
     }
 
     /// The next 64 random bits.

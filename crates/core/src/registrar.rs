@@ -81,18 +81,28 @@ impl Registrar {
         to_tag: &str,
     ) -> RegisterOutcome {
         let reply = |status: u16| Response::to_request(req, status, Some(to_tag));
-        let to_user = req.headers.to().and_then(|t| t.uri.user_base().map(str::to_string));
+        let to_user = req
+            .headers
+            .to()
+            .and_then(|t| t.uri.user_base().map(str::to_string));
         if to_user.as_deref() != Some(extension) {
             return RegisterOutcome {
                 response: reply(403),
                 changed: false,
             };
         }
-        let header_expires: Option<u32> = req.headers.get("Expires").and_then(|e| e.trim().parse().ok());
+        let header_expires: Option<u32> = req
+            .headers
+            .get("Expires")
+            .and_then(|e| e.trim().parse().ok());
         let contacts = req.headers.get_all("Contact");
         let call_id = req.call_id().to_string();
         let cseq = req.cseq();
-        let user_agent = req.headers.get("User-Agent").unwrap_or_default().to_string();
+        let user_agent = req
+            .headers
+            .get("User-Agent")
+            .unwrap_or_default()
+            .to_string();
         let mut changed = false;
 
         if contacts.contains(&"*") {
@@ -102,7 +112,10 @@ impl Registrar {
                     changed: false,
                 };
             }
-            changed = self.bindings.remove(extension).is_some_and(|b| !b.is_empty());
+            changed = self
+                .bindings
+                .remove(extension)
+                .is_some_and(|b| !b.is_empty());
         } else {
             // Validate everything first so that a bad REGISTER changes nothing.
             let mut parsed = Vec::new();
@@ -120,7 +133,8 @@ impl Registrar {
                     .unwrap_or(self.config.default_expires);
                 if asked != 0 && asked < self.config.min_expires {
                     let mut r = reply(423);
-                    r.headers.push("Min-Expires", &self.config.min_expires.to_string());
+                    r.headers
+                        .push("Min-Expires", &self.config.min_expires.to_string());
                     return RegisterOutcome {
                         response: r,
                         changed: false,
@@ -169,7 +183,9 @@ impl Registrar {
         let mut response = reply(200);
         for b in self.lookup(now, extension) {
             let left = b.expires_at.saturating_duration_since(now).as_secs();
-            response.headers.push("Contact", &format!("<{}>;expires={left}", b.uri));
+            response
+                .headers
+                .push("Contact", &format!("<{}>;expires={left}", b.uri));
         }
         RegisterOutcome { response, changed }
     }
@@ -221,7 +237,8 @@ fn same_contact(a: &SipUri, b: &SipUri) -> bool {
     a.user == b.user
         && a.host.eq_ignore_ascii_case(&b.host)
         && a.port.unwrap_or(5060) == b.port.unwrap_or(5060)
-        && a.param("transport").map(str::to_ascii_lowercase) == b.param("transport").map(str::to_ascii_lowercase)
+        && a.param("transport").map(str::to_ascii_lowercase)
+            == b.param("transport").map(str::to_ascii_lowercase)
 }
 
 /// The `expires` a 200 OK grants a given contact (helper for tests and tools).
@@ -240,7 +257,9 @@ mod tests {
     use crate::target::Transport;
 
     fn register(contact: &str, expires: Option<u32>) -> Request {
-        let exp = expires.map(|e| format!("Expires: {e}\r\n")).unwrap_or_default();
+        let exp = expires
+            .map(|e| format!("Expires: {e}\r\n"))
+            .unwrap_or_default();
         let text = format!(
             "REGISTER sip:pbx SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\r\nFrom: <sip:100@pbx>;tag=a\r\nTo: <sip:100@pbx>\r\nCall-ID: c1\r\nCSeq: 2 REGISTER\r\nContact: {contact}\r\n{exp}Content-Length: 0\r\n\r\n"
         );
@@ -261,15 +280,30 @@ mod tests {
     fn two_contacts_register_and_each_is_listed_with_its_expiry() {
         let mut r = Registrar::new(RegistrarConfig::default());
         let t0 = Instant::now();
-        let o = r.handle_register(t0, &register("<sip:100@127.0.0.1:5070>", Some(120)), "100", src(5070), "t");
+        let o = r.handle_register(
+            t0,
+            &register("<sip:100@127.0.0.1:5070>", Some(120)),
+            "100",
+            src(5070),
+            "t",
+        );
         assert!(o.changed);
-        let o = r.handle_register(t0, &register("<sip:100@127.0.0.1:5071>;expires=60", None), "100", src(5071), "t");
+        let o = r.handle_register(
+            t0,
+            &register("<sip:100@127.0.0.1:5071>;expires=60", None),
+            "100",
+            src(5071),
+            "t",
+        );
         assert_eq!(o.response.status, 200);
         assert_eq!(granted_expires(&o.response, "5070"), Some(120));
         assert_eq!(granted_expires(&o.response, "5071"), Some(60));
         assert_eq!(r.lookup(t0, "100").len(), 2);
         assert_eq!(r.lookup(t0 + Duration::from_secs(61), "100").len(), 1);
-        assert_eq!(r.expire(t0 + Duration::from_secs(121)), vec!["100".to_string()]);
+        assert_eq!(
+            r.expire(t0 + Duration::from_secs(121)),
+            vec!["100".to_string()]
+        );
         assert!(r.lookup(t0, "100").is_empty());
     }
 
@@ -277,7 +311,13 @@ mod tests {
     fn expires_zero_removes_one_contact_and_star_removes_all() {
         let mut r = Registrar::new(RegistrarConfig::default());
         let t0 = Instant::now();
-        r.handle_register(t0, &register("<sip:100@h:1>, <sip:100@h:2>", Some(60)), "100", src(1), "t");
+        r.handle_register(
+            t0,
+            &register("<sip:100@h:1>, <sip:100@h:2>", Some(60)),
+            "100",
+            src(1),
+            "t",
+        );
         r.handle_register(t0, &register("<sip:100@h:1>", Some(0)), "100", src(1), "t");
         assert_eq!(r.lookup(t0, "100").len(), 1);
         let bad = r.handle_register(t0, &register("*", Some(30)), "100", src(1), "t");
@@ -290,7 +330,13 @@ mod tests {
     #[test]
     fn too_short_expiry_gets_423_with_min_expires() {
         let mut r = Registrar::new(RegistrarConfig::default());
-        let o = r.handle_register(Instant::now(), &register("<sip:100@h>", Some(5)), "100", src(1), "t");
+        let o = r.handle_register(
+            Instant::now(),
+            &register("<sip:100@h>", Some(5)),
+            "100",
+            src(1),
+            "t",
+        );
         assert_eq!(o.response.status, 423);
         assert_eq!(o.response.headers.get("Min-Expires"), Some("30"));
     }
@@ -298,7 +344,13 @@ mod tests {
     #[test]
     fn registering_someone_elses_address_is_forbidden() {
         let mut r = Registrar::new(RegistrarConfig::default());
-        let o = r.handle_register(Instant::now(), &register("<sip:100@h>", None), "101", src(1), "t");
+        let o = r.handle_register(
+            Instant::now(),
+            &register("<sip:100@h>", None),
+            "101",
+            src(1),
+            "t",
+        );
         assert_eq!(o.response.status, 403);
     }
 }

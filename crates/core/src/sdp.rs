@@ -73,7 +73,8 @@ pub struct AudioSession {
 impl AudioSession {
     /// Parse an SDP body and keep its first audio stream's supported formats.
     pub fn parse(body: &[u8]) -> Result<AudioSession, SdpError> {
-        let text = std::str::from_utf8(body).map_err(|_| SdpError::Malformed("not UTF-8".into()))?;
+        let text =
+            std::str::from_utf8(body).map_err(|_| SdpError::Malformed("not UTF-8".into()))?;
         let mut session_ip: Option<IpAddr> = None;
         let mut media_ip: Option<IpAddr> = None;
         let mut in_audio = false;
@@ -92,7 +93,10 @@ impl AudioSession {
                 continue;
             }
             let Some((kind, value)) = line.split_once('=') else {
-                return Err(SdpError::Malformed(format!("line without '=': {}", clip(line))));
+                return Err(SdpError::Malformed(format!(
+                    "line without '=': {}",
+                    clip(line)
+                )));
             };
             match kind {
                 "v" => saw_version = true,
@@ -120,17 +124,20 @@ impl AudioSession {
                     port = parts
                         .next()
                         .and_then(|p| p.split('/').next()?.parse().ok())
-                        .ok_or_else(|| SdpError::Malformed(format!("bad m= port: {}", clip(value))))?;
+                        .ok_or_else(|| {
+                            SdpError::Malformed(format!("bad m= port: {}", clip(value)))
+                        })?;
                     let proto = parts.next().unwrap_or_default();
                     if !proto.starts_with("RTP/") {
-                        return Err(SdpError::Malformed(format!("unsupported transport {}", clip(proto))));
+                        return Err(SdpError::Malformed(format!(
+                            "unsupported transport {}",
+                            clip(proto)
+                        )));
                     }
                     for f in parts {
-                        let pt: u8 = f
-                            .parse()
-                            .ok()
-                            .filter(|p| *p < 128)
-                            .ok_or_else(|| SdpError::Malformed(format!("bad payload type {}", clip(f))))?;
+                        let pt: u8 = f.parse().ok().filter(|p| *p < 128).ok_or_else(|| {
+                            SdpError::Malformed(format!("bad payload type {}", clip(f)))
+                        })?;
                         pts.push(pt);
                     }
                 }
@@ -330,13 +337,27 @@ mod tests {
     #[test]
     fn offer_without_g711_is_refused() {
         let body = "v=0\r\nc=IN IP4 1.2.3.4\r\nm=audio 4000 RTP/AVP 9 101\r\na=rtpmap:101 telephone-event/8000\r\n";
-        assert_eq!(AudioSession::parse(body.as_bytes()), Err(SdpError::NoCommonCodec));
+        assert_eq!(
+            AudioSession::parse(body.as_bytes()),
+            Err(SdpError::NoCommonCodec)
+        );
     }
 
     #[test]
     fn garbage_sdp_is_malformed() {
-        for body in ["hello", "v=0\r\nm=audio x RTP/AVP 0\r\nc=IN IP4 1.2.3.4\r\n", "v=0\r\nm=audio 4 RTP/AVP 0\r\n", "v=0\r\nc=IN IP4 nope\r\nm=audio 4 RTP/AVP 0\r\n"] {
-            assert!(matches!(AudioSession::parse(body.as_bytes()), Err(SdpError::Malformed(_))), "{body}");
+        for body in [
+            "hello",
+            "v=0\r\nm=audio x RTP/AVP 0\r\nc=IN IP4 1.2.3.4\r\n",
+            "v=0\r\nm=audio 4 RTP/AVP 0\r\n",
+            "v=0\r\nc=IN IP4 nope\r\nm=audio 4 RTP/AVP 0\r\n",
+        ] {
+            assert!(
+                matches!(
+                    AudioSession::parse(body.as_bytes()),
+                    Err(SdpError::Malformed(_))
+                ),
+                "{body}"
+            );
         }
     }
 
@@ -347,8 +368,16 @@ mod tests {
             version: 2,
             addr: "192.0.2.1:30000".parse().unwrap(),
             formats: vec![
-                Format { pt: 8, name: "PCMA".into(), fmtp: None },
-                Format { pt: 101, name: "telephone-event".into(), fmtp: None },
+                Format {
+                    pt: 8,
+                    name: "PCMA".into(),
+                    fmtp: None,
+                },
+                Format {
+                    pt: 101,
+                    name: "telephone-event".into(),
+                    fmtp: None,
+                },
             ],
             direction: Direction::RecvOnly,
             ptime: Some(20),

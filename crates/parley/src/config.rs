@@ -60,7 +60,8 @@ impl Default for Config {
 impl Config {
     /// Read a TOML file.
     pub fn from_file(path: &Path) -> Result<Config> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
         toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
     }
 
@@ -85,7 +86,10 @@ impl Config {
         let algs = self
             .digest_algorithms
             .iter()
-            .map(|a| parley_core::sip::digest::Algorithm::parse(Some(a)).with_context(|| format!("unknown digest algorithm {a:?}")))
+            .map(|a| {
+                parley_core::sip::digest::Algorithm::parse(Some(a))
+                    .with_context(|| format!("unknown digest algorithm {a:?}"))
+            })
             .collect::<Result<Vec<_>>>()?;
         if algs.is_empty() {
             bail!("digest_algorithms must name at least one algorithm");
@@ -103,7 +107,11 @@ impl Config {
         }
         if_addrs::get_if_addrs()
             .ok()
-            .and_then(|l| l.into_iter().find(|i| !i.is_loopback() && i.ip().is_ipv4()).map(|i| i.ip()))
+            .and_then(|l| {
+                l.into_iter()
+                    .find(|i| !i.is_loopback() && i.ip().is_ipv4())
+                    .map(|i| i.ip())
+            })
             .unwrap_or(IpAddr::from([127, 0, 0, 1]))
     }
 }

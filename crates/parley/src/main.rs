@@ -15,7 +15,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 #[derive(Parser)]
-#[command(name = "parley", version, about = "Parley, an open-source business phone system")]
+#[command(
+    name = "parley",
+    version,
+    about = "Parley, an open-source business phone system"
+)]
 struct Cli {
     /// TOML configuration file (flags override it).
     #[arg(long, global = true)]
@@ -143,8 +147,20 @@ async fn run(cli: Cli) -> Result<()> {
 async fn user(config: Config, cmd: UserCommand) -> Result<()> {
     let store = Store::open(&config.data).await?;
     let result = match cmd {
-        UserCommand::Add { ext, name, password, pin, email } => store
-            .add_user(&NewUser { extension: ext.clone(), name, password, pin, email })
+        UserCommand::Add {
+            ext,
+            name,
+            password,
+            pin,
+            email,
+        } => store
+            .add_user(&NewUser {
+                extension: ext.clone(),
+                name,
+                password,
+                pin,
+                email,
+            })
             .await
             .map(|_| println!("added extension {ext}")),
         UserCommand::List => store.list_users().await.map(|users| {
@@ -159,14 +175,31 @@ async fn user(config: Config, cmd: UserCommand) -> Result<()> {
                 );
             }
         }),
-        UserCommand::Remove { ext } => store.remove_user(&ext).await.map(|_| println!("removed extension {ext}")),
-        UserCommand::Set { ext, name, password, pin, email } => {
+        UserCommand::Remove { ext } => store
+            .remove_user(&ext)
+            .await
+            .map(|_| println!("removed extension {ext}")),
+        UserCommand::Set {
+            ext,
+            name,
+            password,
+            pin,
+            email,
+        } => {
             if name.is_none() && password.is_none() && pin.is_none() && email.is_none() {
                 store.close().await;
                 bail!("nothing to change: give --name, --password, --pin or --email");
             }
             store
-                .update_user(&ext, &UserChanges { name, password, pin, email })
+                .update_user(
+                    &ext,
+                    &UserChanges {
+                        name,
+                        password,
+                        pin,
+                        email,
+                    },
+                )
                 .await
                 .map(|_| println!("updated extension {ext}"))
         }
@@ -184,13 +217,21 @@ fn status(config: Config, http: Option<String>, json: bool) -> Result<()> {
             a.to_string()
         }
     });
-    let mut s = std::net::TcpStream::connect(&addr).with_context(|| format!("no Parley server answering at {addr}"))?;
+    let mut s = std::net::TcpStream::connect(&addr)
+        .with_context(|| format!("no Parley server answering at {addr}"))?;
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(s, "GET /api/v1/status HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")?;
+    write!(
+        s,
+        "GET /api/v1/status HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
     let mut resp = String::new();
     s.read_to_string(&mut resp)?;
-    let body = resp.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
-    let st: serde_json::Value = serde_json::from_str(body).context("unexpected answer from the server")?;
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b)
+        .unwrap_or_default();
+    let st: serde_json::Value =
+        serde_json::from_str(body).context("unexpected answer from the server")?;
     if json {
         println!("{}", serde_json::to_string_pretty(&st)?);
         return Ok(());
@@ -198,12 +239,28 @@ fn status(config: Config, http: Option<String>, json: bool) -> Result<()> {
     let regs = st["registrations"].as_array().cloned().unwrap_or_default();
     println!("Registrations ({}):", regs.len());
     for r in regs {
-        println!("  {:<8} {:<45} via {:<28} expires in {}s  {}", r["extension"].as_str().unwrap_or(""), r["contact"].as_str().unwrap_or(""), r["source"].as_str().unwrap_or(""), r["expires_in"], r["user_agent"].as_str().unwrap_or(""));
+        println!(
+            "  {:<8} {:<45} via {:<28} expires in {}s  {}",
+            r["extension"].as_str().unwrap_or(""),
+            r["contact"].as_str().unwrap_or(""),
+            r["source"].as_str().unwrap_or(""),
+            r["expires_in"],
+            r["user_agent"].as_str().unwrap_or("")
+        );
     }
     let calls = st["calls"].as_array().cloned().unwrap_or_default();
     println!("Calls in progress ({}):", calls.len());
     for c in calls {
-        println!("  #{:<5} {} -> {}  {}  {}s  rtp {}/{}", c["id"], c["caller"].as_str().unwrap_or(""), c["callee"].as_str().unwrap_or(""), c["state"].as_str().unwrap_or(""), c["age_secs"], c["packets_a_to_b"], c["packets_b_to_a"]);
+        println!(
+            "  #{:<5} {} -> {}  {}  {}s  rtp {}/{}",
+            c["id"],
+            c["caller"].as_str().unwrap_or(""),
+            c["callee"].as_str().unwrap_or(""),
+            c["state"].as_str().unwrap_or(""),
+            c["age_secs"],
+            c["packets_a_to_b"],
+            c["packets_b_to_a"]
+        );
     }
     Ok(())
 }
@@ -230,12 +287,16 @@ async fn serve(mut config: Config, args: ServeArgs) -> Result<()> {
         format!("{},rsipstack=warn", config.log_level)
     };
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&filter).context("invalid --log-level")?)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&filter).context("invalid --log-level")?,
+        )
         .with_ansi(false)
         .init();
     let rtp = config.rtp_range()?;
     let algorithms = config.algorithms()?;
-    let store = Store::open(&config.data).await.with_context(|| format!("cannot open data directory {}", config.data.display()))?;
+    let store = Store::open(&config.data)
+        .await
+        .with_context(|| format!("cannot open data directory {}", config.data.display()))?;
     if args.demo {
         provision_demo(&store).await?;
     }
@@ -262,7 +323,9 @@ async fn serve(mut config: Config, args: ServeArgs) -> Result<()> {
     let app = parley_web::app(parley_web::AppState { status });
     let http_cancel = cancel.clone();
     let http = tokio::spawn(async move {
-        axum::serve(listener, app).with_graceful_shutdown(async move { http_cancel.cancelled().await }).await
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move { http_cancel.cancelled().await })
+            .await
     });
     info!(sip = %config.sip_listen, http = %config.http_listen, public_ip = %public_ip, rtp = %config.rtp_ports, data = %config.data.display(), "Parley is running");
     let cancel_sig = cancel.clone();
@@ -295,10 +358,11 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(t) => t,
-            Err(_) => return ctrl_c.await.unwrap_or(()),
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => return ctrl_c.await.unwrap_or(()),
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
@@ -311,13 +375,28 @@ async fn shutdown_signal() {
 }
 
 async fn provision_demo(store: &Store) -> Result<()> {
-    const NAMES: [&str; 5] = ["Alice Demo", "Bob Demo", "Carol Demo", "Dave Demo", "Erin Demo"];
-    println!("Demo extensions (register a softphone with user = extension, realm {}):", parley_store::SIP_REALM);
+    const NAMES: [&str; 5] = [
+        "Alice Demo",
+        "Bob Demo",
+        "Carol Demo",
+        "Dave Demo",
+        "Erin Demo",
+    ];
+    println!(
+        "Demo extensions (register a softphone with user = extension, realm {}):",
+        parley_store::SIP_REALM
+    );
     for (i, name) in NAMES.iter().enumerate() {
         let ext = format!("{}", 100 + i);
         let password = format!("{:06}", rand::random::<u32>() % 1_000_000) + "pw";
         let pin = format!("{:05}", rand::random::<u32>() % 100_000);
-        let u = NewUser { extension: ext.clone(), name: name.to_string(), password: password.clone(), pin: Some(pin.clone()), email: None };
+        let u = NewUser {
+            extension: ext.clone(),
+            name: name.to_string(),
+            password: password.clone(),
+            pin: Some(pin.clone()),
+            email: None,
+        };
         match store.add_user(&u).await {
             Ok(()) => println!("  {ext}  {name:<12} password {password}  voicemail PIN {pin}"),
             Err(StoreError::Duplicate(_)) => println!("  {ext}  {name:<12} already provisioned (change with `parley user set {ext} --password ...`)"),

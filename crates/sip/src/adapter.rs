@@ -73,7 +73,9 @@ pub enum AdapterError {
 #[derive(Clone)]
 pub struct Adapter {
     inner: EndpointInnerRef,
-    responders: Arc<std::sync::Mutex<std::collections::HashMap<TxId, mpsc::UnboundedSender<TransactionEvent>>>>,
+    responders: Arc<
+        std::sync::Mutex<std::collections::HashMap<TxId, mpsc::UnboundedSender<TransactionEvent>>>,
+    >,
     next_id: Arc<AtomicU64>,
     events: mpsc::UnboundedSender<Inbound>,
 }
@@ -113,11 +115,18 @@ fn source_of(req: &Request, connection: Option<&SipConnection>) -> Option<Target
             rsipstack::sip::Transport::Tls => Transport::Tls,
             _ => Transport::Tcp,
         };
-        return Some(Target { transport, addr: remote });
+        return Some(Target {
+            transport,
+            addr: remote,
+        });
     }
     let via = req.headers.top_via()?;
     let host = via.received.as_deref().unwrap_or(&via.host);
-    let ip = host.trim_start_matches('[').trim_end_matches(']').parse().ok()?;
+    let ip = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .ok()?;
     let port = via.rport.or(via.port).unwrap_or(5060);
     Some(Target {
         transport: Transport::Udp,
@@ -182,10 +191,17 @@ impl Adapter {
         let Some(source) = source_of(&request, tx.connection.as_ref()) else {
             return;
         };
-        self.responders.lock().expect("responders lock").insert(id, tx.tu_sender.clone());
+        self.responders
+            .lock()
+            .expect("responders lock")
+            .insert(id, tx.tu_sender.clone());
         let events = self.events.clone();
         let responders = self.responders.clone();
-        let _ = events.send(Inbound::Request { tx: id, request, source });
+        let _ = events.send(Inbound::Request {
+            tx: id,
+            request,
+            source,
+        });
         tokio::spawn(async move {
             while let Some(msg) = tx.receive().await {
                 if let Some(Message::Request(request)) = to_core(&msg) {
@@ -203,7 +219,10 @@ impl Adapter {
     /// Respond on a server transaction (ignored if it has ended).
     pub fn respond(&self, tx: TxId, response: &Response) {
         let Ok(resp) = rsipstack::sip::Response::try_from(response.to_bytes().as_slice()) else {
-            warn!(status = response.status, "cannot hand response to SIP stack");
+            warn!(
+                status = response.status,
+                "cannot hand response to SIP stack"
+            );
             return;
         };
         if let Some(s) = self.responders.lock().expect("responders lock").get(&tx) {
@@ -217,12 +236,18 @@ impl Adapter {
         let events = self.events.clone();
         let inner = self.inner.clone();
         let Some(req) = to_stack_request(request) else {
-            let _ = events.send(Inbound::ClientDone { tx: id, final_seen: false });
+            let _ = events.send(Inbound::ClientDone {
+                tx: id,
+                final_seen: false,
+            });
             return id;
         };
         tokio::spawn(async move {
             let Ok(key) = TransactionKey::from_request(&req, TransactionRole::Client) else {
-                let _ = events.send(Inbound::ClientDone { tx: id, final_seen: false });
+                let _ = events.send(Inbound::ClientDone {
+                    tx: id,
+                    final_seen: false,
+                });
                 return;
             };
             let mut t = Transaction::new_client(key, req, inner, None);
@@ -254,9 +279,16 @@ impl Adapter {
         id
     }
 
-    /// Send a message outside any transaction (ACK for a 2xx).
+    /// ACK a 2xx to an INVITE this adapter sent. rsipstack's client INVITE transaction already sends this
+    /// ACK itself (and re-sends it for retransmitted 2xx), so nothing is sent here; the core still emits
+    /// the ACK so that its behaviour does not depend on the stack.
+    pub fn ack_2xx(&self, _request: &Request, _target: Target) {}
+
+    /// Send a request outside any transaction.
     pub fn send_stateless(&self, request: &Request, target: Target) {
-        let Some(req) = to_stack_request(request) else { return };
+        let Some(req) = to_stack_request(request) else {
+            return;
+        };
         let inner = self.inner.clone();
         tokio::spawn(async move {
             let dest = sip_addr(target);

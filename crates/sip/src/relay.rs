@@ -35,7 +35,12 @@ impl PortRange {
     /// A range `low..=high` on `ip` (bind address).
     pub fn new(ip: IpAddr, low: u16, high: u16) -> PortRange {
         let low = low + (low % 2);
-        PortRange { ip, low, high, next: low }
+        PortRange {
+            ip,
+            low,
+            high,
+            next: low,
+        }
     }
 
     /// Bind an RTP/RTCP socket pair on the next free even port.
@@ -43,13 +48,24 @@ impl PortRange {
         let span = (self.high.saturating_sub(self.low) / 2 + 1) as usize;
         for _ in 0..span {
             let port = self.next;
-            self.next = if port + 2 > self.high.saturating_sub(1) { self.low } else { port + 2 };
-            let Ok(rtp) = UdpSocket::bind(SocketAddr::new(self.ip, port)).await else { continue };
-            let Ok(rtcp) = UdpSocket::bind(SocketAddr::new(self.ip, port + 1)).await else { continue };
+            self.next = if port + 2 > self.high.saturating_sub(1) {
+                self.low
+            } else {
+                port + 2
+            };
+            let Ok(rtp) = UdpSocket::bind(SocketAddr::new(self.ip, port)).await else {
+                continue;
+            };
+            let Ok(rtcp) = UdpSocket::bind(SocketAddr::new(self.ip, port + 1)).await else {
+                continue;
+            };
             set_buffers(&rtp);
             return Ok((rtp, rtcp));
         }
-        Err(std::io::Error::new(std::io::ErrorKind::AddrInUse, "no free RTP port in the configured range"))
+        Err(std::io::Error::new(
+            std::io::ErrorKind::AddrInUse,
+            "no free RTP port in the configured range",
+        ))
     }
 }
 
@@ -74,9 +90,18 @@ impl Relay {
         let a_port = a.0.local_addr()?.port();
         let b_port = b.0.local_addr()?.port();
         let stats = Arc::new(RelayStats::default());
-        let (update, rx) = watch::channel(MediaUpdate { a_remote: None, b_remote: None });
+        let (update, rx) = watch::channel(MediaUpdate {
+            a_remote: None,
+            b_remote: None,
+        });
         let task = tokio::spawn(run(a, b, rx, stats.clone()));
-        Ok(Relay { a_port, b_port, stats, update, task })
+        Ok(Relay {
+            a_port,
+            b_port,
+            stats,
+            update,
+            task,
+        })
     }
 
     /// Tell the relay where each side's media is (from SDP); latching then follows the real sources.
@@ -103,7 +128,8 @@ impl Peer {
         self.latched.or(self.sdp)
     }
     fn rtcp_dest(&self) -> Option<SocketAddr> {
-        self.dest().map(|a| SocketAddr::new(a.ip(), a.port().wrapping_add(1)))
+        self.dest()
+            .map(|a| SocketAddr::new(a.ip(), a.port().wrapping_add(1)))
     }
     fn set_sdp(&mut self, sdp: Option<SocketAddr>) {
         if sdp != self.sdp {
@@ -151,7 +177,13 @@ async fn run(
     }
 }
 
-async fn forward(sock: &UdpSocket, pkt: &[u8], dest: Option<SocketAddr>, sent: &AtomicU64, dropped: &AtomicU64) {
+async fn forward(
+    sock: &UdpSocket,
+    pkt: &[u8],
+    dest: Option<SocketAddr>,
+    sent: &AtomicU64,
+    dropped: &AtomicU64,
+) {
     match dest {
         Some(d) => match sock.send_to(pkt, d).await {
             Ok(_) => {

@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use parley_core::call::{Call, CallConfig, CallEvent, ForkTarget, LocalAddr, NewCall, Output, Side};
+use parley_core::call::{
+    Call, CallConfig, CallEvent, ForkTarget, LocalAddr, NewCall, Output, Side,
+};
 use parley_core::registrar::{Registrar, RegistrarConfig};
 use parley_core::sip::digest::{Credentials, DigestAuth, Verdict};
 use parley_core::sip::{Method, Request, Response};
@@ -46,7 +48,11 @@ struct CallEntry {
 }
 
 enum ClientRoute {
-    Call { call: u64, side: Side, request: Request },
+    Call {
+        call: u64,
+        side: Side,
+        request: Request,
+    },
 }
 
 struct Server {
@@ -65,14 +71,28 @@ struct Server {
 }
 
 /// Start the SIP server; it runs until `cancel` fires, then ends calls in progress with BYE.
-pub async fn run(config: SipConfig, store: Store, status: StatusHandle, cancel: CancellationToken) -> Result<(), AdapterError> {
+pub async fn run(
+    config: SipConfig,
+    store: Store,
+    status: StatusHandle,
+    cancel: CancellationToken,
+) -> Result<(), AdapterError> {
     let (adapter, mut inbound) = Adapter::start(config.listen, cancel.child_token()).await?;
     let key: [u8; 32] = rand::random();
     let realm = parley_store::SIP_REALM;
     let mut server = Server {
-        auth: DigestAuth::new(realm, &key, config.nonce_ttl.as_secs(), config.algorithms.clone()),
+        auth: DigestAuth::new(
+            realm,
+            &key,
+            config.nonce_ttl.as_secs(),
+            config.algorithms.clone(),
+        ),
         registrar: Registrar::new(config.registrar.clone()),
-        ports: PortRange::new(config.public_ip_bind(), config.rtp_ports.0, config.rtp_ports.1),
+        ports: PortRange::new(
+            config.public_ip_bind(),
+            config.rtp_ports.0,
+            config.rtp_ports.1,
+        ),
         adapter,
         store,
         calls: HashMap::new(),
@@ -136,8 +156,13 @@ enum Auth {
 
 impl Server {
     fn next_deadline(&self) -> Option<Instant> {
-        let calls = self.calls.values().filter_map(|c| c.call.poll_timeout().map(|t| t.0));
-        calls.chain(self.registrar.poll_timeout().map(|t| t.0)).min()
+        let calls = self
+            .calls
+            .values()
+            .filter_map(|c| c.call.poll_timeout().map(|t| t.0));
+        calls
+            .chain(self.registrar.poll_timeout().map(|t| t.0))
+            .min()
     }
 
     fn handle_timeouts(&mut self) {
@@ -161,7 +186,11 @@ impl Server {
 
     async fn handle(&mut self, msg: Inbound) {
         match msg {
-            Inbound::Request { tx, request, source } => self.handle_request(tx, request, source).await,
+            Inbound::Request {
+                tx,
+                request,
+                source,
+            } => self.handle_request(tx, request, source).await,
             Inbound::InTransaction { tx, request } => {
                 if let Some(&id) = self.server_txs.get(&tx) {
                     if let Some(c) = self.calls.get_mut(&id) {
@@ -185,7 +214,12 @@ impl Server {
                 }
             }
             Inbound::ClientDone { tx, final_seen } => {
-                if let Some(ClientRoute::Call { call, side, request }) = self.client_txs.remove(&tx) {
+                if let Some(ClientRoute::Call {
+                    call,
+                    side,
+                    request,
+                }) = self.client_txs.remove(&tx)
+                {
                     if !final_seen {
                         // Timeout or transport failure: as if the peer had answered 408.
                         let resp = Response::to_request(&request, 408, Some("timeout"));
@@ -205,7 +239,8 @@ impl Server {
             Method::Register => self.handle_register(tx, &req, source).await,
             Method::Options if !has_to_tag => {
                 let mut r = Response::to_request(&req, 200, Some(&tag()));
-                r.headers.push("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO");
+                r.headers
+                    .push("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO");
                 r.headers.push("Accept", "application/sdp");
                 self.adapter.respond(tx, &r);
             }
@@ -220,21 +255,33 @@ impl Server {
                         }
                         self.drive(id);
                     }
-                    None => self.adapter.respond(tx, &Response::to_request(&req, 481, None)),
+                    None => self
+                        .adapter
+                        .respond(tx, &Response::to_request(&req, 481, None)),
                 }
             }
-            Method::Subscribe | Method::Message | Method::Publish | Method::Refer | Method::Notify => {
+            Method::Subscribe
+            | Method::Message
+            | Method::Publish
+            | Method::Refer
+            | Method::Notify => {
                 // Nothing is accepted from strangers: authenticate first, then say what is not supported yet.
                 if let Auth::Ok(_) = self.authenticate(tx, &req, true).await {
-                    let status = if req.method == Method::Subscribe { 489 } else { 405 };
+                    let status = if req.method == Method::Subscribe {
+                        489
+                    } else {
+                        405
+                    };
                     let mut r = Response::to_request(&req, status, Some(&tag()));
-                    r.headers.push("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO");
+                    r.headers
+                        .push("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO");
                     self.adapter.respond(tx, &r);
                 }
             }
             _ => {
                 let mut r = Response::to_request(&req, 405, Some(&tag()));
-                r.headers.push("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO");
+                r.headers
+                    .push("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO");
                 self.adapter.respond(tx, &r);
             }
         }
@@ -242,7 +289,11 @@ impl Server {
 
     /// Digest-authenticate `req`; on failure the challenge (or 403) has been sent.
     async fn authenticate(&mut self, tx: TxId, req: &Request, proxy: bool) -> Auth {
-        let header = if proxy { "Proxy-Authorization" } else { "Authorization" };
+        let header = if proxy {
+            "Proxy-Authorization"
+        } else {
+            "Authorization"
+        };
         let creds = req
             .headers
             .get_all(header)
@@ -252,27 +303,37 @@ impl Server {
         let mut stale = false;
         if let Some(creds) = creds {
             let ha1 = match parley_core::sip::digest::Algorithm::parse(creds.algorithm.as_deref()) {
-                Some(alg) if parley_store::validate_extension(&creds.username).is_ok() => {
-                    self.store.ha1(&creds.username, alg).await.unwrap_or_else(|e| {
+                Some(alg) if parley_store::validate_extension(&creds.username).is_ok() => self
+                    .store
+                    .ha1(&creds.username, alg)
+                    .await
+                    .unwrap_or_else(|e| {
                         warn!(error = %e, "account lookup failed");
                         None
-                    })
-                }
+                    }),
                 _ => None,
             };
-            match self.auth.verify(&creds, req.method.as_str(), unix_now(), |_, _| ha1) {
+            match self
+                .auth
+                .verify(&creds, req.method.as_str(), unix_now(), |_, _| ha1)
+            {
                 Verdict::Accepted => return Auth::Ok(creds.username),
                 Verdict::Stale => stale = true,
                 Verdict::Rejected => {
                     info!(user = %creds.username, method = %req.method, "authentication failed");
-                    self.adapter.respond(tx, &Response::to_request(req, 403, Some(&tag())));
+                    self.adapter
+                        .respond(tx, &Response::to_request(req, 403, Some(&tag())));
                     return Auth::Challenged;
                 }
             }
         }
         let status = if proxy { 407 } else { 401 };
         let mut r = Response::to_request(req, status, Some(&tag()));
-        let name = if proxy { "Proxy-Authenticate" } else { "WWW-Authenticate" };
+        let name = if proxy {
+            "Proxy-Authenticate"
+        } else {
+            "WWW-Authenticate"
+        };
         for ch in self.auth.challenges(unix_now(), rand::random(), stale) {
             r.headers.push(name, &ch);
         }
@@ -281,54 +342,77 @@ impl Server {
     }
 
     async fn handle_register(&mut self, tx: TxId, req: &Request, source: Target) {
-        let Auth::Ok(user) = self.authenticate(tx, req, false).await else { return };
+        let Auth::Ok(user) = self.authenticate(tx, req, false).await else {
+            return;
+        };
         let span = info_span!("registration", ext = %user, %source);
         let _g = span.enter();
-        let outcome = self.registrar.handle_register(now(), req, &user, source, &tag());
+        let outcome = self
+            .registrar
+            .handle_register(now(), req, &user, source, &tag());
         self.adapter.respond(tx, &outcome.response);
         if outcome.changed {
-            info!(status = outcome.response.status, contacts = self.registrar.lookup(now(), &user).len(), "registration changed");
+            info!(
+                status = outcome.response.status,
+                contacts = self.registrar.lookup(now(), &user).len(),
+                "registration changed"
+            );
             self.publish_status();
         }
     }
 
     async fn handle_invite(&mut self, tx: TxId, req: Request, source: Target) {
-        let Auth::Ok(caller) = self.authenticate(tx, &req, true).await else { return };
+        let Auth::Ok(caller) = self.authenticate(tx, &req, true).await else {
+            return;
+        };
         let callee = req.uri.user_base().unwrap_or_default().to_string();
         let callee_user = match self.store.get_user(&callee).await {
             Ok(u) => u,
             Err(e) => {
                 warn!(error = %e, "account lookup failed");
-                self.adapter.respond(tx, &Response::to_request(&req, 500, Some(&tag())));
+                self.adapter
+                    .respond(tx, &Response::to_request(&req, 500, Some(&tag())));
                 return;
             }
         };
         if callee_user.is_none() {
-            self.adapter.respond(tx, &Response::to_request(&req, 404, Some(&tag())));
+            self.adapter
+                .respond(tx, &Response::to_request(&req, 404, Some(&tag())));
             return;
         }
         let contacts = self.registrar.lookup(now(), &callee);
         if contacts.is_empty() {
-            self.adapter.respond(tx, &Response::to_request(&req, 480, Some(&tag())));
+            self.adapter
+                .respond(tx, &Response::to_request(&req, 480, Some(&tag())));
             return;
         }
-        let busy = self
-            .calls
-            .values()
-            .any(|c| c.call.is_answered() && { let (a, b) = c.call.parties(); a == callee || b == callee });
+        let busy = self.calls.values().any(|c| {
+            c.call.is_answered() && {
+                let (a, b) = c.call.parties();
+                a == callee || b == callee
+            }
+        });
         if busy {
-            self.adapter.respond(tx, &Response::to_request(&req, 486, Some(&tag())));
+            self.adapter
+                .respond(tx, &Response::to_request(&req, 486, Some(&tag())));
             return;
         }
         let relay = match self.allocate_relay().await {
             Ok(r) => r,
             Err(e) => {
                 warn!(error = %e, "cannot allocate media ports");
-                self.adapter.respond(tx, &Response::to_request(&req, 503, Some(&tag())));
+                self.adapter
+                    .respond(tx, &Response::to_request(&req, 503, Some(&tag())));
                 return;
             }
         };
-        let caller_name = self.store.get_user(&caller).await.ok().flatten().map(|u| u.name);
+        let caller_name = self
+            .store
+            .get_user(&caller)
+            .await
+            .ok()
+            .flatten()
+            .map(|u| u.name);
         let id = self.next_call;
         self.next_call += 1;
         let span = info_span!("call", id, from = %caller, to = %callee);
@@ -353,19 +437,34 @@ impl Server {
                     caller,
                     caller_name,
                     callee,
-                    forks: contacts.iter().map(|b| ForkTarget { uri: b.uri.clone(), target: b.target }).collect(),
+                    forks: contacts
+                        .iter()
+                        .map(|b| ForkTarget {
+                            uri: b.uri.clone(),
+                            target: b.target,
+                        })
+                        .collect(),
                     a_media_port: relay.a_port,
                     b_media_port: relay.b_port,
                     seed: rand::random(),
                 },
             )
         };
-        self.by_call_id.insert(call.a_call_id().to_string(), (id, Side::A));
+        self.by_call_id
+            .insert(call.a_call_id().to_string(), (id, Side::A));
         for (i, cid) in call.b_call_ids().into_iter().enumerate() {
             self.by_call_id.insert(cid, (id, Side::B(i)));
         }
         self.server_txs.insert(tx, id);
-        self.calls.insert(id, CallEntry { call, relay, span, started: now() });
+        self.calls.insert(
+            id,
+            CallEntry {
+                call,
+                relay,
+                span,
+                started: now(),
+            },
+        );
         self.drive(id);
     }
 
@@ -377,16 +476,29 @@ impl Server {
 
     /// Carry out everything a call asked for; drop it once it has ended.
     fn drive(&mut self, id: u64) {
-        let Some(entry) = self.calls.get_mut(&id) else { return };
+        let Some(entry) = self.calls.get_mut(&id) else {
+            return;
+        };
         let mut changed = false;
         while let Some(out) = entry.call.poll_output() {
             match out {
                 Output::Respond { tx, response } => self.adapter.respond(tx, &response),
-                Output::Request { side, request, target } => {
+                Output::Request {
+                    side,
+                    request,
+                    target,
+                } => {
                     let ctx = self.adapter.send_request(&request, target);
-                    self.client_txs.insert(ctx, ClientRoute::Call { call: id, side, request });
+                    self.client_txs.insert(
+                        ctx,
+                        ClientRoute::Call {
+                            call: id,
+                            side,
+                            request,
+                        },
+                    );
                 }
-                Output::Ack { request, target } => self.adapter.send_stateless(&request, target),
+                Output::Ack { request, target } => self.adapter.ack_2xx(&request, target),
                 Output::Media(update) => entry.relay.update(update),
                 Output::Event(ev) => {
                     let _g = entry.span.enter();
@@ -405,8 +517,16 @@ impl Server {
                 self.server_txs.retain(|_, c| *c != id);
                 let _g = e.span.enter();
                 info!(
-                    a_to_b = e.relay.stats.a_to_b.load(std::sync::atomic::Ordering::Relaxed),
-                    b_to_a = e.relay.stats.b_to_a.load(std::sync::atomic::Ordering::Relaxed),
+                    a_to_b = e
+                        .relay
+                        .stats
+                        .a_to_b
+                        .load(std::sync::atomic::Ordering::Relaxed),
+                    b_to_a = e
+                        .relay
+                        .stats
+                        .b_to_a
+                        .load(std::sync::atomic::Ordering::Relaxed),
                     "media relay closed"
                 );
             }
@@ -442,16 +562,32 @@ impl Server {
                     id: *id,
                     caller: a.to_string(),
                     callee: b.to_string(),
-                    state: if c.call.is_answered() { "answered" } else { "ringing" }.to_string(),
+                    state: if c.call.is_answered() {
+                        "answered"
+                    } else {
+                        "ringing"
+                    }
+                    .to_string(),
                     age_secs: now.saturating_duration_since(c.started).as_secs(),
-                    packets_a_to_b: c.relay.stats.a_to_b.load(std::sync::atomic::Ordering::Relaxed),
-                    packets_b_to_a: c.relay.stats.b_to_a.load(std::sync::atomic::Ordering::Relaxed),
+                    packets_a_to_b: c
+                        .relay
+                        .stats
+                        .a_to_b
+                        .load(std::sync::atomic::Ordering::Relaxed),
+                    packets_b_to_a: c
+                        .relay
+                        .stats
+                        .b_to_a
+                        .load(std::sync::atomic::Ordering::Relaxed),
                 }
             })
             .collect();
         calls.sort_by_key(|c| c.id);
         if let Ok(mut s) = self.status.write() {
-            *s = Status { registrations, calls };
+            *s = Status {
+                registrations,
+                calls,
+            };
         }
     }
 
@@ -482,6 +618,11 @@ pub fn snapshot(status: &StatusHandle) -> Status {
 }
 
 /// Spawn the SIP server in the current runtime, instrumented.
-pub fn spawn(config: SipConfig, store: Store, status: StatusHandle, cancel: CancellationToken) -> tokio::task::JoinHandle<Result<(), AdapterError>> {
+pub fn spawn(
+    config: SipConfig,
+    store: Store,
+    status: StatusHandle,
+    cancel: CancellationToken,
+) -> tokio::task::JoinHandle<Result<(), AdapterError>> {
     tokio::spawn(run(config, store, status, cancel).instrument(info_span!("sip")))
 }

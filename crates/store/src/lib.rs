@@ -40,9 +40,11 @@ pub enum StoreError {
 const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_users.sql"))];
 
 async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
-    sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY NOT NULL)")
-        .execute(pool)
-        .await?;
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY NOT NULL)",
+    )
+    .execute(pool)
+    .await?;
     for (version, sql) in MIGRATIONS {
         let mut tx = pool.begin().await?;
         let done = sqlx::query("SELECT 1 FROM schema_migrations WHERE version = ?")
@@ -51,7 +53,10 @@ async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
             .await?;
         if done.is_none() {
             sqlx::raw_sql(sql).execute(&mut *tx).await?;
-            sqlx::query("INSERT INTO schema_migrations (version) VALUES (?)").bind(version).execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO schema_migrations (version) VALUES (?)")
+                .bind(version)
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await?;
         }
     }
@@ -71,7 +76,8 @@ pub struct Store {
 impl Store {
     /// Open (creating if needed) the database in `data_dir`, and run migrations.
     pub async fn open(data_dir: &Path) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(data_dir).map_err(|e| StoreError::DataDir(data_dir.to_path_buf(), e))?;
+        std::fs::create_dir_all(data_dir)
+            .map_err(|e| StoreError::DataDir(data_dir.to_path_buf(), e))?;
         let path = data_dir.join("parley.db");
         let opts = SqliteConnectOptions::from_str("sqlite:")?
             .filename(&path)
@@ -80,7 +86,10 @@ impl Store {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(std::time::Duration::from_secs(5))
             .foreign_keys(true);
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(opts).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(opts)
+            .await?;
         migrate(&pool).await?;
         Ok(Store {
             pool,
@@ -95,7 +104,9 @@ impl Store {
 
     /// Close the database cleanly (checkpoints the WAL).
     pub async fn close(&self) {
-        let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.pool).await;
+        let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.pool)
+            .await;
         self.pool.close().await;
     }
 }

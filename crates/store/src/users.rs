@@ -1,7 +1,9 @@
 //! Accounts: add, list, change, remove; HA1 lookup for SIP digest. Input is validated before anything
 //! is written, and each change is one statement, so a refused command leaves nothing half-written.
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::Argon2;
 use parley_core::sip::digest::{ha1, Algorithm};
 use sqlx::Row;
@@ -63,10 +65,14 @@ pub fn validate_extension(ext: &str) -> Result<(), StoreError> {
 
 fn validate_password(p: &str) -> Result<(), StoreError> {
     if p.chars().count() < 4 {
-        return Err(StoreError::Invalid("password must have at least 4 characters".into()));
+        return Err(StoreError::Invalid(
+            "password must have at least 4 characters".into(),
+        ));
     }
     if p.chars().any(|c| c.is_control()) {
-        return Err(StoreError::Invalid("password must not contain control characters".into()));
+        return Err(StoreError::Invalid(
+            "password must not contain control characters".into(),
+        ));
     }
     Ok(())
 }
@@ -81,14 +87,17 @@ fn validate_pin(p: &str) -> Result<(), StoreError> {
 
 fn validate_name(n: &str) -> Result<(), StoreError> {
     if n.trim().is_empty() || n.len() > 100 || n.chars().any(|c| c.is_control() || c == '"') {
-        return Err(StoreError::Invalid("name must be 1 to 100 printable characters, without quotes".into()));
+        return Err(StoreError::Invalid(
+            "name must be 1 to 100 printable characters, without quotes".into(),
+        ));
     }
     Ok(())
 }
 
 fn validate_email(e: &str) -> Result<(), StoreError> {
     let ok = e.len() <= 200
-        && e.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.starts_with('.'))
+        && e.split_once('@')
+            .is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.starts_with('.'))
         && !e.chars().any(|c| c.is_whitespace() || c.is_control());
     if ok {
         Ok(())
@@ -109,7 +118,11 @@ pub fn hash_secret(secret: &str) -> Result<String, StoreError> {
 /// Check a secret against an argon2 hash.
 pub fn verify_secret(secret: &str, hash: &str) -> bool {
     PasswordHash::new(hash)
-        .map(|h| Argon2::default().verify_password(secret.as_bytes(), &h).is_ok())
+        .map(|h| {
+            Argon2::default()
+                .verify_password(secret.as_bytes(), &h)
+                .is_ok()
+        })
         .unwrap_or(false)
 }
 
@@ -149,7 +162,9 @@ impl Store {
         .await;
         match res {
             Ok(_) => Ok(()),
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(StoreError::Duplicate(u.extension.clone())),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                Err(StoreError::Duplicate(u.extension.clone()))
+            }
             Err(e) => Err(e.into()),
         }
     }
@@ -172,12 +187,19 @@ impl Store {
 
     /// One account.
     pub async fn get_user(&self, ext: &str) -> Result<Option<User>, StoreError> {
-        Ok(self.list_users().await?.into_iter().find(|u| u.extension == ext))
+        Ok(self
+            .list_users()
+            .await?
+            .into_iter()
+            .find(|u| u.extension == ext))
     }
 
     /// Remove an account.
     pub async fn remove_user(&self, ext: &str) -> Result<(), StoreError> {
-        let r = sqlx::query("DELETE FROM users WHERE extension = ?").bind(ext).execute(&self.pool).await?;
+        let r = sqlx::query("DELETE FROM users WHERE extension = ?")
+            .bind(ext)
+            .execute(&self.pool)
+            .await?;
         if r.rows_affected() == 0 {
             return Err(StoreError::NotFound(ext.to_string()));
         }
@@ -211,12 +233,19 @@ impl Store {
             .transpose()?;
         let pin = c.pin.as_deref().map(hash_secret).transpose()?;
         let mut tx = self.pool.begin().await?;
-        let exists = sqlx::query("SELECT 1 FROM users WHERE extension = ?").bind(ext).fetch_optional(&mut *tx).await?;
+        let exists = sqlx::query("SELECT 1 FROM users WHERE extension = ?")
+            .bind(ext)
+            .fetch_optional(&mut *tx)
+            .await?;
         if exists.is_none() {
             return Err(StoreError::NotFound(ext.to_string()));
         }
         if let Some(n) = &c.name {
-            sqlx::query("UPDATE users SET name = ? WHERE extension = ?").bind(n.trim()).bind(ext).execute(&mut *tx).await?;
+            sqlx::query("UPDATE users SET name = ? WHERE extension = ?")
+                .bind(n.trim())
+                .bind(ext)
+                .execute(&mut *tx)
+                .await?;
         }
         if let Some((h, md5, sha)) = password {
             sqlx::query("UPDATE users SET password_hash = ?, ha1_md5 = ?, ha1_sha256 = ? WHERE extension = ?")
@@ -228,11 +257,19 @@ impl Store {
                 .await?;
         }
         if let Some(p) = pin {
-            sqlx::query("UPDATE users SET pin_hash = ? WHERE extension = ?").bind(p).bind(ext).execute(&mut *tx).await?;
+            sqlx::query("UPDATE users SET pin_hash = ? WHERE extension = ?")
+                .bind(p)
+                .bind(ext)
+                .execute(&mut *tx)
+                .await?;
         }
         if let Some(e) = &c.email {
             let e = (!e.is_empty()).then_some(e);
-            sqlx::query("UPDATE users SET email = ? WHERE extension = ?").bind(e).bind(ext).execute(&mut *tx).await?;
+            sqlx::query("UPDATE users SET email = ? WHERE extension = ?")
+                .bind(e)
+                .bind(ext)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(())
@@ -253,7 +290,10 @@ impl Store {
 
     /// Check a voicemail PIN.
     pub async fn check_pin(&self, ext: &str, pin: &str) -> Result<bool, StoreError> {
-        let row = sqlx::query("SELECT pin_hash FROM users WHERE extension = ?").bind(ext).fetch_optional(&self.pool).await?;
+        let row = sqlx::query("SELECT pin_hash FROM users WHERE extension = ?")
+            .bind(ext)
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(row
             .and_then(|r| r.get::<Option<String>, _>("pin_hash"))
             .is_some_and(|h| verify_secret(pin, &h)))
@@ -279,7 +319,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path()).await.unwrap();
         s.add_user(&user("100")).await.unwrap();
-        assert!(matches!(s.add_user(&user("100")).await, Err(StoreError::Duplicate(_))));
+        assert!(matches!(
+            s.add_user(&user("100")).await,
+            Err(StoreError::Duplicate(_))
+        ));
         assert_eq!(s.list_users().await.unwrap().len(), 1);
         assert_eq!(
             s.ha1("100", Algorithm::Md5).await.unwrap(),
@@ -287,15 +330,29 @@ mod tests {
         );
         assert!(s.check_pin("100", "4321").await.unwrap());
         assert!(!s.check_pin("100", "1111").await.unwrap());
-        let raw: String = sqlx::query_scalar("SELECT password_hash FROM users").fetch_one(&s.pool).await.unwrap();
+        let raw: String = sqlx::query_scalar("SELECT password_hash FROM users")
+            .fetch_one(&s.pool)
+            .await
+            .unwrap();
         assert!(raw.starts_with("$argon2id$") && !raw.contains("secret1"));
-        s.update_user("100", &UserChanges { password: Some("other12".into()), ..Default::default() }).await.unwrap();
+        s.update_user(
+            "100",
+            &UserChanges {
+                password: Some("other12".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
         assert_eq!(
             s.ha1("100", Algorithm::Sha256).await.unwrap(),
             Some(ha1(Algorithm::Sha256, "100", SIP_REALM, "other12"))
         );
         s.remove_user("100").await.unwrap();
-        assert!(matches!(s.remove_user("100").await, Err(StoreError::NotFound(_))));
+        assert!(matches!(
+            s.remove_user("100").await,
+            Err(StoreError::NotFound(_))
+        ));
     }
 
     #[tokio::test]
@@ -303,16 +360,35 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path()).await.unwrap();
         for bad in [
-            NewUser { extension: "10a".into(), ..user("1") },
-            NewUser { password: "".into(), ..user("100") },
-            NewUser { pin: Some("12".into()), ..user("100") },
-            NewUser { email: Some("nope".into()), ..user("100") },
+            NewUser {
+                extension: "10a".into(),
+                ..user("1")
+            },
+            NewUser {
+                password: "".into(),
+                ..user("100")
+            },
+            NewUser {
+                pin: Some("12".into()),
+                ..user("100")
+            },
+            NewUser {
+                email: Some("nope".into()),
+                ..user("100")
+            },
         ] {
-            assert!(matches!(s.add_user(&bad).await, Err(StoreError::Invalid(_))));
+            assert!(matches!(
+                s.add_user(&bad).await,
+                Err(StoreError::Invalid(_))
+            ));
         }
         assert!(s.list_users().await.unwrap().is_empty());
         s.add_user(&user("100")).await.unwrap();
-        let bad = UserChanges { name: Some("Bob".into()), pin: Some("x".into()), ..Default::default() };
+        let bad = UserChanges {
+            name: Some("Bob".into()),
+            pin: Some("x".into()),
+            ..Default::default()
+        };
         assert!(s.update_user("100", &bad).await.is_err());
         assert_eq!(s.get_user("100").await.unwrap().unwrap().name, "Alice");
     }

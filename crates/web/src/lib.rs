@@ -39,8 +39,13 @@ mod tests {
 
     #[tokio::test]
     async fn health_answers_ok() {
-        let app = app(AppState { status: Default::default() });
-        let resp = app.oneshot(Request::get("/health").body(Body::empty()).unwrap()).await.unwrap();
+        let app = app(AppState {
+            status: Default::default(),
+        });
+        let resp = app
+            .oneshot(Request::get("/health").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
         assert_eq!(resp.status(), 200);
     }
 }

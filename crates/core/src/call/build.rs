@@ -35,7 +35,12 @@ pub struct LocalAddr {
 impl LocalAddr {
     /// A Via header value with a fresh branch.
     pub fn via(&self, transport: Transport, branch: &str) -> String {
-        format!("SIP/2.0/{} {}:{};branch={branch};rport", transport.token(), self.host, self.port)
+        format!(
+            "SIP/2.0/{} {}:{};branch={branch};rport",
+            transport.token(),
+            self.host,
+            self.port
+        )
     }
 
     /// A Contact header value for `user`.
@@ -113,7 +118,12 @@ pub fn ack_2xx(dialog: &Dialog, cseq: u32, local: &LocalAddr, branch: &str) -> R
 pub fn cancel_for(invite: &Request) -> Request {
     let mut headers = Headers::default();
     for name in ["Via", "Route"] {
-        for v in invite.headers.get_all(name).into_iter().take(if name == "Via" { 1 } else { usize::MAX }) {
+        for v in invite
+            .headers
+            .get_all(name)
+            .into_iter()
+            .take(if name == "Via" { 1 } else { usize::MAX })
+        {
             headers.push(name, v);
         }
     }

@@ -205,9 +205,20 @@ impl Call {
         let a_dialog = Dialog {
             call_id: new.invite.call_id().to_string(),
             local: format!("{to};tag={a_tag}"),
-            remote: new.invite.headers.get("From").unwrap_or_default().to_string(),
+            remote: new
+                .invite
+                .headers
+                .get("From")
+                .unwrap_or_default()
+                .to_string(),
             remote_target,
-            route: new.invite.headers.get_all("Record-Route").iter().map(|s| s.to_string()).collect(),
+            route: new
+                .invite
+                .headers
+                .get_all("Record-Route")
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
             local_cseq: 0,
             transport: new.source.transport,
         };
@@ -265,13 +276,20 @@ impl Call {
             return call.refuse(480, "callee not registered");
         }
         call.respond_a(100, None);
-        let display = new.caller_name.as_deref().map(|n| format!("\"{}\" ", n.replace('"', ""))).unwrap_or_default();
+        let display = new
+            .caller_name
+            .as_deref()
+            .map(|n| format!("\"{}\" ", n.replace('"', "")))
+            .unwrap_or_default();
         for fork in new.forks {
             let tag = call.ids.tag();
             let branch = call.ids.branch();
             let mut dialog = Dialog {
                 call_id: call.ids.call_id(),
-                local: format!("{display}<sip:{}@{}>;tag={tag}", new.caller, call.config.local.host),
+                local: format!(
+                    "{display}<sip:{}@{}>;tag={tag}",
+                    new.caller, call.config.local.host
+                ),
                 remote: format!("<sip:{}@{}>", new.callee, call.config.local.host),
                 remote_target: fork.uri.clone(),
                 route: Vec::new(),
@@ -279,7 +297,14 @@ impl Call {
                 transport: fork.target.transport,
             };
             let body = call.b_sdp.render();
-            let invite = build::in_dialog(&mut dialog, Method::Invite, &call.config.local, &new.caller, &branch, Some(body));
+            let invite = build::in_dialog(
+                &mut dialog,
+                Method::Invite,
+                &call.config.local,
+                &new.caller,
+                &branch,
+                Some(body),
+            );
             call.out.push_back(Output::Request {
                 side: Side::B(call.forks.len()),
                 request: invite.clone(),
@@ -310,7 +335,10 @@ impl Call {
 
     /// The Call-IDs of the forks, by fork index.
     pub fn b_call_ids(&self) -> Vec<String> {
-        self.forks.iter().map(|f| f.dialog.call_id.clone()).collect()
+        self.forks
+            .iter()
+            .map(|f| f.dialog.call_id.clone())
+            .collect()
     }
 
     /// Caller and callee extensions.
@@ -325,7 +353,11 @@ impl Call {
 
     /// Whether the call is over and can be dropped once outputs are drained.
     pub fn is_ended(&self) -> bool {
-        self.state == State::Ended && self.forks.iter().all(|f| f.state == ForkState::Done || self.answered.is_some())
+        self.state == State::Ended
+            && self
+                .forks
+                .iter()
+                .all(|f| f.state == ForkState::Done || self.answered.is_some())
     }
 
     /// The next action for the shell.
@@ -403,7 +435,14 @@ impl Call {
                         Side::B(_) => Side::A,
                     };
                     self.send_bye(other);
-                    self.finish(200, if side == Side::A { "caller hung up" } else { "callee hung up" });
+                    self.finish(
+                        200,
+                        if side == Side::A {
+                            "caller hung up"
+                        } else {
+                            "callee hung up"
+                        },
+                    );
                 }
             }
             (Method::Invite, _) => self.handle_reinvite(side, tx, req),
@@ -447,7 +486,14 @@ impl Call {
                 (&mut f.dialog, f.target, self.caller.clone())
             }
         };
-        let request = build::in_dialog(dialog, Method::Invite, &self.config.local, &user, &branch, Some(body));
+        let request = build::in_dialog(
+            dialog,
+            Method::Invite,
+            &self.config.local,
+            &user,
+            &branch,
+            Some(body),
+        );
         self.pending = Some(Pending {
             from: side,
             tx,
@@ -465,7 +511,9 @@ impl Call {
     pub fn handle_response(&mut self, now: Instant, side: Side, resp: &Response) {
         let (cseq, method) = resp.cseq();
         match (method, side) {
-            (Method::Invite, Side::B(i)) if self.forks.get(i).is_some_and(|f| f.invite.cseq() == cseq) => {
+            (Method::Invite, Side::B(i))
+                if self.forks.get(i).is_some_and(|f| f.invite.cseq() == cseq) =>
+            {
                 self.fork_invite_response(now, i, resp)
             }
             (Method::Invite, _) => self.reinvite_response(side, cseq, resp),
@@ -535,7 +583,9 @@ impl Call {
     }
 
     fn reinvite_response(&mut self, side: Side, cseq: u32, resp: &Response) {
-        let Some(p) = self.pending.as_ref() else { return };
+        let Some(p) = self.pending.as_ref() else {
+            return;
+        };
         if p.invite_cseq != cseq || resp.status < 200 {
             return;
         }
@@ -547,8 +597,12 @@ impl Call {
         }
         match side {
             Side::A => {
-                let ack = build::ack_2xx(&self.a_dialog, cseq, &self.config.local, &self.ids.branch());
-                self.out.push_back(Output::Ack { request: ack, target: self.a_target });
+                let ack =
+                    build::ack_2xx(&self.a_dialog, cseq, &self.config.local, &self.ids.branch());
+                self.out.push_back(Output::Ack {
+                    request: ack,
+                    target: self.a_target,
+                });
             }
             Side::B(i) => self.ack_fork(i, cseq),
         }
@@ -573,8 +627,13 @@ impl Call {
     }
 
     fn push_media(&mut self) {
-        let port_ok = |s: &AudioSession| (s.addr.port() != 0 && !s.addr.ip().is_unspecified()).then_some(s.addr);
-        let b_remote = self.answered.and_then(|i| self.forks[i].remote.as_ref()).and_then(port_ok);
+        let port_ok = |s: &AudioSession| {
+            (s.addr.port() != 0 && !s.addr.ip().is_unspecified()).then_some(s.addr)
+        };
+        let b_remote = self
+            .answered
+            .and_then(|i| self.forks[i].remote.as_ref())
+            .and_then(port_ok);
         self.out.push_back(Output::Media(MediaUpdate {
             a_remote: port_ok(&self.a_offer),
             b_remote,
@@ -600,7 +659,12 @@ impl Call {
         if let Some(c) = resp.headers.get("Contact").and_then(NameAddr::parse) {
             f.dialog.remote_target = c.uri;
         }
-        let mut rr: Vec<String> = resp.headers.get_all("Record-Route").iter().map(|s| s.to_string()).collect();
+        let mut rr: Vec<String> = resp
+            .headers
+            .get_all("Record-Route")
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         rr.reverse();
         f.dialog.route = rr;
     }
@@ -609,12 +673,18 @@ impl Call {
         let branch = self.ids.branch();
         let f = &self.forks[i];
         let ack = build::ack_2xx(&f.dialog, cseq, &self.config.local, &branch);
-        self.out.push_back(Output::Ack { request: ack, target: f.target });
+        self.out.push_back(Output::Ack {
+            request: ack,
+            target: f.target,
+        });
     }
 
     fn cancel_forks(&mut self, except: Option<usize>) {
         for i in 0..self.forks.len() {
-            if Some(i) == except || self.forks[i].state == ForkState::Done || self.forks[i].cancel_wanted {
+            if Some(i) == except
+                || self.forks[i].state == ForkState::Done
+                || self.forks[i].cancel_wanted
+            {
                 continue;
             }
             self.forks[i].cancel_wanted = true;
@@ -645,7 +715,11 @@ impl Call {
             }
         };
         let bye = build::in_dialog(dialog, Method::Bye, &self.config.local, user, &branch, None);
-        self.out.push_back(Output::Request { side, request: bye, target });
+        self.out.push_back(Output::Request {
+            side,
+            request: bye,
+            target,
+        });
     }
 
     fn respond_a(&mut self, status: u16, body: Option<Vec<u8>>) {
@@ -659,10 +733,21 @@ impl Call {
         self.respond_tx(self.a_tx, &invite, Side::A, status, body);
     }
 
-    fn respond_tx(&mut self, tx: TxId, req: &Request, side: Side, status: u16, body: Option<Vec<u8>>) {
+    fn respond_tx(
+        &mut self,
+        tx: TxId,
+        req: &Request,
+        side: Side,
+        status: u16,
+        body: Option<Vec<u8>>,
+    ) {
         let tag = match side {
-            Side::A => crate::sip::header::param(&self.a_dialog.local, "tag").unwrap_or_default().to_string(),
-            Side::B(i) => crate::sip::header::param(&self.forks[i].dialog.local, "tag").unwrap_or_default().to_string(),
+            Side::A => crate::sip::header::param(&self.a_dialog.local, "tag")
+                .unwrap_or_default()
+                .to_string(),
+            Side::B(i) => crate::sip::header::param(&self.forks[i].dialog.local, "tag")
+                .unwrap_or_default()
+                .to_string(),
         };
         let mut response = Response::to_request(req, status, Some(&tag));
         if (101..300).contains(&status) {
@@ -670,7 +755,9 @@ impl Call {
                 Side::A => (self.callee.clone(), self.a_target.transport),
                 Side::B(i) => (self.caller.clone(), self.forks[i].target.transport),
             };
-            response.headers.push("Contact", &self.config.local.contact(&user, transport));
+            response
+                .headers
+                .push("Contact", &self.config.local.contact(&user, transport));
         }
         if let Some(b) = body {
             response.headers.push("Content-Type", "application/sdp");
@@ -688,7 +775,8 @@ impl Call {
         if self.state != State::Ended {
             self.state = State::Ended;
             self.no_answer_at = None;
-            self.out.push_back(Output::Event(CallEvent::Ended { status, reason }));
+            self.out
+                .push_back(Output::Event(CallEvent::Ended { status, reason }));
         }
     }
 

@@ -27,7 +27,10 @@ fn target(port: u16) -> Target {
 fn start(forks: usize) -> (Call, Instant) {
     let now = Instant::now();
     let config = CallConfig {
-        local: LocalAddr { host: "192.0.2.1".into(), port: 5060 },
+        local: LocalAddr {
+            host: "192.0.2.1".into(),
+            port: 5060,
+        },
         media_ip: "192.0.2.1".parse().unwrap(),
         no_answer: Duration::from_secs(30),
     };
@@ -43,7 +46,10 @@ fn start(forks: usize) -> (Call, Instant) {
         NewCall {
             invite: invite(),
             tx: 1,
-            source: Target { transport: Transport::Udp, addr: "10.0.0.1:5070".parse().unwrap() },
+            source: Target {
+                transport: Transport::Udp,
+                addr: "10.0.0.1:5070".parse().unwrap(),
+            },
             caller: "100".into(),
             caller_name: Some("Alice".into()),
             callee: "101".into(),
@@ -93,7 +99,10 @@ fn answered_fork_wins_and_the_other_fork_is_cancelled() {
     let invites = requests(&out);
     assert_eq!(invites.len(), 2);
     let body = String::from_utf8(invites[0].1.body.clone()).unwrap();
-    assert!(body.contains("c=IN IP4 192.0.2.1") && body.contains("m=audio 30002"), "{body}");
+    assert!(
+        body.contains("c=IN IP4 192.0.2.1") && body.contains("m=audio 30002"),
+        "{body}"
+    );
     for (side, inv) in &invites {
         call.handle_response(now, *side, &reply_to(inv, 180, "b", ""));
     }
@@ -107,8 +116,13 @@ fn answered_fork_wins_and_the_other_fork_is_cancelled() {
     });
     let a_sdp = String::from_utf8(a200.unwrap().body).unwrap();
     assert!(a_sdp.contains("m=audio 30000 RTP/AVP 8 101"), "{a_sdp}");
-    assert!(out.iter().any(|o| matches!(o, Output::Ack { target, .. } if target.addr.port() == 6000)));
-    let cancels: Vec<_> = requests(&out).into_iter().filter(|(_, r)| r.method == Method::Cancel).collect();
+    assert!(out
+        .iter()
+        .any(|o| matches!(o, Output::Ack { target, .. } if target.addr.port() == 6000)));
+    let cancels: Vec<_> = requests(&out)
+        .into_iter()
+        .filter(|(_, r)| r.method == Method::Cancel)
+        .collect();
     assert_eq!(cancels.len(), 1);
     assert_eq!(cancels[0].0, Side::B(1));
     assert!(out.contains(&Output::Media(MediaUpdate {
@@ -190,19 +204,30 @@ fn answered() -> (Call, Instant, Request) {
 #[test]
 fn bye_from_either_side_is_answered_and_passed_across() {
     let (mut call, now, _) = answered();
-    let bye = Request { method: Method::Bye, ..invite() };
+    let bye = Request {
+        method: Method::Bye,
+        ..invite()
+    };
     call.handle_request(now, Side::A, 9, &bye);
     let out = drain(&mut call);
-    assert!(out.iter().any(|o| matches!(o, Output::Respond { tx: 9, response } if response.status == 200)));
+    assert!(out
+        .iter()
+        .any(|o| matches!(o, Output::Respond { tx: 9, response } if response.status == 200)));
     let reqs = requests(&out);
-    assert_eq!((reqs[0].0, reqs[0].1.method.clone()), (Side::B(0), Method::Bye));
+    assert_eq!(
+        (reqs[0].0, reqs[0].1.method.clone()),
+        (Side::B(0), Method::Bye)
+    );
     assert!(reqs[0].1.headers.get("To").unwrap().contains("tag=b0"));
     assert!(call.is_ended());
 
     let (mut call, now, _) = answered();
     call.handle_request(now, Side::B(0), 9, &bye);
     let reqs = requests(&drain(&mut call));
-    assert_eq!((reqs[0].0, reqs[0].1.method.clone()), (Side::A, Method::Bye));
+    assert_eq!(
+        (reqs[0].0, reqs[0].1.method.clone()),
+        (Side::A, Method::Bye)
+    );
     assert_eq!(reqs[0].1.uri.to_string(), "sip:100@10.0.0.1:5070");
     assert!(reqs[0].1.headers.get("To").unwrap().contains("tag=ta"));
 }
@@ -218,12 +243,18 @@ fn hold_reinvite_is_passed_across_with_relay_addresses() {
     let (side, reinvite) = &reqs[0];
     assert_eq!(*side, Side::B(0));
     let body = String::from_utf8(reinvite.body.clone()).unwrap();
-    assert!(body.contains("a=sendonly") && body.contains("m=audio 30002"), "{body}");
+    assert!(
+        body.contains("a=sendonly") && body.contains("m=audio 30002"),
+        "{body}"
+    );
     // A second re-INVITE while one is pending gets 491.
     call.handle_request(now, Side::A, 6, &hold);
-    assert!(drain(&mut call).iter().any(|o| matches!(o, Output::Respond { tx: 6, response } if response.status == 491)));
+    assert!(drain(&mut call)
+        .iter()
+        .any(|o| matches!(o, Output::Respond { tx: 6, response } if response.status == 491)));
     let mut ok = reply_to(reinvite, 200, "b0", &format!("{ANSWER}a=recvonly\r\n"));
-    ok.headers.set("CSeq", &format!("{} INVITE", reinvite.cseq()));
+    ok.headers
+        .set("CSeq", &format!("{} INVITE", reinvite.cseq()));
     call.handle_response(now, Side::B(0), &ok);
     let out = drain(&mut call);
     let resp = out.iter().find_map(|o| match o {
@@ -233,6 +264,9 @@ fn hold_reinvite_is_passed_across_with_relay_addresses() {
     let resp = resp.expect("200 to the re-INVITE");
     assert_eq!(resp.status, 200);
     let body = String::from_utf8(resp.body).unwrap();
-    assert!(body.contains("a=recvonly") && body.contains("m=audio 30000"), "{body}");
+    assert!(
+        body.contains("a=recvonly") && body.contains("m=audio 30000"),
+        "{body}"
+    );
     assert!(out.iter().any(|o| matches!(o, Output::Ack { .. })));
 }

@@ -50,10 +50,12 @@ pub fn ha1(alg: Algorithm, user: &str, realm: &str, password: &str) -> String {
 
 fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 /// Credentials from an Authorization or Proxy-Authorization header.
@@ -126,7 +128,9 @@ impl Credentials {
     /// The nonce count as a number (RFC 7616: eight hex digits).
     pub fn nonce_count(&self) -> Option<u32> {
         let nc = self.nc.as_deref()?;
-        (nc.len() == 8).then(|| u32::from_str_radix(nc, 16).ok()).flatten()
+        (nc.len() == 8)
+            .then(|| u32::from_str_radix(nc, 16).ok())
+            .flatten()
     }
 }
 
@@ -330,7 +334,8 @@ impl DigestAuth {
         let ha2 = alg.hash_hex(format!("{method}:{}", creds.uri).as_bytes());
         let expected = match creds.qop.as_deref() {
             Some(q) if q.eq_ignore_ascii_case("auth") => {
-                let (Some(nc), Some(cnonce)) = (creds.nc.as_deref(), creds.cnonce.as_deref()) else {
+                let (Some(nc), Some(cnonce)) = (creds.nc.as_deref(), creds.cnonce.as_deref())
+                else {
                     return Verdict::Rejected;
                 };
                 if creds.nonce_count().is_none() {
@@ -361,7 +366,12 @@ mod tests {
     use super::*;
 
     fn auth() -> DigestAuth {
-        DigestAuth::new("parley", b"k3y", 300, vec![Algorithm::Sha256, Algorithm::Md5])
+        DigestAuth::new(
+            "parley",
+            b"k3y",
+            300,
+            vec![Algorithm::Sha256, Algorithm::Md5],
+        )
     }
 
     fn respond(alg: Algorithm, nonce: &str, password: &str, nc: &str) -> Credentials {
@@ -388,23 +398,38 @@ mod tests {
     #[test]
     fn rfc2617_md5_example_response_matches() {
         // RFC 2617 §3.5 example (HTTP, but the same computation).
-        let h1 = ha1(Algorithm::Md5, "Mufasa", "testrealm@host.com", "Circle Of Life");
+        let h1 = ha1(
+            Algorithm::Md5,
+            "Mufasa",
+            "testrealm@host.com",
+            "Circle Of Life",
+        );
         let h2 = Algorithm::Md5.hash_hex(b"GET:/dir/index.html");
         let r = Algorithm::Md5.hash_hex(
-            format!("{h1}:dcd98b7102dd2f0e8b11d0f600bfb0c093:00000001:0a4f113b:auth:{h2}").as_bytes(),
+            format!("{h1}:dcd98b7102dd2f0e8b11d0f600bfb0c093:00000001:0a4f113b:auth:{h2}")
+                .as_bytes(),
         );
         assert_eq!(r, "6629fae49393a05397450978507c4ef1");
     }
 
     #[test]
     fn rfc7616_sha256_example_response_matches() {
-        let h1 = ha1(Algorithm::Sha256, "Mufasa", "http-auth@example.org", "Circle of Life");
+        let h1 = ha1(
+            Algorithm::Sha256,
+            "Mufasa",
+            "http-auth@example.org",
+            "Circle of Life",
+        );
         let h2 = Algorithm::Sha256.hash_hex(b"GET:/dir/index.html");
         let nonce = "7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v";
         let r = Algorithm::Sha256.hash_hex(
-            format!("{h1}:{nonce}:00000001:f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ:auth:{h2}").as_bytes(),
+            format!("{h1}:{nonce}:00000001:f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ:auth:{h2}")
+                .as_bytes(),
         );
-        assert_eq!(r, "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1");
+        assert_eq!(
+            r,
+            "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1"
+        );
     }
 
     #[test]
@@ -450,7 +475,10 @@ mod tests {
         let nonce = a.make_nonce(1000, 42).replace("3e8.", "3e9.");
         assert_eq!(a.check_nonce(&nonce, 1001), NonceState::Invalid);
         let other = DigestAuth::new("parley", b"other", 300, vec![Algorithm::Md5]);
-        assert_eq!(other.check_nonce(&a.make_nonce(1000, 1), 1001), NonceState::Invalid);
+        assert_eq!(
+            other.check_nonce(&a.make_nonce(1000, 1), 1001),
+            NonceState::Invalid
+        );
     }
 
     #[test]

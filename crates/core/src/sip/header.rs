@@ -67,7 +67,8 @@ pub fn canonical_name(name: &str) -> &str {
 impl Headers {
     /// Append a header.
     pub fn push(&mut self, name: &str, value: &str) {
-        self.0.push((canonical_name(name).to_string(), value.to_string()));
+        self.0
+            .push((canonical_name(name).to_string(), value.to_string()));
     }
 
     /// The first value of a header.
@@ -83,7 +84,10 @@ impl Headers {
     /// (Via, Contact, Route, Record-Route); commas inside `<>` or quotes are respected.
     pub fn get_all(&self, name: &str) -> Vec<&str> {
         let name = canonical_name(name);
-        let splittable = matches!(name, "Via" | "Contact" | "Route" | "Record-Route" | "History-Info" | "Diversion");
+        let splittable = matches!(
+            name,
+            "Via" | "Contact" | "Route" | "Record-Route" | "History-Info" | "Diversion"
+        );
         let mut out = Vec::new();
         for (n, v) in &self.0 {
             if n.eq_ignore_ascii_case(name) {
@@ -100,7 +104,11 @@ impl Headers {
     /// Replace all values of a header with one value (appending when absent).
     pub fn set(&mut self, name: &str, value: &str) {
         let name = canonical_name(name);
-        if let Some(pos) = self.0.iter().position(|(n, _)| n.eq_ignore_ascii_case(name)) {
+        if let Some(pos) = self
+            .0
+            .iter()
+            .position(|(n, _)| n.eq_ignore_ascii_case(name))
+        {
             self.0[pos].1 = value.to_string();
             let mut i = pos + 1;
             while i < self.0.len() {
@@ -288,7 +296,9 @@ pub fn split_host_port(s: &str) -> (&str, Option<u16>) {
     if let Some(stripped) = s.strip_prefix('[') {
         if let Some(end) = stripped.find(']') {
             let host = &s[..end + 2];
-            let port = stripped[end + 1..].strip_prefix(':').and_then(|p| p.parse().ok());
+            let port = stripped[end + 1..]
+                .strip_prefix(':')
+                .and_then(|p| p.parse().ok());
             return (host, port);
         }
     }
@@ -328,7 +338,8 @@ mod tests {
 
     #[test]
     fn via_parses_branch_received_and_rport() {
-        let v = Via::parse("SIP/2.0/tcp 10.0.0.1:5062;branch=z9hG4bKx;rport=4000;received=1.2.3.4").unwrap();
+        let v = Via::parse("SIP/2.0/tcp 10.0.0.1:5062;branch=z9hG4bKx;rport=4000;received=1.2.3.4")
+            .unwrap();
         assert_eq!(v.transport, "TCP");
         assert_eq!((v.host.as_str(), v.port), ("10.0.0.1", Some(5062)));
         assert_eq!(v.branch.as_deref(), Some("z9hG4bKx"));

@@ -211,7 +211,9 @@ impl Message {
         let head = std::str::from_utf8(&bytes[..head_end.0]).map_err(|_| ParseError::NotUtf8)?;
         let rest = &bytes[head_end.1..];
         let mut lines = unfold_lines(head).into_iter();
-        let start = lines.next().ok_or_else(|| ParseError::StartLine(String::new()))?;
+        let start = lines
+            .next()
+            .ok_or_else(|| ParseError::StartLine(String::new()))?;
         let mut headers = Headers::default();
         for line in lines {
             let (name, value) = line
@@ -403,7 +405,9 @@ impl Response {
 
     /// The CSeq number and method.
     pub fn cseq(&self) -> (u32, Method) {
-        self.headers.cseq().unwrap_or((0, Method::Other(String::new())))
+        self.headers
+            .cseq()
+            .unwrap_or((0, Method::Other(String::new())))
     }
 }
 
@@ -457,6 +461,8 @@ mod tests {
         let resp = Response::to_request(&r, 200, Some("xyz"));
         assert_eq!(resp.headers.get("To"), Some("<sip:100@127.0.0.1>;tag=xyz"));
         assert_eq!(resp.cseq(), (1, Method::Register));
-        assert!(String::from_utf8(resp.to_bytes()).unwrap().starts_with("SIP/2.0 200 OK\r\n"));
+        assert!(String::from_utf8(resp.to_bytes())
+            .unwrap()
+            .starts_with("SIP/2.0 200 OK\r\n"));
     }
 }

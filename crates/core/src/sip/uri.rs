@@ -86,7 +86,9 @@ impl SipUri {
 
     /// The user part without any `;` user parameters (e.g. `100` from `100;phone-context=x`).
     pub fn user_base(&self) -> Option<&str> {
-        self.user.as_deref().map(|u| u.split(';').next().unwrap_or(u))
+        self.user
+            .as_deref()
+            .map(|u| u.split(';').next().unwrap_or(u))
     }
 }
 
@@ -129,7 +131,13 @@ mod tests {
 
     #[test]
     fn bad_uris_are_refused() {
-        for s in ["http://x", "sip:", "sip:@host", "sip:1@host:notaport", "nonsense"] {
+        for s in [
+            "http://x",
+            "sip:",
+            "sip:@host",
+            "sip:1@host:notaport",
+            "nonsense",
+        ] {
             assert!(SipUri::parse(s).is_err(), "{s}");
         }
     }

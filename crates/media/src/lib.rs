@@ -1,0 +1,37 @@
+//! Parley's media engine: RTP/RTCP wire formats, G.711, RFC 4733 and in-band DTMF, WAV prompts and
+//! recordings, and tone helpers. It owns bytes and samples only: it never opens a socket, reads the
+//! clock or draws randomness; time and seeds come in as arguments, and the IO shell drives it.
+//!
+//! # Map
+//!
+//! - [`rtp`]: [`rtp::RtpPacket::parse`] (checked view of untrusted bytes), [`rtp::RtpHeader::write`],
+//!   [`rtp::rewrite_header`] (in place, allocation-free, for the relay's hot path), [`rtp::is_rtcp`]
+//!   (RFC 5761 demultiplexing), [`rtp::rtcp`] (SR/RR parse, RR build) and
+//!   [`rtp::SequenceTracker`] / [`rtp::Jitter`] (RFC 3550 A.1/A.8 loss and jitter statistics).
+//! - [`g711`]: µ-law/A-law sample and slice conversions, and [`g711::Codec`] (PT 0/8 dispatch).
+//! - [`dtmf`]: digit/event mapping; [`dtmf::rfc4733`] telephone-event payloads, a
+//!   [`dtmf::rfc4733::Rfc4733Receiver`] that reports each event exactly once and a
+//!   [`dtmf::rfc4733::Rfc4733Sender`]; [`dtmf::inband::InbandDetector`] (Goertzel, ITU-T Q.24).
+//! - [`wav`]: [`wav::WavPlayer`] (20 ms frames from PCM/µ-law/A-law WAV bytes),
+//!   [`wav::WavRecorder`] (crash-tolerant PCM writer) and [`wav::recover`] (fix stale header sizes).
+//! - [`tone`]: sine/dual-tone/noise generators, [`tone::goertzel_power`] and
+//!   [`tone::dominant_frequency`] for checking audio in tests.
+//!
+//! All audio is 8 kHz mono ([`SAMPLE_RATE`]), handled in 20 ms frames of [`FRAME_SAMPLES`] samples.
+//! Parsers of network or upload bytes return errors and never panic.
+#![warn(missing_docs)]
+
+pub mod dtmf;
+pub mod g711;
+pub mod rtp;
+pub mod tone;
+pub mod wav;
+
+/// Sample rate of all audio in this crate, in Hz (G.711 narrowband).
+pub const SAMPLE_RATE: u32 = 8000;
+
+/// Samples per millisecond at [`SAMPLE_RATE`].
+pub const SAMPLES_PER_MS: u32 = SAMPLE_RATE / 1000;
+
+/// Samples in one 20 ms frame at [`SAMPLE_RATE`] (the packetisation interval Parley uses).
+pub const FRAME_SAMPLES: usize = 160;

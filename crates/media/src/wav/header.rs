@@ -1,0 +1,322 @@
+//! The RIFF/WAVE layout: walk the chunks of untrusted bytes to the `fmt ` and `data` chunks, check
+//! the format is 8 kHz mono PCM16/A-law/µ-law, write the canonical 44-byte PCM header, and
+//! [`recover`] a header whose sizes went stale in a crash. It never decodes samples.
+
+use std::io::{Read, Seek, SeekFrom, Write};
+
+use super::WavError;
+use crate::SAMPLE_RATE;
+
+/// Length of the canonical PCM header written by the recorder.
+pub(crate) const PCM_HEADER_LEN: usize = 44;
+
+const FORMAT_PCM: u16 = 1;
+const FORMAT_ALAW: u16 = 6;
+const FORMAT_ULAW: u16 = 7;
+const FORMAT_EXTENSIBLE: u16 = 0xFFFE;
+/// How much of a file [`recover`] reads to find the data chunk.
+const RECOVER_PREFIX: u64 = 4096;
+
+/// The sample encoding of a WAV file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SampleFormat {
+    /// 16-bit little-endian linear PCM.
+    Pcm16,
+    /// G.711 µ-law, one byte per sample.
+    Ulaw,
+    /// G.711 A-law, one byte per sample.
+    Alaw,
+}
+
+impl SampleFormat {
+    /// Bytes per (mono) sample.
+    pub fn bytes_per_sample(self) -> usize {
+        match self {
+            SampleFormat::Pcm16 => 2,
+            SampleFormat::Ulaw | SampleFormat::Alaw => 1,
+        }
+    }
+}
+
+/// Where the samples are in a checked WAV file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WavLayout {
+    /// The sample encoding.
+    pub format: SampleFormat,
+    /// Offset of the first sample byte.
+    pub data_offset: usize,
+    /// Length of the sample data in bytes (a trailing partial sample excluded).
+    pub data_len: usize,
+}
+
+impl WavLayout {
+    /// Parse and check the WAV bytes `file`. The data chunk must fit in the bytes.
+    pub fn parse(file: &[u8]) -> Result<Self, WavError> {
+        Self::parse_prefix(file, file.len(), false)
+    }
+
+    /// Parse from `prefix`, the first bytes of a file of `total_len` bytes. With `to_end`, the
+    /// data runs to the end of the file whatever its size field says (for [`recover`]).
+    fn parse_prefix(prefix: &[u8], total_len: usize, to_end: bool) -> Result<Self, WavError> {
+        if prefix.len() < 12 || &prefix[..4] != b"RIFF" || &prefix[8..12] != b"WAVE" {
+            return Err(WavError::NotWav);
+        }
+        let mut format = None;
+        let mut offset = 12usize;
+        while offset.saturating_add(8) <= prefix.len() {
+            let id = &prefix[offset..offset + 4];
+            let size = u32::from_le_bytes([
+                prefix[offset + 4],
+                prefix[offset + 5],
+                prefix[offset + 6],
+                prefix[offset + 7],
+            ]);
+            let body = offset + 8;
+            let end = body.checked_add(size as usize).ok_or(WavError::TooLarge)?;
+            if id == b"data" {
+                let format = format.ok_or(WavError::MissingChunk("fmt "))?;
+                let end = if to_end {
+                    total_len
+                } else if end > total_len {
+                    return Err(WavError::Truncated(format!(
+                        "data chunk declares {size} bytes but only {} are present (unfinished recording?)",
+                        total_len - body
+                    )));
+                } else {
+                    end
+                };
+                let bytes = SampleFormat::bytes_per_sample(format);
+                let data_len = (end - body) / bytes * bytes;
+                return Ok(WavLayout {
+                    format,
+                    data_offset: body,
+                    data_len,
+                });
+            }
+            if end > prefix.len() {
+                return Err(WavError::Truncated(format!(
+                    "{} chunk of {size} bytes",
+                    String::from_utf8_lossy(id)
+                )));
+            }
+            if id == b"fmt " {
+                format = Some(parse_fmt(&prefix[body..end])?);
+            }
+            offset = end.saturating_add(end & 1); // chunks are padded to even length
+        }
+        Err(if format.is_some() {
+            WavError::MissingChunk("data")
+        } else {
+            WavError::MissingChunk("fmt ")
+        })
+    }
+}
+
+fn parse_fmt(fmt: &[u8]) -> Result<SampleFormat, WavError> {
+    if fmt.len() < 16 {
+        return Err(WavError::BadFmtChunk(fmt.len() as u32));
+    }
+    let u16_at = |i: usize| u16::from_le_bytes([fmt[i], fmt[i + 1]]);
+    let mut code = u16_at(0);
+    if code == FORMAT_EXTENSIBLE && fmt.len() >= 26 {
+        code = u16_at(24); // first two bytes of the sub-format GUID
+    }
+    let format = match code {
+        FORMAT_PCM => SampleFormat::Pcm16,
+        FORMAT_ULAW => SampleFormat::Ulaw,
+        FORMAT_ALAW => SampleFormat::Alaw,
+        other => return Err(WavError::UnsupportedFormat(other)),
+    };
+    let channels = u16_at(2);
+    if channels != 1 {
+        return Err(WavError::UnsupportedChannels(channels));
+    }
+    let rate = u32::from_le_bytes([fmt[4], fmt[5], fmt[6], fmt[7]]);
+    if rate != SAMPLE_RATE {
+        return Err(WavError::UnsupportedRate(rate));
+    }
+    let bits = u16_at(14);
+    if usize::from(bits) != 8 * format.bytes_per_sample() {
+        return Err(WavError::UnsupportedBits { format, bits });
+    }
+    Ok(format)
+}
+
+/// The canonical 44-byte header of an 8 kHz mono 16-bit PCM file with `data_len` bytes of data.
+pub(crate) fn pcm_header(data_len: u32) -> [u8; PCM_HEADER_LEN] {
+    let mut h = [0u8; PCM_HEADER_LEN];
+    h[..4].copy_from_slice(b"RIFF");
+    h[4..8].copy_from_slice(&data_len.saturating_add(36).to_le_bytes());
+    h[8..16].copy_from_slice(b"WAVEfmt ");
+    h[16..20].copy_from_slice(&16u32.to_le_bytes());
+    h[20..22].copy_from_slice(&FORMAT_PCM.to_le_bytes());
+    h[22..24].copy_from_slice(&1u16.to_le_bytes());
+    h[24..28].copy_from_slice(&SAMPLE_RATE.to_le_bytes());
+    h[28..32].copy_from_slice(&(SAMPLE_RATE * 2).to_le_bytes());
+    h[32..34].copy_from_slice(&2u16.to_le_bytes());
+    h[34..36].copy_from_slice(&16u16.to_le_bytes());
+    h[36..40].copy_from_slice(b"data");
+    h[40..44].copy_from_slice(&data_len.to_le_bytes());
+    h
+}
+
+/// Fix the RIFF and data sizes of a WAV file whose data chunk is last (as the recorder writes it)
+/// so that they match the bytes actually present, e.g. after a crash before
+/// [`super::WavRecorder::finish`]. Returns the number of samples now described. The IO shell calls
+/// this on start-up for recordings left open.
+pub fn recover<F: Read + Write + Seek>(file: &mut F) -> Result<u64, WavError> {
+    let total = file.seek(SeekFrom::End(0))?;
+    file.seek(SeekFrom::Start(0))?;
+    let mut prefix = Vec::new();
+    Read::by_ref(file)
+        .take(RECOVER_PREFIX.min(total))
+        .read_to_end(&mut prefix)?;
+    let total = usize::try_from(total).map_err(|_| WavError::TooLarge)?;
+    let layout = WavLayout::parse_prefix(&prefix, total, true)?;
+    let data_len = u32::try_from(layout.data_len).map_err(|_| WavError::TooLarge)?;
+    let riff_len =
+        u32::try_from(layout.data_offset - 8 + layout.data_len).map_err(|_| WavError::TooLarge)?;
+    file.seek(SeekFrom::Start(4))?;
+    file.write_all(&riff_len.to_le_bytes())?;
+    file.seek(SeekFrom::Start(layout.data_offset as u64 - 4))?;
+    file.write_all(&data_len.to_le_bytes())?;
+    file.flush()?;
+    Ok((layout.data_len / layout.format.bytes_per_sample()) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn g711_wav(code: u16, data: &[u8]) -> Vec<u8> {
+        let mut v = b"RIFF\0\0\0\0WAVEfmt ".to_vec();
+        v.extend_from_slice(&18u32.to_le_bytes());
+        v.extend_from_slice(&code.to_le_bytes());
+        v.extend_from_slice(&1u16.to_le_bytes());
+        v.extend_from_slice(&8000u32.to_le_bytes());
+        v.extend_from_slice(&8000u32.to_le_bytes());
+        v.extend_from_slice(&1u16.to_le_bytes());
+        v.extend_from_slice(&8u16.to_le_bytes());
+        v.extend_from_slice(&0u16.to_le_bytes()); // cbSize
+        v.extend_from_slice(b"fact\x04\0\0\0\0\0\0\0");
+        v.extend_from_slice(b"data");
+        v.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        v.extend_from_slice(data);
+        v
+    }
+
+    #[test]
+    fn canonical_pcm_header_parses_to_its_data() {
+        let mut file = pcm_header(6).to_vec();
+        file.extend_from_slice(&[1, 0, 2, 0, 3, 0]);
+        let layout = WavLayout::parse(&file).unwrap();
+        assert_eq!(
+            layout,
+            WavLayout {
+                format: SampleFormat::Pcm16,
+                data_offset: 44,
+                data_len: 6
+            }
+        );
+    }
+
+    #[test]
+    fn ulaw_and_alaw_wavs_with_extra_chunks_are_parsed() {
+        let layout = WavLayout::parse(&g711_wav(7, &[0xFF; 5])).unwrap();
+        assert_eq!((layout.format, layout.data_len), (SampleFormat::Ulaw, 5));
+        let layout = WavLayout::parse(&g711_wav(6, &[0xD5; 3])).unwrap();
+        assert_eq!(layout.format, SampleFormat::Alaw);
+    }
+
+    #[test]
+    fn wrong_rate_channels_format_or_bits_are_reported_clearly() {
+        let mut h = pcm_header(0);
+        h[24..28].copy_from_slice(&16000u32.to_le_bytes());
+        assert!(matches!(
+            WavLayout::parse(&h),
+            Err(WavError::UnsupportedRate(16000))
+        ));
+        let mut h = pcm_header(0);
+        h[22] = 2;
+        assert!(matches!(
+            WavLayout::parse(&h),
+            Err(WavError::UnsupportedChannels(2))
+        ));
+        let mut h = pcm_header(0);
+        h[20] = 3; // IEEE float
+        assert!(matches!(
+            WavLayout::parse(&h),
+            Err(WavError::UnsupportedFormat(3))
+        ));
+        let mut h = pcm_header(0);
+        h[34] = 8;
+        let err = WavLayout::parse(&h).unwrap_err();
+        assert!(matches!(
+            err,
+            WavError::UnsupportedBits {
+                format: SampleFormat::Pcm16,
+                bits: 8
+            }
+        ));
+        assert_eq!(err.to_string(), "8-bit samples not supported for Pcm16");
+        assert!(WavError::UnsupportedRate(44100)
+            .to_string()
+            .contains("need 8000 Hz"));
+    }
+
+    #[test]
+    fn missing_chunks_and_non_wav_bytes_are_rejected() {
+        assert!(matches!(
+            WavLayout::parse(b"RIFX\0\0\0\0WAVE"),
+            Err(WavError::NotWav)
+        ));
+        assert!(matches!(WavLayout::parse(b"RIFF"), Err(WavError::NotWav)));
+        assert!(matches!(
+            WavLayout::parse(&pcm_header(0)[..36]),
+            Err(WavError::MissingChunk("data"))
+        ));
+        let mut no_fmt = b"RIFF\0\0\0\0WAVE".to_vec();
+        no_fmt.extend_from_slice(b"data\0\0\0\0");
+        assert!(matches!(
+            WavLayout::parse(&no_fmt),
+            Err(WavError::MissingChunk("fmt "))
+        ));
+    }
+
+    #[test]
+    fn data_chunk_longer_than_the_file_is_truncated() {
+        let mut file = pcm_header(100).to_vec();
+        file.extend_from_slice(&[0; 10]);
+        let err = WavLayout::parse(&file).unwrap_err();
+        assert!(
+            err.to_string().contains("declares 100 bytes but only 10"),
+            "{err}"
+        );
+        let fmt_cut = &pcm_header(0)[..30];
+        assert!(matches!(
+            WavLayout::parse(fmt_cut),
+            Err(WavError::Truncated(_))
+        ));
+    }
+
+    #[test]
+    fn header_parser_never_panics_on_mutated_headers() {
+        let mut base = g711_wav(7, &[1, 2, 3, 4]);
+        base.extend(pcm_header(2)); // trailing junk
+        let mut state = 99u64;
+        for _ in 0..20_000 {
+            let mut file = base.clone();
+            for _ in 0..3 {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let i = (state % file.len() as u64) as usize;
+                file[i] = (state >> 40) as u8;
+            }
+            let cut = ((state >> 20) % (file.len() as u64 + 1)) as usize;
+            if let Ok(layout) = WavLayout::parse(&file[..cut]) {
+                assert!(layout.data_offset + layout.data_len <= cut);
+            }
+        }
+    }
+}

@@ -1,0 +1,150 @@
+"""End-to-end harness: runs the real `parley` binary on loopback ports and drives it with real peers
+(SIPp, baresip). Every process a test starts is stopped by the fixture that started it."""
+import itertools
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import time
+import urllib.request
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BIN = pathlib.Path(os.environ.get("PARLEY_BIN", ROOT / "target" / "debug" / "parley"))
+SIPP = ROOT / "tests" / "sipp"
+_ports = itertools.count(21000, 20)
+
+
+def next_ports():
+    """A fresh block of 20 loopback ports per use, so tests never collide."""
+    return next(_ports)
+
+
+class Parley:
+    def __init__(self, tmp, **config):
+        base = next_ports()
+        self.data = tmp / "data"
+        self.sip_port = base
+        self.http_port = base + 1
+        self.rtp = (30000 + (base - 21000) * 10, 30000 + (base - 21000) * 10 + 199)
+        self.config = tmp / "parley.toml"
+        lines = [f"{k} = {json.dumps(v)}" for k, v in config.items()]
+        self.config.write_text("\n".join(lines) + "\n")
+        self.log = tmp / "parley.log"
+        self.proc = None
+
+    def cli(self, *args, check=True):
+        r = subprocess.run([str(BIN), "--data", str(self.data), *args], capture_output=True, text=True, timeout=60)
+        if check and r.returncode != 0:
+            raise AssertionError(f"parley {args} failed: {r.stderr}")
+        return r
+
+    def add_user(self, ext, password, name=None):
+        self.cli("user", "add", ext, "--name", name or f"User {ext}", "--password", password)
+
+    def start(self, *extra):
+        self.proc = subprocess.Popen(
+            [str(BIN), "--config", str(self.config), "--data", str(self.data), "serve",
+             "--sip-listen", f"127.0.0.1:{self.sip_port}", "--http-listen", f"127.0.0.1:{self.http_port}",
+             "--rtp-ports", f"{self.rtp[0]}-{self.rtp[1]}", "--log-level", "debug,rsipstack=info", *extra],
+            stdout=open(self.log, "w"), stderr=subprocess.STDOUT)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            try:
+                self.http("/health")
+                return self
+            except OSError:
+                if self.proc.poll() is not None:
+                    raise AssertionError("parley exited: " + self.log.read_text())
+                time.sleep(0.1)
+        raise AssertionError("parley did not come up: " + self.log.read_text())
+
+    def http(self, path):
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}{path}", timeout=5) as r:
+            return json.loads(r.read())
+
+    def status(self):
+        return self.http("/api/v1/status")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode if self.proc else None
+
+
+@pytest.fixture
+def parley_factory(tmp_path):
+    started = []
+
+    def make(**config):
+        p = Parley(tmp_path, **config)
+        started.append(p)
+        return p
+
+    yield make
+    for p in started:
+        p.stop()
+
+
+class Sipp:
+    """One SIPp run (foreground or background) against a Parley server."""
+
+    def __init__(self, parley, scenario, port, user=None, password=None, service=None, keys=None, tmp=None, m=1,
+                 subst=None):
+        self.cwd = tmp / f"sipp-{port}"
+        self.cwd.mkdir(exist_ok=True)
+        text = (SIPP / scenario).read_text()
+        for k, v in (subst or {}).items():
+            text = text.replace(f"@@{k}@@", str(v))
+        path = self.cwd / scenario
+        path.write_text(text)
+        cmd = ["sipp", "-sf", str(path), "-i", "127.0.0.1", "-mi", "127.0.0.1", "-p", str(port),
+               "-mp", str(port + 2), "-m", str(m), "-nostdin", "-timeout", "30", "-cp", str(port + 5),
+               "-trace_err", "-trace_msg", "-trace_logs"]
+        if user:
+            cmd += ["-au", user, "-ap", password]
+        if service:
+            cmd += ["-s", service]
+        for k, v in (keys or {}).items():
+            cmd += ["-key", k, str(v)]
+        cmd.append(f"127.0.0.1:{parley.sip_port}")
+        self.proc = subprocess.Popen(cmd, cwd=self.cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def wait(self, timeout=40):
+        try:
+            out, _ = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, _ = self.proc.communicate()
+        self.output = out
+        return self.proc.returncode
+
+    def logs(self):
+        return "\n".join(p.read_text(errors="replace")[-4000:] for p in self.cwd.glob("*.log"))
+
+    def assert_ok(self, timeout=40):
+        rc = self.wait(timeout)
+        assert rc == 0, f"SIPp {self.proc.args[2]} failed rc={rc}\n{self.logs()}"
+
+
+@pytest.fixture
+def sipp(tmp_path):
+    runs = []
+
+    def run(parley, scenario, **kw):
+        s = Sipp(parley, scenario, tmp=tmp_path, **kw)
+        runs.append(s)
+        return s
+
+    yield run
+    for s in runs:
+        if s.proc.poll() is None:
+            s.proc.kill()
+            s.proc.wait()

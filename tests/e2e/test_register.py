@@ -1,0 +1,47 @@
+"""Registration with digest authentication, driven by SIPp against the real binary."""
+
+
+def test_right_password_registers_after_a_401_challenge(parley_factory, sipp):
+    p = parley_factory()
+    p.add_user("100", "secret100")
+    p.start()
+    port = p.sip_port + 2
+    sipp(p, "register.xml", port=port, user="100", password="secret100", service="100", keys={"expires": 120}).assert_ok()
+    regs = p.status()["registrations"]
+    assert [(r["extension"], r["source"]) for r in regs] == [("100", f"udp:127.0.0.1:{port}")]
+    assert 110 <= regs[0]["expires_in"] <= 120
+
+
+def test_wrong_password_is_refused_with_403(parley_factory, sipp):
+    p = parley_factory()
+    p.add_user("100", "secret100")
+    p.start()
+    sipp(p, "register_fails.xml", port=p.sip_port + 2, user="100", password="wrong", service="100",
+         keys={"expires": 60}, subst={"status": 403}).assert_ok()
+    assert p.status()["registrations"] == []
+
+
+def test_unknown_user_is_refused_with_403(parley_factory, sipp):
+    p = parley_factory()
+    p.start()
+    sipp(p, "register_fails.xml", port=p.sip_port + 2, user="555", password="x", service="555",
+         keys={"expires": 60}, subst={"status": 403}).assert_ok()
+
+
+def test_expired_nonce_gets_401_with_stale_true(parley_factory, sipp):
+    p = parley_factory(nonce_ttl_secs=1)
+    p.add_user("100", "secret100")
+    p.start()
+    sipp(p, "register_stale.xml", port=p.sip_port + 2, user="100", password="secret100", service="100",
+         keys={"expires": 60}, subst={"pause": 2500}).assert_ok()
+
+
+def test_unregister_with_expires_zero_removes_the_binding(parley_factory, sipp):
+    p = parley_factory()
+    p.add_user("100", "secret100")
+    p.start()
+    port = p.sip_port + 2
+    sipp(p, "register.xml", port=port, user="100", password="secret100", service="100", keys={"expires": 60}).assert_ok()
+    assert len(p.status()["registrations"]) == 1
+    sipp(p, "register.xml", port=port, user="100", password="secret100", service="100", keys={"expires": 0}).assert_ok()
+    assert p.status()["registrations"] == []
