@@ -8,3 +8,10 @@ pub mod registrar;
 pub mod sdp;
 pub mod sip;
 pub mod target;
+
+/// A fixed starting instant for tests (the only place the core reads the clock: tests need one `Instant`).
+#[cfg(test)]
+#[allow(clippy::disallowed_methods)]
+pub(crate) fn test_epoch() -> std::time::Instant {
+    std::time::Instant::now()
+}

@@ -279,7 +279,7 @@ mod tests {
     #[test]
     fn two_contacts_register_and_each_is_listed_with_its_expiry() {
         let mut r = Registrar::new(RegistrarConfig::default());
-        let t0 = Instant::now();
+        let t0 = crate::test_epoch();
         let o = r.handle_register(
             t0,
             &register("<sip:100@127.0.0.1:5070>", Some(120)),
@@ -310,7 +310,7 @@ mod tests {
     #[test]
     fn expires_zero_removes_one_contact_and_star_removes_all() {
         let mut r = Registrar::new(RegistrarConfig::default());
-        let t0 = Instant::now();
+        let t0 = crate::test_epoch();
         r.handle_register(
             t0,
             &register("<sip:100@h:1>, <sip:100@h:2>", Some(60)),
@@ -331,7 +331,7 @@ mod tests {
     fn too_short_expiry_gets_423_with_min_expires() {
         let mut r = Registrar::new(RegistrarConfig::default());
         let o = r.handle_register(
-            Instant::now(),
+            crate::test_epoch(),
             &register("<sip:100@h>", Some(5)),
             "100",
             src(1),
@@ -345,7 +345,7 @@ mod tests {
     fn registering_someone_elses_address_is_forbidden() {
         let mut r = Registrar::new(RegistrarConfig::default());
         let o = r.handle_register(
-            Instant::now(),
+            crate::test_epoch(),
             &register("<sip:100@h>", None),
             "101",
             src(1),

@@ -25,7 +25,7 @@ fn target(port: u16) -> Target {
 }
 
 fn start(forks: usize) -> (Call, Instant) {
-    let now = Instant::now();
+    let now = crate::test_epoch();
     let config = CallConfig {
         local: LocalAddr {
             host: "192.0.2.1".into(),
