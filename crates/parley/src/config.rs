@@ -33,8 +33,8 @@ pub struct Config {
     pub register_max_expires: u32,
     /// Digest nonce lifetime in seconds (after it, `stale=true`).
     pub nonce_ttl_secs: u64,
-    /// Digest algorithms offered in challenges, in order (default MD5 first, then SHA-256: many phones
-    /// and SIPp use the first challenge only).
+    /// Digest algorithms offered in challenges, in order: `MD5`, `SHA-256`. Default MD5 only: SIPp reads
+    /// only the first challenge and baresip 1.0 fails on a SHA-256 challenge instead of skipping it.
     pub digest_algorithms: Vec<String>,
 }
 
@@ -52,7 +52,7 @@ impl Default for Config {
             register_min_expires: 30,
             register_max_expires: 3600,
             nonce_ttl_secs: 300,
-            digest_algorithms: vec!["MD5".into(), "SHA-256".into()],
+            digest_algorithms: vec!["MD5".into()],
         }
     }
 }

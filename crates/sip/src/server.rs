@@ -104,10 +104,13 @@ pub async fn run(
         config,
     };
     info!(listen = %server.config.listen, public_ip = %server.config.public_ip, "SIP server listening on UDP and TCP");
+    let mut refresh = tokio::time::interval(Duration::from_secs(1));
     loop {
         let deadline = server.next_deadline();
         tokio::select! {
             _ = cancel.cancelled() => break,
+            // Relay counters move without SIP events: refresh the status while calls are up.
+            _ = refresh.tick(), if !server.calls.is_empty() => server.publish_status(),
             msg = inbound.recv() => {
                 let Some(msg) = msg else { break };
                 server.handle(msg).await;

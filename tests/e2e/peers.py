@@ -1,0 +1,155 @@
+"""Real SIP user agents for end-to-end tests: baresip driven over its ctrl_tcp JSON interface, and audio
+helpers (tone files with sox, frequency analysis of recordings in pure Python)."""
+import json
+import math
+import pathlib
+import socket
+import subprocess
+import time
+import wave
+
+
+def make_tone(path, freq, seconds=30):
+    """A 16-bit 8 kHz mono sine WAV (baresip's aufile ends the call at EOF, so make it long)."""
+    subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(path), "synth", str(seconds),
+                    "sine", str(freq), "vol", "0.5"], check=True)
+    return path
+
+
+def read_wav(path):
+    with wave.open(str(path)) as w:
+        assert w.getsampwidth() == 2 and w.getnchannels() == 1, f"{path}: not 16-bit mono"
+        raw = w.readframes(w.getnframes())
+        rate = w.getframerate()
+    samples = [int.from_bytes(raw[i:i + 2], "little", signed=True) for i in range(0, len(raw), 2)]
+    return samples, rate
+
+
+def goertzel(samples, rate, freq):
+    k = 2 * math.cos(2 * math.pi * freq / rate)
+    s1 = s2 = 0.0
+    for x in samples:
+        s0 = x + k * s1 - s2
+        s2, s1 = s1, s0
+    return (s1 * s1 + s2 * s2 - k * s1 * s2) / max(1, len(samples)) ** 2
+
+
+def dominant_frequency(samples, rate, lo=200, hi=2000, step=10):
+    """The frequency with the most energy in [lo, hi], and its share of all candidates' energy."""
+    powers = [(goertzel(samples, rate, f), f) for f in range(lo, hi + 1, step)]
+    best = max(powers)
+    total = sum(p for p, _ in powers) or 1.0
+    return best[1], best[0] / total
+
+
+def rms(samples):
+    return math.sqrt(sum(x * x for x in samples) / max(1, len(samples)))
+
+
+class Baresip:
+    """One baresip process with its own config dir, SIP port and ctrl_tcp port."""
+
+    def __init__(self, tmp, name, sip_port, ctrl_port, parley_port, ext, password, tone_hz, transport="udp"):
+        self.dir = tmp / f"baresip-{name}"
+        self.rec = self.dir / "rec"
+        self.rec.mkdir(parents=True, exist_ok=True)
+        rtp_low = 40000 + (sip_port % 1000) * 20
+        tone = make_tone(self.dir / "tone.wav", tone_hz)
+        (self.dir / "config").write_text(f"""poll_method epoll
+sip_listen 127.0.0.1:{sip_port}
+call_local_timeout 120
+call_max_calls 4
+audio_player alsa,null
+audio_source aufile,{tone}
+audio_alert alsa,null
+ausrc_srate 8000
+auplay_srate 8000
+ausrc_channels 1
+auplay_channels 1
+rtp_ports {rtp_low}-{rtp_low + 40}
+net_interface 127.0.0.1
+dns_server 127.0.0.1:53
+module_path /usr/lib/baresip/modules
+module g711.so
+module sndfile.so
+module alsa.so
+module aufile.so
+module_tmp uuid.so
+module_tmp account.so
+module_app menu.so
+module_app ctrl_tcp.so
+ctrl_tcp_listen 127.0.0.1:{ctrl_port}
+snd_path {self.rec}
+""")
+        (self.dir / "accounts").write_text(
+            f"<sip:{ext}@127.0.0.1:{parley_port};transport={transport}>;auth_pass={password};"
+            f"answermode=auto;regint=60;audio_codecs=pcmu\n")
+        self.log = open(self.dir / "baresip.log", "w")
+        self.proc = subprocess.Popen(["baresip", "-f", str(self.dir)], stdin=subprocess.DEVNULL,
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        self.events = []
+        self.buf = b""
+        self.tok = 0
+        deadline = time.time() + 10
+        while True:
+            try:
+                self.sock = socket.create_connection(("127.0.0.1", ctrl_port), timeout=0.2)
+                break
+            except OSError:
+                if time.time() > deadline or self.proc.poll() is not None:
+                    raise AssertionError("baresip did not start: " + (self.dir / "baresip.log").read_text())
+                time.sleep(0.1)
+
+    def send(self, command, params=""):
+        self.tok += 1
+        body = json.dumps({"command": command, "params": params, "token": str(self.tok)}).encode()
+        self.sock.sendall(str(len(body)).encode() + b":" + body + b",")
+
+    def _pump(self, secs):
+        end = time.time() + secs
+        while time.time() < end:
+            try:
+                d = self.sock.recv(65536)
+                if not d:
+                    return
+                self.buf += d
+            except socket.timeout:
+                pass
+            while b":" in self.buf:
+                n, rest = self.buf.split(b":", 1)
+                n = int(n)
+                if len(rest) < n + 1:
+                    break
+                msg, self.buf = rest[:n], rest[n + 1:]
+                self.events.append(json.loads(msg))
+
+    def wait_event(self, kind, secs=10, since=0):
+        end = time.time() + secs
+        while time.time() < end:
+            for e in self.events[since:]:
+                if e.get("event") and e.get("type") == kind:
+                    return e
+            self._pump(0.2)
+        raise AssertionError(f"no {kind} event within {secs}s; got {[e.get('type') for e in self.events]}")
+
+    def drain(self, secs):
+        self._pump(secs)
+
+    def of_type(self, kind):
+        return [e for e in self.events if e.get("event") and e.get("type") == kind]
+
+    def recordings(self, suffix):
+        return sorted(self.rec.glob(f"*-{suffix}.wav"))
+
+    def stop(self):
+        if self.proc.poll() is None:
+            try:
+                self.send("quit")
+            except OSError:
+                pass
+            try:
+                self.proc.wait(6)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
