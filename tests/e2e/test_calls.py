@@ -67,3 +67,37 @@ def test_unknown_extension_gets_404_and_unregistered_gets_480(parley_factory, si
     caller.assert_ok()
     caller, _ = call(p, sipp, "uac_call_fails.xml", None, subst={"status": 480}, to="102")
     caller.assert_ok()
+
+
+def test_all_contacts_ring_and_the_losers_are_cancelled(parley_factory, sipp):
+    p, first = setup_pair(parley_factory, sipp)
+    second = p.sip_port + 16
+    sipp(p, "register.xml", port=second, user="101", password="secret101", service="101",
+         keys={"expires": 300}).assert_ok()
+    assert len(p.status()["registrations"]) == 2
+    ringer = sipp(p, "uas_ring_cancel.xml", port=second)
+    caller, answerer = call(p, sipp, "uac_call.xml", "uas_answer.xml", subst={"hold": 1000})
+    caller.assert_ok()
+    answerer.assert_ok()
+    ringer.assert_ok()
+
+
+def test_hold_and_resume_reinvites_are_passed_across(parley_factory, sipp):
+    p, _ = setup_pair(parley_factory, sipp)
+    caller, callee = call(p, sipp, "uac_hold.xml", "uas_hold.xml")
+    caller.assert_ok()
+    callee.assert_ok()
+
+
+def test_shutdown_ends_calls_in_progress_with_bye(parley_factory, sipp):
+    p, _ = setup_pair(parley_factory, sipp)
+    caller, callee = call(p, sipp, "uac_call_callee_bye.xml", "uas_answer.xml")
+    deadline = time.time() + 5
+    while not p.status()["calls"]:
+        assert time.time() < deadline
+        time.sleep(0.1)
+    time.sleep(0.3)
+    assert p.stop() == 0
+    caller.assert_ok()
+    callee.assert_ok()
+    assert "stopped" in p.log.read_text()

@@ -45,3 +45,20 @@ def test_unregister_with_expires_zero_removes_the_binding(parley_factory, sipp):
     assert len(p.status()["registrations"]) == 1
     sipp(p, "register.xml", port=port, user="100", password="secret100", service="100", keys={"expires": 0}).assert_ok()
     assert p.status()["registrations"] == []
+
+
+def test_demo_provisions_five_extensions_whose_printed_passwords_register(parley_factory, sipp):
+    import re
+
+    p = parley_factory()
+    p.start("--demo")
+    text = p.log.read_text()
+    creds = dict(re.findall(r"^\s+(10[0-4])\s+.*?password (\S+)\s+voicemail PIN \d+", text, re.M))
+    assert sorted(creds) == ["100", "101", "102", "103", "104"], text
+    assert [u.split()[0] for u in p.cli("user", "list").stdout.splitlines()[1:]] == sorted(creds)
+    sipp(p, "register.xml", port=p.sip_port + 2, user="104", password=creds["104"], service="104",
+         keys={"expires": 60}).assert_ok()
+    # A second start keeps the accounts and says so instead of printing new passwords.
+    p.stop()
+    p.start("--demo")
+    assert "already provisioned" in p.log.read_text()
