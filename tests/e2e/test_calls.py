@@ -101,3 +101,18 @@ def test_shutdown_ends_calls_in_progress_with_bye(parley_factory, sipp):
     caller.assert_ok()
     callee.assert_ok()
     assert "stopped" in p.log.read_text()
+
+
+def test_without_call_waiting_a_callee_in_a_call_is_busy(parley_factory, sipp):
+    p, _ = setup_pair(parley_factory, sipp, call_waiting=False)
+    caller, callee = call(p, sipp, "uac_call.xml", "uas_answer.xml", subst={"hold": 3000})
+    deadline = time.time() + 5
+    while not p.status()["calls"] or p.status()["calls"][0]["state"] != "answered":
+        assert time.time() < deadline
+        time.sleep(0.1)
+    p.add_user("102", "secret102")
+    second = sipp(p, "uac_call_fails.xml", port=p.sip_port + 16, user="102", password="secret102", service="101",
+                  subst={"caller": "102", "status": 486})
+    second.assert_ok()
+    caller.assert_ok()
+    callee.assert_ok()

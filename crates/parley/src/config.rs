@@ -33,6 +33,9 @@ pub struct Config {
     pub register_max_expires: u32,
     /// Digest nonce lifetime in seconds (after it, `stale=true`).
     pub nonce_ttl_secs: u64,
+    /// Ring a callee that is already in a call (its phone decides; many show a second call). When false,
+    /// Parley answers 486 Busy Here itself.
+    pub call_waiting: bool,
     /// Digest algorithms offered in challenges, in order: `MD5`, `SHA-256`. Default MD5 only: SIPp reads
     /// only the first challenge and baresip 1.0 fails on a SHA-256 challenge instead of skipping it.
     pub digest_algorithms: Vec<String>,
@@ -53,6 +56,7 @@ impl Default for Config {
             register_max_expires: 3600,
             nonce_ttl_secs: 300,
             digest_algorithms: vec!["MD5".into()],
+            call_waiting: true,
         }
     }
 }

@@ -315,6 +315,7 @@ async fn serve(mut config: Config, args: ServeArgs) -> Result<()> {
         },
         nonce_ttl: Duration::from_secs(config.nonce_ttl_secs),
         algorithms,
+        call_waiting: config.call_waiting,
     };
     let sip_task = parley_sip::spawn(sip, store.clone(), status.clone(), cancel.clone());
     let listener = tokio::net::TcpListener::bind(config.http_listen)

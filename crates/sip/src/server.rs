@@ -38,6 +38,9 @@ pub struct SipConfig {
     pub nonce_ttl: Duration,
     /// Digest algorithms offered, in order.
     pub algorithms: Vec<parley_core::sip::digest::Algorithm>,
+    /// Whether a callee already in a call is rung again (its phone may then refuse with 486); when
+    /// false, Parley answers 486 itself.
+    pub call_waiting: bool,
 }
 
 struct CallEntry {
@@ -389,12 +392,13 @@ impl Server {
                 .respond(tx, &Response::to_request(&req, 480, Some(&tag())));
             return;
         }
-        let busy = self.calls.values().any(|c| {
-            c.call.is_answered() && {
-                let (a, b) = c.call.parties();
-                a == callee || b == callee
-            }
-        });
+        let busy = !self.config.call_waiting
+            && self.calls.values().any(|c| {
+                c.call.is_answered() && {
+                    let (a, b) = c.call.parties();
+                    a == callee || b == callee
+                }
+            });
         if busy {
             self.adapter
                 .respond(tx, &Response::to_request(&req, 486, Some(&tag())));

@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+"""Parley's benchmark: registrations/s and call setups/s with digest (SIPp), and the largest number of
+simultaneous anchored calls with G.711 RTP both ways at 50 packets/s that Parley relays with under 0.1 %
+loss (parley-bench). CPU comes from Parley's own /proc/PID/stat (utime+stime), memory from VmRSS.
+Prints figures and ratios against the reference figures measured on this machine kind (see README)."""
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+BIN = ROOT / "target" / "release" / "parley"
+LOAD = ROOT / "target" / "release" / "parley-bench"
+SIPP = ROOT / "tests" / "sipp"
+TICK = os.sysconf("SC_CLK_TCK")
+SIP_PORT, HTTP_PORT = 25160, 25161
+# Reference points on this machine kind (issue 2): a trivial C UDP echo ~5 us/packet; the Rust PBX
+# compared against spends 25-33 us per relayed packet.
+REF_ECHO_US, REF_PBX_US = 5.0, 29.0
+
+
+def cpu_secs(pid):
+    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def rss_kib(pid):
+    m = re.search(r"VmRSS:\s+(\d+)", pathlib.Path(f"/proc/{pid}/status").read_text())
+    return int(m.group(1))
+
+
+def scenario(tmp, name, **subst):
+    text = (SIPP / name).read_text()
+    for k, v in subst.items():
+        text = text.replace(f"@@{k}@@", str(v))
+    path = tmp / name
+    path.write_text(text)
+    return path
+
+
+def sipp(tmp, path, port, *args):
+    cmd = ["sipp", "-sf", str(path), "-i", "127.0.0.1", "-mi", "127.0.0.1", "-p", str(port), "-mp", str(port + 2),
+           "-nostdin", "-timeout", "120", "-cp", str(port + 5), *args, f"127.0.0.1:{SIP_PORT}"]
+    return subprocess.Popen(cmd, cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def successful(out):
+    m = re.search(r"Successful call\s*\|\s*\d+\s*\|\s*(\d+)", out)
+    return int(m.group(1)) if m else 0
+
+
+def main():
+    quick = "--quick" in sys.argv
+    subprocess.run(["cargo", "build", "--release", "-p", "parley", "-p", "parley-bench"], cwd=ROOT, check=True)
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix="parley-bench-"))
+    data = tmp / "data"
+    for ext in ("100", "101"):
+        subprocess.run([str(BIN), "--data", str(data), "user", "add", ext, "--name", f"Bench {ext}",
+                        "--password", f"secret{ext}"], check=True, capture_output=True)
+    server = subprocess.Popen([str(BIN), "--data", str(data), "serve", "--sip-listen", f"127.0.0.1:{SIP_PORT}",
+                               "--http-listen", f"127.0.0.1:{HTTP_PORT}", "--rtp-ports", "30000-39999",
+                               "--log-level", "warn"], stdout=open(tmp / "parley.log", "w"), stderr=subprocess.STDOUT)
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{HTTP_PORT}/health", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        pid = server.pid
+        results = {}
+        print(f"Parley pid {pid}, idle RSS {rss_kib(pid)} KiB")
+
+        # 1. Registrations per second with digest (each is REGISTER, 401, REGISTER+auth, 200).
+        n = 1000 if quick else 5000
+        reg = scenario(tmp, "register.xml")
+        c0, t0 = cpu_secs(pid), time.time()
+        p = sipp(tmp, reg, 25200, "-m", str(n), "-r", "5000", "-l", "200", "-au", "100", "-ap", "secret100",
+                 "-s", "100", "-key", "expires", "3600")
+        out = p.communicate()[0]
+        wall, cpu = time.time() - t0, cpu_secs(pid) - c0
+        ok = successful(out)
+        results["reg_per_s"] = ok / wall
+        print(f"registrations: {ok}/{n} ok in {wall:.2f}s = {ok / wall:.0f}/s; CPU {1e6 * cpu / max(ok, 1):.0f} us per registration")
+
+        # 2. Call setups per second with digest (INVITE, 407, ACK, INVITE+auth, 100, 180, 200, ACK, BYE, 200).
+        n = 300 if quick else 2000
+        reg101 = sipp(tmp, reg, 25300, "-m", "1", "-au", "101", "-ap", "secret101", "-s", "101", "-key", "expires", "3600")
+        reg101.communicate()
+        uas = sipp(tmp, scenario(tmp, "uas_answer.xml"), 25300, "-m", str(n))
+        time.sleep(0.5)
+        uac = scenario(tmp, "uac_call.xml", caller="100", hold=0)
+        c0, t0 = cpu_secs(pid), time.time()
+        p = sipp(tmp, uac, 25400, "-m", str(n), "-r", "1000", "-l", "200", "-au", "100", "-ap", "secret100", "-s", "101")
+        out = p.communicate()[0]
+        wall, cpu = time.time() - t0, cpu_secs(pid) - c0
+        uas.communicate(timeout=30)
+        ok = successful(out)
+        print(f"call setups: {ok}/{n} ok in {wall:.2f}s = {ok / wall:.0f}/s (offered 1000/s); CPU {1e3 * cpu / max(ok, 1):.2f} ms per call (setup + teardown)")
+
+        # 3. Simultaneous anchored calls with RTP both ways, 50 packets/s each way.
+        duration = 5 if quick else 10
+        levels = [50, 100, 200] if quick else [50, 100, 200, 300, 400, 600, 800, 1000]
+        best = None
+        idle_rss = rss_kib(pid)
+        for calls in levels:
+            c0 = cpu_secs(pid)
+            load = subprocess.Popen([str(LOAD), "media", "--server", f"127.0.0.1:{SIP_PORT}", "--calls", str(calls),
+                                     "--duration", str(duration), "--rate", "100", "--base-port", "25500"],
+                                    stdout=subprocess.PIPE, text=True)
+            time.sleep(calls / 100 + duration / 2)
+            rss = rss_kib(pid)
+            out = load.communicate()[0]
+            cpu = cpu_secs(pid) - c0
+            f = dict(re.findall(r"(\w+)=([\d.]+)", out))
+            est = int(f.get("calls_established", 0))
+            loss_ab = float(re.search(r"caller_to_callee .*loss_pct=([\d.]+)", out).group(1))
+            loss_ba = float(re.search(r"callee_to_caller .*loss_pct=([\d.]+)", out).group(1))
+            relayed = int(f.get("relayed_packets", 0))
+            us_pkt = 1e6 * cpu / max(relayed, 1)
+            per_call_kib = (rss - idle_rss) / max(est, 1)
+            good = est == calls and max(loss_ab, loss_ba) < 0.1
+            print(f"{calls:5d} calls: established {est}, loss A->B {loss_ab:.4f}% B->A {loss_ba:.4f}%, "
+                  f"setup p50 {f.get('setup_ms_p50')} ms p99 {f.get('setup_ms_p99')} ms, "
+                  f"CPU {us_pkt:.1f} us/relayed packet, memory {per_call_kib:.1f} KiB/call  {'OK' if good else 'OVER'}")
+            if not good:
+                break
+            best = (calls, us_pkt, per_call_kib)
+            time.sleep(1)
+        if best:
+            calls, us_pkt, kib = best
+            print(f"\nlargest clean level: {calls} simultaneous calls ({calls * 100} packets/s relayed)")
+            print(f"CPU per relayed packet {us_pkt:.1f} us: {us_pkt / REF_ECHO_US:.1f}x a trivial C echo, "
+                  f"{us_pkt / REF_PBX_US:.2f}x the reference Rust PBX; memory {kib:.1f} KiB per call")
+    finally:
+        server.terminate()
+        server.wait(10)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
