@@ -43,6 +43,7 @@ class Client:
         self.call_id = f"{random.getrandbits(64):x}@test"
         self.tag = f"{random.getrandbits(32):x}"
         self.buf = b""
+        self.last_body = b""
 
     def close(self):
         self.sock.close()
@@ -73,6 +74,7 @@ class Client:
                         rest += self.sock.recv(65535)
                     data, self.buf = head + b"\r\n\r\n" + rest[:n], rest[n:]
                 if data.startswith(b"SIP/2.0 "):
+                    self.last_body = data.split(b"\r\n\r\n", 1)[1] if b"\r\n\r\n" in data else b""
                     return parse_response(data)
         except (socket.timeout, TimeoutError):
             return None
