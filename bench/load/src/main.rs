@@ -109,38 +109,43 @@ fn new_branch() -> String {
     format!("{:x}", rand::random::<u64>())
 }
 
-/// A request; an ACK for a non-2xx final must reuse its INVITE's `branch`.
-#[allow(clippy::too_many_arguments)]
-fn request(
-    branch: &str,
-    method: &str,
-    uri: &str,
+/// The fixed parts of one dialog's requests.
+#[derive(Clone)]
+struct Dialog {
+    uri: String,
     local: SocketAddr,
-    from: &str,
-    to: &str,
-    call_id: &str,
-    cseq: u32,
-    extra: &str,
-    body: &str,
-) -> Vec<u8> {
-    let ctype = if body.is_empty() {
-        ""
-    } else {
-        "Content-Type: application/sdp\r\n"
-    };
-    format!(
-        "{method} {uri} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK{branch};rport\r\nMax-Forwards: 70\r\nFrom: {from}\r\nTo: {to}\r\nCall-ID: {call_id}\r\nCSeq: {cseq} {method}\r\nContact: <sip:bench@{local}>\r\n{extra}{ctype}Content-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .into_bytes()
+    from: String,
+    to: String,
+    call_id: String,
+}
+
+impl Dialog {
+    /// A request; an ACK for a non-2xx final must reuse its INVITE's `branch`.
+    fn request(&self, branch: &str, method: &str, cseq: u32, extra: &str, body: &str) -> Vec<u8> {
+        let Dialog {
+            uri,
+            local,
+            from,
+            to,
+            call_id,
+        } = self;
+        let ctype = if body.is_empty() {
+            ""
+        } else {
+            "Content-Type: application/sdp\r\n"
+        };
+        format!(
+            "{method} {uri} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK{branch};rport\r\nMax-Forwards: 70\r\nFrom: {from}\r\nTo: {to}\r\nCall-ID: {call_id}\r\nCSeq: {cseq} {method}\r\nContact: <sip:bench@{local}>\r\n{extra}{ctype}Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes()
+    }
 }
 
 async fn rtp_leg(
     sock: Arc<UdpSocket>,
     dest: SocketAddr,
     until: Instant,
-    sent: Arc<AtomicU64>,
-    recv: Arc<AtomicU64>,
     total: &'static Counters,
     a_side: bool,
 ) {
@@ -149,7 +154,6 @@ async fn rtp_leg(
         let mut buf = [0u8; 1500];
         while let Ok((n, _)) = r.recv_from(&mut buf).await {
             if n >= 12 {
-                recv.fetch_add(1, Ordering::Relaxed);
                 if a_side {
                     total.a_recv.fetch_add(1, Ordering::Relaxed);
                 } else {
@@ -171,7 +175,6 @@ async fn rtp_leg(
         pkt[4..8].copy_from_slice(&ts.to_be_bytes());
         pkt[8..12].copy_from_slice(&ssrc.to_be_bytes());
         if sock.send_to(&pkt, dest).await.is_ok() {
-            sent.fetch_add(1, Ordering::Relaxed);
             if a_side {
                 total.a_sent.fetch_add(1, Ordering::Relaxed);
             } else {
@@ -205,21 +208,16 @@ async fn main() {
     let reg_uri = format!("sip:{server}");
     let from = format!("<sip:{cu}@{}>;tag=b{}", server.ip(), rand::random::<u32>());
     let to = format!("<sip:{cu}@{}>", server.ip());
-    let reg_cid = format!("reg{}@bench", rand::random::<u32>());
+    let reg = Dialog {
+        uri: reg_uri.clone(),
+        local: b_local,
+        from,
+        to,
+        call_id: format!("reg{}@bench", rand::random::<u32>()),
+    };
     b_sip
         .send_to(
-            &request(
-                &new_branch(),
-                "REGISTER",
-                &reg_uri,
-                b_local,
-                &from,
-                &to,
-                &reg_cid,
-                1,
-                "Expires: 600\r\n",
-                "",
-            ),
+            &reg.request(&new_branch(), "REGISTER", 1, "Expires: 600\r\n", ""),
             server,
         )
         .await
@@ -240,14 +238,9 @@ async fn main() {
     let auth = authorization("Authorization", "REGISTER", &reg_uri, &cu, &cp, &chal);
     b_sip
         .send_to(
-            &request(
+            &reg.request(
                 &new_branch(),
                 "REGISTER",
-                &reg_uri,
-                b_local,
-                &from,
-                &to,
-                &reg_cid,
                 2,
                 &format!("Expires: 600\r\n{auth}"),
                 "",
@@ -301,15 +294,7 @@ async fn main() {
                             .lock()
                             .await
                             .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
-                        tokio::spawn(rtp_leg(
-                            sock,
-                            relay,
-                            end,
-                            Default::default(),
-                            Default::default(),
-                            total,
-                            false,
-                        ));
+                        tokio::spawn(rtp_leg(sock, relay, end, total, false));
                     }
                     Method::Bye | Method::Options => {
                         let _ = b_sip
@@ -382,20 +367,27 @@ async fn main() {
             let uri = format!("sip:{callee_ext}@{server}");
             let from = format!("<sip:{au}@{}>;tag=a{i}", server.ip());
             let to = format!("<sip:{callee_ext}@{}>", server.ip());
+            let mut dlg = Dialog {
+                uri: uri.clone(),
+                local: a_local,
+                from,
+                to,
+                call_id: cid.clone(),
+            };
             let t0 = Instant::now();
             let branch1 = format!("{:x}", rand::random::<u64>());
-            let first = request(
-                &branch1, "INVITE", &uri, a_local, &from, &to, &cid, 1, "", &body,
-            );
+            let first = dlg.request(&branch1, "INVITE", 1, "", &body);
             a_sip.send_to(&first, server).await.ok();
             let mut challenge = None;
             while let Some(r) = recv(&mut rx).await {
                 if r.status == 407 {
                     challenge = r.headers.get("Proxy-Authenticate").map(str::to_string);
                     let to_tagged = r.headers.get("To").unwrap_or_default().to_string();
-                    let ack = request(
-                        &branch1, "ACK", &uri, a_local, &from, &to_tagged, &cid, 1, "", "",
-                    );
+                    let ack = Dialog {
+                        to: to_tagged,
+                        ..dlg.clone()
+                    }
+                    .request(&branch1, "ACK", 1, "", "");
                     a_sip.send_to(&ack, server).await.ok();
                     break;
                 }
@@ -404,18 +396,7 @@ async fn main() {
             let auth = authorization("Proxy-Authorization", "INVITE", &uri, &au, &ap, &challenge);
             a_sip
                 .send_to(
-                    &request(
-                        &new_branch(),
-                        "INVITE",
-                        &uri,
-                        a_local,
-                        &from,
-                        &to,
-                        &cid,
-                        2,
-                        &auth,
-                        &body,
-                    ),
+                    &dlg.request(&new_branch(), "INVITE", 2, &auth, &body),
                     server,
                 )
                 .await
@@ -430,52 +411,15 @@ async fn main() {
                 return None;
             }
             latencies.lock().await.push(t0.elapsed());
-            let to_tagged = ok.headers.get("To").unwrap_or_default().to_string();
+            dlg.to = ok.headers.get("To").unwrap_or_default().to_string();
             a_sip
-                .send_to(
-                    &request(
-                        &new_branch(),
-                        "ACK",
-                        &uri,
-                        a_local,
-                        &from,
-                        &to_tagged,
-                        &cid,
-                        2,
-                        "",
-                        "",
-                    ),
-                    server,
-                )
+                .send_to(&dlg.request(&new_branch(), "ACK", 2, "", ""), server)
                 .await
                 .ok();
             let relay = AudioSession::parse(&ok.body).ok()?.addr;
-            rtp_leg(
-                sock,
-                relay,
-                end,
-                Default::default(),
-                Default::default(),
-                total,
-                true,
-            )
-            .await;
+            rtp_leg(sock, relay, end, total, true).await;
             a_sip
-                .send_to(
-                    &request(
-                        &new_branch(),
-                        "BYE",
-                        &uri,
-                        a_local,
-                        &from,
-                        &to_tagged,
-                        &cid,
-                        3,
-                        "",
-                        "",
-                    ),
-                    server,
-                )
+                .send_to(&dlg.request(&new_branch(), "BYE", 3, "", ""), server)
                 .await
                 .ok();
             let _ = recv(&mut rx).await;

@@ -53,6 +53,27 @@ impl LocalAddr {
     }
 }
 
+/// The headers every request in `dialog` carries (Via with a fresh branch, Route set, From, To, Call-ID, CSeq).
+fn dialog_headers(
+    dialog: &Dialog,
+    local: &LocalAddr,
+    branch: &str,
+    cseq: u32,
+    method: &Method,
+) -> Headers {
+    let mut headers = Headers::default();
+    headers.push("Via", &local.via(dialog.transport, branch));
+    headers.push("Max-Forwards", "70");
+    for r in &dialog.route {
+        headers.push("Route", r);
+    }
+    headers.push("From", &dialog.local);
+    headers.push("To", &dialog.remote);
+    headers.push("Call-ID", &dialog.call_id);
+    headers.push("CSeq", &format!("{cseq} {method}"));
+    headers
+}
+
 /// Build a request within `dialog`, consuming a CSeq unless it is ACK or CANCEL.
 pub fn in_dialog(
     dialog: &mut Dialog,
@@ -69,16 +90,7 @@ pub fn in_dialog(
             dialog.local_cseq
         }
     };
-    let mut headers = Headers::default();
-    headers.push("Via", &local.via(dialog.transport, branch));
-    headers.push("Max-Forwards", "70");
-    for r in &dialog.route {
-        headers.push("Route", r);
-    }
-    headers.push("From", &dialog.local);
-    headers.push("To", &dialog.remote);
-    headers.push("Call-ID", &dialog.call_id);
-    headers.push("CSeq", &format!("{cseq} {method}"));
+    let mut headers = dialog_headers(dialog, local, branch, cseq, &method);
     if matches!(method, Method::Invite) {
         headers.push("Contact", &local.contact(contact_user, dialog.transport));
     }
@@ -96,20 +108,10 @@ pub fn in_dialog(
 
 /// The ACK for a 2xx to an INVITE sent with CSeq `cseq` in `dialog` (RFC 3261 §13.2.2.4).
 pub fn ack_2xx(dialog: &Dialog, cseq: u32, local: &LocalAddr, branch: &str) -> Request {
-    let mut headers = Headers::default();
-    headers.push("Via", &local.via(dialog.transport, branch));
-    headers.push("Max-Forwards", "70");
-    for r in &dialog.route {
-        headers.push("Route", r);
-    }
-    headers.push("From", &dialog.local);
-    headers.push("To", &dialog.remote);
-    headers.push("Call-ID", &dialog.call_id);
-    headers.push("CSeq", &format!("{cseq} ACK"));
     Request {
         method: Method::Ack,
         uri: dialog.remote_target.clone(),
-        headers,
+        headers: dialog_headers(dialog, local, branch, cseq, &Method::Ack),
         body: Vec::new(),
     }
 }
