@@ -62,3 +62,21 @@ def test_demo_provisions_five_extensions_whose_printed_passwords_register(parley
     p.stop()
     p.start("--demo")
     assert "already provisioned" in p.log.read_text()
+
+
+def test_repeated_wrong_passwords_lock_out_the_address_and_the_account(parley_factory, sipp):
+    from sipclient import Client
+
+    p = parley_factory(auth_max_failures=3, auth_lockout_secs=60)
+    p.add_user("100", "secret100")
+    p.start()
+    sipp(p, "register_fails.xml", port=p.sip_port + 2, user="100", password="guess", service="100", m=3,
+         keys={"expires": 60}, subst={"status": 403}).assert_ok()
+    # Now even the right password is refused at once, without a challenge to answer.
+    status, _ = Client(p.sip_port, p.sip_port + 8).request("REGISTER", f"sip:127.0.0.1:{p.sip_port}", "100",
+                                                          extra="Expires: 60\r\n")
+    assert status == 403
+    locked = {l["what"] for l in p.status()["lockouts"]}
+    assert locked == {"account 100", "address 127.0.0.1"}
+    assert "guess" not in p.log.read_text()
+    assert "Lockouts (2)" in p.cli("status", "--http", f"127.0.0.1:{p.http_port}").stdout

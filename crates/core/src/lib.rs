@@ -3,6 +3,7 @@
 #![warn(missing_docs)]
 
 pub mod call;
+pub mod guard;
 pub mod ids;
 pub mod registrar;
 pub mod sdp;

@@ -33,6 +33,12 @@ pub struct Config {
     pub register_max_expires: u32,
     /// Digest nonce lifetime in seconds (after it, `stale=true`).
     pub nonce_ttl_secs: u64,
+    /// Failed digest authentications (per source address, and per account) that cause a lockout.
+    pub auth_max_failures: u32,
+    /// The window in seconds those failures are counted in.
+    pub auth_failure_window_secs: u64,
+    /// First lockout length in seconds (doubles with each repeat, up to a day).
+    pub auth_lockout_secs: u64,
     /// Ring a callee that is already in a call (its phone decides; many show a second call). When false,
     /// Parley answers 486 Busy Here itself.
     pub call_waiting: bool,
@@ -57,6 +63,9 @@ impl Default for Config {
             nonce_ttl_secs: 300,
             digest_algorithms: vec!["MD5".into()],
             call_waiting: true,
+            auth_max_failures: 10,
+            auth_failure_window_secs: 300,
+            auth_lockout_secs: 300,
         }
     }
 }

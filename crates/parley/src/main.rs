@@ -248,6 +248,17 @@ fn status(config: Config, http: Option<String>, json: bool) -> Result<()> {
             r["user_agent"].as_str().unwrap_or("")
         );
     }
+    let locks = st["lockouts"].as_array().cloned().unwrap_or_default();
+    if !locks.is_empty() {
+        println!("Lockouts ({}):", locks.len());
+        for l in locks {
+            println!(
+                "  {:<30} {}s left",
+                l["what"].as_str().unwrap_or(""),
+                l["seconds_left"]
+            );
+        }
+    }
     let calls = st["calls"].as_array().cloned().unwrap_or_default();
     println!("Calls in progress ({}):", calls.len());
     for c in calls {
@@ -316,6 +327,11 @@ async fn serve(mut config: Config, args: ServeArgs) -> Result<()> {
         nonce_ttl: Duration::from_secs(config.nonce_ttl_secs),
         algorithms,
         call_waiting: config.call_waiting,
+        guard: parley_core::guard::GuardConfig {
+            max_failures: config.auth_max_failures.max(1),
+            window: Duration::from_secs(config.auth_failure_window_secs),
+            lockout: Duration::from_secs(config.auth_lockout_secs),
+        },
     };
     let sip_task = parley_sip::spawn(sip, store.clone(), status.clone(), cancel.clone());
     let listener = tokio::net::TcpListener::bind(config.http_listen)

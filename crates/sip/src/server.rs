@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use parley_core::call::{
     Call, CallConfig, CallEvent, ForkTarget, LocalAddr, NewCall, Output, Side,
 };
+use parley_core::guard::{AuthGuard, Lockout};
 use parley_core::registrar::{Registrar, RegistrarConfig};
 use parley_core::sip::digest::{Credentials, DigestAuth, Verdict};
 use parley_core::sip::{Method, Request, Response};
@@ -19,7 +20,7 @@ use tracing::{info, info_span, warn, Instrument, Span};
 
 use crate::adapter::{Adapter, AdapterError, Inbound, TxId};
 use crate::relay::{PortRange, Relay};
-use crate::status::{CallView, RegistrationView, Status, StatusHandle};
+use crate::status::{CallView, LockoutView, RegistrationView, Status, StatusHandle};
 
 /// Settings of the SIP server.
 #[derive(Debug, Clone)]
@@ -38,6 +39,8 @@ pub struct SipConfig {
     pub nonce_ttl: Duration,
     /// Digest algorithms offered, in order.
     pub algorithms: Vec<parley_core::sip::digest::Algorithm>,
+    /// Brute-force lockout settings for digest authentication.
+    pub guard: parley_core::guard::GuardConfig,
     /// Whether a callee already in a call is rung again (its phone may then refuse with 486); when
     /// false, Parley answers 486 itself.
     pub call_waiting: bool,
@@ -64,6 +67,7 @@ struct Server {
     store: Store,
     auth: DigestAuth,
     registrar: Registrar,
+    guard: AuthGuard,
     ports: PortRange,
     calls: HashMap<u64, CallEntry>,
     by_call_id: HashMap<String, (u64, Side)>,
@@ -91,6 +95,7 @@ pub async fn run(
             config.algorithms.clone(),
         ),
         registrar: Registrar::new(config.registrar.clone()),
+        guard: AuthGuard::new(config.guard.clone()),
         ports: PortRange::new(
             config.public_ip_bind(),
             config.rtp_ports.0,
@@ -272,7 +277,7 @@ impl Server {
             | Method::Refer
             | Method::Notify => {
                 // Nothing is accepted from strangers: authenticate first, then say what is not supported yet.
-                if let Auth::Ok(_) = self.authenticate(tx, &req, true).await {
+                if let Auth::Ok(_) = self.authenticate(tx, &req, source, true).await {
                     let status = if req.method == Method::Subscribe {
                         489
                     } else {
@@ -294,7 +299,7 @@ impl Server {
     }
 
     /// Digest-authenticate `req`; on failure the challenge (or 403) has been sent.
-    async fn authenticate(&mut self, tx: TxId, req: &Request, proxy: bool) -> Auth {
+    async fn authenticate(&mut self, tx: TxId, req: &Request, source: Target, proxy: bool) -> Auth {
         let header = if proxy {
             "Proxy-Authorization"
         } else {
@@ -306,6 +311,21 @@ impl Server {
             .into_iter()
             .filter_map(|h| Credentials::parse(h).ok())
             .find(|c| c.realm == self.auth.realm());
+        let now = now();
+        let ip = source.addr.ip();
+        let account = creds.as_ref().map(|c| c.username.as_str());
+        let registered_here = account.is_some_and(|a| {
+            self.registrar
+                .lookup(now, a)
+                .iter()
+                .any(|b| b.target.addr.ip() == ip)
+        });
+        if self.guard.is_locked(now, ip, account, registered_here) {
+            info!(%source, user = account.unwrap_or("-"), method = %req.method, "refused: locked out after repeated authentication failures");
+            self.adapter
+                .respond(tx, &Response::to_request(req, 403, Some(&tag())));
+            return Auth::Challenged;
+        }
         let mut stale = false;
         if let Some(creds) = creds {
             let ha1 = match parley_core::sip::digest::Algorithm::parse(creds.algorithm.as_deref()) {
@@ -323,10 +343,25 @@ impl Server {
                 .auth
                 .verify(&creds, req.method.as_str(), unix_now(), |_, _| ha1)
             {
-                Verdict::Accepted => return Auth::Ok(creds.username),
+                Verdict::Accepted => {
+                    self.guard.record_success(ip);
+                    return Auth::Ok(creds.username);
+                }
                 Verdict::Stale => stale = true,
                 Verdict::Rejected => {
-                    info!(user = %creds.username, method = %req.method, "authentication failed");
+                    info!(user = %creds.username, %source, method = %req.method, "authentication failed");
+                    self.guard.prune(now);
+                    for lock in self.guard.record_failure(now, ip, &creds.username) {
+                        match lock {
+                            Lockout::Address(a, d) => {
+                                warn!(address = %a, secs = d.as_secs(), "authentication lockout of a source address")
+                            }
+                            Lockout::Account(u, d) => {
+                                warn!(user = %u, secs = d.as_secs(), "authentication lockout of an account")
+                            }
+                        }
+                    }
+                    self.publish_status();
                     self.adapter
                         .respond(tx, &Response::to_request(req, 403, Some(&tag())));
                     return Auth::Challenged;
@@ -348,7 +383,7 @@ impl Server {
     }
 
     async fn handle_register(&mut self, tx: TxId, req: &Request, source: Target) {
-        let Auth::Ok(user) = self.authenticate(tx, req, false).await else {
+        let Auth::Ok(user) = self.authenticate(tx, req, source, false).await else {
             return;
         };
         let span = info_span!("registration", ext = %user, %source);
@@ -368,7 +403,7 @@ impl Server {
     }
 
     async fn handle_invite(&mut self, tx: TxId, req: Request, source: Target) {
-        let Auth::Ok(caller) = self.authenticate(tx, &req, true).await else {
+        let Auth::Ok(caller) = self.authenticate(tx, &req, source, true).await else {
             return;
         };
         let callee = req.uri.user_base().unwrap_or_default().to_string();
@@ -590,10 +625,29 @@ impl Server {
             })
             .collect();
         calls.sort_by_key(|c| c.id);
+        let lockouts = self
+            .guard
+            .locked_accounts(now)
+            .into_iter()
+            .map(|(a, d)| LockoutView {
+                what: format!("account {a}"),
+                seconds_left: d.as_secs(),
+            })
+            .chain(
+                self.guard
+                    .locked_addresses(now)
+                    .into_iter()
+                    .map(|(a, d)| LockoutView {
+                        what: format!("address {a}"),
+                        seconds_left: d.as_secs(),
+                    }),
+            )
+            .collect();
         if let Ok(mut s) = self.status.write() {
             *s = Status {
                 registrations,
                 calls,
+                lockouts,
             };
         }
     }

@@ -37,6 +37,15 @@ pub struct CallView {
     pub packets_b_to_a: u64,
 }
 
+/// An account or address locked out after repeated authentication failures.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct LockoutView {
+    /// `account 100` or `address 192.0.2.7`.
+    pub what: String,
+    /// Seconds until the lockout ends.
+    pub seconds_left: u64,
+}
+
 /// Everything `parley status` shows.
 #[derive(Debug, Clone, Serialize, Default, PartialEq, Eq)]
 pub struct Status {
@@ -44,6 +53,8 @@ pub struct Status {
     pub registrations: Vec<RegistrationView>,
     /// Calls in progress.
     pub calls: Vec<CallView>,
+    /// Current authentication lockouts.
+    pub lockouts: Vec<LockoutView>,
 }
 
 /// Shared, cheaply readable status.
