@@ -81,3 +81,20 @@ def test_callee_baresip_hangs_up_and_the_caller_is_released(phones):
     a.wait_event("CALL_CLOSED")
     time.sleep(0.3)
     assert p.status()["calls"] == []
+
+
+def test_baresip_re_registers_on_the_same_nonce_and_keeps_one_binding(parley_factory, tmp_path):
+    p = parley_factory(register_min_expires=5)
+    p.add_user("100", "secret100")
+    p.start()
+    a = Baresip(tmp_path, "a", p.sip_port + 6, p.sip_port + 9, p.sip_port, "100", "secret100", 440, regint=6)
+    try:
+        time.sleep(12)
+        regs = p.status()["registrations"]
+        assert len(regs) == 1 and regs[0]["user_agent"].startswith("baresip"), regs
+        log = p.log.read_text()
+        refreshes = log.count("registration refreshed")
+        assert refreshes >= 1, log[-3000:]
+        assert "authentication failed" not in log
+    finally:
+        a.stop()

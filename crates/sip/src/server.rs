@@ -16,7 +16,7 @@ use parley_core::sip::{Method, Request, Response};
 use parley_core::target::Target;
 use parley_store::Store;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, info_span, warn, Instrument, Span};
+use tracing::{debug, info, info_span, warn, Instrument, Span};
 
 use crate::adapter::{Adapter, AdapterError, Inbound, TxId};
 use crate::relay::{PortRange, Relay};
@@ -398,6 +398,9 @@ impl Server {
                 contacts = self.registrar.lookup(now(), &user).len(),
                 "registration changed"
             );
+            self.publish_status();
+        } else {
+            debug!(status = outcome.response.status, "registration refreshed");
             self.publish_status();
         }
     }

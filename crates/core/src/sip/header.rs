@@ -180,20 +180,42 @@ pub fn split_list(v: &str) -> Vec<&str> {
     out
 }
 
-/// The value of a `;name=value` parameter in a header value (outside any `<...>`), if present.
-/// A parameter without value yields `Some("")`.
+/// The value of a `;name=value` parameter in a header value (after the URI's `<...>`, if any), if present.
+/// A parameter without value yields `Some("")`. Quoted values (which may hold `;` or `>`) are respected.
 pub fn param<'a>(value: &'a str, name: &str) -> Option<&'a str> {
-    let tail = match value.rfind('>') {
-        Some(p) => &value[p + 1..],
+    let tail = match value.find('<') {
+        Some(lt) => &value[lt + value[lt..].find('>')? + 1..],
         None => value,
     };
-    for p in tail.split(';').skip(1) {
-        let (k, v) = p.split_once('=').unwrap_or((p, ""));
-        if k.trim().eq_ignore_ascii_case(name) {
-            return Some(v.trim().trim_matches('"'));
+    param_in(tail, name)
+}
+
+/// Look up a parameter in a `;a=b;c` list (the text after any URI).
+fn param_in<'a>(tail: &'a str, name: &str) -> Option<&'a str> {
+    let mut quoted = false;
+    let mut start = None;
+    let mut parts = Vec::new();
+    for (i, c) in tail.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            ';' if !quoted => {
+                if let Some(s) = start {
+                    parts.push(&tail[s..i]);
+                }
+                start = Some(i + 1);
+            }
+            _ => {}
         }
     }
-    None
+    if let Some(s) = start {
+        parts.push(&tail[s..]);
+    }
+    parts.into_iter().find_map(|p| {
+        let (k, v) = p.split_once('=').unwrap_or((p, ""));
+        k.trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| v.trim().trim_matches('"'))
+    })
 }
 
 /// A name-addr or addr-spec with header parameters: `"Name" <sip:u@h>;tag=x`.
@@ -236,7 +258,7 @@ impl NameAddr {
 
     /// A header parameter (e.g. `tag`).
     pub fn param(&self, name: &str) -> Option<&str> {
-        param(&self.params, name)
+        param_in(&self.params, name)
     }
 
     /// The `tag` parameter.
@@ -319,6 +341,15 @@ mod tests {
         assert_eq!(n.uri.user.as_deref(), Some("100"));
         assert_eq!(n.tag(), Some("abc"));
         assert_eq!(n.uri.param("transport"), Some("tcp"));
+    }
+
+    #[test]
+    fn contact_params_after_a_quoted_instance_id_are_found() {
+        let c = "<sip:100-0x56@127.0.0.1:21006>;+sip.instance=\"<urn:uuid:c671>\";expires=6";
+        assert_eq!(param(c, "expires"), Some("6"));
+        let n = NameAddr::parse("<sip:1@h>;expires=6;+sip.instance=\"<urn:uuid:c6;71>\"").unwrap();
+        assert_eq!(n.param("expires"), Some("6"));
+        assert_eq!(n.param("+sip.instance"), Some("<urn:uuid:c6;71>"));
     }
 
     #[test]
