@@ -466,3 +466,42 @@ mod tests {
             .starts_with("SIP/2.0 200 OK\r\n"));
     }
 }
+
+#[cfg(test)]
+mod robustness {
+    use super::*;
+    use crate::ids::Ids;
+
+    const INVITE: &str = "INVITE sip:101@pbx SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5070;branch=z9hG4bKa;rport\r\nFrom: \"A\" <sip:100@pbx>;tag=ta\r\nTo: <sip:101@pbx>\r\nCall-ID: a-call\r\nCSeq: 1 INVITE\r\nContact: <sip:100@10.0.0.1:5070>;+sip.instance=\"<urn:x>\"\r\nContent-Type: application/sdp\r\nContent-Length: 80\r\n\r\nv=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
+
+    /// Mutated and truncated messages never panic the parser or the typed views the core uses.
+    #[test]
+    fn mutated_messages_never_panic() {
+        let mut rng = Ids::new(42);
+        for _ in 0..20_000 {
+            let mut bytes = INVITE.as_bytes().to_vec();
+            for _ in 0..(rng.next_u64() % 8 + 1) {
+                let i = (rng.next_u64() as usize) % bytes.len();
+                match rng.next_u64() % 4 {
+                    0 => bytes[i] = rng.next_u64() as u8,
+                    1 => bytes.truncate(i),
+                    2 => bytes.insert(i, b"<>;\"=,:@ \r\n"[(rng.next_u64() % 11) as usize]),
+                    _ => {
+                        bytes.remove(i);
+                    }
+                }
+                if bytes.is_empty() {
+                    break;
+                }
+            }
+            if let Ok(Message::Request(r)) = Message::parse(&bytes) {
+                let _ = r.headers.from().map(|f| f.tag().map(str::len));
+                let _ = r.headers.to();
+                let _ = r.headers.top_via();
+                let _ = r.headers.get_all("Contact").into_iter().map(crate::sip::NameAddr::parse).count();
+                let _ = crate::sdp::AudioSession::parse(&r.body);
+                let _ = Response::to_request(&r, 200, Some("t")).to_bytes();
+            }
+        }
+    }
+}
