@@ -498,7 +498,12 @@ mod robustness {
                 let _ = r.headers.from().map(|f| f.tag().map(str::len));
                 let _ = r.headers.to();
                 let _ = r.headers.top_via();
-                let _ = r.headers.get_all("Contact").into_iter().map(crate::sip::NameAddr::parse).count();
+                let _ = r
+                    .headers
+                    .get_all("Contact")
+                    .into_iter()
+                    .map(crate::sip::NameAddr::parse)
+                    .count();
                 let _ = crate::sdp::AudioSession::parse(&r.body);
                 let _ = Response::to_request(&r, 200, Some("t")).to_bytes();
             }
