@@ -69,7 +69,15 @@ impl PortRange {
     }
 }
 
-fn set_buffers(_s: &UdpSocket) {}
+/// Relay sockets get large kernel buffers: a burst from many calls must queue, not drop.
+fn set_buffers(s: &UdpSocket) {
+    let sock = socket2::SockRef::from(s);
+    let _ = sock.set_recv_buffer_size(RELAY_SOCKET_BUFFER);
+    let _ = sock.set_send_buffer_size(RELAY_SOCKET_BUFFER);
+}
+
+/// Requested socket buffer size (the kernel caps it at net.core.rmem_max / wmem_max).
+const RELAY_SOCKET_BUFFER: usize = 1 << 20;
 
 /// A running relay for one call.
 #[derive(Debug)]
