@@ -35,3 +35,28 @@ pub const SAMPLES_PER_MS: u32 = SAMPLE_RATE / 1000;
 
 /// Samples in one 20 ms frame at [`SAMPLE_RATE`] (the packetisation interval Parley uses).
 pub const FRAME_SAMPLES: usize = 160;
+
+/// A deterministic xorshift generator for the parsers' "never panics" tests.
+#[cfg(test)]
+pub(crate) struct TestRng(u64);
+
+#[cfg(test)]
+impl TestRng {
+    /// A generator from a non-zero seed.
+    pub(crate) fn new(seed: u64) -> TestRng {
+        TestRng(seed.max(1))
+    }
+
+    /// The next 64 bits.
+    pub(crate) fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// `len` pseudo-random bytes.
+    pub(crate) fn bytes(&mut self, len: usize) -> Vec<u8> {
+        (0..len).map(|_| (self.next_u64() >> 32) as u8).collect()
+    }
+}

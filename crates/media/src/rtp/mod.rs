@@ -298,17 +298,10 @@ mod tests {
 
     #[test]
     fn parser_never_panics_on_arbitrary_bytes() {
-        let mut state = 0x1234_5678_9ABC_DEF0u64;
+        let mut rng = crate::TestRng::new(0x1234_5678_9ABC_DEF0u64);
         for len in 0..200usize {
             for _ in 0..50 {
-                let mut bytes: Vec<u8> = (0..len)
-                    .map(|_| {
-                        state ^= state << 13;
-                        state ^= state >> 7;
-                        state ^= state << 17;
-                        (state >> 24) as u8
-                    })
-                    .collect();
+                let mut bytes = rng.bytes(len);
                 if let Some(first) = bytes.first_mut() {
                     *first = (*first & 0x3F) | 0x80; // version 2, random P/X/CC
                 }

@@ -347,17 +347,10 @@ mod tests {
 
     #[test]
     fn rtcp_parser_never_panics_on_arbitrary_bytes() {
-        let mut state = 0xDEAD_BEEF_u64;
+        let mut rng = crate::TestRng::new(0xDEAD_BEEF_u64);
         for len in 0..120usize {
             for _ in 0..50 {
-                let mut bytes: Vec<u8> = (0..len)
-                    .map(|_| {
-                        state ^= state << 13;
-                        state ^= state >> 7;
-                        state ^= state << 17;
-                        (state >> 32) as u8
-                    })
-                    .collect();
+                let mut bytes = rng.bytes(len);
                 if len >= 4 {
                     bytes[0] = (bytes[0] & 0x3F) | 0x80;
                     bytes[1] = 200 + bytes[1] % 5;
