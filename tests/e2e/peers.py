@@ -50,7 +50,7 @@ class Baresip:
     """One baresip process with its own config dir, SIP port and ctrl_tcp port."""
 
     def __init__(self, tmp, name, sip_port, ctrl_port, parley_port, ext, password, tone_hz, transport="udp",
-                 regint=60):
+                 regint=60, codec="pcmu"):
         self.dir = tmp / f"baresip-{name}"
         self.rec = self.dir / "rec"
         self.rec.mkdir(parents=True, exist_ok=True)
@@ -84,7 +84,7 @@ snd_path {self.rec}
 """)
         (self.dir / "accounts").write_text(
             f"<sip:{ext}@127.0.0.1:{parley_port};transport={transport}>;auth_pass={password};"
-            f"answermode=auto;regint={regint};audio_codecs=pcmu\n")
+            f"answermode=auto;regint={regint};audio_codecs={codec}\n")
         self.log = open(self.dir / "baresip.log", "w")
         self.proc = subprocess.Popen(["baresip", "-f", str(self.dir)], stdin=subprocess.DEVNULL,
                                      stdout=self.log, stderr=subprocess.STDOUT)

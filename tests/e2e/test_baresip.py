@@ -1,5 +1,6 @@
 """Two real phones (baresip) registered to Parley call each other: audio flows both ways through Parley's
 relay (checked by the frequency each side records), RFC 4733 DTMF crosses, and either side hangs up."""
+import re
 import time
 
 import pytest
@@ -11,14 +12,14 @@ from peers import Baresip, dominant_frequency, read_wav, rms
 def phones(parley_factory, tmp_path):
     made = []
 
-    def make(transport="udp"):
+    def make(transport="udp", codec="pcmu"):
         p = parley_factory()
         p.add_user("100", "secret100")
         p.add_user("101", "secret101")
         p.start()
-        a = Baresip(tmp_path, "a", p.sip_port + 6, p.sip_port + 9, p.sip_port, "100", "secret100", 440, transport)
+        a = Baresip(tmp_path, "a", p.sip_port + 6, p.sip_port + 9, p.sip_port, "100", "secret100", 440, transport, codec=codec)
         made.append(a)
-        b = Baresip(tmp_path, "b", p.sip_port + 12, p.sip_port + 15, p.sip_port, "101", "secret101", 1000, transport)
+        b = Baresip(tmp_path, "b", p.sip_port + 12, p.sip_port + 15, p.sip_port, "101", "secret101", 1000, transport, codec=codec)
         made.append(b)
         # baresip registers as soon as it starts, before its control socket is connected, so the
         # registrations are read from Parley instead of from REGISTER_OK events.
@@ -39,9 +40,9 @@ def analyse(path):
     return dominant_frequency(middle, rate), rms(middle)
 
 
-@pytest.mark.parametrize("transport", ["udp", "tcp"])
-def test_two_baresips_talk_both_ways_through_the_relay_and_dtmf_crosses(phones, transport):
-    p, a, b = phones(transport)
+@pytest.mark.parametrize("transport,codec", [("udp", "pcmu"), ("tcp", "pcma")])
+def test_two_baresips_talk_both_ways_through_the_relay_and_dtmf_crosses(phones, transport, codec):
+    p, a, b = phones(transport, codec)
     regs = {r["extension"]: r["source"] for r in p.status()["registrations"]}
     assert regs["100"].startswith(transport) and regs["101"].startswith(transport), regs
     a.send("dial", f"sip:101@127.0.0.1:{p.sip_port}")
@@ -59,6 +60,10 @@ def test_two_baresips_talk_both_ways_through_the_relay_and_dtmf_crosses(phones, 
     b.wait_event("CALL_CLOSED")
     a.wait_event("CALL_CLOSED")
     b.drain(0.5)
+    # The negotiated codec is the one asked for (PT 0 for PCMU, 8 for PCMA) in Parley's answer to A.
+    pt = {"pcmu": 0, "pcma": 8}[codec]
+    offers = re.findall(r"m=audio \d+ RTP/AVP ([\d ]+)", p.log.read_text())
+    assert offers and all(o.split()[0] == str(pt) for o in offers), offers
     digits = [e.get("param") for e in b.of_type("CALL_DTMF_START")]
     assert digits == ["1", "5", "#"], b.events
 
