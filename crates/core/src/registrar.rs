@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use crate::sip::header::param;
 use crate::sip::{NameAddr, Request, Response, SipUri};
 use crate::target::Target;
 
@@ -241,20 +240,20 @@ fn same_contact(a: &SipUri, b: &SipUri) -> bool {
             == b.param("transport").map(str::to_ascii_lowercase)
 }
 
-/// The `expires` a 200 OK grants a given contact (helper for tests and tools).
-pub fn granted_expires(resp: &Response, contact_uri: &str) -> Option<u32> {
-    resp.headers
-        .get_all("Contact")
-        .into_iter()
-        .find(|c| c.contains(contact_uri))
-        .and_then(|c| param(c, "expires")?.parse().ok())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::sip::Message;
     use crate::target::Transport;
+
+    /// The `expires` a 200 OK grants a given contact.
+    fn granted_expires(resp: &Response, contact_uri: &str) -> Option<u32> {
+        resp.headers
+            .get_all("Contact")
+            .into_iter()
+            .find(|c| c.contains(contact_uri))
+            .and_then(|c| crate::sip::header::param(c, "expires")?.parse().ok())
+    }
 
     fn register(contact: &str, expires: Option<u32>) -> Request {
         let exp = expires

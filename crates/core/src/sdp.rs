@@ -84,7 +84,6 @@ impl AudioSession {
         let mut names: Vec<(u8, String)> = Vec::new();
         let mut fmtps: Vec<(u8, String)> = Vec::new();
         let mut direction = Direction::SendRecv;
-        let mut session_direction = Direction::SendRecv;
         let mut ptime = None;
         let mut saw_version = false;
         for raw in text.lines() {
@@ -151,10 +150,8 @@ impl AudioSession {
                         _ => None,
                     };
                     if let Some(d) = dir {
-                        if in_audio {
-                            direction = d;
-                        } else if !seen_audio {
-                            session_direction = d;
+                        // A session-level attribute applies until the audio stream sets its own.
+                        if in_audio || !seen_audio {
                             direction = d;
                         }
                         continue;
@@ -187,7 +184,6 @@ impl AudioSession {
                 _ => {}
             }
         }
-        let _ = session_direction;
         if !saw_version {
             return Err(SdpError::Malformed("no v= line".into()));
         }

@@ -278,28 +278,4 @@ impl Adapter {
         });
         id
     }
-
-    /// ACK a 2xx to an INVITE this adapter sent. rsipstack's client INVITE transaction already sends this
-    /// ACK itself (and re-sends it for retransmitted 2xx), so nothing is sent here; the core still emits
-    /// the ACK so that its behaviour does not depend on the stack.
-    pub fn ack_2xx(&self, _request: &Request, _target: Target) {}
-
-    /// Send a request outside any transaction.
-    pub fn send_stateless(&self, request: &Request, target: Target) {
-        let Some(req) = to_stack_request(request) else {
-            return;
-        };
-        let inner = self.inner.clone();
-        tokio::spawn(async move {
-            let dest = sip_addr(target);
-            match inner.transport_layer.lookup(&dest, None).await {
-                Ok((conn, addr)) => {
-                    if let Err(e) = conn.send(req.into(), Some(&addr)).await {
-                        debug!(error = %e, %target, "stateless send failed");
-                    }
-                }
-                Err(e) => debug!(error = %e, %target, "no transport for stateless send"),
-            }
-        });
-    }
 }

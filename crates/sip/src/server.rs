@@ -398,11 +398,10 @@ impl Server {
                 contacts = self.registrar.lookup(now(), &user).len(),
                 "registration changed"
             );
-            self.publish_status();
         } else {
             debug!(status = outcome.response.status, "registration refreshed");
-            self.publish_status();
         }
+        self.publish_status();
     }
 
     async fn handle_invite(&mut self, tx: TxId, req: Request, source: Target) {
@@ -543,7 +542,9 @@ impl Server {
                         },
                     );
                 }
-                Output::Ack { request, target } => self.adapter.ack_2xx(&request, target),
+                // rsipstack's client INVITE transaction ACKs every 2xx itself (and its retransmissions),
+                // so the core's ACK is not sent a second time.
+                Output::Ack { .. } => {}
                 Output::Media(update) => entry.relay.update(update),
                 Output::Event(ev) => {
                     let _g = entry.span.enter();

@@ -15,7 +15,7 @@ use crate::ids::Ids;
 use crate::sdp::{AudioSession, Direction, LocalSdp, SdpError};
 use crate::sip::header::NameAddr;
 use crate::sip::{Method, Request, Response, SipUri};
-use crate::target::{Target, Transport};
+use crate::target::Target;
 
 /// A server transaction, as the shell names it.
 pub type TxId = u64;
@@ -778,11 +778,6 @@ impl Call {
             self.out
                 .push_back(Output::Event(CallEvent::Ended { status, reason }));
         }
-    }
-
-    /// Which transport the caller used.
-    pub fn caller_transport(&self) -> Transport {
-        self.a_target.transport
     }
 }
 
