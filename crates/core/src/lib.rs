@@ -3,12 +3,14 @@
 #![warn(missing_docs)]
 
 pub mod call;
+pub mod endpoint;
 pub mod guard;
 pub mod ids;
 pub mod registrar;
 pub mod sdp;
 pub mod sip;
 pub mod target;
+pub mod vm;
 
 /// A fixed starting instant for tests (the only place the core reads the clock: tests need one `Instant`).
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
@@ -45,6 +46,34 @@ pub struct Config {
     /// Digest algorithms offered in challenges, in order: `MD5`, `SHA-256`. Default MD5 only: SIPp reads
     /// only the first challenge and baresip 1.0 fails on a SHA-256 challenge instead of skipping it.
     pub digest_algorithms: Vec<String>,
+    /// Feature code that opens one's own mailbox.
+    pub voicemail_own_code: String,
+    /// Feature code that asks for a mailbox number, then its PIN.
+    pub voicemail_any_code: String,
+    /// The voicemail pilot number: calls diverted from another PBX (Diversion / History-Info) land in
+    /// the mailbox those headers name; other calls to it open the mailbox menu.
+    pub voicemail_pilot: String,
+    /// PBX addresses trusted to send calls to the pilot without digest authentication.
+    pub voicemail_pbx_peers: Vec<IpAddr>,
+    /// The PIN of a mailbox whose PIN was never set (its owner must change it at the first login).
+    pub voicemail_default_pin: String,
+    /// Longest message, in seconds.
+    pub voicemail_max_secs: u64,
+    /// Messages shorter than this (milliseconds) are discarded.
+    pub voicemail_min_ms: u64,
+    /// A recording ends after this many seconds of silence.
+    pub voicemail_silence_secs: u64,
+    /// Rewind / fast-forward step while listening, in seconds.
+    pub voicemail_skip_secs: u64,
+    /// Shortest PIN accepted when a user changes it.
+    pub pin_min_length: usize,
+    /// Wrong PINs (per mailbox, across calls, within 15 minutes) that lock the mailbox.
+    pub pin_max_failures: u32,
+    /// First mailbox lockout in seconds (doubles with each repeat).
+    pub pin_lockout_secs: u64,
+    /// Directory of prompt files (`vm-intro.wav`, `digits/5.wav`...) replacing the bundled English set;
+    /// an Asterisk sound directory such as /usr/share/asterisk/sounds/fr works.
+    pub prompts: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -66,6 +95,19 @@ impl Default for Config {
             auth_max_failures: 10,
             auth_failure_window_secs: 300,
             auth_lockout_secs: 300,
+            voicemail_own_code: "*97".into(),
+            voicemail_any_code: "*98".into(),
+            voicemail_pilot: "*86".into(),
+            voicemail_pbx_peers: Vec::new(),
+            voicemail_default_pin: "1234".into(),
+            voicemail_max_secs: 180,
+            voicemail_min_ms: 1000,
+            voicemail_silence_secs: 10,
+            voicemail_skip_secs: 3,
+            pin_min_length: 4,
+            pin_max_failures: 5,
+            pin_lockout_secs: 300,
+            prompts: None,
         }
     }
 }
@@ -108,6 +150,53 @@ impl Config {
             bail!("digest_algorithms must name at least one algorithm");
         }
         Ok(algs)
+    }
+
+    /// Voicemail settings for the SIP server.
+    pub fn voicemail(&self) -> Result<parley_sip::VmSettings> {
+        if !self
+            .voicemail_default_pin
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+            || self.voicemail_default_pin.len() < 4
+        {
+            bail!("voicemail_default_pin must be at least 4 digits");
+        }
+        for (k, v) in [
+            ("voicemail_own_code", &self.voicemail_own_code),
+            ("voicemail_any_code", &self.voicemail_any_code),
+            ("voicemail_pilot", &self.voicemail_pilot),
+        ] {
+            if v.is_empty()
+                || !v
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || c == '*' || c == '#')
+            {
+                bail!("{k} must be digits, * or #, got {v:?}");
+            }
+        }
+        let menus = parley_core::vm::VmConfig {
+            max_message: Duration::from_secs(self.voicemail_max_secs.max(1)),
+            min_message: Duration::from_millis(self.voicemail_min_ms),
+            silence: Duration::from_secs(self.voicemail_silence_secs.max(1)),
+            skip: Duration::from_secs(self.voicemail_skip_secs.max(1)),
+            pin_min_len: self.pin_min_length.max(4),
+            ..Default::default()
+        };
+        Ok(parley_sip::VmSettings {
+            menus,
+            own_code: self.voicemail_own_code.clone(),
+            any_code: self.voicemail_any_code.clone(),
+            pilot: self.voicemail_pilot.clone(),
+            pbx_peers: self.voicemail_pbx_peers.clone(),
+            default_pin: self.voicemail_default_pin.clone(),
+            prompts: self.prompts.clone(),
+            pin_guard: parley_core::guard::GuardConfig {
+                max_failures: self.pin_max_failures.max(1),
+                window: Duration::from_secs(900),
+                lockout: Duration::from_secs(self.pin_lockout_secs),
+            },
+        })
     }
 
     /// The address for SDP and Contact: configured, else the listen address, else the first non-loopback IPv4.

@@ -38,6 +38,9 @@ enum Command {
     /// Manage accounts.
     #[command(subcommand)]
     User(UserCommand),
+    /// Voicemail boxes: settings, messages, and the message-waiting lamp.
+    #[command(subcommand)]
+    Mailbox(MailboxCommand),
     /// Show registrations and calls of a running server.
     Status {
         /// HTTP address of the running server (default: from the config, else 127.0.0.1:8080).
@@ -69,6 +72,49 @@ struct ServeArgs {
     /// Provision demo extensions 100-104 and print their credentials.
     #[arg(long)]
     demo: bool,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum OnOff {
+    On,
+    Off,
+}
+
+impl OnOff {
+    fn on(self) -> bool {
+        matches!(self, OnOff::On)
+    }
+}
+
+#[derive(Subcommand)]
+enum MailboxCommand {
+    /// Show a mailbox's settings, counts and messages.
+    Show {
+        /// Mailbox (extension) number.
+        ext: String,
+    },
+    /// Change a mailbox's settings.
+    Set {
+        /// Mailbox (extension) number.
+        ext: String,
+        /// Ask for the PIN even from the owner's own phone.
+        #[arg(long)]
+        always_prompt: Option<OnOff>,
+        /// Store arriving messages as read: no lamp, no count (for users who read voicemail by email).
+        #[arg(long)]
+        mark_read: Option<OnOff>,
+    },
+    /// MWI calibrate: switch the message-waiting lamp of the mailbox's phones on or off now
+    /// (asks the running server).
+    Mwi {
+        /// Mailbox (extension) number.
+        ext: String,
+        /// Lamp state.
+        state: OnOff,
+        /// HTTP address of the running server (default: from the config, else 127.0.0.1:8080).
+        #[arg(long)]
+        http: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -140,8 +186,134 @@ async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Serve(args) => serve(config, args).await,
         Command::User(cmd) => user(config, cmd).await,
+        Command::Mailbox(cmd) => mailbox(config, cmd).await,
         Command::Status { http, json } => status(config, http, json),
     }
+}
+
+async fn mailbox(config: Config, cmd: MailboxCommand) -> Result<()> {
+    if let MailboxCommand::Mwi { ext, state, http } = cmd {
+        let body = format!("{{\"on\":{}}}", state.on());
+        let (code, answer) = http_request(
+            &config,
+            http,
+            "POST",
+            &format!("/api/v1/mailboxes/{ext}/mwi"),
+            Some(&body),
+        )?;
+        if code != 200 {
+            bail!("the server refused: {}", answer.trim());
+        }
+        let v: serde_json::Value = serde_json::from_str(&answer).unwrap_or_default();
+        println!(
+            "message-waiting lamp of mailbox {ext} set {} ({} phone(s) notified)",
+            if state.on() { "on" } else { "off" },
+            v["phones"]
+        );
+        return Ok(());
+    }
+    let store = Store::open(&config.data).await?;
+    let result = mailbox_local(&store, cmd).await;
+    store.close().await;
+    result
+}
+
+async fn mailbox_local(store: &Store, cmd: MailboxCommand) -> Result<()> {
+    match cmd {
+        MailboxCommand::Show { ext } => {
+            let Some(user) = store.get_user(&ext).await? else {
+                bail!("extension {ext} does not exist");
+            };
+            let s = store.mailbox_settings(&ext).await?;
+            let c = store.message_counts(&ext).await?;
+            println!("Mailbox {ext} ({})", user.name);
+            println!(
+                "  always prompt: {}   mark as read: {}   temporary greeting: {}",
+                on_off(s.always_prompt),
+                on_off(s.mark_read),
+                if s.temp_active { "active" } else { "off" }
+            );
+            println!("  messages: {} new, {} old", c.new, c.old);
+            for m in store.list_messages(&ext).await? {
+                println!(
+                    "  #{:<6} {:<8} from {:<12} at {}  {:.1}s",
+                    m.id,
+                    m.folder,
+                    m.caller.unwrap_or_else(|| "unknown".into()),
+                    m.received_at,
+                    m.duration_ms as f64 / 1000.0
+                );
+            }
+            Ok(())
+        }
+        MailboxCommand::Set {
+            ext,
+            always_prompt,
+            mark_read,
+        } => {
+            if always_prompt.is_none() && mark_read.is_none() {
+                bail!("nothing to change: give --always-prompt or --mark-read");
+            }
+            let mut s = store.mailbox_settings(&ext).await?;
+            if let Some(v) = always_prompt {
+                s.always_prompt = v.on();
+            }
+            if let Some(v) = mark_read {
+                s.mark_read = v.on();
+            }
+            store.set_mailbox_settings(&ext, s).await?;
+            println!("updated mailbox {ext}");
+            Ok(())
+        }
+        MailboxCommand::Mwi { .. } => Ok(()),
+    }
+}
+
+fn on_off(b: bool) -> &'static str {
+    if b {
+        "on"
+    } else {
+        "off"
+    }
+}
+
+/// One HTTP/1.1 request to the running server; returns the status code and body.
+fn http_request(
+    config: &Config,
+    http: Option<String>,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> Result<(u16, String)> {
+    let addr = http.unwrap_or_else(|| {
+        let a = config.http_listen;
+        if a.ip().is_unspecified() {
+            format!("127.0.0.1:{}", a.port())
+        } else {
+            a.to_string()
+        }
+    });
+    let mut s = std::net::TcpStream::connect(&addr)
+        .with_context(|| format!("no Parley server answering at {addr}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let body = body.unwrap_or_default();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp)?;
+    let code = resp
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Ok((code, body))
 }
 
 async fn user(config: Config, cmd: UserCommand) -> Result<()> {
@@ -209,29 +381,9 @@ async fn user(config: Config, cmd: UserCommand) -> Result<()> {
 }
 
 fn status(config: Config, http: Option<String>, json: bool) -> Result<()> {
-    let addr = http.unwrap_or_else(|| {
-        let a = config.http_listen;
-        if a.ip().is_unspecified() {
-            format!("127.0.0.1:{}", a.port())
-        } else {
-            a.to_string()
-        }
-    });
-    let mut s = std::net::TcpStream::connect(&addr)
-        .with_context(|| format!("no Parley server answering at {addr}"))?;
-    s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(
-        s,
-        "GET /api/v1/status HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut resp = String::new();
-    s.read_to_string(&mut resp)?;
-    let body = resp
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b)
-        .unwrap_or_default();
+    let (_, body) = http_request(&config, http, "GET", "/api/v1/status", None)?;
     let st: serde_json::Value =
-        serde_json::from_str(body).context("unexpected answer from the server")?;
+        serde_json::from_str(&body).context("unexpected answer from the server")?;
     if json {
         println!("{}", serde_json::to_string_pretty(&st)?);
         return Ok(());
@@ -271,6 +423,24 @@ fn status(config: Config, http: Option<String>, json: bool) -> Result<()> {
             c["age_secs"],
             c["packets_a_to_b"],
             c["packets_b_to_a"]
+        );
+    }
+    let vm = st["voicemail"].as_array().cloned().unwrap_or_default();
+    println!("Voicemail calls ({}):", vm.len());
+    for v in vm {
+        println!(
+            "  #{:<5} {} -> {}{}  {}s  rtp in {} lost {}",
+            v["id"],
+            v["caller"].as_str().unwrap_or(""),
+            v["what"].as_str().unwrap_or(""),
+            if v["recording"].as_bool().unwrap_or(false) {
+                " (recording)"
+            } else {
+                ""
+            },
+            v["age_secs"],
+            v["packets_received"],
+            v["packets_lost"]
         );
     }
     Ok(())
@@ -314,6 +484,8 @@ async fn serve(mut config: Config, args: ServeArgs) -> Result<()> {
     let public_ip = config.public_ip();
     let status = parley_sip::StatusHandle::default();
     let cancel = CancellationToken::new();
+    let vm = config.voicemail()?;
+    let (control, control_rx) = tokio::sync::mpsc::unbounded_channel();
     let sip = parley_sip::SipConfig {
         listen: config.sip_listen,
         public_ip,
@@ -332,17 +504,30 @@ async fn serve(mut config: Config, args: ServeArgs) -> Result<()> {
             window: Duration::from_secs(config.auth_failure_window_secs),
             lockout: Duration::from_secs(config.auth_lockout_secs),
         },
+        vm,
     };
-    let sip_task = parley_sip::spawn(sip, store.clone(), status.clone(), cancel.clone());
+    let sip_task = parley_sip::spawn(
+        sip,
+        store.clone(),
+        status.clone(),
+        control_rx,
+        cancel.clone(),
+    );
     let listener = tokio::net::TcpListener::bind(config.http_listen)
         .await
         .with_context(|| format!("cannot listen for HTTP on {}", config.http_listen))?;
-    let app = parley_web::app(parley_web::AppState { status });
+    let app = parley_web::app(parley_web::AppState {
+        status,
+        control: Some(control),
+    });
     let http_cancel = cancel.clone();
     let http = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move { http_cancel.cancelled().await })
-            .await
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { http_cancel.cancelled().await })
+        .await
     });
     info!(sip = %config.sip_listen, http = %config.http_listen, public_ip = %public_ip, rtp = %config.rtp_ports, data = %config.data.display(), "Parley is running");
     let cancel_sig = cancel.clone();

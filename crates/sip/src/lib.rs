@@ -3,9 +3,11 @@
 #![warn(missing_docs)]
 
 pub mod adapter;
+pub mod media;
+pub mod prompts;
 pub mod relay;
 pub mod server;
 pub mod status;
 
-pub use server::{run, snapshot, spawn, SipConfig};
+pub use server::{run, snapshot, spawn, Control, SipConfig, VmSettings};
 pub use status::{Status, StatusHandle};

@@ -46,6 +46,25 @@ pub struct LockoutView {
     pub seconds_left: u64,
 }
 
+/// A call answered by voicemail (leaving a message or in the mailbox menu).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct VoicemailView {
+    /// Parley's id for the call.
+    pub id: u64,
+    /// Caller.
+    pub caller: String,
+    /// `voicemail 101` or `mailbox menu`.
+    pub what: String,
+    /// A recording is being made.
+    pub recording: bool,
+    /// Seconds since it started.
+    pub age_secs: u64,
+    /// RTP packets received from the caller.
+    pub packets_received: u64,
+    /// RTP packets from the caller that never arrived.
+    pub packets_lost: u64,
+}
+
 /// Everything `parley status` shows.
 #[derive(Debug, Clone, Serialize, Default, PartialEq, Eq)]
 pub struct Status {
@@ -53,8 +72,12 @@ pub struct Status {
     pub registrations: Vec<RegistrationView>,
     /// Calls in progress.
     pub calls: Vec<CallView>,
-    /// Current authentication lockouts.
+    /// Current authentication and mailbox lockouts.
     pub lockouts: Vec<LockoutView>,
+    /// Calls answered by voicemail.
+    pub voicemail: Vec<VoicemailView>,
+    /// Live message-waiting subscriptions.
+    pub mwi_subscriptions: usize,
 }
 
 /// Shared, cheaply readable status.

@@ -4,6 +4,7 @@
 #![warn(missing_docs)]
 
 mod users;
+mod voicemail;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -11,7 +12,8 @@ use std::str::FromStr;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
-pub use users::{validate_extension, NewUser, User, UserChanges};
+pub use users::{hash_secret, validate_extension, verify_secret, NewUser, User, UserChanges};
+pub use voicemail::{Counts, MailboxSettings, StoredMessage, FOLDERS};
 
 /// Errors from the store.
 #[derive(Debug, thiserror::Error)]
@@ -37,7 +39,10 @@ pub enum StoreError {
 }
 
 /// Schema migrations, applied in order, each once, each in its own transaction.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_users.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/0001_users.sql")),
+    (2, include_str!("../migrations/0002_voicemail.sql")),
+];
 
 async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
     sqlx::query(

@@ -3,7 +3,7 @@
 //! BYE from either side and the no-answer timer. Never does IO: the shell feeds `handle_*` and drains
 //! [`Call::poll_output`]; relay ports and randomness come in at creation.
 
-mod build;
+pub mod build;
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
@@ -63,6 +63,9 @@ pub struct NewCall {
     pub b_media_port: u16,
     /// Seed for tags, branches and Call-IDs.
     pub seed: u64,
+    /// When the callee does not answer, is busy or refuses, hand the caller to voicemail
+    /// ([`CallEvent::Unanswered`]) instead of failing the call.
+    pub divert: bool,
 }
 
 /// Which side of the call.
@@ -95,6 +98,14 @@ pub enum CallEvent {
         /// Who or what ended it.
         reason: &'static str,
     },
+    /// Nobody answered (or the callee was busy) and the call is diverted: the shell takes the caller's
+    /// leg with [`Call::a_leg`] and answers it itself; the call only finishes its forks from now on.
+    Unanswered {
+        /// The callee was busy or refused (rather than not answering).
+        busy: bool,
+    },
+    /// A DTMF digit received in signalling (SIP INFO).
+    Dtmf(char),
 }
 
 /// An action for the shell.
@@ -185,7 +196,22 @@ pub struct Call {
     give_up_at: Option<Instant>,
     pending: Option<Pending>,
     fork_failures: Vec<u16>,
+    divert: bool,
     out: VecDeque<Output>,
+}
+
+/// The caller's leg of an unanswered call, for the shell to answer itself after
+/// [`CallEvent::Unanswered`].
+#[derive(Debug, Clone)]
+pub struct ALeg {
+    /// The caller's INVITE.
+    pub invite: Request,
+    /// Its server transaction (still without a final response).
+    pub tx: TxId,
+    /// Where it came from.
+    pub source: Target,
+    /// The To tag used in the provisional responses.
+    pub tag: String,
 }
 
 impl Call {
@@ -258,6 +284,7 @@ impl Call {
             give_up_at: None,
             pending: None,
             fork_failures: Vec::new(),
+            divert: new.divert,
             out: VecDeque::new(),
             state: State::Ringing,
             ids,
@@ -341,6 +368,18 @@ impl Call {
             .collect()
     }
 
+    /// The caller's leg, to answer it after [`CallEvent::Unanswered`].
+    pub fn a_leg(&self) -> ALeg {
+        ALeg {
+            invite: self.a_invite.clone(),
+            tx: self.a_tx,
+            source: self.a_target,
+            tag: crate::sip::header::param(&self.a_dialog.local, "tag")
+                .unwrap_or_default()
+                .to_string(),
+        }
+    }
+
     /// Caller and callee extensions.
     pub fn parties(&self) -> (&str, &str) {
         (&self.caller, &self.callee)
@@ -379,8 +418,7 @@ impl Call {
         if self.state == State::Ringing && self.no_answer_at.is_some_and(|t| now >= t) {
             self.no_answer_at = None;
             self.cancel_forks(None);
-            self.respond_a(480, None);
-            self.finish(480, "no answer");
+            self.fail_a(480, "no answer");
         }
         if self.give_up_at.is_some_and(|t| now >= t) {
             for f in &mut self.forks {
@@ -574,8 +612,7 @@ impl Call {
         self.forks[i].state = ForkState::Done;
         if self.state == State::Ringing && self.forks.iter().all(|f| f.state == ForkState::Done) {
             let best = self.best_failure(status);
-            self.respond_a(best, None);
-            self.finish(best, "callee refused");
+            self.fail_a(best, "callee refused");
         } else if self.forks.iter().all(|f| f.state == ForkState::Done) {
             self.give_up_at = Some(now);
         }
@@ -769,6 +806,21 @@ impl Call {
     fn reply(&mut self, tx: TxId, req: &Request, status: u16) {
         let response = Response::to_request(req, status, None);
         self.out.push_back(Output::Respond { tx, response });
+    }
+
+    /// The callee did not take the call: divert it to voicemail, or give the caller `status`.
+    fn fail_a(&mut self, status: u16, reason: &'static str) {
+        if self.divert {
+            // The caller's transaction stays open for the shell to answer.
+            self.a_final_sent = true;
+            let busy = matches!(status, 486 | 600 | 603);
+            self.out
+                .push_back(Output::Event(CallEvent::Unanswered { busy }));
+            self.finish(status, "diverted to voicemail");
+        } else {
+            self.respond_a(status, None);
+            self.finish(status, reason);
+        }
     }
 
     fn finish(&mut self, status: u16, reason: &'static str) {

@@ -26,6 +26,10 @@ fn target(port: u16) -> Target {
 }
 
 fn start(forks: usize) -> (Call, Instant) {
+    start_with(forks, false)
+}
+
+fn start_with(forks: usize, divert: bool) -> (Call, Instant) {
     let now = crate::test_epoch();
     let config = CallConfig {
         local: LocalAddr {
@@ -58,6 +62,7 @@ fn start(forks: usize) -> (Call, Instant) {
             a_media_port: 30000,
             b_media_port: 30002,
             seed: 7,
+            divert,
         },
     );
     (call, now)
@@ -270,4 +275,35 @@ fn hold_reinvite_is_passed_across_with_relay_addresses() {
         "{body}"
     );
     assert!(out.iter().any(|o| matches!(o, Output::Ack { .. })));
+}
+
+#[test]
+fn unanswered_call_with_voicemail_is_diverted_without_a_final_response() {
+    let (mut call, now) = start_with(1, true);
+    let out = drain(&mut call);
+    let invites = requests(&out);
+    call.handle_response(now, Side::B(0), &reply_to(&invites[0].1, 180, "b", ""));
+    assert_eq!(responses_to_a(&drain(&mut call)), vec![180]);
+    call.handle_timeout(now + Duration::from_secs(31));
+    let out = drain(&mut call);
+    assert!(responses_to_a(&out).is_empty(), "{out:?}");
+    assert!(out.contains(&Output::Event(CallEvent::Unanswered { busy: false })));
+    // The fork is cancelled, and the caller's leg keeps the tag of its 180.
+    assert!(requests(&out)
+        .iter()
+        .any(|(_, r)| r.method == Method::Cancel));
+    let leg = call.a_leg();
+    assert_eq!(leg.tx, 1);
+    assert!(!leg.tag.is_empty());
+}
+
+#[test]
+fn busy_callee_with_voicemail_is_diverted_as_busy() {
+    let (mut call, now) = start_with(1, true);
+    let invites = requests(&drain(&mut call));
+    call.handle_response(now, Side::B(0), &reply_to(&invites[0].1, 486, "b", ""));
+    let out = drain(&mut call);
+    assert!(responses_to_a(&out).is_empty());
+    assert!(out.contains(&Output::Event(CallEvent::Unanswered { busy: true })));
+    assert!(call.is_ended());
 }

@@ -2,6 +2,9 @@
 //! what the adapter receives, and carries out what they ask (send SIP, start and steer relays). The
 //! decisions live in `parley_core`; this file only routes, authenticates against the store, and times.
 
+mod mwi;
+mod voicemail;
+
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -14,13 +17,19 @@ use parley_core::registrar::{Registrar, RegistrarConfig};
 use parley_core::sip::digest::{Credentials, DigestAuth, Verdict};
 use parley_core::sip::{Method, Request, Response};
 use parley_core::target::Target;
+use parley_core::vm::Reason;
 use parley_store::Store;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, info_span, warn, Instrument, Span};
 
 use crate::adapter::{Adapter, AdapterError, Inbound, TxId};
+use crate::media::MediaEvent;
+use crate::prompts::Prompts;
 use crate::relay::{PortRange, Relay};
 use crate::status::{CallView, LockoutView, RegistrationView, Status, StatusHandle};
+pub use voicemail::VmSettings;
+use voicemail::{VmEntry, VmKind, Work};
 
 /// Settings of the SIP server.
 #[derive(Debug, Clone)]
@@ -44,6 +53,25 @@ pub struct SipConfig {
     /// Whether a callee already in a call is rung again (its phone may then refuse with 486); when
     /// false, Parley answers 486 itself.
     pub call_waiting: bool,
+    /// Voicemail.
+    pub vm: VmSettings,
+}
+
+/// Requests to the running server from the HTTP side or the command line.
+#[derive(Debug)]
+pub enum Control {
+    /// "MWI calibrate": force the message-waiting lamp of a mailbox's phones on or off; answers the
+    /// number of phones notified.
+    SetLamp {
+        /// Mailbox.
+        mailbox: String,
+        /// Lamp on or off.
+        on: bool,
+        /// Reply.
+        reply: oneshot::Sender<usize>,
+    },
+    /// A mailbox changed outside the phone menus: re-announce its counts.
+    MailboxChanged(String),
 }
 
 struct CallEntry {
@@ -59,6 +87,10 @@ enum ClientRoute {
         side: Side,
         request: Request,
     },
+    Notify {
+        call_id: String,
+    },
+    Ignore,
 }
 
 struct Server {
@@ -75,6 +107,23 @@ struct Server {
     client_txs: HashMap<TxId, ClientRoute>,
     next_call: u64,
     status: StatusHandle,
+    sessions: HashMap<u64, VmEntry>,
+    media_events: mpsc::UnboundedSender<(u64, MediaEvent)>,
+    work: mpsc::UnboundedSender<Work>,
+    prompts: Prompts,
+    vm_profile: parley_core::vm::profile::Profile,
+    pin_guard: AuthGuard,
+    message_paths: HashMap<i64, std::path::PathBuf>,
+    mwi: mwi::Mwi,
+    diverted: Vec<Diverted>,
+}
+
+/// A call handed to voicemail, waiting to be answered by it.
+struct Diverted {
+    leg: parley_core::call::ALeg,
+    caller: String,
+    callee: String,
+    busy: bool,
 }
 
 /// Start the SIP server; it runs until `cancel` fires, then ends calls in progress with BYE.
@@ -82,9 +131,12 @@ pub async fn run(
     config: SipConfig,
     store: Store,
     status: StatusHandle,
+    mut control: mpsc::UnboundedReceiver<Control>,
     cancel: CancellationToken,
 ) -> Result<(), AdapterError> {
     let (adapter, mut inbound) = Adapter::start(config.listen, cancel.child_token()).await?;
+    let (media_events, mut media_rx) = mpsc::unbounded_channel();
+    let (work, mut work_rx) = mpsc::unbounded_channel();
     let key: [u8; 32] = rand::random();
     let realm = parley_store::SIP_REALM;
     let mut server = Server {
@@ -109,8 +161,18 @@ pub async fn run(
         client_txs: HashMap::new(),
         next_call: 1,
         status,
+        sessions: HashMap::new(),
+        media_events,
+        work,
+        prompts: Prompts::new(config.vm.prompts.clone()),
+        vm_profile: parley_core::vm::profile::classic(),
+        pin_guard: voicemail::pin_guard(&config.vm),
+        message_paths: HashMap::new(),
+        mwi: mwi::Mwi::default(),
+        diverted: Vec::new(),
         config,
     };
+    server.recover_recordings().await;
     info!(listen = %server.config.listen, public_ip = %server.config.public_ip, "SIP server listening on UDP and TCP");
     let mut refresh = tokio::time::interval(Duration::from_secs(1));
     loop {
@@ -118,13 +180,17 @@ pub async fn run(
         tokio::select! {
             _ = cancel.cancelled() => break,
             // Relay counters move without SIP events: refresh the status while calls are up.
-            _ = refresh.tick(), if !server.calls.is_empty() => server.publish_status(),
+            _ = refresh.tick(), if !server.calls.is_empty() || !server.sessions.is_empty() => server.publish_status(),
             msg = inbound.recv() => {
                 let Some(msg) = msg else { break };
                 server.handle(msg).await;
             }
-            _ = sleep_until(deadline) => server.handle_timeouts(),
+            Some((id, ev)) = media_rx.recv() => server.vm_media_event(id, ev).await,
+            Some(w) = work_rx.recv() => server.vm_work(w).await,
+            Some(c) = control.recv() => server.control(c).await,
+            _ = sleep_until(deadline) => server.handle_timeouts().await,
         }
+        server.start_diverted().await;
     }
     server.shutdown().await;
     Ok(())
@@ -171,13 +237,71 @@ impl Server {
             .calls
             .values()
             .filter_map(|c| c.call.poll_timeout().map(|t| t.0));
+        let sessions = self.sessions.values().filter_map(|e| e.session_timeout());
         calls
+            .chain(sessions)
             .chain(self.registrar.poll_timeout().map(|t| t.0))
+            .chain(self.mwi.next_expiry())
             .min()
     }
 
-    fn handle_timeouts(&mut self) {
+    fn local_addr(&self) -> LocalAddr {
+        LocalAddr {
+            host: self.config.public_ip.to_string(),
+            port: self.config.listen.port(),
+        }
+    }
+
+    async fn control(&mut self, c: Control) {
+        match c {
+            Control::SetLamp { mailbox, on, reply } => {
+                let n = self.mwi_send(&mailbox, Some(on)).await;
+                info!(mailbox = %mailbox, on, phones = n, "message-waiting lamp set by the administrator");
+                let _ = reply.send(n);
+            }
+            Control::MailboxChanged(m) => self.mwi_update(&m).await,
+        }
+    }
+
+    /// Messages whose recording was cut by a crash: fix their WAV headers and make them visible.
+    async fn recover_recordings(&mut self) {
+        let Ok(list) = self.store.unfinished_messages().await else {
+            return;
+        };
+        let min_ms = self.config.vm.menus.min_message.as_millis() as u64;
+        for (id, mailbox) in list {
+            let path = self.store.message_path(&mailbox, id);
+            let samples = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&path)
+                .map_err(parley_media::wav::WavError::from)
+                .and_then(|mut f| {
+                    let n = parley_media::wav::recover(&mut f)?;
+                    f.sync_all()?;
+                    Ok(n)
+                });
+            match samples {
+                Ok(n) if n / 8 >= min_ms => {
+                    let folder = match self.store.mailbox_settings(&mailbox).await {
+                        Ok(s) if s.mark_read => "old",
+                        _ => "new",
+                    };
+                    let _ = self.store.finish_message(id, (n / 8) as i64, folder).await;
+                    info!(message = id, mailbox = %mailbox, ms = n / 8, "recovered a message cut short by a stop of Parley");
+                }
+                other => {
+                    info!(message = id, mailbox = %mailbox, result = ?other.map(|n| n / 8).map_err(|e| e.to_string()), "dropped an unfinished recording (too short or unreadable)");
+                    let _ = self.store.delete_message(id).await;
+                }
+            }
+        }
+    }
+
+    async fn handle_timeouts(&mut self) {
         let now = now();
+        self.mwi.expire(now);
+        self.vm_timeouts(now).await;
         if !self.registrar.expire(now).is_empty() {
             self.publish_status();
         }
@@ -207,15 +331,18 @@ impl Server {
                     if let Some(c) = self.calls.get_mut(&id) {
                         let _g = c.span.clone().entered();
                         c.call.handle_request(now(), Side::A, tx, &request);
+                        drop(_g);
+                        self.drive(id);
+                    } else if self.sessions.contains_key(&id) {
+                        self.vm_request(id, tx, &request).await;
                     }
-                    self.drive(id);
                 }
             }
             Inbound::ServerDone { tx } => {
                 self.server_txs.remove(&tx);
             }
-            Inbound::Response { tx, response } => {
-                if let Some(ClientRoute::Call { call, side, .. }) = self.client_txs.get(&tx) {
+            Inbound::Response { tx, response } => match self.client_txs.get(&tx) {
+                Some(ClientRoute::Call { call, side, .. }) => {
                     let (id, side) = (*call, *side);
                     if let Some(c) = self.calls.get_mut(&id) {
                         let _g = c.span.clone().entered();
@@ -223,13 +350,24 @@ impl Server {
                     }
                     self.drive(id);
                 }
-            }
+                Some(ClientRoute::Notify { call_id }) => {
+                    let cid = call_id.clone();
+                    self.notify_failed(&cid, response.status);
+                }
+                _ => {}
+            },
             Inbound::ClientDone { tx, final_seen } => {
+                let route = self.client_txs.remove(&tx);
+                if let Some(ClientRoute::Notify { call_id }) = &route {
+                    if !final_seen {
+                        self.notify_failed(call_id, 408);
+                    }
+                }
                 if let Some(ClientRoute::Call {
                     call,
                     side,
                     request,
-                }) = self.client_txs.remove(&tx)
+                }) = route
                 {
                     if !final_seen {
                         // Timeout or transport failure: as if the peer had answered 408.
@@ -250,8 +388,7 @@ impl Server {
             Method::Register => self.handle_register(tx, &req, source).await,
             Method::Options if !has_to_tag => {
                 let mut r = Response::to_request(&req, 200, Some(&tag()));
-                r.headers
-                    .push("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO");
+                r.headers.push("Allow", ALLOW);
                 r.headers.push("Accept", "application/sdp");
                 self.adapter.respond(tx, &r);
             }
@@ -259,6 +396,9 @@ impl Server {
             Method::Ack => {}
             _ if has_to_tag || matches!(req.method, Method::Bye | Method::Cancel) => {
                 match self.by_call_id.get(req.call_id()).copied() {
+                    Some((id, _)) if self.sessions.contains_key(&id) => {
+                        self.vm_request(id, tx, &req).await
+                    }
                     Some((id, side)) => {
                         if let Some(c) = self.calls.get_mut(&id) {
                             let _g = c.span.clone().entered();
@@ -266,33 +406,26 @@ impl Server {
                         }
                         self.drive(id);
                     }
+                    None if req.method == Method::Subscribe => {
+                        self.handle_subscribe(tx, &req, source).await
+                    }
                     None => self
                         .adapter
                         .respond(tx, &Response::to_request(&req, 481, None)),
                 }
             }
-            Method::Subscribe
-            | Method::Message
-            | Method::Publish
-            | Method::Refer
-            | Method::Notify => {
+            Method::Subscribe => self.handle_subscribe(tx, &req, source).await,
+            Method::Message | Method::Publish | Method::Refer | Method::Notify => {
                 // Nothing is accepted from strangers: authenticate first, then say what is not supported yet.
                 if let Auth::Ok(_) = self.authenticate(tx, &req, source, true).await {
-                    let status = if req.method == Method::Subscribe {
-                        489
-                    } else {
-                        405
-                    };
-                    let mut r = Response::to_request(&req, status, Some(&tag()));
-                    r.headers
-                        .push("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO");
+                    let mut r = Response::to_request(&req, 405, Some(&tag()));
+                    r.headers.push("Allow", ALLOW);
                     self.adapter.respond(tx, &r);
                 }
             }
             _ => {
                 let mut r = Response::to_request(&req, 405, Some(&tag()));
-                r.headers
-                    .push("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO");
+                r.headers.push("Allow", ALLOW);
                 self.adapter.respond(tx, &r);
             }
         }
@@ -393,11 +526,19 @@ impl Server {
             .handle_register(now(), req, &user, source, &tag());
         self.adapter.respond(tx, &outcome.response);
         if outcome.changed {
+            let contacts = self.registrar.lookup(now(), &user).len();
             info!(
                 status = outcome.response.status,
-                contacts = self.registrar.lookup(now(), &user).len(),
-                "registration changed"
+                contacts, "registration changed"
             );
+            drop(_g);
+            if contacts > 0 {
+                // A phone that (re)appears learns its lamp state; an empty mailbox needs no NOTIFY.
+                let c = self.store.message_counts(&user).await.unwrap_or_default();
+                if c.new > 0 || c.old > 0 {
+                    self.mwi_send(&user, None).await;
+                }
+            }
         } else {
             debug!(status = outcome.response.status, "registration refreshed");
         }
@@ -405,10 +546,42 @@ impl Server {
     }
 
     async fn handle_invite(&mut self, tx: TxId, req: Request, source: Target) {
+        let callee = req.uri.user_base().unwrap_or_default().to_string();
+        let vm = &self.config.vm;
+        if callee == vm.pilot && vm.pbx_peers.contains(&source.addr.ip()) {
+            // A trusted PBX sending a diverted call: no digest, the headers name the mailbox.
+            let caller = req
+                .headers
+                .from()
+                .and_then(|f| f.uri.user_base().map(str::to_string))
+                .unwrap_or_default();
+            return self.pilot_call(tx, req, source, caller).await;
+        }
         let Auth::Ok(caller) = self.authenticate(tx, &req, source, true).await else {
             return;
         };
-        let callee = req.uri.user_base().unwrap_or_default().to_string();
+        let vm = &self.config.vm;
+        if callee == vm.own_code {
+            let kind = VmKind::Retrieval {
+                mailbox: Some(caller.clone()),
+                own: true,
+            };
+            return self
+                .start_voicemail(tx, req, source, None, caller, kind)
+                .await;
+        }
+        if callee == vm.any_code {
+            let kind = VmKind::Retrieval {
+                mailbox: None,
+                own: false,
+            };
+            return self
+                .start_voicemail(tx, req, source, None, caller, kind)
+                .await;
+        }
+        if callee == vm.pilot {
+            return self.pilot_call(tx, req, source, caller).await;
+        }
         let callee_user = match self.store.get_user(&callee).await {
             Ok(u) => u,
             Err(e) => {
@@ -425,9 +598,13 @@ impl Server {
         }
         let contacts = self.registrar.lookup(now(), &callee);
         if contacts.is_empty() {
-            self.adapter
-                .respond(tx, &Response::to_request(&req, 480, Some(&tag())));
-            return;
+            let kind = VmKind::Deposit {
+                mailbox: callee,
+                reason: Reason::Unavailable,
+            };
+            return self
+                .start_voicemail(tx, req, source, None, caller, kind)
+                .await;
         }
         let busy = !self.config.call_waiting
             && self.calls.values().any(|c| {
@@ -437,9 +614,13 @@ impl Server {
                 }
             });
         if busy {
-            self.adapter
-                .respond(tx, &Response::to_request(&req, 486, Some(&tag())));
-            return;
+            let kind = VmKind::Deposit {
+                mailbox: callee,
+                reason: Reason::Busy,
+            };
+            return self
+                .start_voicemail(tx, req, source, None, caller, kind)
+                .await;
         }
         let relay = match self.allocate_relay().await {
             Ok(r) => r,
@@ -491,6 +672,7 @@ impl Server {
                     a_media_port: relay.a_port,
                     b_media_port: relay.b_port,
                     seed: rand::random(),
+                    divert: true,
                 },
             )
         };
@@ -510,6 +692,46 @@ impl Server {
             },
         );
         self.drive(id);
+    }
+
+    /// A call to the voicemail pilot: the mailbox the diversion headers name, else the mailbox menu.
+    async fn pilot_call(&mut self, tx: TxId, req: Request, source: Target, caller: String) {
+        let kind = match parley_core::vm::divert::diverted_to(&req) {
+            Some((mailbox, reason)) => {
+                if !matches!(self.store.get_user(&mailbox).await, Ok(Some(_))) {
+                    info!(mailbox = %mailbox, "diverted call for an unknown mailbox");
+                    self.adapter
+                        .respond(tx, &Response::to_request(&req, 404, Some(&tag())));
+                    return;
+                }
+                VmKind::Deposit { mailbox, reason }
+            }
+            None => VmKind::Retrieval {
+                mailbox: None,
+                own: false,
+            },
+        };
+        self.start_voicemail(tx, req, source, None, caller, kind)
+            .await
+    }
+
+    /// Calls that rang out or found the callee busy: answer their callers with voicemail.
+    async fn start_diverted(&mut self) {
+        for d in std::mem::take(&mut self.diverted) {
+            let Diverted {
+                leg,
+                caller,
+                callee,
+                busy,
+            } = d;
+            // The caller's requests now belong to the voicemail call (start_voicemail remaps them).
+            let kind = VmKind::Deposit {
+                mailbox: callee,
+                reason: if busy { Reason::Busy } else { Reason::NoAnswer },
+            };
+            self.start_voicemail(leg.tx, leg.invite, leg.source, Some(leg.tag), caller, kind)
+                .await;
+        }
     }
 
     async fn allocate_relay(&mut self) -> std::io::Result<Relay> {
@@ -551,6 +773,17 @@ impl Server {
                     match ev {
                         CallEvent::Answered => info!("call answered"),
                         CallEvent::Ended { status, reason } => info!(status, reason, "call ended"),
+                        CallEvent::Unanswered { busy } => {
+                            info!(busy, "callee did not take the call: to voicemail");
+                            let (a, b) = entry.call.parties();
+                            self.diverted.push(Diverted {
+                                leg: entry.call.a_leg(),
+                                caller: a.to_string(),
+                                callee: b.to_string(),
+                                busy,
+                            });
+                        }
+                        CallEvent::Dtmf(_) => {}
                     }
                     changed = true;
                 }
@@ -629,7 +862,7 @@ impl Server {
             })
             .collect();
         calls.sort_by_key(|c| c.id);
-        let lockouts = self
+        let lockouts: Vec<LockoutView> = self
             .guard
             .locked_accounts(now)
             .into_iter()
@@ -647,11 +880,40 @@ impl Server {
                     }),
             )
             .collect();
+        let lockouts = lockouts
+            .into_iter()
+            .chain(
+                self.pin_guard
+                    .locked_accounts(now)
+                    .into_iter()
+                    .map(|(m, d)| LockoutView {
+                        what: format!("mailbox {m}"),
+                        seconds_left: d.as_secs(),
+                    }),
+            )
+            .chain(
+                self.pin_guard
+                    .locked_addresses(now)
+                    .into_iter()
+                    .map(|(a, d)| LockoutView {
+                        what: format!("mailbox logins from {a}"),
+                        seconds_left: d.as_secs(),
+                    }),
+            )
+            .collect();
+        let mut voicemail: Vec<_> = self
+            .sessions
+            .iter()
+            .map(|(id, e)| e.view(*id, now))
+            .collect();
+        voicemail.sort_by_key(|v| v.id);
         if let Ok(mut s) = self.status.write() {
             *s = Status {
                 registrations,
                 calls,
                 lockouts,
+                voicemail,
+                mwi_subscriptions: self.mwi.len(),
             };
         }
     }
@@ -667,11 +929,20 @@ impl Server {
             }
             self.drive(id);
         }
+        let vm: Vec<u64> = self.sessions.keys().copied().collect();
+        for id in vm {
+            if let Some(e) = self.sessions.get_mut(&id) {
+                e.hangup();
+            }
+            self.drive_vm(id).await;
+        }
         // Give the BYEs a moment to leave before the transports close.
         tokio::time::sleep(Duration::from_millis(300)).await;
         let _ = self.status.write().map(|mut s| *s = Status::default());
     }
 }
+
+const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, SUBSCRIBE, NOTIFY";
 
 fn tag() -> String {
     format!("{:x}", rand::random::<u64>())
@@ -687,7 +958,8 @@ pub fn spawn(
     config: SipConfig,
     store: Store,
     status: StatusHandle,
+    control: mpsc::UnboundedReceiver<Control>,
     cancel: CancellationToken,
 ) -> tokio::task::JoinHandle<Result<(), AdapterError>> {
-    tokio::spawn(run(config, store, status, cancel).instrument(info_span!("sip")))
+    tokio::spawn(run(config, store, status, control, cancel).instrument(info_span!("sip")))
 }

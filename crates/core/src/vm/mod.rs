@@ -1,0 +1,323 @@
+//! Voicemail by telephone, without IO: leaving a message (greeting selection, beep, recording, review),
+//! and the mailbox menu (login, counts, listening, folders, greetings, PIN change). A [`Session`] is one
+//! caller's conversation with the voicemail system; it is driven by digits, "prompt finished",
+//! "recording finished" and lookup results, and asks the shell to play, record, store and look up.
+//! The keys are data: a [`profile::Profile`] is a graph of menus (the classic ClusterPBX/Asterisk profile
+//! is [`profile::classic`]); a second profile is a second graph over the same [`profile::Act`]s.
+
+pub mod divert;
+pub mod pin;
+pub mod profile;
+pub mod say;
+mod session;
+
+use std::time::Duration;
+
+pub use say::LocalTime;
+pub use session::{Deposit, Session};
+
+/// A voicemail folder, with the digit that selects it in the classic menus.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Folder {
+    /// New (unheard) messages: key 0.
+    New,
+    /// Old (heard) messages: key 1.
+    Old,
+    /// Work: key 2.
+    Work,
+    /// Family: key 3.
+    Family,
+    /// Friends: key 4.
+    Friends,
+}
+
+impl Folder {
+    /// Every folder, in key order.
+    pub const ALL: [Folder; 5] = [
+        Folder::New,
+        Folder::Old,
+        Folder::Work,
+        Folder::Family,
+        Folder::Friends,
+    ];
+
+    /// The folder's name as stored and shown ("new", "old", "work", "family", "friends").
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Folder::New => "new",
+            Folder::Old => "old",
+            Folder::Work => "work",
+            Folder::Family => "family",
+            Folder::Friends => "friends",
+        }
+    }
+
+    /// Parse a stored name.
+    pub fn parse(s: &str) -> Option<Folder> {
+        Folder::ALL.into_iter().find(|f| f.as_str() == s)
+    }
+
+    /// The prompt that says the folder's adjective ("new", "work", ...): Asterisk's folder sound names.
+    pub fn prompt(self) -> &'static str {
+        match self {
+            Folder::New => "vm-INBOX",
+            Folder::Old => "vm-Old",
+            Folder::Work => "vm-Work",
+            Folder::Family => "vm-Family",
+            Folder::Friends => "vm-Friends",
+        }
+    }
+}
+
+/// A mailbox owner's recorded greetings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum GreetingKind {
+    /// Played when the owner does not answer or is not registered.
+    Unavailable,
+    /// Played when the owner is busy.
+    Busy,
+    /// The owner's recorded name (system greeting, directory).
+    Name,
+    /// The temporary ("out of office") greeting: overrides the others while active.
+    Temporary,
+}
+
+impl GreetingKind {
+    /// Every kind.
+    pub const ALL: [GreetingKind; 4] = [
+        GreetingKind::Unavailable,
+        GreetingKind::Busy,
+        GreetingKind::Name,
+        GreetingKind::Temporary,
+    ];
+
+    /// Stored name ("unavailable", "busy", "name", "temporary").
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GreetingKind::Unavailable => "unavailable",
+            GreetingKind::Busy => "busy",
+            GreetingKind::Name => "name",
+            GreetingKind::Temporary => "temporary",
+        }
+    }
+
+    /// Parse a stored name.
+    pub fn parse(s: &str) -> Option<GreetingKind> {
+        GreetingKind::ALL.into_iter().find(|g| g.as_str() == s)
+    }
+}
+
+/// Why a call reached voicemail: chooses the greeting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// The callee did not answer in time.
+    NoAnswer,
+    /// The callee is busy.
+    Busy,
+    /// The callee has no registered phone.
+    Unavailable,
+}
+
+/// Which greetings a mailbox has recorded, and whether the temporary one is active.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Greetings {
+    /// An unavailable greeting is recorded.
+    pub unavailable: bool,
+    /// A busy greeting is recorded.
+    pub busy: bool,
+    /// A name is recorded.
+    pub name: bool,
+    /// A temporary greeting is recorded and active.
+    pub temporary: bool,
+}
+
+/// One stored message, as the menus need it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageInfo {
+    /// Store id.
+    pub id: i64,
+    /// Current folder.
+    pub folder: Folder,
+    /// When it was received, in the owner's local time.
+    pub received: LocalTime,
+    /// The caller's number, if known.
+    pub caller: Option<String>,
+    /// Whether the caller's number is an extension of this system.
+    pub caller_is_extension: bool,
+}
+
+/// What the menus know about a mailbox after login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailboxView {
+    /// The mailbox (extension) number.
+    pub number: String,
+    /// Its greetings.
+    pub greetings: Greetings,
+    /// Its messages, oldest first.
+    pub messages: Vec<MessageInfo>,
+    /// Whether the PIN is still the system default (a change is required at login).
+    pub pin_is_default: bool,
+}
+
+/// Something to play.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Audio {
+    /// A system prompt by id (file name under the prompt directory, without `.wav`).
+    Prompt(String),
+    /// A mailbox's recorded greeting.
+    Greeting {
+        /// Mailbox number.
+        mailbox: String,
+        /// Which greeting.
+        kind: GreetingKind,
+    },
+    /// A stored message's audio (seekable with rewind and fast-forward).
+    Message(i64),
+    /// The recording just made in this session (for "listen again").
+    Take,
+}
+
+/// What a recording is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordingFor {
+    /// A message left in `mailbox` by `caller`.
+    Message {
+        /// Mailbox number.
+        mailbox: String,
+        /// The caller's number, if known.
+        caller: Option<String>,
+    },
+    /// A greeting of the logged-in mailbox.
+    Greeting {
+        /// Mailbox number.
+        mailbox: String,
+        /// Which greeting.
+        kind: GreetingKind,
+    },
+}
+
+/// How a recording ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordEnd {
+    /// The session asked to stop (a key was pressed).
+    Stopped,
+    /// The caller was silent for the configured time.
+    Silence,
+    /// The maximum length was reached.
+    MaxLength,
+    /// The caller hung up.
+    Hangup,
+}
+
+/// A finished recording, as the media layer reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordResult {
+    /// Audio kept, in milliseconds (trailing silence trimmed when it ended on silence).
+    pub duration_ms: u64,
+    /// Why it ended.
+    pub end: RecordEnd,
+}
+
+/// The result of a login attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginResult {
+    /// Accepted; the mailbox's contents.
+    Ok(MailboxView),
+    /// Wrong mailbox or PIN.
+    Wrong,
+    /// The mailbox is locked after repeated failures.
+    Locked,
+}
+
+/// What the shell must do for the session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Play these in order, replacing anything playing; [`Session::handle_play_done`] follows unless
+    /// the session stops it first.
+    Play(Vec<Audio>),
+    /// Stop playing (no "done" is reported for the stopped playback).
+    StopPlay,
+    /// Move the playback position of the message playing (negative rewinds).
+    Seek(i64),
+    /// Start recording what the caller says; [`Session::handle_record_done`] follows.
+    Record {
+        /// What it is for.
+        purpose: RecordingFor,
+        /// Maximum length.
+        max: Duration,
+        /// End after this much silence (`None`: never).
+        silence: Option<Duration>,
+    },
+    /// Stop the recording in progress (its result is then reported).
+    StopRecord,
+    /// Keep the last recording (store the message, or install the greeting).
+    KeepTake,
+    /// Throw the last recording away.
+    DiscardTake,
+    /// Check a mailbox and PIN (`pin: None` when the session was opened from the owner's own phone
+    /// without a PIN prompt); the answer comes back in [`Session::handle_login`].
+    Login {
+        /// Mailbox number.
+        mailbox: String,
+        /// The digits entered.
+        pin: Option<String>,
+    },
+    /// Does this mailbox exist? The answer comes back in [`Session::handle_mailbox_exists`].
+    CheckMailbox(String),
+    /// Move a message to a folder (also how "heard" is recorded: New to Old).
+    MoveMessage {
+        /// Message id.
+        id: i64,
+        /// Destination.
+        folder: Folder,
+    },
+    /// Delete a message.
+    DeleteMessage(i64),
+    /// Turn the temporary greeting off.
+    DeactivateTemporary,
+    /// Store a new PIN for the logged-in mailbox.
+    SetPin(String),
+    /// Transfer the caller to the operator.
+    Operator,
+    /// End the call.
+    Hangup,
+}
+
+/// Settings of the voicemail menus.
+#[derive(Debug, Clone)]
+pub struct VmConfig {
+    /// Longest message.
+    pub max_message: Duration,
+    /// Messages shorter than this are discarded.
+    pub min_message: Duration,
+    /// A recording ends after this much silence.
+    pub silence: Duration,
+    /// Rewind and fast-forward step.
+    pub skip: Duration,
+    /// Whether an operator destination is configured (key 0).
+    pub operator: bool,
+    /// Minimum PIN length.
+    pub pin_min_len: usize,
+    /// Wrong PINs allowed in one call.
+    pub max_login_attempts: u32,
+    /// How long to wait for a key after a menu prompt.
+    pub digit_timeout: Duration,
+    /// Longest greeting.
+    pub max_greeting: Duration,
+}
+
+impl Default for VmConfig {
+    fn default() -> Self {
+        VmConfig {
+            max_message: Duration::from_secs(180),
+            min_message: Duration::from_secs(1),
+            silence: Duration::from_secs(10),
+            skip: Duration::from_secs(3),
+            operator: false,
+            pin_min_len: 4,
+            max_login_attempts: 3,
+            digit_timeout: Duration::from_secs(6),
+            max_greeting: Duration::from_secs(120),
+        }
+    }
+}

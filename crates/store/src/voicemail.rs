@@ -1,0 +1,316 @@
+//! Mailboxes and messages: settings per mailbox, message rows (created when recording starts, made
+//! visible when it ends), folders, counts for message-waiting, and where each audio file lives under the
+//! data directory (`voicemail/<mailbox>/<id>.wav`, greetings in `voicemail/<mailbox>/greetings/`).
+
+use std::path::PathBuf;
+
+use sqlx::Row;
+
+use crate::{Store, StoreError};
+
+/// Per-mailbox settings (defaults when never changed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct MailboxSettings {
+    /// Ask for the PIN even from the owner's own phone.
+    pub always_prompt: bool,
+    /// Store arriving messages as already read (no lamp, no count).
+    pub mark_read: bool,
+    /// The temporary greeting is active.
+    pub temp_active: bool,
+}
+
+impl Default for MailboxSettings {
+    fn default() -> Self {
+        MailboxSettings {
+            always_prompt: true,
+            mark_read: false,
+            temp_active: false,
+        }
+    }
+}
+
+/// One stored message.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StoredMessage {
+    /// Id (also the file name).
+    pub id: i64,
+    /// Mailbox number.
+    pub mailbox: String,
+    /// Folder name (`new`, `old`, `work`, `family`, `friends`).
+    pub folder: String,
+    /// Caller's number.
+    pub caller: Option<String>,
+    /// Caller's name.
+    pub caller_name: Option<String>,
+    /// Unix seconds.
+    pub received_at: i64,
+    /// Length of the audio.
+    pub duration_ms: i64,
+}
+
+/// New and old message counts of a mailbox (for message-waiting).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Counts {
+    /// Messages in the New folder.
+    pub new: u32,
+    /// All other messages.
+    pub old: u32,
+}
+
+/// The folders a message may be in.
+pub const FOLDERS: [&str; 5] = ["new", "old", "work", "family", "friends"];
+
+fn row_to_message(r: &sqlx::sqlite::SqliteRow) -> StoredMessage {
+    StoredMessage {
+        id: r.get("id"),
+        mailbox: r.get("mailbox"),
+        folder: r.get("folder"),
+        caller: r.get("caller"),
+        caller_name: r.get("caller_name"),
+        received_at: r.get("received_at"),
+        duration_ms: r.get("duration_ms"),
+    }
+}
+
+impl Store {
+    /// The directory holding a mailbox's audio.
+    pub fn mailbox_dir(&self, mailbox: &str) -> PathBuf {
+        self.data_dir().join("voicemail").join(mailbox)
+    }
+
+    /// Where a message's audio is.
+    pub fn message_path(&self, mailbox: &str, id: i64) -> PathBuf {
+        self.mailbox_dir(mailbox).join(format!("{id}.wav"))
+    }
+
+    /// Where a greeting's audio is (`kind`: unavailable, busy, name, temporary).
+    pub fn greeting_path(&self, mailbox: &str, kind: &str) -> PathBuf {
+        self.mailbox_dir(mailbox)
+            .join("greetings")
+            .join(format!("{kind}.wav"))
+    }
+
+    /// A mailbox's settings (defaults when never changed).
+    pub async fn mailbox_settings(&self, mailbox: &str) -> Result<MailboxSettings, StoreError> {
+        let row = sqlx::query(
+            "SELECT always_prompt, mark_read, temp_active FROM mailboxes WHERE extension = ?",
+        )
+        .bind(mailbox)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row
+            .map(|r| MailboxSettings {
+                always_prompt: r.get("always_prompt"),
+                mark_read: r.get("mark_read"),
+                temp_active: r.get("temp_active"),
+            })
+            .unwrap_or_default())
+    }
+
+    /// Store a mailbox's settings.
+    pub async fn set_mailbox_settings(
+        &self,
+        mailbox: &str,
+        s: MailboxSettings,
+    ) -> Result<(), StoreError> {
+        if self.get_user(mailbox).await?.is_none() {
+            return Err(StoreError::NotFound(mailbox.to_string()));
+        }
+        sqlx::query(
+            "INSERT INTO mailboxes (extension, always_prompt, mark_read, temp_active) VALUES (?, ?, ?, ?)
+             ON CONFLICT(extension) DO UPDATE SET always_prompt = excluded.always_prompt,
+             mark_read = excluded.mark_read, temp_active = excluded.temp_active",
+        )
+        .bind(mailbox)
+        .bind(s.always_prompt)
+        .bind(s.mark_read)
+        .bind(s.temp_active)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Create the row of a message whose recording starts now; returns its id.
+    pub async fn start_message(
+        &self,
+        mailbox: &str,
+        caller: Option<&str>,
+        caller_name: Option<&str>,
+        received_at: i64,
+    ) -> Result<i64, StoreError> {
+        let row = sqlx::query(
+            "INSERT INTO messages (mailbox, caller, caller_name, received_at) VALUES (?, ?, ?, ?) RETURNING id",
+        )
+        .bind(mailbox)
+        .bind(caller)
+        .bind(caller_name)
+        .bind(received_at)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.get("id"))
+    }
+
+    /// Make a recorded message visible in `folder` with its final length.
+    pub async fn finish_message(
+        &self,
+        id: i64,
+        duration_ms: i64,
+        folder: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE messages SET state = 'ready', duration_ms = ?, folder = ? WHERE id = ?",
+        )
+        .bind(duration_ms)
+        .bind(folder)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Messages whose recording never finished (Parley stopped mid-recording): (id, mailbox).
+    pub async fn unfinished_messages(&self) -> Result<Vec<(i64, String)>, StoreError> {
+        let rows = sqlx::query("SELECT id, mailbox FROM messages WHERE state = 'recording'")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get("id"), r.get("mailbox")))
+            .collect())
+    }
+
+    /// A mailbox's messages, oldest first.
+    pub async fn list_messages(&self, mailbox: &str) -> Result<Vec<StoredMessage>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM messages WHERE mailbox = ? AND state = 'ready' ORDER BY received_at, id",
+        )
+        .bind(mailbox)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(row_to_message).collect())
+    }
+
+    /// One message.
+    pub async fn get_message(&self, id: i64) -> Result<Option<StoredMessage>, StoreError> {
+        let row = sqlx::query("SELECT * FROM messages WHERE id = ? AND state = 'ready'")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(row_to_message))
+    }
+
+    /// Move a message to a folder.
+    pub async fn move_message(&self, id: i64, folder: &str) -> Result<(), StoreError> {
+        if !FOLDERS.contains(&folder) {
+            return Err(StoreError::Invalid(format!("no folder {folder:?}")));
+        }
+        sqlx::query("UPDATE messages SET folder = ? WHERE id = ?")
+            .bind(folder)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Delete a message's row and its audio file.
+    pub async fn delete_message(&self, id: i64) -> Result<(), StoreError> {
+        let row = sqlx::query("DELETE FROM messages WHERE id = ? RETURNING mailbox")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        if let Some(r) = row {
+            let mailbox: String = r.get("mailbox");
+            let _ = std::fs::remove_file(self.message_path(&mailbox, id));
+        }
+        Ok(())
+    }
+
+    /// New and old counts of a mailbox.
+    pub async fn message_counts(&self, mailbox: &str) -> Result<Counts, StoreError> {
+        let row = sqlx::query(
+            "SELECT COALESCE(SUM(folder = 'new'), 0) AS new, COALESCE(SUM(folder != 'new'), 0) AS old
+             FROM messages WHERE mailbox = ? AND state = 'ready'",
+        )
+        .bind(mailbox)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Counts {
+            new: row.get::<i64, _>("new") as u32,
+            old: row.get::<i64, _>("old") as u32,
+        })
+    }
+
+    /// Whether the PIN is still unset (the configured default PIN applies and must be changed).
+    pub async fn pin_is_default(&self, ext: &str) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT pin_hash IS NULL AS d FROM users WHERE extension = ?")
+            .bind(ext)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some_and(|r| r.get::<bool, _>("d")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{NewUser, Store};
+
+    async fn store() -> (Store, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).await.unwrap();
+        s.add_user(&NewUser {
+            extension: "101".into(),
+            name: "Bob".into(),
+            password: "secret1".into(),
+            pin: None,
+            email: None,
+        })
+        .await
+        .unwrap();
+        (s, dir)
+    }
+
+    #[tokio::test]
+    async fn a_message_is_invisible_while_recording_and_counted_once_finished() {
+        let (s, _d) = store().await;
+        let id = s
+            .start_message("101", Some("100"), None, 1000)
+            .await
+            .unwrap();
+        assert!(s.list_messages("101").await.unwrap().is_empty());
+        assert_eq!(s.unfinished_messages().await.unwrap(), [(id, "101".into())]);
+        s.finish_message(id, 4200, "new").await.unwrap();
+        let list = s.list_messages("101").await.unwrap();
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0].duration_ms, 4200);
+        assert_eq!(s.message_counts("101").await.unwrap().new, 1);
+        s.move_message(id, "work").await.unwrap();
+        let c = s.message_counts("101").await.unwrap();
+        assert_eq!((c.new, c.old), (0, 1));
+        assert!(s.move_message(id, "attic").await.is_err());
+        s.delete_message(id).await.unwrap();
+        assert!(s.list_messages("101").await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn simultaneous_deposits_get_distinct_ids() {
+        let (s, _d) = store().await;
+        let (a, b) = tokio::join!(
+            s.start_message("101", None, None, 1),
+            s.start_message("101", None, None, 1)
+        );
+        assert_ne!(a.unwrap(), b.unwrap());
+    }
+
+    #[tokio::test]
+    async fn settings_default_then_persist() {
+        let (s, _d) = store().await;
+        let d = s.mailbox_settings("101").await.unwrap();
+        assert!(d.always_prompt && !d.mark_read && !d.temp_active);
+        let mut n = d;
+        n.mark_read = true;
+        s.set_mailbox_settings("101", n).await.unwrap();
+        assert!(s.mailbox_settings("101").await.unwrap().mark_read);
+        assert!(s.pin_is_default("101").await.unwrap());
+        assert!(s.set_mailbox_settings("999", n).await.is_err());
+    }
+}
