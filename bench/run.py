@@ -1,17 +1,21 @@
 #!/usr/bin/env python3
-"""Parley's benchmark: registrations/s and call setups/s with digest (SIPp), and the largest number of
+"""Parley's benchmark: registrations/s and call setups/s with digest (SIPp), the largest number of
 simultaneous anchored calls with G.711 RTP both ways at 50 packets/s that Parley relays with under 0.1 %
-loss (parley-bench). CPU comes from Parley's own /proc/PID/stat (utime+stime), memory from VmRSS.
+loss (parley-bench), and the largest number of simultaneous voicemail deposits (SIPp streaming RTP, Parley
+recording to disk) with under 0.1 % loss and every message of the expected length. CPU comes from Parley's own /proc/PID/stat (utime+stime), memory from VmRSS.
 Prints figures and ratios against the reference figures measured on this machine kind (see README)."""
+import json
 import os
 import pathlib
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
+import wave
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 BIN = ROOT / "target" / "release" / "parley"
@@ -49,6 +53,22 @@ def sipp(tmp, path, port, *args):
     return subprocess.Popen(cmd, cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
+def wav_secs(path):
+    with wave.open(str(path)) as w:
+        return w.getnframes() / w.getframerate()
+
+
+def vm_messages(data):
+    db = sqlite3.connect(str(data / "parley.db"), timeout=10)
+    rows = db.execute("SELECT id, duration_ms FROM messages WHERE state = 'ready' AND mailbox = '102'").fetchall()
+    db.close()
+    return rows
+
+
+def vm_message_ids(data):
+    return {m[0] for m in vm_messages(data)}
+
+
 def successful(out):
     m = re.search(r"Successful call\s*\|\s*\d+\s*\|\s*(\d+)", out)
     return int(m.group(1)) if m else 0
@@ -59,7 +79,7 @@ def main():
     subprocess.run(["cargo", "build", "--release", "-p", "parley", "-p", "parley-bench"], cwd=ROOT, check=True)
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="parley-bench-"))
     data = tmp / "data"
-    for ext in ("100", "101"):
+    for ext in ("100", "101", "102"):
         subprocess.run([str(BIN), "--data", str(data), "user", "add", ext, "--name", f"Bench {ext}",
                         "--password", f"secret{ext}"], check=True, capture_output=True)
     server = subprocess.Popen([str(BIN), "--data", str(data), "serve", "--sip-listen", f"127.0.0.1:{SIP_PORT}",
@@ -137,6 +157,55 @@ def main():
             print(f"\nlargest clean level: {calls} simultaneous calls ({calls * 100} packets/s relayed)")
             print(f"CPU per relayed packet {us_pkt:.1f} us: {us_pkt / REF_ECHO_US:.1f}x a trivial C echo, "
                   f"{us_pkt / REF_PBX_US:.2f}x the reference Rust PBX; memory {kib:.1f} KiB per call")
+
+        # 4. Simultaneous voicemail deposits: SIPp callers stream RTP into 102's voicemail (never
+        #    registered), each recording to disk; loss from Parley's own sequence tracking, every message
+        #    checked for its length.
+        vm_levels = [10, 25] if quick else [10, 25, 50, 100, 200, 300]
+        record_secs = 5 if quick else 10
+        greeting = sum(wav_secs(ROOT / "prompts" / "en" / f"{i}.wav") for i in
+                       ("vm-theperson", "digits/1", "digits/0", "digits/2", "vm-isunavail", "vm-intro", "beep"))
+        hold_ms = int((greeting + record_secs) * 1000)
+        tone = tmp / "tone.wav"
+        subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-e", "u-law", str(tone), "synth",
+                        str(hold_ms / 1000 + 5), "sine", "440", "vol", "0.5"], check=True)
+        uac = scenario(tmp, "uac_vm_stream.xml", caller="100", hold=hold_ms, wav=tone, te="")
+        best = None
+        for n in vm_levels:
+            before = vm_message_ids(data)
+            c0 = cpu_secs(pid)
+            p = sipp(tmp, uac, 26000, "-m", str(n), "-l", str(n), "-r", "50", "-au", "100", "-ap", "secret100",
+                     "-s", "102")
+            seen = {}
+            while p.poll() is None:
+                try:
+                    st = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{HTTP_PORT}/api/v1/status",
+                                                           timeout=2).read())
+                    for v in st["voicemail"]:
+                        seen[v["id"]] = (v["packets_received"], v["packets_lost"])
+                except OSError:
+                    pass
+                time.sleep(0.5)
+            out = p.communicate()[0]
+            time.sleep(1.0)
+            cpu = cpu_secs(pid) - c0
+            ok = successful(out)
+            received = sum(r for r, _ in seen.values())
+            lost = sum(lo for _, lo in seen.values())
+            loss = 100.0 * lost / max(received + lost, 1)
+            new = [m for m in vm_messages(data) if m[0] not in before]
+            intact = [m for m in new if abs(m[1] - record_secs * 1000) <= 400]
+            good = ok == n and len(intact) == n and loss < 0.1
+            print(f"{n:5d} deposits: {ok} calls ok, {len(new)} messages, {len(intact)} of expected length "
+                  f"({record_secs}s +-0.4s), loss {loss:.4f}%, CPU {1e3 * cpu / max(n, 1):.1f} ms per deposit "
+                  f"({1e6 * cpu / max(received, 1):.1f} us per received packet)  {'OK' if good else 'OVER'}")
+            if not good:
+                break
+            best = (n, 1e3 * cpu / n)
+            time.sleep(1)
+        if best:
+            print(f"\nlargest clean voicemail level: {best[0]} simultaneous recordings, "
+                  f"{best[1]:.1f} ms CPU per {record_secs}s deposit (greeting + recording)")
     finally:
         server.terminate()
         server.wait(10)

@@ -36,6 +36,8 @@ class Client:
             self.sock.bind(("127.0.0.1", local_port))
         else:
             self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            # A previous run's connection on this port may linger in TIME_WAIT.
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             self.sock.bind(("127.0.0.1", local_port))
             self.sock.connect(self.server)
         self.sock.settimeout(3)

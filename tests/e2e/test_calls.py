@@ -39,15 +39,15 @@ def test_callee_hangs_up_and_the_caller_gets_the_bye(parley_factory, sipp):
     callee.assert_ok()
 
 
-def test_busy_callee_gives_486(parley_factory, sipp):
-    p, _ = setup_pair(parley_factory, sipp)
+def test_without_voicemail_a_busy_callee_gives_486(parley_factory, sipp):
+    p, _ = setup_pair(parley_factory, sipp, voicemail=False)
     caller, callee = call(p, sipp, "uac_call_fails.xml", "uas_status.xml", subst={"status": 486})
     caller.assert_ok()
     callee.assert_ok()
 
 
-def test_no_answer_times_out_with_480_and_cancels_the_callee(parley_factory, sipp):
-    p, _ = setup_pair(parley_factory, sipp, no_answer_secs=2)
+def test_without_voicemail_no_answer_times_out_with_480_and_cancels_the_callee(parley_factory, sipp):
+    p, _ = setup_pair(parley_factory, sipp, no_answer_secs=2, voicemail=False)
     caller, callee = call(p, sipp, "uac_call_fails.xml", "uas_ring_cancel.xml", subst={"status": 480})
     caller.assert_ok()
     callee.assert_ok()
@@ -60,8 +60,8 @@ def test_caller_cancel_before_answer_reaches_the_callee(parley_factory, sipp):
     callee.assert_ok()
 
 
-def test_unknown_extension_gets_404_and_unregistered_gets_480(parley_factory, sipp):
-    p, _ = setup_pair(parley_factory, sipp)
+def test_unknown_extension_gets_404_and_without_voicemail_unregistered_gets_480(parley_factory, sipp):
+    p, _ = setup_pair(parley_factory, sipp, voicemail=False)
     p.add_user("102", "secret102")
     caller, _ = call(p, sipp, "uac_call_fails.xml", None, subst={"status": 404}, to="199")
     caller.assert_ok()
@@ -104,7 +104,7 @@ def test_shutdown_ends_calls_in_progress_with_bye(parley_factory, sipp):
 
 
 def test_without_call_waiting_a_callee_in_a_call_is_busy(parley_factory, sipp):
-    p, _ = setup_pair(parley_factory, sipp, call_waiting=False)
+    p, _ = setup_pair(parley_factory, sipp, call_waiting=False, voicemail=False)
     caller, callee = call(p, sipp, "uac_call.xml", "uas_answer.xml", subst={"hold": 3000})
     deadline = time.time() + 5
     while not p.status()["calls"] or p.status()["calls"][0]["state"] != "answered":

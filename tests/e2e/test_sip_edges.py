@@ -48,9 +48,10 @@ def test_options_is_answered_without_authentication(parley_factory):
 def test_unauthenticated_subscribe_and_message_are_challenged(parley_factory):
     p = start(parley_factory)
     c = Client(p.sip_port, p.sip_port + 2)
-    for method in ["SUBSCRIBE", "MESSAGE"]:
+    # SUBSCRIBE is challenged like REGISTER (401), MESSAGE like INVITE (407).
+    for method, code, challenge in [("SUBSCRIBE", 401, "WWW-Authenticate"), ("MESSAGE", 407, "Proxy-Authenticate")]:
         status, h = c.request(method, f"sip:100@127.0.0.1:{p.sip_port}", "100", extra="Event: message-summary\r\n")
-        assert status == 407 and header(h, "Proxy-Authenticate"), method
+        assert status == code and header(h, challenge), method
 
 
 def test_malformed_sip_gets_4xx_or_is_dropped_and_the_server_keeps_serving(parley_factory):

@@ -46,6 +46,8 @@ pub struct Config {
     /// Digest algorithms offered in challenges, in order: `MD5`, `SHA-256`. Default MD5 only: SIPp reads
     /// only the first challenge and baresip 1.0 fails on a SHA-256 challenge instead of skipping it.
     pub digest_algorithms: Vec<String>,
+    /// Send unanswered, busy and unregistered calls to voicemail (false: callers get 480 / 486).
+    pub voicemail: bool,
     /// Feature code that opens one's own mailbox.
     pub voicemail_own_code: String,
     /// Feature code that asks for a mailbox number, then its PIN.
@@ -95,6 +97,7 @@ impl Default for Config {
             auth_max_failures: 10,
             auth_failure_window_secs: 300,
             auth_lockout_secs: 300,
+            voicemail: true,
             voicemail_own_code: "*97".into(),
             voicemail_any_code: "*98".into(),
             voicemail_pilot: "*86".into(),
@@ -184,6 +187,7 @@ impl Config {
             ..Default::default()
         };
         Ok(parley_sip::VmSettings {
+            enabled: self.voicemail,
             menus,
             own_code: self.voicemail_own_code.clone(),
             any_code: self.voicemail_any_code.clone(),

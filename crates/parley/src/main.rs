@@ -103,6 +103,9 @@ enum MailboxCommand {
         /// Store arriving messages as read: no lamp, no count (for users who read voicemail by email).
         #[arg(long)]
         mark_read: Option<OnOff>,
+        /// Turn the recorded temporary greeting on or off (on needs a recorded one).
+        #[arg(long)]
+        temporary: Option<OnOff>,
     },
     /// MWI calibrate: switch the message-waiting lamp of the mailbox's phones on or off now
     /// (asks the running server).
@@ -250,9 +253,18 @@ async fn mailbox_local(store: &Store, cmd: MailboxCommand) -> Result<()> {
             ext,
             always_prompt,
             mark_read,
+            temporary,
         } => {
-            if always_prompt.is_none() && mark_read.is_none() {
-                bail!("nothing to change: give --always-prompt or --mark-read");
+            if always_prompt.is_none() && mark_read.is_none() && temporary.is_none() {
+                bail!("nothing to change: give --always-prompt, --mark-read or --temporary");
+            }
+            if let Some(v) = temporary {
+                if v.on() && !store.greeting_path(&ext, "temporary").is_file() {
+                    bail!("mailbox {ext} has no recorded temporary greeting (record it by phone: *97, PIN, 0 4 1)");
+                }
+                let mut s = store.mailbox_settings(&ext).await?;
+                s.temp_active = v.on();
+                store.set_mailbox_settings(&ext, s).await?;
             }
             let mut s = store.mailbox_settings(&ext).await?;
             if let Some(v) = always_prompt {

@@ -211,6 +211,13 @@ impl Session {
                 self.phase = Phase::Menu(m);
                 self.menu_key(now, m, key);
             }
+            Phase::Saying(Then::Collect(c)) => {
+                // Typing ahead of a prompt that leads to a digit entry starts that entry.
+                self.stop_playing();
+                self.digits.clear();
+                self.phase = Phase::Collecting(c);
+                self.handle_dtmf(now, key);
+            }
             Phase::Saying(_) | Phase::Waiting | Phase::Done => {}
             Phase::Menu(m) => {
                 self.stop_playing();

@@ -520,29 +520,31 @@ impl Server {
             return;
         };
         let span = info_span!("registration", ext = %user, %source);
-        let _g = span.enter();
-        let outcome = self
-            .registrar
-            .handle_register(now(), req, &user, source, &tag());
-        self.adapter.respond(tx, &outcome.response);
-        if outcome.changed {
-            let contacts = self.registrar.lookup(now(), &user).len();
-            info!(
-                status = outcome.response.status,
-                contacts, "registration changed"
-            );
-            drop(_g);
-            if contacts > 0 {
-                // A phone that (re)appears learns its lamp state; an empty mailbox needs no NOTIFY.
-                let c = self.store.message_counts(&user).await.unwrap_or_default();
-                if c.new > 0 || c.old > 0 {
-                    self.mwi_send(&user, None).await;
-                }
+        let outcome = span.in_scope(|| {
+            let outcome = self
+                .registrar
+                .handle_register(now(), req, &user, source, &tag());
+            // Status first, so that whoever sees the 200 also sees the registration.
+            self.publish_status();
+            self.adapter.respond(tx, &outcome.response);
+            if outcome.changed {
+                info!(
+                    status = outcome.response.status,
+                    contacts = self.registrar.lookup(now(), &user).len(),
+                    "registration changed"
+                );
+            } else {
+                debug!(status = outcome.response.status, "registration refreshed");
             }
-        } else {
-            debug!(status = outcome.response.status, "registration refreshed");
+            outcome
+        });
+        if outcome.changed && !self.registrar.lookup(now(), &user).is_empty() {
+            // A phone that (re)appears learns its lamp state; an empty mailbox needs no NOTIFY.
+            let c = self.store.message_counts(&user).await.unwrap_or_default();
+            if c.new > 0 || c.old > 0 {
+                self.mwi_on_register(&user).instrument(span).await;
+            }
         }
-        self.publish_status();
     }
 
     async fn handle_invite(&mut self, tx: TxId, req: Request, source: Target) {
@@ -597,6 +599,12 @@ impl Server {
             return;
         }
         let contacts = self.registrar.lookup(now(), &callee);
+        let to_voicemail = self.config.vm.enabled;
+        if contacts.is_empty() && !to_voicemail {
+            self.adapter
+                .respond(tx, &Response::to_request(&req, 480, Some(&tag())));
+            return;
+        }
         if contacts.is_empty() {
             let kind = VmKind::Deposit {
                 mailbox: callee,
@@ -613,6 +621,11 @@ impl Server {
                     a == callee || b == callee
                 }
             });
+        if busy && !to_voicemail {
+            self.adapter
+                .respond(tx, &Response::to_request(&req, 486, Some(&tag())));
+            return;
+        }
         if busy {
             let kind = VmKind::Deposit {
                 mailbox: callee,
@@ -672,7 +685,7 @@ impl Server {
                     a_media_port: relay.a_port,
                     b_media_port: relay.b_port,
                     seed: rand::random(),
-                    divert: true,
+                    divert: to_voicemail,
                 },
             )
         };

@@ -167,6 +167,7 @@ impl Server {
         if expires == 0 {
             self.mwi.subs.remove(&call_id);
         }
+        self.publish_status();
     }
 
     async fn counts(&self, mailbox: &str) -> Counts {
@@ -242,6 +243,20 @@ impl Server {
     /// Tell every phone of `mailbox` its counts: subscribers in their dialogs, the other registered
     /// contacts unsolicited. `force` sets the lamp regardless of the counts (MWI calibrate).
     pub(super) async fn mwi_send(&mut self, mailbox: &str, force: Option<bool>) -> usize {
+        self.mwi_send_to(mailbox, force, true).await
+    }
+
+    /// After a registration: only the registered contacts that do not subscribe learn the counts.
+    pub(super) async fn mwi_on_register(&mut self, mailbox: &str) -> usize {
+        self.mwi_send_to(mailbox, None, false).await
+    }
+
+    async fn mwi_send_to(
+        &mut self,
+        mailbox: &str,
+        force: Option<bool>,
+        subscribers: bool,
+    ) -> usize {
         let counts = self.counts(mailbox).await;
         let waiting = force.unwrap_or(counts.new > 0);
         let t = now();
@@ -253,7 +268,7 @@ impl Server {
             .map(|(cid, s)| (cid.clone(), s.target, s.expires_at))
             .collect();
         let mut sent = 0;
-        for (cid, _, exp) in &subs {
+        for (cid, _, exp) in subs.iter().filter(|_| subscribers) {
             let left = exp.saturating_duration_since(t).as_secs();
             self.notify_sub(cid, counts, waiting, &format!("active;expires={left}"));
             sent += 1;

@@ -29,6 +29,8 @@ use crate::prompts::read_wav;
 /// Voicemail settings.
 #[derive(Debug, Clone)]
 pub struct VmSettings {
+    /// Unanswered, busy and unregistered calls go to voicemail (false: the caller gets 480/486).
+    pub enabled: bool,
     /// Menu timings and limits.
     pub menus: VmConfig,
     /// Feature code for one's own mailbox (`*97`).
@@ -50,6 +52,7 @@ pub struct VmSettings {
 impl Default for VmSettings {
     fn default() -> Self {
         VmSettings {
+            enabled: true,
             menus: VmConfig::default(),
             own_code: "*97".into(),
             any_code: "*98".into(),
@@ -339,10 +342,8 @@ impl Server {
                     e.session.handle_play_done(now());
                 }
             }
-            MediaEvent::Digit(d) => {
-                info!(digit = %d, "key");
-                e.session.handle_dtmf(now(), d);
-            }
+            // Keys are never logged: they may be a PIN.
+            MediaEvent::Digit(d) => e.session.handle_dtmf(now(), d),
             MediaEvent::RecordDone(r) => {
                 e.take_ms = r.duration_ms;
                 info!(ms = r.duration_ms, end = ?r.end, "recording ended");

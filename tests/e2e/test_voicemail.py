@@ -1,0 +1,277 @@
+"""Voicemail by telephone, end to end: callers (SIPp streaming RTP, baresip) leave messages; the owner
+logs in with *97 (RFC 4733 and in-band DTMF), hears and manages them; greetings are chosen by reason;
+diverted calls from another PBX land in the named mailbox; message-waiting NOTIFYs follow the counts;
+a kill -9 mid-recording loses no message; wrong PINs end the call and lock the mailbox."""
+import time
+
+import pytest
+
+from peers import Baresip
+from vmhelp import (find_tone, first_sound, inband_dtmf, message_file, messages, pcm_tone, prompt_secs,
+                    tone_of, ulaw_tone)
+
+TE = " 101\na=rtpmap:101 telephone-event/8000"
+SYSTEM_GREETING = ("vm-theperson", "digits/1", "digits/0", "digits/1", "vm-isunavail", "vm-intro", "beep")
+
+
+def start(parley_factory, **config):
+    p = parley_factory(**config)
+    for ext in ("100", "101", "102"):
+        p.add_user(ext, f"secret{ext}")
+    return p.start()
+
+
+def deposit(p, sipp, tmp_path, to="101", caller="100", freq=440, hold=12000, port=10, te=TE, m=1):
+    wav = ulaw_tone(tmp_path / f"tone-{freq}-{port}.wav", freq, hold / 1000 + 3)
+    return sipp(p, "uac_vm_stream.xml", port=p.sip_port + port, user=caller, password=f"secret{caller}",
+                service=to, m=m, subst={"caller": caller, "wav": wav, "hold": hold, "te": te})
+
+
+def wait_for(cond, secs=15, what="condition"):
+    deadline = time.time() + secs
+    while time.time() < deadline:
+        v = cond()
+        if v:
+            return v
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_unanswered_call_goes_to_voicemail_and_the_message_keeps_the_callers_audio(parley_factory, sipp, tmp_path):
+    p = start(parley_factory, no_answer_secs=2)
+    # 101's phone rings and nobody answers: after 2 s the caller is diverted to 101's voicemail.
+    sipp(p, "register.xml", port=p.sip_port + 4, user="101", password="secret101", service="101",
+         keys={"expires": 300}).assert_ok()
+    callee = sipp(p, "uas_ring_cancel.xml", port=p.sip_port + 4)
+    time.sleep(0.3)
+    caller = deposit(p, sipp, tmp_path, hold=14000)
+    caller.assert_ok()
+    callee.assert_ok()
+    msgs = wait_for(lambda: messages(p, "101"), what="the message")
+    assert len(msgs) == 1
+    m = msgs[0]
+    assert (m["caller"], m["caller_name"], m["folder"]) == ("100", "User 100", "new")
+    expected_ms = (14.0 - prompt_secs(*SYSTEM_GREETING)) * 1000  # the hold starts at the answer
+    assert abs(m["duration_ms"] - expected_ms) < 1500, (m, expected_ms)
+    (freq, share), level = tone_of(message_file(p, m))
+    assert abs(freq - 440) <= 10 and share > 0.8 and level > 3000, (freq, share, level)
+    assert "reason=NoAnswer" in p.log.read_text()
+
+
+def test_owner_hears_counts_plays_saves_to_work_and_deletes_while_a_subscriber_follows_the_counts(
+        parley_factory, sipp, tmp_path):
+    p = start(parley_factory)
+    p.cli("user", "set", "101", "--pin", "2580")
+    # A phone of 101 subscribes to its message summary and expects NOTIFYs in this order.
+    sub = sipp(p, "mwi_subscribe.xml", port=p.sip_port + 16, user="101", password="secret101", service="101",
+               subst={"c1": "0/0", "c2": "1/0", "c3": "2/0", "c4": "1/1"})
+    wait_for(lambda: p.status()["mwi_subscriptions"] == 1, what="the subscription")
+    deposit(p, sipp, tmp_path, freq=440, hold=10000).assert_ok()
+    wait_for(lambda: len(messages(p, "101")) == 1, what="message 1")
+    deposit(p, sipp, tmp_path, freq=880, hold=10000).assert_ok()
+    wait_for(lambda: len(messages(p, "101")) == 2, what="message 2")
+    first, second = messages(p, "101")
+
+    owner = Baresip(tmp_path, "owner", p.sip_port + 6, p.sip_port + 9, p.sip_port, "101", "secret101", 1000)
+    try:
+        wait_for(lambda: p.status()["registrations"], what="the owner's registration")
+        owner.send("dial", f"sip:*97@127.0.0.1:{p.sip_port}")
+        owner.wait_event("CALL_ESTABLISHED")
+        owner.drain(1.0)
+        for key in "2580#":
+            owner.send("sndcode", key)
+            owner.drain(0.3)
+        owner.drain(1.5)
+        owner.send("sndcode", "1")  # listen: envelope, then message 1 (440 Hz), then the message menu
+        owner.drain(16.0)
+        owner.send("sndcode", "9")  # save in a folder...
+        owner.drain(1.0)
+        owner.send("sndcode", "2")  # ...Work; message 2 starts
+        owner.drain(4.0)
+        owner.send("sndcode", "7")  # delete message 2
+        owner.drain(2.5)
+        owner.send("sndcode", "#")  # exit
+        owner.wait_event("CALL_CLOSED", secs=10)
+        heard = owner.recordings("dec")[-1]
+        assert find_tone(heard, 440), "message 1's audio was not played back"
+    finally:
+        owner.stop()
+    sub.assert_ok(timeout=20)
+    left = {m["id"]: m["folder"] for m in messages(p, "101")}
+    assert left == {first["id"]: "work"}, left
+    assert not message_file(p, second).exists()
+    log = p.log.read_text()
+    assert "mailbox login mailbox=101 ok=true" in log
+    assert "2580" not in log
+
+
+def test_busy_and_unavailable_greetings_and_the_temporary_override(parley_factory, sipp, tmp_path):
+    p = start(parley_factory)
+    greetings = p.data / "voicemail" / "101" / "greetings"
+    greetings.mkdir(parents=True)
+    for kind, freq in (("unavailable", 600), ("busy", 800), ("temporary", 1200)):
+        pcm_tone(greetings / f"{kind}.wav", freq, 1.5)
+    caller = Baresip(tmp_path, "caller", p.sip_port + 12, p.sip_port + 15, p.sip_port, "100", "secret100", 440)
+
+    def greeting_heard():
+        caller.send("dial", f"sip:101@127.0.0.1:{p.sip_port}")
+        caller.wait_event("CALL_ESTABLISHED")
+        caller.drain(2.5)
+        caller.send("hangup")
+        caller.wait_event("CALL_CLOSED")
+        caller.events.clear()
+        rec = caller.recordings("dec")[-1]
+        t = first_sound(rec)
+        assert t is not None, "no greeting heard"
+        (freq, share), _ = tone_of(rec, t + 0.2, 0.8)
+        return freq
+
+    try:
+        wait_for(lambda: p.status()["registrations"], what="the caller's registration")
+        assert abs(greeting_heard() - 600) <= 20  # 101 not registered: unavailable greeting
+        sipp(p, "register.xml", port=p.sip_port + 4, user="101", password="secret101", service="101",
+             keys={"expires": 300}).assert_ok()
+        busy = sipp(p, "uas_status.xml", port=p.sip_port + 4, subst={"status": 486})
+        time.sleep(0.3)
+        assert abs(greeting_heard() - 800) <= 20  # 101 answers 486: busy greeting
+        busy.assert_ok()
+        p.cli("mailbox", "set", "101", "--temporary", "on")
+        busy = sipp(p, "uas_status.xml", port=p.sip_port + 4, subst={"status": 486})
+        time.sleep(0.3)
+        assert abs(greeting_heard() - 1200) <= 20  # temporary overrides busy
+        busy.assert_ok()
+    finally:
+        caller.stop()
+
+
+def test_calls_diverted_by_another_pbx_land_in_the_named_mailbox(parley_factory, sipp, tmp_path):
+    p = start(parley_factory, voicemail_pbx_peers=["127.0.0.1"], voicemail_pilot="*86")
+    # 102's phone is registered and does not subscribe: it gets an unsolicited NOTIFY.
+    sipp(p, "register.xml", port=p.sip_port + 4, user="102", password="secret102", service="102",
+         keys={"expires": 300}).assert_ok()
+    lamp = sipp(p, "uas_notify.xml", port=p.sip_port + 4, subst={"counts": "1/0"})
+    wav = ulaw_tone(tmp_path / "pbx.wav", 1000, 14)
+    pbx = sipp(p, "pbx_divert.xml", port=p.sip_port + 10, service="*86",
+               subst={"wav": wav, "hold": 11000, "divert": "Diversion: <sip:102@10.9.9.9>;reason=user-busy;counter=1"})
+    pbx.assert_ok()
+    lamp.assert_ok(timeout=15)
+    pbx = sipp(p, "pbx_divert.xml", port=p.sip_port + 12, service="*86",
+               subst={"wav": wav, "hold": 11000,
+                      "divert": "History-Info: <sip:101@10.9.9.9?Reason=SIP%3Bcause%3D408>;index=1, "
+                                "<sip:*86@127.0.0.1>;index=1.1"})
+    pbx.assert_ok()
+    m102 = wait_for(lambda: messages(p, "102"), what="102's message")
+    m101 = wait_for(lambda: messages(p, "101"), what="101's message")
+    assert m102[0]["caller"] == "5551234" and m101[0]["caller"] == "5551234"
+    (freq, _), _ = tone_of(message_file(p, m102[0]))
+    assert abs(freq - 1000) <= 10
+    log = p.log.read_text()
+    assert "mailbox=102 reason=Busy" in log and "mailbox=101 reason=NoAnswer" in log
+
+
+def test_kill_9_during_simultaneous_recordings_loses_no_message(parley_factory, sipp, tmp_path):
+    p = start(parley_factory)
+    callers = deposit(p, sipp, tmp_path, hold=30000, m=3)
+    wait_for(lambda: sum(v["recording"] for v in p.status()["voicemail"]) == 3, secs=20, what="3 recordings")
+    time.sleep(4)
+    p.proc.kill()
+    p.proc.wait()
+    callers.proc.kill()
+    p.start()
+    msgs = messages(p, "101")
+    assert len(msgs) == 3, msgs
+    assert len({m["id"] for m in msgs}) == 3
+    for m in msgs:
+        assert m["duration_ms"] >= 3000, m
+        (freq, share), _ = tone_of(message_file(p, m))
+        assert abs(freq - 440) <= 10 and share > 0.8
+    assert p.log.read_text().count("recovered a message") == 3
+
+
+def test_in_band_dtmf_logs_in(parley_factory, sipp, tmp_path):
+    p = start(parley_factory)
+    p.cli("user", "set", "101", "--pin", "2580")
+    wav = inband_dtmf(tmp_path / "keys.wav", "2580#")
+    s = sipp(p, "uac_vm_stream.xml", port=p.sip_port + 10, user="101", password="secret101", service="*97",
+             subst={"caller": "101", "wav": wav, "hold": 7000, "te": ""})
+    s.assert_ok()
+    assert "mailbox login mailbox=101 ok=true" in p.log.read_text()
+
+
+def test_wrong_pins_end_the_call_and_lock_the_mailbox(parley_factory, tmp_path):
+    p = start(parley_factory, pin_max_failures=3)
+    p.cli("user", "set", "101", "--pin", "2580")
+    phone = Baresip(tmp_path, "phone", p.sip_port + 6, p.sip_port + 9, p.sip_port, "100", "secret100", 440)
+
+    def attempt(pin, tries):
+        phone.send("dial", f"sip:*98@127.0.0.1:{p.sip_port}")
+        phone.wait_event("CALL_ESTABLISHED")
+        phone.drain(1.0)
+        for _ in range(tries):
+            for key in f"101#{pin}#":
+                phone.send("sndcode", key)
+                phone.drain(0.3)
+            phone.drain(2.5)
+        phone.wait_event("CALL_CLOSED", secs=15)
+        phone.events.clear()
+
+    try:
+        wait_for(lambda: p.status()["registrations"], what="registration")
+        attempt("9999", 3)  # three wrong PINs: Parley says goodbye and hangs up
+        locks = [lk["what"] for lk in p.status()["lockouts"]]
+        assert "mailbox 101" in locks, locks
+        attempt("2580", 1)  # the right PIN is refused while locked
+    finally:
+        phone.stop()
+    log = p.log.read_text()
+    assert log.count("mailbox login mailbox=101 ok=false") == 3
+    assert "mailbox login refused: locked" in log
+    assert "9999" not in log and "2580" not in log
+
+
+def test_default_pin_must_be_changed_at_first_login(parley_factory, tmp_path):
+    p = start(parley_factory, voicemail_default_pin="1234")
+    phone = Baresip(tmp_path, "owner", p.sip_port + 6, p.sip_port + 9, p.sip_port, "101", "secret101", 440)
+    try:
+        wait_for(lambda: p.status()["registrations"], what="registration")
+        phone.send("dial", f"sip:*97@127.0.0.1:{p.sip_port}")
+        phone.wait_event("CALL_ESTABLISHED")
+        phone.drain(1.0)
+        for keys in ("1234#", "1111#", "2580#", "2580#"):  # default PIN, a trivial one refused, the new one twice
+            for key in keys:
+                phone.send("sndcode", key)
+                phone.drain(0.3)
+            phone.drain(1.5)
+        phone.drain(2.0)
+        # Mailbox options, record the unavailable greeting: the phone's 440 Hz tone for 3 s, #, 1 accept.
+        for key in "01":
+            phone.send("sndcode", key)
+            phone.drain(0.5)
+        phone.drain(prompt_secs("vm-rec-unv", "beep") + 3.0)
+        phone.send("sndcode", "#")
+        phone.drain(1.0)
+        phone.send("sndcode", "1")
+        phone.drain(1.0)
+        phone.send("sndcode", "*")  # back to the main menu
+        phone.drain(0.5)
+        phone.send("sndcode", "#")
+        phone.wait_event("CALL_CLOSED", secs=20)
+    finally:
+        phone.stop()
+    log = p.log.read_text()
+    assert "PIN changed by phone" in log and "greeting saved" in log
+    assert "set" in p.cli("user", "list").stdout.splitlines()[2]
+    greeting = p.data / "voicemail" / "101" / "greetings" / "unavailable.wav"
+    (freq, share), level = tone_of(greeting)
+    assert abs(freq - 440) <= 10 and share > 0.6 and level > 2000, (freq, share, level)
+
+
+def test_mwi_calibrate_switches_the_lamp_of_a_phone(parley_factory, sipp):
+    p = start(parley_factory)
+    sipp(p, "register.xml", port=p.sip_port + 4, user="102", password="secret102", service="102",
+         keys={"expires": 300}).assert_ok()
+    lamp = sipp(p, "uas_notify.xml", port=p.sip_port + 4, subst={"counts": "0/0"})
+    time.sleep(0.3)
+    out = p.cli("mailbox", "mwi", "102", "on", "--http", f"127.0.0.1:{p.http_port}").stdout
+    assert "1 phone(s) notified" in out, out
+    lamp.assert_ok(timeout=10)

@@ -1,0 +1,107 @@
+"""Helpers for voicemail tests: the message store read straight from Parley's SQLite database, audio
+analysis of recordings, test audio made with sox, and prompt lengths from the bundled prompt set."""
+import sqlite3
+import subprocess
+import wave
+
+from conftest import ROOT
+from peers import dominant_frequency, read_wav, rms
+
+PROMPTS = ROOT / "prompts" / "en"
+
+
+def messages(p, mailbox=None):
+    """Finished messages as dicts, oldest first."""
+    db = sqlite3.connect(str(p.data / "parley.db"), timeout=10)
+    db.row_factory = sqlite3.Row
+    q = "SELECT * FROM messages WHERE state = 'ready'"
+    args = ()
+    if mailbox:
+        q += " AND mailbox = ?"
+        args = (mailbox,)
+    rows = [dict(r) for r in db.execute(q + " ORDER BY id", args)]
+    db.close()
+    return rows
+
+
+def message_file(p, m):
+    return p.data / "voicemail" / m["mailbox"] / f"{m['id']}.wav"
+
+
+def prompt_secs(*ids):
+    total = 0.0
+    for i in ids:
+        with wave.open(str(PROMPTS / f"{i}.wav")) as w:
+            total += w.getnframes() / w.getframerate()
+    return total
+
+
+def ulaw_tone(path, freq, seconds, lead_silence=0.0):
+    """A µ-law 8 kHz WAV for SIPp's rtp_stream (it sends the file's bytes as they are)."""
+    cmd = ["sox", "-n", "-r", "8000", "-c", "1", "-e", "u-law", str(path), "synth", str(seconds), "sine", str(freq),
+           "vol", "0.5"]
+    if lead_silence:
+        cmd += ["pad", str(lead_silence), "0"]
+    subprocess.run(cmd, check=True)
+    return str(path)
+
+
+def pcm_tone(path, freq, seconds):
+    subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(path), "synth", str(seconds), "sine",
+                    str(freq), "vol", "0.5"], check=True)
+    return path
+
+
+def inband_dtmf(path, keys, lead=1.0, gap=0.12, tone=0.12, tail=20.0):
+    """A µ-law WAV with in-band DTMF key presses (after `lead` s of silence), then silence."""
+    low = {"1": 697, "2": 697, "3": 697, "4": 770, "5": 770, "6": 770, "7": 852, "8": 852, "9": 852,
+           "*": 941, "0": 941, "#": 941}
+    high = {"1": 1209, "2": 1336, "3": 1477, "4": 1209, "5": 1336, "6": 1477, "7": 1209, "8": 1336, "9": 1477,
+            "*": 1209, "0": 1336, "#": 1477}
+    parts = []
+    tmp = path.parent
+    for n, k in enumerate(keys):
+        f = tmp / f"dtmf-{n}.wav"
+        subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(f), "synth", str(tone), "sine",
+                        str(low[k]), "sine", str(high[k]), "remix", "1,2", "vol", "0.35", "pad", "0", str(gap)],
+                       check=True)
+        parts.append(str(f))
+    lead_f = tmp / "lead.wav"
+    tail_f = tmp / "tail.wav"
+    for f, secs in ((lead_f, lead), (tail_f, tail)):
+        subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(f), "trim", "0", str(secs)], check=True)
+    subprocess.run(["sox", str(lead_f), *parts, str(tail_f), "-e", "u-law", str(path)], check=True)
+    return str(path)
+
+
+def tone_of(path, start=0.0, secs=None):
+    samples, rate = read_wav(path)
+    a = int(start * rate)
+    b = len(samples) if secs is None else a + int(secs * rate)
+    part = samples[a:b]
+    return dominant_frequency(part, rate), rms(part)
+
+
+def find_tone(path, freq, window=0.5, min_share=0.6):
+    """Seconds of `path` (in `window` steps) where `freq` dominates; [] if never."""
+    samples, rate = read_wav(path)
+    n = int(window * rate)
+    hits = []
+    for i in range(0, len(samples) - n, n):
+        part = samples[i:i + n]
+        if rms(part) < 500:
+            continue
+        (f, share) = dominant_frequency(part, rate, lo=300, hi=1500, step=20)
+        if abs(f - freq) <= 20 and share >= min_share:
+            hits.append(i / rate)
+    return hits
+
+
+def first_sound(path, level=500, window=0.1):
+    """Time of the first window louder than `level`."""
+    samples, rate = read_wav(path)
+    n = int(window * rate)
+    for i in range(0, len(samples) - n, n):
+        if rms(samples[i:i + n]) >= level:
+            return i / rate
+    return None
