@@ -275,3 +275,22 @@ def test_mwi_calibrate_switches_the_lamp_of_a_phone(parley_factory, sipp):
     out = p.cli("mailbox", "mwi", "102", "on", "--http", f"127.0.0.1:{p.http_port}").stdout
     assert "1 phone(s) notified" in out, out
     lamp.assert_ok(timeout=10)
+
+
+def test_zero_during_the_greeting_transfers_the_caller_to_the_operator(parley_factory, tmp_path):
+    p = start(parley_factory, voicemail_operator="102")
+    operator = Baresip(tmp_path, "op", p.sip_port + 6, p.sip_port + 9, p.sip_port, "102", "secret102", 1000)
+    caller = Baresip(tmp_path, "caller", p.sip_port + 12, p.sip_port + 15, p.sip_port, "100", "secret100", 440)
+    try:
+        wait_for(lambda: len(p.status()["registrations"]) == 2, what="registrations")
+        caller.send("dial", f"sip:101@127.0.0.1:{p.sip_port}")  # 101 is not registered: its voicemail
+        caller.wait_event("CALL_ESTABLISHED")
+        caller.drain(1.0)
+        caller.send("sndcode", "0")
+        operator.wait_event("CALL_ESTABLISHED", secs=15)  # the caller's phone, referred, calls 102
+        calls = wait_for(lambda: p.status()["calls"], what="the transferred call")
+        assert (calls[0]["caller"], calls[0]["callee"]) == ("100", "102")
+    finally:
+        caller.stop()
+        operator.stop()
+    assert "transfer accepted by the caller's phone" in p.log.read_text()

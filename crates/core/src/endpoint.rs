@@ -215,10 +215,44 @@ impl Endpoint {
                     self.out.push_back(Output::Event(CallEvent::Dtmf(d)));
                 }
             }
-            Method::Options => self.reply(tx, req, 200, None),
+            // Progress of a transfer we asked for (REFER): acknowledged, nothing else to do.
+            Method::Options | Method::Notify => self.reply(tx, req, 200, None),
             Method::Invite => self.reply(tx, req, 481, None),
             _ => self.reply(tx, req, 501, None),
         }
+    }
+
+    /// Ask the caller's phone to call `target` instead (blind transfer, RFC 3515 REFER); the response
+    /// comes back to the shell, which hangs up on success.
+    pub fn refer(&mut self, _now: Instant, target: &str) {
+        if self.state == State::Ended {
+            return;
+        }
+        let branch = self.ids.branch();
+        let mut refer = build::in_dialog(
+            &mut self.dialog,
+            Method::Refer,
+            &self.config.local,
+            &self.user,
+            &branch,
+            None,
+        );
+        let host = &self.config.local;
+        refer
+            .headers
+            .push("Contact", &host.contact(&self.user, self.target.transport));
+        refer.headers.push(
+            "Refer-To",
+            &format!("<sip:{target}@{}:{}>", host.host, host.port),
+        );
+        refer
+            .headers
+            .push("Referred-By", &format!("<sip:{}@{}>", self.user, host.host));
+        self.out.push_back(Output::Request {
+            side: Side::A,
+            request: refer,
+            target: self.target,
+        });
     }
 
     /// End the call from Parley's side with BYE.
@@ -392,6 +426,22 @@ mod tests {
         };
         assert_eq!(response.status, 488);
         assert!(ep.is_ended());
+    }
+
+    #[test]
+    fn refer_names_the_target_on_parley() {
+        let mut ep = Endpoint::answer(crate::test_epoch(), config(), new(OFFER));
+        while ep.poll_output().is_some() {}
+        ep.refer(crate::test_epoch(), "100");
+        let Some(Output::Request { request, .. }) = ep.poll_output() else {
+            panic!("no REFER")
+        };
+        assert_eq!(request.method, Method::Refer);
+        assert_eq!(
+            request.headers.get("Refer-To"),
+            Some("<sip:100@127.0.0.1:5060>")
+        );
+        assert!(!ep.is_ended());
     }
 
     #[test]

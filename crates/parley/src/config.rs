@@ -73,6 +73,9 @@ pub struct Config {
     pub pin_max_failures: u32,
     /// First mailbox lockout in seconds (doubles with each repeat).
     pub pin_lockout_secs: u64,
+    /// Extension that `0` during a greeting (or after recording a message) transfers the caller to;
+    /// without it, `0` is not offered.
+    pub voicemail_operator: Option<String>,
     /// Directory of prompt files (`vm-intro.wav`, `digits/5.wav`...) replacing the bundled English set;
     /// an Asterisk sound directory such as /usr/share/asterisk/sounds/fr works.
     pub prompts: Option<PathBuf>,
@@ -110,6 +113,7 @@ impl Default for Config {
             pin_min_length: 4,
             pin_max_failures: 5,
             pin_lockout_secs: 300,
+            voicemail_operator: None,
             prompts: None,
         }
     }
@@ -178,12 +182,18 @@ impl Config {
                 bail!("{k} must be digits, * or #, got {v:?}");
             }
         }
+        if let Some(op) = &self.voicemail_operator {
+            if op.len() < 2 || !op.bytes().all(|b| b.is_ascii_digit()) {
+                bail!("voicemail_operator must be an extension (digits), got {op:?}");
+            }
+        }
         let menus = parley_core::vm::VmConfig {
             max_message: Duration::from_secs(self.voicemail_max_secs.max(1)),
             min_message: Duration::from_millis(self.voicemail_min_ms),
             silence: Duration::from_secs(self.voicemail_silence_secs.max(1)),
             skip: Duration::from_secs(self.voicemail_skip_secs.max(1)),
             pin_min_len: self.pin_min_length.max(4),
+            operator: self.voicemail_operator.is_some(),
             ..Default::default()
         };
         Ok(parley_sip::VmSettings {
@@ -195,6 +205,7 @@ impl Config {
             pbx_peers: self.voicemail_pbx_peers.clone(),
             default_pin: self.voicemail_default_pin.clone(),
             prompts: self.prompts.clone(),
+            operator: self.voicemail_operator.clone(),
             pin_guard: parley_core::guard::GuardConfig {
                 max_failures: self.pin_max_failures.max(1),
                 window: Duration::from_secs(900),

@@ -90,6 +90,9 @@ enum ClientRoute {
     Notify {
         call_id: String,
     },
+    Transfer {
+        session: u64,
+    },
     Ignore,
 }
 
@@ -354,6 +357,10 @@ impl Server {
                     let cid = call_id.clone();
                     self.notify_failed(&cid, response.status);
                 }
+                Some(ClientRoute::Transfer { session }) if response.status >= 200 => {
+                    let id = *session;
+                    self.transfer_result(id, response.status).await;
+                }
                 _ => {}
             },
             Inbound::ClientDone { tx, final_seen } => {
@@ -361,6 +368,11 @@ impl Server {
                 if let Some(ClientRoute::Notify { call_id }) = &route {
                     if !final_seen {
                         self.notify_failed(call_id, 408);
+                    }
+                }
+                if let Some(ClientRoute::Transfer { session }) = &route {
+                    if !final_seen {
+                        self.transfer_result(*session, 408).await;
                     }
                 }
                 if let Some(ClientRoute::Call {

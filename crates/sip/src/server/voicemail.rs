@@ -47,6 +47,8 @@ pub struct VmSettings {
     pub prompts: Option<PathBuf>,
     /// Lockout after wrong PINs (per mailbox and per caller address, across calls).
     pub pin_guard: GuardConfig,
+    /// Where `0` during a greeting or after a message transfers the caller (an extension).
+    pub operator: Option<String>,
 }
 
 impl Default for VmSettings {
@@ -65,6 +67,7 @@ impl Default for VmSettings {
                 window: Duration::from_secs(900),
                 lockout: Duration::from_secs(300),
             },
+            operator: None,
         }
     }
 }
@@ -95,6 +98,8 @@ pub(super) struct VmEntry {
     label: String,
     take: Option<TakeFile>,
     take_ms: u64,
+    /// A REFER to the operator is pending: the session is over, the dialog ends with the transfer.
+    transferring: bool,
 }
 
 /// Results of work done off the actor.
@@ -268,6 +273,7 @@ impl Server {
                 label,
                 take: None,
                 take_ms: 0,
+                transferring: false,
             },
         );
         self.drive_vm(id).await;
@@ -326,6 +332,22 @@ impl Server {
         if let Some(e) = self.sessions.get_mut(&id) {
             let _g = e.span.clone().entered();
             e.endpoint.handle_request(now(), tx, req);
+        }
+        self.drive_vm(id).await;
+    }
+
+    /// The caller's phone answered our REFER (or never did): the voicemail call ends either way; on
+    /// success the phone is already calling the operator.
+    pub(super) async fn transfer_result(&mut self, id: u64, status: u16) {
+        if let Some(e) = self.sessions.get_mut(&id) {
+            let _g = e.span.clone().entered();
+            if (200..300).contains(&status) {
+                info!(status, "transfer accepted by the caller's phone");
+            } else {
+                warn!(status, "the caller's phone refused the transfer");
+            }
+            e.transferring = false;
+            e.endpoint.hangup(now());
         }
         self.drive_vm(id).await;
     }
@@ -423,7 +445,12 @@ impl Server {
                         request, target, ..
                     } => {
                         let ctx = self.adapter.send_request(&request, target);
-                        self.client_txs.insert(ctx, super::ClientRoute::Ignore);
+                        let route = if request.method == parley_core::sip::Method::Refer {
+                            super::ClientRoute::Transfer { session: id }
+                        } else {
+                            super::ClientRoute::Ignore
+                        };
+                        self.client_txs.insert(ctx, route);
                     }
                     Output::Ack { .. } => {}
                     Output::Media(u) => {
@@ -451,7 +478,7 @@ impl Server {
                 self.vm_command(id, cmd).instrument(span).await;
                 continue;
             }
-            if e.endpoint.is_ended() || e.session.is_done() {
+            if e.endpoint.is_ended() || (e.session.is_done() && !e.transferring) {
                 if !e.endpoint.is_ended() {
                     e.endpoint.hangup(now());
                     continue;
@@ -589,9 +616,14 @@ impl Server {
                 }
             }
             Command::Operator => {
-                // No operator transfer yet: the menus only offer key 0 when an operator is configured,
-                // and no configuration sets one in this version.
-                if let Some(e) = self.sessions.get_mut(&id) {
+                // Blind transfer: the caller's phone is asked (REFER) to call the operator; Parley hangs
+                // up once the phone accepts, or at once if it refuses.
+                let operator = self.config.vm.operator.clone();
+                if let (Some(e), Some(op)) = (self.sessions.get_mut(&id), operator) {
+                    info!(operator = %op, "transferring the caller to the operator");
+                    e.endpoint.refer(now(), &op);
+                    e.transferring = true;
+                } else if let Some(e) = self.sessions.get_mut(&id) {
                     e.endpoint.hangup(now());
                 }
             }
