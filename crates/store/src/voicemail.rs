@@ -240,6 +240,19 @@ impl Store {
         })
     }
 
+    /// The argon2 hash of a mailbox's PIN: `Ok(None)` when never set (the default PIN applies), an error
+    /// `NotFound` for no such extension. Verify it off the async runtime ([`crate::verify_secret`]).
+    pub async fn pin_hash(&self, ext: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT pin_hash FROM users WHERE extension = ?")
+            .bind(ext)
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(r) => Ok(r.get("pin_hash")),
+            None => Err(StoreError::NotFound(ext.to_string())),
+        }
+    }
+
     /// Whether the PIN is still unset (the configured default PIN applies and must be changed).
     pub async fn pin_is_default(&self, ext: &str) -> Result<bool, StoreError> {
         let row = sqlx::query("SELECT pin_hash IS NULL AS d FROM users WHERE extension = ?")

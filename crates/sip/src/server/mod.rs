@@ -116,7 +116,6 @@ struct Server {
     prompts: Prompts,
     vm_profile: parley_core::vm::profile::Profile,
     pin_guard: AuthGuard,
-    message_paths: HashMap<i64, std::path::PathBuf>,
     mwi: mwi::Mwi,
     diverted: Vec<Diverted>,
 }
@@ -170,7 +169,6 @@ pub async fn run(
         prompts: Prompts::new(config.vm.prompts.clone()),
         vm_profile: parley_core::vm::profile::classic(),
         pin_guard: voicemail::pin_guard(&config.vm),
-        message_paths: HashMap::new(),
         mwi: mwi::Mwi::default(),
         diverted: Vec::new(),
         config,

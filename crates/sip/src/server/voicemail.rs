@@ -3,6 +3,7 @@
 //! and messages; record to files; check PINs (argon2 off the actor, with a lockout across calls); and
 //! change the store, then update message-waiting lamps.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -493,7 +494,7 @@ impl Server {
         }
     }
 
-    fn clips(&mut self, audio: Vec<Audio>) -> Vec<Clip> {
+    fn clips(&mut self, audio: Vec<Audio>, messages: &HashMap<i64, PathBuf>) -> Vec<Clip> {
         let mut clips = Vec::with_capacity(audio.len());
         for a in audio {
             let (samples, seekable) = match a {
@@ -504,7 +505,7 @@ impl Server {
                     false,
                 ),
                 Audio::Message(mid) => {
-                    let path = self.message_paths.get(&mid).cloned();
+                    let path = messages.get(&mid).cloned();
                     (
                         path.and_then(|p| read_wav(&p))
                             .unwrap_or_else(|| Arc::from(Vec::new())),
@@ -522,11 +523,11 @@ impl Server {
         match cmd {
             Command::Play(audio) => {
                 // Resolve message paths (they need the store) before taking the entry.
+                let mut messages = HashMap::new();
                 for a in &audio {
                     if let Audio::Message(mid) = a {
                         if let Ok(Some(m)) = self.store.get_message(*mid).await {
-                            let p = self.store.message_path(&m.mailbox, m.id);
-                            self.message_paths.insert(*mid, p);
+                            messages.insert(*mid, self.store.message_path(&m.mailbox, m.id));
                         }
                     }
                 }
@@ -538,7 +539,7 @@ impl Server {
                     None => None,
                 });
                 let has_take = audio.contains(&Audio::Take);
-                let mut clips = self.clips(audio);
+                let mut clips = self.clips(audio, &messages);
                 if has_take {
                     if let Some(s) = take_path.and_then(|p| read_wav(&p)) {
                         clips.push(Clip {
@@ -810,13 +811,13 @@ impl Server {
         let default_pin = self.config.vm.default_pin.clone();
         tokio::spawn(async move {
             let ok = valid
-                && match store.pin_is_default(&mailbox).await {
-                    Ok(true) => pin == default_pin,
-                    Ok(false) => {
-                        let s = store.clone();
-                        let (m, p) = (mailbox.clone(), pin);
-                        s.check_pin(&m, &p).await.unwrap_or(false)
-                    }
+                && match store.pin_hash(&mailbox).await {
+                    Ok(None) => pin == default_pin,
+                    Ok(Some(hash)) => tokio::task::spawn_blocking(move || {
+                        parley_store::verify_secret(&pin, &hash)
+                    })
+                    .await
+                    .unwrap_or(false),
                     Err(_) => false,
                 };
             let _ = work.send(Work::Pin { id, mailbox, ok });
