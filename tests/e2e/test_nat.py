@@ -35,8 +35,11 @@ def test_relay_latches_to_the_address_rtp_really_comes_from(parley_factory, tmp_
             status, h = c.recv(5)
         assert status == 200
         # Send RTP from a port other than the announced one to the relay port in Parley's answer.
-        calls = p.status()["calls"]
-        assert calls and calls[0]["state"] == "answered"
+        # The status snapshot is published just after the 200 leaves: give it a moment.
+        deadline = time.time() + 3
+        while not [c for c in p.status()["calls"] if c["state"] == "answered"]:
+            assert time.time() < deadline, p.status()["calls"]
+            time.sleep(0.05)
         relay_port = int(c.last_body.split(b"m=audio ")[1].split(b" ")[0])
         pkt = bytes([0x80, 0]) + bytes(10) + b"\xff" * 160
         received = 0
