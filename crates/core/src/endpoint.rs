@@ -10,7 +10,6 @@ use std::time::Instant;
 use crate::call::{build, CallConfig, CallEvent, Dialog, MediaUpdate, Output, Side, TxId};
 use crate::ids::Ids;
 use crate::sdp::{AudioSession, Direction, Format, LocalSdp, SdpError};
-use crate::sip::header::NameAddr;
 use crate::sip::{Method, Request, Response};
 use crate::target::Target;
 
@@ -75,26 +74,7 @@ impl Endpoint {
         let mut ids = Ids::new(new.seed);
         let tag = new.local_tag.clone().unwrap_or_else(|| ids.tag());
         let inv = &new.invite;
-        let to = inv.headers.get("To").unwrap_or_default();
-        let dialog = Dialog {
-            call_id: inv.call_id().to_string(),
-            local: format!("{to};tag={tag}"),
-            remote: inv.headers.get("From").unwrap_or_default().to_string(),
-            remote_target: inv
-                .headers
-                .get("Contact")
-                .and_then(NameAddr::parse)
-                .map(|n| n.uri)
-                .unwrap_or_else(|| inv.uri.clone()),
-            route: inv
-                .headers
-                .get_all("Record-Route")
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
-            local_cseq: 0,
-            transport: new.source.transport,
-        };
+        let dialog = Dialog::answering(inv, &tag, new.source.transport);
         let session_id = ids.next_u64() >> 16;
         let mut ep = Endpoint {
             sdp: LocalSdp {

@@ -23,6 +23,38 @@ pub struct Dialog {
     pub transport: Transport,
 }
 
+impl Dialog {
+    /// The dialog created by a request Parley answers (an INVITE or SUBSCRIBE): our side is its To with
+    /// `tag`, the peer its From, the remote target its Contact (else its Request-URI), the route set its
+    /// Record-Route.
+    pub fn answering(req: &Request, tag: &str, transport: Transport) -> Dialog {
+        let to = req.headers.get("To").unwrap_or_default();
+        Dialog {
+            call_id: req.call_id().to_string(),
+            local: format!("{to};tag={tag}"),
+            remote: req.headers.get("From").unwrap_or_default().to_string(),
+            remote_target: remote_target(req),
+            route: req
+                .headers
+                .get_all("Record-Route")
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            local_cseq: 0,
+            transport,
+        }
+    }
+}
+
+/// Where in-dialog requests to the sender of `req` go: its Contact, else its Request-URI.
+pub fn remote_target(req: &Request) -> SipUri {
+    req.headers
+        .get("Contact")
+        .and_then(crate::sip::header::NameAddr::parse)
+        .map(|n| n.uri)
+        .unwrap_or_else(|| req.uri.clone())
+}
+
 /// Parley's own address as written into Via and Contact.
 #[derive(Debug, Clone)]
 pub struct LocalAddr {

@@ -220,34 +220,7 @@ impl Call {
     pub fn new(now: Instant, config: CallConfig, new: NewCall) -> Call {
         let mut ids = Ids::new(new.seed);
         let a_tag = ids.tag();
-        let remote_target = new
-            .invite
-            .headers
-            .get("Contact")
-            .and_then(NameAddr::parse)
-            .map(|n| n.uri)
-            .unwrap_or_else(|| new.invite.uri.clone());
-        let to = new.invite.headers.get("To").unwrap_or_default();
-        let a_dialog = Dialog {
-            call_id: new.invite.call_id().to_string(),
-            local: format!("{to};tag={a_tag}"),
-            remote: new
-                .invite
-                .headers
-                .get("From")
-                .unwrap_or_default()
-                .to_string(),
-            remote_target,
-            route: new
-                .invite
-                .headers
-                .get_all("Record-Route")
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
-            local_cseq: 0,
-            transport: new.source.transport,
-        };
+        let a_dialog = Dialog::answering(&new.invite, &a_tag, new.source.transport);
         let session_seed = ids.next_u64() >> 16;
         let offer = AudioSession::parse(&new.invite.body);
         let a_offer = offer.clone().unwrap_or(AudioSession {

@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use parley_core::call::build::{self, Dialog};
-use parley_core::sip::header::NameAddr;
 use parley_core::sip::{Method, Request, Response};
 use parley_core::target::Target;
 use parley_store::Counts;
@@ -125,37 +124,19 @@ impl Server {
             &self.local_addr().contact(&mailbox, source.transport),
         );
         self.adapter.respond(tx, &r);
-        let remote_target = req
-            .headers
-            .get("Contact")
-            .and_then(NameAddr::parse)
-            .map(|n| n.uri)
-            .unwrap_or_else(|| req.uri.clone());
-        let sub = self.mwi.subs.entry(call_id.clone()).or_insert_with(|| {
-            let to = req.headers.get("To").unwrap_or_default();
-            Subscription {
+        let sub = self
+            .mwi
+            .subs
+            .entry(call_id.clone())
+            .or_insert_with(|| Subscription {
                 mailbox: mailbox.clone(),
-                dialog: Dialog {
-                    call_id: call_id.clone(),
-                    local: format!("{to};tag={local_tag}"),
-                    remote: req.headers.get("From").unwrap_or_default().to_string(),
-                    remote_target: remote_target.clone(),
-                    route: req
-                        .headers
-                        .get_all("Record-Route")
-                        .iter()
-                        .map(|s| s.to_string())
-                        .collect(),
-                    local_cseq: 0,
-                    transport: source.transport,
-                },
+                dialog: Dialog::answering(req, &local_tag, source.transport),
                 target: source,
                 expires_at: now(),
-            }
-        });
+            });
         sub.expires_at = now() + Duration::from_secs(u64::from(expires));
         sub.target = source;
-        sub.dialog.remote_target = remote_target;
+        sub.dialog.remote_target = build::remote_target(req);
         info!(mailbox = %mailbox, expires, "MWI subscription");
         let counts = self.counts(&mailbox).await;
         let state = if expires == 0 {
