@@ -300,3 +300,47 @@ def test_zero_during_the_greeting_transfers_the_caller_to_the_operator(parley_fa
         caller.stop()
         operator.stop()
     assert "transfer accepted by the caller's phone" in p.log.read_text()
+
+
+def test_mark_as_read_stores_messages_old_and_a_subscription_refreshes_and_ends(parley_factory, sipp, tmp_path):
+    p = start(parley_factory)
+    p.cli("mailbox", "set", "101", "--mark-read", "on")
+    sub = sipp(p, "mwi_refresh.xml", port=p.sip_port + 16, user="101", password="secret101", service="101",
+               subst={"c1": "0/0", "c2": "0/1", "waiting": "no"})
+    wait_for(lambda: p.status()["mwi_subscriptions"] == 1, what="the subscription")
+    deposit(p, sipp, tmp_path, hold=10000).assert_ok()
+    sub.assert_ok(timeout=20)
+    assert [m["folder"] for m in messages(p, "101")] == ["old"]
+    wait_for(lambda: p.status()["mwi_subscriptions"] == 0, what="the subscription to end")
+
+
+def test_star_during_own_greeting_logs_in_and_leaves_a_message_in_another_mailbox(parley_factory, tmp_path):
+    p = start(parley_factory)
+    p.cli("user", "set", "101", "--pin", "2580")
+    phone = Baresip(tmp_path, "away", p.sip_port + 6, p.sip_port + 9, p.sip_port, "100", "secret100", 440)
+    try:
+        wait_for(lambda: p.status()["registrations"], what="registration")
+        phone.send("dial", f"sip:101@127.0.0.1:{p.sip_port}")  # 101 is away: its greeting plays
+        phone.wait_event("CALL_ESTABLISHED")
+        phone.drain(1.0)
+        phone.send("sndcode", "*")  # remote access to 101
+        phone.drain(1.0)
+        for keys in ("2580#", "35", "102#"):  # PIN; advanced options, leave a message; to mailbox 102
+            for key in keys:
+                phone.send("sndcode", key)
+                phone.drain(0.4)
+            phone.drain(1.0)
+        phone.drain(prompt_secs("vm-intro", "beep") + 3.0)  # the phone's 440 Hz is recorded for ~3 s
+        phone.send("sndcode", "#")
+        phone.drain(1.0)
+        phone.send("sndcode", "1")  # accept
+        phone.drain(2.0)
+        phone.send("hangup")
+        phone.wait_event("CALL_CLOSED")
+    finally:
+        phone.stop()
+    msgs = messages(p, "102")
+    assert len(msgs) == 1 and msgs[0]["caller"] == "101", msgs
+    assert msgs[0]["duration_ms"] >= 2000
+    (freq, _), _ = tone_of(message_file(p, msgs[0]))
+    assert abs(freq - 440) <= 10
