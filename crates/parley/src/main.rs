@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use config::Config;
-use parley_store::{NewUser, Store, StoreError, UserChanges};
+use parley_store::{NewUser, Privilege, Store, StoreError, UserChanges};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -38,6 +38,15 @@ enum Command {
     /// Manage accounts.
     #[command(subcommand)]
     User(UserCommand),
+    /// ManagerAssistant application instances (for the Callisto-compatible API).
+    #[command(subcommand, name = "ma-instance")]
+    MaInstance(InstanceCommand),
+    /// Show the audit log of changes, newest first.
+    Audit {
+        /// How many entries.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
     /// Voicemail boxes: settings, messages, and the message-waiting lamp.
     #[command(subcommand)]
     Mailbox(MailboxCommand),
@@ -138,6 +147,10 @@ enum UserCommand {
         /// Email address.
         #[arg(long)]
         email: Option<String>,
+        /// Privilege: admin, rest (REST Authentication, the Callisto API) or groups (manage
+        /// ManagerAssistant groups); repeat or separate with commas.
+        #[arg(long = "privilege", value_delimiter = ',')]
+        privileges: Vec<String>,
     },
     /// List accounts.
     List,
@@ -162,6 +175,25 @@ enum UserCommand {
         /// New email address (empty to clear).
         #[arg(long)]
         email: Option<String>,
+        /// Replace the privileges (admin, rest, groups; `none` clears them); repeat or use commas.
+        #[arg(long = "privilege", value_delimiter = ',')]
+        privileges: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum InstanceCommand {
+    /// Create an application instance (the <MAGroup> of the API paths).
+    Add {
+        /// Name (letters, digits, '_', '-', '.').
+        name: String,
+    },
+    /// List instances.
+    List,
+    /// Remove an instance with all its groups.
+    Remove {
+        /// Name.
+        name: String,
     },
 }
 
@@ -190,6 +222,8 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Serve(args) => serve(config, args).await,
         Command::User(cmd) => user(config, cmd).await,
         Command::Mailbox(cmd) => mailbox(config, cmd).await,
+        Command::MaInstance(cmd) => ma_instance(config, cmd).await,
+        Command::Audit { limit } => audit(config, limit).await,
         Command::Status { http, json } => status(config, http, json),
     }
 }
@@ -328,51 +362,130 @@ fn http_request(
     Ok((code, body))
 }
 
+fn parse_privileges(list: &[String]) -> Result<Vec<Privilege>, StoreError> {
+    list.iter()
+        .filter(|p| !p.trim().is_empty() && !p.trim().eq_ignore_ascii_case("none"))
+        .map(|p| Privilege::parse(p))
+        .collect()
+}
+
+/// Record a command-line change in the audit log (never its secrets).
+async fn audit_cli(store: &Store, action: &str, target: &str, detail: &str) {
+    #[allow(clippy::disallowed_methods)]
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    if let Err(e) = store
+        .audit(now, "cli", "local", action, target, detail)
+        .await
+    {
+        eprintln!("warning: audit log not written: {e}");
+    }
+}
+
 async fn user(config: Config, cmd: UserCommand) -> Result<()> {
     let store = Store::open(&config.data).await?;
-    let result = match cmd {
+    let result = user_command(&store, cmd).await;
+    store.close().await;
+    result
+}
+
+async fn user_command(store: &Store, cmd: UserCommand) -> Result<()> {
+    match cmd {
         UserCommand::Add {
             ext,
             name,
             password,
             pin,
             email,
-        } => store
-            .add_user(&NewUser {
-                extension: ext.clone(),
-                name,
-                password,
-                pin,
-                email,
-            })
-            .await
-            .map(|_| println!("added extension {ext}")),
-        UserCommand::List => store.list_users().await.map(|users| {
-            println!("{:<10} {:<30} {:<30} PIN", "EXT", "NAME", "EMAIL");
+            privileges,
+        } => {
+            let privileges = parse_privileges(&privileges)?;
+            let detail = format!(
+                "name={name} privileges={}",
+                privileges
+                    .iter()
+                    .map(|p| p.as_str())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            );
+            store
+                .add_user(&NewUser {
+                    extension: ext.clone(),
+                    name,
+                    password,
+                    pin,
+                    email,
+                    privileges,
+                })
+                .await?;
+            audit_cli(store, "user.add", &ext, &detail).await;
+            println!("added extension {ext}");
+        }
+        UserCommand::List => {
+            let users = store.list_users().await?;
+            println!(
+                "{:<10} {:<30} {:<30} {:<4} PRIVILEGES",
+                "EXT", "NAME", "EMAIL", "PIN"
+            );
             for u in users {
                 println!(
-                    "{:<10} {:<30} {:<30} {}",
+                    "{:<10} {:<30} {:<30} {:<4} {}",
                     u.extension,
                     u.name,
                     u.email.unwrap_or_default(),
-                    if u.has_pin { "set" } else { "-" }
+                    if u.has_pin { "set" } else { "-" },
+                    u.privileges
+                        .iter()
+                        .map(|p| p.as_str())
+                        .collect::<Vec<_>>()
+                        .join(",")
                 );
             }
-        }),
-        UserCommand::Remove { ext } => store
-            .remove_user(&ext)
-            .await
-            .map(|_| println!("removed extension {ext}")),
+        }
+        UserCommand::Remove { ext } => {
+            store.remove_user(&ext).await?;
+            audit_cli(store, "user.remove", &ext, "").await;
+            println!("removed extension {ext}");
+        }
         UserCommand::Set {
             ext,
             name,
             password,
             pin,
             email,
+            privileges,
         } => {
-            if name.is_none() && password.is_none() && pin.is_none() && email.is_none() {
-                store.close().await;
-                bail!("nothing to change: give --name, --password, --pin or --email");
+            if name.is_none()
+                && password.is_none()
+                && pin.is_none()
+                && email.is_none()
+                && privileges.is_empty()
+            {
+                bail!("nothing to change: give --name, --password, --pin, --email or --privilege");
+            }
+            let privileges = if privileges.is_empty() {
+                None
+            } else {
+                Some(parse_privileges(&privileges)?)
+            };
+            let mut changed: Vec<String> = Vec::new();
+            for (k, present) in [
+                ("name", name.is_some()),
+                ("password", password.is_some()),
+                ("pin", pin.is_some()),
+                ("email", email.is_some()),
+            ] {
+                if present {
+                    changed.push(k.to_string());
+                }
+            }
+            if let Some(p) = &privileges {
+                changed.push(format!(
+                    "privileges={}",
+                    p.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(",")
+                ));
             }
             store
                 .update_user(
@@ -382,14 +495,67 @@ async fn user(config: Config, cmd: UserCommand) -> Result<()> {
                         password,
                         pin,
                         email,
+                        privileges,
                     },
                 )
-                .await
-                .map(|_| println!("updated extension {ext}"))
+                .await?;
+            audit_cli(store, "user.set", &ext, &changed.join(" ")).await;
+            println!("updated extension {ext}");
         }
-    };
+    }
+    Ok(())
+}
+
+async fn ma_instance(config: Config, cmd: InstanceCommand) -> Result<()> {
+    let store = Store::open(&config.data).await?;
+    let result = async {
+        match cmd {
+            InstanceCommand::Add { name } => {
+                #[allow(clippy::disallowed_methods)]
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs() as i64)
+                    .unwrap_or(0);
+                store.add_ma_instance(&name, now).await?;
+                audit_cli(&store, "ma.instance.add", &name, "").await;
+                println!("added ManagerAssistant instance {name}");
+            }
+            InstanceCommand::List => {
+                for n in store.ma_instances().await? {
+                    println!("{n}");
+                }
+            }
+            InstanceCommand::Remove { name } => {
+                store.remove_ma_instance(&name).await?;
+                audit_cli(&store, "ma.instance.remove", &name, "").await;
+                println!("removed ManagerAssistant instance {name}");
+            }
+        }
+        Ok::<(), anyhow::Error>(())
+    }
+    .await;
     store.close().await;
-    Ok(result?)
+    result
+}
+
+async fn audit(config: Config, limit: u32) -> Result<()> {
+    let store = Store::open(&config.data).await?;
+    let entries = store.audit_log(limit).await;
+    store.close().await;
+    for e in entries? {
+        let at = chrono::DateTime::from_timestamp(e.at, 0)
+            .map(|t| {
+                t.with_timezone(&chrono::Local)
+                    .format("%Y-%m-%d %H:%M:%S")
+                    .to_string()
+            })
+            .unwrap_or_else(|| e.at.to_string());
+        println!(
+            "#{:<6} {at} {:<8} {:<15} {:<24} {:<24} {}",
+            e.id, e.actor, e.source, e.action, e.target, e.detail
+        );
+    }
+    Ok(())
 }
 
 fn status(config: Config, http: Option<String>, json: bool) -> Result<()> {
@@ -531,6 +697,12 @@ async fn serve(mut config: Config, args: ServeArgs) -> Result<()> {
     let app = parley_web::app(parley_web::AppState {
         status,
         control: Some(control),
+        store: Some(store.clone()),
+        guard: parley_web::login_guard(parley_core::guard::GuardConfig {
+            max_failures: config.auth_max_failures.max(1),
+            window: Duration::from_secs(config.auth_failure_window_secs),
+            lockout: Duration::from_secs(config.auth_lockout_secs),
+        }),
     });
     let http_cancel = cancel.clone();
     let http = tokio::spawn(async move {
@@ -610,6 +782,12 @@ async fn provision_demo(store: &Store) -> Result<()> {
             password: password.clone(),
             pin: Some(pin.clone()),
             email: None,
+            // The first demo user administers the system.
+            privileges: if i == 0 {
+                vec![Privilege::Admin]
+            } else {
+                Vec::new()
+            },
         };
         match store.add_user(&u).await {
             Ok(()) => println!("  {ext}  {name:<12} password {password}  voicemail PIN {pin}"),

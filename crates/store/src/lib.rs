@@ -3,6 +3,8 @@
 //! passwords and PINs, digest HA1 for SIP). Never logs a secret.
 #![warn(missing_docs)]
 
+mod audit;
+mod ma;
 mod users;
 mod voicemail;
 
@@ -12,7 +14,11 @@ use std::str::FromStr;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
-pub use users::{hash_secret, validate_extension, verify_secret, NewUser, User, UserChanges};
+pub use audit::AuditEntry;
+pub use ma::{Announcement, Change, Group, Member, Vip};
+pub use users::{
+    hash_secret, validate_extension, verify_secret, NewUser, Privilege, User, UserChanges,
+};
 pub use voicemail::{Counts, MailboxSettings, StoredMessage, FOLDERS};
 
 /// Errors from the store.
@@ -42,6 +48,7 @@ pub enum StoreError {
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_users.sql")),
     (2, include_str!("../migrations/0002_voicemail.sql")),
+    (3, include_str!("../migrations/0003_accounts_ma.sql")),
 ];
 
 async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {

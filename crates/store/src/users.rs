@@ -21,6 +21,57 @@ pub struct User {
     pub email: Option<String>,
     /// Whether a voicemail PIN is set.
     pub has_pin: bool,
+    /// Privileges beyond managing one's own things.
+    pub privileges: Vec<Privilege>,
+}
+
+/// What an account may do beyond managing its own things (the seeds' privileges).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Privilege {
+    /// Everything.
+    Admin,
+    /// "REST Authentication": may call the Callisto-compatible API.
+    Rest,
+    /// "Groups": may manage ManagerAssistant groups.
+    Groups,
+}
+
+impl Privilege {
+    /// Every privilege.
+    pub const ALL: [Privilege; 3] = [Privilege::Admin, Privilege::Rest, Privilege::Groups];
+
+    /// Stored and command-line name (`admin`, `rest`, `groups`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Privilege::Admin => "admin",
+            Privilege::Rest => "rest",
+            Privilege::Groups => "groups",
+        }
+    }
+
+    /// Parse a name.
+    pub fn parse(s: &str) -> Result<Privilege, StoreError> {
+        Privilege::ALL
+            .into_iter()
+            .find(|p| p.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| {
+                StoreError::Invalid(format!("unknown privilege {s:?} (admin, rest or groups)"))
+            })
+    }
+
+    fn join(list: &[Privilege]) -> String {
+        let mut v: Vec<&str> = list.iter().map(|p| p.as_str()).collect();
+        v.sort();
+        v.dedup();
+        v.join(",")
+    }
+
+    fn split(s: &str) -> Vec<Privilege> {
+        s.split(',')
+            .filter_map(|p| Privilege::parse(p).ok())
+            .collect()
+    }
 }
 
 /// A new account.
@@ -36,6 +87,8 @@ pub struct NewUser {
     pub pin: Option<String>,
     /// Email.
     pub email: Option<String>,
+    /// Privileges.
+    pub privileges: Vec<Privilege>,
 }
 
 /// Changes to an account (`None` = unchanged).
@@ -49,6 +102,8 @@ pub struct UserChanges {
     pub pin: Option<String>,
     /// New email (empty string clears it).
     pub email: Option<String>,
+    /// New privileges (replacing the old ones).
+    pub privileges: Option<Vec<Privilege>>,
 }
 
 /// Check an extension: 2 to 10 digits.
@@ -148,7 +203,7 @@ impl Store {
         }
         let pin_hash = u.pin.as_deref().map(hash_secret).transpose()?;
         let res = sqlx::query(
-            "INSERT INTO users (extension, name, email, password_hash, ha1_md5, ha1_sha256, pin_hash, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO users (extension, name, email, password_hash, ha1_md5, ha1_sha256, pin_hash, created_at, privileges) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&u.extension)
         .bind(u.name.trim())
@@ -158,6 +213,7 @@ impl Store {
         .bind(ha1(Algorithm::Sha256, &u.extension, SIP_REALM, &u.password))
         .bind(pin_hash)
         .bind(unix_now())
+        .bind(Privilege::join(&u.privileges))
         .execute(&self.pool)
         .await;
         match res {
@@ -171,7 +227,7 @@ impl Store {
 
     /// All accounts, by extension.
     pub async fn list_users(&self) -> Result<Vec<User>, StoreError> {
-        let rows = sqlx::query("SELECT extension, name, email, pin_hash IS NOT NULL AS has_pin FROM users ORDER BY extension")
+        let rows = sqlx::query("SELECT extension, name, email, pin_hash IS NOT NULL AS has_pin, privileges FROM users ORDER BY extension")
             .fetch_all(&self.pool)
             .await?;
         Ok(rows
@@ -181,17 +237,24 @@ impl Store {
                 name: r.get("name"),
                 email: r.get("email"),
                 has_pin: r.get("has_pin"),
+                privileges: Privilege::split(&r.get::<String, _>("privileges")),
             })
             .collect())
     }
 
     /// One account.
     pub async fn get_user(&self, ext: &str) -> Result<Option<User>, StoreError> {
-        Ok(self
-            .list_users()
-            .await?
-            .into_iter()
-            .find(|u| u.extension == ext))
+        let row = sqlx::query("SELECT extension, name, email, pin_hash IS NOT NULL AS has_pin, privileges FROM users WHERE extension = ?")
+            .bind(ext)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| User {
+            extension: r.get("extension"),
+            name: r.get("name"),
+            email: r.get("email"),
+            has_pin: r.get("has_pin"),
+            privileges: Privilege::split(&r.get::<String, _>("privileges")),
+        }))
     }
 
     /// Remove an account.
@@ -263,6 +326,13 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
+        if let Some(list) = &c.privileges {
+            sqlx::query("UPDATE users SET privileges = ? WHERE extension = ?")
+                .bind(Privilege::join(list))
+                .bind(ext)
+                .execute(&mut *tx)
+                .await?;
+        }
         if let Some(e) = &c.email {
             let e = (!e.is_empty()).then_some(e);
             sqlx::query("UPDATE users SET email = ? WHERE extension = ?")
@@ -288,6 +358,24 @@ impl Store {
         Ok(row.map(|r| r.get("h")))
     }
 
+    /// The argon2 hash of an account's password and its privileges (`None` for an unknown account).
+    /// Verify the hash off the async runtime ([`verify_secret`] is slow on purpose).
+    pub async fn login_record(
+        &self,
+        ext: &str,
+    ) -> Result<Option<(String, Vec<Privilege>)>, StoreError> {
+        let row = sqlx::query("SELECT password_hash, privileges FROM users WHERE extension = ?")
+            .bind(ext)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| {
+            (
+                r.get("password_hash"),
+                Privilege::split(&r.get::<String, _>("privileges")),
+            )
+        }))
+    }
+
     /// Check a voicemail PIN.
     pub async fn check_pin(&self, ext: &str, pin: &str) -> Result<bool, StoreError> {
         let row = sqlx::query("SELECT pin_hash FROM users WHERE extension = ?")
@@ -311,6 +399,7 @@ mod tests {
             password: "secret1".into(),
             pin: Some("4321".into()),
             email: Some("alice@example.com".into()),
+            privileges: vec![Privilege::Rest],
         }
     }
 

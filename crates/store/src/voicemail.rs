@@ -276,6 +276,7 @@ mod tests {
             password: "secret1".into(),
             pin: None,
             email: None,
+            privileges: Vec::new(),
         })
         .await
         .unwrap();

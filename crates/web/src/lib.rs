@@ -1,12 +1,17 @@
-//! Parley's HTTP surface: `/health` and `/api/v1/status` (registrations and calls in progress).
-//! Reads the SIP server's status snapshot; never touches SIP or media itself.
+//! Parley's HTTP surface: `/health`, `/api/v1/status` (registrations and calls in progress), MWI
+//! calibrate, and the Callisto-compatible ManagerAssistant API (`callisto.rs`, HTTP Basic via `auth.rs`).
+//! Never touches SIP or media itself: the SIP server is reached through `Control` messages.
 #![warn(missing_docs)]
 
+pub mod auth;
+mod callisto;
+
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use parley_sip::{snapshot, Control, Status, StatusHandle};
 use tokio::sync::{mpsc, oneshot};
@@ -18,6 +23,15 @@ pub struct AppState {
     pub status: StatusHandle,
     /// Requests to the SIP server (absent in tests without one).
     pub control: Option<mpsc::UnboundedSender<Control>>,
+    /// The store (absent in tests without one).
+    pub store: Option<parley_store::Store>,
+    /// Failed HTTP logins, per account and per source address.
+    pub guard: auth::Guard,
+}
+
+/// A login guard with the given limits.
+pub fn login_guard(config: parley_core::guard::GuardConfig) -> auth::Guard {
+    Arc::new(Mutex::new(parley_core::guard::AuthGuard::new(config)))
 }
 
 /// The application's routes.
@@ -26,6 +40,10 @@ pub fn app(state: AppState) -> Router {
         .route("/health", get(health))
         .route("/api/v1/status", get(status))
         .route("/api/v1/mailboxes/{ext}/mwi", post(set_lamp))
+        .route(
+            "/Applications/inbound/{instance}/rest/{area}/{function}",
+            any(callisto::handle),
+        )
         .with_state(state)
 }
 
@@ -98,6 +116,12 @@ mod tests {
         let app = app(AppState {
             status: Default::default(),
             control: None,
+            store: None,
+            guard: login_guard(parley_core::guard::GuardConfig {
+                max_failures: 5,
+                window: std::time::Duration::from_secs(60),
+                lockout: std::time::Duration::from_secs(60),
+            }),
         });
         let resp = app
             .oneshot(Request::get("/health").body(Body::empty()).unwrap())
