@@ -703,6 +703,7 @@ async fn serve(mut config: Config, args: ServeArgs) -> Result<()> {
             window: Duration::from_secs(config.auth_failure_window_secs),
             lockout: Duration::from_secs(config.auth_lockout_secs),
         }),
+        pin_min_len: config.pin_min_length.max(4),
     });
     let http_cancel = cancel.clone();
     let http = tokio::spawn(async move {

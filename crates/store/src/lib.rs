@@ -5,6 +5,7 @@
 
 mod audit;
 mod ma;
+mod tokens;
 mod users;
 mod voicemail;
 
@@ -15,6 +16,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::SqlitePool;
 
 pub use audit::AuditEntry;
+pub use tokens::TokenInfo;
 pub use ma::{Announcement, Change, Group, Member, Vip};
 pub use users::{
     hash_secret, validate_extension, verify_secret, NewUser, Privilege, User, UserChanges,
@@ -49,6 +51,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_users.sql")),
     (2, include_str!("../migrations/0002_voicemail.sql")),
     (3, include_str!("../migrations/0003_accounts_ma.sql")),
+    (4, include_str!("../migrations/0004_api_tokens.sql")),
 ];
 
 async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {

@@ -68,10 +68,15 @@ impl Privilege {
     }
 
     fn split(s: &str) -> Vec<Privilege> {
-        s.split(',')
-            .filter_map(|p| Privilege::parse(p).ok())
-            .collect()
+        split_privileges(s)
     }
+}
+
+/// Parse a stored privilege list (unknown names are ignored).
+pub(crate) fn split_privileges(s: &str) -> Vec<Privilege> {
+    s.split(',')
+        .filter_map(|p| Privilege::parse(p).ok())
+        .collect()
 }
 
 /// A new account.

@@ -253,6 +253,29 @@ impl Store {
         }
     }
 
+    /// Copy a message into another mailbox (a new message there, with the same caller and time).
+    /// Returns the new id, or `None` if the message does not exist.
+    pub async fn forward_message(&self, id: i64, to: &str) -> Result<Option<i64>, StoreError> {
+        let Some(m) = self.get_message(id).await? else {
+            return Ok(None);
+        };
+        if self.get_user(to).await?.is_none() {
+            return Err(StoreError::NotFound(to.to_string()));
+        }
+        let new_id = self
+            .start_message(to, m.caller.as_deref(), m.caller_name.as_deref(), m.received_at)
+            .await?;
+        let dest = self.message_path(to, new_id);
+        let copied = std::fs::create_dir_all(self.mailbox_dir(to))
+            .and_then(|_| std::fs::copy(self.message_path(&m.mailbox, id), &dest));
+        if let Err(e) = copied {
+            let _ = self.delete_message(new_id).await;
+            return Err(StoreError::Invalid(format!("message audio could not be copied: {e}")));
+        }
+        self.finish_message(new_id, m.duration_ms, "new").await?;
+        Ok(Some(new_id))
+    }
+
     /// Whether the PIN is still unset (the configured default PIN applies and must be changed).
     pub async fn pin_is_default(&self, ext: &str) -> Result<bool, StoreError> {
         let row = sqlx::query("SELECT pin_hash IS NULL AS d FROM users WHERE extension = ?")

@@ -3,6 +3,7 @@
 //! Never touches SIP or media itself: the SIP server is reached through `Control` messages.
 #![warn(missing_docs)]
 
+pub mod api;
 pub mod auth;
 mod callisto;
 
@@ -27,6 +28,8 @@ pub struct AppState {
     pub store: Option<parley_store::Store>,
     /// Failed HTTP logins, per account and per source address.
     pub guard: auth::Guard,
+    /// Shortest PIN accepted.
+    pub pin_min_len: usize,
 }
 
 /// A login guard with the given limits.
@@ -36,7 +39,17 @@ pub fn login_guard(config: parley_core::guard::GuardConfig) -> auth::Guard {
 
 /// The application's routes.
 pub fn app(state: AppState) -> Router {
+    let (api, openapi) = api::router();
+    let openapi = std::sync::Arc::new(openapi);
     Router::new()
+        .merge(api)
+        .route(
+            "/api/v1/openapi.json",
+            get(move || {
+                let doc = openapi.clone();
+                async move { Json(doc.as_ref().clone()) }
+            }),
+        )
         .route("/health", get(health))
         .route("/api/v1/status", get(status))
         .route("/api/v1/mailboxes/{ext}/mwi", post(set_lamp))
@@ -122,6 +135,7 @@ mod tests {
                 window: std::time::Duration::from_secs(60),
                 lockout: std::time::Duration::from_secs(60),
             }),
+            pin_min_len: 4,
         });
         let resp = app
             .oneshot(Request::get("/health").body(Body::empty()).unwrap())

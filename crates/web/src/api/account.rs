@@ -1,0 +1,632 @@
+//! Accounts: the caller's own profile, PIN and password, API tokens; users (administrators); live
+//! registrations and calls; the audit log.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use parley_store::{NewUser, Privilege, UserChanges};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{audit, token_hash, ApiError, ApiResult, Caller, Page, Paging};
+use crate::AppState;
+
+fn store(s: &AppState) -> ApiResult<&parley_store::Store> {
+    s.store
+        .as_ref()
+        .ok_or_else(|| ApiError::not_found("no store"))
+}
+
+/// The caller's own account.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Profile {
+    /// Extension.
+    pub extension: String,
+    /// Display name.
+    pub name: String,
+    /// Email address.
+    pub email: Option<String>,
+    /// Privileges (`admin`, `rest`, `groups`).
+    pub privileges: Vec<String>,
+    /// Whether a voicemail PIN is set (else the default PIN applies).
+    pub has_pin: bool,
+    /// Ask for the PIN even from one's own phone.
+    pub always_prompt: bool,
+    /// Store arriving messages as read (no lamp).
+    pub mark_read: bool,
+}
+
+/// Changes to one's own profile (absent fields are unchanged).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileChanges {
+    /// New display name.
+    pub name: Option<String>,
+    /// New email address ("" clears it).
+    pub email: Option<String>,
+    /// Ask for the PIN even from one's own phone.
+    pub always_prompt: Option<bool>,
+    /// Store arriving messages as read.
+    pub mark_read: Option<bool>,
+}
+
+/// A new voicemail PIN.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PinChange {
+    /// Digits; at least the configured length, not trivial.
+    pub pin: String,
+}
+
+/// A new password.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    /// At least 4 characters.
+    pub password: String,
+}
+
+fn names(p: &[Privilege]) -> Vec<String> {
+    p.iter().map(|p| p.as_str().to_string()).collect()
+}
+
+async fn profile(s: &AppState, ext: &str) -> ApiResult<Profile> {
+    let st = store(s)?;
+    let u = st
+        .get_user(ext)
+        .await
+        .map_err(|e| ApiError::store(e, "extension"))?
+        .ok_or_else(|| ApiError::not_found(format!("extension {ext} does not exist")))?;
+    let m = st
+        .mailbox_settings(ext)
+        .await
+        .map_err(|e| ApiError::store(e, "extension"))?;
+    Ok(Profile {
+        extension: u.extension,
+        name: u.name,
+        email: u.email,
+        privileges: names(&u.privileges),
+        has_pin: u.has_pin,
+        always_prompt: m.always_prompt,
+        mark_read: m.mark_read,
+    })
+}
+
+/// The caller's profile.
+#[utoipa::path(get, path = "/api/v1/me", tag = "account",
+    responses((status = 200, body = Profile), (status = 401, body = super::ErrorBody)))]
+pub async fn get_me(caller: Caller, State(s): State<AppState>) -> ApiResult<Json<Profile>> {
+    Ok(Json(profile(&s, &caller.who.user).await?))
+}
+
+/// Change the caller's name, email, "Always prompt" or "Mark messages as read".
+#[utoipa::path(patch, path = "/api/v1/me", tag = "account", request_body = ProfileChanges,
+    responses((status = 200, body = Profile), (status = 400, body = super::ErrorBody), (status = 401, body = super::ErrorBody)))]
+pub async fn patch_me(
+    caller: Caller,
+    State(s): State<AppState>,
+    Json(c): Json<ProfileChanges>,
+) -> ApiResult<Json<Profile>> {
+    let st = store(&s)?;
+    let ext = caller.who.user.clone();
+    if c.name.is_some() || c.email.is_some() {
+        let field = if c.name.is_some() { "name" } else { "email" };
+        st.update_user(
+            &ext,
+            &UserChanges {
+                name: c.name.clone(),
+                email: c.email.clone(),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| ApiError::store(e, field))?;
+    }
+    if c.always_prompt.is_some() || c.mark_read.is_some() {
+        let mut m = st
+            .mailbox_settings(&ext)
+            .await
+            .map_err(|e| ApiError::store(e, "extension"))?;
+        m.always_prompt = c.always_prompt.unwrap_or(m.always_prompt);
+        m.mark_read = c.mark_read.unwrap_or(m.mark_read);
+        st.set_mailbox_settings(&ext, m)
+            .await
+            .map_err(|e| ApiError::store(e, "extension"))?;
+    }
+    audit(&s, &caller, "me.update", &ext, &format!("{c:?}")).await;
+    Ok(Json(profile(&s, &ext).await?))
+}
+
+/// Change the caller's voicemail PIN (the rules of the phone menu apply).
+#[utoipa::path(put, path = "/api/v1/me/pin", tag = "account", request_body = PinChange,
+    responses((status = 204), (status = 400, body = super::ErrorBody), (status = 401, body = super::ErrorBody)))]
+pub async fn put_my_pin(
+    caller: Caller,
+    State(s): State<AppState>,
+    Json(c): Json<PinChange>,
+) -> ApiResult<StatusCode> {
+    let ext = caller.who.user.clone();
+    parley_core::vm::pin::check(&c.pin, s.pin_min_len, &ext)
+        .map_err(|e| ApiError::invalid("pin", e.to_string()))?;
+    store(&s)?
+        .update_user(
+            &ext,
+            &UserChanges {
+                pin: Some(c.pin),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| ApiError::store(e, "pin"))?;
+    audit(&s, &caller, "me.pin", &ext, "").await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Change the caller's password (SIP and portal).
+#[utoipa::path(put, path = "/api/v1/me/password", tag = "account", request_body = PasswordChange,
+    responses((status = 204), (status = 400, body = super::ErrorBody), (status = 401, body = super::ErrorBody)))]
+pub async fn put_my_password(
+    caller: Caller,
+    State(s): State<AppState>,
+    Json(c): Json<PasswordChange>,
+) -> ApiResult<StatusCode> {
+    let ext = caller.who.user.clone();
+    store(&s)?
+        .update_user(
+            &ext,
+            &UserChanges {
+                password: Some(c.password),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| ApiError::store(e, "password"))?;
+    audit(&s, &caller, "me.password", &ext, "").await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// An API token (without its secret).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Token {
+    /// Id.
+    pub id: i64,
+    /// Label.
+    pub name: String,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+/// A request for a new token.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewToken {
+    /// A label, e.g. the integration's name.
+    pub name: String,
+}
+
+/// A new token: the secret is shown this once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedToken {
+    /// Id.
+    pub id: i64,
+    /// Use as `Authorization: Bearer <token>`.
+    pub token: String,
+}
+
+/// The caller's API tokens.
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "account",
+    responses((status = 200, body = Vec<Token>), (status = 401, body = super::ErrorBody)))]
+pub async fn list_tokens(caller: Caller, State(s): State<AppState>) -> ApiResult<Json<Vec<Token>>> {
+    let list = store(&s)?
+        .tokens(&caller.who.user)
+        .await
+        .map_err(|e| ApiError::store(e, ""))?;
+    Ok(Json(
+        list.into_iter()
+            .map(|t| Token {
+                id: t.id,
+                name: t.name,
+                created_at: t.created_at,
+            })
+            .collect(),
+    ))
+}
+
+/// Create an API token for the caller.
+#[utoipa::path(post, path = "/api/v1/tokens", tag = "account", request_body = NewToken,
+    responses((status = 201, body = CreatedToken), (status = 400, body = super::ErrorBody), (status = 401, body = super::ErrorBody)))]
+pub async fn create_token(
+    caller: Caller,
+    State(s): State<AppState>,
+    Json(n): Json<NewToken>,
+) -> ApiResult<(StatusCode, Json<CreatedToken>)> {
+    let bytes: [u8; 16] = rand::random();
+    let token = format!(
+        "pk_{}",
+        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    );
+    let id = store(&s)?
+        .add_token(&caller.who.user, &n.name, &token_hash(&token), now())
+        .await
+        .map_err(|e| ApiError::store(e, "name"))?;
+    audit(&s, &caller, "token.create", &format!("token/{id}"), &n.name).await;
+    Ok((StatusCode::CREATED, Json(CreatedToken { id, token })))
+}
+
+/// Revoke one of the caller's tokens.
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "account",
+    params(("id" = i64, Path, description = "Token id")),
+    responses((status = 204), (status = 404, body = super::ErrorBody), (status = 401, body = super::ErrorBody)))]
+pub async fn delete_token(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(id): Path<i64>,
+) -> ApiResult<StatusCode> {
+    if !store(&s)?
+        .delete_token(&caller.who.user, id)
+        .await
+        .map_err(|e| ApiError::store(e, "id"))?
+    {
+        return Err(ApiError::not_found("no such token"));
+    }
+    audit(&s, &caller, "token.delete", &format!("token/{id}"), "").await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[allow(clippy::disallowed_methods)]
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// An account as administrators see it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserOut {
+    /// Extension.
+    pub extension: String,
+    /// Display name.
+    pub name: String,
+    /// Email.
+    pub email: Option<String>,
+    /// Whether a PIN is set.
+    pub has_pin: bool,
+    /// Privileges.
+    pub privileges: Vec<String>,
+}
+
+impl From<parley_store::User> for UserOut {
+    fn from(u: parley_store::User) -> UserOut {
+        UserOut {
+            extension: u.extension,
+            name: u.name,
+            email: u.email,
+            has_pin: u.has_pin,
+            privileges: names(&u.privileges),
+        }
+    }
+}
+
+/// A new account.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserIn {
+    /// Extension, 2-10 digits.
+    pub extension: String,
+    /// Display name.
+    pub name: String,
+    /// Password (SIP and portal), at least 4 characters.
+    pub password: String,
+    /// Voicemail PIN (4-12 digits); absent: the default PIN, to be changed at the first login.
+    pub pin: Option<String>,
+    /// Email address.
+    pub email: Option<String>,
+    /// Privileges: `admin`, `rest`, `groups`.
+    #[serde(default)]
+    pub privileges: Vec<String>,
+}
+
+/// Changes to an account (absent fields unchanged).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserPatch {
+    /// Display name.
+    pub name: Option<String>,
+    /// Password.
+    pub password: Option<String>,
+    /// Voicemail PIN.
+    pub pin: Option<String>,
+    /// Email ("" clears).
+    pub email: Option<String>,
+    /// Privileges (replacing the old ones).
+    pub privileges: Option<Vec<String>>,
+}
+
+fn privileges(list: &[String]) -> ApiResult<Vec<Privilege>> {
+    list.iter()
+        .map(|p| Privilege::parse(p).map_err(|e| ApiError::store(e, "privileges")))
+        .collect()
+}
+
+/// All accounts (administrators).
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", params(Paging),
+    responses((status = 200, body = Page<UserOut>), (status = 400, body = super::ErrorBody), (status = 401, body = super::ErrorBody), (status = 403, body = super::ErrorBody)))]
+pub async fn list_users(
+    caller: Caller,
+    State(s): State<AppState>,
+    Query(paging): Query<Paging>,
+) -> ApiResult<Json<Page<UserOut>>> {
+    caller.admin()?;
+    let all = store(&s)?
+        .list_users()
+        .await
+        .map_err(|e| ApiError::store(e, ""))?;
+    Ok(Json(paging.apply(all.into_iter().map(UserOut::from).collect())?))
+}
+
+/// Create an account (administrators).
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = UserIn,
+    responses((status = 201, body = UserOut), (status = 400, body = super::ErrorBody), (status = 401, body = super::ErrorBody), (status = 403, body = super::ErrorBody), (status = 409, body = super::ErrorBody)))]
+pub async fn create_user(
+    caller: Caller,
+    State(s): State<AppState>,
+    Json(u): Json<UserIn>,
+) -> ApiResult<(StatusCode, Json<UserOut>)> {
+    caller.admin()?;
+    let st = store(&s)?;
+    let privs = privileges(&u.privileges)?;
+    let field = field_of_user_error(&u.extension, &u.name, &u.password, u.pin.as_deref(), u.email.as_deref());
+    st.add_user(&NewUser {
+        extension: u.extension.clone(),
+        name: u.name.clone(),
+        password: u.password,
+        pin: u.pin,
+        email: u.email,
+        privileges: privs,
+    })
+    .await
+    .map_err(|e| ApiError::store(e, field))?;
+    audit(&s, &caller, "user.add", &u.extension, &format!("name={} privileges={:?}", u.name, u.privileges)).await;
+    let out = st
+        .get_user(&u.extension)
+        .await
+        .map_err(|e| ApiError::store(e, "extension"))?
+        .ok_or_else(|| ApiError::not_found("account vanished"))?;
+    Ok((StatusCode::CREATED, Json(out.into())))
+}
+
+/// Which field a refused account most likely stumbled on (the store checks in this order).
+fn field_of_user_error(ext: &str, name: &str, password: &str, pin: Option<&str>, email: Option<&str>) -> &'static str {
+    if parley_store::validate_extension(ext).is_err() {
+        "extension"
+    } else if name.trim().is_empty() || name.len() > 100 || name.chars().any(|c| c.is_control() || c == '"') {
+        "name"
+    } else if password.chars().count() < 4 || password.chars().any(char::is_control) {
+        "password"
+    } else if pin.is_some_and(|p| !(4..=12).contains(&p.len()) || !p.bytes().all(|b| b.is_ascii_digit())) {
+        "pin"
+    } else if email.is_some() {
+        "email"
+    } else {
+        "extension"
+    }
+}
+
+/// One account (administrators, or the account itself).
+#[utoipa::path(get, path = "/api/v1/users/{extension}", tag = "users",
+    params(("extension" = String, Path, description = "Extension")),
+    responses((status = 200, body = UserOut), (status = 401, body = super::ErrorBody), (status = 403, body = super::ErrorBody), (status = 404, body = super::ErrorBody)))]
+pub async fn get_user(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(ext): Path<String>,
+) -> ApiResult<Json<UserOut>> {
+    caller.owner_or_admin(&ext)?;
+    let u = store(&s)?
+        .get_user(&ext)
+        .await
+        .map_err(|e| ApiError::store(e, "extension"))?
+        .ok_or_else(|| ApiError::not_found(format!("extension {ext} does not exist")))?;
+    Ok(Json(u.into()))
+}
+
+/// Change an account (administrators).
+#[utoipa::path(patch, path = "/api/v1/users/{extension}", tag = "users", request_body = UserPatch,
+    params(("extension" = String, Path, description = "Extension")),
+    responses((status = 200, body = UserOut), (status = 400, body = super::ErrorBody), (status = 401, body = super::ErrorBody), (status = 403, body = super::ErrorBody), (status = 404, body = super::ErrorBody)))]
+pub async fn patch_user(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(ext): Path<String>,
+    Json(c): Json<UserPatch>,
+) -> ApiResult<Json<UserOut>> {
+    caller.admin()?;
+    let st = store(&s)?;
+    let privs = c.privileges.as_deref().map(privileges).transpose()?;
+    let field = field_of_user_error(
+        &ext,
+        c.name.as_deref().unwrap_or("x"),
+        c.password.as_deref().unwrap_or("xxxx"),
+        c.pin.as_deref(),
+        c.email.as_deref().filter(|e| !e.is_empty()),
+    );
+    let detail = format!(
+        "name={:?} password={} pin={} email={:?} privileges={:?}",
+        c.name,
+        c.password.is_some(),
+        c.pin.is_some(),
+        c.email,
+        c.privileges
+    );
+    st.update_user(
+        &ext,
+        &UserChanges {
+            name: c.name,
+            password: c.password,
+            pin: c.pin,
+            email: c.email,
+            privileges: privs,
+        },
+    )
+    .await
+    .map_err(|e| ApiError::store(e, field))?;
+    audit(&s, &caller, "user.set", &ext, &detail).await;
+    let u = st
+        .get_user(&ext)
+        .await
+        .map_err(|e| ApiError::store(e, "extension"))?
+        .ok_or_else(|| ApiError::not_found(format!("extension {ext} does not exist")))?;
+    Ok(Json(u.into()))
+}
+
+/// Remove an account (administrators).
+#[utoipa::path(delete, path = "/api/v1/users/{extension}", tag = "users",
+    params(("extension" = String, Path, description = "Extension")),
+    responses((status = 204), (status = 401, body = super::ErrorBody), (status = 403, body = super::ErrorBody), (status = 404, body = super::ErrorBody)))]
+pub async fn delete_user(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(ext): Path<String>,
+) -> ApiResult<StatusCode> {
+    caller.admin()?;
+    store(&s)?
+        .remove_user(&ext)
+        .await
+        .map_err(|e| ApiError::store(e, "extension"))?;
+    audit(&s, &caller, "user.remove", &ext, "").await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A registered contact.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Registration {
+    /// Extension.
+    pub extension: String,
+    /// Contact URI.
+    pub contact: String,
+    /// Flow (`udp:1.2.3.4:5060`).
+    pub source: String,
+    /// Seconds until it lapses.
+    pub expires_in: u64,
+    /// The phone's User-Agent.
+    pub user_agent: String,
+}
+
+/// Live registrations (administrators).
+#[utoipa::path(get, path = "/api/v1/registrations", tag = "system", params(Paging),
+    responses((status = 200, body = Page<Registration>), (status = 400, body = super::ErrorBody), (status = 401, body = super::ErrorBody), (status = 403, body = super::ErrorBody)))]
+pub async fn list_registrations(
+    caller: Caller,
+    State(s): State<AppState>,
+    Query(paging): Query<Paging>,
+) -> ApiResult<Json<Page<Registration>>> {
+    caller.admin()?;
+    let st = parley_sip::snapshot(&s.status);
+    Ok(Json(paging.apply(
+        st.registrations
+            .into_iter()
+            .map(|r| Registration {
+                extension: r.extension,
+                contact: r.contact,
+                source: r.source,
+                expires_in: r.expires_in,
+                user_agent: r.user_agent,
+            })
+            .collect(),
+    )?))
+}
+
+/// A call in progress.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CallOut {
+    /// Parley's id.
+    pub id: u64,
+    /// Caller.
+    pub caller: String,
+    /// Callee, or what answered (`voicemail 101`, `mailbox menu`).
+    pub callee: String,
+    /// `ringing`, `answered`, `voicemail`.
+    pub state: String,
+    /// Seconds since it started.
+    pub age_secs: u64,
+}
+
+/// Calls in progress, including calls answered by voicemail (administrators).
+#[utoipa::path(get, path = "/api/v1/calls", tag = "system", params(Paging),
+    responses((status = 200, body = Page<CallOut>), (status = 400, body = super::ErrorBody), (status = 401, body = super::ErrorBody), (status = 403, body = super::ErrorBody)))]
+pub async fn list_calls(
+    caller: Caller,
+    State(s): State<AppState>,
+    Query(paging): Query<Paging>,
+) -> ApiResult<Json<Page<CallOut>>> {
+    caller.admin()?;
+    let st = parley_sip::snapshot(&s.status);
+    let mut calls: Vec<CallOut> = st
+        .calls
+        .into_iter()
+        .map(|c| CallOut {
+            id: c.id,
+            caller: c.caller,
+            callee: c.callee,
+            state: c.state,
+            age_secs: c.age_secs,
+        })
+        .collect();
+    calls.extend(st.voicemail.into_iter().map(|v| CallOut {
+        id: v.id,
+        caller: v.caller,
+        callee: v.what,
+        state: "voicemail".into(),
+        age_secs: v.age_secs,
+    }));
+    calls.sort_by_key(|c| c.id);
+    Ok(Json(paging.apply(calls)?))
+}
+
+/// An audit log entry.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditOut {
+    /// Id.
+    pub id: i64,
+    /// Unix seconds.
+    pub at: i64,
+    /// Who.
+    pub actor: String,
+    /// From where.
+    pub source: String,
+    /// What.
+    pub action: String,
+    /// On what.
+    pub target: String,
+    /// Parameters (no secrets).
+    pub detail: String,
+}
+
+/// The audit log, newest first (administrators).
+#[utoipa::path(get, path = "/api/v1/audit", tag = "system", params(Paging),
+    responses((status = 200, body = Page<AuditOut>), (status = 400, body = super::ErrorBody), (status = 401, body = super::ErrorBody), (status = 403, body = super::ErrorBody)))]
+pub async fn list_audit(
+    caller: Caller,
+    State(s): State<AppState>,
+    Query(paging): Query<Paging>,
+) -> ApiResult<Json<Page<AuditOut>>> {
+    caller.admin()?;
+    let all = store(&s)?
+        .audit_log(100_000)
+        .await
+        .map_err(|e| ApiError::store(e, ""))?;
+    Ok(Json(paging.apply(
+        all.into_iter()
+            .map(|e| AuditOut {
+                id: e.id,
+                at: e.at,
+                actor: e.actor,
+                source: e.source,
+                action: e.action,
+                target: e.target,
+                detail: e.detail,
+            })
+            .collect(),
+    )?))
+}
