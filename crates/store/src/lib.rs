@@ -16,8 +16,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::SqlitePool;
 
 pub use audit::AuditEntry;
-pub use tokens::TokenInfo;
 pub use ma::{Announcement, Change, Group, Member, Vip};
+pub use tokens::TokenInfo;
 pub use users::{
     hash_secret, validate_extension, verify_secret, NewUser, Privilege, User, UserChanges,
 };

@@ -17,7 +17,13 @@ pub struct TokenInfo {
 
 impl Store {
     /// Store a token's hash for `ext`.
-    pub async fn add_token(&self, ext: &str, name: &str, hash: &str, now: i64) -> Result<i64, StoreError> {
+    pub async fn add_token(
+        &self,
+        ext: &str,
+        name: &str,
+        hash: &str,
+        now: i64,
+    ) -> Result<i64, StoreError> {
         if name.trim().is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
             return Err(StoreError::Invalid(
                 "token name must be 1 to 100 printable characters".into(),
@@ -36,7 +42,10 @@ impl Store {
     }
 
     /// The account (and its privileges) a token hash belongs to.
-    pub async fn token_owner(&self, hash: &str) -> Result<Option<(String, Vec<Privilege>)>, StoreError> {
+    pub async fn token_owner(
+        &self,
+        hash: &str,
+    ) -> Result<Option<(String, Vec<Privilege>)>, StoreError> {
         let row = sqlx::query(
             "SELECT u.extension, u.privileges FROM api_tokens t JOIN users u ON u.extension = t.extension WHERE t.hash = ?",
         )
@@ -53,10 +62,12 @@ impl Store {
 
     /// An account's tokens.
     pub async fn tokens(&self, ext: &str) -> Result<Vec<TokenInfo>, StoreError> {
-        let rows = sqlx::query("SELECT id, name, created_at FROM api_tokens WHERE extension = ? ORDER BY id")
-            .bind(ext)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT id, name, created_at FROM api_tokens WHERE extension = ? ORDER BY id",
+        )
+        .bind(ext)
+        .fetch_all(&self.pool)
+        .await?;
         Ok(rows
             .iter()
             .map(|r| TokenInfo {

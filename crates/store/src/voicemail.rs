@@ -263,14 +263,21 @@ impl Store {
             return Err(StoreError::NotFound(to.to_string()));
         }
         let new_id = self
-            .start_message(to, m.caller.as_deref(), m.caller_name.as_deref(), m.received_at)
+            .start_message(
+                to,
+                m.caller.as_deref(),
+                m.caller_name.as_deref(),
+                m.received_at,
+            )
             .await?;
         let dest = self.message_path(to, new_id);
         let copied = std::fs::create_dir_all(self.mailbox_dir(to))
             .and_then(|_| std::fs::copy(self.message_path(&m.mailbox, id), &dest));
         if let Err(e) = copied {
             let _ = self.delete_message(new_id).await;
-            return Err(StoreError::Invalid(format!("message audio could not be copied: {e}")));
+            return Err(StoreError::Invalid(format!(
+                "message audio could not be copied: {e}"
+            )));
         }
         self.finish_message(new_id, m.duration_ms, "new").await?;
         Ok(Some(new_id))

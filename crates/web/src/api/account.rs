@@ -1,14 +1,14 @@
 //! Accounts: the caller's own profile, PIN and password, API tokens; users (administrators); live
 //! registrations and calls; the audit log.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use parley_store::{NewUser, Privilege, UserChanges};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{audit, token_hash, ApiError, ApiResult, Caller, Page, Paging};
+use super::{audit, token_hash, ApiError, ApiResult, Body, Caller, Page, Paging, P, Q};
 use crate::AppState;
 
 fn store(s: &AppState) -> ApiResult<&parley_store::Store> {
@@ -105,7 +105,7 @@ pub async fn get_me(caller: Caller, State(s): State<AppState>) -> ApiResult<Json
 pub async fn patch_me(
     caller: Caller,
     State(s): State<AppState>,
-    Json(c): Json<ProfileChanges>,
+    Body(c): Body<ProfileChanges>,
 ) -> ApiResult<Json<Profile>> {
     let st = store(&s)?;
     let ext = caller.who.user.clone();
@@ -143,7 +143,7 @@ pub async fn patch_me(
 pub async fn put_my_pin(
     caller: Caller,
     State(s): State<AppState>,
-    Json(c): Json<PinChange>,
+    Body(c): Body<PinChange>,
 ) -> ApiResult<StatusCode> {
     let ext = caller.who.user.clone();
     parley_core::vm::pin::check(&c.pin, s.pin_min_len, &ext)
@@ -168,7 +168,7 @@ pub async fn put_my_pin(
 pub async fn put_my_password(
     caller: Caller,
     State(s): State<AppState>,
-    Json(c): Json<PasswordChange>,
+    Body(c): Body<PasswordChange>,
 ) -> ApiResult<StatusCode> {
     let ext = caller.who.user.clone();
     store(&s)?
@@ -238,7 +238,7 @@ pub async fn list_tokens(caller: Caller, State(s): State<AppState>) -> ApiResult
 pub async fn create_token(
     caller: Caller,
     State(s): State<AppState>,
-    Json(n): Json<NewToken>,
+    Body(n): Body<NewToken>,
 ) -> ApiResult<(StatusCode, Json<CreatedToken>)> {
     let bytes: [u8; 16] = rand::random();
     let token = format!(
@@ -260,7 +260,7 @@ pub async fn create_token(
 pub async fn delete_token(
     caller: Caller,
     State(s): State<AppState>,
-    Path(id): Path<i64>,
+    P(id): P<i64>,
 ) -> ApiResult<StatusCode> {
     if !store(&s)?
         .delete_token(&caller.who.user, id)
@@ -355,14 +355,16 @@ fn privileges(list: &[String]) -> ApiResult<Vec<Privilege>> {
 pub async fn list_users(
     caller: Caller,
     State(s): State<AppState>,
-    Query(paging): Query<Paging>,
+    Q(paging): Q<Paging>,
 ) -> ApiResult<Json<Page<UserOut>>> {
     caller.admin()?;
     let all = store(&s)?
         .list_users()
         .await
         .map_err(|e| ApiError::store(e, ""))?;
-    Ok(Json(paging.apply(all.into_iter().map(UserOut::from).collect())?))
+    Ok(Json(
+        paging.apply(all.into_iter().map(UserOut::from).collect())?,
+    ))
 }
 
 /// Create an account (administrators).
@@ -371,12 +373,18 @@ pub async fn list_users(
 pub async fn create_user(
     caller: Caller,
     State(s): State<AppState>,
-    Json(u): Json<UserIn>,
+    Body(u): Body<UserIn>,
 ) -> ApiResult<(StatusCode, Json<UserOut>)> {
     caller.admin()?;
     let st = store(&s)?;
     let privs = privileges(&u.privileges)?;
-    let field = field_of_user_error(&u.extension, &u.name, &u.password, u.pin.as_deref(), u.email.as_deref());
+    let field = field_of_user_error(
+        &u.extension,
+        &u.name,
+        &u.password,
+        u.pin.as_deref(),
+        u.email.as_deref(),
+    );
     st.add_user(&NewUser {
         extension: u.extension.clone(),
         name: u.name.clone(),
@@ -387,7 +395,14 @@ pub async fn create_user(
     })
     .await
     .map_err(|e| ApiError::store(e, field))?;
-    audit(&s, &caller, "user.add", &u.extension, &format!("name={} privileges={:?}", u.name, u.privileges)).await;
+    audit(
+        &s,
+        &caller,
+        "user.add",
+        &u.extension,
+        &format!("name={} privileges={:?}", u.name, u.privileges),
+    )
+    .await;
     let out = st
         .get_user(&u.extension)
         .await
@@ -397,14 +412,25 @@ pub async fn create_user(
 }
 
 /// Which field a refused account most likely stumbled on (the store checks in this order).
-fn field_of_user_error(ext: &str, name: &str, password: &str, pin: Option<&str>, email: Option<&str>) -> &'static str {
+fn field_of_user_error(
+    ext: &str,
+    name: &str,
+    password: &str,
+    pin: Option<&str>,
+    email: Option<&str>,
+) -> &'static str {
     if parley_store::validate_extension(ext).is_err() {
         "extension"
-    } else if name.trim().is_empty() || name.len() > 100 || name.chars().any(|c| c.is_control() || c == '"') {
+    } else if name.trim().is_empty()
+        || name.len() > 100
+        || name.chars().any(|c| c.is_control() || c == '"')
+    {
         "name"
     } else if password.chars().count() < 4 || password.chars().any(char::is_control) {
         "password"
-    } else if pin.is_some_and(|p| !(4..=12).contains(&p.len()) || !p.bytes().all(|b| b.is_ascii_digit())) {
+    } else if pin
+        .is_some_and(|p| !(4..=12).contains(&p.len()) || !p.bytes().all(|b| b.is_ascii_digit()))
+    {
         "pin"
     } else if email.is_some() {
         "email"
@@ -420,7 +446,7 @@ fn field_of_user_error(ext: &str, name: &str, password: &str, pin: Option<&str>,
 pub async fn get_user(
     caller: Caller,
     State(s): State<AppState>,
-    Path(ext): Path<String>,
+    P(ext): P<String>,
 ) -> ApiResult<Json<UserOut>> {
     caller.owner_or_admin(&ext)?;
     let u = store(&s)?
@@ -438,8 +464,8 @@ pub async fn get_user(
 pub async fn patch_user(
     caller: Caller,
     State(s): State<AppState>,
-    Path(ext): Path<String>,
-    Json(c): Json<UserPatch>,
+    P(ext): P<String>,
+    Body(c): Body<UserPatch>,
 ) -> ApiResult<Json<UserOut>> {
     caller.admin()?;
     let st = store(&s)?;
@@ -487,7 +513,7 @@ pub async fn patch_user(
 pub async fn delete_user(
     caller: Caller,
     State(s): State<AppState>,
-    Path(ext): Path<String>,
+    P(ext): P<String>,
 ) -> ApiResult<StatusCode> {
     caller.admin()?;
     store(&s)?
@@ -519,22 +545,24 @@ pub struct Registration {
 pub async fn list_registrations(
     caller: Caller,
     State(s): State<AppState>,
-    Query(paging): Query<Paging>,
+    Q(paging): Q<Paging>,
 ) -> ApiResult<Json<Page<Registration>>> {
     caller.admin()?;
     let st = parley_sip::snapshot(&s.status);
-    Ok(Json(paging.apply(
-        st.registrations
-            .into_iter()
-            .map(|r| Registration {
-                extension: r.extension,
-                contact: r.contact,
-                source: r.source,
-                expires_in: r.expires_in,
-                user_agent: r.user_agent,
-            })
-            .collect(),
-    )?))
+    Ok(Json(
+        paging.apply(
+            st.registrations
+                .into_iter()
+                .map(|r| Registration {
+                    extension: r.extension,
+                    contact: r.contact,
+                    source: r.source,
+                    expires_in: r.expires_in,
+                    user_agent: r.user_agent,
+                })
+                .collect(),
+        )?,
+    ))
 }
 
 /// A call in progress.
@@ -558,7 +586,7 @@ pub struct CallOut {
 pub async fn list_calls(
     caller: Caller,
     State(s): State<AppState>,
-    Query(paging): Query<Paging>,
+    Q(paging): Q<Paging>,
 ) -> ApiResult<Json<Page<CallOut>>> {
     caller.admin()?;
     let st = parley_sip::snapshot(&s.status);
@@ -609,24 +637,26 @@ pub struct AuditOut {
 pub async fn list_audit(
     caller: Caller,
     State(s): State<AppState>,
-    Query(paging): Query<Paging>,
+    Q(paging): Q<Paging>,
 ) -> ApiResult<Json<Page<AuditOut>>> {
     caller.admin()?;
     let all = store(&s)?
         .audit_log(100_000)
         .await
         .map_err(|e| ApiError::store(e, ""))?;
-    Ok(Json(paging.apply(
-        all.into_iter()
-            .map(|e| AuditOut {
-                id: e.id,
-                at: e.at,
-                actor: e.actor,
-                source: e.source,
-                action: e.action,
-                target: e.target,
-                detail: e.detail,
-            })
-            .collect(),
-    )?))
+    Ok(Json(
+        paging.apply(
+            all.into_iter()
+                .map(|e| AuditOut {
+                    id: e.id,
+                    at: e.at,
+                    actor: e.actor,
+                    source: e.source,
+                    action: e.action,
+                    target: e.target,
+                    detail: e.detail,
+                })
+                .collect(),
+        )?,
+    ))
 }

@@ -2,7 +2,7 @@
 //! Callisto-compatible XML API, with typed fields. Reading needs `rest`, `groups` or `admin`; changing
 //! needs `groups` or `admin`.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use parley_core::ma::{GroupSettings, ParamError, Params};
@@ -10,7 +10,7 @@ use parley_store::{Change, Privilege, Store};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{audit, ApiError, ApiResult, Caller, Page, Paging};
+use super::{audit, ApiError, ApiResult, Body, Caller, Page, Paging, P, Q};
 use crate::AppState;
 
 /// A ManagerAssistant group.
@@ -211,7 +211,9 @@ fn may_read(c: &Caller) -> ApiResult<()> {
     if c.who.has(Privilege::Groups) || c.who.has(Privilege::Rest) {
         Ok(())
     } else {
-        Err(ApiError::forbidden("needs the Groups or REST Authentication privilege"))
+        Err(ApiError::forbidden(
+            "needs the Groups or REST Authentication privilege",
+        ))
     }
 }
 
@@ -238,9 +240,9 @@ pub struct GroupFilter {
 pub async fn list_groups(
     caller: Caller,
     State(s): State<AppState>,
-    Path(inst): Path<String>,
-    Query(filter): Query<GroupFilter>,
-    Query(paging): Query<Paging>,
+    P(inst): P<String>,
+    Q(filter): Q<GroupFilter>,
+    Q(paging): Q<Paging>,
 ) -> ApiResult<Json<Page<GroupOut>>> {
     may_read(&caller)?;
     let st = instance(&s, &inst).await?;
@@ -260,8 +262,8 @@ pub async fn list_groups(
 pub async fn create_group(
     caller: Caller,
     State(s): State<AppState>,
-    Path(inst): Path<String>,
-    Json(g): Json<GroupIn>,
+    P(inst): P<String>,
+    Body(g): Body<GroupIn>,
 ) -> ApiResult<(StatusCode, Json<GroupOut>)> {
     may_write(&caller)?;
     let st = instance(&s, &inst).await?;
@@ -276,7 +278,14 @@ pub async fn create_group(
         .map_err(|e| ApiError::store(e, "name"))?
     {
         Change::Done(id) => {
-            audit(&s, &caller, "ma.group.create", &format!("{inst}/group/{id}"), &format!("{g:?}")).await;
+            audit(
+                &s,
+                &caller,
+                "ma.group.create",
+                &format!("{inst}/group/{id}"),
+                &format!("{g:?}"),
+            )
+            .await;
             Ok((StatusCode::CREATED, Json(out(id, &settings))))
         }
         Change::Duplicate => Err(ApiError::conflict(format!(
@@ -294,7 +303,7 @@ pub async fn create_group(
 pub async fn get_group(
     caller: Caller,
     State(s): State<AppState>,
-    Path((inst, id)): Path<(String, i64)>,
+    P((inst, id)): P<(String, i64)>,
 ) -> ApiResult<Json<GroupOut>> {
     may_read(&caller)?;
     let st = instance(&s, &inst).await?;
@@ -313,8 +322,8 @@ pub async fn get_group(
 pub async fn patch_group(
     caller: Caller,
     State(s): State<AppState>,
-    Path((inst, id)): Path<(String, i64)>,
-    Json(g): Json<GroupIn>,
+    P((inst, id)): P<(String, i64)>,
+    Body(g): Body<GroupIn>,
 ) -> ApiResult<Json<GroupOut>> {
     may_write(&caller)?;
     let st = instance(&s, &inst).await?;
@@ -330,7 +339,14 @@ pub async fn patch_group(
         .map_err(|e| ApiError::store(e, "name"))?
     {
         Change::Done(()) => {
-            audit(&s, &caller, "ma.group.update", &format!("{inst}/group/{id}"), &format!("{g:?}")).await;
+            audit(
+                &s,
+                &caller,
+                "ma.group.update",
+                &format!("{inst}/group/{id}"),
+                &format!("{g:?}"),
+            )
+            .await;
             Ok(Json(out(id, &settings)))
         }
         Change::Duplicate => Err(ApiError::conflict(format!(
@@ -348,7 +364,7 @@ pub async fn patch_group(
 pub async fn delete_group(
     caller: Caller,
     State(s): State<AppState>,
-    Path((inst, id)): Path<(String, i64)>,
+    P((inst, id)): P<(String, i64)>,
 ) -> ApiResult<StatusCode> {
     may_write(&caller)?;
     let st = instance(&s, &inst).await?;
@@ -359,6 +375,13 @@ pub async fn delete_group(
     {
         return Err(ApiError::not_found(format!("no group {id} in {inst}")));
     }
-    audit(&s, &caller, "ma.group.delete", &format!("{inst}/group/{id}"), "").await;
+    audit(
+        &s,
+        &caller,
+        "ma.group.delete",
+        &format!("{inst}/group/{id}"),
+        "",
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }

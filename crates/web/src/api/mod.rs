@@ -87,7 +87,11 @@ impl ApiError {
             StoreError::NotFound(m) => ApiError::not_found(format!("{m} does not exist")),
             other => {
                 warn!(error = %other, "API store failure");
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error",
+                )
             }
         }
     }
@@ -112,15 +116,83 @@ impl From<AuthFailure> for ApiError {
                 "too_many_requests",
                 "too many failed logins: try again later",
             ),
-            AuthFailure::Internal => {
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
-            }
+            AuthFailure::Internal => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "internal error",
+            ),
         }
     }
 }
 
 /// Result of a handler.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// A JSON request body; a malformed one is refused with a JSON error naming `body`.
+pub struct Body<T>(pub T);
+
+impl<S, T> axum::extract::FromRequest<S> for Body<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(Body(v)),
+            Err(e) => {
+                let mut err = ApiError::new(e.status(), "invalid", e.body_text());
+                err.body.field = Some("body".into());
+                Err(err)
+            }
+        }
+    }
+}
+
+/// Query parameters; bad ones are refused with a JSON error.
+pub struct Q<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for Q<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(Q(v)),
+            Err(e) => {
+                let mut err = ApiError::new(StatusCode::BAD_REQUEST, "invalid", e.body_text());
+                err.body.field = Some("query".into());
+                Err(err)
+            }
+        }
+    }
+}
+
+/// Path parameters; bad ones (a non-numeric id) are refused with a JSON error.
+pub struct P<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for P<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(P(v)),
+            Err(e) => {
+                let mut err = ApiError::new(StatusCode::BAD_REQUEST, "invalid", e.body_text());
+                err.body.field = Some("path".into());
+                Err(err)
+            }
+        }
+    }
+}
 
 /// The authenticated caller of an API request, with where the request came from.
 #[derive(Debug, Clone)]
@@ -164,7 +236,10 @@ pub fn token_hash(token: &str) -> String {
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let source = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
@@ -283,8 +358,14 @@ struct Security;
 impl Modify for Security {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme("basic", SecurityScheme::Http(Http::new(HttpAuthScheme::Basic)));
-        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+        components.add_security_scheme(
+            "basic",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Basic)),
+        );
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
     }
 }
 
@@ -306,18 +387,34 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(account::list_tokens, account::create_token))
         .routes(routes!(account::delete_token))
         .routes(routes!(account::list_users, account::create_user))
-        .routes(routes!(account::get_user, account::patch_user, account::delete_user))
+        .routes(routes!(
+            account::get_user,
+            account::patch_user,
+            account::delete_user
+        ))
         .routes(routes!(account::list_registrations))
         .routes(routes!(account::list_calls))
         .routes(routes!(account::list_audit))
         .routes(routes!(voicemail::list_messages))
-        .routes(routes!(voicemail::get_message, voicemail::patch_message, voicemail::delete_message))
+        .routes(routes!(
+            voicemail::get_message,
+            voicemail::patch_message,
+            voicemail::delete_message
+        ))
         .routes(routes!(voicemail::message_audio))
         .routes(routes!(voicemail::forward_message))
         .routes(routes!(voicemail::list_greetings))
-        .routes(routes!(voicemail::greeting_audio, voicemail::put_greeting, voicemail::delete_greeting))
+        .routes(routes!(
+            voicemail::greeting_audio,
+            voicemail::put_greeting,
+            voicemail::delete_greeting
+        ))
         .routes(routes!(voicemail::set_temporary))
         .routes(routes!(groups::list_groups, groups::create_group))
-        .routes(routes!(groups::get_group, groups::patch_group, groups::delete_group))
+        .routes(routes!(
+            groups::get_group,
+            groups::patch_group,
+            groups::delete_group
+        ))
         .split_for_parts()
 }

@@ -3,7 +3,7 @@
 //! Every change re-announces the mailbox's message-waiting state to its phones.
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -13,7 +13,7 @@ use parley_store::{Store, StoredMessage, FOLDERS};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{audit, ApiError, ApiResult, Caller, Page, Paging};
+use super::{audit, ApiError, ApiResult, Body, Caller, Page, Paging, P, Q};
 use crate::AppState;
 
 fn store(s: &AppState) -> ApiResult<&Store> {
@@ -128,9 +128,9 @@ async fn message_of(s: &AppState, ext: &str, id: i64) -> ApiResult<StoredMessage
 pub async fn list_messages(
     caller: Caller,
     State(s): State<AppState>,
-    Path(ext): Path<String>,
-    Query(filter): Query<MessageFilter>,
-    Query(paging): Query<Paging>,
+    P(ext): P<String>,
+    Q(filter): Q<MessageFilter>,
+    Q(paging): Q<Paging>,
 ) -> ApiResult<Json<Page<MessageOut>>> {
     caller.owner_or_admin(&ext)?;
     if let Some(f) = &filter.folder {
@@ -156,7 +156,7 @@ pub async fn list_messages(
 pub async fn get_message(
     caller: Caller,
     State(s): State<AppState>,
-    Path((ext, id)): Path<(String, i64)>,
+    P((ext, id)): P<(String, i64)>,
 ) -> ApiResult<Json<MessageOut>> {
     caller.owner_or_admin(&ext)?;
     Ok(Json(message_of(&s, &ext, id).await?.into()))
@@ -170,8 +170,8 @@ pub async fn get_message(
 pub async fn patch_message(
     caller: Caller,
     State(s): State<AppState>,
-    Path((ext, id)): Path<(String, i64)>,
-    Json(p): Json<MessagePatch>,
+    P((ext, id)): P<(String, i64)>,
+    Body(p): Body<MessagePatch>,
 ) -> ApiResult<Json<MessageOut>> {
     caller.owner_or_admin(&ext)?;
     let m = message_of(&s, &ext, id).await?;
@@ -188,7 +188,14 @@ pub async fn patch_message(
     st.move_message(id, &folder)
         .await
         .map_err(|e| ApiError::store(e, "folder"))?;
-    audit(&s, &caller, "message.move", &format!("{ext}/message/{id}"), &folder).await;
+    audit(
+        &s,
+        &caller,
+        "message.move",
+        &format!("{ext}/message/{id}"),
+        &folder,
+    )
+    .await;
     mailbox_changed(&s, &ext);
     Ok(Json(message_of(&s, &ext, id).await?.into()))
 }
@@ -200,7 +207,7 @@ pub async fn patch_message(
 pub async fn delete_message(
     caller: Caller,
     State(s): State<AppState>,
-    Path((ext, id)): Path<(String, i64)>,
+    P((ext, id)): P<(String, i64)>,
 ) -> ApiResult<StatusCode> {
     caller.owner_or_admin(&ext)?;
     message_of(&s, &ext, id).await?;
@@ -208,7 +215,14 @@ pub async fn delete_message(
         .delete_message(id)
         .await
         .map_err(|e| ApiError::store(e, "id"))?;
-    audit(&s, &caller, "message.delete", &format!("{ext}/message/{id}"), "").await;
+    audit(
+        &s,
+        &caller,
+        "message.delete",
+        &format!("{ext}/message/{id}"),
+        "",
+    )
+    .await;
     mailbox_changed(&s, &ext);
     Ok(StatusCode::NO_CONTENT)
 }
@@ -231,7 +245,7 @@ fn wav(bytes: Vec<u8>, name: &str) -> Response {
 pub async fn message_audio(
     caller: Caller,
     State(s): State<AppState>,
-    Path((ext, id)): Path<(String, i64)>,
+    P((ext, id)): P<(String, i64)>,
 ) -> ApiResult<Response> {
     caller.owner_or_admin(&ext)?;
     let m = message_of(&s, &ext, id).await?;
@@ -249,8 +263,8 @@ pub async fn message_audio(
 pub async fn forward_message(
     caller: Caller,
     State(s): State<AppState>,
-    Path((ext, id)): Path<(String, i64)>,
-    Json(f): Json<Forward>,
+    P((ext, id)): P<(String, i64)>,
+    Body(f): Body<Forward>,
 ) -> ApiResult<(StatusCode, Json<Forwarded>)> {
     caller.owner_or_admin(&ext)?;
     message_of(&s, &ext, id).await?;
@@ -260,7 +274,14 @@ pub async fn forward_message(
         .await
         .map_err(|e| ApiError::store(e, "to"))?
         .ok_or_else(|| ApiError::not_found("no such message"))?;
-    audit(&s, &caller, "message.forward", &format!("{ext}/message/{id}"), &format!("to={}", f.to)).await;
+    audit(
+        &s,
+        &caller,
+        "message.forward",
+        &format!("{ext}/message/{id}"),
+        &format!("to={}", f.to),
+    )
+    .await;
     mailbox_changed(&s, &f.to);
     Ok((
         StatusCode::CREATED,
@@ -294,7 +315,10 @@ pub struct TemporarySwitch {
 
 fn kind(k: &str) -> ApiResult<GreetingKind> {
     GreetingKind::parse(k).ok_or_else(|| {
-        ApiError::invalid("kind", "greeting kind must be unavailable, busy, name or temporary")
+        ApiError::invalid(
+            "kind",
+            "greeting kind must be unavailable, busy, name or temporary",
+        )
     })
 }
 
@@ -311,7 +335,7 @@ fn wav_ms(bytes: &[u8]) -> u64 {
 pub async fn list_greetings(
     caller: Caller,
     State(s): State<AppState>,
-    Path(ext): Path<String>,
+    P(ext): P<String>,
 ) -> ApiResult<Json<Vec<GreetingOut>>> {
     caller.owner_or_admin(&ext)?;
     let st = store(&s)?;
@@ -321,7 +345,9 @@ pub async fn list_greetings(
         .map_err(|e| ApiError::store(e, "extension"))?;
     let mut out = Vec::new();
     for k in GreetingKind::ALL {
-        let bytes = tokio::fs::read(st.greeting_path(&ext, k.as_str())).await.ok();
+        let bytes = tokio::fs::read(st.greeting_path(&ext, k.as_str()))
+            .await
+            .ok();
         let recorded = bytes.is_some();
         out.push(GreetingOut {
             kind: k.as_str().into(),
@@ -340,7 +366,7 @@ pub async fn list_greetings(
 pub async fn greeting_audio(
     caller: Caller,
     State(s): State<AppState>,
-    Path((ext, k)): Path<(String, String)>,
+    P((ext, k)): P<(String, String)>,
 ) -> ApiResult<Response> {
     caller.owner_or_admin(&ext)?;
     let k = kind(&k)?;
@@ -359,7 +385,7 @@ pub async fn greeting_audio(
 pub async fn put_greeting(
     caller: Caller,
     State(s): State<AppState>,
-    Path((ext, k)): Path<(String, String)>,
+    P((ext, k)): P<(String, String)>,
     body: Bytes,
 ) -> ApiResult<Json<GreetingOut>> {
     caller.owner_or_admin(&ext)?;
@@ -376,7 +402,10 @@ pub async fn put_greeting(
     let player = parley_media::wav::WavPlayer::from_wav_bytes(&body)
         .map_err(|e| ApiError::invalid("body", format!("not a usable greeting: {e}")))?;
     if player.duration_ms() < 200 {
-        return Err(ApiError::invalid("body", "the greeting is shorter than 0.2 s"));
+        return Err(ApiError::invalid(
+            "body",
+            "the greeting is shorter than 0.2 s",
+        ));
     }
     let path = st.greeting_path(&ext, k.as_str());
     let tmp = path.with_file_name(format!(".{}.upload.wav", k.as_str()));
@@ -400,7 +429,14 @@ pub async fn put_greeting(
             .await
             .map_err(|e| ApiError::store(e, "extension"))?;
     }
-    audit(&s, &caller, "greeting.upload", &format!("{ext}/greeting/{}", k.as_str()), &format!("{} ms", player.duration_ms())).await;
+    audit(
+        &s,
+        &caller,
+        "greeting.upload",
+        &format!("{ext}/greeting/{}", k.as_str()),
+        &format!("{} ms", player.duration_ms()),
+    )
+    .await;
     Ok(Json(GreetingOut {
         kind: k.as_str().into(),
         recorded: true,
@@ -416,7 +452,7 @@ pub async fn put_greeting(
 pub async fn delete_greeting(
     caller: Caller,
     State(s): State<AppState>,
-    Path((ext, k)): Path<(String, String)>,
+    P((ext, k)): P<(String, String)>,
 ) -> ApiResult<StatusCode> {
     caller.owner_or_admin(&ext)?;
     let k = kind(&k)?;
@@ -430,7 +466,14 @@ pub async fn delete_greeting(
             let _ = st.set_mailbox_settings(&ext, m).await;
         }
     }
-    audit(&s, &caller, "greeting.delete", &format!("{ext}/greeting/{}", k.as_str()), "").await;
+    audit(
+        &s,
+        &caller,
+        "greeting.delete",
+        &format!("{ext}/greeting/{}", k.as_str()),
+        "",
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -442,13 +485,16 @@ pub async fn delete_greeting(
 pub async fn set_temporary(
     caller: Caller,
     State(s): State<AppState>,
-    Path(ext): Path<String>,
-    Json(t): Json<TemporarySwitch>,
+    P(ext): P<String>,
+    Body(t): Body<TemporarySwitch>,
 ) -> ApiResult<StatusCode> {
     caller.owner_or_admin(&ext)?;
     let st = store(&s)?;
     if t.active && !st.greeting_path(&ext, "temporary").is_file() {
-        return Err(ApiError::invalid("active", "no temporary greeting is recorded"));
+        return Err(ApiError::invalid(
+            "active",
+            "no temporary greeting is recorded",
+        ));
     }
     let mut m = st
         .mailbox_settings(&ext)
@@ -458,6 +504,13 @@ pub async fn set_temporary(
     st.set_mailbox_settings(&ext, m)
         .await
         .map_err(|e| ApiError::store(e, "extension"))?;
-    audit(&s, &caller, "greeting.temporary", &ext, &format!("active={}", t.active)).await;
+    audit(
+        &s,
+        &caller,
+        "greeting.temporary",
+        &ext,
+        &format!("active={}", t.active),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
