@@ -206,3 +206,34 @@ def test_groups_are_one_model_for_the_json_and_the_callisto_api(api):
     assert status == 403  # rest may read, only groups may change
     status, _, _ = call(p, "DELETE", f"/api/v1/ma/MA/groups/{gid}", auth=carol)
     assert status == 204
+
+
+def test_browser_sessions_use_httponly_samesite_cookies_and_csrf(api):
+    p = api()
+    status, body, _ = call(p, "POST", "/api/v1/session", {"extension": "101", "password": "wrong"}, auth=None)
+    assert status == 401
+    status, body, hdrs = call(p, "POST", "/api/v1/session", {"extension": "101", "password": "secret101"}, auth=None,
+                              headers={"X-Forwarded-Proto": "https"})
+    assert status == 201 and body["extension"] == "101"
+    cookie = hdrs["Set-Cookie"]
+    for attr in ["HttpOnly", "SameSite=Strict", "Secure", "Path=/"]:
+        assert attr in cookie, cookie
+    session = cookie.split(";")[0]
+    csrf = body["csrf_token"]
+    status, body, _ = call(p, "GET", "/api/v1/me", auth=None, headers={"Cookie": session})
+    assert status == 200 and body["extension"] == "101"
+    status, body, _ = call(p, "PATCH", "/api/v1/me", {"name": "Via Browser"}, auth=None, headers={"Cookie": session})
+    assert status == 403 and body["code"] == "csrf"
+    status, body, _ = call(p, "PATCH", "/api/v1/me", {"name": "Via Browser"}, auth=None,
+                           headers={"Cookie": session, "X-CSRF-Token": "0" * 64})
+    assert status == 403 and body["code"] == "csrf"
+    status, body, _ = call(p, "PATCH", "/api/v1/me", {"name": "Via Browser"}, auth=None,
+                           headers={"Cookie": session, "X-CSRF-Token": csrf})
+    assert status == 200 and body["name"] == "Via Browser"
+    status, _, hdrs = call(p, "DELETE", "/api/v1/session", auth=None, headers={"Cookie": session, "X-CSRF-Token": csrf})
+    assert status == 204 and "Max-Age=0" in hdrs["Set-Cookie"]
+    status, _, _ = call(p, "GET", "/api/v1/me", auth=None, headers={"Cookie": session})
+    assert status == 401
+    # Over plain HTTP the cookie is not marked Secure (browsers would drop it), the rest stays.
+    _, _, hdrs = call(p, "POST", "/api/v1/session", {"extension": "101", "password": "secret101"}, auth=None)
+    assert "HttpOnly" in hdrs["Set-Cookie"] and "Secure" not in hdrs["Set-Cookie"]

@@ -704,6 +704,7 @@ async fn serve(mut config: Config, args: ServeArgs) -> Result<()> {
             lockout: Duration::from_secs(config.auth_lockout_secs),
         }),
         pin_min_len: config.pin_min_length.max(4),
+        sessions: Default::default(),
     });
     let http_cancel = cancel.clone();
     let http = tokio::spawn(async move {

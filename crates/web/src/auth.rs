@@ -96,6 +96,18 @@ pub async fn basic(
     let Some((user, password)) = basic_credentials(headers) else {
         return Err(AuthFailure::Unauthorized);
     };
+    self::password(store, guard, &user, &password, source).await
+}
+
+/// Check an extension and password (rate-limited per account and per source address).
+pub async fn password(
+    store: &Store,
+    guard: &Guard,
+    user: &str,
+    password: &str,
+    source: IpAddr,
+) -> Result<Caller, AuthFailure> {
+    let (user, password) = (user.to_string(), password.to_string());
     let locked = guard
         .lock()
         .map(|g| g.is_locked(now(), source, Some(&user), false))

@@ -30,6 +30,8 @@ pub struct AppState {
     pub guard: auth::Guard,
     /// Shortest PIN accepted.
     pub pin_min_len: usize,
+    /// Logged-in browsers.
+    pub sessions: api::session::Sessions,
 }
 
 /// A login guard with the given limits.
@@ -136,6 +138,7 @@ mod tests {
                 lockout: std::time::Duration::from_secs(60),
             }),
             pin_min_len: 4,
+            sessions: Default::default(),
         });
         let resp = app
             .oneshot(Request::get("/health").body(Body::empty()).unwrap())

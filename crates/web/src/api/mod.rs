@@ -4,6 +4,7 @@
 
 mod account;
 mod groups;
+pub mod session;
 mod voicemail;
 
 use std::net::{IpAddr, SocketAddr};
@@ -225,6 +226,23 @@ impl Caller {
     }
 }
 
+/// The address a request came from (loopback when unknown, as in tests without a socket).
+pub struct Peer(pub IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Peer(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip())
+                .unwrap_or(IpAddr::from([127, 0, 0, 1])),
+        ))
+    }
+}
+
 /// SHA-256 of a token, hex.
 pub fn token_hash(token: &str) -> String {
     sha2::Sha256::digest(token.as_bytes())
@@ -262,6 +280,32 @@ impl FromRequestParts<AppState> for Caller {
                     .eq_ignore_ascii_case("bearer")
                     .then(|| token.trim().to_string())
             });
+        let has_authorization = parts.headers.contains_key(header::AUTHORIZATION);
+        if !has_authorization {
+            if let Some((_, session)) = session::from_cookie(&state.sessions, &parts.headers) {
+                // A browser: anything that changes state must echo the session's CSRF token.
+                let safe = matches!(
+                    parts.method,
+                    axum::http::Method::GET | axum::http::Method::HEAD
+                );
+                let echoed = parts
+                    .headers
+                    .get("x-csrf-token")
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|v| v == session.csrf);
+                if !safe && !echoed {
+                    return Err(ApiError::new(
+                        StatusCode::FORBIDDEN,
+                        "csrf",
+                        "missing or wrong X-CSRF-Token for this session",
+                    ));
+                }
+                return Ok(Caller {
+                    who: session.who,
+                    source,
+                });
+            }
+        }
         if let Some(token) = bearer {
             return match store.token_owner(&token_hash(&token)).await {
                 Ok(Some((user, privileges))) => Ok(Caller {
@@ -381,6 +425,7 @@ struct ApiDoc;
 /// The routes of the JSON API and the OpenAPI document describing exactly them.
 pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(session::login, session::logout))
         .routes(routes!(account::get_me, account::patch_me))
         .routes(routes!(account::put_my_pin))
         .routes(routes!(account::put_my_password))

@@ -1,0 +1,154 @@
+//! Browser sessions: logging in with extension and password sets an HttpOnly, SameSite=Strict cookie
+//! (Secure when the request came over HTTPS through a proxy); requests that change something with that
+//! cookie must carry the session's CSRF token in `X-CSRF-Token`. Sessions live in memory (a restart logs
+//! everyone out) and expire after 12 hours.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{audit, ApiError, ApiResult, Body, Caller, Peer};
+use crate::{auth, AppState};
+
+/// Name of the session cookie.
+pub const COOKIE: &str = "parley_session";
+
+const LIFETIME: Duration = Duration::from_secs(12 * 3600);
+
+/// One logged-in browser.
+#[derive(Debug, Clone)]
+pub struct WebSession {
+    /// Account and privileges.
+    pub who: auth::Caller,
+    /// Token that changing requests must echo.
+    pub csrf: String,
+    expires: Instant,
+}
+
+/// Sessions by id.
+pub type Sessions = Arc<Mutex<HashMap<String, WebSession>>>;
+
+#[allow(clippy::disallowed_methods)]
+fn now() -> Instant {
+    Instant::now()
+}
+
+fn random_hex() -> String {
+    let bytes: [u8; 32] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The session a request's cookie names, if live.
+pub fn from_cookie(sessions: &Sessions, headers: &HeaderMap) -> Option<(String, WebSession)> {
+    let cookies = headers.get(header::COOKIE)?.to_str().ok()?;
+    let id = cookies.split(';').find_map(|c| {
+        let (k, v) = c.trim().split_once('=')?;
+        (k == COOKIE).then(|| v.to_string())
+    })?;
+    let mut map = sessions.lock().ok()?;
+    let t = now();
+    map.retain(|_, s| s.expires > t);
+    map.get(&id).cloned().map(|s| (id, s))
+}
+
+/// Login with extension and password.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Login {
+    /// Extension.
+    pub extension: String,
+    /// Password.
+    pub password: String,
+}
+
+/// A new session.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionOut {
+    /// The logged-in extension.
+    pub extension: String,
+    /// Send it as `X-CSRF-Token` with every request that changes something.
+    pub csrf_token: String,
+}
+
+/// Log in: sets the session cookie.
+#[utoipa::path(post, path = "/api/v1/session", tag = "account", request_body = Login, security(()),
+    responses((status = 201, body = SessionOut), (status = 400, body = super::ErrorBody), (status = 401, body = super::ErrorBody), (status = 429, body = super::ErrorBody)))]
+pub async fn login(
+    State(s): State<AppState>,
+    Peer(source): Peer,
+    headers: HeaderMap,
+    Body(l): Body<Login>,
+) -> ApiResult<Response> {
+    let store = s
+        .store
+        .as_ref()
+        .ok_or_else(|| ApiError::not_found("no store"))?;
+    let who = auth::password(store, &s.guard, &l.extension, &l.password, source).await?;
+    let id = random_hex();
+    let csrf = random_hex();
+    if let Ok(mut map) = s.sessions.lock() {
+        map.insert(
+            id.clone(),
+            WebSession {
+                who: who.clone(),
+                csrf: csrf.clone(),
+                expires: now() + LIFETIME,
+            },
+        );
+    }
+    let https = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("https"));
+    let cookie = format!(
+        "{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
+        LIFETIME.as_secs(),
+        if https { "; Secure" } else { "" }
+    );
+    let caller = Caller {
+        who: who.clone(),
+        source,
+    };
+    audit(&s, &caller, "session.login", &who.user, "").await;
+    let mut r = (
+        StatusCode::CREATED,
+        Json(SessionOut {
+            extension: who.user,
+            csrf_token: csrf,
+        }),
+    )
+        .into_response();
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        r.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    Ok(r)
+}
+
+/// Log out: ends the session and clears the cookie.
+#[utoipa::path(delete, path = "/api/v1/session", tag = "account",
+    responses((status = 204), (status = 401, body = super::ErrorBody), (status = 403, body = super::ErrorBody)))]
+pub async fn logout(
+    caller: Caller,
+    State(s): State<AppState>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    if let Some((id, _)) = from_cookie(&s.sessions, &headers) {
+        if let Ok(mut map) = s.sessions.lock() {
+            map.remove(&id);
+        }
+    }
+    audit(&s, &caller, "session.logout", &caller.who.user, "").await;
+    let mut r = StatusCode::NO_CONTENT.into_response();
+    r.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("parley_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+    );
+    Ok(r)
+}
