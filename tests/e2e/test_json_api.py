@@ -206,6 +206,21 @@ def test_groups_are_one_model_for_the_json_and_the_callisto_api(api):
     assert status == 403  # rest may read, only groups may change
     status, _, _ = call(p, "DELETE", f"/api/v1/ma/MA/groups/{gid}", auth=carol)
     assert status == 204
+    # Instances by the API (administrators), usable at once by the Callisto API.
+    status, _, _ = call(p, "POST", "/api/v1/ma", {"name": "Branch"}, auth=carol)
+    assert status == 403
+    status, body, _ = call(p, "POST", "/api/v1/ma", {"name": "Branch"})
+    assert status == 201
+    status, body, _ = call(p, "POST", "/api/v1/ma", {"name": "bad name"})
+    assert status == 400 and body["field"] == "name"
+    status, body, _ = call(p, "GET", "/api/v1/ma", auth=carol)
+    assert [i["name"] for i in body] == ["Branch", "MA"]
+    out = subprocess.run(["curl", "-s", "--user", "102:secret102", "--data", "gr_name=Front desk",
+                          f"http://127.0.0.1:{p.http_port}/Applications/inbound/Branch/rest/groups/addGroup.asp"],
+                         capture_output=True, text=True, check=True).stdout
+    assert "<status>OK</status>" in out
+    status, _, _ = call(p, "DELETE", "/api/v1/ma/Branch")
+    assert status == 204
 
 
 def test_browser_sessions_use_httponly_samesite_cookies_and_csrf(api):

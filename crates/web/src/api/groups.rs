@@ -385,3 +385,78 @@ pub async fn delete_group(
     .await;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// A ManagerAssistant application instance (the `<MAGroup>` of the Callisto API paths).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Instance {
+    /// Name: letters, digits, `_`, `-`, `.`.
+    pub name: String,
+}
+
+/// The application instances.
+#[utoipa::path(get, path = "/api/v1/ma", tag = "groups",
+    responses((status = 200, body = Vec<Instance>), (status = 401, body = super::ErrorBody), (status = 403, body = super::ErrorBody)))]
+pub async fn list_instances(
+    caller: Caller,
+    State(s): State<AppState>,
+) -> ApiResult<Json<Vec<Instance>>> {
+    may_read(&caller)?;
+    let st = s
+        .store
+        .as_ref()
+        .ok_or_else(|| ApiError::not_found("no store"))?;
+    let names = st
+        .ma_instances()
+        .await
+        .map_err(|e| ApiError::store(e, "name"))?;
+    Ok(Json(
+        names.into_iter().map(|name| Instance { name }).collect(),
+    ))
+}
+
+/// Create an application instance (administrators).
+#[utoipa::path(post, path = "/api/v1/ma", tag = "groups", request_body = Instance,
+    responses((status = 201, body = Instance), (status = 400, body = super::ErrorBody), (status = 401, body = super::ErrorBody), (status = 403, body = super::ErrorBody), (status = 409, body = super::ErrorBody)))]
+pub async fn create_instance(
+    caller: Caller,
+    State(s): State<AppState>,
+    Body(i): Body<Instance>,
+) -> ApiResult<(StatusCode, Json<Instance>)> {
+    caller.admin()?;
+    let st = s
+        .store
+        .as_ref()
+        .ok_or_else(|| ApiError::not_found("no store"))?;
+    #[allow(clippy::disallowed_methods)]
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    st.add_ma_instance(&i.name, now)
+        .await
+        .map_err(|e| ApiError::store(e, "name"))?;
+    audit(&s, &caller, "ma.instance.add", &i.name, "").await;
+    Ok((StatusCode::CREATED, Json(i)))
+}
+
+/// Remove an application instance with all its groups (administrators).
+#[utoipa::path(delete, path = "/api/v1/ma/{instance}", tag = "groups",
+    params(("instance" = String, Path, description = "Application instance")),
+    responses((status = 204), (status = 401, body = super::ErrorBody), (status = 403, body = super::ErrorBody), (status = 404, body = super::ErrorBody)))]
+pub async fn delete_instance(
+    caller: Caller,
+    State(s): State<AppState>,
+    P(inst): P<String>,
+) -> ApiResult<StatusCode> {
+    caller.admin()?;
+    let st = s
+        .store
+        .as_ref()
+        .ok_or_else(|| ApiError::not_found("no store"))?;
+    st.remove_ma_instance(&inst)
+        .await
+        .map_err(|e| ApiError::store(e, "instance"))?;
+    audit(&s, &caller, "ma.instance.remove", &inst, "").await;
+    Ok(StatusCode::NO_CONTENT)
+}

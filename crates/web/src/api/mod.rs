@@ -455,6 +455,8 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
             voicemail::delete_greeting
         ))
         .routes(routes!(voicemail::set_temporary))
+        .routes(routes!(groups::list_instances, groups::create_instance))
+        .routes(routes!(groups::delete_instance))
         .routes(routes!(groups::list_groups, groups::create_group))
         .routes(routes!(
             groups::get_group,
