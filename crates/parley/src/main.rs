@@ -371,13 +371,15 @@ fn parse_privileges(list: &[String]) -> Result<Vec<Privilege>, StoreError> {
 
 /// Record a command-line change in the audit log (never its secrets).
 async fn audit_cli(store: &Store, action: &str, target: &str, detail: &str) {
-    #[allow(clippy::disallowed_methods)]
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
     if let Err(e) = store
-        .audit(now, "cli", "local", action, target, detail)
+        .audit(
+            parley_store::unix_now(),
+            "cli",
+            "local",
+            action,
+            target,
+            detail,
+        )
         .await
     {
         eprintln!("warning: audit log not written: {e}");
@@ -511,12 +513,9 @@ async fn ma_instance(config: Config, cmd: InstanceCommand) -> Result<()> {
     let result = async {
         match cmd {
             InstanceCommand::Add { name } => {
-                #[allow(clippy::disallowed_methods)]
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_secs() as i64)
-                    .unwrap_or(0);
-                store.add_ma_instance(&name, now).await?;
+                store
+                    .add_ma_instance(&name, parley_store::unix_now())
+                    .await?;
                 audit_cli(&store, "ma.instance.add", &name, "").await;
                 println!("added ManagerAssistant instance {name}");
             }

@@ -19,7 +19,7 @@ pub use audit::AuditEntry;
 pub use ma::{Announcement, Change, Group, Member, Vip};
 pub use tokens::TokenInfo;
 pub use users::{
-    hash_secret, validate_extension, verify_secret, NewUser, Privilege, User, UserChanges,
+    hash_secret, unix_now, validate_extension, verify_secret, NewUser, Privilege, User, UserChanges,
 };
 pub use voicemail::{Counts, MailboxSettings, StoredMessage, FOLDERS};
 

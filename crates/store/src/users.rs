@@ -186,8 +186,9 @@ pub fn verify_secret(secret: &str, hash: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// The wall clock in Unix seconds (for rows' timestamps; the logic crates take time as an argument).
 #[allow(clippy::disallowed_methods)]
-fn unix_now() -> i64 {
+pub fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)

@@ -268,7 +268,7 @@ pub async fn handle(
         info!(user = %caller.user, action = %action, target = %target, "API change");
         if let Err(e) = store
             .audit(
-                unix_now(),
+                parley_store::unix_now(),
                 &caller.user,
                 &peer.ip().to_string(),
                 &action,
@@ -296,14 +296,6 @@ fn internal(fname: &str, e: &StoreError) -> Response {
         "ERROR",
         Some("internal error"),
     )
-}
-
-#[allow(clippy::disallowed_methods)]
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 fn group_xml(id: i64, g: &GroupSettings) -> String {

@@ -56,6 +56,8 @@ impl Mwi {
 }
 
 const MAX_EXPIRES: u32 = 3600;
+/// How long the NOTIFY answering a SUBSCRIBE waits behind the 200.
+const NOTIFY_AFTER_200: Duration = Duration::from_millis(30);
 const MIN_EXPIRES: u32 = 60;
 
 fn body(mailbox: &str, host: &str, c: Counts, waiting: bool) -> Vec<u8> {
@@ -134,19 +136,36 @@ impl Server {
                 target: source,
                 expires_at: now(),
             });
-        sub.expires_at = now() + Duration::from_secs(u64::from(expires));
+        // An ending subscription lives one more second, for its final NOTIFY.
+        sub.expires_at = now() + Duration::from_secs(u64::from(expires.max(1)));
         sub.target = source;
         sub.dialog.remote_target = build::remote_target(req);
         info!(mailbox = %mailbox, expires, "MWI subscription");
+        // RFC 6665 lets the NOTIFY overtake the 200, but phones (and SIPp) cope better when it follows.
+        let work = self.work.clone();
+        let end = expires == 0;
+        tokio::spawn(async move {
+            tokio::time::sleep(NOTIFY_AFTER_200).await;
+            let _ = work.send(super::voicemail::Work::SubscriptionNotify { call_id, end });
+        });
+    }
+
+    /// The NOTIFY answering a SUBSCRIBE: current counts, or the final one when it ended.
+    pub(super) async fn subscription_notify(&mut self, call_id: &str, end: bool) {
+        let Some(sub) = self.mwi.subs.get(call_id) else {
+            return;
+        };
+        let mailbox = sub.mailbox.clone();
+        let left = sub.expires_at.saturating_duration_since(now()).as_secs();
         let counts = self.counts(&mailbox).await;
-        let state = if expires == 0 {
+        let state = if end {
             "terminated;reason=timeout".to_string()
         } else {
-            format!("active;expires={expires}")
+            format!("active;expires={left}")
         };
-        self.notify_sub(&call_id, counts, counts.new > 0, &state);
-        if expires == 0 {
-            self.mwi.subs.remove(&call_id);
+        self.notify_sub(call_id, counts, counts.new > 0, &state);
+        if end {
+            self.mwi.subs.remove(call_id);
         }
         self.publish_status();
     }

@@ -106,7 +106,16 @@ pub(super) struct VmEntry {
 /// Results of work done off the actor.
 #[derive(Debug)]
 pub(super) enum Work {
-    Pin { id: u64, mailbox: String, ok: bool },
+    Pin {
+        id: u64,
+        mailbox: String,
+        ok: bool,
+    },
+    /// The NOTIFY that follows a SUBSCRIBE's 200 (sent a moment later, so that it does not overtake it).
+    SubscriptionNotify {
+        call_id: String,
+        end: bool,
+    },
 }
 
 /// What a new voicemail call is.
@@ -380,6 +389,9 @@ impl Server {
     /// Work finished off the actor.
     pub(super) async fn vm_work(&mut self, w: Work) {
         match w {
+            Work::SubscriptionNotify { call_id, end } => {
+                self.subscription_notify(&call_id, end).await
+            }
             Work::Pin { id, mailbox, ok } => {
                 let Some(source) = self.sessions.get(&id).map(|e| e.source) else {
                     return;

@@ -246,7 +246,12 @@ pub async fn create_token(
         bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
     );
     let id = store(&s)?
-        .add_token(&caller.who.user, &n.name, &token_hash(&token), now())
+        .add_token(
+            &caller.who.user,
+            &n.name,
+            &token_hash(&token),
+            parley_store::unix_now(),
+        )
         .await
         .map_err(|e| ApiError::store(e, "name"))?;
     audit(&s, &caller, "token.create", &format!("token/{id}"), &n.name).await;
@@ -271,14 +276,6 @@ pub async fn delete_token(
     }
     audit(&s, &caller, "token.delete", &format!("token/{id}"), "").await;
     Ok(StatusCode::NO_CONTENT)
-}
-
-#[allow(clippy::disallowed_methods)]
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 /// An account as administrators see it.

@@ -428,12 +428,7 @@ pub async fn create_instance(
         .store
         .as_ref()
         .ok_or_else(|| ApiError::not_found("no store"))?;
-    #[allow(clippy::disallowed_methods)]
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    st.add_ma_instance(&i.name, now)
+    st.add_ma_instance(&i.name, parley_store::unix_now())
         .await
         .map_err(|e| ApiError::store(e, "name"))?;
     audit(&s, &caller, "ma.instance.add", &i.name, "").await;

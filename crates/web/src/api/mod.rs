@@ -376,14 +376,9 @@ impl Paging {
 /// Record a change made through the API.
 pub async fn audit(state: &AppState, caller: &Caller, action: &str, target: &str, detail: &str) {
     if let Some(store) = state.store.as_ref() {
-        #[allow(clippy::disallowed_methods)]
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
         if let Err(e) = store
             .audit(
-                now,
+                parley_store::unix_now(),
                 &caller.who.user,
                 &caller.source.to_string(),
                 action,
