@@ -344,3 +344,43 @@ def test_star_during_own_greeting_logs_in_and_leaves_a_message_in_another_mailbo
     assert msgs[0]["duration_ms"] >= 2000
     (freq, _), _ = tone_of(message_file(p, msgs[0]))
     assert abs(freq - 440) <= 10
+
+
+def test_pound_fast_forwards_and_star_rewinds_while_a_message_plays(parley_factory, sipp, tmp_path):
+    p = start(parley_factory)
+    p.cli("user", "set", "101", "--pin", "2580")
+    deposit(p, sipp, tmp_path, hold=int((prompt_secs(*SYSTEM_GREETING) + 12.5) * 1000)).assert_ok()
+    (m,) = wait_for(lambda: messages(p, "101"), what="the message")
+    assert m["duration_ms"] >= 11500, m
+    owner = Baresip(tmp_path, "owner", p.sip_port + 6, p.sip_port + 9, p.sip_port, "101", "secret101", 1000)
+
+    def listen(key):
+        """Listen to the 12 s message, pressing `key` three times 1 s apart from 11 s after '1'
+        (the envelope takes about 8 s): returns the seconds of the message's 440 Hz heard."""
+        owner.send("dial", f"sip:*97@127.0.0.1:{p.sip_port}")
+        owner.wait_event("CALL_ESTABLISHED")
+        owner.drain(1.0)
+        for k in "2580#":
+            owner.send("sndcode", k)
+            owner.drain(0.3)
+        owner.drain(1.0)
+        owner.send("sndcode", "1")
+        owner.drain(11.0 if key == "#" else 14.0)
+        for _ in range(3):
+            owner.send("sndcode", key)
+            owner.drain(1.0)
+        owner.drain(17.0)
+        owner.send("hangup")
+        owner.wait_event("CALL_CLOSED")
+        owner.events.clear()
+        return 0.5 * len(find_tone(owner.recordings("dec")[-1], 440))
+
+    try:
+        wait_for(lambda: p.status()["registrations"], what="registration")
+        forwarded = listen("#")   # three 3 s jumps ahead: about 5 s of the 12 s heard
+        rewound = listen("*")     # three 3 s jumps back: about 20 s heard
+    finally:
+        owner.stop()
+    print(f"heard {forwarded}s after fast-forward, {rewound}s after rewind")
+    assert 2.0 <= forwarded <= 8.0, forwarded
+    assert rewound >= 14.0, rewound  # without keys the 12 s message is heard for about 12 s
