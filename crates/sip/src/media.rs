@@ -195,6 +195,8 @@ struct Task {
     inband: InbandDetector,
     seq: Option<SequenceTracker>,
     decoded: Vec<i16>,
+    /// Outgoing packet, reused every frame.
+    packet: Vec<u8>,
 }
 
 #[allow(clippy::disallowed_methods)]
@@ -232,6 +234,7 @@ impl Task {
             inband: InbandDetector::new(),
             seq: None,
             decoded: Vec::with_capacity(FRAME_SAMPLES * 2),
+            packet: Vec::with_capacity(12 + FRAME_SAMPLES),
         }
     }
 
@@ -364,11 +367,11 @@ impl Task {
             return;
         }
         if let Some(to) = self.remote {
-            let mut pkt = Vec::with_capacity(12 + FRAME_SAMPLES);
+            self.packet.clear();
             self.header.marker = std::mem::take(&mut self.talkspurt);
-            self.header.write(&mut pkt);
-            self.codec.encode(&frame, &mut pkt);
-            if self.socket.send_to(&pkt, to).await.is_ok() {
+            self.header.write(&mut self.packet);
+            self.codec.encode(&frame, &mut self.packet);
+            if self.socket.send_to(&self.packet, to).await.is_ok() {
                 self.stats.sent.fetch_add(1, Ordering::Relaxed);
             }
         }

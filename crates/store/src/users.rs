@@ -381,17 +381,6 @@ impl Store {
             )
         }))
     }
-
-    /// Check a voicemail PIN.
-    pub async fn check_pin(&self, ext: &str, pin: &str) -> Result<bool, StoreError> {
-        let row = sqlx::query("SELECT pin_hash FROM users WHERE extension = ?")
-            .bind(ext)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row
-            .and_then(|r| r.get::<Option<String>, _>("pin_hash"))
-            .is_some_and(|h| verify_secret(pin, &h)))
-    }
 }
 
 #[cfg(test)]
@@ -423,8 +412,9 @@ mod tests {
             s.ha1("100", Algorithm::Md5).await.unwrap(),
             Some(ha1(Algorithm::Md5, "100", SIP_REALM, "secret1"))
         );
-        assert!(s.check_pin("100", "4321").await.unwrap());
-        assert!(!s.check_pin("100", "1111").await.unwrap());
+        let pin_hash = s.pin_hash("100").await.unwrap().unwrap();
+        assert!(verify_secret("4321", &pin_hash));
+        assert!(!verify_secret("1111", &pin_hash));
         let raw: String = sqlx::query_scalar("SELECT password_hash FROM users")
             .fetch_one(&s.pool)
             .await

@@ -552,7 +552,7 @@ impl Server {
             // A phone that (re)appears learns its lamp state; an empty mailbox needs no NOTIFY.
             let c = self.store.message_counts(&user).await.unwrap_or_default();
             if c.new > 0 || c.old > 0 {
-                self.mwi_on_register(&user).instrument(span).await;
+                span.in_scope(|| self.mwi_on_register(&user, c));
             }
         }
     }

@@ -243,21 +243,22 @@ impl Server {
     /// Tell every phone of `mailbox` its counts: subscribers in their dialogs, the other registered
     /// contacts unsolicited. `force` sets the lamp regardless of the counts (MWI calibrate).
     pub(super) async fn mwi_send(&mut self, mailbox: &str, force: Option<bool>) -> usize {
-        self.mwi_send_to(mailbox, force, true).await
+        let counts = self.counts(mailbox).await;
+        self.mwi_send_to(mailbox, counts, force, true)
     }
 
     /// After a registration: only the registered contacts that do not subscribe learn the counts.
-    pub(super) async fn mwi_on_register(&mut self, mailbox: &str) -> usize {
-        self.mwi_send_to(mailbox, None, false).await
+    pub(super) fn mwi_on_register(&mut self, mailbox: &str, counts: Counts) -> usize {
+        self.mwi_send_to(mailbox, counts, None, false)
     }
 
-    async fn mwi_send_to(
+    fn mwi_send_to(
         &mut self,
         mailbox: &str,
+        counts: Counts,
         force: Option<bool>,
         subscribers: bool,
     ) -> usize {
-        let counts = self.counts(mailbox).await;
         let waiting = force.unwrap_or(counts.new > 0);
         let t = now();
         let subs: Vec<(String, Target, Instant)> = self
@@ -291,7 +292,7 @@ impl Server {
         if self.mwi.last.get(mailbox) == Some(&counts) {
             return;
         }
-        let n = self.mwi_send(mailbox, None).await;
+        let n = self.mwi_send_to(mailbox, counts, None, true);
         info!(mailbox = %mailbox, new = counts.new, old = counts.old, phones = n, "message-waiting updated");
     }
 

@@ -8,14 +8,8 @@ use parley_store::{NewUser, Privilege, UserChanges};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{audit, token_hash, ApiError, ApiResult, Body, Caller, Page, Paging, P, Q};
+use super::{audit, store, token_hash, ApiError, ApiResult, Body, Caller, Page, Paging, P, Q};
 use crate::AppState;
-
-fn store(s: &AppState) -> ApiResult<&parley_store::Store> {
-    s.store
-        .as_ref()
-        .ok_or_else(|| ApiError::not_found("no store"))
-}
 
 /// The caller's own account.
 #[derive(Debug, Serialize, ToSchema)]

@@ -10,7 +10,7 @@ use parley_store::{Change, Privilege, Store};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{audit, ApiError, ApiResult, Body, Caller, Page, Paging, P, Q};
+use super::{audit, store, ApiError, ApiResult, Body, Caller, Page, Paging, P, Q};
 use crate::AppState;
 
 /// A ManagerAssistant group.
@@ -191,10 +191,7 @@ fn out(id: i64, g: &GroupSettings) -> GroupOut {
 }
 
 async fn instance<'a>(s: &'a AppState, name: &str) -> ApiResult<&'a Store> {
-    let st = s
-        .store
-        .as_ref()
-        .ok_or_else(|| ApiError::not_found("no store"))?;
+    let st = store(s)?;
     if !st
         .ma_instance_exists(name)
         .await
@@ -402,10 +399,7 @@ pub async fn list_instances(
     State(s): State<AppState>,
 ) -> ApiResult<Json<Vec<Instance>>> {
     may_read(&caller)?;
-    let st = s
-        .store
-        .as_ref()
-        .ok_or_else(|| ApiError::not_found("no store"))?;
+    let st = store(&s)?;
     let names = st
         .ma_instances()
         .await
@@ -424,10 +418,7 @@ pub async fn create_instance(
     Body(i): Body<Instance>,
 ) -> ApiResult<(StatusCode, Json<Instance>)> {
     caller.admin()?;
-    let st = s
-        .store
-        .as_ref()
-        .ok_or_else(|| ApiError::not_found("no store"))?;
+    let st = store(&s)?;
     st.add_ma_instance(&i.name, parley_store::unix_now())
         .await
         .map_err(|e| ApiError::store(e, "name"))?;
@@ -445,10 +436,7 @@ pub async fn delete_instance(
     P(inst): P<String>,
 ) -> ApiResult<StatusCode> {
     caller.admin()?;
-    let st = s
-        .store
-        .as_ref()
-        .ok_or_else(|| ApiError::not_found("no store"))?;
+    let st = store(&s)?;
     st.remove_ma_instance(&inst)
         .await
         .map_err(|e| ApiError::store(e, "instance"))?;

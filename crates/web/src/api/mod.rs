@@ -129,6 +129,13 @@ impl From<AuthFailure> for ApiError {
 /// Result of a handler.
 pub type ApiResult<T> = Result<T, ApiError>;
 
+/// The store, or 503 when the app runs without one (unit tests).
+pub fn store(s: &AppState) -> ApiResult<&parley_store::Store> {
+    s.store
+        .as_ref()
+        .ok_or_else(|| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "internal", "no store"))
+}
+
 /// A JSON request body; a malformed one is refused with a JSON error naming `body`.
 pub struct Body<T>(pub T);
 
@@ -263,13 +270,7 @@ impl FromRequestParts<AppState> for Caller {
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip())
             .unwrap_or(IpAddr::from([127, 0, 0, 1]));
-        let Some(store) = state.store.as_ref() else {
-            return Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "internal",
-                "no store",
-            ));
-        };
+        let store = store(state)?;
         let bearer = parts
             .headers
             .get(header::AUTHORIZATION)

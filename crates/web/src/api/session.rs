@@ -14,7 +14,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{audit, ApiError, ApiResult, Body, Caller, Peer};
+use super::{audit, ApiResult, Body, Caller, Peer};
 use crate::{auth, AppState};
 
 /// Name of the session cookie.
@@ -86,11 +86,14 @@ pub async fn login(
     headers: HeaderMap,
     Body(l): Body<Login>,
 ) -> ApiResult<Response> {
-    let store = s
-        .store
-        .as_ref()
-        .ok_or_else(|| ApiError::not_found("no store"))?;
-    let who = auth::password(store, &s.guard, &l.extension, &l.password, source).await?;
+    let who = auth::password(
+        super::store(&s)?,
+        &s.guard,
+        &l.extension,
+        &l.password,
+        source,
+    )
+    .await?;
     let id = random_hex();
     let csrf = random_hex();
     if let Ok(mut map) = s.sessions.lock() {

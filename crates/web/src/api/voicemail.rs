@@ -9,18 +9,12 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use parley_core::vm::GreetingKind;
 use parley_sip::Control;
-use parley_store::{Store, StoredMessage, FOLDERS};
+use parley_store::{StoredMessage, FOLDERS};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{audit, ApiError, ApiResult, Body, Caller, Page, Paging, P, Q};
+use super::{audit, store, ApiError, ApiResult, Body, Caller, Page, Paging, P, Q};
 use crate::AppState;
-
-fn store(s: &AppState) -> ApiResult<&Store> {
-    s.store
-        .as_ref()
-        .ok_or_else(|| ApiError::not_found("no store"))
-}
 
 fn mailbox_changed(s: &AppState, ext: &str) {
     if let Some(c) = s.control.as_ref() {
