@@ -22,6 +22,22 @@ def next_ports():
     return next(_ports)
 
 
+def toml_value(v):
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{json.dumps(k)} = {toml_value(x)}" for k, x in v.items()) + " }"
+    return json.dumps(v)
+
+
+def toml_text(config):
+    """TOML for a flat dict whose dict values become [tables] (JSON strings are TOML basic strings)."""
+    lines = [f"{k} = {toml_value(v)}" for k, v in config.items() if not isinstance(v, dict)]
+    for k, v in config.items():
+        if isinstance(v, dict):
+            lines.append(f"[{k}]")
+            lines += [f"{json.dumps(kk)} = {toml_value(x)}" for kk, x in v.items()]
+    return "\n".join(lines) + "\n"
+
+
 class Parley:
     def __init__(self, tmp, **config):
         base = next_ports()
@@ -30,8 +46,7 @@ class Parley:
         self.http_port = base + 1
         self.rtp = (30000 + (base - 21000) * 10, 30000 + (base - 21000) * 10 + 199)
         self.config = tmp / "parley.toml"
-        lines = [f"{k} = {json.dumps(v)}" for k, v in config.items()]
-        self.config.write_text("\n".join(lines) + "\n")
+        self.config.write_text(toml_text(config))
         self.log = tmp / "parley.log"
         self.proc = None
 

@@ -79,6 +79,16 @@ pub struct Config {
     /// Directory of prompt files (`vm-intro.wav`, `digits/5.wav`...) replacing the bundled English set;
     /// an Asterisk sound directory such as /usr/share/asterisk/sounds/fr works.
     pub prompts: Option<PathBuf>,
+    /// The portal's address, for links in notifications (default `http://<public address>:<HTTP port>`).
+    pub portal_url: Option<String>,
+    /// The SMTP server for voicemail to email (`[smtp]`); without it emails fail with that reason.
+    pub smtp: Option<parley_notify::SmtpConfig>,
+    /// Voicemail-to-email sender, subject and body templates, attachment format (`[email]`).
+    pub email: parley_notify::EmailConfig,
+    /// The HTTP SMS gateway (`[sms]`).
+    pub sms: Option<parley_notify::SmsConfig>,
+    /// Notification retries (`[outbox]`).
+    pub outbox: parley_notify::OutboxConfig,
 }
 
 impl Default for Config {
@@ -115,6 +125,11 @@ impl Default for Config {
             pin_lockout_secs: 300,
             voicemail_operator: None,
             prompts: None,
+            portal_url: None,
+            smtp: None,
+            email: Default::default(),
+            sms: None,
+            outbox: Default::default(),
         }
     }
 }
@@ -212,6 +227,25 @@ impl Config {
                 lockout: Duration::from_secs(self.pin_lockout_secs),
             },
         })
+    }
+
+    /// Notification settings for the notifier.
+    pub fn notify(&self, public_ip: IpAddr) -> parley_notify::NotifyConfig {
+        let portal_url = self.portal_url.clone().unwrap_or_else(|| {
+            let ip = if self.http_listen.ip().is_unspecified() {
+                public_ip
+            } else {
+                self.http_listen.ip()
+            };
+            format!("http://{}", SocketAddr::new(ip, self.http_listen.port()))
+        });
+        parley_notify::NotifyConfig {
+            smtp: self.smtp.clone(),
+            email: self.email.clone(),
+            sms: self.sms.clone(),
+            outbox: self.outbox.clone(),
+            portal_url,
+        }
     }
 
     /// The address for SDP and Contact: configured, else the listen address, else the first non-loopback IPv4.

@@ -2,6 +2,7 @@
 //! directory (with or without a running server); `status` asks a running server what it is doing.
 
 mod config;
+mod notify_cli;
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -50,6 +51,12 @@ enum Command {
     /// Voicemail boxes: settings, messages, and the message-waiting lamp.
     #[command(subcommand)]
     Mailbox(MailboxCommand),
+    /// The notification outbox: emails, SMS and webhook deliveries, pending, sent or failed.
+    #[command(subcommand)]
+    Outbox(notify_cli::OutboxCommand),
+    /// Webhooks: URLs that receive a signed JSON event for new, read and deleted messages.
+    #[command(subcommand)]
+    Webhook(notify_cli::WebhookCommand),
     /// Show registrations and calls of a running server.
     Status {
         /// HTTP address of the running server (default: from the config, else 127.0.0.1:8080).
@@ -115,6 +122,12 @@ enum MailboxCommand {
         /// Turn the recorded temporary greeting on or off (on needs a recorded one).
         #[arg(long)]
         temporary: Option<OnOff>,
+        /// "Forward to Email Account": email each new message, audio attached, to the owner's address.
+        #[arg(long)]
+        forward_email: Option<OnOff>,
+        /// "Send SMS when receiving a message" (needs the sms privilege and a mobile number).
+        #[arg(long)]
+        sms: Option<OnOff>,
     },
     /// MWI calibrate: switch the message-waiting lamp of the mailbox's phones on or off now
     /// (asks the running server).
@@ -147,8 +160,11 @@ enum UserCommand {
         /// Email address.
         #[arg(long)]
         email: Option<String>,
-        /// Privilege: admin, rest (REST Authentication, the Callisto API) or groups (manage
-        /// ManagerAssistant groups); repeat or separate with commas.
+        /// Mobile number (for SMS on new messages).
+        #[arg(long)]
+        mobile: Option<String>,
+        /// Privilege: admin, rest (REST Authentication, the Callisto API), groups (manage
+        /// ManagerAssistant groups) or sms (may get SMS on new messages); repeat or use commas.
         #[arg(long = "privilege", value_delimiter = ',')]
         privileges: Vec<String>,
     },
@@ -175,7 +191,10 @@ enum UserCommand {
         /// New email address (empty to clear).
         #[arg(long)]
         email: Option<String>,
-        /// Replace the privileges (admin, rest, groups; `none` clears them); repeat or use commas.
+        /// New mobile number (empty to clear).
+        #[arg(long)]
+        mobile: Option<String>,
+        /// Replace the privileges (admin, rest, groups, sms; `none` clears them); repeat or use commas.
         #[arg(long = "privilege", value_delimiter = ',')]
         privileges: Vec<String>,
     },
@@ -224,6 +243,8 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Mailbox(cmd) => mailbox(config, cmd).await,
         Command::MaInstance(cmd) => ma_instance(config, cmd).await,
         Command::Audit { limit } => audit(config, limit).await,
+        Command::Outbox(cmd) => notify_cli::outbox(&config.data, cmd).await,
+        Command::Webhook(cmd) => notify_cli::webhook(&config.data, cmd).await,
         Command::Status { http, json } => status(config, http, json),
     }
 }
@@ -270,6 +291,13 @@ async fn mailbox_local(store: &Store, cmd: MailboxCommand) -> Result<()> {
                 on_off(s.mark_read),
                 if s.temp_active { "active" } else { "off" }
             );
+            println!(
+                "  forward to email: {} ({})   SMS: {} ({})",
+                on_off(s.forward_email),
+                user.email.as_deref().unwrap_or("no address"),
+                on_off(s.send_sms),
+                user.mobile.as_deref().unwrap_or("no mobile number")
+            );
             println!("  messages: {} new, {} old", c.new, c.old);
             for m in store.list_messages(&ext).await? {
                 println!(
@@ -288,9 +316,38 @@ async fn mailbox_local(store: &Store, cmd: MailboxCommand) -> Result<()> {
             always_prompt,
             mark_read,
             temporary,
+            forward_email,
+            sms,
         } => {
-            if always_prompt.is_none() && mark_read.is_none() && temporary.is_none() {
-                bail!("nothing to change: give --always-prompt, --mark-read or --temporary");
+            if always_prompt.is_none()
+                && mark_read.is_none()
+                && temporary.is_none()
+                && forward_email.is_none()
+                && sms.is_none()
+            {
+                bail!("nothing to change: give --always-prompt, --mark-read, --temporary, --forward-email or --sms");
+            }
+            let Some(user) = store.get_user(&ext).await? else {
+                bail!("extension {ext} does not exist");
+            };
+            if forward_email.is_some_and(OnOff::on) && user.email.is_none() {
+                bail!("extension {ext} has no email address (parley user set {ext} --email ...)");
+            }
+            if sms.is_some_and(OnOff::on) {
+                if user.mobile.is_none() {
+                    bail!(
+                        "extension {ext} has no mobile number (parley user set {ext} --mobile ...)"
+                    );
+                }
+                if !user
+                    .privileges
+                    .iter()
+                    .any(|p| matches!(p, Privilege::Sms | Privilege::Admin))
+                {
+                    bail!(
+                        "extension {ext} may not send SMS (parley user set {ext} --privilege sms)"
+                    );
+                }
             }
             if let Some(v) = temporary {
                 if v.on() && !store.greeting_path(&ext, "temporary").is_file() {
@@ -306,6 +363,12 @@ async fn mailbox_local(store: &Store, cmd: MailboxCommand) -> Result<()> {
             }
             if let Some(v) = mark_read {
                 s.mark_read = v.on();
+            }
+            if let Some(v) = forward_email {
+                s.forward_email = v.on();
+            }
+            if let Some(v) = sms {
+                s.send_sms = v.on();
             }
             store.set_mailbox_settings(&ext, s).await?;
             println!("updated mailbox {ext}");
@@ -401,6 +464,7 @@ async fn user_command(store: &Store, cmd: UserCommand) -> Result<()> {
             password,
             pin,
             email,
+            mobile,
             privileges,
         } => {
             let privileges = parse_privileges(&privileges)?;
@@ -422,6 +486,16 @@ async fn user_command(store: &Store, cmd: UserCommand) -> Result<()> {
                     privileges,
                 })
                 .await?;
+            if mobile.is_some() {
+                let changes = UserChanges {
+                    mobile,
+                    ..Default::default()
+                };
+                if let Err(e) = store.update_user(&ext, &changes).await {
+                    let _ = store.remove_user(&ext).await;
+                    return Err(e.into());
+                }
+            }
             audit_cli(store, "user.add", &ext, &detail).await;
             println!("added extension {ext}");
         }
@@ -457,15 +531,17 @@ async fn user_command(store: &Store, cmd: UserCommand) -> Result<()> {
             password,
             pin,
             email,
+            mobile,
             privileges,
         } => {
             if name.is_none()
                 && password.is_none()
                 && pin.is_none()
                 && email.is_none()
+                && mobile.is_none()
                 && privileges.is_empty()
             {
-                bail!("nothing to change: give --name, --password, --pin, --email or --privilege");
+                bail!("nothing to change: give --name, --password, --pin, --email, --mobile or --privilege");
             }
             let privileges = if privileges.is_empty() {
                 None
@@ -478,6 +554,7 @@ async fn user_command(store: &Store, cmd: UserCommand) -> Result<()> {
                 ("password", password.is_some()),
                 ("pin", pin.is_some()),
                 ("email", email.is_some()),
+                ("mobile", mobile.is_some()),
             ] {
                 if present {
                     changed.push(k.to_string());
@@ -497,6 +574,7 @@ async fn user_command(store: &Store, cmd: UserCommand) -> Result<()> {
                         password,
                         pin,
                         email,
+                        mobile,
                         privileges,
                     },
                 )
@@ -683,6 +761,8 @@ async fn serve(mut config: Config, args: ServeArgs) -> Result<()> {
         },
         vm,
     };
+    let notifier = parley_notify::spawn(store.clone(), config.notify(public_ip), cancel.clone())
+        .context("invalid notification settings ([smtp], [email], [sms], [outbox])")?;
     let sip_task = parley_sip::spawn(
         sip,
         store.clone(),
@@ -736,6 +816,7 @@ async fn serve(mut config: Config, args: ServeArgs) -> Result<()> {
         _ => {}
     }
     let _ = tokio::time::timeout(Duration::from_secs(2), http).await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), notifier).await;
     store.close().await;
     info!("stopped");
     Ok(())

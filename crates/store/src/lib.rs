@@ -5,6 +5,7 @@
 
 mod audit;
 mod ma;
+mod outbox;
 mod tokens;
 mod users;
 mod voicemail;
@@ -17,6 +18,7 @@ use sqlx::SqlitePool;
 
 pub use audit::AuditEntry;
 pub use ma::{Announcement, Change, Group, Member, Vip};
+pub use outbox::{Channel, Event, OutboxItem, Webhook};
 pub use tokens::TokenInfo;
 pub use users::{
     hash_secret, unix_now, validate_extension, verify_secret, NewUser, Privilege, User, UserChanges,
@@ -52,6 +54,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/0002_voicemail.sql")),
     (3, include_str!("../migrations/0003_accounts_ma.sql")),
     (4, include_str!("../migrations/0004_api_tokens.sql")),
+    (5, include_str!("../migrations/0005_notifications.sql")),
 ];
 
 async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
@@ -86,6 +89,8 @@ pub const SIP_REALM: &str = "parley";
 pub struct Store {
     pool: SqlitePool,
     data_dir: PathBuf,
+    /// Signalled when notifications are queued (the notifier waits on it).
+    outbox_wake: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl Store {
@@ -109,6 +114,7 @@ impl Store {
         Ok(Store {
             pool,
             data_dir: data_dir.to_path_buf(),
+            outbox_wake: Default::default(),
         })
     }
 

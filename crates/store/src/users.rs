@@ -19,6 +19,8 @@ pub struct User {
     pub name: String,
     /// Email address.
     pub email: Option<String>,
+    /// Mobile number (for SMS notifications).
+    pub mobile: Option<String>,
     /// Whether a voicemail PIN is set.
     pub has_pin: bool,
     /// Privileges beyond managing one's own things.
@@ -35,11 +37,18 @@ pub enum Privilege {
     Rest,
     /// "Groups": may manage ManagerAssistant groups.
     Groups,
+    /// May send SMS: "Send SMS when receiving a message" is offered only to such accounts.
+    Sms,
 }
 
 impl Privilege {
     /// Every privilege.
-    pub const ALL: [Privilege; 3] = [Privilege::Admin, Privilege::Rest, Privilege::Groups];
+    pub const ALL: [Privilege; 4] = [
+        Privilege::Admin,
+        Privilege::Rest,
+        Privilege::Groups,
+        Privilege::Sms,
+    ];
 
     /// Stored and command-line name (`admin`, `rest`, `groups`).
     pub fn as_str(self) -> &'static str {
@@ -47,6 +56,7 @@ impl Privilege {
             Privilege::Admin => "admin",
             Privilege::Rest => "rest",
             Privilege::Groups => "groups",
+            Privilege::Sms => "sms",
         }
     }
 
@@ -56,7 +66,9 @@ impl Privilege {
             .into_iter()
             .find(|p| p.as_str().eq_ignore_ascii_case(s.trim()))
             .ok_or_else(|| {
-                StoreError::Invalid(format!("unknown privilege {s:?} (admin, rest or groups)"))
+                StoreError::Invalid(format!(
+                    "unknown privilege {s:?} (admin, rest, groups or sms)"
+                ))
             })
     }
 
@@ -107,6 +119,8 @@ pub struct UserChanges {
     pub pin: Option<String>,
     /// New email (empty string clears it).
     pub email: Option<String>,
+    /// New mobile number (empty string clears it).
+    pub mobile: Option<String>,
     /// New privileges (replacing the old ones).
     pub privileges: Option<Vec<Privilege>>,
 }
@@ -163,6 +177,26 @@ fn validate_email(e: &str) -> Result<(), StoreError> {
         Ok(())
     } else {
         Err(StoreError::Invalid(format!("not an email address: {e:?}")))
+    }
+}
+
+/// A mobile number as stored: digits with an optional leading `+`; spaces, dashes, dots and
+/// parentheses that people type are dropped.
+fn normalize_mobile(m: &str) -> String {
+    m.chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')'))
+        .collect()
+}
+
+fn validate_mobile(m: &str) -> Result<(), StoreError> {
+    let n = normalize_mobile(m);
+    let digits = n.strip_prefix('+').unwrap_or(&n);
+    if (3..=20).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid(format!(
+            "not a phone number: {m:?} (digits, optionally with a leading +)"
+        )))
     }
 }
 
@@ -233,7 +267,7 @@ impl Store {
 
     /// All accounts, by extension.
     pub async fn list_users(&self) -> Result<Vec<User>, StoreError> {
-        let rows = sqlx::query("SELECT extension, name, email, pin_hash IS NOT NULL AS has_pin, privileges FROM users ORDER BY extension")
+        let rows = sqlx::query("SELECT extension, name, email, mobile, pin_hash IS NOT NULL AS has_pin, privileges FROM users ORDER BY extension")
             .fetch_all(&self.pool)
             .await?;
         Ok(rows
@@ -242,6 +276,7 @@ impl Store {
                 extension: r.get("extension"),
                 name: r.get("name"),
                 email: r.get("email"),
+                mobile: r.get("mobile"),
                 has_pin: r.get("has_pin"),
                 privileges: Privilege::split(&r.get::<String, _>("privileges")),
             })
@@ -250,7 +285,7 @@ impl Store {
 
     /// One account.
     pub async fn get_user(&self, ext: &str) -> Result<Option<User>, StoreError> {
-        let row = sqlx::query("SELECT extension, name, email, pin_hash IS NOT NULL AS has_pin, privileges FROM users WHERE extension = ?")
+        let row = sqlx::query("SELECT extension, name, email, mobile, pin_hash IS NOT NULL AS has_pin, privileges FROM users WHERE extension = ?")
             .bind(ext)
             .fetch_optional(&self.pool)
             .await?;
@@ -258,6 +293,7 @@ impl Store {
             extension: r.get("extension"),
             name: r.get("name"),
             email: r.get("email"),
+            mobile: r.get("mobile"),
             has_pin: r.get("has_pin"),
             privileges: Privilege::split(&r.get::<String, _>("privileges")),
         }))
@@ -288,6 +324,9 @@ impl Store {
         }
         if let Some(e) = c.email.as_deref().filter(|e| !e.is_empty()) {
             validate_email(e)?;
+        }
+        if let Some(m) = c.mobile.as_deref().filter(|m| !m.is_empty()) {
+            validate_mobile(m)?;
         }
         let password = c
             .password
@@ -343,6 +382,14 @@ impl Store {
             let e = (!e.is_empty()).then_some(e);
             sqlx::query("UPDATE users SET email = ? WHERE extension = ?")
                 .bind(e)
+                .bind(ext)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(m) = &c.mobile {
+            let m = (!m.is_empty()).then(|| normalize_mobile(m));
+            sqlx::query("UPDATE users SET mobile = ? WHERE extension = ?")
+                .bind(m)
                 .bind(ext)
                 .execute(&mut *tx)
                 .await?;

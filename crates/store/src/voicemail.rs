@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use sqlx::Row;
 
+use crate::outbox::{enqueue, Event};
 use crate::{Store, StoreError};
 
 /// Per-mailbox settings (defaults when never changed).
@@ -17,6 +18,10 @@ pub struct MailboxSettings {
     pub mark_read: bool,
     /// The temporary greeting is active.
     pub temp_active: bool,
+    /// "Forward to Email Account": email each new message, with its audio attached, to the owner.
+    pub forward_email: bool,
+    /// "Send SMS when receiving a message" (only sent for accounts with the `sms` privilege).
+    pub send_sms: bool,
 }
 
 impl Default for MailboxSettings {
@@ -25,12 +30,14 @@ impl Default for MailboxSettings {
             always_prompt: true,
             mark_read: false,
             temp_active: false,
+            forward_email: false,
+            send_sms: false,
         }
     }
 }
 
 /// One stored message.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StoredMessage {
     /// Id (also the file name).
     pub id: i64,
@@ -60,7 +67,7 @@ pub struct Counts {
 /// The folders a message may be in.
 pub const FOLDERS: [&str; 5] = ["new", "old", "work", "family", "friends"];
 
-fn row_to_message(r: &sqlx::sqlite::SqliteRow) -> StoredMessage {
+pub(crate) fn row_to_message(r: &sqlx::sqlite::SqliteRow) -> StoredMessage {
     StoredMessage {
         id: r.get("id"),
         mailbox: r.get("mailbox"),
@@ -92,17 +99,17 @@ impl Store {
 
     /// A mailbox's settings (defaults when never changed).
     pub async fn mailbox_settings(&self, mailbox: &str) -> Result<MailboxSettings, StoreError> {
-        let row = sqlx::query(
-            "SELECT always_prompt, mark_read, temp_active FROM mailboxes WHERE extension = ?",
-        )
-        .bind(mailbox)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = sqlx::query("SELECT * FROM mailboxes WHERE extension = ?")
+            .bind(mailbox)
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(row
             .map(|r| MailboxSettings {
                 always_prompt: r.get("always_prompt"),
                 mark_read: r.get("mark_read"),
                 temp_active: r.get("temp_active"),
+                forward_email: r.get("forward_email"),
+                send_sms: r.get("send_sms"),
             })
             .unwrap_or_default())
     }
@@ -117,14 +124,18 @@ impl Store {
             return Err(StoreError::NotFound(mailbox.to_string()));
         }
         sqlx::query(
-            "INSERT INTO mailboxes (extension, always_prompt, mark_read, temp_active) VALUES (?, ?, ?, ?)
+            "INSERT INTO mailboxes (extension, always_prompt, mark_read, temp_active, forward_email, send_sms)
+             VALUES (?, ?, ?, ?, ?, ?)
              ON CONFLICT(extension) DO UPDATE SET always_prompt = excluded.always_prompt,
-             mark_read = excluded.mark_read, temp_active = excluded.temp_active",
+             mark_read = excluded.mark_read, temp_active = excluded.temp_active,
+             forward_email = excluded.forward_email, send_sms = excluded.send_sms",
         )
         .bind(mailbox)
         .bind(s.always_prompt)
         .bind(s.mark_read)
         .bind(s.temp_active)
+        .bind(s.forward_email)
+        .bind(s.send_sms)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -150,21 +161,30 @@ impl Store {
         Ok(row.get("id"))
     }
 
-    /// Make a recorded message visible in `folder` with its final length.
+    /// Make a recorded message visible in `folder` with its final length, and queue its
+    /// notifications (email, SMS, webhooks) in the same transaction.
     pub async fn finish_message(
         &self,
         id: i64,
         duration_ms: i64,
         folder: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE messages SET state = 'ready', duration_ms = ?, folder = ? WHERE id = ?",
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(
+            "UPDATE messages SET state = 'ready', duration_ms = ?, folder = ?
+             WHERE id = ? AND state = 'recording' RETURNING *",
         )
         .bind(duration_ms)
         .bind(folder)
         .bind(id)
-        .execute(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?;
+        let queued = match row {
+            Some(r) => enqueue(&mut tx, Event::New, &row_to_message(&r)).await?,
+            None => 0,
+        };
+        tx.commit().await?;
+        self.outbox_queued(queued);
         Ok(())
     }
 
@@ -199,25 +219,49 @@ impl Store {
         Ok(row.as_ref().map(row_to_message))
     }
 
-    /// Move a message to a folder.
+    /// Move a message to a folder. Leaving New counts as read (the `message.read` webhook event).
     pub async fn move_message(&self, id: i64, folder: &str) -> Result<(), StoreError> {
         if !FOLDERS.contains(&folder) {
             return Err(StoreError::Invalid(format!("no folder {folder:?}")));
         }
-        sqlx::query("UPDATE messages SET folder = ? WHERE id = ?")
+        let mut tx = self.pool.begin().await?;
+        let before: Option<String> =
+            sqlx::query_scalar("SELECT folder FROM messages WHERE id = ? AND state = 'ready'")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let row = sqlx::query("UPDATE messages SET folder = ? WHERE id = ? RETURNING *")
             .bind(folder)
             .bind(id)
-            .execute(&self.pool)
+            .fetch_optional(&mut *tx)
             .await?;
+        let queued = match (before.as_deref(), row) {
+            (Some("new"), Some(r)) if folder != "new" => {
+                enqueue(&mut tx, Event::Read, &row_to_message(&r)).await?
+            }
+            _ => 0,
+        };
+        tx.commit().await?;
+        self.outbox_queued(queued);
         Ok(())
     }
 
-    /// Delete a message's row and its audio file.
+    /// Delete a message's row and its audio file (a finished message's deletion is reported to
+    /// webhooks; a discarded take is not).
     pub async fn delete_message(&self, id: i64) -> Result<(), StoreError> {
-        let row = sqlx::query("DELETE FROM messages WHERE id = ? RETURNING mailbox")
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query("DELETE FROM messages WHERE id = ? RETURNING *")
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *tx)
             .await?;
+        let mut queued = 0;
+        if let Some(r) = &row {
+            if r.get::<String, _>("state") == "ready" {
+                queued = enqueue(&mut tx, Event::Deleted, &row_to_message(r)).await?;
+            }
+        }
+        tx.commit().await?;
+        self.outbox_queued(queued);
         if let Some(r) = row {
             let mailbox: String = r.get("mailbox");
             let _ = std::fs::remove_file(self.message_path(&mailbox, id));

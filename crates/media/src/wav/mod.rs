@@ -8,7 +8,7 @@ mod header;
 mod player;
 mod recorder;
 
-pub use header::{recover, SampleFormat, WavLayout};
+pub use header::{encode, recover, SampleFormat, WavLayout};
 pub use player::WavPlayer;
 pub use recorder::WavRecorder;
 

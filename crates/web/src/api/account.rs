@@ -20,7 +20,9 @@ pub struct Profile {
     pub name: String,
     /// Email address.
     pub email: Option<String>,
-    /// Privileges (`admin`, `rest`, `groups`).
+    /// Mobile number (for SMS on new messages).
+    pub mobile: Option<String>,
+    /// Privileges (`admin`, `rest`, `groups`, `sms`).
     pub privileges: Vec<String>,
     /// Whether a voicemail PIN is set (else the default PIN applies).
     pub has_pin: bool,
@@ -28,6 +30,12 @@ pub struct Profile {
     pub always_prompt: bool,
     /// Store arriving messages as read (no lamp).
     pub mark_read: bool,
+    /// "Forward to Email Account": each new message is emailed with its audio.
+    pub forward_email: bool,
+    /// "Send SMS when receiving a message".
+    pub send_sms: bool,
+    /// Whether the account may send SMS (the option is offered only then).
+    pub may_send_sms: bool,
 }
 
 /// Changes to one's own profile (absent fields are unchanged).
@@ -38,10 +46,22 @@ pub struct ProfileChanges {
     pub name: Option<String>,
     /// New email address ("" clears it).
     pub email: Option<String>,
+    /// New mobile number ("" clears it).
+    pub mobile: Option<String>,
     /// Ask for the PIN even from one's own phone.
     pub always_prompt: Option<bool>,
     /// Store arriving messages as read.
     pub mark_read: Option<bool>,
+    /// Email each new message (needs an email address).
+    pub forward_email: Option<bool>,
+    /// SMS on each new message (needs the `sms` privilege and a mobile number).
+    pub send_sms: Option<bool>,
+}
+
+/// Whether an account may get SMS notifications.
+fn may_send_sms(p: &[Privilege]) -> bool {
+    p.iter()
+        .any(|p| matches!(p, Privilege::Sms | Privilege::Admin))
 }
 
 /// A new voicemail PIN.
@@ -79,10 +99,14 @@ async fn profile(s: &AppState, ext: &str) -> ApiResult<Profile> {
         extension: u.extension,
         name: u.name,
         email: u.email,
+        mobile: u.mobile,
+        may_send_sms: may_send_sms(&u.privileges),
         privileges: names(&u.privileges),
         has_pin: u.has_pin,
         always_prompt: m.always_prompt,
         mark_read: m.mark_read,
+        forward_email: m.forward_email,
+        send_sms: m.send_sms,
     })
 }
 
@@ -93,7 +117,8 @@ pub async fn get_me(caller: Caller, State(s): State<AppState>) -> ApiResult<Json
     Ok(Json(profile(&s, &caller.who.user).await?))
 }
 
-/// Change the caller's name, email, "Always prompt" or "Mark messages as read".
+/// Change the caller's name, email, mobile number, "Always prompt", "Mark messages as read",
+/// "Forward to Email Account" or "Send SMS when receiving a message".
 #[utoipa::path(patch, path = "/api/v1/me", tag = "account", request_body = ProfileChanges,
     responses((status = 200, body = Profile), (status = 400, body = super::ErrorBody), (status = 401, body = super::ErrorBody)))]
 pub async fn patch_me(
@@ -103,26 +128,73 @@ pub async fn patch_me(
 ) -> ApiResult<Json<Profile>> {
     let st = store(&s)?;
     let ext = caller.who.user.clone();
-    if c.name.is_some() || c.email.is_some() {
-        let field = if c.name.is_some() { "name" } else { "email" };
+    let before = profile(&s, &ext).await?;
+    let email_after = match c.email.as_deref() {
+        Some("") => None,
+        Some(e) => Some(e),
+        None => before.email.as_deref(),
+    };
+    let mobile_after = match c.mobile.as_deref() {
+        Some("") => None,
+        Some(m) => Some(m),
+        None => before.mobile.as_deref(),
+    };
+    if c.forward_email == Some(true) && email_after.is_none() {
+        return Err(ApiError::invalid(
+            "forward_email",
+            "forwarding to email needs an email address",
+        ));
+    }
+    if c.send_sms == Some(true) {
+        if !before.may_send_sms {
+            return Err(ApiError::invalid(
+                "send_sms",
+                "this account is not authorized to send SMS messages",
+            ));
+        }
+        if mobile_after.is_none() {
+            return Err(ApiError::invalid(
+                "send_sms",
+                "SMS notification needs a mobile number",
+            ));
+        }
+    }
+    if c.name.is_some() || c.email.is_some() || c.mobile.is_some() {
+        let field = if c.name.is_some() {
+            "name"
+        } else if c.email.is_some() {
+            "email"
+        } else {
+            "mobile"
+        };
         st.update_user(
             &ext,
             &UserChanges {
                 name: c.name.clone(),
                 email: c.email.clone(),
+                mobile: c.mobile.clone(),
                 ..Default::default()
             },
         )
         .await
         .map_err(|e| ApiError::store(e, field))?;
     }
-    if c.always_prompt.is_some() || c.mark_read.is_some() {
+    if c.always_prompt.is_some()
+        || c.mark_read.is_some()
+        || c.forward_email.is_some()
+        || c.send_sms.is_some()
+        || (email_after.is_none() && before.forward_email)
+        || (mobile_after.is_none() && before.send_sms)
+    {
         let mut m = st
             .mailbox_settings(&ext)
             .await
             .map_err(|e| ApiError::store(e, "extension"))?;
         m.always_prompt = c.always_prompt.unwrap_or(m.always_prompt);
         m.mark_read = c.mark_read.unwrap_or(m.mark_read);
+        // Clearing the address or number switches its notification off.
+        m.forward_email = c.forward_email.unwrap_or(m.forward_email) && email_after.is_some();
+        m.send_sms = c.send_sms.unwrap_or(m.send_sms) && mobile_after.is_some();
         st.set_mailbox_settings(&ext, m)
             .await
             .map_err(|e| ApiError::store(e, "extension"))?;
@@ -281,6 +353,8 @@ pub struct UserOut {
     pub name: String,
     /// Email.
     pub email: Option<String>,
+    /// Mobile number.
+    pub mobile: Option<String>,
     /// Whether a PIN is set.
     pub has_pin: bool,
     /// Privileges.
@@ -293,6 +367,7 @@ impl From<parley_store::User> for UserOut {
             extension: u.extension,
             name: u.name,
             email: u.email,
+            mobile: u.mobile,
             has_pin: u.has_pin,
             privileges: names(&u.privileges),
         }
@@ -313,7 +388,7 @@ pub struct UserIn {
     pub pin: Option<String>,
     /// Email address.
     pub email: Option<String>,
-    /// Privileges: `admin`, `rest`, `groups`.
+    /// Privileges: `admin`, `rest`, `groups`, `sms`.
     #[serde(default)]
     pub privileges: Vec<String>,
 }
@@ -330,6 +405,8 @@ pub struct UserPatch {
     pub pin: Option<String>,
     /// Email ("" clears).
     pub email: Option<String>,
+    /// Mobile number ("" clears).
+    pub mobile: Option<String>,
     /// Privileges (replacing the old ones).
     pub privileges: Option<Vec<String>>,
 }
@@ -469,13 +546,19 @@ pub async fn patch_user(
         c.email.as_deref().filter(|e| !e.is_empty()),
     );
     let detail = format!(
-        "name={:?} password={} pin={} email={:?} privileges={:?}",
+        "name={:?} password={} pin={} email={:?} mobile={} privileges={:?}",
         c.name,
         c.password.is_some(),
         c.pin.is_some(),
         c.email,
+        c.mobile.is_some(),
         c.privileges
     );
+    let field = if c.mobile.is_some() && field == "extension" {
+        "mobile"
+    } else {
+        field
+    };
     st.update_user(
         &ext,
         &UserChanges {
@@ -483,6 +566,7 @@ pub async fn patch_user(
             password: c.password,
             pin: c.pin,
             email: c.email,
+            mobile: c.mobile,
             privileges: privs,
         },
     )

@@ -4,6 +4,7 @@
 
 mod account;
 mod groups;
+mod notify;
 pub mod session;
 mod voicemail;
 
@@ -451,6 +452,11 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
             voicemail::delete_greeting
         ))
         .routes(routes!(voicemail::set_temporary))
+        .routes(routes!(notify::list_webhooks, notify::create_webhook))
+        .routes(routes!(notify::delete_webhook))
+        .routes(routes!(notify::list_outbox))
+        .routes(routes!(notify::retry_one))
+        .routes(routes!(notify::retry_all))
         .routes(routes!(groups::list_instances, groups::create_instance))
         .routes(routes!(groups::delete_instance))
         .routes(routes!(groups::list_groups, groups::create_group))

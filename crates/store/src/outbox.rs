@@ -1,0 +1,631 @@
+//! The durable outbox: every notification (email, SMS, webhook) is a row written in the same
+//! transaction as the change it reports, then delivered by the notifier with retries and back-off.
+//! Rows are `pending` until delivered (`sent`) or given up (`failed`, visible and retryable by an
+//! administrator). Webhook subscriptions live here too, since enqueuing reads them.
+
+use sqlx::{Row, SqliteConnection};
+
+use crate::voicemail::StoredMessage;
+use crate::{unix_now, Store, StoreError};
+
+/// What happened to a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// A message arrived (recorded, forwarded, or recovered after a crash).
+    New,
+    /// A new message was heard or moved out of New.
+    Read,
+    /// A message was deleted.
+    Deleted,
+}
+
+impl Event {
+    /// Every event.
+    pub const ALL: [Event; 3] = [Event::New, Event::Read, Event::Deleted];
+
+    /// The event's name in webhooks (`message.new`, `message.read`, `message.deleted`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Event::New => "message.new",
+            Event::Read => "message.read",
+            Event::Deleted => "message.deleted",
+        }
+    }
+
+    /// Parse a name.
+    pub fn parse(s: &str) -> Result<Event, StoreError> {
+        Event::ALL
+            .into_iter()
+            .find(|e| e.as_str() == s.trim())
+            .ok_or_else(|| {
+                StoreError::Invalid(format!(
+                    "unknown event {s:?} (message.new, message.read or message.deleted)"
+                ))
+            })
+    }
+}
+
+/// How a notification is delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    /// An email through the SMTP server; the target is the address.
+    Email,
+    /// A text through the SMS gateway; the target is the mobile number.
+    Sms,
+    /// A signed JSON POST; the target is the webhook's id.
+    Webhook,
+}
+
+impl Channel {
+    /// Stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Email => "email",
+            Channel::Sms => "sms",
+            Channel::Webhook => "webhook",
+        }
+    }
+
+    fn parse(s: &str) -> Channel {
+        match s {
+            "email" => Channel::Email,
+            "sms" => Channel::Sms,
+            _ => Channel::Webhook,
+        }
+    }
+}
+
+/// One notification in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct OutboxItem {
+    /// Id (also the delivery id sent to webhooks).
+    pub id: i64,
+    /// How it is delivered.
+    pub channel: Channel,
+    /// Email address, mobile number, or webhook id.
+    pub target: String,
+    /// `message.new`, `message.read` or `message.deleted`.
+    pub event: String,
+    /// The message as it was when the event happened (JSON).
+    pub payload: String,
+    /// `pending`, `sent` or `failed`.
+    pub state: String,
+    /// Delivery attempts so far.
+    pub attempts: i64,
+    /// Unix seconds of the next attempt (pending rows).
+    pub next_at: i64,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+    /// Unix seconds when it was queued.
+    pub created_at: i64,
+    /// Unix seconds when it was sent or given up.
+    pub done_at: Option<i64>,
+}
+
+impl OutboxItem {
+    /// The message the event is about.
+    pub fn message(&self) -> Result<StoredMessage, StoreError> {
+        serde_json::from_str(&self.payload)
+            .map_err(|e| StoreError::Invalid(format!("outbox {} payload: {e}", self.id)))
+    }
+}
+
+fn row_to_item(r: &sqlx::sqlite::SqliteRow) -> OutboxItem {
+    OutboxItem {
+        id: r.get("id"),
+        channel: Channel::parse(&r.get::<String, _>("channel")),
+        target: r.get("target"),
+        event: r.get("event"),
+        payload: r.get("payload"),
+        state: r.get("state"),
+        attempts: r.get("attempts"),
+        next_at: r.get("next_at"),
+        last_error: r.get("last_error"),
+        created_at: r.get("created_at"),
+        done_at: r.get("done_at"),
+    }
+}
+
+/// A webhook subscription.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Webhook {
+    /// Id.
+    pub id: i64,
+    /// Where events are POSTed.
+    pub url: String,
+    /// The HMAC-SHA256 key signing each delivery (shown once, when created).
+    #[serde(skip)]
+    pub secret: String,
+    /// Event names it receives.
+    pub events: Vec<String>,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+fn row_to_webhook(r: &sqlx::sqlite::SqliteRow) -> Webhook {
+    Webhook {
+        id: r.get("id"),
+        url: r.get("url"),
+        secret: r.get("secret"),
+        events: r
+            .get::<String, _>("events")
+            .split(',')
+            .map(str::to_string)
+            .collect(),
+        created_at: r.get("created_at"),
+    }
+}
+
+async fn insert(
+    tx: &mut SqliteConnection,
+    channel: Channel,
+    target: &str,
+    event: Event,
+    payload: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO outbox (channel, target, event, payload, next_at, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(channel.as_str())
+    .bind(target)
+    .bind(event.as_str())
+    .bind(payload)
+    .bind(now)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Queue the notifications an event on message `m` causes, inside the caller's transaction: email
+/// and SMS for a new message when the mailbox asks for them (SMS only for accounts allowed to send
+/// it), and every webhook subscribed to the event. Returns how many rows were queued.
+pub(crate) async fn enqueue(
+    tx: &mut SqliteConnection,
+    event: Event,
+    m: &StoredMessage,
+) -> Result<usize, StoreError> {
+    let payload = serde_json::to_string(m)
+        .map_err(|e| StoreError::Invalid(format!("message {}: {e}", m.id)))?;
+    let now = unix_now();
+    let mut n = 0;
+    if event == Event::New {
+        let row = sqlx::query(
+            "SELECT u.email, u.mobile, u.privileges, COALESCE(b.forward_email, 0) AS forward_email,
+                    COALESCE(b.send_sms, 0) AS send_sms
+             FROM users u LEFT JOIN mailboxes b ON b.extension = u.extension WHERE u.extension = ?",
+        )
+        .bind(&m.mailbox)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(r) = row {
+            let email: Option<String> = r.get("email");
+            if let (true, Some(addr)) = (r.get::<bool, _>("forward_email"), email) {
+                insert(tx, Channel::Email, &addr, event, &payload, now).await?;
+                n += 1;
+            }
+            let privs = crate::users::split_privileges(&r.get::<String, _>("privileges"));
+            let may_sms = privs
+                .iter()
+                .any(|p| matches!(p, crate::Privilege::Sms | crate::Privilege::Admin));
+            let mobile: Option<String> = r.get("mobile");
+            if let (true, true, Some(number)) = (r.get::<bool, _>("send_sms"), may_sms, mobile) {
+                insert(tx, Channel::Sms, &number, event, &payload, now).await?;
+                n += 1;
+            }
+        }
+    }
+    let hooks = sqlx::query("SELECT id, events FROM webhooks")
+        .fetch_all(&mut *tx)
+        .await?;
+    for h in hooks {
+        let events: String = h.get("events");
+        if events.split(',').any(|e| e == event.as_str()) {
+            let id: i64 = h.get("id");
+            insert(tx, Channel::Webhook, &id.to_string(), event, &payload, now).await?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+impl Store {
+    /// Wake the notifier when rows were queued.
+    pub(crate) fn outbox_queued(&self, n: usize) {
+        if n > 0 {
+            self.outbox_wake.notify_one();
+        }
+    }
+
+    /// Wait until something is queued in this process (the notifier also polls, for rows queued or
+    /// retried by another process such as the CLI).
+    pub async fn outbox_changed(&self) {
+        self.outbox_wake.notified().await
+    }
+
+    /// Pending rows due at `now`, oldest first, skipping `busy` (rows being delivered).
+    pub async fn outbox_due(
+        &self,
+        now: i64,
+        limit: u32,
+        busy: &[i64],
+    ) -> Result<Vec<OutboxItem>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM outbox WHERE state = 'pending' AND next_at <= ? ORDER BY next_at, id LIMIT ?",
+        )
+        .bind(now)
+        .bind(limit + busy.len() as u32)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(row_to_item)
+            .filter(|i| !busy.contains(&i.id))
+            .take(limit as usize)
+            .collect())
+    }
+
+    /// When the next pending row not in `busy` is due (unix seconds), if any.
+    pub async fn outbox_next_due(&self, busy: &[i64]) -> Result<Option<i64>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, next_at FROM outbox WHERE state = 'pending' ORDER BY next_at LIMIT ?",
+        )
+        .bind(busy.len() as i64 + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .find(|r| !busy.contains(&r.get::<i64, _>("id")))
+            .map(|r| r.get("next_at")))
+    }
+
+    /// Record a delivery.
+    pub async fn outbox_sent(&self, id: i64, attempts: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE outbox SET state = 'sent', attempts = ?, last_error = NULL, done_at = ? WHERE id = ?",
+        )
+        .bind(attempts)
+        .bind(unix_now())
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Record a failed attempt: try again at `next_at`, or give up (`None`).
+    pub async fn outbox_attempt_failed(
+        &self,
+        id: i64,
+        attempts: i64,
+        error: &str,
+        next_at: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let q = match next_at {
+            Some(at) => sqlx::query(
+                "UPDATE outbox SET attempts = ?, last_error = ?, next_at = ? WHERE id = ? AND state = 'pending'",
+            )
+            .bind(attempts)
+            .bind(error)
+            .bind(at)
+            .bind(id),
+            None => sqlx::query(
+                "UPDATE outbox SET state = 'failed', attempts = ?, last_error = ?, done_at = ? WHERE id = ? AND state = 'pending'",
+            )
+            .bind(attempts)
+            .bind(error)
+            .bind(unix_now())
+            .bind(id),
+        };
+        q.execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Outbox rows, newest first, optionally of one state.
+    pub async fn outbox_list(
+        &self,
+        state: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<OutboxItem>, StoreError> {
+        if let Some(s) = state {
+            if !["pending", "sent", "failed"].contains(&s) {
+                return Err(StoreError::Invalid(format!(
+                    "unknown state {s:?} (pending, sent or failed)"
+                )));
+            }
+        }
+        let rows = sqlx::query(
+            "SELECT * FROM outbox WHERE (?1 IS NULL OR state = ?1) ORDER BY id DESC LIMIT ?2",
+        )
+        .bind(state)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(row_to_item).collect())
+    }
+
+    /// Put failed rows back in the queue, due now: one (`Some(id)`) or all. Returns how many.
+    pub async fn outbox_retry(&self, id: Option<i64>) -> Result<u64, StoreError> {
+        let r = sqlx::query(
+            "UPDATE outbox SET state = 'pending', attempts = 0, next_at = ?1, done_at = NULL
+             WHERE state = 'failed' AND (?2 IS NULL OR id = ?2)",
+        )
+        .bind(unix_now())
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        self.outbox_queued(r.rows_affected() as usize);
+        Ok(r.rows_affected())
+    }
+
+    /// Forget sent rows older than `before` (unix seconds). Returns how many.
+    pub async fn outbox_prune(&self, before: i64) -> Result<u64, StoreError> {
+        let r = sqlx::query("DELETE FROM outbox WHERE state = 'sent' AND done_at < ?")
+            .bind(before)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected())
+    }
+
+    /// Register a webhook for `events` (names of [`Event`]); returns its id.
+    pub async fn add_webhook(
+        &self,
+        url: &str,
+        secret: &str,
+        events: &[Event],
+    ) -> Result<i64, StoreError> {
+        let u = url.trim();
+        if !(u.starts_with("http://") || u.starts_with("https://")) || u.len() > 2000 {
+            return Err(StoreError::Invalid(format!(
+                "a webhook URL must start with http:// or https://, got {url:?}"
+            )));
+        }
+        if events.is_empty() {
+            return Err(StoreError::Invalid(
+                "a webhook needs at least one event".into(),
+            ));
+        }
+        if secret.len() < 16 {
+            return Err(StoreError::Invalid(
+                "a webhook secret must be at least 16 characters".into(),
+            ));
+        }
+        let mut names: Vec<&str> = events.iter().map(|e| e.as_str()).collect();
+        names.sort();
+        names.dedup();
+        let id = sqlx::query_scalar(
+            "INSERT INTO webhooks (url, secret, events, created_at) VALUES (?, ?, ?, ?) RETURNING id",
+        )
+        .bind(u)
+        .bind(secret)
+        .bind(names.join(","))
+        .bind(unix_now())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(id)
+    }
+
+    /// Every webhook.
+    pub async fn webhooks(&self) -> Result<Vec<Webhook>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM webhooks ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(row_to_webhook).collect())
+    }
+
+    /// One webhook.
+    pub async fn webhook(&self, id: i64) -> Result<Option<Webhook>, StoreError> {
+        let row = sqlx::query("SELECT * FROM webhooks WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(row_to_webhook))
+    }
+
+    /// Remove a webhook; its undelivered events fail when their turn comes. False if unknown.
+    pub async fn delete_webhook(&self, id: i64) -> Result<bool, StoreError> {
+        let r = sqlx::query("DELETE FROM webhooks WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() > 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{MailboxSettings, NewUser, Privilege, UserChanges};
+
+    async fn store() -> (Store, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).await.unwrap();
+        s.add_user(&NewUser {
+            extension: "101".into(),
+            name: "Bob".into(),
+            password: "secret1".into(),
+            pin: None,
+            email: Some("bob@example.com".into()),
+            privileges: Vec::new(),
+        })
+        .await
+        .unwrap();
+        (s, dir)
+    }
+
+    async fn deposit(s: &Store) -> i64 {
+        let id = s
+            .start_message("101", Some("100"), Some("Alice"), 1000)
+            .await
+            .unwrap();
+        s.finish_message(id, 4200, "new").await.unwrap();
+        id
+    }
+
+    #[tokio::test]
+    async fn nothing_is_queued_unless_asked_for() {
+        let (s, _d) = store().await;
+        deposit(&s).await;
+        assert!(s.outbox_list(None, 10).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_new_message_queues_email_sms_and_webhooks_as_configured() {
+        let (s, _d) = store().await;
+        let settings = MailboxSettings {
+            forward_email: true,
+            send_sms: true,
+            ..Default::default()
+        };
+        s.set_mailbox_settings("101", settings).await.unwrap();
+        s.update_user(
+            "101",
+            &UserChanges {
+                mobile: Some("+1 (555) 010-0101".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        let hook = s
+            .add_webhook(
+                "http://127.0.0.1:9/h",
+                "0123456789abcdef",
+                &[Event::New, Event::Deleted],
+            )
+            .await
+            .unwrap();
+        let id = deposit(&s).await;
+        // No SMS: the account may not send it.
+        let list = s.outbox_list(None, 10).await.unwrap();
+        let mut got: Vec<(Channel, String)> =
+            list.iter().map(|i| (i.channel, i.target.clone())).collect();
+        got.sort_by_key(|(c, _)| c.as_str());
+        assert_eq!(
+            got,
+            [
+                (Channel::Email, "bob@example.com".to_string()),
+                (Channel::Webhook, hook.to_string())
+            ]
+        );
+        assert_eq!(list[0].message().unwrap().id, id);
+        s.update_user(
+            "101",
+            &UserChanges {
+                privileges: Some(vec![Privilege::Sms]),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        deposit(&s).await;
+        let sms: Vec<_> = s
+            .outbox_list(None, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|i| i.channel == Channel::Sms)
+            .collect();
+        assert_eq!(sms.len(), 1);
+        assert_eq!(sms[0].target, "+15550100101");
+        // Read is not subscribed; delete is.
+        s.move_message(id, "old").await.unwrap();
+        s.delete_message(id).await.unwrap();
+        let events: Vec<String> = s
+            .outbox_list(None, 20)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|i| i.channel == Channel::Webhook)
+            .map(|i| i.event)
+            .collect();
+        assert_eq!(events, ["message.deleted", "message.new", "message.new"]);
+    }
+
+    #[tokio::test]
+    async fn read_is_leaving_new_and_a_discarded_take_reports_nothing() {
+        let (s, _d) = store().await;
+        s.add_webhook(
+            "https://hooks.example.com/x",
+            "0123456789abcdef",
+            &Event::ALL,
+        )
+        .await
+        .unwrap();
+        let id = deposit(&s).await;
+        s.move_message(id, "work").await.unwrap();
+        s.move_message(id, "old").await.unwrap();
+        let take = s.start_message("101", None, None, 5).await.unwrap();
+        s.delete_message(take).await.unwrap();
+        let events: Vec<String> = s
+            .outbox_list(None, 20)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|i| i.event)
+            .collect();
+        assert_eq!(events, ["message.read", "message.new"]);
+    }
+
+    #[tokio::test]
+    async fn attempts_back_off_then_fail_and_an_administrator_retries() {
+        let (s, _d) = store().await;
+        s.add_webhook("http://127.0.0.1:9/h", "0123456789abcdef", &[Event::New])
+            .await
+            .unwrap();
+        deposit(&s).await;
+        let now = unix_now();
+        let due = s.outbox_due(now, 10, &[]).await.unwrap();
+        assert_eq!(due.len(), 1);
+        let id = due[0].id;
+        assert!(s.outbox_due(now, 10, &[id]).await.unwrap().is_empty());
+        s.outbox_attempt_failed(id, 1, "connection refused", Some(now + 60))
+            .await
+            .unwrap();
+        assert!(s.outbox_due(now, 10, &[]).await.unwrap().is_empty());
+        assert_eq!(s.outbox_next_due(&[]).await.unwrap(), Some(now + 60));
+        assert_eq!(s.outbox_next_due(&[id]).await.unwrap(), None);
+        s.outbox_attempt_failed(id, 2, "HTTP 410 Gone", None)
+            .await
+            .unwrap();
+        let failed = s.outbox_list(Some("failed"), 10).await.unwrap();
+        assert_eq!(failed.len(), 1);
+        assert_eq!(failed[0].last_error.as_deref(), Some("HTTP 410 Gone"));
+        assert_eq!(s.outbox_next_due(&[]).await.unwrap(), None);
+        assert_eq!(s.outbox_retry(None).await.unwrap(), 1);
+        let due = s.outbox_due(unix_now(), 10, &[]).await.unwrap();
+        assert_eq!((due[0].id, due[0].attempts), (id, 0));
+        s.outbox_sent(id, 1).await.unwrap();
+        assert_eq!(s.outbox_list(Some("sent"), 10).await.unwrap().len(), 1);
+        assert!(s.outbox_list(Some("lost"), 10).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn webhooks_are_validated() {
+        let (s, _d) = store().await;
+        assert!(s
+            .add_webhook("ftp://x", "0123456789abcdef", &[Event::New])
+            .await
+            .is_err());
+        assert!(s
+            .add_webhook("http://x", "short", &[Event::New])
+            .await
+            .is_err());
+        assert!(s
+            .add_webhook("http://x", "0123456789abcdef", &[])
+            .await
+            .is_err());
+        let id = s
+            .add_webhook("http://x", "0123456789abcdef", &[Event::Read, Event::Read])
+            .await
+            .unwrap();
+        assert_eq!(
+            s.webhook(id).await.unwrap().unwrap().events,
+            ["message.read"]
+        );
+        assert!(s.delete_webhook(id).await.unwrap());
+        assert!(!s.delete_webhook(id).await.unwrap());
+        assert!(Event::parse("message.lost").is_err());
+    }
+}
