@@ -9,12 +9,15 @@ import hashlib
 import hmac
 import json
 import socket
+import ssl
+import subprocess
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 from conftest import next_ports
 from test_json_api import call
@@ -38,13 +41,22 @@ class Mailbox:
 class SmtpSink:
     """A real SMTP server on a fixed loopback port that can be stopped and started again."""
 
-    def __init__(self, port):
+    def __init__(self, port, **options):
         self.port = port
         self.box = Mailbox()
         self.controller = None
+        self.options = options
+        self.logins = []
+
+    def authenticate(self, server, session, envelope, mechanism, auth_data):
+        self.logins.append((mechanism, auth_data.login, auth_data.password, session.ssl is not None))
+        return AuthResult(success=(auth_data.login, auth_data.password) == (b"parley", b"mail-pw"))
 
     def start(self):
-        self.controller = Controller(self.box, hostname="127.0.0.1", port=self.port)
+        opts = dict(self.options)
+        if opts.pop("auth", False):
+            opts.update(authenticator=self.authenticate, auth_required=True)
+        self.controller = Controller(self.box, hostname="127.0.0.1", port=self.port, **opts)
         self.controller.start()
         return self
 
@@ -94,7 +106,7 @@ class Receiver:
     """A local HTTP server recording every request; answers from a per-path script, then 200."""
 
     def __init__(self, port):
-        self.requests = []
+        self.requests = []  # noqa
         self.script = {}
         outer = self
 
@@ -131,14 +143,29 @@ class Receiver:
 def peers():
     made = []
 
-    def make(kind, port):
-        obj = kind(port)
+    def make(kind, port, **options):
+        obj = kind(port, **options)
         made.append(obj)
         return obj
 
     yield make
     for o in made:
         (o.stop if hasattr(o, "stop") else o.close)()
+
+
+def make_ca_and_cert(d):
+    """A private CA and a server certificate for 127.0.0.1 signed by it (openssl)."""
+    def run(*a):
+        subprocess.run(["openssl", *a], cwd=d, check=True, capture_output=True)
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+        "-subj", "/CN=Parley Test CA")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "srv.key", "-out", "srv.csr", "-subj", "/CN=127.0.0.1")
+    (d / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n")
+    run("x509", "-req", "-in", "srv.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out",
+        "srv.pem", "-days", "2", "-extfile", "ext.cnf")
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(d / "srv.pem", d / "srv.key")
+    return d / "ca.pem", ctx
 
 
 def start(parley_factory, **config):
@@ -202,6 +229,27 @@ def test_a_new_message_is_emailed_with_its_audio_and_mark_as_read_lights_no_lamp
     assert abs(freq - 440) <= 10 and share > 0.8 and level > 3000, (freq, share, level)
     [row] = outbox(p)
     assert (row["channel"], row["state"], row["attempts"]) == ("email", "sent", 1)
+
+
+@pytest.mark.parametrize("security", ["starttls", "tls"])
+def test_email_over_starttls_or_tls_with_a_login(parley_factory, peers, sipp, tmp_path, security):
+    ca, ctx = make_ca_and_cert(tmp_path)
+    # aiosmtpd counts only STARTTLS as TLS when deciding to offer AUTH; on a TLS-wrapped port the whole
+    # connection is encrypted (a plain client fails the handshake), so AUTH is offered there too.
+    tls = ({"tls_context": ctx, "require_starttls": True} if security == "starttls"
+           else {"ssl_context": ctx, "auth_require_tls": False})
+    smtp = peers(SmtpSink, next_ports(), auth=True, **tls).start()
+    p = start(parley_factory, smtp={"host": "127.0.0.1", "port": smtp.port, "security": security,
+                                    "ca_file": str(ca), "username": "parley", "password": "mail-pw"})
+    p.cli("mailbox", "set", "101", "--forward-email", "on")
+    p.start()
+    deposit(p, sipp, tmp_path).assert_ok()
+    [mail] = wait_for(lambda: smtp.messages(), what="the email")
+    assert attachment(mail) == message_file(p, messages(p, "101")[0]).read_bytes()
+    # Logged in with the configured account, over an encrypted connection.
+    assert [(user, pw) for _, user, pw, _ in smtp.logins] == [(b"parley", b"mail-pw")]
+    if security == "starttls":
+        assert smtp.logins[0][3], "AUTH came after STARTTLS"
 
 
 def test_a_silent_then_dead_mail_server_delays_nothing_and_the_email_arrives_after_retries_and_a_restart(

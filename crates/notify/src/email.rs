@@ -8,6 +8,7 @@ use std::time::Duration;
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use parley_media::wav::{SampleFormat, WavPlayer};
 
@@ -51,14 +52,23 @@ impl Mailer {
         let bad = |e: lettre::transport::smtp::Error| {
             NotifyError::Invalid(format!("smtp.host {host:?}: {e}"))
         };
+        let tls = || -> Result<TlsParameters, NotifyError> {
+            let mut b = TlsParameters::builder(host.to_string());
+            if let Some(path) = &smtp.ca_file {
+                let bad_ca = |e: String| {
+                    NotifyError::Invalid(format!("smtp.ca_file {}: {e}", path.display()))
+                };
+                let pem = std::fs::read(path).map_err(|e| bad_ca(e.to_string()))?;
+                let cert = Certificate::from_pem(&pem).map_err(|e| bad_ca(e.to_string()))?;
+                b = b.add_root_certificate(cert);
+            }
+            b.build().map_err(bad)
+        };
+        let plain = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host);
         let builder = match smtp.security {
-            Security::None => {
-                AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host).port(25)
-            }
-            Security::Starttls => {
-                AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host).map_err(bad)?
-            }
-            Security::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(host).map_err(bad)?,
+            Security::None => plain.port(25),
+            Security::Starttls => plain.port(587).tls(Tls::Required(tls()?)),
+            Security::Tls => plain.port(465).tls(Tls::Wrapper(tls()?)),
         };
         let timeout = Duration::from_secs(smtp.timeout_secs.max(1));
         let mut builder = builder.timeout(Some(timeout));

@@ -66,6 +66,9 @@ pub struct SmtpConfig {
     pub password: Option<String>,
     /// Give up one attempt after this many seconds.
     pub timeout_secs: u64,
+    /// A CA certificate (PEM) trusted besides the public roots, for a server with a private
+    /// certificate.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl Default for SmtpConfig {
@@ -77,6 +80,7 @@ impl Default for SmtpConfig {
             username: None,
             password: None,
             timeout_secs: 30,
+            ca_file: None,
         }
     }
 }
