@@ -6,6 +6,7 @@
 pub mod api;
 pub mod auth;
 mod callisto;
+mod portal;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -59,6 +60,7 @@ pub fn app(state: AppState) -> Router {
             "/Applications/inbound/{instance}/rest/{area}/{function}",
             any(callisto::handle),
         )
+        .merge(portal::routes())
         .with_state(state)
 }
 

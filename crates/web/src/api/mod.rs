@@ -8,6 +8,8 @@ mod notify;
 pub mod session;
 mod voicemail;
 
+pub(crate) use voicemail::mailbox_changed;
+
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts};

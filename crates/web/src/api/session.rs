@@ -94,13 +94,34 @@ pub async fn login(
         source,
     )
     .await?;
+    let (csrf, cookie) = open(&s, who.clone(), &headers);
+    let caller = Caller {
+        who: who.clone(),
+        source,
+    };
+    audit(&s, &caller, "session.login", &who.user, "").await;
+    let mut r = (
+        StatusCode::CREATED,
+        Json(SessionOut {
+            extension: who.user,
+            csrf_token: csrf,
+        }),
+    )
+        .into_response();
+    r.headers_mut().insert(header::SET_COOKIE, cookie);
+    Ok(r)
+}
+
+/// Start a session for `who`: returns its CSRF token and the `Set-Cookie` value (Secure when the
+/// request came over HTTPS through a proxy).
+pub fn open(s: &AppState, who: auth::Caller, headers: &HeaderMap) -> (String, HeaderValue) {
     let id = random_hex();
     let csrf = random_hex();
     if let Ok(mut map) = s.sessions.lock() {
         map.insert(
             id.clone(),
             WebSession {
-                who: who.clone(),
+                who,
                 csrf: csrf.clone(),
                 expires: now() + LIFETIME,
             },
@@ -115,23 +136,18 @@ pub async fn login(
         LIFETIME.as_secs(),
         if https { "; Secure" } else { "" }
     );
-    let caller = Caller {
-        who: who.clone(),
-        source,
-    };
-    audit(&s, &caller, "session.login", &who.user, "").await;
-    let mut r = (
-        StatusCode::CREATED,
-        Json(SessionOut {
-            extension: who.user,
-            csrf_token: csrf,
-        }),
-    )
-        .into_response();
-    if let Ok(v) = HeaderValue::from_str(&cookie) {
-        r.headers_mut().insert(header::SET_COOKIE, v);
+    let cookie = HeaderValue::from_str(&cookie).expect("hex id and ASCII attributes");
+    (csrf, cookie)
+}
+
+/// End the session a request's cookie names; returns the `Set-Cookie` value clearing it.
+pub fn close(s: &AppState, headers: &HeaderMap) -> HeaderValue {
+    if let Some((id, _)) = from_cookie(&s.sessions, headers) {
+        if let Ok(mut map) = s.sessions.lock() {
+            map.remove(&id);
+        }
     }
-    Ok(r)
+    HeaderValue::from_static("parley_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
 }
 
 /// Log out: ends the session and clears the cookie.
@@ -142,16 +158,9 @@ pub async fn logout(
     State(s): State<AppState>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    if let Some((id, _)) = from_cookie(&s.sessions, &headers) {
-        if let Ok(mut map) = s.sessions.lock() {
-            map.remove(&id);
-        }
-    }
+    let clear = close(&s, &headers);
     audit(&s, &caller, "session.logout", &caller.who.user, "").await;
     let mut r = StatusCode::NO_CONTENT.into_response();
-    r.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_static("parley_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
-    );
+    r.headers_mut().insert(header::SET_COOKIE, clear);
     Ok(r)
 }

@@ -16,7 +16,8 @@ use utoipa::{IntoParams, ToSchema};
 use super::{audit, store, ApiError, ApiResult, Body, Caller, Page, Paging, P, Q};
 use crate::AppState;
 
-fn mailbox_changed(s: &AppState, ext: &str) {
+/// Tell the SIP server a mailbox's counts changed (lamps follow at once).
+pub(crate) fn mailbox_changed(s: &AppState, ext: &str) {
     if let Some(c) = s.control.as_ref() {
         let _ = c.send(Control::MailboxChanged(ext.to_string()));
     }
