@@ -248,6 +248,16 @@ struct MessagesQuery {
     n: Option<u32>,
 }
 
+impl MessagesQuery {
+    /// The folder shown (New unless a known one is asked for).
+    fn folder(&self) -> &str {
+        self.folder
+            .as_deref()
+            .filter(|f| FOLDERS.contains(f))
+            .unwrap_or("new")
+    }
+}
+
 /// Which mailbox a request is about: the caller's own, or any for an administrator (`None`: refused).
 fn mailbox_of(sess: &WebSession, asked: Option<&str>) -> Option<String> {
     match asked {
@@ -307,12 +317,7 @@ async fn messages_page(
         return forbidden("you may only open your own mailbox");
     };
     let own = mailbox == sess.who.user;
-    let folder = q
-        .folder
-        .as_deref()
-        .filter(|f| FOLDERS.contains(f))
-        .unwrap_or("new")
-        .to_string();
+    let folder = q.folder().to_string();
     let Some(store) = s.store.as_ref() else {
         return (StatusCode::SERVICE_UNAVAILABLE, "no database").into_response();
     };
@@ -442,11 +447,7 @@ async fn messages_action(
         return forbidden("you may only open your own mailbox");
     };
     let own = mailbox == sess.who.user;
-    let folder = q
-        .folder
-        .as_deref()
-        .filter(|f| FOLDERS.contains(f))
-        .unwrap_or("new");
+    let folder = q.folder();
     let Some(store) = s.store.as_ref() else {
         return (StatusCode::SERVICE_UNAVAILABLE, "no database").into_response();
     };
