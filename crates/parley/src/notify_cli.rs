@@ -136,8 +136,7 @@ pub async fn webhook(data: &Path, cmd: WebhookCommand) -> Result<()> {
                         .map(|e| Event::parse(e))
                         .collect::<Result<Vec<_>, _>>()?
                 };
-                let secret = secret.unwrap_or_else(random_secret);
-                let id = store.add_webhook(&url, &secret, &events).await?;
+                let (id, secret) = store.add_webhook(&url, secret.as_deref(), &events).await?;
                 audit_cli(&store, "webhook.add", &id.to_string(), &url).await;
                 println!("added webhook {id}: {url}");
                 println!("signing secret (shown once): {secret}");
@@ -163,11 +162,4 @@ pub async fn webhook(data: &Path, cmd: WebhookCommand) -> Result<()> {
     .await;
     store.close().await;
     result
-}
-
-/// 32 hex digits from the OS random generator.
-pub fn random_secret() -> String {
-    (0..16)
-        .map(|_| format!("{:02x}", rand::random::<u8>()))
-        .collect()
 }

@@ -131,3 +131,21 @@ impl Store {
         self.pool.close().await;
     }
 }
+
+/// A fresh store in a temporary directory with extension 101 ("Bob", optional email), for unit tests.
+#[cfg(test)]
+pub(crate) async fn test_store(email: Option<&str>) -> (Store, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path()).await.unwrap();
+    s.add_user(&NewUser {
+        extension: "101".into(),
+        name: "Bob".into(),
+        password: "secret1".into(),
+        pin: None,
+        email: email.map(str::to_string),
+        privileges: Vec::new(),
+    })
+    .await
+    .unwrap();
+    (s, dir)
+}

@@ -368,13 +368,21 @@ impl Store {
         Ok(r.rows_affected())
     }
 
-    /// Register a webhook for `events` (names of [`Event`]); returns its id.
+    /// Register a webhook for `events`; without a `secret`, a random one (128 bits, hex) is made.
+    /// Returns its id and the secret (to show once).
     pub async fn add_webhook(
         &self,
         url: &str,
-        secret: &str,
+        secret: Option<&str>,
         events: &[Event],
-    ) -> Result<i64, StoreError> {
+    ) -> Result<(i64, String), StoreError> {
+        let secret = match secret {
+            Some(s) => s.to_string(),
+            None => rand::random::<[u8; 16]>()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect(),
+        };
         let u = url.trim();
         if !(u.starts_with("http://") || u.starts_with("https://")) || u.len() > 2000 {
             return Err(StoreError::Invalid(format!(
@@ -398,12 +406,12 @@ impl Store {
             "INSERT INTO webhooks (url, secret, events, created_at) VALUES (?, ?, ?, ?) RETURNING id",
         )
         .bind(u)
-        .bind(secret)
+        .bind(&secret)
         .bind(names.join(","))
         .bind(unix_now())
         .fetch_one(&self.pool)
         .await?;
-        Ok(id)
+        Ok((id, secret))
     }
 
     /// Every webhook.
@@ -436,22 +444,10 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{MailboxSettings, NewUser, Privilege, UserChanges};
+    use crate::{MailboxSettings, Privilege, UserChanges};
 
     async fn store() -> (Store, tempfile::TempDir) {
-        let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(dir.path()).await.unwrap();
-        s.add_user(&NewUser {
-            extension: "101".into(),
-            name: "Bob".into(),
-            password: "secret1".into(),
-            pin: None,
-            email: Some("bob@example.com".into()),
-            privileges: Vec::new(),
-        })
-        .await
-        .unwrap();
-        (s, dir)
+        crate::test_store(Some("bob@example.com")).await
     }
 
     async fn deposit(s: &Store) -> i64 {
@@ -488,10 +484,10 @@ mod tests {
         )
         .await
         .unwrap();
-        let hook = s
+        let (hook, _) = s
             .add_webhook(
                 "http://127.0.0.1:9/h",
-                "0123456789abcdef",
+                Some("0123456789abcdef"),
                 &[Event::New, Event::Deleted],
             )
             .await
@@ -548,7 +544,7 @@ mod tests {
         let (s, _d) = store().await;
         s.add_webhook(
             "https://hooks.example.com/x",
-            "0123456789abcdef",
+            Some("0123456789abcdef"),
             &Event::ALL,
         )
         .await
@@ -571,9 +567,13 @@ mod tests {
     #[tokio::test]
     async fn attempts_back_off_then_fail_and_an_administrator_retries() {
         let (s, _d) = store().await;
-        s.add_webhook("http://127.0.0.1:9/h", "0123456789abcdef", &[Event::New])
-            .await
-            .unwrap();
+        s.add_webhook(
+            "http://127.0.0.1:9/h",
+            Some("0123456789abcdef"),
+            &[Event::New],
+        )
+        .await
+        .unwrap();
         deposit(&s).await;
         let now = unix_now();
         let due = s.outbox_due(now, 10, &[]).await.unwrap();
@@ -605,21 +605,30 @@ mod tests {
     async fn webhooks_are_validated() {
         let (s, _d) = store().await;
         assert!(s
-            .add_webhook("ftp://x", "0123456789abcdef", &[Event::New])
+            .add_webhook("ftp://x", Some("0123456789abcdef"), &[Event::New])
             .await
             .is_err());
         assert!(s
-            .add_webhook("http://x", "short", &[Event::New])
+            .add_webhook("http://x", Some("short"), &[Event::New])
             .await
             .is_err());
         assert!(s
-            .add_webhook("http://x", "0123456789abcdef", &[])
+            .add_webhook("http://x", Some("0123456789abcdef"), &[])
             .await
             .is_err());
-        let id = s
-            .add_webhook("http://x", "0123456789abcdef", &[Event::Read, Event::Read])
+        let (id, _) = s
+            .add_webhook(
+                "http://x",
+                Some("0123456789abcdef"),
+                &[Event::Read, Event::Read],
+            )
             .await
             .unwrap();
+        let (_, made) = s
+            .add_webhook("http://x", None, &[Event::New])
+            .await
+            .unwrap();
+        assert_eq!(made.len(), 32);
         assert_eq!(
             s.webhook(id).await.unwrap().unwrap().events,
             ["message.read"]

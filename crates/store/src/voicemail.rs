@@ -339,22 +339,10 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use crate::{NewUser, Store};
+    use crate::Store;
 
     async fn store() -> (Store, tempfile::TempDir) {
-        let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(dir.path()).await.unwrap();
-        s.add_user(&NewUser {
-            extension: "101".into(),
-            name: "Bob".into(),
-            password: "secret1".into(),
-            pin: None,
-            email: None,
-            privileges: Vec::new(),
-        })
-        .await
-        .unwrap();
-        (s, dir)
+        crate::test_store(None).await
     }
 
     #[tokio::test]

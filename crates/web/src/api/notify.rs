@@ -92,14 +92,14 @@ pub async fn create_webhook(
             .map(|e| Event::parse(e).map_err(|e| ApiError::store(e, "events")))
             .collect::<ApiResult<Vec<_>>>()?
     };
-    let secret = w.secret.unwrap_or_else(|| {
-        let b: [u8; 16] = rand::random();
-        b.iter().map(|b| format!("{b:02x}")).collect()
-    });
-    let field = if secret.len() < 16 { "secret" } else { "url" };
+    let field = if w.secret.as_ref().is_some_and(|x| x.len() < 16) {
+        "secret"
+    } else {
+        "url"
+    };
     let st = store(&s)?;
-    let id = st
-        .add_webhook(&w.url, &secret, &events)
+    let (id, secret) = st
+        .add_webhook(&w.url, w.secret.as_deref(), &events)
         .await
         .map_err(|e| ApiError::store(e, field))?;
     let hook = st
