@@ -164,12 +164,28 @@ def test_voicemail_messages_and_greetings_over_the_api(api, sipp, tmp_path):
     assert status == 200 and body["duration_ms"] == 1500
     status, body, _ = call(p, "PUT", "/api/v1/mailboxes/101/greetings/busy", raw=b"RIFF....garbage", auth=bob,
                            headers={"Content-Type": "audio/wav"})
-    assert status == 400 and body["field"] == "body" and "greeting" in body["message"]
+    assert status == 400 and body["field"] == "body" and "not an audio file" in body["message"]
+    status, body, _ = call(p, "PUT", "/api/v1/mailboxes/101/greetings/busy", raw=b"\0" * (33 << 20), auth=bob,
+                           headers={"Content-Type": "audio/wav"})
+    assert status == 413 and "larger than 32 MB" in body["message"]
     status, audio, _ = call(p, "GET", "/api/v1/mailboxes/101/greetings/busy", auth=bob)
     assert audio == good
     status, body, _ = call(p, "GET", "/api/v1/mailboxes/101/greetings", auth=bob)
-    assert {g["kind"]: g["recorded"] for g in body} == {"unavailable": False, "busy": True, "name": False,
-                                                        "temporary": False}
+    assert {g["kind"]: g["recorded"] for g in body} == {
+        "unavailable": False, "busy": True, "name": False, "temporary": False,
+        "announcement-a": False, "announcement-b": False, "announcement-c": False}
+    # Announcements: Standard records by default; a custom one must be recorded before it is active.
+    status, body, _ = call(p, "GET", "/api/v1/mailboxes/101/announcements", auth=bob)
+    assert body == {"active": "standard", "recording": {"standard": True, "a": False, "b": False, "c": False}}
+    choice = {"active": "b", "recording": {"standard": True, "a": False, "b": True, "c": False}}
+    status, body, _ = call(p, "PUT", "/api/v1/mailboxes/101/announcements", choice, auth=bob)
+    assert status == 400 and "Announcement B has no recording" in body["message"]
+    status, body, _ = call(p, "PUT", "/api/v1/mailboxes/101/greetings/announcement-b", raw=good, auth=bob)
+    assert status == 200 and body["converted"] is False and body["active"] is False
+    status, body, _ = call(p, "PUT", "/api/v1/mailboxes/101/announcements", choice, auth=bob)
+    assert status == 200 and body == choice
+    status, body, _ = call(p, "GET", "/api/v1/mailboxes/101/greetings", auth=bob)
+    assert [g["kind"] for g in body if g["active"]] == ["busy", "announcement-b"]
     status, body, _ = call(p, "PUT", "/api/v1/mailboxes/101/greetings/temporary/active", {"active": True}, auth=bob)
     assert status == 400 and body["field"] == "active"
     status, _, _ = call(p, "DELETE", "/api/v1/mailboxes/101/greetings/busy", auth=bob)

@@ -33,6 +33,17 @@ def shot(page, name, size):
     page.screenshot(path=str(SHOTS / f"{name}-{size}.png"), full_page=True)
 
 
+def assert_fits(page, width=SIZES["phone"]["width"]):
+    """The page does not scroll sideways; on failure, names the elements that stick out."""
+    scroll = page.evaluate("document.documentElement.scrollWidth")
+    if scroll > width:
+        wide = page.evaluate("""w => [...document.querySelectorAll('body *')]
+            .filter(e => e.getBoundingClientRect().right > w)
+            .slice(0, 8).map(e => e.tagName + (e.id ? '#' + e.id : '') + '.' + e.className + ' '
+                               + Math.round(e.getBoundingClientRect().right))""", width)
+        raise AssertionError(f"{page.url} scrolls sideways on a phone ({scroll}px): {wide}")
+
+
 def login(page, base, ext, password):
     page.goto(base + "/messages")
     assert "/login" in page.url
@@ -102,8 +113,7 @@ def test_log_in_play_move_and_delete_a_voicemail_while_the_lamp_follows(parley_f
     shot(phone, "login", "phone")
     login(phone, base, "101", "secret101")
     shot(phone, "messages", "phone")
-    width = phone.evaluate("document.documentElement.scrollWidth")
-    assert width <= SIZES["phone"]["width"], f"the page scrolls sideways on a phone ({width}px)"
+    assert_fits(phone)
     # Logging out ends the session.
     phone.get_by_role("button", name="Log out").click()
     phone.goto(base + "/messages")

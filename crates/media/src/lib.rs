@@ -14,6 +14,9 @@
 //!   [`dtmf::rfc4733::Rfc4733Sender`]; [`dtmf::inband::InbandDetector`] (Goertzel, ITU-T Q.24).
 //! - [`wav`]: [`wav::WavPlayer`] (20 ms frames from PCM/µ-law/A-law WAV bytes),
 //!   [`wav::WavRecorder`] (crash-tolerant PCM writer) and [`wav::recover`] (fix stale header sizes).
+//! - [`convert`]: [`convert::to_telephone`] turns an upload (any WAV, MP3, AAC/M4A, Ogg Vorbis, FLAC,
+//!   AIFF) into 8 kHz 16-bit mono PCM WAV once, keeping the seed's format byte for byte, and
+//!   [`convert::resample`] (windowed sinc).
 //! - [`tone`]: sine/dual-tone/noise generators, [`tone::goertzel_power`] and
 //!   [`tone::dominant_frequency`] for checking audio in tests.
 //!
@@ -21,6 +24,7 @@
 //! Parsers of network or upload bytes return errors and never panic.
 #![warn(missing_docs)]
 
+pub mod convert;
 pub mod dtmf;
 pub mod g711;
 pub mod rtp;

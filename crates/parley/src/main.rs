@@ -759,7 +759,7 @@ async fn serve(mut config: Config, args: ServeArgs) -> Result<()> {
             window: Duration::from_secs(config.auth_failure_window_secs),
             lockout: Duration::from_secs(config.auth_lockout_secs),
         },
-        vm,
+        vm: vm.clone(),
     };
     let notifier = parley_notify::spawn(store.clone(), config.notify(public_ip), cancel.clone())
         .context("invalid notification settings ([smtp], [email], [sms], [outbox])")?;
@@ -782,7 +782,7 @@ async fn serve(mut config: Config, args: ServeArgs) -> Result<()> {
             window: Duration::from_secs(config.auth_failure_window_secs),
             lockout: Duration::from_secs(config.auth_lockout_secs),
         }),
-        pin_min_len: config.pin_min_length.max(4),
+        voicemail: vm.clone(),
         sessions: Default::default(),
     });
     let http_cancel = cancel.clone();

@@ -55,6 +55,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../migrations/0003_accounts_ma.sql")),
     (4, include_str!("../migrations/0004_api_tokens.sql")),
     (5, include_str!("../migrations/0005_notifications.sql")),
+    (6, include_str!("../migrations/0006_announcements.sql")),
 ];
 
 async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {

@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use parley_core::vm::Announcement;
 use sqlx::Row;
 
 use crate::outbox::{enqueue, Event};
@@ -22,6 +23,22 @@ pub struct MailboxSettings {
     pub forward_email: bool,
     /// "Send SMS when receiving a message" (only sent for accounts with the `sms` privilege).
     pub send_sms: bool,
+    /// The welcome message callers hear (Callisto's Standard, A, B or C).
+    #[serde(serialize_with = "announcement_str")]
+    pub announcement: Announcement,
+    /// "Recording active" per announcement, indexed by [`Announcement::index`].
+    pub recording: [bool; 4],
+}
+
+fn announcement_str<S: serde::Serializer>(a: &Announcement, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(a.as_str())
+}
+
+impl MailboxSettings {
+    /// Whether callers may leave a message after this announcement.
+    pub fn records(&self, a: Announcement) -> bool {
+        self.recording[a.index()]
+    }
 }
 
 impl Default for MailboxSettings {
@@ -32,6 +49,8 @@ impl Default for MailboxSettings {
             temp_active: false,
             forward_email: false,
             send_sms: false,
+            announcement: Announcement::Standard,
+            recording: Announcement::ALL.map(Announcement::records_by_default),
         }
     }
 }
@@ -110,6 +129,14 @@ impl Store {
                 temp_active: r.get("temp_active"),
                 forward_email: r.get("forward_email"),
                 send_sms: r.get("send_sms"),
+                announcement: Announcement::parse(r.get::<&str, _>("announcement"))
+                    .unwrap_or_default(),
+                recording: [
+                    r.get("record_standard"),
+                    r.get("record_a"),
+                    r.get("record_b"),
+                    r.get("record_c"),
+                ],
             })
             .unwrap_or_default())
     }
@@ -124,11 +151,14 @@ impl Store {
             return Err(StoreError::NotFound(mailbox.to_string()));
         }
         sqlx::query(
-            "INSERT INTO mailboxes (extension, always_prompt, mark_read, temp_active, forward_email, send_sms)
-             VALUES (?, ?, ?, ?, ?, ?)
+            "INSERT INTO mailboxes (extension, always_prompt, mark_read, temp_active, forward_email, send_sms,
+             announcement, record_standard, record_a, record_b, record_c)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT(extension) DO UPDATE SET always_prompt = excluded.always_prompt,
              mark_read = excluded.mark_read, temp_active = excluded.temp_active,
-             forward_email = excluded.forward_email, send_sms = excluded.send_sms",
+             forward_email = excluded.forward_email, send_sms = excluded.send_sms,
+             announcement = excluded.announcement, record_standard = excluded.record_standard,
+             record_a = excluded.record_a, record_b = excluded.record_b, record_c = excluded.record_c",
         )
         .bind(mailbox)
         .bind(s.always_prompt)
@@ -136,6 +166,11 @@ impl Store {
         .bind(s.temp_active)
         .bind(s.forward_email)
         .bind(s.send_sms)
+        .bind(s.announcement.as_str())
+        .bind(s.recording[0])
+        .bind(s.recording[1])
+        .bind(s.recording[2])
+        .bind(s.recording[3])
         .execute(&self.pool)
         .await?;
         Ok(())

@@ -6,6 +6,7 @@
 pub mod api;
 pub mod auth;
 mod callisto;
+pub mod greetings;
 mod portal;
 
 use std::net::SocketAddr;
@@ -29,8 +30,8 @@ pub struct AppState {
     pub store: Option<parley_store::Store>,
     /// Failed HTTP logins, per account and per source address.
     pub guard: auth::Guard,
-    /// Shortest PIN accepted.
-    pub pin_min_len: usize,
+    /// The voicemail settings (PIN rules, greeting limits, dial codes, operator) the SIP server runs with.
+    pub voicemail: parley_sip::VmSettings,
     /// Logged-in browsers.
     pub sessions: api::session::Sessions,
 }
@@ -61,6 +62,10 @@ pub fn app(state: AppState) -> Router {
             any(callisto::handle),
         )
         .merge(portal::routes())
+        // Greeting uploads may be large; the handlers refuse more than greetings::UPLOAD_LIMIT.
+        .layer(axum::extract::DefaultBodyLimit::max(
+            greetings::UPLOAD_LIMIT + 64 * 1024,
+        ))
         .with_state(state)
 }
 
@@ -139,7 +144,7 @@ mod tests {
                 window: std::time::Duration::from_secs(60),
                 lockout: std::time::Duration::from_secs(60),
             }),
-            pin_min_len: 4,
+            voicemail: Default::default(),
             sessions: Default::default(),
         });
         let resp = app

@@ -8,19 +8,22 @@
 //! (`?mailbox=101`).
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use chrono::TimeZone;
 use maud::{html, Markup, DOCTYPE};
-use parley_store::{Privilege, StoredMessage, FOLDERS};
+use parley_store::Privilege;
 use serde::Deserialize;
 
 use crate::api::session::{self, WebSession};
 use crate::api::{audit, Caller, Peer};
 use crate::{auth, AppState};
+
+mod greetings;
+mod messages;
 
 /// The portal's routes.
 pub fn routes() -> Router<AppState> {
@@ -28,8 +31,8 @@ pub fn routes() -> Router<AppState> {
         .route("/", get(|| async { Redirect::to("/messages") }))
         .route("/login", get(login_page).post(login_submit))
         .route("/logout", post(logout))
-        .route("/messages", get(messages_page).post(messages_action))
-        .route("/messages/{id}", get(message_link))
+        .merge(messages::routes())
+        .merge(greetings::routes())
         .route("/portal.css", get(css))
         .route("/portal.js", get(js))
 }
@@ -49,7 +52,7 @@ async fn js() -> Response {
         .into_response()
 }
 
-fn folder_label(f: &str) -> &'static str {
+pub(super) fn folder_label(f: &str) -> &'static str {
     match f {
         "new" => "New",
         "old" => "Old",
@@ -60,8 +63,20 @@ fn folder_label(f: &str) -> &'static str {
     }
 }
 
-/// The page frame: header with navigation and the logged-in account.
-fn page(title: &str, who: Option<&WebSession>, body: Markup) -> Markup {
+/// The portal's pages, in the order of the navigation (the page title is the label).
+const NAV: &[(&str, &str)] = &[
+    ("/messages", "Messages"),
+    ("/greetings", "Greetings"),
+    ("/settings", "Message settings"),
+    ("/account", "My Account"),
+    ("/directory", "Directory"),
+    ("/calls", "My Call Details"),
+    ("/phone", "Phone Functions"),
+];
+
+/// The page frame: header with navigation, the logged-in account, and the one-time message a form
+/// left for this page.
+pub(super) fn page(title: &str, who: Option<&WebSession>, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -77,7 +92,12 @@ fn page(title: &str, who: Option<&WebSession>, body: Markup) -> Markup {
                     a.brand href="/" { "Parley" }
                     @if let Some(s) = who {
                         nav aria-label="Portal" {
-                            a href="/messages" aria-current=[(title == "Messages").then_some("page")] { "Messages" }
+                            @for (href, label) in NAV {
+                                a href=(href) aria-current=[(title == *label).then_some("page")] { (label) }
+                            }
+                            @if s.who.has(Privilege::Admin) {
+                                a href="/admin" aria-current=[(title == "Admin").then_some("page")] { "Admin" }
+                            }
                         }
                         form.logout method="post" action="/logout" {
                             input type="hidden" name="csrf" value=(s.csrf);
@@ -86,13 +106,22 @@ fn page(title: &str, who: Option<&WebSession>, body: Markup) -> Markup {
                         }
                     }
                 }
-                main { (body) }
+                main {
+                    @if let Some(f) = who.and_then(|w| w.flash.as_ref()) {
+                        @if f.error {
+                            p.error role="alert" { (f.text) }
+                        } @else {
+                            p.notice role="status" { (f.text) }
+                        }
+                    }
+                    (body)
+                }
             }
         }
     }
 }
 
-fn html_response(status: StatusCode, m: Markup) -> Response {
+pub(super) fn html_response(status: StatusCode, m: Markup) -> Response {
     (
         status,
         [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
@@ -101,13 +130,54 @@ fn html_response(status: StatusCode, m: Markup) -> Response {
         .into_response()
 }
 
-/// The session of a request.
-fn session_of(s: &AppState, headers: &HeaderMap) -> Option<WebSession> {
-    session::from_cookie(&s.sessions, headers).map(|(_, sess)| sess)
+/// The session of a request, with the one-time message a form left for the page it shows.
+pub(super) fn session_of(s: &AppState, headers: &HeaderMap) -> Option<WebSession> {
+    session::take_flash(&s.sessions, headers)
+}
+
+/// Leave a one-time message for the next page and go there (after a form).
+pub(super) fn flash_to(
+    s: &AppState,
+    headers: &HeaderMap,
+    error: bool,
+    text: impl Into<String>,
+    url: &str,
+) -> Response {
+    session::set_flash(
+        &s.sessions,
+        headers,
+        session::Flash {
+            error,
+            text: text.into(),
+        },
+    );
+    Redirect::to(url).into_response()
+}
+
+/// `path`, with `?mailbox=` when an administrator works on someone else's mailbox.
+pub(super) fn url_for(path: &str, mailbox: &str, own: bool) -> String {
+    if own {
+        path.to_string()
+    } else {
+        format!("{path}?mailbox={mailbox}")
+    }
+}
+
+/// The heading suffix naming whose page an administrator is looking at.
+pub(super) fn whose(users: &[parley_store::User], mailbox: &str, own: bool) -> String {
+    if own {
+        return String::new();
+    }
+    let name = users
+        .iter()
+        .find(|u| u.extension == mailbox)
+        .map(|u| u.name.as_str())
+        .unwrap_or(mailbox);
+    format!(" of {name} ({mailbox})")
 }
 
 /// A redirect to the login page that comes back to `here`.
-fn to_login(here: &str) -> Response {
+pub(super) fn to_login(here: &str) -> Response {
     let next: String = form_urlencoded::byte_serialize(here.as_bytes()).collect();
     Redirect::to(&format!("/login?next={next}")).into_response()
 }
@@ -208,22 +278,22 @@ async fn login_submit(
 }
 
 /// The form fields of a POST, in order (repeated names kept).
-fn fields(body: &Bytes) -> Vec<(String, String)> {
+pub(super) fn fields(body: &Bytes) -> Vec<(String, String)> {
     form_urlencoded::parse(body)
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect()
 }
 
-fn field<'a>(f: &'a [(String, String)], name: &str) -> Option<&'a str> {
+pub(super) fn field<'a>(f: &'a [(String, String)], name: &str) -> Option<&'a str> {
     f.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
 /// A changing form must carry the session's CSRF token.
-fn csrf_ok(sess: &WebSession, f: &[(String, String)]) -> bool {
+pub(super) fn csrf_ok(sess: &WebSession, f: &[(String, String)]) -> bool {
     field(f, "csrf").is_some_and(|t| t == sess.csrf)
 }
 
-fn forbidden(why: &str) -> Response {
+pub(super) fn forbidden(why: &str) -> Response {
     (StatusCode::FORBIDDEN, why.to_string()).into_response()
 }
 
@@ -240,26 +310,8 @@ async fn logout(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> R
     r
 }
 
-#[derive(Deserialize)]
-struct MessagesQuery {
-    folder: Option<String>,
-    mailbox: Option<String>,
-    notice: Option<String>,
-    n: Option<u32>,
-}
-
-impl MessagesQuery {
-    /// The folder shown (New unless a known one is asked for).
-    fn folder(&self) -> &str {
-        self.folder
-            .as_deref()
-            .filter(|f| FOLDERS.contains(f))
-            .unwrap_or("new")
-    }
-}
-
 /// Which mailbox a request is about: the caller's own, or any for an administrator (`None`: refused).
-fn mailbox_of(sess: &WebSession, asked: Option<&str>) -> Option<String> {
+pub(super) fn mailbox_of(sess: &WebSession, asked: Option<&str>) -> Option<String> {
     match asked {
         None => Some(sess.who.user.clone()),
         Some(m) if m == sess.who.user || sess.who.has(Privilege::Admin) => Some(m.to_string()),
@@ -267,12 +319,12 @@ fn mailbox_of(sess: &WebSession, asked: Option<&str>) -> Option<String> {
     }
 }
 
-fn duration(ms: i64) -> String {
+pub(super) fn duration(ms: i64) -> String {
     let secs = (ms + 500) / 1000;
     format!("{}:{:02}", secs / 60, secs % 60)
 }
 
-fn when(t: i64) -> (String, String) {
+pub(super) fn when(t: i64) -> (String, String) {
     let at = chrono::Local
         .timestamp_opt(t, 0)
         .single()
@@ -281,268 +333,4 @@ fn when(t: i64) -> (String, String) {
         at.format("%Y-%m-%dT%H:%M:%S%:z").to_string(),
         at.format("%a %-d %b %Y, %H:%M").to_string(),
     )
-}
-
-fn notice_text(q: &MessagesQuery) -> Option<String> {
-    let n = q.n.unwrap_or(0);
-    let s = if n == 1 { "" } else { "s" };
-    let text = match q.notice.as_deref()? {
-        "deleted" => format!("Deleted {n} message{s}."),
-        "heard" => format!("Marked {n} message{s} as heard."),
-        "unheard" => format!("Marked {n} message{s} as new."),
-        f if FOLDERS.contains(&f) => format!("Moved {n} message{s} to {}.", folder_label(f)),
-        "none" => "Select one or more messages first.".to_string(),
-        _ => return None,
-    };
-    Some(text)
-}
-
-fn messages_url(mailbox: &str, own: bool, folder: &str) -> String {
-    if own {
-        format!("/messages?folder={folder}")
-    } else {
-        format!("/messages?folder={folder}&mailbox={mailbox}")
-    }
-}
-
-async fn messages_page(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    Query(q): Query<MessagesQuery>,
-) -> Response {
-    let Some(sess) = session_of(&s, &headers) else {
-        return to_login("/messages");
-    };
-    let Some(mailbox) = mailbox_of(&sess, q.mailbox.as_deref()) else {
-        return forbidden("you may only open your own mailbox");
-    };
-    let own = mailbox == sess.who.user;
-    let folder = q.folder().to_string();
-    let Some(store) = s.store.as_ref() else {
-        return (StatusCode::SERVICE_UNAVAILABLE, "no database").into_response();
-    };
-    let (all, users) = match (
-        store.list_messages(&mailbox).await,
-        store.list_users().await,
-    ) {
-        (Ok(a), Ok(u)) => (a, u),
-        _ => return (StatusCode::INTERNAL_SERVER_ERROR, "database error").into_response(),
-    };
-    let owner = users
-        .iter()
-        .find(|u| u.extension == mailbox)
-        .map(|u| u.name.clone())
-        .unwrap_or_else(|| mailbox.clone());
-    let caller_name = |m: &StoredMessage| -> String {
-        let num = m.caller.clone().unwrap_or_default();
-        let dir = users
-            .iter()
-            .find(|u| !num.is_empty() && u.extension == num)
-            .map(|u| u.name.clone());
-        dir.or_else(|| m.caller_name.clone())
-            .filter(|n| !n.is_empty())
-            .unwrap_or_else(|| {
-                if num.is_empty() {
-                    "Unknown caller".into()
-                } else {
-                    num.clone()
-                }
-            })
-    };
-    let mut list: Vec<&StoredMessage> = all.iter().filter(|m| m.folder == folder).collect();
-    list.reverse(); // newest first
-    let base = messages_url(&mailbox, own, &folder);
-    let body = html! {
-        h1 { "Messages" @if !own { " of " (owner) " (" (mailbox) ")" } }
-        @if let Some(t) = notice_text(&q) {
-            p.notice role="status" { (t) }
-        }
-        nav.folders aria-label="Folders" {
-            @for f in FOLDERS {
-                @let count = all.iter().filter(|m| m.folder == f).count();
-                a href=(messages_url(&mailbox, own, f)) aria-current=[(f == folder).then_some("page")] {
-                    (folder_label(f)) " " span.count { (count) }
-                }
-            }
-        }
-        @if list.is_empty() {
-            p.empty { "No messages in " (folder_label(&folder)) "." }
-        } @else {
-            form method="post" action=(base) {
-                input type="hidden" name="csrf" value=(sess.csrf);
-                div.bulk role="group" aria-label="Selected messages" {
-                    label { input type="checkbox" data-select-all; " All" }
-                    label { "Move selected to "
-                        select name="to" {
-                            @for f in FOLDERS { @if f != folder { option value=(f) { (folder_label(f)) } } }
-                        }
-                    }
-                    button name="act" value="move" { "Move" }
-                    @if folder == "new" {
-                        button name="act" value="heard" { "Mark heard" }
-                    } @else {
-                        button name="act" value="unheard" { "Mark new" }
-                    }
-                    button.danger name="act" value="delete" data-confirm="Delete the selected messages? This cannot be undone." { "Delete" }
-                }
-                ul.messages {
-                    @for m in &list {
-                        @let (iso, shown) = when(m.received_at);
-                        @let who = caller_name(m);
-                        @let audio = format!("/api/v1/mailboxes/{}/messages/{}/audio", mailbox, m.id);
-                        li.message #(format!("m{}", m.id)) data-id=(m.id) {
-                            div.head {
-                                label.pick {
-                                    input type="checkbox" name="sel" value=(m.id) aria-label=(format!("Select the message from {who}"));
-                                }
-                                div.from {
-                                    strong.caller { (who) }
-                                    @if let Some(n) = &m.caller { @if *n != who { " " span.number { (n) } } }
-                                }
-                                time datetime=(iso) { (shown) }
-                                span.length aria-label="Length" { (duration(m.duration_ms)) }
-                            }
-                            audio controls preload="metadata" src=(audio) aria-label=(format!("Message from {who}")) {
-                                a href=(audio) { "Download the message" }
-                            }
-                            div.actions {
-                                a.button href=(audio) download=(format!("message-{}.wav", m.id)) { "Download" }
-                                @if m.folder == "new" {
-                                    button name="act" value=(format!("heard:{}", m.id)) { "Mark heard" }
-                                } @else {
-                                    button name="act" value=(format!("unheard:{}", m.id)) { "Mark new" }
-                                }
-                                label { span.visually-hidden { "Folder for this message" }
-                                    select name=(format!("to_{}", m.id)) {
-                                        @for f in FOLDERS { @if f != m.folder { option value=(f) { (folder_label(f)) } } }
-                                    }
-                                }
-                                button name="act" value=(format!("move:{}", m.id)) { "Move" }
-                                button.danger name="act" value=(format!("delete:{}", m.id)) data-confirm="Delete this message? This cannot be undone." { "Delete" }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    };
-    html_response(StatusCode::OK, page("Messages", Some(&sess), body))
-}
-
-async fn messages_action(
-    State(s): State<AppState>,
-    Peer(source): Peer,
-    headers: HeaderMap,
-    Query(q): Query<MessagesQuery>,
-    body: Bytes,
-) -> Response {
-    let Some(sess) = session_of(&s, &headers) else {
-        return to_login("/messages");
-    };
-    let f = fields(&body);
-    if !csrf_ok(&sess, &f) {
-        return forbidden("missing or wrong form token; reload the page");
-    }
-    let Some(mailbox) = mailbox_of(&sess, q.mailbox.as_deref()) else {
-        return forbidden("you may only open your own mailbox");
-    };
-    let own = mailbox == sess.who.user;
-    let folder = q.folder();
-    let Some(store) = s.store.as_ref() else {
-        return (StatusCode::SERVICE_UNAVAILABLE, "no database").into_response();
-    };
-    let act = field(&f, "act").unwrap_or("");
-    // One message ("move:12") or the selection ("move").
-    let (verb, ids, to) = match act.split_once(':') {
-        Some((v, id)) => {
-            let to = field(&f, &format!("to_{id}")).map(str::to_string);
-            (v, id.parse::<i64>().ok().into_iter().collect(), to)
-        }
-        None => (
-            act,
-            f.iter()
-                .filter(|(k, _)| k == "sel")
-                .filter_map(|(_, v)| v.parse::<i64>().ok())
-                .collect::<Vec<_>>(),
-            field(&f, "to").map(str::to_string),
-        ),
-    };
-    let back = messages_url(&mailbox, own, folder);
-    if ids.is_empty() {
-        return Redirect::to(&format!("{back}&notice=none")).into_response();
-    }
-    let caller = Caller {
-        who: sess.who.clone(),
-        source,
-    };
-    let mut done = 0;
-    for id in ids {
-        let Ok(Some(m)) = store.get_message(id).await else {
-            continue;
-        };
-        if m.mailbox != mailbox {
-            continue;
-        }
-        let target = format!("{mailbox}/message/{id}");
-        let ok = match verb {
-            "delete" => store.delete_message(id).await.is_ok(),
-            "heard" if m.folder == "new" => store.move_message(id, "old").await.is_ok(),
-            "unheard" => store.move_message(id, "new").await.is_ok(),
-            "move" => match to.as_deref().filter(|t| FOLDERS.contains(t)) {
-                Some(t) => store.move_message(id, t).await.is_ok(),
-                None => false,
-            },
-            _ => false,
-        };
-        if ok {
-            done += 1;
-            let action = if verb == "delete" {
-                "message.delete"
-            } else {
-                "message.move"
-            };
-            audit(&s, &caller, action, &target, "portal").await;
-        }
-    }
-    if done > 0 {
-        crate::api::mailbox_changed(&s, &mailbox);
-    }
-    let notice = match verb {
-        "move" => to.as_deref().unwrap_or("none").to_string(),
-        "delete" => "deleted".to_string(),
-        v => v.to_string(),
-    };
-    Redirect::to(&format!("{back}&notice={notice}&n={done}")).into_response()
-}
-
-/// The link in a notification: the message in its folder.
-async fn message_link(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<i64>,
-) -> Response {
-    let Some(sess) = session_of(&s, &headers) else {
-        return to_login(&format!("/messages/{id}"));
-    };
-    let Some(store) = s.store.as_ref() else {
-        return (StatusCode::SERVICE_UNAVAILABLE, "no database").into_response();
-    };
-    match store.get_message(id).await {
-        Ok(Some(m)) if m.mailbox == sess.who.user || sess.who.has(Privilege::Admin) => {
-            let own = m.mailbox == sess.who.user;
-            let url = format!("{}#m{id}", messages_url(&m.mailbox, own, &m.folder));
-            let mut r = Redirect::to(&url).into_response();
-            r.headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            r
-        }
-        _ => html_response(
-            StatusCode::NOT_FOUND,
-            page(
-                "Messages",
-                Some(&sess),
-                html! { h1 { "Message not found" } p { "It may have been deleted. " a href="/messages" { "Your messages" } } },
-            ),
-        ),
-    }
 }

@@ -57,6 +57,17 @@ impl Folder {
         Folder::ALL.into_iter().find(|f| f.as_str() == s)
     }
 
+    /// Its name for people ("New", "Work", ...).
+    pub fn label(self) -> &'static str {
+        match self {
+            Folder::New => "New",
+            Folder::Old => "Old",
+            Folder::Work => "Work",
+            Folder::Family => "Family",
+            Folder::Friends => "Friends",
+        }
+    }
+
     /// The prompt that says the folder's adjective ("new", "work", ...): Asterisk's folder sound names.
     pub fn prompt(self) -> &'static str {
         match self {
@@ -69,7 +80,8 @@ impl Folder {
     }
 }
 
-/// A mailbox owner's recorded greetings.
+/// A mailbox owner's recorded greetings: the classic ones (seed 001) and the Callisto custom
+/// announcements A, B and C (seed 000). Each is one WAV file named by [`GreetingKind::as_str`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum GreetingKind {
     /// Played when the owner does not answer or is not registered.
@@ -80,30 +92,126 @@ pub enum GreetingKind {
     Name,
     /// The temporary ("out of office") greeting: overrides the others while active.
     Temporary,
+    /// Custom announcement A (Callisto "custom welcome message A").
+    AnnouncementA,
+    /// Custom announcement B.
+    AnnouncementB,
+    /// Custom announcement C.
+    AnnouncementC,
 }
 
 impl GreetingKind {
     /// Every kind.
-    pub const ALL: [GreetingKind; 4] = [
+    pub const ALL: [GreetingKind; 7] = [
         GreetingKind::Unavailable,
         GreetingKind::Busy,
         GreetingKind::Name,
         GreetingKind::Temporary,
+        GreetingKind::AnnouncementA,
+        GreetingKind::AnnouncementB,
+        GreetingKind::AnnouncementC,
     ];
 
-    /// Stored name ("unavailable", "busy", "name", "temporary").
+    /// Stored name ("unavailable", "busy", "name", "temporary", "announcement-a", ...).
     pub fn as_str(self) -> &'static str {
         match self {
             GreetingKind::Unavailable => "unavailable",
             GreetingKind::Busy => "busy",
             GreetingKind::Name => "name",
             GreetingKind::Temporary => "temporary",
+            GreetingKind::AnnouncementA => "announcement-a",
+            GreetingKind::AnnouncementB => "announcement-b",
+            GreetingKind::AnnouncementC => "announcement-c",
+        }
+    }
+
+    /// What a person calls it ("Unavailable", "Announcement A", ...).
+    pub fn label(self) -> &'static str {
+        match self {
+            GreetingKind::Unavailable => "Unavailable",
+            GreetingKind::Busy => "Busy",
+            GreetingKind::Name => "Name",
+            GreetingKind::Temporary => "Temporary",
+            GreetingKind::AnnouncementA => "Announcement A",
+            GreetingKind::AnnouncementB => "Announcement B",
+            GreetingKind::AnnouncementC => "Announcement C",
         }
     }
 
     /// Parse a stored name.
     pub fn parse(s: &str) -> Option<GreetingKind> {
         GreetingKind::ALL.into_iter().find(|g| g.as_str() == s)
+    }
+}
+
+/// Which welcome message callers hear (Callisto's "Announcements"): the standard one (the classic
+/// greetings, or the system greeting when none is recorded) or a custom announcement. Each has its own
+/// "Recording active" switch: off means announce-only, no message can be left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Announcement {
+    /// The standard welcome message.
+    #[default]
+    Standard,
+    /// Custom announcement A.
+    A,
+    /// Custom announcement B.
+    B,
+    /// Custom announcement C.
+    C,
+}
+
+impl Announcement {
+    /// Every announcement, in the order they are shown.
+    pub const ALL: [Announcement; 4] = [
+        Announcement::Standard,
+        Announcement::A,
+        Announcement::B,
+        Announcement::C,
+    ];
+
+    /// Stored name ("standard", "a", "b", "c").
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Announcement::Standard => "standard",
+            Announcement::A => "a",
+            Announcement::B => "b",
+            Announcement::C => "c",
+        }
+    }
+
+    /// Parse a stored name.
+    pub fn parse(s: &str) -> Option<Announcement> {
+        Announcement::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+
+    /// Its position in [`Announcement::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The recording a custom announcement plays (none for the standard one).
+    pub fn greeting(self) -> Option<GreetingKind> {
+        match self {
+            Announcement::Standard => None,
+            Announcement::A => Some(GreetingKind::AnnouncementA),
+            Announcement::B => Some(GreetingKind::AnnouncementB),
+            Announcement::C => Some(GreetingKind::AnnouncementC),
+        }
+    }
+
+    /// What a person calls it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Announcement::Standard => "Standard",
+            Announcement::A => "Announcement A",
+            Announcement::B => "Announcement B",
+            Announcement::C => "Announcement C",
+        }
+    }
+
+    /// Callisto's default "Recording active": on for the standard message only.
+    pub fn records_by_default(self) -> bool {
+        self == Announcement::Standard
     }
 }
 
@@ -118,8 +226,9 @@ pub enum Reason {
     Unavailable,
 }
 
-/// Which greetings a mailbox has recorded, and whether the temporary one is active.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// Which greetings a mailbox has recorded, which announcement is active, and whether callers may
+/// leave a message after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Greetings {
     /// An unavailable greeting is recorded.
     pub unavailable: bool,
@@ -129,6 +238,23 @@ pub struct Greetings {
     pub name: bool,
     /// A temporary greeting is recorded and active.
     pub temporary: bool,
+    /// The active custom announcement, when one is chosen and recorded (else the standard greeting).
+    pub announcement: Option<GreetingKind>,
+    /// "Recording active" of the active announcement: false means announce-only.
+    pub record: bool,
+}
+
+impl Default for Greetings {
+    fn default() -> Self {
+        Greetings {
+            unavailable: false,
+            busy: false,
+            name: false,
+            temporary: false,
+            announcement: None,
+            record: true,
+        }
+    }
 }
 
 /// One stored message, as the menus need it.

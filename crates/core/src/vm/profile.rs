@@ -54,6 +54,37 @@ pub enum Act {
     SkipGreeting,
 }
 
+impl Act {
+    /// What it does, for people (the portal's Phone Functions page).
+    pub fn describe(self) -> String {
+        use Act::*;
+        match self {
+            Goto(m) => format!("Go to the {} menu", m.replace('-', " ")),
+            Help => "Help".into(),
+            Exit => "Hang up".into(),
+            Listen => "Listen to the messages".into(),
+            OpenFolder(f) => format!("Open the {} folder", f.label()),
+            SaveTo(f) => format!("Save the message in {}", f.label()),
+            Previous => "Previous message".into(),
+            Repeat => "Play the message again".into(),
+            Next => "Next message".into(),
+            Delete => "Delete the message".into(),
+            Rewind => "Rewind".into(),
+            FastForward => "Fast-forward".into(),
+            RecordGreeting(k) => format!("Record your {} greeting", k.label()),
+            DeactivateTemporary => "Switch the temporary greeting off".into(),
+            ChangePin => "Change your PIN".into(),
+            LeaveMessage => "Leave a message in another mailbox".into(),
+            Accept => "Keep the recording".into(),
+            ListenAgain => "Listen to the recording".into(),
+            RecordAgain => "Record again".into(),
+            Operator => "Transfer to the operator".into(),
+            RemoteAccess => "Log in to this mailbox".into(),
+            SkipGreeting => "Skip to the tone".into(),
+        }
+    }
+}
+
 /// A menu's prompt: fixed, or chosen by whether the mailbox has an active temporary greeting.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MenuPrompt {
@@ -95,6 +126,41 @@ impl Profile {
         self.menus
             .get(id)
             .unwrap_or_else(|| panic!("profile {} has no menu {id:?}", self.name))
+    }
+}
+
+impl Profile {
+    /// The keys that reach `act` from the main menu (after logging in), shortest first: `"061"`
+    /// records announcement A in the classic profile. `None` when the profile does not offer it.
+    pub fn keys_for(&self, act: Act) -> Option<String> {
+        let mut seen = vec!["main"];
+        let mut queue = std::collections::VecDeque::from([("main", String::new())]);
+        while let Some((id, path)) = queue.pop_front() {
+            let menu = self.menus.get(id)?;
+            for (key, a) in &menu.keys {
+                let here = format!("{path}{key}");
+                if *a == act {
+                    return Some(here);
+                }
+                if let Act::Goto(next) = a {
+                    if !seen.contains(next) {
+                        seen.push(next);
+                        queue.push_back((next, here));
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// The key of `act` in menu `id`, if that menu offers it.
+    pub fn key_in(&self, id: &str, act: Act) -> Option<char> {
+        self.menus
+            .get(id)?
+            .keys
+            .iter()
+            .find(|(_, a)| **a == act)
+            .map(|(k, _)| *k)
     }
 }
 
@@ -155,7 +221,20 @@ pub fn classic() -> Profile {
                 ('3', RecordGreeting(GreetingKind::Name)),
                 ('4', Goto("temporary")),
                 ('5', ChangePin),
+                ('6', Goto("announcements")),
                 ('*', Goto("main")),
+            ],
+        ),
+    );
+    menus.insert(
+        "announcements",
+        menu(
+            &["vm-announcements"],
+            &[
+                ('1', RecordGreeting(GreetingKind::AnnouncementA)),
+                ('2', RecordGreeting(GreetingKind::AnnouncementB)),
+                ('3', RecordGreeting(GreetingKind::AnnouncementC)),
+                ('*', Goto("options")),
             ],
         ),
     );
@@ -277,5 +356,25 @@ mod tests {
             (playing[&'*'], playing[&'#']),
             (Act::Rewind, Act::FastForward)
         );
+    }
+
+    #[test]
+    fn key_sequences_are_found_from_the_main_menu() {
+        let p = classic();
+        assert_eq!(
+            p.keys_for(Act::RecordGreeting(GreetingKind::Unavailable)),
+            Some("01".into())
+        );
+        assert_eq!(
+            p.keys_for(Act::RecordGreeting(GreetingKind::Temporary)),
+            Some("041".into())
+        );
+        assert_eq!(
+            p.keys_for(Act::RecordGreeting(GreetingKind::AnnouncementC)),
+            Some("063".into())
+        );
+        assert_eq!(p.keys_for(Act::DeactivateTemporary), Some("042".into()));
+        assert_eq!(p.key_in("review", Act::Accept), Some('1'));
+        assert_eq!(p.keys_for(Act::RemoteAccess), None); // only during a greeting
     }
 }

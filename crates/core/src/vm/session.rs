@@ -97,6 +97,8 @@ pub struct Session {
     listing: Vec<i64>,
     cursor: usize,
     take: Option<Take>,
+    /// The caller hears an announcement and cannot leave a message ("Recording active" off).
+    announce_only: bool,
     /// Where the next recording goes, decided before the tone.
     next_recording: Option<RecordingFor>,
     digits: String,
@@ -122,6 +124,7 @@ impl Session {
             listing: Vec::new(),
             cursor: 0,
             take: None,
+            announce_only: false,
             next_recording: None,
             digits: String::new(),
             new_pin: None,
@@ -129,17 +132,27 @@ impl Session {
         }
     }
 
-    /// A caller leaving a message: plays the greeting chosen by the reason, then the tone.
+    /// A caller leaving a message: plays the greeting chosen by the reason (or the active custom
+    /// announcement), then the tone. With "Recording active" off the caller hears the greeting, then
+    /// goodbye, and the call ends.
     pub fn deposit(profile: Profile, config: VmConfig, d: Deposit) -> Session {
         let mut s = Session::new(profile, config);
+        let g = d.greetings;
         let mut audio = greeting_audio(&d);
-        audio.push(prompt("vm-intro"));
-        audio.push(prompt("beep"));
         s.login_number = Some(d.mailbox.clone());
-        s.next_recording = Some(RecordingFor::Message {
-            mailbox: d.mailbox,
-            caller: d.caller,
-        });
+        if g.record {
+            if g.temporary || g.announcement.is_none() {
+                audio.push(prompt("vm-intro"));
+            }
+            audio.push(prompt("beep"));
+            s.next_recording = Some(RecordingFor::Message {
+                mailbox: d.mailbox,
+                caller: d.caller,
+            });
+        } else {
+            audio.push(prompt("vm-goodbye"));
+            s.announce_only = true;
+        }
         s.phase = Phase::Greeting;
         s.play(audio);
         s
@@ -256,6 +269,7 @@ impl Session {
     pub fn handle_play_done(&mut self, now: Instant) {
         self.playing = false;
         match self.phase.clone() {
+            Phase::Greeting if self.announce_only => self.then(now, Then::Hangup),
             Phase::Greeting => self.start_recording(),
             Phase::Saying(then) => self.then(now, then),
             Phase::Menu(_) | Phase::Collecting(_) => {
@@ -657,6 +671,9 @@ impl Session {
                     GreetingKind::Busy => "vm-rec-busy",
                     GreetingKind::Name => "vm-rec-name",
                     GreetingKind::Temporary => "vm-rec-temp",
+                    GreetingKind::AnnouncementA => "vm-rec-ann-a",
+                    GreetingKind::AnnouncementB => "vm-rec-ann-b",
+                    GreetingKind::AnnouncementC => "vm-rec-ann-c",
                 };
                 self.say(vec![prompt(p), prompt("beep")], Then::Record);
             }
@@ -705,6 +722,9 @@ impl Session {
                 self.next_recording = None;
                 self.collect(Collect::Pin);
             }
+            Act::SkipGreeting if self.announce_only => {
+                self.say(vec![prompt("vm-goodbye")], Then::Hangup)
+            }
             Act::SkipGreeting => self.say(vec![prompt("beep")], Then::Record),
         }
     }
@@ -731,15 +751,19 @@ impl Session {
                 self.say(vec![prompt("vm-msgsaved")], Then::Menu("main"))
             }
             RecordingFor::Greeting { kind, .. } => {
+                let mut back = "options";
                 if let Some(m) = self.mailbox.as_mut() {
                     match kind {
                         GreetingKind::Unavailable => m.greetings.unavailable = true,
                         GreetingKind::Busy => m.greetings.busy = true,
                         GreetingKind::Name => m.greetings.name = true,
                         GreetingKind::Temporary => m.greetings.temporary = true,
+                        GreetingKind::AnnouncementA
+                        | GreetingKind::AnnouncementB
+                        | GreetingKind::AnnouncementC => back = "announcements",
                     }
                 }
-                self.say(vec![prompt("vm-greetsaved")], Then::Menu("options"))
+                self.say(vec![prompt("vm-greetsaved")], Then::Menu(back))
             }
         }
     }
@@ -874,6 +898,9 @@ fn greeting_audio(d: &Deposit) -> Vec<Audio> {
     };
     if g.temporary {
         return greeting(GreetingKind::Temporary);
+    }
+    if let Some(kind) = g.announcement {
+        return greeting(kind);
     }
     match d.reason {
         Reason::Busy if g.busy => return greeting(GreetingKind::Busy),

@@ -17,8 +17,8 @@ use parley_core::sip::Request;
 use parley_core::target::Target;
 use parley_core::vm::profile::Profile;
 use parley_core::vm::{
-    Audio, Command, Deposit, Folder, GreetingKind, Greetings, LocalTime, LoginResult, MailboxView,
-    MessageInfo, Reason, RecordResult, RecordingFor, Session, VmConfig,
+    Announcement, Audio, Command, Deposit, Folder, GreetingKind, Greetings, LocalTime, LoginResult,
+    MailboxView, MessageInfo, Reason, RecordResult, RecordingFor, Session, VmConfig,
 };
 use tracing::{info, info_span, warn, Instrument, Span};
 
@@ -293,17 +293,24 @@ impl Server {
     /// Which greetings a mailbox has (files present; temporary also needs to be active).
     async fn greetings(&self, mailbox: &str) -> Greetings {
         let has = |k: GreetingKind| self.store.greeting_path(mailbox, k.as_str()).is_file();
-        let temp_active = self
+        let settings = self
             .store
             .mailbox_settings(mailbox)
             .await
-            .map(|s| s.temp_active)
-            .unwrap_or(false);
+            .unwrap_or_default();
+        // A chosen announcement whose recording is missing falls back to the standard greeting,
+        // with the standard greeting's "Recording active".
+        let active = match settings.announcement.greeting() {
+            Some(k) if has(k) => settings.announcement,
+            _ => Announcement::Standard,
+        };
         Greetings {
             unavailable: has(GreetingKind::Unavailable),
             busy: has(GreetingKind::Busy),
             name: has(GreetingKind::Name),
-            temporary: temp_active && has(GreetingKind::Temporary),
+            temporary: settings.temp_active && has(GreetingKind::Temporary),
+            announcement: active.greeting(),
+            record: settings.records(active),
         }
     }
 

@@ -212,7 +212,7 @@ pub async fn put_my_pin(
     Body(c): Body<PinChange>,
 ) -> ApiResult<StatusCode> {
     let ext = caller.who.user.clone();
-    parley_core::vm::pin::check(&c.pin, s.pin_min_len, &ext)
+    parley_core::vm::pin::check(&c.pin, s.voicemail.menus.pin_min_len, &ext)
         .map_err(|e| ApiError::invalid("pin", e.to_string()))?;
     store(&s)?
         .update_user(

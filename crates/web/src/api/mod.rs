@@ -50,7 +50,7 @@ pub struct ErrorBody {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &str, message: impl Into<String>) -> ApiError {
+    pub(crate) fn new(status: StatusCode, code: &str, message: impl Into<String>) -> ApiError {
         ApiError {
             status,
             body: ErrorBody {
@@ -454,6 +454,10 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
             voicemail::delete_greeting
         ))
         .routes(routes!(voicemail::set_temporary))
+        .routes(routes!(
+            voicemail::get_announcements,
+            voicemail::put_announcements
+        ))
         .routes(routes!(notify::list_webhooks, notify::create_webhook))
         .routes(routes!(notify::delete_webhook))
         .routes(routes!(notify::list_outbox))

@@ -29,7 +29,42 @@ pub struct WebSession {
     pub who: auth::Caller,
     /// Token that changing requests must echo.
     pub csrf: String,
+    /// A message for the next page shown (set by a form, shown once after its redirect).
+    pub flash: Option<Flash>,
     expires: Instant,
+}
+
+/// A one-time message of the portal: what a form did, or why it did nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flash {
+    /// It reports a refusal or failure.
+    pub error: bool,
+    /// The text.
+    pub text: String,
+}
+
+/// Keep `flash` for the next page the browser of `headers` shows.
+pub fn set_flash(sessions: &Sessions, headers: &HeaderMap, flash: Flash) {
+    if let Some((id, _)) = from_cookie(sessions, headers) {
+        if let Ok(mut map) = sessions.lock() {
+            if let Some(sess) = map.get_mut(&id) {
+                sess.flash = Some(flash);
+            }
+        }
+    }
+}
+
+/// The session of `headers` with its flash message taken out (so it shows once).
+pub fn take_flash(sessions: &Sessions, headers: &HeaderMap) -> Option<WebSession> {
+    let (id, sess) = from_cookie(sessions, headers)?;
+    if sess.flash.is_some() {
+        if let Ok(mut map) = sessions.lock() {
+            if let Some(live) = map.get_mut(&id) {
+                live.flash = None;
+            }
+        }
+    }
+    Some(sess)
 }
 
 /// Sessions by id.
@@ -123,6 +158,7 @@ pub fn open(s: &AppState, who: auth::Caller, headers: &HeaderMap) -> (String, He
             WebSession {
                 who,
                 csrf: csrf.clone(),
+                flash: None,
                 expires: now() + LIFETIME,
             },
         );

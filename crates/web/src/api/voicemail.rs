@@ -1,5 +1,6 @@
 //! Mailboxes over the API: messages (list with folder and new filters, metadata, WAV download, move,
-//! mark new/old, delete, forward) and greetings (list, download, upload, delete, temporary on/off).
+//! mark new/old, delete, forward), greetings (list, download, upload with conversion, delete, temporary
+//! on/off) and the Callisto announcements (active one, "Recording active").
 //! Every change re-announces the mailbox's message-waiting state to its phones.
 
 use axum::body::Bytes;
@@ -290,14 +291,39 @@ pub async fn forward_message(
 /// A greeting of a mailbox.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct GreetingOut {
-    /// `unavailable`, `busy`, `name` or `temporary`.
+    /// `unavailable`, `busy`, `name`, `temporary`, `announcement-a`, `announcement-b` or
+    /// `announcement-c`.
     pub kind: String,
     /// Whether one is recorded.
     pub recorded: bool,
-    /// Whether callers hear it when its situation arises (the temporary one only while switched on).
+    /// Whether callers hear it when its situation arises (the temporary one only while switched on,
+    /// an announcement only while it is the active one).
     pub active: bool,
     /// Length in milliseconds (0 when not recorded).
     pub duration_ms: u64,
+}
+
+impl From<crate::greetings::GreetingState> for GreetingOut {
+    fn from(g: crate::greetings::GreetingState) -> Self {
+        GreetingOut {
+            kind: g.kind.as_str().into(),
+            recorded: g.recorded,
+            active: g.active,
+            duration_ms: g.duration_ms,
+        }
+    }
+}
+
+/// An uploaded greeting: its state and what was done to the file.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UploadOut {
+    /// The greeting now.
+    #[serde(flatten)]
+    pub greeting: GreetingOut,
+    /// Whether the file was converted (false: stored exactly as uploaded).
+    pub converted: bool,
+    /// What was done, in a sentence.
+    pub message: String,
 }
 
 /// Switch the temporary greeting on or off.
@@ -308,19 +334,59 @@ pub struct TemporarySwitch {
     pub active: bool,
 }
 
+/// "Recording active" per announcement: may callers leave a message after it?
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordingSwitches {
+    /// After the standard welcome message (default on).
+    pub standard: bool,
+    /// After announcement A (default off).
+    pub a: bool,
+    /// After announcement B (default off).
+    pub b: bool,
+    /// After announcement C (default off).
+    pub c: bool,
+}
+
+/// The Callisto announcements of a mailbox: which one callers hear and whether they can leave a
+/// message after each.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Announcements {
+    /// `standard`, `a`, `b` or `c` (a custom one must be recorded first).
+    pub active: String,
+    /// "Recording active" of each.
+    pub recording: RecordingSwitches,
+}
+
+impl From<&parley_store::MailboxSettings> for Announcements {
+    fn from(m: &parley_store::MailboxSettings) -> Self {
+        let [standard, a, b, c] = m.recording;
+        Announcements {
+            active: m.announcement.as_str().into(),
+            recording: RecordingSwitches { standard, a, b, c },
+        }
+    }
+}
+
 fn kind(k: &str) -> ApiResult<GreetingKind> {
     GreetingKind::parse(k).ok_or_else(|| {
         ApiError::invalid(
             "kind",
-            "greeting kind must be unavailable, busy, name or temporary",
+            "greeting kind must be unavailable, busy, name, temporary, announcement-a, announcement-b or announcement-c",
         )
     })
 }
 
-fn wav_ms(bytes: &[u8]) -> u64 {
-    parley_media::wav::WavPlayer::from_wav_bytes(bytes)
-        .map(|p| p.duration_ms())
-        .unwrap_or(0)
+fn greeting_error(e: crate::greetings::GreetingError) -> ApiError {
+    use crate::greetings::GreetingError as G;
+    match e {
+        G::NoMailbox(m) => ApiError::not_found(format!("mailbox {m} does not exist")),
+        G::TooLarge => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", e.to_string()),
+        G::Store(e) => ApiError::store(e, "extension"),
+        G::NotRecorded(_) => ApiError::invalid("active", e.to_string()),
+        e => ApiError::invalid("body", e.to_string()),
+    }
 }
 
 /// A mailbox's greetings.
@@ -333,30 +399,15 @@ pub async fn list_greetings(
     P(ext): P<String>,
 ) -> ApiResult<Json<Vec<GreetingOut>>> {
     caller.owner_or_admin(&ext)?;
-    let st = store(&s)?;
-    let settings = st
-        .mailbox_settings(&ext)
+    let (_, all) = crate::greetings::overview(store(&s)?, &ext)
         .await
         .map_err(|e| ApiError::store(e, "extension"))?;
-    let mut out = Vec::new();
-    for k in GreetingKind::ALL {
-        let bytes = tokio::fs::read(st.greeting_path(&ext, k.as_str()))
-            .await
-            .ok();
-        let recorded = bytes.is_some();
-        out.push(GreetingOut {
-            kind: k.as_str().into(),
-            recorded,
-            active: recorded && (k != GreetingKind::Temporary || settings.temp_active),
-            duration_ms: bytes.as_deref().map(wav_ms).unwrap_or(0),
-        });
-    }
-    Ok(Json(out))
+    Ok(Json(all.into_iter().map(GreetingOut::from).collect()))
 }
 
 /// A greeting's audio (WAV).
 #[utoipa::path(get, path = "/api/v1/mailboxes/{extension}/greetings/{kind}", tag = "voicemail",
-    params(("extension" = String, Path, description = "Mailbox"), ("kind" = String, Path, description = "unavailable, busy, name or temporary")),
+    params(("extension" = String, Path, description = "Mailbox"), ("kind" = String, Path, description = "unavailable, busy, name, temporary, announcement-a, announcement-b or announcement-c")),
     responses((status = 200, content_type = "audio/wav", body = Vec<u8>), (status = 400, body = super::ErrorBody), (status = 401, body = super::ErrorBody), (status = 403, body = super::ErrorBody), (status = 404, body = super::ErrorBody)))]
 pub async fn greeting_audio(
     caller: Caller,
@@ -371,78 +422,54 @@ pub async fn greeting_audio(
     Ok(wav(bytes, &format!("greeting-{ext}-{}.wav", k.as_str())))
 }
 
-/// Upload a greeting: a WAV in 8 kHz mono, 16-bit PCM (the seed's format) or G.711. Replaces the
-/// recorded one only if the upload is readable; an uploaded temporary greeting is switched on.
+/// Upload a greeting. A WAV in the seed's format (PCM, 8 kHz, 16 bit, mono) is stored as is; any
+/// other WAV, MP3, M4A/AAC, Ogg Vorbis, FLAC or AIFF is converted once to that format. An unreadable,
+/// empty, too long or too large file is refused and nothing is replaced. An uploaded temporary
+/// greeting is switched on.
 #[utoipa::path(put, path = "/api/v1/mailboxes/{extension}/greetings/{kind}", tag = "voicemail",
-    request_body(content = Vec<u8>, content_type = "audio/wav"),
-    params(("extension" = String, Path, description = "Mailbox"), ("kind" = String, Path, description = "unavailable, busy, name or temporary")),
-    responses((status = 200, body = GreetingOut), (status = 400, body = super::ErrorBody), (status = 401, body = super::ErrorBody), (status = 403, body = super::ErrorBody), (status = 404, body = super::ErrorBody)))]
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    params(("extension" = String, Path, description = "Mailbox"), ("kind" = String, Path, description = "unavailable, busy, name, temporary, announcement-a, announcement-b or announcement-c")),
+    responses((status = 200, body = UploadOut), (status = 400, body = super::ErrorBody), (status = 401, body = super::ErrorBody), (status = 403, body = super::ErrorBody), (status = 404, body = super::ErrorBody), (status = 413, body = super::ErrorBody)))]
 pub async fn put_greeting(
     caller: Caller,
     State(s): State<AppState>,
     P((ext, k)): P<(String, String)>,
-    body: Bytes,
-) -> ApiResult<Json<GreetingOut>> {
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> ApiResult<Json<UploadOut>> {
     caller.owner_or_admin(&ext)?;
     let k = kind(&k)?;
+    let body = body.map_err(|_| greeting_error(crate::greetings::GreetingError::TooLarge))?;
     let st = store(&s)?;
-    if st
-        .get_user(&ext)
+    let max_ms = s.voicemail.menus.max_greeting.as_millis() as u64;
+    let done = crate::greetings::install(st, &ext, k, body.to_vec(), max_ms)
         .await
-        .map_err(|e| ApiError::store(e, "extension"))?
-        .is_none()
-    {
-        return Err(ApiError::not_found(format!("mailbox {ext} does not exist")));
-    }
-    let player = parley_media::wav::WavPlayer::from_wav_bytes(&body)
-        .map_err(|e| ApiError::invalid("body", format!("not a usable greeting: {e}")))?;
-    if player.duration_ms() < 200 {
-        return Err(ApiError::invalid(
-            "body",
-            "the greeting is shorter than 0.2 s",
-        ));
-    }
-    let path = st.greeting_path(&ext, k.as_str());
-    let tmp = path.with_file_name(format!(".{}.upload.wav", k.as_str()));
-    let write = async {
-        if let Some(d) = path.parent() {
-            tokio::fs::create_dir_all(d).await?;
-        }
-        tokio::fs::write(&tmp, &body).await?;
-        tokio::fs::rename(&tmp, &path).await
-    };
-    write
-        .await
-        .map_err(|e| ApiError::invalid("body", format!("could not store the greeting: {e}")))?;
-    if k == GreetingKind::Temporary {
-        let mut m = st
-            .mailbox_settings(&ext)
-            .await
-            .map_err(|e| ApiError::store(e, "extension"))?;
-        m.temp_active = true;
-        st.set_mailbox_settings(&ext, m)
-            .await
-            .map_err(|e| ApiError::store(e, "extension"))?;
-    }
+        .map_err(greeting_error)?;
     audit(
         &s,
         &caller,
         "greeting.upload",
         &format!("{ext}/greeting/{}", k.as_str()),
-        &format!("{} ms", player.duration_ms()),
+        &done.describe(),
     )
     .await;
-    Ok(Json(GreetingOut {
-        kind: k.as_str().into(),
-        recorded: true,
-        active: true,
-        duration_ms: player.duration_ms(),
+    let (_, all) = crate::greetings::overview(st, &ext)
+        .await
+        .map_err(|e| ApiError::store(e, "extension"))?;
+    let state = all
+        .into_iter()
+        .find(|g| g.kind == k)
+        .ok_or_else(|| ApiError::not_found("greeting"))?;
+    Ok(Json(UploadOut {
+        greeting: state.into(),
+        converted: done.converted_from.is_some(),
+        message: done.describe(),
     }))
 }
 
-/// Delete a greeting (callers then hear the next one in line, or the system greeting).
+/// Delete a greeting (callers then hear the next one in line, or the system greeting). Deleting the
+/// active announcement makes the standard one active.
 #[utoipa::path(delete, path = "/api/v1/mailboxes/{extension}/greetings/{kind}", tag = "voicemail",
-    params(("extension" = String, Path, description = "Mailbox"), ("kind" = String, Path, description = "unavailable, busy, name or temporary")),
+    params(("extension" = String, Path, description = "Mailbox"), ("kind" = String, Path, description = "unavailable, busy, name, temporary, announcement-a, announcement-b or announcement-c")),
     responses((status = 204), (status = 400, body = super::ErrorBody), (status = 401, body = super::ErrorBody), (status = 403, body = super::ErrorBody), (status = 404, body = super::ErrorBody)))]
 pub async fn delete_greeting(
     caller: Caller,
@@ -451,15 +478,14 @@ pub async fn delete_greeting(
 ) -> ApiResult<StatusCode> {
     caller.owner_or_admin(&ext)?;
     let k = kind(&k)?;
-    let st = store(&s)?;
-    tokio::fs::remove_file(st.greeting_path(&ext, k.as_str()))
+    if !crate::greetings::remove(store(&s)?, &ext, k)
         .await
-        .map_err(|_| ApiError::not_found(format!("no {} greeting recorded", k.as_str())))?;
-    if k == GreetingKind::Temporary {
-        if let Ok(mut m) = st.mailbox_settings(&ext).await {
-            m.temp_active = false;
-            let _ = st.set_mailbox_settings(&ext, m).await;
-        }
+        .map_err(greeting_error)?
+    {
+        return Err(ApiError::not_found(format!(
+            "no {} greeting recorded",
+            k.as_str()
+        )));
     }
     audit(
         &s,
@@ -470,6 +496,54 @@ pub async fn delete_greeting(
     )
     .await;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The mailbox's announcements (Callisto): the active one and "Recording active" of each.
+#[utoipa::path(get, path = "/api/v1/mailboxes/{extension}/announcements", tag = "voicemail",
+    params(("extension" = String, Path, description = "Mailbox")),
+    responses((status = 200, body = Announcements), (status = 401, body = super::ErrorBody), (status = 403, body = super::ErrorBody)))]
+pub async fn get_announcements(
+    caller: Caller,
+    State(s): State<AppState>,
+    P(ext): P<String>,
+) -> ApiResult<Json<Announcements>> {
+    caller.owner_or_admin(&ext)?;
+    let m = store(&s)?
+        .mailbox_settings(&ext)
+        .await
+        .map_err(|e| ApiError::store(e, "extension"))?;
+    Ok(Json((&m).into()))
+}
+
+/// Choose the active announcement (a custom one must be recorded) and switch "Recording active" per
+/// announcement: off means callers hear it and cannot leave a message.
+#[utoipa::path(put, path = "/api/v1/mailboxes/{extension}/announcements", tag = "voicemail",
+    request_body = Announcements,
+    params(("extension" = String, Path, description = "Mailbox")),
+    responses((status = 200, body = Announcements), (status = 400, body = super::ErrorBody), (status = 401, body = super::ErrorBody), (status = 403, body = super::ErrorBody), (status = 404, body = super::ErrorBody)))]
+pub async fn put_announcements(
+    caller: Caller,
+    State(s): State<AppState>,
+    P(ext): P<String>,
+    Body(a): Body<Announcements>,
+) -> ApiResult<Json<Announcements>> {
+    caller.owner_or_admin(&ext)?;
+    let active = parley_core::vm::Announcement::parse(&a.active)
+        .ok_or_else(|| ApiError::invalid("active", "must be standard, a, b or c"))?;
+    let r = &a.recording;
+    let m =
+        crate::greetings::set_announcements(store(&s)?, &ext, active, [r.standard, r.a, r.b, r.c])
+            .await
+            .map_err(greeting_error)?;
+    audit(
+        &s,
+        &caller,
+        "greeting.announcements",
+        &ext,
+        &format!("{m:?}"),
+    )
+    .await;
+    Ok(Json((&m).into()))
 }
 
 /// Switch the temporary greeting on (it needs a recorded one) or off.

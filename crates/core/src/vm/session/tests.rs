@@ -73,6 +73,7 @@ fn temporary_greeting_overrides_the_others() {
         unavailable: true,
         temporary: true,
         name: true,
+        ..Default::default()
     };
     let mut s = deposit(Reason::Busy, g);
     assert_eq!(played(&drain(&mut s))[0], "greeting:temporary");
@@ -516,4 +517,55 @@ fn leave_a_message_in_another_mailbox_from_the_advanced_menu() {
         [Command::Record { purpose: RecordingFor::Message { mailbox, caller }, .. }]
             if mailbox == "102" && caller.as_deref() == Some("101")
     ));
+}
+
+#[test]
+fn an_active_announcement_replaces_the_standard_greeting_and_records_after_the_tone() {
+    let g = Greetings {
+        unavailable: true,
+        announcement: Some(GreetingKind::AnnouncementB),
+        ..Default::default()
+    };
+    let mut s = deposit(Reason::NoAnswer, g);
+    assert_eq!(played(&drain(&mut s)), ["greeting:announcement-b", "beep"]);
+    s.handle_play_done(t0());
+    assert!(drain(&mut s)
+        .iter()
+        .any(|c| matches!(c, Command::Record { .. })));
+}
+
+#[test]
+fn with_recording_off_the_caller_hears_the_announcement_then_goodbye_and_cannot_record() {
+    let g = Greetings {
+        announcement: Some(GreetingKind::AnnouncementA),
+        record: false,
+        ..Default::default()
+    };
+    let mut s = deposit(Reason::NoAnswer, g);
+    assert_eq!(
+        played(&drain(&mut s)),
+        ["greeting:announcement-a", "vm-goodbye"]
+    );
+    s.handle_play_done(t0());
+    let cmds = drain(&mut s);
+    assert!(cmds.iter().any(|c| matches!(c, Command::Hangup)));
+    assert!(!cmds.iter().any(|c| matches!(c, Command::Record { .. })));
+    assert!(s.is_done());
+    // Skipping the announcement with # does not lead to a tone either.
+    let mut s = deposit(Reason::NoAnswer, g);
+    drain(&mut s);
+    s.handle_dtmf(t0(), '#');
+    assert_eq!(played(&drain(&mut s)), ["vm-goodbye"]);
+    s.handle_play_done(t0());
+    assert!(drain(&mut s).iter().any(|c| matches!(c, Command::Hangup)));
+    // The standard greeting can be announce-only too.
+    let mut s = deposit(
+        Reason::Busy,
+        Greetings {
+            busy: true,
+            record: false,
+            ..Default::default()
+        },
+    );
+    assert_eq!(played(&drain(&mut s)), ["greeting:busy", "vm-goodbye"]);
 }
