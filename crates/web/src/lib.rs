@@ -109,21 +109,25 @@ async fn set_lamp(
             "mailbox must be 2 to 10 digits",
         ));
     }
-    let Some(control) = s.control.as_ref() else {
-        return Err(api_error(StatusCode::SERVICE_UNAVAILABLE, "no SIP server"));
-    };
+    let phones = calibrate_lamp(&s, ext, lamp.on)
+        .await
+        .map_err(|e| api_error(StatusCode::SERVICE_UNAVAILABLE, e))?;
+    Ok(Json(serde_json::json!({ "phones": phones })))
+}
+
+/// MWI calibrate: tell every phone of mailbox `ext` that its lamp is on or off (whatever the counts
+/// say, until the next change). Returns how many phones were told.
+pub(crate) async fn calibrate_lamp(s: &AppState, ext: String, on: bool) -> Result<usize, &'static str> {
+    let control = s.control.as_ref().ok_or("no SIP server")?;
     let (reply, answer) = oneshot::channel();
     control
         .send(Control::SetLamp {
             mailbox: ext,
-            on: lamp.on,
+            on,
             reply,
         })
-        .map_err(|_| api_error(StatusCode::SERVICE_UNAVAILABLE, "SIP server stopped"))?;
-    let phones = answer
-        .await
-        .map_err(|_| api_error(StatusCode::SERVICE_UNAVAILABLE, "SIP server stopped"))?;
-    Ok(Json(serde_json::json!({ "phones": phones })))
+        .map_err(|_| "SIP server stopped")?;
+    answer.await.map_err(|_| "SIP server stopped")
 }
 
 #[cfg(test)]

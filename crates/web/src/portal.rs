@@ -22,6 +22,7 @@ use crate::api::session::{self, WebSession};
 use crate::api::{audit, Caller, Peer};
 use crate::{auth, AppState};
 
+mod account;
 mod greetings;
 mod messages;
 
@@ -33,6 +34,7 @@ pub fn routes() -> Router<AppState> {
         .route("/logout", post(logout))
         .merge(messages::routes())
         .merge(greetings::routes())
+        .merge(account::routes())
         .route("/portal.css", get(css))
         .route("/portal.js", get(js))
 }

@@ -39,7 +39,7 @@ pub struct Profile {
 }
 
 /// Changes to one's own profile (absent fields are unchanged).
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileChanges {
     /// New display name.
@@ -59,7 +59,7 @@ pub struct ProfileChanges {
 }
 
 /// Whether an account may get SMS notifications.
-fn may_send_sms(p: &[Privilege]) -> bool {
+pub(crate) fn may_send_sms(p: &[Privilege]) -> bool {
     p.iter()
         .any(|p| matches!(p, Privilege::Sms | Privilege::Admin))
 }
@@ -84,7 +84,7 @@ fn names(p: &[Privilege]) -> Vec<String> {
     p.iter().map(|p| p.as_str().to_string()).collect()
 }
 
-async fn profile(s: &AppState, ext: &str) -> ApiResult<Profile> {
+pub(crate) async fn profile(s: &AppState, ext: &str) -> ApiResult<Profile> {
     let st = store(s)?;
     let u = st
         .get_user(ext)
@@ -126,9 +126,18 @@ pub async fn patch_me(
     State(s): State<AppState>,
     Body(c): Body<ProfileChanges>,
 ) -> ApiResult<Json<Profile>> {
-    let st = store(&s)?;
     let ext = caller.who.user.clone();
-    let before = profile(&s, &ext).await?;
+    update_profile(&s, &ext, &c).await?;
+    audit(&s, &caller, "me.update", &ext, &format!("{c:?}")).await;
+    Ok(Json(profile(&s, &ext).await?))
+}
+
+/// Apply profile changes of `ext` (the API's PATCH and the portal's forms): forwarding to email needs
+/// an address, SMS needs the privilege and a mobile number, and clearing the address or number
+/// switches its notification off.
+pub(crate) async fn update_profile(s: &AppState, ext: &str, c: &ProfileChanges) -> ApiResult<()> {
+    let st = store(s)?;
+    let before = profile(s, ext).await?;
     let email_after = match c.email.as_deref() {
         Some("") => None,
         Some(e) => Some(e),
@@ -168,7 +177,7 @@ pub async fn patch_me(
             "mobile"
         };
         st.update_user(
-            &ext,
+            ext,
             &UserChanges {
                 name: c.name.clone(),
                 email: c.email.clone(),
@@ -187,7 +196,7 @@ pub async fn patch_me(
         || (mobile_after.is_none() && before.send_sms)
     {
         let mut m = st
-            .mailbox_settings(&ext)
+            .mailbox_settings(ext)
             .await
             .map_err(|e| ApiError::store(e, "extension"))?;
         m.always_prompt = c.always_prompt.unwrap_or(m.always_prompt);
@@ -195,12 +204,11 @@ pub async fn patch_me(
         // Clearing the address or number switches its notification off.
         m.forward_email = c.forward_email.unwrap_or(m.forward_email) && email_after.is_some();
         m.send_sms = c.send_sms.unwrap_or(m.send_sms) && mobile_after.is_some();
-        st.set_mailbox_settings(&ext, m)
+        st.set_mailbox_settings(ext, m)
             .await
             .map_err(|e| ApiError::store(e, "extension"))?;
     }
-    audit(&s, &caller, "me.update", &ext, &format!("{c:?}")).await;
-    Ok(Json(profile(&s, &ext).await?))
+    Ok(())
 }
 
 /// Change the caller's voicemail PIN (the rules of the phone menu apply).
@@ -212,20 +220,25 @@ pub async fn put_my_pin(
     Body(c): Body<PinChange>,
 ) -> ApiResult<StatusCode> {
     let ext = caller.who.user.clone();
-    parley_core::vm::pin::check(&c.pin, s.voicemail.menus.pin_min_len, &ext)
+    set_pin(&s, &ext, c.pin).await?;
+    audit(&s, &caller, "me.pin", &ext, "").await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Set the voicemail PIN of `ext`, by the rules of the phone menu.
+pub(crate) async fn set_pin(s: &AppState, ext: &str, pin: String) -> ApiResult<()> {
+    parley_core::vm::pin::check(&pin, s.voicemail.menus.pin_min_len, ext)
         .map_err(|e| ApiError::invalid("pin", e.to_string()))?;
-    store(&s)?
+    store(s)?
         .update_user(
-            &ext,
+            ext,
             &UserChanges {
-                pin: Some(c.pin),
+                pin: Some(pin),
                 ..Default::default()
             },
         )
         .await
-        .map_err(|e| ApiError::store(e, "pin"))?;
-    audit(&s, &caller, "me.pin", &ext, "").await;
-    Ok(StatusCode::NO_CONTENT)
+        .map_err(|e| ApiError::store(e, "pin"))
 }
 
 /// Change the caller's password (SIP and portal).
@@ -237,18 +250,23 @@ pub async fn put_my_password(
     Body(c): Body<PasswordChange>,
 ) -> ApiResult<StatusCode> {
     let ext = caller.who.user.clone();
-    store(&s)?
+    set_password(&s, &ext, c.password).await?;
+    audit(&s, &caller, "me.password", &ext, "").await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Set the password (SIP and portal) of `ext`.
+pub(crate) async fn set_password(s: &AppState, ext: &str, password: String) -> ApiResult<()> {
+    store(s)?
         .update_user(
-            &ext,
+            ext,
             &UserChanges {
-                password: Some(c.password),
+                password: Some(password),
                 ..Default::default()
             },
         )
         .await
-        .map_err(|e| ApiError::store(e, "password"))?;
-    audit(&s, &caller, "me.password", &ext, "").await;
-    Ok(StatusCode::NO_CONTENT)
+        .map_err(|e| ApiError::store(e, "password"))
 }
 
 /// An API token (without its secret).

@@ -2,7 +2,7 @@
 //! token), errors as JSON with a stable code, pagination, and the OpenAPI document, which utoipa builds
 //! from the same handlers that are routed (so the document cannot drift from the routes).
 
-mod account;
+pub(crate) mod account;
 mod groups;
 mod notify;
 pub mod session;
@@ -59,6 +59,11 @@ impl ApiError {
                 field: None,
             },
         }
+    }
+
+    /// What went wrong, for people.
+    pub fn message(&self) -> &str {
+        &self.body.message
     }
 
     /// 400 naming the field.
