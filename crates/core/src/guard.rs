@@ -145,6 +145,15 @@ impl AuthGuard {
         self.accounts.retain(|_, e| keep(e));
     }
 
+    /// Lift the lockout and forget the failures of an account, or of an address when `what` is one
+    /// (the administrator's "unlock"). Returns whether there was anything to forget.
+    pub fn unlock(&mut self, what: &str) -> bool {
+        match what.parse::<IpAddr>() {
+            Ok(addr) => self.addresses.remove(&addr).is_some(),
+            Err(_) => self.accounts.remove(what).is_some(),
+        }
+    }
+
     /// Accounts locked now, with the time left, for the administrator.
     pub fn locked_accounts(&self, now: Instant) -> Vec<(String, Duration)> {
         let mut v: Vec<_> = self
@@ -230,5 +239,25 @@ mod tests {
             g.locked_accounts(t2),
             vec![("100".to_string(), Duration::from_secs(20))]
         );
+    }
+
+    #[test]
+    fn unlock_lifts_an_account_or_address_lockout() {
+        let t = crate::test_epoch();
+        let addr: IpAddr = "192.0.2.7".parse().unwrap();
+        let mut g = AuthGuard::new(GuardConfig {
+            max_failures: 2,
+            window: Duration::from_secs(60),
+            lockout: Duration::from_secs(60),
+        });
+        g.record_failure(t, addr, "100");
+        g.record_failure(t, addr, "100");
+        assert!(g.is_locked(t, addr, Some("100"), false));
+        assert!(g.unlock("192.0.2.7"));
+        let other: IpAddr = "192.0.2.8".parse().unwrap();
+        assert!(g.is_locked(t, other, Some("100"), false));
+        assert!(g.unlock("100"));
+        assert!(!g.is_locked(t, addr, Some("100"), false));
+        assert!(!g.unlock("100"));
     }
 }

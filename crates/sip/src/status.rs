@@ -42,6 +42,8 @@ pub struct CallView {
 pub struct LockoutView {
     /// `account 100` or `address 192.0.2.7`.
     pub what: String,
+    /// What to unlock it by: the account, mailbox or address itself.
+    pub key: String,
     /// Seconds until the lockout ends.
     pub seconds_left: u64,
 }

@@ -4,6 +4,7 @@
 #![warn(missing_docs)]
 
 mod audit;
+mod calls;
 mod ma;
 mod outbox;
 mod tokens;
@@ -17,6 +18,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::SqlitePool;
 
 pub use audit::AuditEntry;
+pub use calls::{CallRecord, Outcome};
 pub use ma::{Announcement, Change, Group, Member, Vip};
 pub use outbox::{Channel, Event, OutboxItem, Webhook};
 pub use tokens::TokenInfo;
@@ -56,6 +58,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../migrations/0004_api_tokens.sql")),
     (5, include_str!("../migrations/0005_notifications.sql")),
     (6, include_str!("../migrations/0006_announcements.sql")),
+    (7, include_str!("../migrations/0007_call_records.sql")),
 ];
 
 async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {

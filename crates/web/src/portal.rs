@@ -23,6 +23,8 @@ use crate::api::{audit, Caller, Peer};
 use crate::{auth, AppState};
 
 mod account;
+mod admin;
+mod directory;
 mod greetings;
 mod messages;
 
@@ -35,6 +37,8 @@ pub fn routes() -> Router<AppState> {
         .merge(messages::routes())
         .merge(greetings::routes())
         .merge(account::routes())
+        .merge(directory::routes())
+        .merge(admin::routes())
         .route("/portal.css", get(css))
         .route("/portal.js", get(js))
 }

@@ -18,7 +18,7 @@ use parley_core::sip::digest::{Credentials, DigestAuth, Verdict};
 use parley_core::sip::{Method, Request, Response};
 use parley_core::target::Target;
 use parley_core::vm::Reason;
-use parley_store::Store;
+use parley_store::{CallRecord, Outcome, Store};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, info_span, warn, Instrument, Span};
@@ -72,6 +72,14 @@ pub enum Control {
     },
     /// A mailbox changed outside the phone menus: re-announce its counts.
     MailboxChanged(String),
+    /// Lift the lockouts of an account, mailbox or address (SIP digest and voicemail PIN guards);
+    /// answers whether anything was locked or counted.
+    Unlock {
+        /// An extension or an IP address.
+        what: String,
+        /// Reply.
+        reply: oneshot::Sender<bool>,
+    },
 }
 
 struct CallEntry {
@@ -79,6 +87,14 @@ struct CallEntry {
     relay: Relay,
     span: Span,
     started: Instant,
+    /// Wall-clock start, for the call record.
+    started_unix: u64,
+    caller_name: Option<String>,
+    answered_at: Option<Instant>,
+    /// The final status the caller saw.
+    end_status: u16,
+    /// Handed to voicemail: the voicemail call writes the record.
+    diverted: bool,
 }
 
 enum ClientRoute {
@@ -126,6 +142,8 @@ struct Diverted {
     caller: String,
     callee: String,
     busy: bool,
+    /// When the call started (wall clock, monotonic), for the call record.
+    since: (u64, Instant),
 }
 
 /// Start the SIP server; it runs until `cancel` fires, then ends calls in progress with BYE.
@@ -261,6 +279,13 @@ impl Server {
                 let _ = reply.send(n);
             }
             Control::MailboxChanged(m) => self.mwi_update(&m).await,
+            Control::Unlock { what, reply } => {
+                let sip = self.guard.unlock(&what);
+                let pin = self.pin_guard.unlock(&what);
+                info!(what = %what, "lockout lifted by the administrator");
+                let _ = reply.send(sip || pin);
+                self.publish_status();
+            }
         }
     }
 
@@ -619,6 +644,7 @@ impl Server {
             let kind = VmKind::Deposit {
                 mailbox: callee,
                 reason: Reason::Unavailable,
+                since: None,
             };
             return self
                 .start_voicemail(tx, req, source, None, caller, kind)
@@ -640,6 +666,7 @@ impl Server {
             let kind = VmKind::Deposit {
                 mailbox: callee,
                 reason: Reason::Busy,
+                since: None,
             };
             return self
                 .start_voicemail(tx, req, source, None, caller, kind)
@@ -661,6 +688,7 @@ impl Server {
             .ok()
             .flatten()
             .map(|u| u.name);
+        let record_name = caller_name.clone();
         let id = self.next_call;
         self.next_call += 1;
         let span = info_span!("call", id, from = %caller, to = %callee);
@@ -712,6 +740,11 @@ impl Server {
                 relay,
                 span,
                 started: now(),
+                started_unix: unix_now(),
+                caller_name: record_name,
+                answered_at: None,
+                end_status: 0,
+                diverted: false,
             },
         );
         self.drive(id);
@@ -727,7 +760,11 @@ impl Server {
                         .respond(tx, &Response::to_request(&req, 404, Some(&tag())));
                     return;
                 }
-                VmKind::Deposit { mailbox, reason }
+                VmKind::Deposit {
+                    mailbox,
+                    reason,
+                    since: None,
+                }
             }
             None => VmKind::Retrieval {
                 mailbox: None,
@@ -746,11 +783,13 @@ impl Server {
                 caller,
                 callee,
                 busy,
+                since,
             } = d;
             // The caller's requests now belong to the voicemail call (start_voicemail remaps them).
             let kind = VmKind::Deposit {
                 mailbox: callee,
                 reason: if busy { Reason::Busy } else { Reason::NoAnswer },
+                since: Some(since),
             };
             self.start_voicemail(leg.tx, leg.invite, leg.source, Some(leg.tag), caller, kind)
                 .await;
@@ -794,16 +833,24 @@ impl Server {
                 Output::Event(ev) => {
                     let _g = entry.span.enter();
                     match ev {
-                        CallEvent::Answered => info!("call answered"),
-                        CallEvent::Ended { status, reason } => info!(status, reason, "call ended"),
+                        CallEvent::Answered => {
+                            info!("call answered");
+                            entry.answered_at = Some(now());
+                        }
+                        CallEvent::Ended { status, reason } => {
+                            info!(status, reason, "call ended");
+                            entry.end_status = status;
+                        }
                         CallEvent::Unanswered { busy } => {
                             info!(busy, "callee did not take the call: to voicemail");
+                            entry.diverted = true;
                             let (a, b) = entry.call.parties();
                             self.diverted.push(Diverted {
                                 leg: entry.call.a_leg(),
                                 caller: a.to_string(),
                                 callee: b.to_string(),
                                 busy,
+                                since: (entry.started_unix, entry.started),
                             });
                         }
                         CallEvent::Dtmf(_) => {}
@@ -817,6 +864,30 @@ impl Server {
             if let Some(e) = entry {
                 self.by_call_id.retain(|_, (c, _)| *c != id);
                 self.server_txs.retain(|_, c| *c != id);
+                if !e.diverted {
+                    let (a, b) = e.call.parties();
+                    let end = now();
+                    let outcome = match (e.answered_at, e.end_status) {
+                        (Some(_), _) => Outcome::Answered,
+                        (None, 486 | 600 | 603) => Outcome::Busy,
+                        (None, 408 | 480) => Outcome::NoAnswer,
+                        (None, 487) => Outcome::Cancelled,
+                        (None, _) => Outcome::Failed,
+                    };
+                    self.write_call_record(CallRecord {
+                        id: 0,
+                        started_at: e.started_unix as i64,
+                        caller: a.to_string(),
+                        caller_name: e.caller_name.clone(),
+                        callee: b.to_string(),
+                        outcome,
+                        talk_ms: e
+                            .answered_at
+                            .map(|t| end.saturating_duration_since(t).as_millis() as i64)
+                            .unwrap_or(0),
+                        total_ms: end.saturating_duration_since(e.started).as_millis() as i64,
+                    });
+                }
                 let _g = e.span.enter();
                 info!(
                     a_to_b = e
@@ -837,6 +908,16 @@ impl Server {
         if changed {
             self.publish_status();
         }
+    }
+
+    /// Write a call record off the actor (a slow disk never holds up signalling).
+    fn write_call_record(&self, r: CallRecord) {
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            if let Err(e) = store.add_call_record(&r).await {
+                warn!(error = %e, "call record not written");
+            }
+        });
     }
 
     fn publish_status(&self) {
@@ -891,6 +972,7 @@ impl Server {
             .into_iter()
             .map(|(a, d)| LockoutView {
                 what: format!("account {a}"),
+                key: a,
                 seconds_left: d.as_secs(),
             })
             .chain(
@@ -899,6 +981,7 @@ impl Server {
                     .into_iter()
                     .map(|(a, d)| LockoutView {
                         what: format!("address {a}"),
+                        key: a.to_string(),
                         seconds_left: d.as_secs(),
                     }),
             )
@@ -911,6 +994,7 @@ impl Server {
                     .into_iter()
                     .map(|(m, d)| LockoutView {
                         what: format!("mailbox {m}"),
+                        key: m,
                         seconds_left: d.as_secs(),
                     }),
             )
@@ -920,6 +1004,7 @@ impl Server {
                     .into_iter()
                     .map(|(a, d)| LockoutView {
                         what: format!("mailbox logins from {a}"),
+                        key: a.to_string(),
                         seconds_left: d.as_secs(),
                     }),
             )

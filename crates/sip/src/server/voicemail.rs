@@ -16,6 +16,7 @@ use parley_core::guard::{AuthGuard, GuardConfig, Lockout};
 use parley_core::sip::Request;
 use parley_core::target::Target;
 use parley_core::vm::profile::Profile;
+use parley_store::{CallRecord, Outcome};
 use parley_core::vm::{
     Announcement, Audio, Command, Deposit, Folder, GreetingKind, Greetings, LocalTime, LoginResult,
     MailboxView, MessageInfo, Reason, RecordResult, RecordingFor, Session, VmConfig,
@@ -101,6 +102,10 @@ pub(super) struct VmEntry {
     take_ms: u64,
     /// A REFER to the operator is pending: the session is over, the dialog ends with the transfer.
     transferring: bool,
+    /// The call record written when it ends.
+    record: CallRecord,
+    /// When the record's call started (earlier than `started` for a diverted call).
+    record_since: Instant,
 }
 
 /// Results of work done off the actor.
@@ -120,7 +125,12 @@ pub(super) enum Work {
 
 /// What a new voicemail call is.
 pub(super) enum VmKind {
-    Deposit { mailbox: String, reason: Reason },
+    Deposit {
+        mailbox: String,
+        reason: Reason,
+        /// The call that was diverted here started then (wall clock, monotonic).
+        since: Option<(u64, Instant)>,
+    },
     Retrieval { mailbox: Option<String>, own: bool },
 }
 
@@ -203,7 +213,9 @@ impl Server {
             }
         };
         let (label, span) = match &kind {
-            VmKind::Deposit { mailbox, reason } => (
+            VmKind::Deposit {
+                mailbox, reason, ..
+            } => (
                 format!("voicemail {mailbox}"),
                 info_span!("voicemail", id, from = %caller, mailbox = %mailbox, reason = ?reason),
             ),
@@ -212,9 +224,33 @@ impl Server {
                 info_span!("mailbox-menu", id, from = %caller, mailbox = mailbox.as_deref().unwrap_or("?")),
             ),
         };
+        let (since_unix, record_since) = match &kind {
+            VmKind::Deposit {
+                since: Some(since), ..
+            } => *since,
+            _ => (super::unix_now(), now()),
+        };
+        let record = CallRecord {
+            id: 0,
+            started_at: since_unix as i64,
+            caller: caller.clone(),
+            caller_name: None,
+            callee: match &kind {
+                VmKind::Deposit { mailbox, .. } => mailbox.clone(),
+                VmKind::Retrieval { .. } => invite.uri.user_base().unwrap_or("").to_string(),
+            },
+            outcome: match &kind {
+                VmKind::Deposit { .. } => Outcome::Voicemail,
+                VmKind::Retrieval { .. } => Outcome::Mailbox,
+            },
+            talk_ms: 0,
+            total_ms: 0,
+        };
         let menus = self.config.vm.menus.clone();
         let session = match kind {
-            VmKind::Deposit { mailbox, reason } => {
+            VmKind::Deposit {
+                mailbox, reason, ..
+            } => {
                 let greetings = self.greetings(&mailbox).await;
                 Session::deposit(
                     self.profile(),
@@ -284,6 +320,8 @@ impl Server {
                 take: None,
                 take_ms: 0,
                 transferring: false,
+                record,
+                record_since,
             },
         );
         self.drive_vm(id).await;
@@ -504,7 +542,13 @@ impl Server {
                     continue;
                 }
                 let _ = e.media.close().await;
-                self.sessions.remove(&id);
+                if let Some(e) = self.sessions.remove(&id) {
+                    let end = now();
+                    let mut r = e.record;
+                    r.talk_ms = end.saturating_duration_since(e.started).as_millis() as i64;
+                    r.total_ms = end.saturating_duration_since(e.record_since).as_millis() as i64;
+                    self.write_call_record(r);
+                }
                 self.by_call_id.retain(|_, (c, _)| *c != id);
                 self.server_txs.retain(|_, c| *c != id);
                 self.publish_status();

@@ -1,0 +1,186 @@
+//! Call records ("My Call Details"): one row per call, written when it ends, with who called whom,
+//! when, for how long and how it ended. Listed per extension, newest first.
+
+use sqlx::Row;
+
+use crate::{Store, StoreError};
+
+/// How a call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// The callee answered.
+    Answered,
+    /// The callee was busy.
+    Busy,
+    /// Nobody answered in time.
+    NoAnswer,
+    /// The caller hung up before an answer.
+    Cancelled,
+    /// The call could not be set up.
+    Failed,
+    /// The caller reached the callee's voicemail.
+    Voicemail,
+    /// A call to the mailbox menu (`*97`, `*98`, the pilot).
+    Mailbox,
+}
+
+impl Outcome {
+    /// Every outcome.
+    pub const ALL: [Outcome; 7] = [
+        Outcome::Answered,
+        Outcome::Busy,
+        Outcome::NoAnswer,
+        Outcome::Cancelled,
+        Outcome::Failed,
+        Outcome::Voicemail,
+        Outcome::Mailbox,
+    ];
+
+    /// Stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Answered => "answered",
+            Outcome::Busy => "busy",
+            Outcome::NoAnswer => "no-answer",
+            Outcome::Cancelled => "cancelled",
+            Outcome::Failed => "failed",
+            Outcome::Voicemail => "voicemail",
+            Outcome::Mailbox => "mailbox",
+        }
+    }
+
+    /// Parse a stored name.
+    pub fn parse(s: &str) -> Option<Outcome> {
+        Outcome::ALL.into_iter().find(|o| o.as_str() == s)
+    }
+
+    /// For people.
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Answered => "Answered",
+            Outcome::Busy => "Busy",
+            Outcome::NoAnswer => "No answer",
+            Outcome::Cancelled => "Cancelled",
+            Outcome::Failed => "Failed",
+            Outcome::Voicemail => "Voicemail",
+            Outcome::Mailbox => "Mailbox menu",
+        }
+    }
+}
+
+/// One call, as written when it ended.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CallRecord {
+    /// Id (0 before it is stored).
+    pub id: i64,
+    /// When it started (Unix seconds).
+    pub started_at: i64,
+    /// The calling extension or number.
+    pub caller: String,
+    /// The caller's name, when the call carried one.
+    pub caller_name: Option<String>,
+    /// The number called.
+    pub callee: String,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Time connected (answered, or in voicemail), in milliseconds.
+    pub talk_ms: i64,
+    /// From start to end, in milliseconds.
+    pub total_ms: i64,
+}
+
+impl Store {
+    /// Write a call record; returns its id.
+    pub async fn add_call_record(&self, r: &CallRecord) -> Result<i64, StoreError> {
+        let row = sqlx::query(
+            "INSERT INTO call_records (started_at, caller, caller_name, callee, outcome, talk_ms, total_ms)
+             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(r.started_at)
+        .bind(&r.caller)
+        .bind(&r.caller_name)
+        .bind(&r.callee)
+        .bind(r.outcome.as_str())
+        .bind(r.talk_ms)
+        .bind(r.total_ms)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.get("id"))
+    }
+
+    /// The latest calls made or received by `ext` (all calls when `None`), newest first.
+    pub async fn call_records(
+        &self,
+        ext: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<CallRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM call_records WHERE ?1 IS NULL OR caller = ?1 OR callee = ?1
+             ORDER BY started_at DESC, id DESC LIMIT ?2",
+        )
+        .bind(ext)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| CallRecord {
+                id: r.get("id"),
+                started_at: r.get("started_at"),
+                caller: r.get("caller"),
+                caller_name: r.get("caller_name"),
+                callee: r.get("callee"),
+                outcome: Outcome::parse(r.get::<&str, _>("outcome")).unwrap_or(Outcome::Failed),
+                talk_ms: r.get("talk_ms"),
+                total_ms: r.get("total_ms"),
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn records_are_listed_per_extension_newest_first() {
+        let (s, _d) = crate::test_store(None).await;
+        let rec = |t: i64, a: &str, b: &str, o| CallRecord {
+            id: 0,
+            started_at: t,
+            caller: a.into(),
+            caller_name: None,
+            callee: b.into(),
+            outcome: o,
+            talk_ms: 1000,
+            total_ms: 2000,
+        };
+        s.add_call_record(&rec(10, "100", "101", Outcome::Answered))
+            .await
+            .unwrap();
+        s.add_call_record(&rec(20, "101", "102", Outcome::Busy))
+            .await
+            .unwrap();
+        s.add_call_record(&rec(30, "100", "102", Outcome::Voicemail))
+            .await
+            .unwrap();
+        let of = |ext| {
+            let s = s.clone();
+            async move {
+                s.call_records(ext, 10)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|r| (r.started_at, r.outcome))
+                    .collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(
+            of(Some("101")).await,
+            [(20, Outcome::Busy), (10, Outcome::Answered)]
+        );
+        assert_eq!(of(None).await.len(), 3);
+        assert_eq!(s.call_records(Some("102"), 1).await.unwrap().len(), 1);
+    }
+}
