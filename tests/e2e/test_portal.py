@@ -91,6 +91,15 @@ def test_log_in_play_move_and_delete_a_voicemail_while_the_lamp_follows(parley_f
     assert abs(duration - m["duration_ms"] / 1000) < 0.2, duration
     assert audio.evaluate("a => a.error") is None
 
+    # Forward it to 100 with a note: 100 gets a new copy that says who sent it and why.
+    item.locator(f"select[name=fwd_{m['id']}]").select_option("100")
+    item.get_by_label("Note for the recipient").fill("Please call her back")
+    item.get_by_role("button", name="Forward").click()
+    assert page.get_by_role("status").inner_text() == "Forwarded the message to User 100 (100)."
+    [copy] = wait_for(lambda: messages(p, "100"), what="the forwarded copy")
+    assert (copy["forwarded_by"], copy["note"], copy["folder"]) == ("101", "Please call her back", "new")
+    item = page.locator(f"#m{m['id']}")
+
     # Move it to Work: the phone hears 0 new / 1 old.
     item.locator(f"select[name=to_{m['id']}]").select_option("work")
     item.get_by_role("button", name="Move").click()

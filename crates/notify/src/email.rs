@@ -179,6 +179,8 @@ mod tests {
             caller_name: Some("Tom <&> Jerry".into()),
             received_at: 1_800_000_000,
             duration_ms: 4_200,
+            forwarded_by: None,
+            note: None,
         };
         crate::message_vars(&m, "Bob", "http://pbx:8080")
     }

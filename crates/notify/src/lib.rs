@@ -501,6 +501,8 @@ mod tests {
             caller_name: Some("Alice".into()),
             received_at: 1_800_000_000,
             duration_ms: 61_600,
+            forwarded_by: None,
+            note: None,
         };
         let v = message_vars(&m, "Bob", "http://pbx:8080");
         assert_eq!(v["caller"], "Alice (100)");

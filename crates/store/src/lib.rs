@@ -59,6 +59,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../migrations/0005_notifications.sql")),
     (6, include_str!("../migrations/0006_announcements.sql")),
     (7, include_str!("../migrations/0007_call_records.sql")),
+    (8, include_str!("../migrations/0008_forward_notes.sql")),
 ];
 
 async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {

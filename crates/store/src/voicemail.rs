@@ -72,6 +72,12 @@ pub struct StoredMessage {
     pub received_at: i64,
     /// Length of the audio.
     pub duration_ms: i64,
+    /// Who forwarded this copy here (an extension), if it was forwarded.
+    #[serde(default)]
+    pub forwarded_by: Option<String>,
+    /// The note added when it was forwarded.
+    #[serde(default)]
+    pub note: Option<String>,
 }
 
 /// New and old message counts of a mailbox (for message-waiting).
@@ -95,6 +101,8 @@ pub(crate) fn row_to_message(r: &sqlx::sqlite::SqliteRow) -> StoredMessage {
         caller_name: r.get("caller_name"),
         received_at: r.get("received_at"),
         duration_ms: r.get("duration_ms"),
+        forwarded_by: r.get("forwarded_by"),
+        note: r.get("note"),
     }
 }
 
@@ -332,9 +340,24 @@ impl Store {
         }
     }
 
-    /// Copy a message into another mailbox (a new message there, with the same caller and time).
-    /// Returns the new id, or `None` if the message does not exist.
-    pub async fn forward_message(&self, id: i64, to: &str) -> Result<Option<i64>, StoreError> {
+    /// Copy a message into another mailbox (a new message there, with the same caller and time), noting
+    /// who forwarded it and their optional note (at most 500 characters). Returns the new id, or `None`
+    /// if the message does not exist.
+    pub async fn forward_message(
+        &self,
+        id: i64,
+        to: &str,
+        by: &str,
+        note: Option<&str>,
+    ) -> Result<Option<i64>, StoreError> {
+        let note = note.map(str::trim).filter(|n| !n.is_empty());
+        if let Some(n) = note {
+            if n.chars().count() > 500 || n.chars().any(|c| c.is_control() && c != '\n') {
+                return Err(StoreError::Invalid(
+                    "a note has at most 500 characters and no control characters".into(),
+                ));
+            }
+        }
         let Some(m) = self.get_message(id).await? else {
             return Ok(None);
         };
@@ -358,6 +381,12 @@ impl Store {
                 "message audio could not be copied: {e}"
             )));
         }
+        sqlx::query("UPDATE messages SET forwarded_by = ?, note = ? WHERE id = ?")
+            .bind(by)
+            .bind(note)
+            .bind(new_id)
+            .execute(&self.pool)
+            .await?;
         self.finish_message(new_id, m.duration_ms, "new").await?;
         Ok(Some(new_id))
     }

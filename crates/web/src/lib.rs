@@ -117,7 +117,11 @@ async fn set_lamp(
 
 /// MWI calibrate: tell every phone of mailbox `ext` that its lamp is on or off (whatever the counts
 /// say, until the next change). Returns how many phones were told.
-pub(crate) async fn calibrate_lamp(s: &AppState, ext: String, on: bool) -> Result<usize, &'static str> {
+pub(crate) async fn calibrate_lamp(
+    s: &AppState,
+    ext: String,
+    on: bool,
+) -> Result<usize, &'static str> {
     let control = s.control.as_ref().ok_or("no SIP server")?;
     let (reply, answer) = oneshot::channel();
     control

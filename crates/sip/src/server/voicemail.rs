@@ -16,11 +16,11 @@ use parley_core::guard::{AuthGuard, GuardConfig, Lockout};
 use parley_core::sip::Request;
 use parley_core::target::Target;
 use parley_core::vm::profile::Profile;
-use parley_store::{CallRecord, Outcome};
 use parley_core::vm::{
     Announcement, Audio, Command, Deposit, Folder, GreetingKind, Greetings, LocalTime, LoginResult,
     MailboxView, MessageInfo, Reason, RecordResult, RecordingFor, Session, VmConfig,
 };
+use parley_store::{CallRecord, Outcome};
 use tracing::{info, info_span, warn, Instrument, Span};
 
 use super::{now, unix_now, Server};
@@ -131,7 +131,10 @@ pub(super) enum VmKind {
         /// The call that was diverted here started then (wall clock, monotonic).
         since: Option<(u64, Instant)>,
     },
-    Retrieval { mailbox: Option<String>, own: bool },
+    Retrieval {
+        mailbox: Option<String>,
+        own: bool,
+    },
 }
 
 impl VmEntry {

@@ -43,6 +43,10 @@ pub struct MessageOut {
     pub received_at: i64,
     /// Length in milliseconds.
     pub duration_ms: i64,
+    /// Who forwarded this copy here, if it was forwarded.
+    pub forwarded_by: Option<String>,
+    /// Their note.
+    pub note: Option<String>,
 }
 
 impl From<StoredMessage> for MessageOut {
@@ -56,6 +60,8 @@ impl From<StoredMessage> for MessageOut {
             caller_name: m.caller_name,
             received_at: m.received_at,
             duration_ms: m.duration_ms,
+            forwarded_by: m.forwarded_by,
+            note: m.note,
         }
     }
 }
@@ -86,6 +92,9 @@ pub struct MessagePatch {
 pub struct Forward {
     /// The mailbox (extension) to copy it to.
     pub to: String,
+    /// A note for the recipient, shown with the copy (at most 500 characters).
+    #[serde(default)]
+    pub note: Option<String>,
 }
 
 /// The new copy of a forwarded message.
@@ -266,9 +275,16 @@ pub async fn forward_message(
     message_of(&s, &ext, id).await?;
     parley_store::validate_extension(&f.to).map_err(|e| ApiError::store(e, "to"))?;
     let new_id = store(&s)?
-        .forward_message(id, &f.to)
+        .forward_message(id, &f.to, &caller.who.user, f.note.as_deref())
         .await
-        .map_err(|e| ApiError::store(e, "to"))?
+        .map_err(|e| {
+            let field = if matches!(e, parley_store::StoreError::Invalid(_)) {
+                "note"
+            } else {
+                "to"
+            };
+            ApiError::store(e, field)
+        })?
         .ok_or_else(|| ApiError::not_found("no such message"))?;
     audit(
         &s,

@@ -88,7 +88,10 @@ async fn settings_page(
     let Some(store) = s.store.as_ref() else {
         return (StatusCode::SERVICE_UNAVAILABLE, "no database").into_response();
     };
-    let (Ok(p), Ok(users)) = (account::profile(&s, &mailbox).await, store.list_users().await) else {
+    let (Ok(p), Ok(users)) = (
+        account::profile(&s, &mailbox).await,
+        store.list_users().await,
+    ) else {
         return (StatusCode::NOT_FOUND, "no such mailbox").into_response();
     };
     let here = url_for("/settings", &mailbox, own);
@@ -183,13 +186,22 @@ async fn settings_save(
         ..Default::default()
     };
     if let Err(e) = account::update_profile(&s, &mailbox, &changes).await {
-        return flash_to(&s, &headers, true, format!("Not saved: {}", e.message()), &back);
+        return flash_to(
+            &s,
+            &headers,
+            true,
+            format!("Not saved: {}", e.message()),
+            &back,
+        );
     }
     audit(&s, &caller, "me.update", &mailbox, &format!("{changes:?}")).await;
     let mut text = "Settings saved.".to_string();
     if let Some(pin) = pin {
         if let Err(e) = account::set_pin(&s, &mailbox, pin).await {
-            let text = format!("Settings saved, but the PIN was not changed: {}", e.message());
+            let text = format!(
+                "Settings saved, but the PIN was not changed: {}",
+                e.message()
+            );
             return flash_to(&s, &headers, true, text, &back);
         }
         audit(&s, &caller, "me.pin", &mailbox, "portal").await;
@@ -297,9 +309,14 @@ async fn account_save(
             match auth::password(store, &s.guard, &ext, current, source).await {
                 Ok(_) => {}
                 Err(auth::AuthFailure::Locked) => {
-                    return refused("Password not changed: too many wrong passwords; wait a few minutes.".into())
+                    return refused(
+                        "Password not changed: too many wrong passwords; wait a few minutes."
+                            .into(),
+                    )
                 }
-                Err(_) => return refused("Password not changed: the current password is wrong.".into()),
+                Err(_) => {
+                    return refused("Password not changed: the current password is wrong.".into())
+                }
             }
             match account::set_password(&s, &ext, new.to_string()).await {
                 Ok(()) => {

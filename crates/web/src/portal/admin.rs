@@ -12,7 +12,9 @@ use maud::html;
 use parley_store::{NewUser, Privilege, UserChanges};
 use tokio::sync::oneshot;
 
-use super::{csrf_ok, field, fields, flash_to, forbidden, html_response, page, session_of, to_login, when};
+use super::{
+    csrf_ok, field, fields, flash_to, forbidden, html_response, page, session_of, to_login, when,
+};
 use crate::api::{audit, Caller, Peer};
 use crate::AppState;
 
@@ -39,10 +41,18 @@ fn lockouts(s: &AppState) -> Vec<(String, String, u64)> {
     if let Ok(g) = s.guard.lock() {
         let t = now();
         out.extend(g.locked_accounts(t).into_iter().map(|(a, d)| {
-            (format!("Portal and API logins: account {a}"), a, d.as_secs())
+            (
+                format!("Portal and API logins: account {a}"),
+                a,
+                d.as_secs(),
+            )
         }));
         out.extend(g.locked_addresses(t).into_iter().map(|(a, d)| {
-            (format!("Portal and API logins: address {a}"), a.to_string(), d.as_secs())
+            (
+                format!("Portal and API logins: address {a}"),
+                a.to_string(),
+                d.as_secs(),
+            )
         }));
     }
     out
@@ -58,7 +68,8 @@ async fn admin_page(State(s): State<AppState>, headers: HeaderMap) -> Response {
     let Some(store) = s.store.as_ref() else {
         return (StatusCode::SERVICE_UNAVAILABLE, "no database").into_response();
     };
-    let (Ok(users), Ok(log)) = (store.list_users().await, store.audit_log(AUDIT_SHOWN).await) else {
+    let (Ok(users), Ok(log)) = (store.list_users().await, store.audit_log(AUDIT_SHOWN).await)
+    else {
         return (StatusCode::INTERNAL_SERVER_ERROR, "database error").into_response();
     };
     let locks = lockouts(&s);
@@ -257,7 +268,14 @@ async fn admin_action(
             };
             match store.add_user(&new).await {
                 Ok(()) => {
-                    audit(&s, &caller, "user.add", &ext, &format!("name={name} privileges={privileges:?}")).await;
+                    audit(
+                        &s,
+                        &caller,
+                        "user.add",
+                        &ext,
+                        &format!("name={name} privileges={privileges:?}"),
+                    )
+                    .await;
                     ok(format!("Added {name} on extension {ext}."))
                 }
                 Err(e) => refused(format!("Not added: {e}.")),
@@ -266,7 +284,8 @@ async fn admin_action(
         "update" => {
             let pin = non_empty(&f, "pin");
             if let Some(p) = &pin {
-                if let Err(e) = parley_core::vm::pin::check(p, s.voicemail.menus.pin_min_len, &ext) {
+                if let Err(e) = parley_core::vm::pin::check(p, s.voicemail.menus.pin_min_len, &ext)
+                {
                     return refused(format!("{ext} not changed: {e}."));
                 }
             }

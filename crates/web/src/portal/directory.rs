@@ -13,7 +13,9 @@ use parley_core::vm::GreetingKind;
 use parley_store::{Outcome, User};
 use serde::Deserialize;
 
-use super::{duration, forbidden, html_response, mailbox_of, page, session_of, to_login, when, whose};
+use super::{
+    duration, forbidden, html_response, mailbox_of, page, session_of, to_login, when, whose,
+};
 use crate::AppState;
 
 /// The directory, call details and phone functions routes.
@@ -35,9 +37,12 @@ async fn directory_page(State(s): State<AppState>, headers: HeaderMap) -> Respon
     let Ok(mut users) = store.list_users().await else {
         return (StatusCode::INTERNAL_SERVER_ERROR, "database error").into_response();
     };
-    users.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
-    let has_name =
-        |u: &User| store.greeting_path(&u.extension, GreetingKind::Name.as_str()).is_file();
+    users.sort_by_key(|a| a.name.to_lowercase());
+    let has_name = |u: &User| {
+        store
+            .greeting_path(&u.extension, GreetingKind::Name.as_str())
+            .is_file()
+    };
     let body = html! {
         h1 { "Directory" }
         p.hint { "Everyone on this system. Dial the extension from your phone to call them." }
@@ -119,7 +124,12 @@ async fn calls_page(
     ) else {
         return (StatusCode::INTERNAL_SERVER_ERROR, "database error").into_response();
     };
-    let name_of = |n: &str| users.iter().find(|u| u.extension == n).map(|u| u.name.clone());
+    let name_of = |n: &str| {
+        users
+            .iter()
+            .find(|u| u.extension == n)
+            .map(|u| u.name.clone())
+    };
     let body = html! {
         h1 { "My Call Details" (whose(&users, &ext, own)) }
         @if calls.is_empty() {
@@ -171,7 +181,7 @@ const MENUS: &[(&str, &str)] = &[
 ];
 
 /// Keys as they sit on a keypad: 1 to 9, 0, then * and #.
-fn keypad_order<'a, T>(keys: &'a std::collections::BTreeMap<char, T>) -> Vec<(char, &'a T)> {
+fn keypad_order<T>(keys: &std::collections::BTreeMap<char, T>) -> Vec<(char, &T)> {
     let rank = |k: char| match k {
         '1'..='9' => k as u32 - '1' as u32,
         '0' => 9,

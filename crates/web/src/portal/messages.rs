@@ -13,8 +13,8 @@ use parley_store::{Privilege, StoredMessage, FOLDERS};
 use serde::Deserialize;
 
 use super::{
-    csrf_ok, duration, field, fields, folder_label, forbidden, html_response, mailbox_of, page,
-    session_of, to_login, when,
+    csrf_ok, duration, field, fields, flash_to, folder_label, forbidden, html_response, mailbox_of,
+    page, session_of, to_login, when,
 };
 use crate::api::{audit, Caller, Peer};
 use crate::AppState;
@@ -163,6 +163,12 @@ async fn messages_page(
                                 time datetime=(iso) { (shown) }
                                 span.length aria-label="Length" { (duration(m.duration_ms)) }
                             }
+                            @if let Some(by) = &m.forwarded_by {
+                                p.forwarded {
+                                    "Forwarded by " (users.iter().find(|u| u.extension == *by).map(|u| u.name.as_str()).unwrap_or(by.as_str()))
+                                    @if let Some(n) = &m.note { ": " q { (n) } }
+                                }
+                            }
                             audio controls preload="metadata" src=(audio) aria-label=(format!("Message from {who}")) {
                                 a href=(audio) { "Download the message" }
                             }
@@ -179,6 +185,16 @@ async fn messages_page(
                                     }
                                 }
                                 button name="act" value=(format!("move:{}", m.id)) { "Move" }
+                                label { span.visually-hidden { "Forward this message to" }
+                                    select name=(format!("fwd_{}", m.id)) {
+                                        @for u in users.iter().filter(|u| u.extension != mailbox) {
+                                            option value=(u.extension) { (u.name) " (" (u.extension) ")" }
+                                        }
+                                    }
+                                }
+                                input.note name=(format!("note_{}", m.id)) maxlength="500" placeholder="Note (optional)"
+                                    aria-label="Note for the recipient";
+                                button name="act" value=(format!("forward:{}", m.id)) { "Forward" }
                                 button.danger name="act" value=(format!("delete:{}", m.id)) data-confirm="Delete this message? This cannot be undone." { "Delete" }
                             }
                         }
@@ -229,6 +245,13 @@ async fn messages_action(
         ),
     };
     let back = messages_url(&mailbox, own, folder);
+    if verb == "forward" {
+        let caller = Caller {
+            who: sess.who.clone(),
+            source,
+        };
+        return forward(&s, &headers, &caller, &mailbox, &ids, &f, &back).await;
+    }
     if ids.is_empty() {
         return Redirect::to(&format!("{back}&notice=none")).into_response();
     }
@@ -305,5 +328,58 @@ async fn message_link(
                 html! { h1 { "Message not found" } p { "It may have been deleted. " a href="/messages" { "Your messages" } } },
             ),
         ),
+    }
+}
+
+/// Forward one message to another mailbox with an optional note (form fields `fwd_ID`, `note_ID`).
+async fn forward(
+    s: &AppState,
+    headers: &HeaderMap,
+    caller: &Caller,
+    mailbox: &str,
+    ids: &[i64],
+    f: &[(String, String)],
+    back: &str,
+) -> Response {
+    let Some(store) = s.store.as_ref() else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "no database").into_response();
+    };
+    let Some(&id) = ids.first() else {
+        return flash_to(s, headers, true, "Choose a message to forward.", back);
+    };
+    let to = field(f, &format!("fwd_{id}")).unwrap_or("").to_string();
+    let note = field(f, &format!("note_{id}"));
+    match store.get_message(id).await {
+        Ok(Some(m)) if m.mailbox == mailbox => {}
+        _ => return flash_to(s, headers, true, "That message no longer exists.", back),
+    }
+    match store.forward_message(id, &to, &caller.who.user, note).await {
+        Ok(Some(_)) => {
+            audit(
+                s,
+                caller,
+                "message.forward",
+                &format!("{mailbox}/message/{id}"),
+                &format!("to={to} portal"),
+            )
+            .await;
+            crate::api::mailbox_changed(s, &to);
+            let name = store
+                .get_user(&to)
+                .await
+                .ok()
+                .flatten()
+                .map(|u| u.name)
+                .unwrap_or_else(|| to.clone());
+            flash_to(
+                s,
+                headers,
+                false,
+                format!("Forwarded the message to {name} ({to})."),
+                back,
+            )
+        }
+        Ok(None) => flash_to(s, headers, true, "That message no longer exists.", back),
+        Err(e) => flash_to(s, headers, true, format!("Not forwarded: {e}."), back),
     }
 }
