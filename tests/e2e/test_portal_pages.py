@@ -5,6 +5,7 @@ outcome. The directory plays a recorded name; Phone Functions lists this configu
 from playwright.sync_api import expect
 
 from test_calls import call, setup_pair
+from test_json_api import call as api_call
 from test_portal import SIZES, assert_fits, browser, login, shot  # noqa: F401 (fixture)
 from test_voicemail import deposit, wait_for
 from vmhelp import messages, pcm_tone
@@ -47,12 +48,24 @@ def test_call_details_directory_and_phone_functions(parley_factory, sipp, browse
     assert answered[5] in ("0:02", "0:03"), answered
     assert vm[5] >= "0:08", vm  # the caller stayed 12 s in voicemail: greeting and message
     shot(page, "calls", "desktop")
-    # The caller's side of the same calls.
+    # The caller's side of the same calls, plus a call to a number that does not exist.
+    caller, _ = call(p, sipp, "uac_call_fails.xml", None, subst={"status": 404}, to="199")
+    caller.assert_ok()
     other = browser.new_page(viewport=SIZES["desktop"])
     login(other, base, "100", "secret100")
-    other.goto(base + "/calls")
-    out = [r.locator("td").nth(2).inner_text() for r in other.locator("tr.call").all()]
-    assert out == ["Outgoing", "Outgoing"], out
+
+    def outgoing():
+        other.goto(base + "/calls")
+        return [[c.inner_text() for c in r.locator("td").all()][2:] for r in other.locator("tr.call").all()]
+    out = wait_for(lambda: len(outgoing()) == 3 and outgoing(), what="100's three calls")
+    assert [(r[0], r[1], r[4]) for r in out] == [("Outgoing", "199", "Failed"), ("Outgoing", "101", "Cancelled"),
+                                                 ("Outgoing", "101", "Answered")], out
+    # The same records over the JSON API.
+    status, body, _ = api_call(p, "GET", "/api/v1/me/calls", auth=("101", "secret101"))
+    assert status == 200 and body["total"] == 3
+    assert [(c["direction"], c["number"], c["outcome"]) for c in body["items"]] == [
+        ("incoming", "102", "voicemail"), ("incoming", "100", "cancelled"), ("incoming", "100", "answered")]
+    assert body["items"][2]["talk_ms"] >= 1500
 
     # Directory: everyone, sorted by name, with a play button where a name is recorded.
     page.goto(base + "/directory")

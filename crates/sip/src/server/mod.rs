@@ -631,14 +631,14 @@ impl Server {
         if callee_user.is_none() {
             self.adapter
                 .respond(tx, &Response::to_request(&req, 404, Some(&tag())));
-            return;
+            return self.refused_record(&caller, &callee, Outcome::Failed);
         }
         let contacts = self.registrar.lookup(now(), &callee);
         let to_voicemail = self.config.vm.enabled;
         if contacts.is_empty() && !to_voicemail {
             self.adapter
                 .respond(tx, &Response::to_request(&req, 480, Some(&tag())));
-            return;
+            return self.refused_record(&caller, &callee, Outcome::NoAnswer);
         }
         if contacts.is_empty() {
             let kind = VmKind::Deposit {
@@ -660,7 +660,7 @@ impl Server {
         if busy && !to_voicemail {
             self.adapter
                 .respond(tx, &Response::to_request(&req, 486, Some(&tag())));
-            return;
+            return self.refused_record(&caller, &callee, Outcome::Busy);
         }
         if busy {
             let kind = VmKind::Deposit {
@@ -908,6 +908,20 @@ impl Server {
         if changed {
             self.publish_status();
         }
+    }
+
+    /// The record of a call refused before anything rang (unknown number, nobody registered, busy).
+    fn refused_record(&self, caller: &str, callee: &str, outcome: Outcome) {
+        self.write_call_record(CallRecord {
+            id: 0,
+            started_at: unix_now() as i64,
+            caller: caller.to_string(),
+            caller_name: None,
+            callee: callee.to_string(),
+            outcome,
+            talk_ms: 0,
+            total_ms: 0,
+        });
     }
 
     /// Write a call record off the actor (a slow disk never holds up signalling).

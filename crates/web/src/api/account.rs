@@ -705,6 +705,69 @@ pub async fn list_calls(
     Ok(Json(paging.apply(calls)?))
 }
 
+/// One of the caller's past calls (a call record).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CallRecordOut {
+    /// Id.
+    pub id: i64,
+    /// When it started (Unix seconds).
+    pub started_at: i64,
+    /// `incoming` or `outgoing`, from the caller's side.
+    pub direction: String,
+    /// The other party's number.
+    pub number: String,
+    /// Who called.
+    pub caller: String,
+    /// The caller's name, when the call carried one.
+    pub caller_name: Option<String>,
+    /// The number called.
+    pub callee: String,
+    /// `answered`, `busy`, `no-answer`, `cancelled`, `failed`, `voicemail` or `mailbox`.
+    pub outcome: String,
+    /// Time connected, in milliseconds.
+    pub talk_ms: i64,
+    /// From start to end, in milliseconds.
+    pub total_ms: i64,
+}
+
+/// The caller's latest calls (at most 1000), newest first: what "My Call Details" shows.
+#[utoipa::path(get, path = "/api/v1/me/calls", tag = "account", params(Paging),
+    responses((status = 200, body = Page<CallRecordOut>), (status = 400, body = super::ErrorBody), (status = 401, body = super::ErrorBody)))]
+pub async fn my_calls(
+    caller: Caller,
+    State(s): State<AppState>,
+    Q(paging): Q<Paging>,
+) -> ApiResult<Json<Page<CallRecordOut>>> {
+    let me = caller.who.user.clone();
+    let records = store(&s)?
+        .call_records(Some(&me), 1000)
+        .await
+        .map_err(|e| ApiError::store(e, "extension"))?;
+    let out = records
+        .into_iter()
+        .map(|r| {
+            let outgoing = r.caller == me;
+            CallRecordOut {
+                id: r.id,
+                started_at: r.started_at,
+                direction: if outgoing { "outgoing" } else { "incoming" }.into(),
+                number: if outgoing {
+                    r.callee.clone()
+                } else {
+                    r.caller.clone()
+                },
+                caller: r.caller,
+                caller_name: r.caller_name,
+                callee: r.callee,
+                outcome: r.outcome.as_str().into(),
+                talk_ms: r.talk_ms,
+                total_ms: r.total_ms,
+            }
+        })
+        .collect();
+    Ok(Json(paging.apply(out)?))
+}
+
 /// An audit log entry.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AuditOut {

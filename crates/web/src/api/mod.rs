@@ -443,6 +443,7 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         ))
         .routes(routes!(account::list_registrations))
         .routes(routes!(account::list_calls))
+        .routes(routes!(account::my_calls))
         .routes(routes!(account::list_audit))
         .routes(routes!(voicemail::list_messages))
         .routes(routes!(

@@ -75,7 +75,8 @@ async fn recorded_name(
     headers: HeaderMap,
     Path(ext): Path<String>,
 ) -> Response {
-    if session_of(&s, &headers).is_none() {
+    // Only the session is checked: a page's one-time message must not be used up by its audio.
+    if crate::api::session::from_cookie(&s.sessions, &headers).is_none() {
         return StatusCode::UNAUTHORIZED.into_response();
     }
     let Some(store) = s.store.as_ref() else {
