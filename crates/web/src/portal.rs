@@ -141,6 +141,45 @@ pub(super) fn session_of(s: &AppState, headers: &HeaderMap) -> Option<WebSession
     session::take_flash(&s.sessions, headers)
 }
 
+/// A portal form that changes something: the session, the form's fields (its CSRF token checked)
+/// and the caller, for the audit log.
+pub(super) struct Posted {
+    pub(super) sess: WebSession,
+    pub(super) fields: Vec<(String, String)>,
+    pub(super) caller: Caller,
+}
+
+/// Read a posted form of page `here`: without a session the browser goes to log in (and back); a
+/// missing or wrong CSRF token is refused.
+#[allow(clippy::result_large_err)] // the error is the response itself, returned at once
+pub(super) fn posted(
+    s: &AppState,
+    headers: &HeaderMap,
+    source: std::net::IpAddr,
+    here: &str,
+    body: &Bytes,
+) -> Result<Posted, Response> {
+    let sess = session_of(s, headers).ok_or_else(|| to_login(here))?;
+    let fields = fields(body);
+    if !csrf_ok(&sess, &fields) {
+        return Err(forbidden("missing or wrong form token; reload the page"));
+    }
+    let caller = Caller {
+        who: sess.who.clone(),
+        source,
+    };
+    Ok(Posted {
+        sess,
+        fields,
+        caller,
+    })
+}
+
+/// The answer when the server runs without a database.
+pub(super) fn no_db() -> Response {
+    (StatusCode::SERVICE_UNAVAILABLE, "no database").into_response()
+}
+
 /// Leave a one-time message for the next page and go there (after a form).
 pub(super) fn flash_to(
     s: &AppState,

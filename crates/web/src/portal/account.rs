@@ -13,11 +13,11 @@ use maud::{html, Markup};
 use serde::Deserialize;
 
 use super::{
-    csrf_ok, field, fields, flash_to, forbidden, html_response, mailbox_of, page, session_of,
-    to_login, url_for, whose,
+    field, flash_to, forbidden, html_response, mailbox_of, no_db, page, posted, session_of,
+    to_login, url_for, whose, Posted,
 };
 use crate::api::account::{self, ProfileChanges};
-use crate::api::{audit, Caller, Peer};
+use crate::api::{audit, Peer};
 use crate::{auth, AppState};
 
 /// The settings and account routes.
@@ -86,7 +86,7 @@ async fn settings_page(
     };
     let own = mailbox == sess.who.user;
     let Some(store) = s.store.as_ref() else {
-        return (StatusCode::SERVICE_UNAVAILABLE, "no database").into_response();
+        return no_db();
     };
     let (Ok(p), Ok(users)) = (
         account::profile(&s, &mailbox).await,
@@ -142,21 +142,18 @@ async fn settings_save(
     Query(q): Query<MailboxQuery>,
     body: Bytes,
 ) -> Response {
-    let Some(sess) = session_of(&s, &headers) else {
-        return to_login("/settings");
+    let Posted {
+        sess,
+        fields: f,
+        caller,
+    } = match posted(&s, &headers, source, "/settings", &body) {
+        Ok(p) => p,
+        Err(r) => return r,
     };
-    let f = fields(&body);
-    if !csrf_ok(&sess, &f) {
-        return forbidden("missing or wrong form token; reload the page");
-    }
     let Some(mailbox) = mailbox_of(&sess, q.mailbox.as_deref()) else {
         return forbidden("you may only open your own settings");
     };
     let back = url_for("/settings", &mailbox, mailbox == sess.who.user);
-    let caller = Caller {
-        who: sess.who.clone(),
-        source,
-    };
     let act = field(&f, "act").unwrap_or("");
     if act == "mwi-on" || act == "mwi-off" {
         let on = act == "mwi-on";
@@ -215,7 +212,7 @@ async fn account_page(State(s): State<AppState>, headers: HeaderMap) -> Response
         return to_login("/account");
     };
     let Ok(p) = account::profile(&s, &sess.who.user).await else {
-        return (StatusCode::SERVICE_UNAVAILABLE, "no database").into_response();
+        return no_db();
     };
     let body = html! {
         h1 { "My Account" }
@@ -266,18 +263,15 @@ async fn account_save(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Some(sess) = session_of(&s, &headers) else {
-        return to_login("/account");
+    let Posted {
+        sess,
+        fields: f,
+        caller,
+    } = match posted(&s, &headers, source, "/account", &body) {
+        Ok(p) => p,
+        Err(r) => return r,
     };
-    let f = fields(&body);
-    if !csrf_ok(&sess, &f) {
-        return forbidden("missing or wrong form token; reload the page");
-    }
     let ext = sess.who.user.clone();
-    let caller = Caller {
-        who: sess.who.clone(),
-        source,
-    };
     let done = |text: &str| flash_to(&s, &headers, false, text, "/account");
     let refused = |text: String| flash_to(&s, &headers, true, text, "/account");
     match field(&f, "act").unwrap_or("") {
@@ -302,7 +296,7 @@ async fn account_save(
                 return refused("Password not changed: the two new passwords differ.".into());
             }
             let Some(store) = s.store.as_ref() else {
-                return (StatusCode::SERVICE_UNAVAILABLE, "no database").into_response();
+                return no_db();
             };
             let current = field(&f, "current").unwrap_or("");
             // The current password is checked like a login (wrong ones count towards the lockout).

@@ -13,9 +13,10 @@ use parley_store::{NewUser, Privilege, UserChanges};
 use tokio::sync::oneshot;
 
 use super::{
-    csrf_ok, field, fields, flash_to, forbidden, html_response, page, session_of, to_login, when,
+    field, flash_to, forbidden, html_response, no_db, page, posted, session_of, to_login, when,
+    Posted,
 };
-use crate::api::{audit, Caller, Peer};
+use crate::api::{audit, Peer};
 use crate::AppState;
 
 /// The admin routes.
@@ -66,7 +67,7 @@ async fn admin_page(State(s): State<AppState>, headers: HeaderMap) -> Response {
         return forbidden("the admin area is for administrators");
     }
     let Some(store) = s.store.as_ref() else {
-        return (StatusCode::SERVICE_UNAVAILABLE, "no database").into_response();
+        return no_db();
     };
     let (Ok(users), Ok(log)) = (store.list_users().await, store.audit_log(AUDIT_SHOWN).await)
     else {
@@ -211,22 +212,19 @@ async fn admin_action(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Some(sess) = session_of(&s, &headers) else {
-        return to_login("/admin");
+    let Posted {
+        sess,
+        fields: f,
+        caller,
+    } = match posted(&s, &headers, source, "/admin", &body) {
+        Ok(p) => p,
+        Err(r) => return r,
     };
     if !sess.who.has(Privilege::Admin) {
         return forbidden("the admin area is for administrators");
     }
-    let f = fields(&body);
-    if !csrf_ok(&sess, &f) {
-        return forbidden("missing or wrong form token; reload the page");
-    }
     let Some(store) = s.store.as_ref() else {
-        return (StatusCode::SERVICE_UNAVAILABLE, "no database").into_response();
-    };
-    let caller = Caller {
-        who: sess.who.clone(),
-        source,
+        return no_db();
     };
     let ext = field(&f, "extension").unwrap_or("").trim().to_string();
     let ok = |text: String| flash_to(&s, &headers, false, text, "/admin");

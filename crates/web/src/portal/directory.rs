@@ -14,7 +14,7 @@ use parley_store::{Outcome, User};
 use serde::Deserialize;
 
 use super::{
-    duration, forbidden, html_response, mailbox_of, page, session_of, to_login, when, whose,
+    duration, forbidden, html_response, mailbox_of, no_db, page, session_of, to_login, when, whose,
 };
 use crate::AppState;
 
@@ -32,7 +32,7 @@ async fn directory_page(State(s): State<AppState>, headers: HeaderMap) -> Respon
         return to_login("/directory");
     };
     let Some(store) = s.store.as_ref() else {
-        return (StatusCode::SERVICE_UNAVAILABLE, "no database").into_response();
+        return no_db();
     };
     let Ok(mut users) = store.list_users().await else {
         return (StatusCode::INTERNAL_SERVER_ERROR, "database error").into_response();
@@ -117,7 +117,7 @@ async fn calls_page(
     };
     let own = ext == sess.who.user;
     let Some(store) = s.store.as_ref() else {
-        return (StatusCode::SERVICE_UNAVAILABLE, "no database").into_response();
+        return no_db();
     };
     let (Ok(calls), Ok(users)) = (
         store.call_records(Some(&ext), CALLS_SHOWN).await,

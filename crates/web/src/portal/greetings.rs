@@ -15,8 +15,8 @@ use parley_core::vm::{Announcement, GreetingKind};
 use serde::Deserialize;
 
 use super::{
-    csrf_ok, duration, field, fields, flash_to, forbidden, html_response, mailbox_of, page,
-    session_of, to_login, url_for, whose,
+    duration, field, flash_to, forbidden, html_response, mailbox_of, no_db, page, posted,
+    session_of, to_login, url_for, whose, Posted,
 };
 use crate::api::{audit, Caller, Peer};
 use crate::greetings::{self, GreetingError, GreetingState, UPLOAD_LIMIT};
@@ -97,7 +97,7 @@ async fn greetings_page(
     };
     let own = mailbox == sess.who.user;
     let Some(store) = s.store.as_ref() else {
-        return (StatusCode::SERVICE_UNAVAILABLE, "no database").into_response();
+        return no_db();
     };
     let (Ok((settings, all)), Ok(users)) = (
         greetings::overview(store, &mailbox).await,
@@ -217,23 +217,20 @@ async fn greetings_action(
     Query(q): Query<MailboxQuery>,
     body: Bytes,
 ) -> Response {
-    let Some(sess) = session_of(&s, &headers) else {
-        return to_login("/greetings");
+    let Posted {
+        sess,
+        fields: f,
+        caller,
+    } = match posted(&s, &headers, source, "/greetings", &body) {
+        Ok(p) => p,
+        Err(r) => return r,
     };
-    let f = fields(&body);
-    if !csrf_ok(&sess, &f) {
-        return forbidden("missing or wrong form token; reload the page");
-    }
     let Some(mailbox) = mailbox_of(&sess, q.mailbox.as_deref()) else {
         return forbidden("you may only open your own mailbox");
     };
     let back = url_for("/greetings", &mailbox, mailbox == sess.who.user);
     let Some(store) = s.store.as_ref() else {
-        return (StatusCode::SERVICE_UNAVAILABLE, "no database").into_response();
-    };
-    let caller = Caller {
-        who: sess.who.clone(),
-        source,
+        return no_db();
     };
     let act = field(&f, "act").unwrap_or("");
     let result: Result<String, String> = match act.split_once(':') {
@@ -380,7 +377,7 @@ async fn upload(
         return refuse("choose a file first".into());
     };
     let Some(store) = s.store.as_ref() else {
-        return (StatusCode::SERVICE_UNAVAILABLE, "no database").into_response();
+        return no_db();
     };
     let max_ms = s.voicemail.menus.max_greeting.as_millis() as u64;
     match greetings::install(store, &mailbox, kind, file.to_vec(), max_ms).await {

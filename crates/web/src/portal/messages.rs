@@ -13,8 +13,8 @@ use parley_store::{Privilege, StoredMessage, FOLDERS};
 use serde::Deserialize;
 
 use super::{
-    csrf_ok, duration, field, fields, flash_to, folder_label, forbidden, html_response, mailbox_of,
-    page, session_of, to_login, when,
+    duration, field, flash_to, folder_label, forbidden, html_response, mailbox_of, no_db, page,
+    posted, session_of, to_login, when, Posted,
 };
 use crate::api::{audit, Caller, Peer};
 use crate::AppState;
@@ -80,7 +80,7 @@ async fn messages_page(
     let own = mailbox == sess.who.user;
     let folder = q.folder().to_string();
     let Some(store) = s.store.as_ref() else {
-        return (StatusCode::SERVICE_UNAVAILABLE, "no database").into_response();
+        return no_db();
     };
     let (all, users) = match (
         store.list_messages(&mailbox).await,
@@ -213,20 +213,21 @@ async fn messages_action(
     Query(q): Query<MessagesQuery>,
     body: Bytes,
 ) -> Response {
-    let Some(sess) = session_of(&s, &headers) else {
-        return to_login("/messages");
+    let Posted {
+        sess,
+        fields: f,
+        caller,
+    } = match posted(&s, &headers, source, "/messages", &body) {
+        Ok(p) => p,
+        Err(r) => return r,
     };
-    let f = fields(&body);
-    if !csrf_ok(&sess, &f) {
-        return forbidden("missing or wrong form token; reload the page");
-    }
     let Some(mailbox) = mailbox_of(&sess, q.mailbox.as_deref()) else {
         return forbidden("you may only open your own mailbox");
     };
     let own = mailbox == sess.who.user;
     let folder = q.folder();
     let Some(store) = s.store.as_ref() else {
-        return (StatusCode::SERVICE_UNAVAILABLE, "no database").into_response();
+        return no_db();
     };
     let act = field(&f, "act").unwrap_or("");
     // One message ("move:12") or the selection ("move").
@@ -246,19 +247,11 @@ async fn messages_action(
     };
     let back = messages_url(&mailbox, own, folder);
     if verb == "forward" {
-        let caller = Caller {
-            who: sess.who.clone(),
-            source,
-        };
         return forward(&s, &headers, &caller, &mailbox, &ids, &f, &back).await;
     }
     if ids.is_empty() {
         return Redirect::to(&format!("{back}&notice=none")).into_response();
     }
-    let caller = Caller {
-        who: sess.who.clone(),
-        source,
-    };
     let mut done = 0;
     for id in ids {
         let Ok(Some(m)) = store.get_message(id).await else {
@@ -309,7 +302,7 @@ async fn message_link(
         return to_login(&format!("/messages/{id}"));
     };
     let Some(store) = s.store.as_ref() else {
-        return (StatusCode::SERVICE_UNAVAILABLE, "no database").into_response();
+        return no_db();
     };
     match store.get_message(id).await {
         Ok(Some(m)) if m.mailbox == sess.who.user || sess.who.has(Privilege::Admin) => {
@@ -342,7 +335,7 @@ async fn forward(
     back: &str,
 ) -> Response {
     let Some(store) = s.store.as_ref() else {
-        return (StatusCode::SERVICE_UNAVAILABLE, "no database").into_response();
+        return no_db();
     };
     let Some(&id) = ids.first() else {
         return flash_to(s, headers, true, "Choose a message to forward.", back);
