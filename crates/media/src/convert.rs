@@ -412,4 +412,33 @@ mod tests {
             Err(ConvertError::Empty)
         );
     }
+
+    #[test]
+    fn damaged_uploads_never_panic_and_what_is_accepted_plays() {
+        // Mutations of real files (a 16 kHz stereo WAV and a seed-format WAV): flipped bytes, cut
+        // tails, overwritten headers. Each must be refused or give a playable telephone WAV.
+        let originals = [hound_wav(16000, 2, 16, 0.5), hound_wav(8000, 1, 16, 0.5)];
+        let mut rng = crate::TestRng::new(0x5eed);
+        for round in 0..400 {
+            let mut b = originals[round % 2].clone();
+            match rng.next_u64() % 3 {
+                0 => {
+                    for _ in 0..1 + rng.next_u64() % 8 {
+                        let i = (rng.next_u64() as usize) % b.len();
+                        b[i] = (rng.next_u64() >> 24) as u8;
+                    }
+                }
+                1 => b.truncate((rng.next_u64() as usize) % b.len()),
+                _ => {
+                    let n = (rng.next_u64() as usize) % 64;
+                    b[..n].copy_from_slice(&rng.bytes(n));
+                }
+            }
+            if let Ok(c) = to_telephone(&b, 120_000) {
+                let p =
+                    crate::wav::WavPlayer::from_wav_bytes(&c.wav).expect("accepted but unplayable");
+                assert_eq!(p.duration_ms(), c.duration_ms, "round {round}");
+            }
+        }
+    }
 }

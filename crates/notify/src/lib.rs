@@ -35,6 +35,8 @@ pub const MESSAGE_VARS: &[&str] = &[
     "folder",
     "message_id",
     "link",
+    "forwarded_by",
+    "note",
 ];
 
 /// How the SMTP connection is secured.
@@ -462,6 +464,8 @@ pub fn message_vars(m: &StoredMessage, mailbox_name: &str, portal_url: &str) -> 
     v.insert("folder", m.folder.clone());
     v.insert("message_id", m.id.to_string());
     v.insert("link", format!("{portal_url}/messages/{}", m.id));
+    v.insert("forwarded_by", m.forwarded_by.clone().unwrap_or_default());
+    v.insert("note", m.note.clone().unwrap_or_default());
     v
 }
 
@@ -519,5 +523,14 @@ mod tests {
         for k in MESSAGE_VARS {
             assert!(v.contains_key(k), "{k}");
         }
+        let mut fwd = m.clone();
+        fwd.forwarded_by = Some("102".into());
+        fwd.note = Some("Please call back".into());
+        let v = message_vars(&fwd, "Bob", "");
+        assert_eq!(
+            (v["forwarded_by"].as_str(), v["note"].as_str()),
+            ("102", "Please call back")
+        );
+        assert_eq!(message_vars(&m, "Bob", "")["note"], "");
     }
 }
