@@ -116,7 +116,8 @@ def main():
         time.sleep(0.5)
         uac = scenario(tmp, "uac_call.xml", caller="100", hold=0)
         c0, t0 = cpu_secs(pid), time.time()
-        p = sipp(tmp, uac, 25400, "-m", str(n), "-r", "3000", "-l", "400", "-au", "100", "-ap", "secret100", "-s", "101")
+        p = sipp(tmp, uac, 25400, "-m", str(n), "-r", "3000", "-l", "400", "-au", "100", "-ap", "secret100", "-s", "101",
+                 "-auth_uri", f"101@127.0.0.1:{SIP_PORT}")
         out = p.communicate()[0]
         wall, cpu = time.time() - t0, cpu_secs(pid) - c0
         uas.communicate(timeout=30)
@@ -175,7 +176,7 @@ def main():
             before = vm_message_ids(data)
             c0 = cpu_secs(pid)
             p = sipp(tmp, uac, 26000, "-m", str(n), "-l", str(n), "-r", "50", "-au", "100", "-ap", "secret100",
-                     "-s", "102")
+                     "-s", "102", "-auth_uri", f"102@127.0.0.1:{SIP_PORT}")
             seen = {}
             while p.poll() is None:
                 try:

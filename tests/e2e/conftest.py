@@ -125,6 +125,10 @@ class Sipp:
                "-trace_err", "-trace_msg", "-trace_logs"]
         if user:
             cmd += ["-au", user, "-ap", password]
+            if service and "REGISTER sip:" not in text:
+                # Parley checks that the digest uri is the Request-URI; SIPp would otherwise put
+                # sip:<server> there for every request.
+                cmd += ["-auth_uri", f"{service}@127.0.0.1:{parley.sip_port}"]
         if service:
             cmd += ["-s", service]
         for k, v in (keys or {}).items():

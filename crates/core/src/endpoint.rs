@@ -261,6 +261,8 @@ impl Endpoint {
         self.out.push_back(Output::Media(MediaUpdate {
             a_remote: self.negotiated.remote,
             b_remote: None,
+            a_signalling: Some(self.target.addr.ip()),
+            b_signalling: None,
         }));
     }
 

@@ -11,6 +11,7 @@ pub mod registrar;
 pub mod sdp;
 pub mod sip;
 pub mod target;
+pub mod text;
 pub mod vm;
 
 /// A fixed starting instant for tests (the only place the core reads the clock: tests need one `Instant`).

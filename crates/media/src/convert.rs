@@ -3,6 +3,11 @@
 //! that decodes (WAV of any rate, width, channel count or G.711/ADPCM/float encoding, MP3, AAC/M4A,
 //! Ogg Vorbis, FLAC, AIFF) is mixed to mono, resampled to 8 kHz with a windowed-sinc low-pass filter
 //! and written as 16-bit PCM WAV. The result says what was done, for the person who uploaded it.
+//!
+//! Hostile uploads cost little: a declared sample rate outside 4–192 kHz or more than 8 channels is
+//! refused before anything is decoded; decoding stops as soon as the audio passes the longest greeting;
+//! and the resampler streams (its memory is its filter, never the decoded file), so no allocation grows
+//! with what a header claims, only with the real input and the greeting limit.
 
 use std::fmt;
 use std::io::Cursor;
@@ -35,6 +40,27 @@ pub enum ConvertError {
         /// The limit, in seconds.
         max_secs: u64,
     },
+    /// A sample rate outside what Parley converts.
+    #[error("the sample rate {0} Hz is outside 4,000-192,000 Hz")]
+    BadRate(u32),
+    /// More channels than Parley mixes.
+    #[error("the file has {0} channels; at most 8 are accepted")]
+    TooManyChannels(usize),
+}
+
+/// Lowest and highest sample rates converted.
+pub const RATES: std::ops::RangeInclusive<u32> = 4_000..=192_000;
+/// Most channels mixed to mono.
+pub const MAX_CHANNELS: usize = 8;
+
+fn check_shape(rate: u32, channels: usize) -> Result<(), ConvertError> {
+    if !RATES.contains(&rate) {
+        return Err(ConvertError::BadRate(rate));
+    }
+    if channels > MAX_CHANNELS {
+        return Err(ConvertError::TooManyChannels(channels));
+    }
+    Ok(())
 }
 
 /// What the upload was, for the message shown after it.
@@ -101,14 +127,13 @@ pub fn to_telephone(bytes: &[u8], max_ms: u64) -> Result<Converted, ConvertError
     }
     // The decoders are third-party code fed untrusted bytes: a panic in them is an unreadable file.
     let owned = bytes.to_vec();
-    let (source, mono) = std::panic::catch_unwind(move || decode(owned, max_ms))
+    let (source, resampled) = std::panic::catch_unwind(move || decode(owned, max_ms))
         .map_err(|_| ConvertError::Unreadable("the decoder failed".into()))??;
-    if mono.len() as u64 * 1000 > max_ms.saturating_mul(u64::from(source.rate.max(1))) {
-        return Err(too_long);
-    }
-    let resampled = resample(&mono, source.rate, SAMPLE_RATE);
     if resampled.is_empty() {
         return Err(ConvertError::Empty);
+    }
+    if resampled.len() as u64 * 1000 > max_ms.saturating_mul(u64::from(SAMPLE_RATE)) {
+        return Err(too_long);
     }
     let samples: Vec<i16> = resampled
         .iter()
@@ -140,7 +165,8 @@ fn container(bytes: &[u8]) -> &'static str {
     }
 }
 
-/// Decode the first audio track to mono f32 at its own rate, stopping past `max_ms`.
+/// Decode the first audio track, mixed to mono and resampled to 8 kHz as it decodes, stopping past
+/// `max_ms`.
 fn decode(bytes: Vec<u8>, max_ms: u64) -> Result<(Source, Vec<f32>), ConvertError> {
     let kind = container(&bytes);
     let unreadable = |e: SymError| ConvertError::Unreadable(e.to_string());
@@ -167,11 +193,19 @@ fn decode(bytes: Vec<u8>, max_ms: u64) -> Result<(Source, Vec<f32>), ConvertErro
         .get_codec(track.codec_params.codec)
         .map(|d| d.long_name.to_string())
         .unwrap_or_else(|| "unknown codec".into());
+    let mut rate = track.codec_params.sample_rate.unwrap_or(0);
+    let mut channels = track.codec_params.channels.map(|c| c.count()).unwrap_or(0);
+    // What the header claims is checked before a decoder is made or anything is decoded.
+    if rate != 0 {
+        check_shape(rate, channels)?;
+    }
     let mut decoder = symphonia::default::get_codecs()
         .make(&track.codec_params, &DecoderOptions::default())
         .map_err(unreadable)?;
-    let mut rate = track.codec_params.sample_rate.unwrap_or(0);
-    let mut channels = track.codec_params.channels.map(|c| c.count()).unwrap_or(0);
+    let mut resampler: Option<Resampler> = None;
+    // Input samples (per channel) decoded so far, and the most that may be: the limit plus a second.
+    let mut frames_in = 0u64;
+    let mut buf: Option<SampleBuffer<f32>> = None;
     let mut mono = Vec::new();
     let mut bad_packets = 0usize;
     loop {
@@ -199,21 +233,42 @@ fn decode(bytes: Vec<u8>, max_ms: u64) -> Result<(Source, Vec<f32>), ConvertErro
         let spec = *decoded.spec();
         rate = spec.rate;
         channels = spec.channels.count();
+        check_shape(rate, channels)?;
         if decoded.frames() == 0 || channels == 0 {
             continue;
         }
-        let mut buf = SampleBuffer::<f32>::new(decoded.capacity() as u64, spec);
-        buf.copy_interleaved_ref(decoded);
-        mono.extend(
-            buf.samples()
-                .chunks_exact(channels)
-                .map(|frame| frame.iter().sum::<f32>() / channels as f32),
-        );
-        if rate > 0 && mono.len() as u64 * 1000 > max_ms.saturating_mul(u64::from(rate)) + 1000 {
+        frames_in += decoded.frames() as u64;
+        if frames_in.saturating_mul(1000)
+            > max_ms.saturating_add(1000).saturating_mul(u64::from(rate))
+        {
             return Err(ConvertError::TooLong {
                 max_secs: max_ms / 1000,
             });
         }
+        // One packet's worth of interleaved samples, reused while packets keep their size.
+        let b = match buf.as_mut() {
+            Some(b) if b.capacity() >= decoded.capacity() * channels => b,
+            _ => buf.insert(SampleBuffer::<f32>::new(decoded.capacity() as u64, spec)),
+        };
+        b.copy_interleaved_ref(decoded);
+        let r = match resampler.as_mut() {
+            Some(r) if r.from == rate => r,
+            // A stream whose rate changes mid-way starts a new resampler for the rest.
+            _ => {
+                if let Some(done) = resampler.take() {
+                    mono.extend(done.finish());
+                }
+                resampler.insert(Resampler::new(rate, SAMPLE_RATE))
+            }
+        };
+        let frame_mix = b
+            .samples()
+            .chunks_exact(channels)
+            .map(|frame| frame.iter().sum::<f32>() / channels as f32);
+        r.push(frame_mix, &mut mono);
+    }
+    if let Some(r) = resampler {
+        mono.extend(r.finish());
     }
     if rate == 0 || mono.is_empty() {
         return Err(ConvertError::Empty);
@@ -248,61 +303,148 @@ pub fn resample(input: &[f32], from: u32, to: u32) -> Vec<f32> {
     if from == to || input.is_empty() {
         return input.to_vec();
     }
-    let (from, to) = (u64::from(from), u64::from(to));
-    let g = gcd(from, to);
-    let (up, down) = (to / g, from / g); // output n sits at input position n * down / up
-    let scale = (to as f64 / from as f64).min(1.0);
-    let cutoff = 0.5 * scale * 0.94; // cycles per input sample
-    let half = (ZERO_CROSSINGS / scale).ceil() as i64;
-    let taps = (2 * half) as usize;
-    let coeff = |x: f64| -> f64 {
-        let w = x / half as f64;
+    let mut r = Resampler::new(from, to);
+    let mut out = Vec::new();
+    r.push(input.iter().copied(), &mut out);
+    out.extend(r.finish());
+    out
+}
+
+/// The streaming form of [`resample`]: input is pushed as it is decoded, output comes out as soon as
+/// its filter window is complete, and only the last window of input is kept.
+struct Resampler {
+    from: u32,
+    up: u64,
+    down: u64,
+    half: i64,
+    taps: usize,
+    cutoff: f64,
+    /// Coefficients per phase, when the number of phases is small enough to tabulate.
+    table: Option<Vec<f32>>,
+    /// Input kept, starting at input index `start`.
+    window: std::collections::VecDeque<f32>,
+    start: u64,
+    /// Input samples pushed so far.
+    pushed: u64,
+    /// The next output sample's index.
+    next: u64,
+}
+
+impl Resampler {
+    fn new(from: u32, to: u32) -> Resampler {
+        let (f, t) = (u64::from(from.max(1)), u64::from(to.max(1)));
+        let g = gcd(f, t);
+        let (up, down) = (t / g, f / g); // output n sits at input position n * down / up
+        let scale = (t as f64 / f as f64).min(1.0);
+        let cutoff = 0.5 * scale * 0.94; // cycles per input sample
+        let half = (ZERO_CROSSINGS / scale).ceil() as i64;
+        let taps = (2 * half) as usize;
+        let mut r = Resampler {
+            from,
+            up,
+            down,
+            half,
+            taps,
+            cutoff,
+            table: None,
+            window: Default::default(),
+            start: 0,
+            pushed: 0,
+            next: 0,
+        };
+        // Tap j of output position t (center = floor(t)) reads input[center - half + 1 + j], at
+        // distance x = frac(t) + half - 1 - j.
+        r.table = (up <= MAX_PHASES).then(|| {
+            (0..up)
+                .flat_map(|p| {
+                    let frac = p as f64 / up as f64;
+                    (0..taps).map(move |j| (frac, j))
+                })
+                .map(|(frac, j)| r.coeff(frac + (half - 1 - j as i64) as f64) as f32)
+                .collect()
+        });
+        r
+    }
+
+    fn coeff(&self, x: f64) -> f64 {
+        let w = x / self.half as f64;
         if w.abs() >= 1.0 {
             return 0.0;
         }
         let window = 0.42
             + 0.5 * (std::f64::consts::PI * w).cos()
             + 0.08 * (2.0 * std::f64::consts::PI * w).cos();
-        let arg = 2.0 * cutoff * x;
+        let arg = 2.0 * self.cutoff * x;
         let sinc = if arg.abs() < 1e-12 {
             1.0
         } else {
             (std::f64::consts::PI * arg).sin() / (std::f64::consts::PI * arg)
         };
-        2.0 * cutoff * sinc * window
-    };
-    // Tap j of output position t (center = floor(t)) reads input[center - half + 1 + j], at distance
-    // x = frac(t) + half - 1 - j.
-    let table: Option<Vec<f32>> = (up <= MAX_PHASES).then(|| {
-        (0..up)
-            .flat_map(|p| {
-                let frac = p as f64 / up as f64;
-                (0..taps).map(move |j| coeff(frac + (half - 1 - j as i64) as f64) as f32)
-            })
-            .collect()
-    });
-    let out_len = (input.len() as u64 * up / down) as usize;
-    let mut out = Vec::with_capacity(out_len);
-    for n in 0..out_len as u64 {
-        let pos = n * down;
-        let center = (pos / up) as i64;
-        let phase = pos % up;
-        let first = center - half + 1;
+        2.0 * self.cutoff * sinc * window
+    }
+
+    /// Output sample `n`, reading input below `len` (the rest counts as silence).
+    fn sample(&self, n: u64, len: u64) -> f32 {
+        let pos = n * self.down;
+        let center = (pos / self.up) as i64;
+        let phase = pos % self.up;
+        let first = center - self.half + 1;
         let mut acc = 0.0f32;
-        for j in 0..taps {
+        for j in 0..self.taps {
             let k = first + j as i64;
-            if k < 0 || k as usize >= input.len() {
+            if k < self.start as i64 || k as u64 >= len {
                 continue;
             }
-            let c = match &table {
-                Some(t) => t[phase as usize * taps + j],
-                None => coeff(phase as f64 / up as f64 + (half - 1 - j as i64) as f64) as f32,
+            let c = match &self.table {
+                Some(t) => t[phase as usize * self.taps + j],
+                None => self
+                    .coeff(phase as f64 / self.up as f64 + (self.half - 1 - j as i64) as f64)
+                    as f32,
             };
-            acc += input[k as usize] * c;
+            acc += self.window[(k as u64 - self.start) as usize] * c;
         }
-        out.push(acc);
+        acc
     }
-    out
+
+    /// The last input index output `n` reads.
+    fn last_input(&self, n: u64) -> i64 {
+        (n * self.down / self.up) as i64 + self.half
+    }
+
+    fn push(&mut self, input: impl Iterator<Item = f32>, out: &mut Vec<f32>) {
+        if self.up == self.down {
+            out.extend(input);
+            return;
+        }
+        for x in input {
+            self.window.push_back(x);
+            self.pushed += 1;
+            // Every output whose window is now complete.
+            while self.last_input(self.next) < self.pushed as i64 {
+                out.push(self.sample(self.next, self.pushed));
+                self.next += 1;
+                let keep_from = (self.last_input(self.next) - self.taps as i64 + 1).max(0) as u64;
+                while self.start < keep_from && !self.window.is_empty() {
+                    self.window.pop_front();
+                    self.start += 1;
+                }
+            }
+        }
+    }
+
+    /// The outputs left once the input has ended (their windows end in silence).
+    fn finish(mut self) -> Vec<f32> {
+        if self.up == self.down {
+            return Vec::new();
+        }
+        let total = self.pushed * self.up / self.down;
+        let mut out = Vec::new();
+        while self.next < total {
+            out.push(self.sample(self.next, self.pushed));
+            self.next += 1;
+        }
+        out
+    }
 }
 
 #[cfg(test)]
@@ -411,6 +553,70 @@ mod tests {
             to_telephone(&hound_wav(8000, 1, 16, 0.0), 2000),
             Err(ConvertError::Empty)
         );
+    }
+
+    /// A 16-bit PCM WAV header claiming `rate` and `channels`, followed by `data` bytes of silence.
+    fn claimed_wav(rate: u32, channels: u16, data: usize) -> Vec<u8> {
+        let mut b = Vec::new();
+        b.extend_from_slice(b"RIFF");
+        b.extend_from_slice(&(36 + data as u32).to_le_bytes());
+        b.extend_from_slice(b"WAVEfmt ");
+        b.extend_from_slice(&16u32.to_le_bytes());
+        b.extend_from_slice(&1u16.to_le_bytes());
+        b.extend_from_slice(&channels.to_le_bytes());
+        b.extend_from_slice(&rate.to_le_bytes());
+        b.extend_from_slice(&rate.wrapping_mul(2 * u32::from(channels)).to_le_bytes());
+        b.extend_from_slice(&(2 * channels).to_le_bytes());
+        b.extend_from_slice(&16u16.to_le_bytes());
+        b.extend_from_slice(b"data");
+        b.extend_from_slice(&(data as u32).to_le_bytes());
+        b.resize(b.len() + data, 0);
+        b
+    }
+
+    #[test]
+    fn absurd_rates_and_channel_counts_are_refused_before_decoding() {
+        for rate in [4_294_967_294, 1, 3_999, 192_001] {
+            let r = to_telephone(&claimed_wav(rate, 1, 64), 120_000);
+            assert!(
+                matches!(
+                    r,
+                    Err(ConvertError::BadRate(_)) | Err(ConvertError::Unreadable(_))
+                ),
+                "{rate}: {r:?}"
+            );
+        }
+        assert_eq!(
+            to_telephone(&claimed_wav(4_294_967_294, 1, 64), 120_000),
+            Err(ConvertError::BadRate(4_294_967_294))
+        );
+        assert_eq!(
+            to_telephone(&claimed_wav(16_000, 9, 64), 120_000),
+            Err(ConvertError::TooManyChannels(9))
+        );
+        assert!(to_telephone(&claimed_wav(192_000, 8, 19_200), 120_000).is_ok());
+    }
+
+    #[test]
+    fn streaming_resampling_matches_the_whole_file_at_once() {
+        let input = sine(700.0, 44100, 0.3, 0.5);
+        let whole = resample(&input, 44100, 8000);
+        let mut r = Resampler::new(44100, 8000);
+        let mut out = Vec::new();
+        for chunk in input.chunks(1152) {
+            r.push(chunk.iter().copied(), &mut out);
+        }
+        out.extend(r.finish());
+        assert_eq!(out, whole);
+        assert!(r_window_is_small(44100));
+    }
+
+    /// The resampler keeps about one filter window of input, never the file.
+    fn r_window_is_small(rate: u32) -> bool {
+        let mut r = Resampler::new(rate, 8000);
+        let mut out = Vec::new();
+        r.push(std::iter::repeat_n(0.1, rate as usize * 10), &mut out);
+        r.window.len() <= r.taps + 1
     }
 
     #[test]

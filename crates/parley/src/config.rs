@@ -46,6 +46,9 @@ pub struct Config {
     /// Digest algorithms offered in challenges, in order: `MD5`, `SHA-256`. Default MD5 only: SIPp reads
     /// only the first challenge and baresip 1.0 fails on a SHA-256 challenge instead of skipping it.
     pub digest_algorithms: Vec<String>,
+    /// Accept digest responses without `qop` (RFC 2069 phones). Off: such responses carry no nonce
+    /// count and so no replay protection; when on, each nonce serves one request.
+    pub dangerous_digest_rfc2069: bool,
     /// Send unanswered, busy and unregistered calls to voicemail (false: callers get 480 / 486).
     pub voicemail: bool,
     /// Feature code that opens one's own mailbox.
@@ -106,6 +109,7 @@ impl Default for Config {
             register_max_expires: 3600,
             nonce_ttl_secs: 300,
             digest_algorithms: vec!["MD5".into()],
+            dangerous_digest_rfc2069: false,
             call_waiting: true,
             auth_max_failures: 10,
             auth_failure_window_secs: 300,

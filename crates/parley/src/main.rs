@@ -670,21 +670,22 @@ fn status(config: Config, http: Option<String>, json: bool) -> Result<()> {
     println!("Calls in progress ({}):", calls.len());
     for c in calls {
         println!(
-            "  #{:<5} {} -> {}  {}  {}s  rtp {}/{}",
+            "  #{:<5} {} -> {}  {}  {}s  rtp {}/{}  strangers dropped {}",
             c["id"],
             c["caller"].as_str().unwrap_or(""),
             c["callee"].as_str().unwrap_or(""),
             c["state"].as_str().unwrap_or(""),
             c["age_secs"],
             c["packets_a_to_b"],
-            c["packets_b_to_a"]
+            c["packets_b_to_a"],
+            c["packets_from_strangers"]
         );
     }
     let vm = st["voicemail"].as_array().cloned().unwrap_or_default();
     println!("Voicemail calls ({}):", vm.len());
     for v in vm {
         println!(
-            "  #{:<5} {} -> {}{}  {}s  rtp in {} lost {}",
+            "  #{:<5} {} -> {}{}  {}s  rtp in {} lost {}  strangers dropped {}",
             v["id"],
             v["caller"].as_str().unwrap_or(""),
             v["what"].as_str().unwrap_or(""),
@@ -695,7 +696,8 @@ fn status(config: Config, http: Option<String>, json: bool) -> Result<()> {
             },
             v["age_secs"],
             v["packets_received"],
-            v["packets_lost"]
+            v["packets_lost"],
+            v["packets_from_strangers"]
         );
     }
     Ok(())
@@ -753,6 +755,7 @@ async fn serve(mut config: Config, args: ServeArgs) -> Result<()> {
         },
         nonce_ttl: Duration::from_secs(config.nonce_ttl_secs),
         algorithms,
+        dangerous_digest_rfc2069: config.dangerous_digest_rfc2069,
         call_waiting: config.call_waiting,
         guard: parley_core::guard::GuardConfig {
             max_failures: config.auth_max_failures.max(1),

@@ -108,30 +108,17 @@ fn sip_addr(t: Target) -> SipAddr {
     }
 }
 
-fn source_of(req: &Request, connection: Option<&SipConnection>) -> Option<Target> {
-    if let Some(c) = connection.filter(|c| c.is_reliable()) {
-        let remote = c.get_remote_addr()?.get_socketaddr().ok()?;
-        let transport = match c.transport() {
-            rsipstack::sip::Transport::Tls => Transport::Tls,
-            _ => Transport::Tcp,
-        };
-        return Some(Target {
-            transport,
-            addr: remote,
-        });
-    }
-    let via = req.headers.top_via()?;
-    let host = via.received.as_deref().unwrap_or(&via.host);
-    let ip = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .parse()
-        .ok()?;
-    let port = via.rport.or(via.port).unwrap_or(5060);
-    Some(Target {
-        transport: Transport::Udp,
-        addr: SocketAddr::new(ip, port),
-    })
+/// Where a request really came from: the datagram's source address for UDP, the connection's peer for
+/// TCP and TLS. Nothing the sender wrote (a `received=` or `rport` in its own Via) is believed.
+fn source_of(connection: Option<&SipConnection>) -> Option<Target> {
+    let c = connection?;
+    let addr = c.get_remote_addr()?.get_socketaddr().ok()?;
+    let transport = match (c.is_reliable(), c.transport()) {
+        (false, _) => Transport::Udp,
+        (true, rsipstack::sip::Transport::Tls) => Transport::Tls,
+        (true, _) => Transport::Tcp,
+    };
+    Some(Target { transport, addr })
 }
 
 impl Adapter {
@@ -179,7 +166,7 @@ impl Adapter {
 
     fn serve_transaction(&self, mut tx: Transaction) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let Some(Message::Request(request)) = to_core(&tx.original.clone().into()) else {
+        let Some(Message::Request(mut request)) = to_core(&tx.original.clone().into()) else {
             // Refused by our stricter parser: answer 400 when possible, then forget it.
             tokio::spawn(async move {
                 if tx.original.method != rsipstack::sip::Method::Ack {
@@ -188,9 +175,11 @@ impl Adapter {
             });
             return;
         };
-        let Some(source) = source_of(&request, tx.connection.as_ref()) else {
+        let Some(source) = source_of(tx.connection.as_ref()) else {
             return;
         };
+        // Responses follow the top Via: make it name the real source.
+        request.headers.stamp_top_via(source.addr);
         self.responders
             .lock()
             .expect("responders lock")

@@ -1,12 +1,14 @@
 //! Parley's own end of a call's media (voicemail, the mailbox menu): one RTP socket, paced 20 ms
 //! playback of decoded prompts and messages (with seeking), DTMF from RFC 4733 events or in-band tones,
 //! and recording to a WAV file that is synced to disk every second, so that a crash loses at most the
-//! last second. Symmetric RTP: media goes back to where the caller's RTP comes from. No call logic: the
+//! last second. Strict source: only the caller's own packets are heard (a [`StrictSource`] learns it
+//! once from the addresses its signalling named; a stranger's audio and keys are dropped and counted),
+//! and media goes back to where the caller's RTP comes from (symmetric RTP). No call logic: the
 //! session decides what to play and record; this task only does it and reports.
 
 use std::fs::File;
 use std::io::{Seek, SeekFrom};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -16,7 +18,9 @@ use parley_core::vm::{RecordEnd, RecordResult};
 use parley_media::dtmf::inband::InbandDetector;
 use parley_media::dtmf::rfc4733::Rfc4733Receiver;
 use parley_media::g711::Codec;
-use parley_media::rtp::{is_rtcp, RtpHeader, RtpPacket, SequenceTracker};
+use parley_media::rtp::{
+    is_rtcp, RtpHeader, RtpPacket, SequenceTracker, SourceCheck, StrictSource,
+};
 use parley_media::wav::{recover, WavRecorder};
 use parley_media::FRAME_SAMPLES;
 use tokio::net::UdpSocket;
@@ -32,6 +36,8 @@ pub struct MediaStats {
     pub sent: AtomicU64,
     /// Packets the caller sent that never arrived (sequence gaps).
     pub lost: AtomicU64,
+    /// Packets dropped because they did not come from the caller.
+    pub strangers: AtomicU64,
 }
 
 /// One thing to play: decoded samples, seekable or not.
@@ -66,7 +72,7 @@ pub enum MediaEvent {
 }
 
 enum Cmd {
-    Remote(Option<SocketAddr>, u8, Option<u8>),
+    Remote(Option<SocketAddr>, Option<IpAddr>, u8, Option<u8>),
     Play(u64, Vec<Clip>),
     StopPlay,
     Seek(i64),
@@ -106,9 +112,18 @@ impl Media {
         })
     }
 
-    /// Where the caller receives RTP and which payload types were agreed.
-    pub fn set_remote(&self, remote: Option<SocketAddr>, audio_pt: u8, event_pt: Option<u8>) {
-        let _ = self.cmd.send(Cmd::Remote(remote, audio_pt, event_pt));
+    /// Where the caller receives RTP (its SDP), the IP its signalling comes from, and which payload
+    /// types were agreed.
+    pub fn set_remote(
+        &self,
+        remote: Option<SocketAddr>,
+        signalling: Option<IpAddr>,
+        audio_pt: u8,
+        event_pt: Option<u8>,
+    ) {
+        let _ = self
+            .cmd
+            .send(Cmd::Remote(remote, signalling, audio_pt, event_pt));
     }
 
     /// Play clips in order, replacing what plays; returns the generation its `PlayDone` will carry.
@@ -183,8 +198,7 @@ struct Task {
     id: u64,
     events: mpsc::UnboundedSender<(u64, MediaEvent)>,
     stats: Arc<MediaStats>,
-    remote: Option<SocketAddr>,
-    latched: bool,
+    source: StrictSource,
     codec: Codec,
     event_pt: Option<u8>,
     header: RtpHeader,
@@ -216,8 +230,7 @@ impl Task {
             id,
             events,
             stats,
-            remote: None,
-            latched: false,
+            source: StrictSource::new(),
             codec: Codec::Pcmu,
             event_pt: None,
             header: RtpHeader {
@@ -274,10 +287,8 @@ impl Task {
 
     fn command(&mut self, c: Cmd) {
         match c {
-            Cmd::Remote(remote, pt, event_pt) => {
-                if !self.latched {
-                    self.remote = remote;
-                }
+            Cmd::Remote(remote, signalling, pt, event_pt) => {
+                self.source.expect(remote, signalling);
                 self.codec = Codec::from_payload_type(pt).unwrap_or(Codec::Pcmu);
                 self.header.payload_type = self.codec.payload_type();
                 self.event_pt = event_pt;
@@ -366,7 +377,7 @@ impl Task {
             self.emit(MediaEvent::PlayDone(generation));
             return;
         }
-        if let Some(to) = self.remote {
+        if let Some(to) = self.source.destination() {
             self.packet.clear();
             self.header.marker = std::mem::take(&mut self.talkspurt);
             self.header.write(&mut self.packet);
@@ -380,19 +391,22 @@ impl Task {
     }
 
     fn receive(&mut self, buf: &[u8], from: SocketAddr) {
+        match self.source.check(now(), from) {
+            SourceCheck::Accept => {}
+            SourceCheck::Learned(a) => debug!(source = %a, "media source learned"),
+            SourceCheck::Stranger => {
+                if self.stats.strangers.fetch_add(1, Ordering::Relaxed) == 0 {
+                    debug!(%from, "media from a stranger dropped");
+                }
+                return;
+            }
+        }
         if is_rtcp(buf) {
             return;
         }
         let Ok(pkt) = RtpPacket::parse(buf) else {
             return;
         };
-        if !self.latched || self.remote != Some(from) {
-            if self.remote != Some(from) {
-                debug!(%from, "media latched to the caller's source");
-            }
-            self.remote = Some(from);
-            self.latched = true;
-        }
         self.stats.received.fetch_add(1, Ordering::Relaxed);
         let tracker = self.seq.get_or_insert_with(SequenceTracker::new);
         tracker.record(pkt.header.sequence);

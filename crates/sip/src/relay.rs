@@ -1,12 +1,15 @@
 //! The RTP relay that anchors every call's media: two socket pairs (RTP and RTCP) per call, one facing
-//! each leg, forwarding packets across with symmetric-RTP latching (media is sent back to where a phone
-//! actually sends from, which is what works behind NAT). Owns sockets and the port range; no call logic.
+//! each leg, forwarding packets across. Each socket accepts only its own party (a
+//! [`StrictSource`]: learned once from the addresses the signalling named, then strangers are dropped
+//! and counted), and sends back to where the party really sends from (symmetric RTP, which is what
+//! works behind NAT). Ports are drawn at random from the range. Owns sockets; no call logic.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parley_core::call::MediaUpdate;
+use parley_media::rtp::{SourceCheck, StrictSource};
 use tokio::net::UdpSocket;
 use tokio::sync::watch;
 use tracing::debug;
@@ -20,39 +23,36 @@ pub struct RelayStats {
     pub b_to_a: AtomicU64,
     /// Packets dropped because the other side's address was not known yet.
     pub dropped: AtomicU64,
+    /// Packets (RTP and RTCP) dropped because they came from neither of the call's parties.
+    pub strangers: AtomicU64,
 }
 
-/// Hands out even RTP ports (RTCP on the odd port above) from a range.
+/// Hands out even RTP ports (RTCP on the odd port above) from a range, at random: the next call's
+/// ports cannot be guessed from this one's.
 #[derive(Debug)]
 pub struct PortRange {
     ip: IpAddr,
     low: u16,
     high: u16,
-    next: u16,
 }
 
 impl PortRange {
     /// A range `low..=high` on `ip` (bind address).
     pub fn new(ip: IpAddr, low: u16, high: u16) -> PortRange {
         let low = low + (low % 2);
-        PortRange {
-            ip,
-            low,
-            high,
-            next: low,
-        }
+        PortRange { ip, low, high }
     }
 
-    /// Bind an RTP/RTCP socket pair on the next free even port.
+    /// Bind an RTP/RTCP socket pair on a free even port drawn at random.
     pub async fn allocate(&mut self) -> std::io::Result<(UdpSocket, UdpSocket)> {
-        let span = (self.high.saturating_sub(self.low) / 2 + 1) as usize;
-        for _ in 0..span {
-            let port = self.next;
-            self.next = if port + 2 > self.high.saturating_sub(1) {
-                self.low
-            } else {
-                port + 2
-            };
+        let pairs = (self.high.saturating_sub(self.low).saturating_sub(1) / 2 + 1) as u32;
+        // Random draws first; then a walk over the whole range from a random start, so that a nearly
+        // full range still finds its last free pair.
+        let start = rand::random::<u32>() % pairs;
+        let draws = (0..16).map(|_| rand::random::<u32>() % pairs);
+        let walk = (0..pairs).map(|i| (start + i) % pairs);
+        for n in draws.chain(walk) {
+            let port = self.low + 2 * n as u16;
             let Ok(rtp) = UdpSocket::bind(SocketAddr::new(self.ip, port)).await else {
                 continue;
             };
@@ -98,10 +98,7 @@ impl Relay {
         let a_port = a.0.local_addr()?.port();
         let b_port = b.0.local_addr()?.port();
         let stats = Arc::new(RelayStats::default());
-        let (update, rx) = watch::channel(MediaUpdate {
-            a_remote: None,
-            b_remote: None,
-        });
+        let (update, rx) = watch::channel(MediaUpdate::default());
         let task = tokio::spawn(run(a, b, rx, stats.clone()));
         Ok(Relay {
             a_port,
@@ -112,7 +109,8 @@ impl Relay {
         })
     }
 
-    /// Tell the relay where each side's media is (from SDP); latching then follows the real sources.
+    /// Tell the relay who each side is (its SDP address and signalling IP); each socket then learns its
+    /// party's real source from that.
     pub fn update(&self, u: MediaUpdate) {
         let _ = self.update.send(u);
     }
@@ -124,25 +122,48 @@ impl Drop for Relay {
     }
 }
 
-/// Where to send one side's packets: from SDP until the first packet arrives, then latched to its source.
-#[derive(Debug, Default, Clone, Copy)]
-struct Peer {
-    sdp: Option<SocketAddr>,
-    latched: Option<SocketAddr>,
+/// One side of the call: its RTP and RTCP sockets' source policies.
+#[derive(Debug, Default)]
+struct Party {
+    rtp: StrictSource,
+    rtcp: StrictSource,
 }
 
-impl Peer {
-    fn dest(&self) -> Option<SocketAddr> {
-        self.latched.or(self.sdp)
+impl Party {
+    fn expect(&mut self, sdp: Option<SocketAddr>, signalling: Option<IpAddr>) {
+        let rtcp = sdp.map(|a| SocketAddr::new(a.ip(), a.port().wrapping_add(1)));
+        self.rtp.expect(sdp, signalling);
+        self.rtcp.expect(rtcp, signalling);
     }
+
+    /// Where this party's RTCP goes: where it sends RTCP from, else next to its RTP.
     fn rtcp_dest(&self) -> Option<SocketAddr> {
-        self.dest()
-            .map(|a| SocketAddr::new(a.ip(), a.port().wrapping_add(1)))
+        self.rtcp.learned().or_else(|| {
+            self.rtp
+                .destination()
+                .map(|a| SocketAddr::new(a.ip(), a.port().wrapping_add(1)))
+        })
     }
-    fn set_sdp(&mut self, sdp: Option<SocketAddr>) {
-        if sdp != self.sdp {
-            self.sdp = sdp;
-            self.latched = None;
+}
+
+#[allow(clippy::disallowed_methods)]
+fn now() -> std::time::Instant {
+    std::time::Instant::now()
+}
+
+/// Whether a packet from `src` may pass; strangers are counted (and logged once per socket).
+fn admit(policy: &mut StrictSource, src: SocketAddr, stats: &RelayStats, side: &str) -> bool {
+    match policy.check(now(), src) {
+        SourceCheck::Accept => true,
+        SourceCheck::Learned(a) => {
+            debug!(side, source = %a, "media source learned");
+            true
+        }
+        SourceCheck::Stranger => {
+            if stats.strangers.fetch_add(1, Ordering::Relaxed) == 0 {
+                debug!(side, source = %src, "media from a stranger dropped");
+            }
+            false
         }
     }
 }
@@ -153,33 +174,39 @@ async fn run(
     mut updates: watch::Receiver<MediaUpdate>,
     stats: Arc<RelayStats>,
 ) {
-    let (mut pa, mut pb) = (Peer::default(), Peer::default());
+    let (mut pa, mut pb) = (Party::default(), Party::default());
     let (mut ba, mut bb, mut ca, mut cb) = ([0u8; 2048], [0u8; 2048], [0u8; 1500], [0u8; 1500]);
     loop {
         tokio::select! {
             changed = updates.changed() => {
                 if changed.is_err() { return; }
                 let u = updates.borrow_and_update().clone();
-                pa.set_sdp(u.a_remote);
-                pb.set_sdp(u.b_remote);
+                pa.expect(u.a_remote, u.a_signalling);
+                pb.expect(u.b_remote, u.b_signalling);
             }
             r = a.0.recv_from(&mut ba) => {
                 let Ok((n, src)) = r else { continue };
-                pa.latched.get_or_insert(src);
-                forward(&b.0, &ba[..n], pb.dest(), &stats.a_to_b, &stats.dropped).await;
+                if admit(&mut pa.rtp, src, &stats, "caller") {
+                    forward(&b.0, &ba[..n], pb.rtp.destination(), &stats.a_to_b, &stats.dropped).await;
+                }
             }
             r = b.0.recv_from(&mut bb) => {
                 let Ok((n, src)) = r else { continue };
-                pb.latched.get_or_insert(src);
-                forward(&a.0, &bb[..n], pa.dest(), &stats.b_to_a, &stats.dropped).await;
+                if admit(&mut pb.rtp, src, &stats, "callee") {
+                    forward(&a.0, &bb[..n], pa.rtp.destination(), &stats.b_to_a, &stats.dropped).await;
+                }
             }
             r = a.1.recv_from(&mut ca) => {
-                let Ok((n, _)) = r else { continue };
-                if let Some(d) = pb.rtcp_dest() { let _ = b.1.send_to(&ca[..n], d).await; }
+                let Ok((n, src)) = r else { continue };
+                if admit(&mut pa.rtcp, src, &stats, "caller rtcp") {
+                    if let Some(d) = pb.rtcp_dest() { let _ = b.1.send_to(&ca[..n], d).await; }
+                }
             }
             r = b.1.recv_from(&mut cb) => {
-                let Ok((n, _)) = r else { continue };
-                if let Some(d) = pa.rtcp_dest() { let _ = a.1.send_to(&cb[..n], d).await; }
+                let Ok((n, src)) = r else { continue };
+                if admit(&mut pb.rtcp, src, &stats, "callee rtcp") {
+                    if let Some(d) = pa.rtcp_dest() { let _ = a.1.send_to(&cb[..n], d).await; }
+                }
             }
         }
     }

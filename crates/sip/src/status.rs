@@ -35,6 +35,8 @@ pub struct CallView {
     pub packets_a_to_b: u64,
     /// RTP packets relayed callee → caller.
     pub packets_b_to_a: u64,
+    /// Packets dropped because they came from neither party (someone spraying the relay's ports).
+    pub packets_from_strangers: u64,
 }
 
 /// An account or address locked out after repeated authentication failures.
@@ -65,6 +67,8 @@ pub struct VoicemailView {
     pub packets_received: u64,
     /// RTP packets from the caller that never arrived.
     pub packets_lost: u64,
+    /// Packets dropped because they did not come from the caller.
+    pub packets_from_strangers: u64,
 }
 
 /// Everything `parley status` shows.

@@ -9,7 +9,8 @@ use std::time::Instant;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
-use parley_core::guard::{AuthGuard, Lockout};
+use parley_core::guard::{AuthGuard, Lockout, Refusal};
+use parley_core::text::Printable;
 use parley_store::{Privilege, Store};
 use tracing::{info, warn};
 
@@ -99,7 +100,9 @@ pub async fn basic(
     self::password(store, guard, &user, &password, source).await
 }
 
-/// Check an extension and password (rate-limited per account and per source address).
+/// Check an extension and password (rate-limited per account and per source address). The attempt is
+/// counted before the slow argon2 check starts, so parallel guesses cannot outrun the lockout, and an
+/// attempt whose request is dropped half-way still ends its reservation.
 pub async fn password(
     store: &Store,
     guard: &Guard,
@@ -107,13 +110,14 @@ pub async fn password(
     password: &str,
     source: IpAddr,
 ) -> Result<Caller, AuthFailure> {
-    let (user, password) = (user.to_string(), password.to_string());
-    let locked = guard
+    let user = parley_core::guard::account_key(user);
+    let password = password.to_string();
+    if guard
         .lock()
         .map(|g| g.is_locked(now(), source, Some(&user), false))
-        .unwrap_or(false);
-    if locked {
-        info!(user = %user, %source, "HTTP login refused: locked out after repeated failures");
+        .unwrap_or(false)
+    {
+        info!(user = %Printable(&user), %source, "HTTP login refused: locked out after repeated failures");
         return Err(AuthFailure::Locked);
     }
     let record = if parley_store::validate_extension(&user).is_ok() {
@@ -124,6 +128,12 @@ pub async fn password(
     } else {
         None
     };
+    // Only real accounts are counted by name: made-up names cannot fill the table.
+    let account = record.as_ref().map(|_| user.clone());
+    let mut attempt = Attempt::begin(guard.clone(), source, account).map_err(|r| {
+        info!(user = %Printable(&user), %source, refusal = ?r, "HTTP login refused: locked out after repeated failures");
+        AuthFailure::Locked
+    })?;
     let verified = match record {
         Some((hash, privileges)) => {
             let ok =
@@ -134,29 +144,64 @@ pub async fn password(
         }
         None => None,
     };
-    let Ok(mut g) = guard.lock() else {
-        return Err(AuthFailure::Internal);
-    };
+    let locks = attempt.end(verified.is_some());
     match verified {
-        Some(privileges) => {
-            g.record_success(source);
-            Ok(Caller { user, privileges })
-        }
+        Some(privileges) => Ok(Caller { user, privileges }),
         None => {
-            info!(user = %user, %source, "HTTP login failed");
-            let t = now();
-            g.prune(t);
-            for lock in g.record_failure(t, source, &user) {
+            info!(user = %Printable(&user), %source, "HTTP login failed");
+            for lock in locks {
                 match lock {
                     Lockout::Address(a, d) => {
                         warn!(address = %a, secs = d.as_secs(), "HTTP logins from an address locked")
                     }
                     Lockout::Account(u, d) => {
-                        warn!(user = %u, secs = d.as_secs(), "HTTP logins to an account locked")
+                        warn!(user = %Printable(&u), secs = d.as_secs(), "HTTP logins to an account locked")
                     }
                 }
             }
             Err(AuthFailure::Unauthorized)
         }
+    }
+}
+
+/// One reserved login attempt; ending it is certain, even when the request is dropped (a dropped
+/// attempt counts as a failure: the guess may have been learned from the timing).
+struct Attempt {
+    guard: Guard,
+    source: IpAddr,
+    account: Option<String>,
+    open: bool,
+}
+
+impl Attempt {
+    fn begin(guard: Guard, source: IpAddr, account: Option<String>) -> Result<Attempt, Refusal> {
+        guard
+            .lock()
+            .map_err(|_| Refusal::Busy)?
+            .begin(now(), source, account.as_deref())?;
+        Ok(Attempt {
+            guard,
+            source,
+            account,
+            open: true,
+        })
+    }
+
+    fn end(&mut self, success: bool) -> Vec<Lockout> {
+        if !std::mem::take(&mut self.open) {
+            return Vec::new();
+        }
+        let Ok(mut g) = self.guard.lock() else {
+            return Vec::new();
+        };
+        let t = now();
+        g.prune(t);
+        g.end(t, self.source, self.account.as_deref(), success)
+    }
+}
+
+impl Drop for Attempt {
+    fn drop(&mut self) {
+        self.end(false);
     }
 }

@@ -78,12 +78,16 @@ pub enum Side {
 }
 
 /// Where the relay should send each side's media.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MediaUpdate {
     /// The caller's RTP address (from its SDP), `None` when on hold with no address.
     pub a_remote: Option<SocketAddr>,
     /// The callee's RTP address.
     pub b_remote: Option<SocketAddr>,
+    /// The IP the caller's signalling comes from (its media may come from there too, behind NAT).
+    pub a_signalling: Option<IpAddr>,
+    /// The IP the callee's signalling comes from.
+    pub b_signalling: Option<IpAddr>,
 }
 
 /// What happened to the call, for logs and call records.
@@ -647,6 +651,8 @@ impl Call {
         self.out.push_back(Output::Media(MediaUpdate {
             a_remote: port_ok(&self.a_offer),
             b_remote,
+            a_signalling: Some(self.a_target.addr.ip()),
+            b_signalling: self.answered.map(|i| self.forks[i].target.addr.ip()),
         }));
     }
 

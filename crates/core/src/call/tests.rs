@@ -134,6 +134,8 @@ fn answered_fork_wins_and_the_other_fork_is_cancelled() {
     assert!(out.contains(&Output::Media(MediaUpdate {
         a_remote: Some("10.0.0.1:4000".parse().unwrap()),
         b_remote: Some("10.0.0.2:5000".parse().unwrap()),
+        a_signalling: Some("10.0.0.1".parse().unwrap()),
+        b_signalling: Some("10.0.0.2".parse().unwrap()),
     })));
     assert!(call.is_answered());
 }

@@ -1,6 +1,12 @@
-//! HTTP digest authentication for SIP (RFC 3261 §22, RFC 7616): challenges, signed time-stamped nonces
-//! that verify without server state, and response verification for MD5 and SHA-256 with qop=auth.
+//! HTTP digest authentication for SIP (RFC 3261 §22, RFC 7616): challenges, signed time-stamped nonces,
+//! and response verification for MD5 and SHA-256 with qop=auth. Replay-proof: the nonce count of every
+//! nonce in use is remembered (a small bounded table, each entry for its nonce's lifetime), so a captured
+//! `Authorization` never works a second time; the digest `uri` must name the request's own URI.
 //! Never sees a clear-text password: accounts are looked up as HA1 values by the caller.
+
+use std::collections::{HashMap, VecDeque};
+
+use super::uri::SipUri;
 
 use hmac::{Hmac, Mac};
 use md5::{Digest as _, Md5};
@@ -201,12 +207,97 @@ pub enum NonceState {
 /// The outcome of verifying credentials.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
-    /// The response is correct and the nonce fresh.
+    /// The response is correct, the nonce fresh and its count new.
     Accepted,
     /// The response is correct but the nonce expired: re-challenge with `stale=true`.
     Stale,
-    /// Wrong password, unknown user, forged nonce, or realm mismatch.
+    /// The response is correct but was seen before (a nonce count that does not grow): a replay, or a
+    /// nonce this server no longer remembers. Re-challenge with `stale=true`; not a wrong password.
+    Replayed,
+    /// Wrong password, unknown user, forged nonce, realm mismatch, a digest `uri` that is not the
+    /// request's, or no `qop` where one is required.
     Rejected,
+}
+
+/// The request the credentials came with.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestLine<'a> {
+    /// Its method.
+    pub method: &'a str,
+    /// Its Request-URI.
+    pub uri: &'a SipUri,
+}
+
+/// How many nonces in use are remembered at most (each entry lives for its nonce's lifetime).
+pub const NONCE_TABLE_LIMIT: usize = 65_536;
+
+/// The highest nonce count seen for each nonce in use. Bounded: when full, the oldest nonces are
+/// forgotten and every nonce issued up to the newest forgotten one counts as used (its holder is simply
+/// challenged again), so forgetting never lets a replay through.
+#[derive(Debug, Default, Clone)]
+struct NonceCounts {
+    counts: HashMap<String, u32>,
+    /// Nonces in the order they were first used, with their issue time.
+    order: VecDeque<(u64, String)>,
+    /// Nonces issued at or before this time and not in `counts` are refused.
+    forgotten_up_to: Option<u64>,
+    limit: usize,
+}
+
+impl NonceCounts {
+    /// Record a use of `nonce` (issued at `issued`) with count `nc`; false if it is not new.
+    fn record(&mut self, nonce: &str, issued: u64, nc: u32, now: u64, ttl: u64) -> bool {
+        self.expire(now, ttl);
+        if let Some(last) = self.counts.get_mut(nonce) {
+            if nc <= *last {
+                return false;
+            }
+            *last = nc;
+            return true;
+        }
+        if self.forgotten_up_to.is_some_and(|t| issued <= t) {
+            return false;
+        }
+        while self.counts.len() >= self.limit.max(1) {
+            let Some((t, old)) = self.order.pop_front() else {
+                break;
+            };
+            self.counts.remove(&old);
+            self.forgotten_up_to = Some(self.forgotten_up_to.map_or(t, |f| f.max(t)));
+            if issued <= t {
+                return false;
+            }
+        }
+        self.counts.insert(nonce.to_string(), nc);
+        self.order.push_back((issued, nonce.to_string()));
+        true
+    }
+
+    /// Drop nonces that have expired anyway (they verify as stale from now on).
+    fn expire(&mut self, now: u64, ttl: u64) {
+        while let Some((t, _)) = self.order.front() {
+            if now.saturating_sub(*t) <= ttl {
+                break;
+            }
+            if let Some((_, n)) = self.order.pop_front() {
+                self.counts.remove(&n);
+            }
+        }
+    }
+}
+
+/// Whether a digest `uri` names the same resource as the Request-URI (scheme, user, host, port).
+fn same_uri(digest_uri: &str, request: &SipUri) -> bool {
+    if digest_uri == request.to_string() {
+        return true;
+    }
+    let Ok(d) = SipUri::parse(digest_uri) else {
+        return false;
+    };
+    d.scheme == request.scheme
+        && d.user == request.user
+        && d.host.eq_ignore_ascii_case(&request.host)
+        && d.port == request.port
 }
 
 /// Issues and checks nonces, builds challenges and verifies responses for one realm.
@@ -217,6 +308,8 @@ pub struct DigestAuth {
     key: Vec<u8>,
     nonce_ttl_secs: u64,
     algorithms: Vec<Algorithm>,
+    counts: NonceCounts,
+    allow_rfc2069: bool,
 }
 
 impl std::fmt::Debug for DigestAuth {
@@ -239,7 +332,30 @@ impl DigestAuth {
             key: key.to_vec(),
             nonce_ttl_secs,
             algorithms,
+            counts: NonceCounts {
+                limit: NONCE_TABLE_LIMIT,
+                ..Default::default()
+            },
+            allow_rfc2069: false,
         }
+    }
+
+    /// Accept responses without `qop` (RFC 2069 clients). Off by default: such a response has no nonce
+    /// count, so each nonce is then good for one request only (the client is challenged again after).
+    pub fn dangerous_allow_rfc2069(mut self, allow: bool) -> Self {
+        self.allow_rfc2069 = allow;
+        self
+    }
+
+    /// How many nonces in use are remembered now.
+    pub fn nonces_remembered(&self) -> usize {
+        self.counts.counts.len()
+    }
+
+    #[cfg(test)]
+    fn with_nonce_limit(mut self, limit: usize) -> Self {
+        self.counts.limit = limit;
+        self
     }
 
     /// The realm.
@@ -269,27 +385,33 @@ impl DigestAuth {
 
     /// Check a nonce's signature and age.
     pub fn check_nonce(&self, nonce: &str, now_unix: u64) -> NonceState {
+        self.nonce_issued(nonce, now_unix).0
+    }
+
+    /// A nonce's state and, when it is ours, the time it was issued.
+    fn nonce_issued(&self, nonce: &str, now_unix: u64) -> (NonceState, u64) {
         let Some((body, sig)) = nonce.rsplit_once('.') else {
-            return NonceState::Invalid;
+            return (NonceState::Invalid, 0);
         };
         let expected = self.sign(body);
         if !constant_time_eq(expected.as_bytes(), sig.as_bytes()) {
-            return NonceState::Invalid;
+            return (NonceState::Invalid, 0);
         }
         let Some(ts) = body
             .split('.')
             .next()
             .and_then(|t| u64::from_str_radix(t, 16).ok())
         else {
-            return NonceState::Invalid;
+            return (NonceState::Invalid, 0);
         };
-        if ts > now_unix + 5 {
+        let state = if ts > now_unix + 5 {
             NonceState::Invalid
         } else if now_unix - ts.min(now_unix) > self.nonce_ttl_secs {
             NonceState::Stale
         } else {
             NonceState::Fresh
-        }
+        };
+        (state, ts)
     }
 
     /// Challenge header values (one per offered algorithm) for WWW-/Proxy-Authenticate.
@@ -309,12 +431,13 @@ impl DigestAuth {
             .collect()
     }
 
-    /// Verify `creds` for a request with `method`, given the account's HA1 for the algorithm the client used
-    /// (`lookup_ha1(username, algorithm)`; `None` for an unknown user).
+    /// Verify `creds` for `request`, given the account's HA1 for the algorithm the client used
+    /// (`lookup_ha1(username, algorithm)`; `None` for an unknown user). A correct response is
+    /// remembered: the same nonce count on the same nonce is [`Verdict::Replayed`] from then on.
     pub fn verify(
-        &self,
+        &mut self,
         creds: &Credentials,
-        method: &str,
+        request: RequestLine<'_>,
         now_unix: u64,
         lookup_ha1: impl FnOnce(&str, Algorithm) -> Option<String>,
     ) -> Verdict {
@@ -324,36 +447,51 @@ impl DigestAuth {
         let Some(alg) = Algorithm::parse(creds.algorithm.as_deref()) else {
             return Verdict::Rejected;
         };
-        let nonce_state = self.check_nonce(&creds.nonce, now_unix);
+        let (nonce_state, issued) = self.nonce_issued(&creds.nonce, now_unix);
         if nonce_state == NonceState::Invalid {
             return Verdict::Rejected;
         }
         let Some(ha1) = lookup_ha1(&creds.username, alg) else {
             return Verdict::Rejected;
         };
-        let ha2 = alg.hash_hex(format!("{method}:{}", creds.uri).as_bytes());
-        let expected = match creds.qop.as_deref() {
+        let ha2 = alg.hash_hex(format!("{}:{}", request.method, creds.uri).as_bytes());
+        let (expected, nc) = match creds.qop.as_deref() {
             Some(q) if q.eq_ignore_ascii_case("auth") => {
-                let (Some(nc), Some(cnonce)) = (creds.nc.as_deref(), creds.cnonce.as_deref())
-                else {
+                let (Some(nc), Some(cnonce), Some(count)) = (
+                    creds.nc.as_deref(),
+                    creds.cnonce.as_deref(),
+                    creds.nonce_count(),
+                ) else {
                     return Verdict::Rejected;
                 };
-                if creds.nonce_count().is_none() {
-                    return Verdict::Rejected;
-                }
-                alg.hash_hex(format!("{ha1}:{}:{nc}:{cnonce}:auth:{ha2}", creds.nonce).as_bytes())
+                let r = alg
+                    .hash_hex(format!("{ha1}:{}:{nc}:{cnonce}:auth:{ha2}", creds.nonce).as_bytes());
+                (r, count)
             }
             Some(_) => return Verdict::Rejected,
-            // RFC 2069 compatibility: clients that ignore qop (seen in the field) are accepted.
-            None => alg.hash_hex(format!("{ha1}:{}:{ha2}", creds.nonce).as_bytes()),
+            // RFC 2069: no nonce count, so the nonce is good for one request (count 1).
+            None if self.allow_rfc2069 => (
+                alg.hash_hex(format!("{ha1}:{}:{ha2}", creds.nonce).as_bytes()),
+                1,
+            ),
+            None => return Verdict::Rejected,
         };
         if !constant_time_eq(expected.as_bytes(), creds.response.as_bytes()) {
             return Verdict::Rejected;
         }
-        match nonce_state {
-            NonceState::Fresh => Verdict::Accepted,
-            _ => Verdict::Stale,
+        if !same_uri(&creds.uri, request.uri) {
+            return Verdict::Rejected;
         }
+        if nonce_state != NonceState::Fresh {
+            return Verdict::Stale;
+        }
+        if !self
+            .counts
+            .record(&creds.nonce, issued, nc, now_unix, self.nonce_ttl_secs)
+        {
+            return Verdict::Replayed;
+        }
+        Verdict::Accepted
     }
 }
 
@@ -364,6 +502,17 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn uri() -> SipUri {
+        SipUri::parse("sip:parley").unwrap()
+    }
+
+    fn line(uri: &SipUri) -> RequestLine<'_> {
+        RequestLine {
+            method: "REGISTER",
+            uri,
+        }
+    }
 
     fn auth() -> DigestAuth {
         DigestAuth::new(
@@ -434,39 +583,39 @@ mod tests {
 
     #[test]
     fn right_password_is_accepted_with_either_algorithm() {
-        let a = auth();
-        let nonce = a.make_nonce(1000, 42);
-        for alg in [Algorithm::Md5, Algorithm::Sha256] {
+        let mut a = auth();
+        for (n, alg) in [Algorithm::Md5, Algorithm::Sha256].into_iter().enumerate() {
+            let nonce = a.make_nonce(1000, n as u64);
             let c = respond(alg, &nonce, "secret", "00000001");
-            assert_eq!(a.verify(&c, "REGISTER", 1010, lookup), Verdict::Accepted);
+            assert_eq!(a.verify(&c, line(&uri()), 1010, lookup), Verdict::Accepted);
         }
     }
 
     #[test]
     fn nonce_count_above_nine_is_read_as_hex() {
-        let a = auth();
+        let mut a = auth();
         let nonce = a.make_nonce(1000, 42);
         for nc in ["0000000a", "000000ff", "00000100"] {
             let c = respond(Algorithm::Md5, &nonce, "secret", nc);
             assert_eq!(c.nonce_count(), Some(u32::from_str_radix(nc, 16).unwrap()));
-            assert_eq!(a.verify(&c, "REGISTER", 1010, lookup), Verdict::Accepted);
+            assert_eq!(a.verify(&c, line(&uri()), 1010, lookup), Verdict::Accepted);
         }
     }
 
     #[test]
     fn wrong_password_is_rejected() {
-        let a = auth();
+        let mut a = auth();
         let nonce = a.make_nonce(1000, 42);
         let c = respond(Algorithm::Md5, &nonce, "wrong", "00000001");
-        assert_eq!(a.verify(&c, "REGISTER", 1010, lookup), Verdict::Rejected);
+        assert_eq!(a.verify(&c, line(&uri()), 1010, lookup), Verdict::Rejected);
     }
 
     #[test]
     fn expired_nonce_with_right_password_is_stale() {
-        let a = auth();
+        let mut a = auth();
         let nonce = a.make_nonce(1000, 42);
         let c = respond(Algorithm::Md5, &nonce, "secret", "00000001");
-        assert_eq!(a.verify(&c, "REGISTER", 1301, lookup), Verdict::Stale);
+        assert_eq!(a.verify(&c, line(&uri()), 1301, lookup), Verdict::Stale);
     }
 
     #[test]
@@ -479,6 +628,88 @@ mod tests {
             other.check_nonce(&a.make_nonce(1000, 1), 1001),
             NonceState::Invalid
         );
+    }
+
+    #[test]
+    fn a_captured_authorization_is_refused_the_second_time() {
+        let mut a = auth();
+        let nonce = a.make_nonce(1000, 42);
+        let c = respond(Algorithm::Md5, &nonce, "secret", "00000001");
+        assert_eq!(a.verify(&c, line(&uri()), 1010, lookup), Verdict::Accepted);
+        assert_eq!(a.verify(&c, line(&uri()), 1011, lookup), Verdict::Replayed);
+        // The client's own next request counts up and is accepted; going back is a replay.
+        let c3 = respond(Algorithm::Md5, &nonce, "secret", "00000003");
+        assert_eq!(a.verify(&c3, line(&uri()), 1012, lookup), Verdict::Accepted);
+        let c2 = respond(Algorithm::Md5, &nonce, "secret", "00000002");
+        assert_eq!(a.verify(&c2, line(&uri()), 1013, lookup), Verdict::Replayed);
+    }
+
+    #[test]
+    fn a_digest_for_another_request_uri_is_rejected() {
+        let mut a = auth();
+        let nonce = a.make_nonce(1000, 42);
+        let c = respond(Algorithm::Md5, &nonce, "secret", "00000001");
+        let other = SipUri::parse("sip:101@parley").unwrap();
+        assert_eq!(a.verify(&c, line(&other), 1010, lookup), Verdict::Rejected);
+        // Case of the host and an explicit equal form still match.
+        let same = SipUri::parse("sip:PARLEY").unwrap();
+        assert_eq!(a.verify(&c, line(&same), 1010, lookup), Verdict::Accepted);
+    }
+
+    #[test]
+    fn a_response_without_qop_is_refused_unless_rfc2069_is_allowed() {
+        let nonce_for = |a: &DigestAuth| a.make_nonce(1000, 7);
+        let rfc2069 = |nonce: &str| {
+            let h1 = ha1(Algorithm::Md5, "100", "parley", "secret");
+            let h2 = Algorithm::Md5.hash_hex(b"REGISTER:sip:parley");
+            Credentials {
+                username: "100".into(),
+                realm: "parley".into(),
+                nonce: nonce.into(),
+                uri: "sip:parley".into(),
+                response: Algorithm::Md5.hash_hex(format!("{h1}:{nonce}:{h2}").as_bytes()),
+                ..Default::default()
+            }
+        };
+        let mut strict = auth();
+        let c = rfc2069(&nonce_for(&strict));
+        assert_eq!(
+            strict.verify(&c, line(&uri()), 1010, lookup),
+            Verdict::Rejected
+        );
+        let mut lax = auth().dangerous_allow_rfc2069(true);
+        let c = rfc2069(&nonce_for(&lax));
+        assert_eq!(
+            lax.verify(&c, line(&uri()), 1010, lookup),
+            Verdict::Accepted
+        );
+        assert_eq!(
+            lax.verify(&c, line(&uri()), 1011, lookup),
+            Verdict::Replayed
+        );
+    }
+
+    #[test]
+    fn the_nonce_table_stays_bounded_and_forgetting_never_admits_a_replay() {
+        let mut a = auth().with_nonce_limit(4);
+        let mut used = Vec::new();
+        for i in 0..10u64 {
+            let nonce = a.make_nonce(1000 + i, i);
+            let c = respond(Algorithm::Md5, &nonce, "secret", "00000001");
+            assert_eq!(
+                a.verify(&c, line(&uri()), 1010 + i, lookup),
+                Verdict::Accepted
+            );
+            used.push(c);
+            assert!(a.nonces_remembered() <= 4);
+        }
+        for c in &used {
+            assert_eq!(a.verify(c, line(&uri()), 1020, lookup), Verdict::Replayed);
+        }
+        // A nonce issued after everything forgotten still works.
+        let fresh = a.make_nonce(1021, 99);
+        let c = respond(Algorithm::Md5, &fresh, "secret", "00000001");
+        assert_eq!(a.verify(&c, line(&uri()), 1021, lookup), Verdict::Accepted);
     }
 
     #[test]

@@ -155,6 +155,37 @@ impl Headers {
     pub fn top_via(&self) -> Option<Via> {
         Via::parse(self.get_all("Via").first()?)
     }
+
+    /// Write where a request really came from into its top Via (`received` and `rport`, RFC 3261
+    /// §18.2.1 and RFC 3581), replacing whatever the sender wrote there itself: responses then go back
+    /// to the datagram's source, never to an address the sender claimed.
+    pub fn stamp_top_via(&mut self, source: std::net::SocketAddr) {
+        let Some(entry) = self.0.iter_mut().find(|(n, _)| n == "Via") else {
+            return;
+        };
+        let list = split_list(&entry.1);
+        let Some((top, rest)) = list.split_first() else {
+            return;
+        };
+        let mut stamped: String = top
+            .split(';')
+            .filter(|p| {
+                let name = p.split('=').next().unwrap_or("").trim();
+                !name.eq_ignore_ascii_case("received") && !name.eq_ignore_ascii_case("rport")
+            })
+            .collect::<Vec<_>>()
+            .join(";");
+        stamped.push_str(&format!(
+            ";received={};rport={}",
+            source.ip(),
+            source.port()
+        ));
+        for r in rest {
+            stamped.push_str(", ");
+            stamped.push_str(r);
+        }
+        entry.1 = stamped;
+    }
 }
 
 /// Split a comma-separated header value, ignoring commas inside quotes or angle brackets.
@@ -365,6 +396,21 @@ mod tests {
         h.push("m", "\"a,b\" <sip:1@h;x=1,2>, <sip:2@h>");
         h.push("Contact", "*");
         assert_eq!(h.get_all("Contact").len(), 3);
+    }
+
+    #[test]
+    fn top_via_is_stamped_with_the_real_source_replacing_a_claimed_one() {
+        let mut h = Headers::default();
+        h.push(
+            "v",
+            "SIP/2.0/UDP 10.0.0.1:5062;received=10.66.66.66;branch=z9hG4bKx;rport=1, SIP/2.0/UDP p2",
+        );
+        h.stamp_top_via("127.0.0.1:4000".parse().unwrap());
+        let top = h.top_via().unwrap();
+        assert_eq!(top.received.as_deref(), Some("127.0.0.1"));
+        assert_eq!(top.rport, Some(4000));
+        assert_eq!(top.branch.as_deref(), Some("z9hG4bKx"));
+        assert_eq!(h.get_all("Via").len(), 2);
     }
 
     #[test]

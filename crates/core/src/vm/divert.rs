@@ -43,7 +43,9 @@ pub fn diverted_to(req: &Request) -> Option<(String, Reason)> {
         }
         let headers = unescape(&e.uri.headers);
         if let Some(pos) = headers.to_ascii_lowercase().find("cause=") {
-            let digits: String = headers[pos + 6..]
+            let digits: String = headers
+                .get(pos + 6..)
+                .unwrap_or_default()
                 .chars()
                 .take_while(|c| c.is_ascii_digit())
                 .collect();
@@ -75,20 +77,28 @@ fn user_of(target: &str) -> Option<String> {
     (!user.is_empty()).then(|| user.to_string())
 }
 
-/// Percent-decoding of URI parameter and header text (`%3B` to `;`).
+/// Percent-decoding of URI parameter and header text (`%3B` to `;`). Works on bytes, never on byte
+/// offsets of the `str`: a `%` followed by a multi-byte character (`%€`) is kept as it is.
 fn unescape(s: &str) -> String {
+    fn hex(b: u8) -> Option<u8> {
+        (b as char).to_digit(16).map(|d| d as u8)
+    }
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(b);
+    while let Some(&b) = bytes.get(i) {
+        if b == b'%' {
+            let pair = (
+                bytes.get(i + 1).and_then(|&h| hex(h)),
+                bytes.get(i + 2).and_then(|&l| hex(l)),
+            );
+            if let (Some(h), Some(l)) = pair {
+                out.push(h << 4 | l);
                 i += 3;
                 continue;
             }
         }
-        out.push(bytes[i]);
+        out.push(b);
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
@@ -108,6 +118,21 @@ mod tests {
             Message::Request(r) => r,
             _ => unreachable!(),
         }
+    }
+
+    #[test]
+    fn percent_before_a_multibyte_character_is_kept_not_sliced() {
+        assert_eq!(unescape("%€"), "%€");
+        assert_eq!(unescape("a%3Bb%"), "a;b%");
+        assert_eq!(unescape("%4"), "%4");
+        assert_eq!(unescape("%e2%82%ac"), "€");
+        let r = req(
+            "sip:800@parley",
+            "History-Info: <sip:101@pbx?Reason=SIP%3Bcause%3D486%€>;index=1\r\n",
+        );
+        assert_eq!(diverted_to(&r), Some(("101".into(), Reason::Busy)));
+        let r = req("sip:800@parley;target=%€;cause=486", "");
+        assert_eq!(diverted_to(&r), Some(("%€".into(), Reason::Busy)));
     }
 
     #[test]

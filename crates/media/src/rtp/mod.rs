@@ -5,8 +5,10 @@
 
 pub mod rtcp;
 pub mod sequence;
+pub mod strict;
 
 pub use sequence::{Jitter, LossReport, SeqOutcome, SequenceTracker};
+pub use strict::{SourceCheck, StrictSource};
 
 /// Length of the fixed RTP header (no CSRCs, no extension).
 pub const RTP_HEADER_LEN: usize = 12;

@@ -2,6 +2,7 @@
 //! what the adapter receives, and carries out what they ask (send SIP, start and steer relays). The
 //! decisions live in `parley_core`; this file only routes, authenticates against the store, and times.
 
+mod contain;
 mod mwi;
 mod voicemail;
 
@@ -14,14 +15,15 @@ use parley_core::call::{
 };
 use parley_core::guard::{AuthGuard, Lockout};
 use parley_core::registrar::{Registrar, RegistrarConfig};
-use parley_core::sip::digest::{Credentials, DigestAuth, Verdict};
+use parley_core::sip::digest::{Credentials, DigestAuth, RequestLine, Verdict};
 use parley_core::sip::{Method, Request, Response};
 use parley_core::target::Target;
+use parley_core::text::Printable;
 use parley_core::vm::Reason;
 use parley_store::{CallRecord, Outcome, Store};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, info_span, warn, Instrument, Span};
+use tracing::{debug, error, info, info_span, warn, Instrument, Span};
 
 use crate::adapter::{Adapter, AdapterError, Inbound, TxId};
 use crate::media::MediaEvent;
@@ -48,6 +50,8 @@ pub struct SipConfig {
     pub nonce_ttl: Duration,
     /// Digest algorithms offered, in order.
     pub algorithms: Vec<parley_core::sip::digest::Algorithm>,
+    /// Accept digest responses without `qop` (RFC 2069 phones); each nonce then serves one request.
+    pub dangerous_digest_rfc2069: bool,
     /// Brute-force lockout settings for digest authentication.
     pub guard: parley_core::guard::GuardConfig,
     /// Whether a callee already in a call is rung again (its phone may then refuse with 486); when
@@ -165,7 +169,8 @@ pub async fn run(
             &key,
             config.nonce_ttl.as_secs(),
             config.algorithms.clone(),
-        ),
+        )
+        .dangerous_allow_rfc2069(config.dangerous_digest_rfc2069),
         registrar: Registrar::new(config.registrar.clone()),
         guard: AuthGuard::new(config.guard.clone()),
         ports: PortRange::new(
@@ -202,12 +207,36 @@ pub async fn run(
             _ = refresh.tick(), if !server.calls.is_empty() || !server.sessions.is_empty() => server.publish_status(),
             msg = inbound.recv() => {
                 let Some(msg) = msg else { break };
-                server.handle(msg).await;
+                // A new request is kept aside, so that it can be answered 500 should its handling fault.
+                let request = match &msg {
+                    Inbound::Request { tx, request, .. } => Some((*tx, request.clone())),
+                    _ => None,
+                };
+                if let Some(fault) = contain::contained(server.handle(msg)).await {
+                    server.request_faulted(request, &fault);
+                }
             }
-            Some((id, ev)) = media_rx.recv() => server.vm_media_event(id, ev).await,
-            Some(w) = work_rx.recv() => server.vm_work(w).await,
-            Some(c) = control.recv() => server.control(c).await,
-            _ = sleep_until(deadline) => server.handle_timeouts().await,
+            Some((id, ev)) = media_rx.recv() => {
+                if let Some(fault) = contain::contained(server.vm_media_event(id, ev)).await {
+                    server.child_faulted(id, "media event", &fault);
+                }
+            }
+            Some(w) = work_rx.recv() => {
+                let id = w.session();
+                if let Some(fault) = contain::contained(server.vm_work(w)).await {
+                    server.child_faulted(id.unwrap_or(0), "background work", &fault);
+                }
+            }
+            Some(c) = control.recv() => {
+                if let Some(fault) = contain::contained(server.control(c)).await {
+                    error!(fault = %fault, "an administrator's request faulted; the server goes on");
+                }
+            }
+            _ = sleep_until(deadline) => {
+                if let Some(fault) = contain::contained(server.handle_timeouts()).await {
+                    server.timers_faulted(&fault);
+                }
+            }
         }
         server.start_diverted().await;
     }
@@ -269,6 +298,54 @@ impl Server {
             host: self.config.public_ip.to_string(),
             port: self.config.listen.port(),
         }
+    }
+
+    /// Handling a SIP message panicked: answer it 500 if it was a new request; everything else goes on.
+    fn request_faulted(&mut self, request: Option<(TxId, Request)>, fault: &str) {
+        let call_id = request.as_ref().map(|(_, r)| r.call_id().to_string());
+        error!(call_id = call_id.as_deref().unwrap_or("-"), fault = %fault, "handling one SIP message faulted; it was answered 500 and the server goes on");
+        if let Some((tx, req)) = request.filter(|(_, r)| r.method != Method::Ack) {
+            self.adapter
+                .respond(tx, &Response::to_request(&req, 500, Some(&tag())));
+        }
+        self.publish_status();
+    }
+
+    /// A call or voicemail session faulted: forget it (its relay or media task ends with it), keep the rest.
+    fn child_faulted(&mut self, id: u64, what: &str, fault: &str) {
+        error!(id, what, fault = %fault, "a call faulted and was dropped; the server goes on");
+        self.forget(id);
+        self.publish_status();
+    }
+
+    /// A timer's handling faulted: the calls and sessions whose timers were due are dropped, so that
+    /// the same fault cannot fire again and again.
+    fn timers_faulted(&mut self, fault: &str) {
+        let t = now();
+        let due: Vec<u64> = self
+            .calls
+            .iter()
+            .filter(|(_, c)| c.call.poll_timeout().is_some_and(|(d, _)| d <= t))
+            .map(|(id, _)| *id)
+            .chain(
+                self.sessions
+                    .iter()
+                    .filter(|(_, e)| e.session_timeout().is_some_and(|d| d <= t))
+                    .map(|(id, _)| *id),
+            )
+            .collect();
+        error!(fault = %fault, calls = due.len(), "a timer's handling faulted; the calls it was due for were dropped");
+        for id in due {
+            self.forget(id);
+        }
+        self.publish_status();
+    }
+
+    fn forget(&mut self, id: u64) {
+        self.calls.remove(&id);
+        self.sessions.remove(&id);
+        self.by_call_id.retain(|_, (c, _)| *c != id);
+        self.server_txs.retain(|_, c| *c != id);
     }
 
     async fn control(&mut self, c: Control) {
@@ -489,37 +566,47 @@ impl Server {
                 .any(|b| b.target.addr.ip() == ip)
         });
         if self.guard.is_locked(now, ip, account, registered_here) {
-            info!(%source, user = account.unwrap_or("-"), method = %req.method, "refused: locked out after repeated authentication failures");
+            info!(%source, user = %Printable(account.unwrap_or("-")), method = %req.method, "refused: locked out after repeated authentication failures");
             self.adapter
                 .respond(tx, &Response::to_request(req, 403, Some(&tag())));
             return Auth::Challenged;
         }
         let mut stale = false;
         if let Some(creds) = creds {
-            let ha1 = match parley_core::sip::digest::Algorithm::parse(creds.algorithm.as_deref()) {
-                Some(alg) if parley_store::validate_extension(&creds.username).is_ok() => self
-                    .store
-                    .ha1(&creds.username, alg)
-                    .await
-                    .unwrap_or_else(|e| {
-                        warn!(error = %e, "account lookup failed");
-                        None
-                    }),
-                _ => None,
+            let ha1: Option<String> =
+                match parley_core::sip::digest::Algorithm::parse(creds.algorithm.as_deref()) {
+                    Some(alg) if parley_store::validate_extension(&creds.username).is_ok() => self
+                        .store
+                        .ha1(&creds.username, alg)
+                        .await
+                        .unwrap_or_else(|e| {
+                            warn!(error = %e, "account lookup failed");
+                            None
+                        }),
+                    _ => None,
+                };
+            let known = ha1.is_some();
+            let line = RequestLine {
+                method: req.method.as_str(),
+                uri: &req.uri,
             };
-            match self
-                .auth
-                .verify(&creds, req.method.as_str(), unix_now(), |_, _| ha1)
-            {
+            match self.auth.verify(&creds, line, unix_now(), |_, _| ha1) {
                 Verdict::Accepted => {
                     self.guard.record_success(ip);
                     return Auth::Ok(creds.username);
                 }
                 Verdict::Stale => stale = true,
+                Verdict::Replayed => {
+                    info!(user = %creds.username, %source, method = %req.method, "digest response seen before (replayed or nonce forgotten): challenged again");
+                    stale = true;
+                }
                 Verdict::Rejected => {
-                    info!(user = %creds.username, %source, method = %req.method, "authentication failed");
+                    let user = parley_core::guard::account_key(&creds.username);
+                    info!(user = %Printable(&user), %source, method = %req.method, "authentication failed");
                     self.guard.prune(now);
-                    for lock in self.guard.record_failure(now, ip, &creds.username) {
+                    // Only real accounts are counted by name: made-up names cannot fill the table.
+                    let account = known.then_some(user.as_str());
+                    for lock in self.guard.record_failure(now, ip, account) {
                         match lock {
                             Lockout::Address(a, d) => {
                                 warn!(address = %a, secs = d.as_secs(), "authentication lockout of a source address")
@@ -975,6 +1062,11 @@ impl Server {
                         .relay
                         .stats
                         .b_to_a
+                        .load(std::sync::atomic::Ordering::Relaxed),
+                    packets_from_strangers: c
+                        .relay
+                        .stats
+                        .strangers
                         .load(std::sync::atomic::Ordering::Relaxed),
                 }
             })

@@ -15,6 +15,7 @@ use parley_core::endpoint::{Endpoint, NewEndpoint};
 use parley_core::guard::{AuthGuard, GuardConfig, Lockout};
 use parley_core::sip::Request;
 use parley_core::target::Target;
+use parley_core::text::Printable;
 use parley_core::vm::profile::Profile;
 use parley_core::vm::{
     Announcement, Audio, Command, Deposit, Folder, GreetingKind, Greetings, LocalTime, LoginResult,
@@ -97,6 +98,8 @@ pub(super) struct VmEntry {
     started: Instant,
     source: IpAddr,
     caller: String,
+    /// Opened by the owner's own authenticated phone (`*97`).
+    own_phone: bool,
     label: String,
     take: Option<TakeFile>,
     take_ms: u64,
@@ -114,13 +117,22 @@ pub(super) enum Work {
     Pin {
         id: u64,
         mailbox: String,
+        /// The caller's address the attempt was reserved for.
+        source: IpAddr,
         ok: bool,
     },
     /// The NOTIFY that follows a SUBSCRIBE's 200 (sent a moment later, so that it does not overtake it).
-    SubscriptionNotify {
-        call_id: String,
-        end: bool,
-    },
+    SubscriptionNotify { call_id: String, end: bool },
+}
+
+impl Work {
+    /// The voicemail session the work is for, if any.
+    pub(super) fn session(&self) -> Option<u64> {
+        match self {
+            Work::Pin { id, .. } => Some(*id),
+            Work::SubscriptionNotify { .. } => None,
+        }
+    }
 }
 
 /// What a new voicemail call is.
@@ -156,6 +168,7 @@ impl VmEntry {
             age_secs: now.saturating_duration_since(self.started).as_secs(),
             packets_received: self.media.stats.received.load(Relaxed),
             packets_lost: self.media.stats.lost.load(Relaxed),
+            packets_from_strangers: self.media.stats.strangers.load(Relaxed),
         }
     }
 }
@@ -250,6 +263,7 @@ impl Server {
             total_ms: 0,
         };
         let menus = self.config.vm.menus.clone();
+        let own_phone = matches!(kind, VmKind::Retrieval { own: true, .. });
         let session = match kind {
             VmKind::Deposit {
                 mailbox, reason, ..
@@ -319,6 +333,7 @@ impl Server {
                 started: now(),
                 source: source.addr.ip(),
                 caller,
+                own_phone,
                 label,
                 take: None,
                 take_ms: 0,
@@ -440,20 +455,25 @@ impl Server {
             Work::SubscriptionNotify { call_id, end } => {
                 self.subscription_notify(&call_id, end).await
             }
-            Work::Pin { id, mailbox, ok } => {
-                let Some(source) = self.sessions.get(&id).map(|e| e.source) else {
-                    return;
-                };
+            Work::Pin {
+                id,
+                mailbox,
+                source,
+                ok,
+            } => {
                 let t = now();
+                let account = parley_store::validate_extension(&mailbox)
+                    .is_ok()
+                    .then_some(mailbox.as_str());
+                let locks = self.pin_guard.end(t, source, account, ok);
                 let result = if ok {
-                    self.pin_guard.record_success(source);
                     match self.mailbox_view(&mailbox).await {
                         Some(v) => LoginResult::Ok(v),
                         None => LoginResult::Wrong,
                     }
                 } else {
                     self.pin_guard.prune(t);
-                    for lock in self.pin_guard.record_failure(t, source, &mailbox) {
+                    for lock in locks {
                         match lock {
                             Lockout::Account(m, d) => {
                                 warn!(mailbox = %m, secs = d.as_secs(), "mailbox locked after repeated wrong PINs")
@@ -516,7 +536,8 @@ impl Server {
                     Output::Ack { .. } => {}
                     Output::Media(u) => {
                         let n = e.endpoint.negotiated().clone();
-                        e.media.set_remote(u.a_remote, n.audio_pt, n.event_pt);
+                        e.media
+                            .set_remote(u.a_remote, u.a_signalling, n.audio_pt, n.event_pt);
                     }
                     Output::Event(CallEvent::Dtmf(d)) => e.session.handle_dtmf(now(), d),
                     Output::Event(CallEvent::Ended { status, reason }) => {
@@ -864,13 +885,21 @@ impl Server {
             }
             return;
         };
-        if self.pin_guard.is_locked(t, source, Some(&mailbox), false) {
-            info!(mailbox = %mailbox, "mailbox login refused: locked after repeated wrong PINs");
+        // The attempt is counted before the slow check starts: parallel calls cannot outrun the lockout.
+        let account = valid.then_some(mailbox.as_str());
+        if let Err(refusal) = self.pin_guard.begin(t, source, account) {
+            info!(mailbox = %Printable(&mailbox), ?refusal, "mailbox login refused: locked after repeated wrong PINs");
             if let Some(e) = self.sessions.get_mut(&id) {
                 e.session.handle_login(t, LoginResult::Locked);
             }
             return;
         }
+        // A mailbox whose PIN was never set opens with the default PIN only from its owner's own
+        // authenticated phone (*97): never from *98, the pilot or a call from outside.
+        let owner_phone = self
+            .sessions
+            .get(&id)
+            .is_some_and(|e| e.own_phone && e.caller == mailbox);
         // argon2 is slow on purpose: verify off the actor and come back with the answer.
         let store = self.store.clone();
         let work = self.work.clone();
@@ -878,7 +907,7 @@ impl Server {
         tokio::spawn(async move {
             let ok = valid
                 && match store.pin_hash(&mailbox).await {
-                    Ok(None) => pin == default_pin,
+                    Ok(None) => owner_phone && pin == default_pin,
                     Ok(Some(hash)) => tokio::task::spawn_blocking(move || {
                         parley_store::verify_secret(&pin, &hash)
                     })
@@ -886,7 +915,12 @@ impl Server {
                     .unwrap_or(false),
                     Err(_) => false,
                 };
-            let _ = work.send(Work::Pin { id, mailbox, ok });
+            let _ = work.send(Work::Pin {
+                id,
+                mailbox,
+                source,
+                ok,
+            });
         });
     }
 }
