@@ -180,7 +180,9 @@ def main():
             seen = {}
             while p.poll() is None:
                 try:
-                    st = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{HTTP_PORT}/api/v1/status",
+                    req = urllib.request.Request(f"http://127.0.0.1:{HTTP_PORT}/api/v1/status", headers={
+                        "Authorization": "Bearer " + (data / "control.token").read_text().strip()})
+                    st = json.loads(urllib.request.urlopen(req,
                                                            timeout=2).read())
                     for v in st["voicemail"]:
                         seen[v["id"]] = (v["packets_received"], v["packets_lost"])

@@ -76,12 +76,17 @@ class Parley:
                 time.sleep(0.1)
         raise AssertionError("parley did not come up: " + self.log.read_text())
 
-    def http(self, path):
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}{path}", timeout=5) as r:
+    def http(self, path, operator=False):
+        req = urllib.request.Request(f"http://127.0.0.1:{self.http_port}{path}")
+        if operator:
+            # What `parley status` does: the control token the server wrote into its data directory.
+            token = (self.data / "control.token").read_text().strip()
+            req.add_header("Authorization", f"Bearer {token}")
+        with urllib.request.urlopen(req, timeout=5) as r:
             return json.loads(r.read())
 
     def status(self):
-        return self.http("/api/v1/status")
+        return self.http("/api/v1/status", operator=True)
 
     def stop(self):
         if self.proc and self.proc.poll() is None:

@@ -81,11 +81,12 @@ class Client:
         except (socket.timeout, TimeoutError):
             return None
 
-    def request(self, method, uri, user, extra="", body=b"", to_user=None):
+    def request(self, method, uri, user, extra="", body=b"", to_user=None, via_params=""):
         self.cseq += 1
         t = self.transport.upper()
         msg = (f"{method} {uri} SIP/2.0\r\n"
-               f"Via: SIP/2.0/{t} 127.0.0.1:{self.local_port};branch=z9hG4bK{random.getrandbits(48):x};rport\r\n"
+               f"Via: SIP/2.0/{t} 127.0.0.1:{self.local_port};branch=z9hG4bK{random.getrandbits(48):x};rport"
+               f"{via_params}\r\n"
                f"Max-Forwards: 70\r\n"
                f"From: <sip:{user}@127.0.0.1>;tag={self.tag}\r\n"
                f"To: <sip:{to_user or user}@127.0.0.1>\r\n"
@@ -107,4 +108,5 @@ class Client:
         name = "Proxy-Authorization" if proxy else "Authorization"
         auth = (f'{name}: Digest username="{user}", realm="{realm}", nonce="{nonce}", uri="{uri}", '
                 f'response="{resp}", algorithm={alg}, qop=auth, nc={nc}, cnonce="{cnonce}"\r\n')
+        self.last_auth = auth
         return self.request(method, uri, user, extra=auth + kw.pop("extra", ""), **kw)

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from peers import Baresip
-from vmhelp import (find_tone, first_sound, inband_dtmf, message_file, messages, pcm_tone, prompt_secs,
+from vmhelp import (find_tone, first_sound, inband_dtmf, message_file, messages, own_lines, pcm_tone, prompt_secs,
                     tone_of, ulaw_tone)
 
 TE = " 101\na=rtpmap:101 telephone-event/8000"
@@ -25,11 +25,6 @@ def deposit(p, sipp, tmp_path, to="101", caller="100", freq=440, hold=12000, por
     wav = ulaw_tone(tmp_path / f"tone-{freq}-{port}.wav", freq, hold / 1000 + 3)
     return sipp(p, "uac_vm_stream.xml", port=p.sip_port + port, user=caller, password=f"secret{caller}",
                 service=to, m=m, subst={"caller": caller, "wav": wav, "hold": hold, "te": te})
-
-
-def own_lines(log):
-    """Parley's own log lines (without the SIP stack's raw message dumps)."""
-    return "\n".join(line for line in log.splitlines() if "rsipstack" not in line)
 
 
 def wait_for(cond, secs=15, what="condition"):

@@ -28,6 +28,11 @@ def message_file(p, m):
     return p.data / "voicemail" / m["mailbox"] / f"{m['id']}.wav"
 
 
+def own_lines(log):
+    """Parley's own log lines (without the SIP stack's raw message dumps)."""
+    return "\n".join(line for line in log.splitlines() if "rsipstack" not in line)
+
+
 def prompt_secs(*ids):
     total = 0.0
     for i in ids:

@@ -16,6 +16,11 @@ pub struct RegistrarConfig {
     pub min_expires: u32,
     /// Largest expiry granted (longer requests are shortened).
     pub max_expires: u32,
+    /// Largest expiry granted over a connection (TCP, TLS): no longer than the server keeps an idle
+    /// connection open, so the phone's refresh keeps its flow alive.
+    pub max_expires_stream: u32,
+    /// Most contacts one extension may register (more get 503 and change nothing).
+    pub max_contacts: usize,
 }
 
 impl Default for RegistrarConfig {
@@ -24,6 +29,8 @@ impl Default for RegistrarConfig {
             default_expires: 3600,
             min_expires: 30,
             max_expires: 3600,
+            max_expires_stream: 300,
+            max_contacts: 10,
         }
     }
 }
@@ -139,9 +146,32 @@ impl Registrar {
                         changed: false,
                     };
                 }
-                parsed.push((na.uri, asked.min(self.config.max_expires)));
+                let max = if source.transport == crate::target::Transport::Udp {
+                    self.config.max_expires
+                } else {
+                    self.config.max_expires_stream.min(self.config.max_expires)
+                };
+                parsed.push((na.uri, asked.min(max)));
             }
             let list = self.bindings.entry(extension.to_string()).or_default();
+            list.retain(|b| b.expires_at > now);
+            let added = parsed
+                .iter()
+                .filter(|(uri, e)| *e != 0 && !list.iter().any(|b| same_contact(&b.uri, uri)))
+                .count();
+            let removed = parsed
+                .iter()
+                .filter(|(uri, e)| *e == 0 && list.iter().any(|b| same_contact(&b.uri, uri)))
+                .count();
+            if list.len() + added > self.config.max_contacts + removed {
+                let mut r = Response::to_request(req, 503, Some(to_tag));
+                r.reason = "Too Many Registered Contacts".into();
+                r.headers.push("Retry-After", "300");
+                return RegisterOutcome {
+                    response: r,
+                    changed: false,
+                };
+            }
             for (uri, expires) in parsed {
                 let pos = list.iter().position(|b| same_contact(&b.uri, &uri));
                 match (pos, expires) {
@@ -273,6 +303,75 @@ mod tests {
             transport: Transport::Udp,
             addr: ([127, 0, 0, 1], port).into(),
         }
+    }
+
+    #[test]
+    fn contacts_beyond_the_bound_get_503_and_change_nothing() {
+        let mut r = Registrar::new(RegistrarConfig {
+            max_contacts: 3,
+            ..Default::default()
+        });
+        let t = crate::test_epoch();
+        for i in 0..3 {
+            let out = r.handle_register(
+                t,
+                &register(&format!("<sip:100@10.0.0.{i}>"), Some(60)),
+                "100",
+                src(5070),
+                "x",
+            );
+            assert_eq!(out.response.status, 200);
+        }
+        let out = r.handle_register(
+            t,
+            &register("<sip:100@10.0.0.9>", Some(60)),
+            "100",
+            src(5070),
+            "x",
+        );
+        assert_eq!(out.response.status, 503);
+        assert_eq!(r.lookup(t, "100").len(), 3);
+        // Refreshing a known contact, or replacing one by removing another, is fine.
+        let out = r.handle_register(
+            t,
+            &register("<sip:100@10.0.0.1>", Some(60)),
+            "100",
+            src(5070),
+            "x",
+        );
+        assert_eq!(out.response.status, 200);
+        let swap = register("<sip:100@10.0.0.9>, <sip:100@10.0.0.0>;expires=0", Some(60));
+        assert_eq!(
+            r.handle_register(t, &swap, "100", src(5070), "x")
+                .response
+                .status,
+            200
+        );
+        assert_eq!(r.lookup(t, "100").len(), 3);
+    }
+
+    #[test]
+    fn registrations_over_a_connection_last_no_longer_than_its_idle_timeout() {
+        let mut r = Registrar::new(RegistrarConfig {
+            max_expires_stream: 300,
+            ..Default::default()
+        });
+        let t = crate::test_epoch();
+        let tcp = Target {
+            transport: Transport::Tcp,
+            addr: ([127, 0, 0, 1], 5070).into(),
+        };
+        r.handle_register(
+            t,
+            &register("<sip:100@10.0.0.1;transport=tcp>", Some(3600)),
+            "100",
+            tcp,
+            "x",
+        );
+        let left = r.lookup(t, "100")[0]
+            .expires_at
+            .saturating_duration_since(t);
+        assert_eq!(left, Duration::from_secs(300));
     }
 
     #[test]

@@ -18,7 +18,7 @@ impl fmt::Display for Printable<'_> {
             if i == LOG_TEXT_LIMIT {
                 return f.write_str("…");
             }
-            if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202e}') {
+            if is_unsafe(c) {
                 write!(f, "{}", c.escape_default())?;
             } else {
                 write!(f, "{c}")?;
@@ -28,9 +28,27 @@ impl fmt::Display for Printable<'_> {
     }
 }
 
-/// Untrusted text made safe for a log or audit line, as a `String`.
+/// Untrusted text made safe for a log line, as a `String` (cut after [`LOG_TEXT_LIMIT`]).
 pub fn printable(s: &str) -> String {
     Printable(s).to_string()
+}
+
+/// Untrusted text with its control characters escaped, whole (for the audit log, whose lines are
+/// shown in terminals and pages).
+pub fn escape_controls(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if is_unsafe(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn is_unsafe(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202e}')
 }
 
 #[cfg(test)]
@@ -47,5 +65,6 @@ mod tests {
             LOG_TEXT_LIMIT + 1
         );
         assert_eq!(printable("a\u{202e}b"), "a\\u{202e}b");
+        assert_eq!(escape_controls(&"y\n".repeat(100)).len(), 300);
     }
 }

@@ -46,7 +46,16 @@ pub enum ConvertError {
     /// More channels than Parley mixes.
     #[error("the file has {0} channels; at most 8 are accepted")]
     TooManyChannels(usize),
+    /// It decodes to far more audio than a file of its size can honestly hold (a decompression bomb).
+    #[error("the file decodes to far more audio than a file of its size holds")]
+    Overexpanding,
 }
+
+/// Decoded PCM (16-bit, all channels) allowed per byte of upload, beyond [`EXPANSION_FLOOR`]: real
+/// recordings compress a few to a few dozen times; a bomb of constant blocks, thousands of times.
+pub const EXPANSION_RATIO: u64 = 1024;
+/// Decoded PCM any upload may produce, whatever its size (short files of near-silence are fine).
+pub const EXPANSION_FLOOR: u64 = 16 << 20;
 
 /// Lowest and highest sample rates converted.
 pub const RATES: std::ops::RangeInclusive<u32> = 4_000..=192_000;
@@ -169,6 +178,7 @@ fn container(bytes: &[u8]) -> &'static str {
 /// `max_ms`.
 fn decode(bytes: Vec<u8>, max_ms: u64) -> Result<(Source, Vec<f32>), ConvertError> {
     let kind = container(&bytes);
+    let input_len = bytes.len() as u64;
     let unreadable = |e: SymError| ConvertError::Unreadable(e.to_string());
     let mss = MediaSourceStream::new(
         Box::new(Cursor::new(bytes)),
@@ -198,6 +208,16 @@ fn decode(bytes: Vec<u8>, max_ms: u64) -> Result<(Source, Vec<f32>), ConvertErro
     // What the header claims is checked before a decoder is made or anything is decoded.
     if rate != 0 {
         check_shape(rate, channels)?;
+        // A length the header declares (FLAC's STREAMINFO, a WAV's data size) is believed when it is
+        // too long; when it is short, the count of decoded samples below still stops decoding.
+        let declared = track.codec_params.n_frames.unwrap_or(0);
+        if declared.saturating_mul(1000)
+            > max_ms.saturating_add(1000).saturating_mul(u64::from(rate))
+        {
+            return Err(ConvertError::TooLong {
+                max_secs: max_ms / 1000,
+            });
+        }
     }
     let mut decoder = symphonia::default::get_codecs()
         .make(&track.codec_params, &DecoderOptions::default())
@@ -205,6 +225,7 @@ fn decode(bytes: Vec<u8>, max_ms: u64) -> Result<(Source, Vec<f32>), ConvertErro
     let mut resampler: Option<Resampler> = None;
     // Input samples (per channel) decoded so far, and the most that may be: the limit plus a second.
     let mut frames_in = 0u64;
+    let mut decoded_bytes = 0u64;
     let mut buf: Option<SampleBuffer<f32>> = None;
     let mut mono = Vec::new();
     let mut bad_packets = 0usize;
@@ -238,6 +259,10 @@ fn decode(bytes: Vec<u8>, max_ms: u64) -> Result<(Source, Vec<f32>), ConvertErro
             continue;
         }
         frames_in += decoded.frames() as u64;
+        decoded_bytes += (decoded.frames() * channels * 2) as u64;
+        if decoded_bytes > EXPANSION_FLOOR.max(input_len.saturating_mul(EXPANSION_RATIO)) {
+            return Err(ConvertError::Overexpanding);
+        }
         if frames_in.saturating_mul(1000)
             > max_ms.saturating_add(1000).saturating_mul(u64::from(rate))
         {
@@ -595,6 +620,77 @@ mod tests {
             Err(ConvertError::TooManyChannels(9))
         );
         assert!(to_telephone(&claimed_wav(192_000, 8, 19_200), 120_000).is_ok());
+    }
+
+    fn crc(data: &[u8], poly: u32, bits: u32) -> u32 {
+        let (top, mask) = (1u32 << (bits - 1), (1u32 << bits) - 1);
+        let mut c = 0u32;
+        for &b in data {
+            c ^= u32::from(b) << (bits - 8);
+            for _ in 0..8 {
+                c = if c & top != 0 {
+                    ((c << 1) ^ poly) & mask
+                } else {
+                    (c << 1) & mask
+                };
+            }
+        }
+        c
+    }
+
+    /// FLAC silence of CONSTANT subframes in 65,535-sample blocks (about 35 bytes a block).
+    fn flac_bomb(seconds: u64, rate: u64, channels: u64, declare_length: bool) -> Vec<u8> {
+        let block = 65_535u64;
+        let total = seconds * rate;
+        let mut out = b"fLaC\x80\x00\x00\x22".to_vec();
+        out.extend_from_slice(&(block as u16).to_be_bytes());
+        out.extend_from_slice(&(block as u16).to_be_bytes());
+        out.extend_from_slice(&[0; 6]);
+        let packed = (rate << 44)
+            | ((channels - 1) << 41)
+            | (15 << 36)
+            | if declare_length { total } else { 0 };
+        out.extend_from_slice(&packed.to_be_bytes());
+        out.extend_from_slice(&[0; 16]);
+        for frame in 0..total.div_ceil(block) {
+            let n = block.min(total - frame * block);
+            let mut f = vec![0xFF, 0xF8, 0x70, (((channels - 1) << 4) | 0x08) as u8];
+            match frame {
+                0..=0x7F => f.push(frame as u8),
+                0x80..=0x7FF => {
+                    f.extend_from_slice(&[0xC0 | (frame >> 6) as u8, 0x80 | (frame & 0x3F) as u8])
+                }
+                _ => f.extend_from_slice(&[
+                    0xE0 | (frame >> 12) as u8,
+                    0x80 | ((frame >> 6) & 0x3F) as u8,
+                    0x80 | (frame & 0x3F) as u8,
+                ]),
+            }
+            f.extend_from_slice(&((n - 1) as u16).to_be_bytes());
+            f.push(crc(&f, 0x07, 8) as u8);
+            f.extend(std::iter::repeat_n(0u8, 3 * channels as usize));
+            let c = crc(&f, 0x8005, 16) as u16;
+            f.extend_from_slice(&c.to_be_bytes());
+            out.extend_from_slice(&f);
+        }
+        out
+    }
+
+    #[test]
+    fn a_flac_bomb_is_refused_whether_or_not_it_declares_its_length() {
+        let fine = to_telephone(&flac_bomb(2, 192_000, 8, true), 120_000).unwrap();
+        assert_eq!(fine.duration_ms, 2000);
+        let bomb = flac_bomb(600, 192_000, 8, true);
+        assert!(bomb.len() < 100_000);
+        assert_eq!(
+            to_telephone(&bomb, 120_000),
+            Err(ConvertError::TooLong { max_secs: 120 })
+        );
+        let hidden = flac_bomb(600, 192_000, 8, false);
+        assert_eq!(
+            to_telephone(&hidden, 120_000),
+            Err(ConvertError::Overexpanding)
+        );
     }
 
     #[test]

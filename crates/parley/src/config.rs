@@ -32,6 +32,21 @@ pub struct Config {
     pub register_min_expires: u32,
     /// Longest registration expiry granted.
     pub register_max_expires: u32,
+    /// Most contacts (phones) one extension may register at once.
+    pub register_max_contacts: usize,
+    /// A TCP connection carrying nothing for this many seconds is closed; registrations over TCP are
+    /// granted at most this long, so that a phone's refresh keeps its connection open.
+    pub sip_tcp_idle_secs: u64,
+    /// TCP connections one source address may hold open at once.
+    pub sip_tcp_per_address: usize,
+    /// Calls in progress one account may place at once.
+    pub max_calls_per_account: usize,
+    /// Message-waiting subscriptions per account.
+    pub max_subscriptions_per_account: usize,
+    /// Voicemail calls one mailbox or caller may have at once.
+    pub max_voicemail_per_account: usize,
+    /// Voicemail calls from one source address at once (trusted PBXs are exempt).
+    pub max_voicemail_per_address: usize,
     /// Digest nonce lifetime in seconds (after it, `stale=true`).
     pub nonce_ttl_secs: u64,
     /// Failed digest authentications (per source address, and per account) that cause a lockout.
@@ -107,6 +122,13 @@ impl Default for Config {
             register_default_expires: 3600,
             register_min_expires: 30,
             register_max_expires: 3600,
+            register_max_contacts: 10,
+            sip_tcp_idle_secs: 300,
+            sip_tcp_per_address: 128,
+            max_calls_per_account: 8,
+            max_subscriptions_per_account: 20,
+            max_voicemail_per_account: 8,
+            max_voicemail_per_address: 32,
             nonce_ttl_secs: 300,
             digest_algorithms: vec!["MD5".into()],
             dangerous_digest_rfc2069: false,

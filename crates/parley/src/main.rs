@@ -170,10 +170,13 @@ enum UserCommand {
     },
     /// List accounts.
     List,
-    /// Remove an account.
+    /// Remove an account with its messages, greetings and call records.
     Remove {
         /// Extension number.
         ext: String,
+        /// Keep them in an archive under the data directory instead of deleting them.
+        #[arg(long)]
+        archive: bool,
     },
     /// Change an account.
     Set {
@@ -406,9 +409,19 @@ fn http_request(
         .with_context(|| format!("no Parley server answering at {addr}"))?;
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
     let body = body.unwrap_or_default();
+    // The running server wrote its control token into the data directory (readable by its user only):
+    // holding it is what lets this command line read the status and steer the server.
+    let token_path = config.data.join(parley_web::CONTROL_TOKEN_FILE);
+    let token = std::fs::read_to_string(&token_path).with_context(|| {
+        format!(
+            "cannot read {} (is the server running on this data directory, and are you its user?)",
+            token_path.display()
+        )
+    })?;
     write!(
         s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        token.trim(),
         body.len()
     )?;
     let mut resp = String::new();
@@ -520,10 +533,30 @@ async fn user_command(store: &Store, cmd: UserCommand) -> Result<()> {
                 );
             }
         }
-        UserCommand::Remove { ext } => {
-            store.remove_user(&ext).await?;
-            audit_cli(store, "user.remove", &ext, "").await;
-            println!("removed extension {ext}");
+        UserCommand::Remove { ext, archive } => {
+            let disposal = if archive {
+                parley_store::Disposal::Archive
+            } else {
+                parley_store::Disposal::Delete
+            };
+            match store.remove_account(&ext, disposal).await? {
+                Some(dir) => {
+                    audit_cli(
+                        store,
+                        "user.remove",
+                        &ext,
+                        &format!("archived in {}", dir.display()),
+                    )
+                    .await;
+                    println!("removed extension {ext}; its messages, greetings and call records are archived in {}", dir.display());
+                }
+                None => {
+                    audit_cli(store, "user.remove", &ext, "data deleted").await;
+                    println!(
+                        "removed extension {ext} with its messages, greetings and call records"
+                    );
+                }
+            }
         }
         UserCommand::Set {
             ext,
@@ -752,6 +785,8 @@ async fn serve(mut config: Config, args: ServeArgs) -> Result<()> {
             default_expires: config.register_default_expires,
             min_expires: config.register_min_expires,
             max_expires: config.register_max_expires,
+            max_expires_stream: config.sip_tcp_idle_secs.min(u64::from(u32::MAX)) as u32,
+            max_contacts: config.register_max_contacts.max(1),
         },
         nonce_ttl: Duration::from_secs(config.nonce_ttl_secs),
         algorithms,
@@ -763,6 +798,17 @@ async fn serve(mut config: Config, args: ServeArgs) -> Result<()> {
             lockout: Duration::from_secs(config.auth_lockout_secs),
         },
         vm: vm.clone(),
+        limits: parley_sip::Limits {
+            calls_per_account: config.max_calls_per_account.max(1),
+            subscriptions_per_account: config.max_subscriptions_per_account.max(1),
+            voicemail_per_account: config.max_voicemail_per_account.max(1),
+            voicemail_per_address: config.max_voicemail_per_address.max(1),
+        },
+        transport: parley_sip::TransportLimits {
+            tcp_per_address: config.sip_tcp_per_address.max(1),
+            tcp_idle: Duration::from_secs(config.sip_tcp_idle_secs.max(30)),
+            ..Default::default()
+        },
     };
     let notifier = parley_notify::spawn(store.clone(), config.notify(public_ip), cancel.clone())
         .context("invalid notification settings ([smtp], [email], [sms], [outbox])")?;
@@ -776,9 +822,12 @@ async fn serve(mut config: Config, args: ServeArgs) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(config.http_listen)
         .await
         .with_context(|| format!("cannot listen for HTTP on {}", config.http_listen))?;
+    let control_token = parley_web::write_control_token(&config.data)
+        .context("cannot write the control token into the data directory")?;
     let app = parley_web::app(parley_web::AppState {
         status,
         control: Some(control),
+        control_token: Some(control_token),
         store: Some(store.clone()),
         guard: parley_web::login_guard(parley_core::guard::GuardConfig {
             max_failures: config.auth_max_failures.max(1),

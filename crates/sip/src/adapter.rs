@@ -1,10 +1,14 @@
 //! The one module that names rsipstack types. It runs the endpoint (UDP and TCP transports, transactions),
 //! turns every message into Parley's own `parley_core::sip` values, and carries out sends. Upgrading the
-//! SIP stack touches this file only.
+//! SIP stack touches this file only. It also holds the transport's bounds: TCP connections are accepted
+//! here (at most so many per source address, and in all), idle ones are closed by the stack after a
+//! while, and a request larger than [`MAX_REQUEST`] is answered 513 without being parsed further.
 
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use parley_core::sip::{Message, Request, Response};
 use parley_core::target::{Target, Transport};
@@ -12,8 +16,9 @@ use rsipstack::transaction::endpoint::EndpointInnerRef;
 use rsipstack::transaction::key::{TransactionKey, TransactionRole};
 use rsipstack::transaction::transaction::{Transaction, TransactionEvent};
 use rsipstack::transaction::Endpoint;
+use rsipstack::transport::tcp::TcpConnection;
 use rsipstack::transport::udp::UdpConnection;
-use rsipstack::transport::{SipAddr, SipConnection, TcpListenerConnection, TransportLayer};
+use rsipstack::transport::{SipAddr, SipConnection, TransportLayer};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
@@ -59,6 +64,30 @@ pub enum Inbound {
         /// Whether a final response had arrived.
         final_seen: bool,
     },
+}
+
+/// The largest request accepted (bytes of the whole message); larger ones get 513.
+pub const MAX_REQUEST: usize = 32 * 1024;
+
+/// Bounds of the transports.
+#[derive(Debug, Clone)]
+pub struct TransportLimits {
+    /// TCP connections one source address may hold open at once (an office behind NAT holds many).
+    pub tcp_per_address: usize,
+    /// TCP connections in all.
+    pub tcp_total: usize,
+    /// A TCP connection that carries nothing for this long is closed.
+    pub tcp_idle: Duration,
+}
+
+impl Default for TransportLimits {
+    fn default() -> Self {
+        TransportLimits {
+            tcp_per_address: 128,
+            tcp_total: 4096,
+            tcp_idle: Duration::from_secs(300),
+        }
+    }
 }
 
 /// Adapter errors.
@@ -121,21 +150,96 @@ fn source_of(connection: Option<&SipConnection>) -> Option<Target> {
     Some(Target { transport, addr })
 }
 
+/// TCP connections open, per source address; each entry is the stack's connection, whose last other
+/// holder dropping it means the stack has closed it.
+#[derive(Default)]
+struct TcpFlows(HashMap<IpAddr, Vec<TcpConnection>>);
+
+impl TcpFlows {
+    /// Forget connections the stack has closed (nobody but us holds them any more).
+    fn prune(&mut self) {
+        self.0.retain(|_, list| {
+            list.retain(|c| Arc::strong_count(&c.inner) > 1);
+            !list.is_empty()
+        });
+    }
+
+    fn total(&self) -> usize {
+        self.0.values().map(Vec::len).sum()
+    }
+}
+
+/// Accept TCP connections within the bounds and hand them to the stack.
+async fn accept_tcp(
+    listener: tokio::net::TcpListener,
+    listen: SocketAddr,
+    inner: EndpointInnerRef,
+    limits: TransportLimits,
+    cancel: CancellationToken,
+) {
+    let local = SipAddr {
+        r#type: Some(rsipstack::sip::Transport::Tcp),
+        addr: listen.into(),
+    };
+    let flows = Arc::new(Mutex::new(TcpFlows::default()));
+    let mut tidy = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        let (stream, remote) = tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tidy.tick() => {
+                if let Ok(mut f) = flows.lock() { f.prune(); }
+                continue;
+            }
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    warn!(error = %e, "TCP accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(mut f) = flows.lock() else { return };
+        f.prune();
+        let ip = remote.ip();
+        let from_ip = f.0.get(&ip).map_or(0, Vec::len);
+        if from_ip >= limits.tcp_per_address || f.total() >= limits.tcp_total {
+            debug!(%remote, from_ip, total = f.total(), "TCP connection refused: too many open");
+            drop(stream);
+            continue;
+        }
+        let conn =
+            match TcpConnection::from_stream(stream, local.clone(), Some(cancel.child_token())) {
+                Ok(c) => c,
+                Err(e) => {
+                    debug!(error = %e, %remote, "TCP connection could not be set up");
+                    continue;
+                }
+            };
+        f.0.entry(ip).or_default().push(conn.clone());
+        drop(f);
+        inner
+            .transport_layer
+            .add_connection(SipConnection::Tcp(conn));
+    }
+}
+
 impl Adapter {
     /// Bind UDP and TCP on `listen` and start the endpoint. Inbound traffic arrives on the returned receiver.
     pub async fn start(
         listen: SocketAddr,
+        limits: TransportLimits,
         cancel: CancellationToken,
     ) -> Result<(Adapter, mpsc::UnboundedReceiver<Inbound>), AdapterError> {
         let layer = TransportLayer::new(cancel.child_token());
+        layer.set_stream_idle_timeout(limits.tcp_idle);
         let udp = UdpConnection::create_connection(listen, None, Some(cancel.child_token()))
             .await
             .map_err(|e| AdapterError::Listen(listen, e.to_string()))?;
         layer.add_transport(udp.into());
-        let tcp = TcpListenerConnection::new(listen, None)
+        let tcp = tokio::net::TcpListener::bind(listen)
             .await
             .map_err(|e| AdapterError::Listen(listen, e.to_string()))?;
-        layer.add_transport(tcp.into());
         let endpoint = rsipstack::EndpointBuilder::new()
             .with_cancel_token(cancel.child_token())
             .with_transport_layer(layer)
@@ -161,12 +265,36 @@ impl Adapter {
             }
             drop(endpoint);
         });
+        tokio::spawn(accept_tcp(
+            tcp,
+            listen,
+            adapter.inner.clone(),
+            limits,
+            cancel.child_token(),
+        ));
         Ok((adapter, rx))
     }
 
     fn serve_transaction(&self, mut tx: Transaction) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let Some(Message::Request(mut request)) = to_core(&tx.original.clone().into()) else {
+        let text = tx.original.to_string();
+        if text.len() > MAX_REQUEST {
+            debug!(bytes = text.len(), "request too large: 513");
+            tokio::spawn(async move {
+                if tx.original.method != rsipstack::sip::Method::Ack {
+                    let _ = tx.reply(rsipstack::sip::StatusCode::MessageTooLarge).await;
+                }
+            });
+            return;
+        }
+        let parsed = match Message::parse(text.as_bytes()) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                debug!(error = %e, "message refused by Parley's parser");
+                None
+            }
+        };
+        let Some(Message::Request(mut request)) = parsed else {
             // Refused by our stricter parser: answer 400 when possible, then forget it.
             tokio::spawn(async move {
                 if tx.original.method != rsipstack::sip::Method::Ack {

@@ -9,5 +9,6 @@ pub mod relay;
 pub mod server;
 pub mod status;
 
-pub use server::{run, snapshot, spawn, Control, SipConfig, VmSettings};
+pub use adapter::TransportLimits;
+pub use server::{run, snapshot, spawn, Control, Limits, SipConfig, VmSettings};
 pub use status::{Status, StatusHandle};

@@ -35,13 +35,16 @@ impl Store {
         target: &str,
         detail: &str,
     ) -> Result<(), StoreError> {
+        // Names and details may come from strangers (log-in names, Callisto parameters): their control
+        // characters are stored escaped, so no reader of the log is steered by them.
+        use parley_core::text::escape_controls as safe;
         sqlx::query("INSERT INTO audit_log (at, actor, source, action, target, detail) VALUES (?, ?, ?, ?, ?, ?)")
             .bind(at)
-            .bind(actor)
-            .bind(source)
-            .bind(action)
-            .bind(target)
-            .bind(detail)
+            .bind(safe(actor))
+            .bind(safe(source))
+            .bind(safe(action))
+            .bind(safe(target))
+            .bind(safe(detail))
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -65,5 +68,27 @@ impl Store {
                 detail: r.get("detail"),
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn control_characters_are_stored_escaped() {
+        let (s, _dir) = crate::test_store(None).await;
+        s.audit(
+            1,
+            "101\nroot",
+            "127.0.0.1",
+            "ma.addGroup",
+            "MA/\u{1b}[2J",
+            "name=\"x\r\"",
+        )
+        .await
+        .unwrap();
+        let e = &s.audit_log(1).await.unwrap()[0];
+        assert_eq!(e.actor, "101\\nroot");
+        assert_eq!(e.target, "MA/\\u{1b}[2J");
+        assert!(!e.detail.contains('\r'));
     }
 }

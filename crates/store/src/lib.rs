@@ -23,7 +23,8 @@ pub use ma::{Announcement, Change, Group, Member, Vip};
 pub use outbox::{Channel, Event, OutboxItem, Webhook};
 pub use tokens::TokenInfo;
 pub use users::{
-    hash_secret, unix_now, validate_extension, verify_secret, NewUser, Privilege, User, UserChanges,
+    hash_secret, unix_now, validate_extension, verify_secret, Disposal, NewUser, Privilege, User,
+    UserChanges,
 };
 pub use voicemail::{Counts, MailboxSettings, StoredMessage, FOLDERS};
 
@@ -48,6 +49,9 @@ pub enum StoreError {
     /// Hashing failed.
     #[error("hashing failed: {0}")]
     Hash(String),
+    /// Audio files could not be moved or removed.
+    #[error("audio files: {0}")]
+    Files(#[from] std::io::Error),
 }
 
 /// Schema migrations, applied in order, each once, each in its own transaction.

@@ -10,6 +10,15 @@ use sqlx::Row;
 
 use crate::{Store, StoreError, SIP_REALM};
 
+/// What happens to a removed account's audio and lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposal {
+    /// Deleted.
+    Delete,
+    /// Kept under `archive/` in the data directory, out of the mailbox's place.
+    Archive,
+}
+
 /// An account as listed (no secrets).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct User {
@@ -301,14 +310,77 @@ impl Store {
 
     /// Remove an account.
     pub async fn remove_user(&self, ext: &str) -> Result<(), StoreError> {
-        let r = sqlx::query("DELETE FROM users WHERE extension = ?")
-            .bind(ext)
-            .execute(&self.pool)
-            .await?;
-        if r.rows_affected() == 0 {
+        self.remove_account(ext, Disposal::Delete).await.map(|_| ())
+    }
+
+    /// Remove an account with everything that was its own: messages, greetings, name and
+    /// announcements, API tokens, and the call records it took part in, so that the next user of the
+    /// extension inherits nothing. With [`Disposal::Archive`] the audio and a JSON list of the messages
+    /// and call records go to `archive/<ext>-<unix time>/` under the data directory (returned).
+    ///
+    /// The audio is moved out of the mailbox's place first, then the rows go in one transaction; if that
+    /// fails, the audio is put back.
+    pub async fn remove_account(
+        &self,
+        ext: &str,
+        disposal: Disposal,
+    ) -> Result<Option<std::path::PathBuf>, StoreError> {
+        if self.get_user(ext).await?.is_none() {
             return Err(StoreError::NotFound(ext.to_string()));
         }
-        Ok(())
+        let now = crate::unix_now();
+        let audio = self.mailbox_dir(ext);
+        let parked = match disposal {
+            Disposal::Delete => self
+                .data_dir()
+                .join("voicemail")
+                .join(format!(".removed-{ext}-{now}")),
+            Disposal::Archive => {
+                let dir = self.data_dir().join("archive").join(format!("{ext}-{now}"));
+                std::fs::create_dir_all(&dir)?;
+                let messages = self.list_messages(ext).await?;
+                let calls = self.call_records(Some(ext), u32::MAX).await?;
+                let list = serde_json::json!({ "extension": ext, "removed_at": now, "messages": messages, "calls": calls });
+                std::fs::write(
+                    dir.join("account.json"),
+                    serde_json::to_vec_pretty(&list).unwrap_or_default(),
+                )?;
+                dir.join("voicemail")
+            }
+        };
+        let moved = match std::fs::rename(&audio, &parked) {
+            Ok(()) => true,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+            Err(e) => return Err(e.into()),
+        };
+        let rows = async {
+            let mut tx = self.pool.begin().await?;
+            sqlx::query("DELETE FROM call_records WHERE caller = ?1 OR callee = ?1")
+                .bind(ext)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM users WHERE extension = ?")
+                .bind(ext)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await
+        }
+        .await;
+        if let Err(e) = rows {
+            if moved {
+                let _ = std::fs::rename(&parked, &audio);
+            }
+            return Err(e.into());
+        }
+        match disposal {
+            Disposal::Delete => {
+                if moved {
+                    std::fs::remove_dir_all(&parked)?;
+                }
+                Ok(None)
+            }
+            Disposal::Archive => Ok(parked.parent().map(|p| p.to_path_buf())),
+        }
     }
 
     /// Change an account; all fields are validated before one UPDATE writes them.
@@ -485,6 +557,81 @@ mod tests {
             s.remove_user("100").await,
             Err(StoreError::NotFound(_))
         ));
+    }
+
+    async fn account_with_data(s: &Store) {
+        s.add_user(&NewUser {
+            extension: "101".into(),
+            name: "Bob".into(),
+            password: "secret1".into(),
+            pin: None,
+            email: None,
+            privileges: vec![],
+        })
+        .await
+        .unwrap();
+        let id = s.start_message("101", Some("100"), None, 1).await.unwrap();
+        std::fs::create_dir_all(s.greeting_path("101", "busy").parent().unwrap()).unwrap();
+        std::fs::write(s.message_path("101", id), b"audio").unwrap();
+        std::fs::write(s.greeting_path("101", "busy"), b"greeting").unwrap();
+        s.finish_message(id, 1500, "new").await.unwrap();
+        s.add_call_record(&crate::CallRecord {
+            id: 0,
+            started_at: 1,
+            caller: "100".into(),
+            caller_name: None,
+            callee: "101".into(),
+            outcome: crate::Outcome::Voicemail,
+            talk_ms: 1500,
+            total_ms: 2000,
+        })
+        .await
+        .unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_next_user_of_a_removed_extension_inherits_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).await.unwrap();
+        account_with_data(&s).await;
+        s.remove_account("101", Disposal::Delete).await.unwrap();
+        account_with_data(&s).await;
+        assert_eq!(s.list_messages("101").await.unwrap().len(), 1);
+        assert_eq!(s.call_records(Some("101"), 10).await.unwrap().len(), 1);
+        s.remove_account("101", Disposal::Delete).await.unwrap();
+        s.add_user(&NewUser {
+            extension: "101".into(),
+            name: "Carol".into(),
+            password: "secret2".into(),
+            pin: None,
+            email: None,
+            privileges: vec![],
+        })
+        .await
+        .unwrap();
+        assert!(s.list_messages("101").await.unwrap().is_empty());
+        assert!(s.call_records(Some("101"), 10).await.unwrap().is_empty());
+        assert!(!s.greeting_path("101", "busy").exists());
+        assert!(!s.mailbox_dir("101").exists());
+    }
+
+    #[tokio::test]
+    async fn an_archived_account_keeps_its_audio_and_lists_outside_the_mailbox() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).await.unwrap();
+        account_with_data(&s).await;
+        let archive = s
+            .remove_account("101", Disposal::Archive)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(archive.join("voicemail/greetings/busy.wav").is_file());
+        let list: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(archive.join("account.json")).unwrap()).unwrap();
+        assert_eq!(list["messages"].as_array().unwrap().len(), 1);
+        assert_eq!(list["calls"].as_array().unwrap().len(), 1);
+        assert!(!s.mailbox_dir("101").exists());
+        assert!(s.get_user("101").await.unwrap().is_none());
     }
 
     #[tokio::test]

@@ -100,9 +100,13 @@ pub async fn basic(
     self::password(store, guard, &user, &password, source).await
 }
 
-/// Check an extension and password (rate-limited per account and per source address). The attempt is
-/// counted before the slow argon2 check starts, so parallel guesses cannot outrun the lockout, and an
-/// attempt whose request is dropped half-way still ends its reservation.
+/// A fingerprint of a stored password hash: sessions remember it, so that a password changed anywhere
+/// ends them.
+pub fn credential(hash: &str) -> String {
+    crate::api::token_hash(hash)
+}
+
+/// Check an extension and password (rate-limited per account and per source address).
 pub async fn password(
     store: &Store,
     guard: &Guard,
@@ -110,6 +114,22 @@ pub async fn password(
     password: &str,
     source: IpAddr,
 ) -> Result<Caller, AuthFailure> {
+    password_login(store, guard, user, password, source)
+        .await
+        .map(|(c, _)| c)
+}
+
+/// Check an extension and password (rate-limited per account and per source address); also returns
+/// the [`credential`] of the password checked. The attempt is counted before the slow argon2 check
+/// starts, so parallel guesses cannot outrun the lockout, and an attempt whose request is dropped
+/// half-way still ends its reservation.
+pub async fn password_login(
+    store: &Store,
+    guard: &Guard,
+    user: &str,
+    password: &str,
+    source: IpAddr,
+) -> Result<(Caller, String), AuthFailure> {
     let user = parley_core::guard::account_key(user);
     let password = password.to_string();
     if guard
@@ -136,17 +156,18 @@ pub async fn password(
     })?;
     let verified = match record {
         Some((hash, privileges)) => {
+            let fingerprint = credential(&hash);
             let ok =
                 tokio::task::spawn_blocking(move || parley_store::verify_secret(&password, &hash))
                     .await
                     .unwrap_or(false);
-            ok.then_some(privileges)
+            ok.then_some((privileges, fingerprint))
         }
         None => None,
     };
     let locks = attempt.end(verified.is_some());
     match verified {
-        Some(privileges) => Ok(Caller { user, privileges }),
+        Some((privileges, fingerprint)) => Ok((Caller { user, privileges }, fingerprint)),
         None => {
             info!(user = %Printable(&user), %source, "HTTP login failed");
             for lock in locks {

@@ -265,7 +265,7 @@ pub async fn handle(
     };
     if let Some(target) = &outcome.changed {
         let action = format!("ma.{fname}");
-        info!(user = %caller.user, action = %action, target = %target, "API change");
+        info!(user = %caller.user, action = %action, target = %parley_core::text::Printable(target), "API change");
         if let Err(e) = store
             .audit(
                 parley_store::unix_now(),

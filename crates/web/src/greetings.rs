@@ -11,6 +11,14 @@ use parley_store::{MailboxSettings, Store, StoreError};
 /// The largest upload accepted, in bytes (a two-minute 44.1 kHz stereo WAV fits).
 pub const UPLOAD_LIMIT: usize = 32 * 1024 * 1024;
 
+/// Uploads converted at the same time, at most.
+pub const CONVERSIONS_AT_ONCE: usize = 2;
+
+/// How long an upload waits for a conversion slot before it is answered "busy".
+const CONVERSION_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
+
+static CONVERSIONS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(CONVERSIONS_AT_ONCE);
+
 /// One greeting of a mailbox, as pages and the API show it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GreetingState {
@@ -36,6 +44,9 @@ pub enum GreetingError {
     /// The upload is larger than [`UPLOAD_LIMIT`].
     #[error("the file is larger than {} MB", UPLOAD_LIMIT >> 20)]
     TooLarge,
+    /// Other uploads are being converted and this one waited too long for its turn.
+    #[error("other uploads are being converted: try again in a moment")]
+    Busy,
     /// Nothing is recorded for that greeting.
     #[error("{0} has no recording yet: upload or record it first")]
     NotRecorded(&'static str),
@@ -127,9 +138,16 @@ pub async fn install(
     if bytes.len() > UPLOAD_LIMIT {
         return Err(GreetingError::TooLarge);
     }
+    // A few conversions at a time (each holds a decoder and its output): more uploads wait their turn
+    // a little, then get a clear "try again".
+    let turn = tokio::time::timeout(CONVERSION_WAIT, CONVERSIONS.acquire())
+        .await
+        .map_err(|_| GreetingError::Busy)?
+        .map_err(|_| GreetingError::Busy)?;
     let converted = tokio::task::spawn_blocking(move || convert::to_telephone(&bytes, max_ms))
         .await
         .map_err(|_| ConvertError::Unreadable("the decoder failed".into()))??;
+    drop(turn);
     if converted.duration_ms < 200 {
         return Err(ConvertError::Empty.into());
     }

@@ -1,18 +1,20 @@
-//! Parley's HTTP surface: `/health`, `/api/v1/status` (registrations and calls in progress), MWI
-//! calibrate, and the Callisto-compatible ManagerAssistant API (`callisto.rs`, HTTP Basic via `auth.rs`).
-//! Never touches SIP or media itself: the SIP server is reached through `Control` messages.
+//! Parley's HTTP surface: `/health`, `/api/v1/status` (registrations and calls in progress, for
+//! administrators and the local command line), MWI calibrate, the JSON API, the portal and the
+//! Callisto-compatible ManagerAssistant API (`callisto.rs`, HTTP Basic via `auth.rs`), all behind the
+//! outer defences of `harden.rs`. Never touches SIP or media itself: the SIP server is reached through
+//! `Control` messages.
 #![warn(missing_docs)]
 
 pub mod api;
 pub mod auth;
 mod callisto;
 pub mod greetings;
+pub mod harden;
 mod portal;
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{any, get, post};
 use axum::{Json, Router};
@@ -26,6 +28,8 @@ pub struct AppState {
     pub status: StatusHandle,
     /// Requests to the SIP server (absent in tests without one).
     pub control: Option<mpsc::UnboundedSender<Control>>,
+    /// The token the local command line proves itself with (written into the data directory).
+    pub control_token: Option<String>,
     /// The store (absent in tests without one).
     pub store: Option<parley_store::Store>,
     /// Failed HTTP logins, per account and per source address.
@@ -34,6 +38,58 @@ pub struct AppState {
     pub voicemail: parley_sip::VmSettings,
     /// Logged-in browsers.
     pub sessions: api::session::Sessions,
+}
+
+/// The file in the data directory holding the control token (mode 0600).
+pub const CONTROL_TOKEN_FILE: &str = "control.token";
+
+/// Make a new control token and write it into `data` (readable by this user only); returns it.
+pub fn write_control_token(data: &std::path::Path) -> std::io::Result<String> {
+    use std::io::Write;
+    let bytes: [u8; 32] = rand::random();
+    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let path = data.join(CONTROL_TOKEN_FILE);
+    let _ = std::fs::remove_file(&path);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut f = options.open(&path)?;
+    f.write_all(token.as_bytes())?;
+    f.sync_all()?;
+    Ok(token)
+}
+
+/// The operator of the running server: an administrator, or the local command line holding the
+/// control token.
+pub(crate) struct Operator;
+
+impl axum::extract::FromRequestParts<AppState> for Operator {
+    type Rejection = api::ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let bearer = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().strip_prefix("Bearer "))
+            .map(str::trim);
+        if let (Some(given), Some(token)) = (bearer, state.control_token.as_deref()) {
+            if constant_time_eq(given.as_bytes(), token.as_bytes()) {
+                return Ok(Operator);
+            }
+        }
+        let caller = api::Caller::from_request_parts(parts, state).await?;
+        caller.admin()?;
+        Ok(Operator)
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// A login guard with the given limits.
@@ -62,10 +118,17 @@ pub fn app(state: AppState) -> Router {
             any(callisto::handle),
         )
         .merge(portal::routes())
-        // Greeting uploads may be large; the handlers refuse more than greetings::UPLOAD_LIMIT.
+        // Greeting uploads may be large; the handlers refuse more than greetings::UPLOAD_LIMIT, and
+        // harden::limit_body keeps every other request to 64 KiB before anything reads it.
         .layer(axum::extract::DefaultBodyLimit::max(
-            greetings::UPLOAD_LIMIT + 64 * 1024,
+            harden::UPLOAD_BODY_LIMIT,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            api::session::refresh,
+        ))
+        .layer(axum::middleware::from_fn(harden::security_headers))
+        .layer(axum::middleware::from_fn(harden::limit_body))
         .with_state(state)
 }
 
@@ -73,7 +136,7 @@ async fn health() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
 }
 
-async fn status(State(s): State<AppState>) -> Json<Status> {
+async fn status(_: Operator, State(s): State<AppState>) -> Json<Status> {
     Json(snapshot(&s.status))
 }
 
@@ -89,20 +152,13 @@ fn api_error(code: StatusCode, message: &str) -> ApiError {
     (code, Json(serde_json::json!({ "error": message })))
 }
 
-/// MWI calibrate: switch a mailbox's lamps on or off. Until accounts and API authentication arrive,
-/// only callers on this machine may use it.
+/// MWI calibrate: switch a mailbox's lamps on or off (administrators and the local command line).
 async fn set_lamp(
+    _: Operator,
     State(s): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(ext): Path<String>,
     Json(lamp): Json<Lamp>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    if !peer.ip().is_loopback() {
-        return Err(api_error(
-            StatusCode::FORBIDDEN,
-            "only allowed from this machine until API authentication exists",
-        ));
-    }
     if ext.is_empty() || ext.len() > 10 || !ext.bytes().all(|b| b.is_ascii_digit()) {
         return Err(api_error(
             StatusCode::BAD_REQUEST,
@@ -146,6 +202,7 @@ mod tests {
         let app = app(AppState {
             status: Default::default(),
             control: None,
+            control_token: None,
             store: None,
             guard: login_guard(parley_core::guard::GuardConfig {
                 max_failures: 5,

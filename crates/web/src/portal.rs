@@ -228,9 +228,20 @@ pub(super) fn to_login(here: &str) -> Response {
 }
 
 /// A local path to go back to after logging in (never another site).
+/// Where to go after logging in: a path of this site only. Anything a browser could read as another
+/// origin is refused: `//host`, `/\\host`, and control or white space (browsers drop tabs and newlines,
+/// so `/%09/evil.example` would become `//evil.example`).
 fn safe_next(next: Option<&str>) -> String {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "/._~!$&'()*+,;=:@%?-".contains(c);
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.into(),
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && n.len() <= 2048
+                && n.chars().all(allowed) =>
+        {
+            n.into()
+        }
         _ => "/messages".into(),
     }
 }
@@ -291,9 +302,9 @@ async fn login_submit(
             login_form(&next, Some("The server has no database."), ""),
         );
     };
-    match auth::password(store, &s.guard, f.extension.trim(), &f.password, source).await {
-        Ok(who) => {
-            let (_, cookie) = session::open(&s, who.clone(), &headers);
+    match auth::password_login(store, &s.guard, f.extension.trim(), &f.password, source).await {
+        Ok((who, credential)) => {
+            let (_, cookie) = session::open(&s, who.clone(), credential, &headers);
             let caller = Caller {
                 who: who.clone(),
                 source,

@@ -3,7 +3,9 @@
 //! whose source IP is one the signalling named (the SDP's `c=` address or the leg's signalling source,
 //! so that a phone behind NAT, whose media port differs, still works). After that, packets from any
 //! other source are strangers: dropped and counted. It learns again only on a new SDP, or, to follow a
-//! NAT binding that moved, from the same IP once the learned source has been silent for a while.
+//! NAT binding that moved, from the same IP once the learned source has been silent for a while. A
+//! source learned by its IP alone gives way to the SDP's exact address when that starts sending, so a
+//! stranger sharing the party's IP cannot keep a phone that is not behind NAT from being heard.
 //! No IO: time comes in as `now`.
 
 use std::net::{IpAddr, SocketAddr};
@@ -27,6 +29,8 @@ pub enum SourceCheck {
 struct Learned {
     addr: SocketAddr,
     last: Instant,
+    /// Learned because it is exactly the SDP's address (not only its IP).
+    exact: bool,
 }
 
 /// The source policy of one media socket.
@@ -61,11 +65,21 @@ impl StrictSource {
 
     /// Judge one packet from `src` arriving at `now`.
     pub fn check(&mut self, now: Instant, src: SocketAddr) -> SourceCheck {
-        let expected = self.learned.is_none() && self.expected_ip(src.ip());
+        let exact = self.sdp == Some(src);
+        let expected = exact || self.expected_ip(src.ip());
         match self.learned.as_mut() {
             Some(l) if l.addr == src => {
                 l.last = now;
                 SourceCheck::Accept
+            }
+            // The SDP's own address takes over from a source learned by its IP alone.
+            Some(l) if exact && !l.exact => {
+                *l = Learned {
+                    addr: src,
+                    last: now,
+                    exact,
+                };
+                SourceCheck::Learned(src)
             }
             Some(l)
                 if canonical(l.addr.ip()) == canonical(src.ip())
@@ -74,6 +88,7 @@ impl StrictSource {
                 *l = Learned {
                     addr: src,
                     last: now,
+                    exact,
                 };
                 SourceCheck::Learned(src)
             }
@@ -81,6 +96,7 @@ impl StrictSource {
                 self.learned = Some(Learned {
                     addr: src,
                     last: now,
+                    exact,
                 });
                 SourceCheck::Learned(src)
             }
@@ -168,6 +184,25 @@ mod tests {
             SourceCheck::Learned(at("203.0.113.9:61000"))
         );
         assert_eq!(s.destination(), Some(at("203.0.113.9:61000")));
+    }
+
+    #[test]
+    fn the_sdp_address_takes_over_from_a_same_ip_stranger_that_sent_first() {
+        let t = epoch();
+        let mut s = StrictSource::new();
+        s.expect(Some(at("10.0.0.5:4000")), Some("10.0.0.5".parse().unwrap()));
+        // Someone else on the phone's IP sprays first and is learned by IP...
+        assert_eq!(
+            s.check(t, at("10.0.0.5:6666")),
+            SourceCheck::Learned(at("10.0.0.5:6666"))
+        );
+        // ...until the phone's own SDP address speaks, which wins and is kept.
+        assert_eq!(
+            s.check(t, at("10.0.0.5:4000")),
+            SourceCheck::Learned(at("10.0.0.5:4000"))
+        );
+        assert_eq!(s.check(t, at("10.0.0.5:6666")), SourceCheck::Stranger);
+        assert_eq!(s.destination(), Some(at("10.0.0.5:4000")));
     }
 
     #[test]

@@ -59,6 +59,35 @@ pub struct SipConfig {
     pub call_waiting: bool,
     /// Voicemail.
     pub vm: VmSettings,
+    /// Bounds on what one account or address may hold at once.
+    pub limits: Limits,
+    /// Bounds of the transports (TCP connections, their idle timeout).
+    pub transport: crate::adapter::TransportLimits,
+}
+
+/// Bounds on what one account or one source address may hold at once; over a bound the request gets
+/// a clear refusal and nothing else is affected.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Calls in progress one account may have as the caller (more get 403).
+    pub calls_per_account: usize,
+    /// Message-waiting subscriptions per account (more get 403).
+    pub subscriptions_per_account: usize,
+    /// Voicemail calls (leaving messages, mailbox menus) one account may have at once (more get 486).
+    pub voicemail_per_account: usize,
+    /// Voicemail calls from one source address at once (more get 503; trusted PBXs are exempt).
+    pub voicemail_per_address: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            calls_per_account: 8,
+            subscriptions_per_account: 20,
+            voicemail_per_account: 8,
+            voicemail_per_address: 32,
+        }
+    }
 }
 
 /// Requests to the running server from the HTTP side or the command line.
@@ -158,7 +187,12 @@ pub async fn run(
     mut control: mpsc::UnboundedReceiver<Control>,
     cancel: CancellationToken,
 ) -> Result<(), AdapterError> {
-    let (adapter, mut inbound) = Adapter::start(config.listen, cancel.child_token()).await?;
+    let (adapter, mut inbound) = Adapter::start(
+        config.listen,
+        config.transport.clone(),
+        cancel.child_token(),
+    )
+    .await?;
     let (media_events, mut media_rx) = mpsc::unbounded_channel();
     let (work, mut work_rx) = mpsc::unbounded_channel();
     let key: [u8; 32] = rand::random();
@@ -597,7 +631,7 @@ impl Server {
                 }
                 Verdict::Stale => stale = true,
                 Verdict::Replayed => {
-                    info!(user = %creds.username, %source, method = %req.method, "digest response seen before (replayed or nonce forgotten): challenged again");
+                    info!(user = %Printable(&creds.username), %source, method = %req.method, "digest response seen before (replayed or nonce forgotten): challenged again");
                     stale = true;
                 }
                 Verdict::Rejected => {
@@ -684,6 +718,24 @@ impl Server {
         let Auth::Ok(caller) = self.authenticate(tx, &req, source, true).await else {
             return;
         };
+        let limit = self.config.limits.calls_per_account;
+        let mine = self
+            .calls
+            .values()
+            .filter(|c| c.call.parties().0 == caller)
+            .count()
+            + self
+                .sessions
+                .values()
+                .filter(|e| e.is_from(&caller))
+                .count();
+        if mine >= limit {
+            info!(caller = %caller, limit, "call refused: too many calls in progress for this account");
+            let mut r = Response::to_request(&req, 403, Some(&tag()));
+            r.reason = "Too Many Calls In Progress".into();
+            self.adapter.respond(tx, &r);
+            return;
+        }
         let vm = &self.config.vm;
         if callee == vm.own_code {
             let kind = VmKind::Retrieval {
@@ -778,7 +830,7 @@ impl Server {
         let record_name = caller_name.clone();
         let id = self.next_call;
         self.next_call += 1;
-        let span = info_span!("call", id, from = %caller, to = %callee);
+        let span = info_span!("call", id, from = %Printable(&caller), to = %Printable(&callee));
         let config = CallConfig {
             local: LocalAddr {
                 host: self.config.public_ip.to_string(),
@@ -842,7 +894,7 @@ impl Server {
         let kind = match parley_core::vm::divert::diverted_to(&req) {
             Some((mailbox, reason)) => {
                 if !matches!(self.store.get_user(&mailbox).await, Ok(Some(_))) {
-                    info!(mailbox = %mailbox, "diverted call for an unknown mailbox");
+                    info!(mailbox = %Printable(&mailbox), "diverted call for an unknown mailbox");
                     self.adapter
                         .respond(tx, &Response::to_request(&req, 404, Some(&tag())));
                     return;

@@ -87,7 +87,7 @@ impl Server {
         }
         let mailbox = req.uri.user_base().unwrap_or_default().to_string();
         if mailbox != user {
-            info!(user = %user, mailbox = %mailbox, "MWI subscription refused: not the caller's own mailbox");
+            info!(user = %user, mailbox = %parley_core::text::Printable(&mailbox), "MWI subscription refused: not the caller's own mailbox");
             self.adapter
                 .respond(tx, &Response::to_request(req, 403, Some(&tag())));
             return;
@@ -119,6 +119,22 @@ impl Server {
         } else {
             tag()
         };
+        let limit = self.config.limits.subscriptions_per_account;
+        if !self.mwi.subs.contains_key(&call_id)
+            && self
+                .mwi
+                .subs
+                .values()
+                .filter(|s| s.mailbox == mailbox)
+                .count()
+                >= limit
+        {
+            info!(mailbox = %mailbox, limit, "MWI subscription refused: too many for this account");
+            let mut r = Response::to_request(req, 403, Some(&tag()));
+            r.reason = "Too Many Subscriptions".into();
+            self.adapter.respond(tx, &r);
+            return;
+        }
         let mut r = Response::to_request(req, 200, Some(&local_tag));
         r.headers.push("Expires", &expires.to_string());
         r.headers.push(

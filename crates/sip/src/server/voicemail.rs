@@ -158,6 +158,11 @@ impl VmEntry {
         self.endpoint.hangup(now());
     }
 
+    /// Whether the authenticated caller of this voicemail call is `account`.
+    pub(super) fn is_from(&self, account: &str) -> bool {
+        self.caller == account
+    }
+
     pub(super) fn view(&self, id: u64, now: Instant) -> crate::status::VoicemailView {
         use std::sync::atomic::Ordering::Relaxed;
         crate::status::VoicemailView {
@@ -208,6 +213,41 @@ impl Server {
         caller: String,
         kind: VmKind,
     ) {
+        // Bounds: voicemail calls per account (the mailbox or the caller) and per source address.
+        let limits = &self.config.limits;
+        let account = match &kind {
+            VmKind::Deposit { mailbox, .. } => mailbox.clone(),
+            VmKind::Retrieval { .. } => caller.clone(),
+        };
+        let per_account = self
+            .sessions
+            .values()
+            .filter(|e| e.session.mailbox() == Some(account.as_str()) || e.caller == account)
+            .count();
+        let trusted = self.config.vm.pbx_peers.contains(&source.addr.ip());
+        let per_address = self
+            .sessions
+            .values()
+            .filter(|e| e.source == source.addr.ip())
+            .count();
+        let refusal = if per_account >= limits.voicemail_per_account {
+            Some((486, "Too Many Voicemail Calls For This Mailbox"))
+        } else if !trusted && per_address >= limits.voicemail_per_address {
+            Some((503, "Too Many Voicemail Calls From This Address"))
+        } else {
+            None
+        };
+        if let Some((status, reason)) = refusal {
+            info!(account = %Printable(&account), source = %source, status, "voicemail call refused: {reason}");
+            let to_tag = local_tag.clone().unwrap_or_else(super::tag);
+            let mut r = parley_core::sip::Response::to_request(&invite, status, Some(&to_tag));
+            r.reason = reason.into();
+            if status == 503 {
+                r.headers.push("Retry-After", "30");
+            }
+            self.adapter.respond(tx, &r);
+            return;
+        }
         let sockets = match self.ports.allocate().await {
             Ok(s) => s,
             Err(e) => {
@@ -233,11 +273,11 @@ impl Server {
                 mailbox, reason, ..
             } => (
                 format!("voicemail {mailbox}"),
-                info_span!("voicemail", id, from = %caller, mailbox = %mailbox, reason = ?reason),
+                info_span!("voicemail", id, from = %Printable(&caller), mailbox = %Printable(mailbox), reason = ?reason),
             ),
             VmKind::Retrieval { mailbox, .. } => (
                 "mailbox menu".to_string(),
-                info_span!("mailbox-menu", id, from = %caller, mailbox = mailbox.as_deref().unwrap_or("?")),
+                info_span!("mailbox-menu", id, from = %Printable(&caller), mailbox = %Printable(mailbox.as_deref().unwrap_or("?"))),
             ),
         };
         let (since_unix, record_since) = match &kind {

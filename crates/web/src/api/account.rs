@@ -76,6 +76,8 @@ pub struct PinChange {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordChange {
+    /// The password now (checked like a login: wrong ones count towards the lockout).
+    pub current: String,
     /// At least 4 characters.
     pub password: String,
 }
@@ -241,16 +243,30 @@ pub(crate) async fn set_pin(s: &AppState, ext: &str, pin: String) -> ApiResult<(
         .map_err(|e| ApiError::store(e, "pin"))
 }
 
-/// Change the caller's password (SIP and portal).
+/// Change the caller's password (SIP and portal), given the current one. Every other session of the
+/// account ends; the one making the change goes on.
 #[utoipa::path(put, path = "/api/v1/me/password", tag = "account", request_body = PasswordChange,
-    responses((status = 204), (status = 400, body = super::ErrorBody), (status = 401, body = super::ErrorBody)))]
+    responses((status = 204), (status = 400, body = super::ErrorBody), (status = 401, body = super::ErrorBody), (status = 403, body = super::ErrorBody), (status = 429, body = super::ErrorBody)))]
 pub async fn put_my_password(
     caller: Caller,
     State(s): State<AppState>,
+    headers: axum::http::HeaderMap,
     Body(c): Body<PasswordChange>,
 ) -> ApiResult<StatusCode> {
     let ext = caller.who.user.clone();
+    match crate::auth::password(store(&s)?, &s.guard, &ext, &c.current, caller.source).await {
+        Ok(_) => {}
+        Err(crate::auth::AuthFailure::Unauthorized) => {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "the current password is wrong",
+            ))
+        }
+        Err(e) => return Err(e.into()),
+    }
     set_password(&s, &ext, c.password).await?;
+    super::session::keep_after_password_change(&s, &headers).await;
     audit(&s, &caller, "me.password", &ext, "").await;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -599,21 +615,41 @@ pub async fn patch_user(
     Ok(Json(u.into()))
 }
 
-/// Remove an account (administrators).
+/// How to remove an account.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct RemoveQuery {
+    /// Keep the account's messages, greetings and call records in an archive under the data
+    /// directory instead of deleting them (default false). Either way the next user of the extension
+    /// inherits nothing.
+    pub archive: Option<bool>,
+}
+
+/// Remove an account with its messages, greetings and call records (administrators).
 #[utoipa::path(delete, path = "/api/v1/users/{extension}", tag = "users",
-    params(("extension" = String, Path, description = "Extension")),
-    responses((status = 204), (status = 401, body = super::ErrorBody), (status = 403, body = super::ErrorBody), (status = 404, body = super::ErrorBody)))]
+    params(("extension" = String, Path, description = "Extension"), RemoveQuery),
+    responses((status = 204), (status = 400, body = super::ErrorBody), (status = 401, body = super::ErrorBody), (status = 403, body = super::ErrorBody), (status = 404, body = super::ErrorBody)))]
 pub async fn delete_user(
     caller: Caller,
     State(s): State<AppState>,
     P(ext): P<String>,
+    super::Q(q): super::Q<RemoveQuery>,
 ) -> ApiResult<StatusCode> {
     caller.admin()?;
-    store(&s)?
-        .remove_user(&ext)
+    let disposal = if q.archive.unwrap_or(false) {
+        parley_store::Disposal::Archive
+    } else {
+        parley_store::Disposal::Delete
+    };
+    let archive = store(&s)?
+        .remove_account(&ext, disposal)
         .await
         .map_err(|e| ApiError::store(e, "extension"))?;
-    audit(&s, &caller, "user.remove", &ext, "").await;
+    let detail = archive
+        .map(|d| format!("archived in {}", d.display()))
+        .unwrap_or_else(|| "data deleted".into());
+    audit(&s, &caller, "user.remove", &ext, &detail).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

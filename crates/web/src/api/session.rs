@@ -1,7 +1,9 @@
 //! Browser sessions: logging in with extension and password sets an HttpOnly, SameSite=Strict cookie
 //! (Secure when the request came over HTTPS through a proxy); requests that change something with that
 //! cookie must carry the session's CSRF token in `X-CSRF-Token`. Sessions live in memory (a restart logs
-//! everyone out) and expire after 12 hours.
+//! everyone out) and expire after 12 hours. Every request re-reads the account behind its session
+//! ([`refresh`]): a deleted account's sessions end at once, a demoted one loses its privileges at once,
+//! and a password changed anywhere (portal, API, command line) ends every other session of the account.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -22,6 +24,9 @@ pub const COOKIE: &str = "parley_session";
 
 const LIFETIME: Duration = Duration::from_secs(12 * 3600);
 
+/// Most sessions kept at once (the oldest end first).
+pub const SESSION_LIMIT: usize = 10_000;
+
 /// One logged-in browser.
 #[derive(Debug, Clone)]
 pub struct WebSession {
@@ -31,6 +36,8 @@ pub struct WebSession {
     pub csrf: String,
     /// A message for the next page shown (set by a form, shown once after its redirect).
     pub flash: Option<Flash>,
+    /// Fingerprint of the password the session was opened with ([`auth::credential`]).
+    credential: String,
     expires: Instant,
 }
 
@@ -82,11 +89,7 @@ fn random_hex() -> String {
 
 /// The session a request's cookie names, if live.
 pub fn from_cookie(sessions: &Sessions, headers: &HeaderMap) -> Option<(String, WebSession)> {
-    let cookies = headers.get(header::COOKIE)?.to_str().ok()?;
-    let id = cookies.split(';').find_map(|c| {
-        let (k, v) = c.trim().split_once('=')?;
-        (k == COOKIE).then(|| v.to_string())
-    })?;
+    let id = cookie_id(headers)?;
     let mut map = sessions.lock().ok()?;
     let t = now();
     map.retain(|_, s| s.expires > t);
@@ -121,7 +124,7 @@ pub async fn login(
     headers: HeaderMap,
     Body(l): Body<Login>,
 ) -> ApiResult<Response> {
-    let who = auth::password(
+    let (who, credential) = auth::password_login(
         super::store(&s)?,
         &s.guard,
         &l.extension,
@@ -129,7 +132,7 @@ pub async fn login(
         source,
     )
     .await?;
-    let (csrf, cookie) = open(&s, who.clone(), &headers);
+    let (csrf, cookie) = open(&s, who.clone(), credential, &headers);
     let caller = Caller {
         who: who.clone(),
         source,
@@ -147,19 +150,38 @@ pub async fn login(
     Ok(r)
 }
 
-/// Start a session for `who`: returns its CSRF token and the `Set-Cookie` value (Secure when the
-/// request came over HTTPS through a proxy).
-pub fn open(s: &AppState, who: auth::Caller, headers: &HeaderMap) -> (String, HeaderValue) {
+/// Start a session for `who`, who logged in with the password of fingerprint `credential`: returns
+/// its CSRF token and the `Set-Cookie` value (Secure when the request came over HTTPS through a proxy).
+pub fn open(
+    s: &AppState,
+    who: auth::Caller,
+    credential: String,
+    headers: &HeaderMap,
+) -> (String, HeaderValue) {
     let id = random_hex();
     let csrf = random_hex();
     if let Ok(mut map) = s.sessions.lock() {
+        let t = now();
+        map.retain(|_, s| s.expires > t);
+        // A bounded table: a flood of logins ends the oldest sessions, never the server's memory.
+        while map.len() >= SESSION_LIMIT {
+            let Some(oldest) = map
+                .iter()
+                .min_by_key(|(_, s)| s.expires)
+                .map(|(k, _)| k.clone())
+            else {
+                break;
+            };
+            map.remove(&oldest);
+        }
         map.insert(
             id.clone(),
             WebSession {
                 who,
                 csrf: csrf.clone(),
                 flash: None,
-                expires: now() + LIFETIME,
+                credential,
+                expires: t + LIFETIME,
             },
         );
     }
@@ -174,6 +196,73 @@ pub fn open(s: &AppState, who: auth::Caller, headers: &HeaderMap) -> (String, He
     );
     let cookie = HeaderValue::from_str(&cookie).expect("hex id and ASCII attributes");
     (csrf, cookie)
+}
+
+fn cookie_id(headers: &HeaderMap) -> Option<String> {
+    let cookies = headers.get(header::COOKIE)?.to_str().ok()?;
+    cookies.split(';').find_map(|c| {
+        let (k, v) = c.trim().split_once('=')?;
+        (k == COOKIE).then(|| v.to_string())
+    })
+}
+
+/// Before every request: re-read the account behind the request's session. A deleted account, or a
+/// password changed since the session was opened, ends the session; privileges are the account's now.
+pub async fn refresh(
+    State(s): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if let (Some((id, sess)), Some(store)) =
+        (from_cookie(&s.sessions, req.headers()), s.store.as_ref())
+    {
+        match store.login_record(&sess.who.user).await {
+            Ok(Some((hash, privileges))) if auth::credential(&hash) == sess.credential => {
+                if let Ok(mut map) = s.sessions.lock() {
+                    if let Some(live) = map.get_mut(&id) {
+                        live.who.privileges = privileges;
+                    }
+                }
+            }
+            Ok(_) => {
+                if let Ok(mut map) = s.sessions.lock() {
+                    map.remove(&id);
+                }
+                tracing::info!(user = %sess.who.user, "session ended: the account was removed or its password changed");
+            }
+            // The database is away: the session cannot be checked, so it is not used for this request.
+            Err(_) => {
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the account store is unavailable\n",
+                )
+                    .into_response()
+            }
+        }
+    }
+    next.run(req).await
+}
+
+/// After the caller changed its own password: the session of `headers` goes on with the new one
+/// (every other session of the account ends at its next request).
+pub async fn keep_after_password_change(s: &AppState, headers: &HeaderMap) {
+    let Some(id) = cookie_id(headers) else {
+        return;
+    };
+    let user = match s.sessions.lock() {
+        Ok(map) => map.get(&id).map(|w| w.who.user.clone()),
+        Err(_) => None,
+    };
+    let (Some(user), Some(store)) = (user, s.store.as_ref()) else {
+        return;
+    };
+    if let Ok(Some((hash, _))) = store.login_record(&user).await {
+        if let Ok(mut map) = s.sessions.lock() {
+            if let Some(live) = map.get_mut(&id) {
+                live.credential = auth::credential(&hash);
+            }
+        }
+    }
 }
 
 /// End the session a request's cookie names; returns the `Set-Cookie` value clearing it.

@@ -399,6 +399,7 @@ fn greeting_error(e: crate::greetings::GreetingError) -> ApiError {
     match e {
         G::NoMailbox(m) => ApiError::not_found(format!("mailbox {m} does not exist")),
         G::TooLarge => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", e.to_string()),
+        G::Busy => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string()),
         G::Store(e) => ApiError::store(e, "extension"),
         G::NotRecorded(_) => ApiError::invalid("active", e.to_string()),
         e => ApiError::invalid("body", e.to_string()),

@@ -314,6 +314,7 @@ async fn account_save(
             }
             match account::set_password(&s, &ext, new.to_string()).await {
                 Ok(()) => {
+                    crate::api::session::keep_after_password_change(&s, &headers).await;
                     audit(&s, &caller, "me.password", &ext, "portal").await;
                     done("Password changed. Use the new one on your phone too.")
                 }

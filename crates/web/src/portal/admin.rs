@@ -96,7 +96,7 @@ async fn admin_page(State(s): State<AppState>, headers: HeaderMap) -> Response {
                             strong { (u.extension) " · " (u.name) }
                             span.muted { (u.email.clone().unwrap_or_default()) }
                             @for p in &u.privileges { span.badge { (p.as_str()) } }
-                            @if !u.has_pin { span.muted { "no PIN set" } }
+                            @if !u.has_pin { span.muted.nopin { "no PIN set: the mailbox opens only from " (u.extension) "'s own phone (*97) until one is set" } }
                         }
                         div.actions {
                             @for (path, label) in [("/messages", "Messages"), ("/greetings", "Greetings"), ("/settings", "Settings"), ("/calls", "Calls")] {
@@ -117,11 +117,17 @@ async fn admin_page(State(s): State<AppState>, headers: HeaderMap) -> Response {
                                 input id=(format!("pw-{}", u.extension)) name="password" type="password" autocomplete="new-password";
                                 label for=(format!("pin-{}", u.extension)) { "New PIN (leave empty to keep)" }
                                 input id=(format!("pin-{}", u.extension)) name="pin" type="password" inputmode="numeric" autocomplete="new-password";
+                                @if u.extension != sess.who.user {
+                                    label.check {
+                                        input type="checkbox" name="archive" value="on";
+                                        " When removing, keep an archive of the messages, greetings and call records (under the data directory)"
+                                    }
+                                }
                                 div.actions {
                                     button.primary name="act" value="update" { "Save " (u.extension) }
                                     @if u.extension != sess.who.user {
                                         button.danger name="act" value="remove"
-                                            data-confirm=(format!("Remove {} ({})? Their messages and greetings stay on disk.", u.name, u.extension)) { "Remove" }
+                                            data-confirm=(format!("Remove {} ({})? Their messages, greetings and call records go with the account (or to the archive, if ticked).", u.name, u.extension)) { "Remove" }
                                     }
                                 }
                             }
@@ -315,13 +321,24 @@ async fn admin_action(
             }
         }
         "remove" if ext == sess.who.user => refused("You cannot remove yourself.".into()),
-        "remove" => match store.remove_user(&ext).await {
-            Ok(()) => {
-                audit(&s, &caller, "user.remove", &ext, "portal").await;
-                ok(format!("Removed {ext}."))
+        "remove" => {
+            let disposal = if field(&f, "archive") == Some("on") {
+                parley_store::Disposal::Archive
+            } else {
+                parley_store::Disposal::Delete
+            };
+            match store.remove_account(&ext, disposal).await {
+                Ok(archive) => {
+                    let what = match &archive {
+                        Some(dir) => format!("archived in {}", dir.display()),
+                        None => "data deleted".to_string(),
+                    };
+                    audit(&s, &caller, "user.remove", &ext, &format!("portal, {what}")).await;
+                    ok(format!("Removed {ext} ({what})."))
+                }
+                Err(e) => refused(format!("{ext} not removed: {e}.")),
             }
-            Err(e) => refused(format!("{ext} not removed: {e}.")),
-        },
+        }
         _ => refused("Nothing to do.".into()),
     }
 }
