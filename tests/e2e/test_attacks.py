@@ -358,3 +358,62 @@ def test_a_mailbox_without_a_pin_is_not_opened_from_star_98_with_the_default(par
     log = own_lines(p.log.read_text())
     assert "mailbox login mailbox=101 ok=false" in log, log[-3000:]
     assert "mailbox login mailbox=101 ok=true" not in log
+
+
+def test_bounds_answer_clearly_and_affect_nothing_else(parley_factory):
+    p = parley_factory(register_max_contacts=2, sip_tcp_per_address=3, max_subscriptions_per_account=1)
+    p.add_user("100", "secret100")
+    p.start()
+    uri = f"sip:127.0.0.1:{p.sip_port}"
+
+    def register(client, user="100"):
+        status, h = client.request("REGISTER", uri, user, extra="Expires: 300\r\n")
+        return client.authorized("REGISTER", uri, user, "secret100", header(h, "WWW-Authenticate")[0],
+                                 extra="Expires: 300\r\n")
+
+    phones = [Client(p.sip_port, p.sip_port + 2 + i) for i in range(3)]
+    assert register(phones[0])[0] == 200
+    assert register(phones[1])[0] == 200
+    status, _ = register(phones[2])
+    assert status == 503, status  # a third contact: refused, the two registered stay
+    assert len(p.status()["registrations"]) == 2
+    # Over TCP, a request larger than 32 KiB gets 513 without being looked at further (UDP datagrams
+    # are read into 8 KiB: larger ones are cut and dropped as unparseable).
+    tcp_big = Client(p.sip_port, p.sip_port + 11, transport="tcp")
+    big = tcp_big.request("OPTIONS", uri + ";transport=tcp", "100", extra="X-Padding: " + "a" * 40000 + "\r\n")
+    assert big is not None and big[0] == 513, big
+    assert tcp_big.request("OPTIONS", uri + ";transport=tcp", "100")[0] == 200  # and the connection goes on
+    # A second MWI subscription of the same account is refused; the first is served.
+    subs = []
+    for i in range(2):
+        c = Client(p.sip_port, p.sip_port + 8 + i)
+        suri = f"sip:100@127.0.0.1:{p.sip_port}"
+        status, h = c.request("SUBSCRIBE", suri, "100", extra="Event: message-summary\r\nExpires: 300\r\n")
+        status, _ = c.authorized("SUBSCRIBE", suri, "100", "secret100", header(h, "WWW-Authenticate")[0],
+                                 extra="Event: message-summary\r\nExpires: 300\r\n")
+        subs.append(status)
+    assert subs == [200, 403], subs
+    # TCP: three connections from one address are served (the one above and two more), a fourth is
+    # closed at once.
+    conns = [tcp_big.sock]
+    for _ in range(2):
+        s = socket.create_connection(("127.0.0.1", p.sip_port), timeout=3)
+        conns.append(s)
+    time.sleep(0.3)
+    extra = socket.create_connection(("127.0.0.1", p.sip_port), timeout=3)
+    try:
+        assert extra.recv(100) == b""
+    except ConnectionResetError:
+        pass
+    extra.close()
+    tcp = Client(p.sip_port, p.sip_port + 12, transport="tcp")  # a fourth, refused as well
+    assert tcp.request("OPTIONS", uri + ";transport=tcp", "100") is None
+    tcp.close()
+    for s in conns:
+        s.close()
+    time.sleep(6)  # the closed ones are forgotten; a new connection is served again
+    tcp = Client(p.sip_port, p.sip_port + 13, transport="tcp")
+    status, _ = tcp.request("OPTIONS", uri + ";transport=tcp", "100")
+    assert status == 200
+    tcp.close()
+    assert p.proc.poll() is None

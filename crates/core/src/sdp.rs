@@ -234,9 +234,11 @@ impl AudioSession {
         self.formats.iter().find(|f| f.is_telephone_event())
     }
 
-    /// Keep only the formats that also appear (by payload type and name) in `other`, in our order.
+    /// Keep only the formats that also appear (by payload type and name) in `other`, in our order;
+    /// empty when no audio codec is common (telephone-event alone is no session).
     pub fn intersect(&self, other: &AudioSession) -> Vec<Format> {
-        self.formats
+        let common: Vec<Format> = self
+            .formats
             .iter()
             .filter(|f| {
                 other
@@ -245,7 +247,11 @@ impl AudioSession {
                     .any(|o| o.pt == f.pt && o.name.eq_ignore_ascii_case(&f.name))
             })
             .cloned()
-            .collect()
+            .collect();
+        if common.iter().all(Format::is_telephone_event) {
+            return Vec::new();
+        }
+        common
     }
 }
 
@@ -328,6 +334,18 @@ mod tests {
         assert_eq!(s.direction, Direction::SendOnly);
         assert_eq!(s.ptime, Some(20));
         assert_eq!(s.event_format().unwrap().fmtp.as_deref(), Some("0-15"));
+    }
+
+    #[test]
+    fn formats_with_only_telephone_event_in_common_are_no_session() {
+        // Found by the sdp fuzz target: PT 0 named PCMA on one side, PCMU on the other.
+        let a = AudioSession::parse(
+            b"v=0\r\nc=IN IP4 10.0.0.5\r\nm=audio 4000 RTP/AVP 0 101\r\na=rtpmap:0 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\n",
+        )
+        .unwrap();
+        let b = AudioSession::parse(OFFER.as_bytes()).unwrap();
+        assert!(a.intersect(&b).is_empty());
+        assert_eq!(b.intersect(&b).len(), 3);
     }
 
     #[test]

@@ -134,6 +134,14 @@ pub fn to_telephone(bytes: &[u8], max_ms: u64) -> Result<Converted, ConvertError
             });
         }
     }
+    // A WAV's shape is checked from its own header before any decoder reads it (the decoder would
+    // divide by a zero rate, or size buffers by an absurd one).
+    if let Some(f) = wav::declared_format(bytes) {
+        check_shape(f.rate, usize::from(f.channels))?;
+        if f.channels == 0 {
+            return Err(ConvertError::Unreadable("a WAV without channels".into()));
+        }
+    }
     // The decoders are third-party code fed untrusted bytes: a panic in them is an unreadable file.
     let owned = bytes.to_vec();
     let (source, resampled) = std::panic::catch_unwind(move || decode(owned, max_ms))
@@ -174,6 +182,28 @@ fn container(bytes: &[u8]) -> &'static str {
     }
 }
 
+/// A probe that knows only the readers for `kind` (as [`container`] names it).
+fn probe_for(kind: &str) -> Option<symphonia::core::probe::Probe> {
+    use symphonia::default::formats::{
+        AdtsReader, AiffReader, FlacReader, IsoMp4Reader, MpaReader, OggReader, WavReader,
+    };
+    let mut p = symphonia::core::probe::Probe::default();
+    match kind {
+        "WAV" => p.register_all::<WavReader>(),
+        "FLAC" => p.register_all::<FlacReader>(),
+        "Ogg" => p.register_all::<OggReader>(),
+        "MP4/M4A" => p.register_all::<IsoMp4Reader>(),
+        "AIFF" => p.register_all::<AiffReader>(),
+        // An MPEG audio frame sync, or an ID3 tag before one; raw AAC (ADTS) starts with the same sync.
+        "MP3" => {
+            p.register_all::<MpaReader>();
+            p.register_all::<AdtsReader>();
+        }
+        _ => return None,
+    }
+    Some(p)
+}
+
 /// Decode the first audio track, mixed to mono and resampled to 8 kHz as it decodes, stopping past
 /// `max_ms`.
 fn decode(bytes: Vec<u8>, max_ms: u64) -> Result<(Source, Vec<f32>), ConvertError> {
@@ -184,7 +214,12 @@ fn decode(bytes: Vec<u8>, max_ms: u64) -> Result<(Source, Vec<f32>), ConvertErro
         Box::new(Cursor::new(bytes)),
         MediaSourceStreamOptions::default(),
     );
-    let probed = symphonia::default::get_probe()
+    // Only the reader of the container the file's own magic bytes name is asked: a probe over every
+    // format would hand any file to whichever reader finds a marker somewhere inside it.
+    let Some(probe) = probe_for(kind) else {
+        return Err(ConvertError::Unreadable("unknown file type".into()));
+    };
+    let probed = probe
         .format(
             &Hint::new(),
             mss,
@@ -691,6 +726,19 @@ mod tests {
             to_telephone(&hidden, 120_000),
             Err(ConvertError::Overexpanding)
         );
+    }
+
+    #[test]
+    fn a_wav_declaring_no_rate_or_no_channels_is_refused_before_the_decoder_sees_it() {
+        // Found by the convert fuzz target: symphonia divides by the rate while probing.
+        assert_eq!(
+            to_telephone(&claimed_wav(0, 1, 64), 120_000),
+            Err(ConvertError::BadRate(0))
+        );
+        assert!(matches!(
+            to_telephone(&claimed_wav(8000, 0, 64), 120_000),
+            Err(ConvertError::Unreadable(_))
+        ));
     }
 
     #[test]

@@ -112,6 +112,44 @@ impl WavLayout {
     }
 }
 
+/// What the `fmt ` chunk of any RIFF/WAVE file claims (whatever its encoding): for checking an
+/// upload's shape before a decoder sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeclaredFormat {
+    /// The format tag (1 PCM, 3 float, 6 A-law, 7 µ-law, 0xFFFE extensible, ...).
+    pub code: u16,
+    /// Channels.
+    pub channels: u16,
+    /// Samples per second.
+    pub rate: u32,
+    /// Bits per sample.
+    pub bits: u16,
+}
+
+/// The `fmt ` chunk of a RIFF/WAVE file, if it has one that is whole; `None` for anything else.
+pub fn declared_format(file: &[u8]) -> Option<DeclaredFormat> {
+    if file.get(..4)? != b"RIFF" || file.get(8..12)? != b"WAVE" {
+        return None;
+    }
+    let mut offset = 12usize;
+    while let Some(head) = file.get(offset..offset.checked_add(8)?) {
+        let size = u32::from_le_bytes([head[4], head[5], head[6], head[7]]) as usize;
+        let body = offset + 8;
+        if &head[..4] == b"fmt " {
+            let f = file.get(body..body.checked_add(size.max(16))?)?;
+            let u16_at = |i: usize| u16::from_le_bytes([f[i], f[i + 1]]);
+            return Some(DeclaredFormat {
+                code: u16_at(0),
+                channels: u16_at(2),
+                rate: u32::from_le_bytes([f[4], f[5], f[6], f[7]]),
+                bits: u16_at(14),
+            });
+        }
+        offset = body.checked_add(size)?.checked_add(size & 1)?;
+    }
+    None
+}
+
 fn parse_fmt(fmt: &[u8]) -> Result<SampleFormat, WavError> {
     if fmt.len() < 16 {
         return Err(WavError::BadFmtChunk(fmt.len() as u32));

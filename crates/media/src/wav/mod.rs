@@ -8,7 +8,7 @@ mod header;
 mod player;
 mod recorder;
 
-pub use header::{encode, recover, SampleFormat, WavLayout};
+pub use header::{declared_format, encode, recover, DeclaredFormat, SampleFormat, WavLayout};
 pub use player::WavPlayer;
 pub use recorder::WavRecorder;
 

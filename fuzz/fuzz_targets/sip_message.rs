@@ -1,0 +1,46 @@
+//! Any bytes as a SIP message: parsing never panics, and every view the server takes of a parsed
+//! request (From, To, Via, CSeq, Contact, URI parameters, digest credentials, diversion headers) holds
+//! up, as does printing it and parsing the print again.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+use parley_core::sip::digest::Credentials;
+use parley_core::sip::{Message, NameAddr};
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(msg) = Message::parse(data) else {
+        return;
+    };
+    match msg {
+        Message::Request(mut r) => {
+            let h = &r.headers;
+            let _ = (h.from(), h.to(), h.top_via(), h.cseq());
+            for c in h.get_all("Contact").into_iter().chain(h.get_all("Route")) {
+                if let Some(na) = NameAddr::parse(c) {
+                    let _ = (na.tag(), na.param("expires"), na.uri.user_base());
+                }
+            }
+            for a in h
+                .get_all("Authorization")
+                .into_iter()
+                .chain(h.get_all("Proxy-Authorization"))
+            {
+                if let Ok(c) = Credentials::parse(a) {
+                    let _ = c.nonce_count();
+                }
+            }
+            let _ = (
+                r.uri.param("target"),
+                r.uri.user_base(),
+                r.call_id(),
+                r.cseq(),
+            );
+            let _ = parley_core::vm::divert::diverted_to(&r);
+            r.headers.stamp_top_via("192.0.2.1:5060".parse().unwrap());
+            let _ = Message::parse(&r.to_bytes());
+        }
+        Message::Response(r) => {
+            let _ = (r.cseq(), r.headers.get("Call-ID"));
+            let _ = Message::parse(&r.to_bytes());
+        }
+    }
+});
