@@ -44,7 +44,10 @@ class Parley:
         self.data = tmp / "data"
         self.sip_port = base
         self.http_port = base + 1
-        self.rtp = (30000 + (base - 21000) * 10, 30000 + (base - 21000) * 10 + 199)
+        # 200 media ports in 30000-39999 (SIPp scenarios expect relay ports there; baresip's are above
+        # 40000), cycling: tests run one after another.
+        low = 30000 + ((base - 21000) // 20 % 50) * 200
+        self.rtp = (low, low + 199)
         self.config = tmp / "parley.toml"
         self.config.write_text(toml_text(config))
         self.log = tmp / "parley.log"

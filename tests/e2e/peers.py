@@ -136,6 +136,12 @@ snd_path {self.rec}
     def drain(self, secs):
         self._pump(secs)
 
+    def press(self, keys, gap=0.3):
+        """Press keys (RFC 4733) one after the other, `gap` seconds apart."""
+        for key in keys:
+            self.send("sndcode", key)
+            self.drain(gap)
+
     def of_type(self, kind):
         return [e for e in self.events if e.get("event") and e.get("type") == kind]
 

@@ -27,18 +27,19 @@ def header(headers, name):
 
 
 class Client:
-    def __init__(self, server_port, local_port, transport="udp"):
+    def __init__(self, server_port, local_port, transport="udp", bind_ip="127.0.0.1"):
         self.server = ("127.0.0.1", server_port)
         self.local_port = local_port
+        self.local_ip = bind_ip
         self.transport = transport
         if transport == "udp":
             self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            self.sock.bind(("127.0.0.1", local_port))
+            self.sock.bind((bind_ip, local_port))
         else:
             self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             # A previous run's connection on this port may linger in TIME_WAIT.
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            self.sock.bind(("127.0.0.1", local_port))
+            self.sock.bind((bind_ip, local_port))
             self.sock.connect(self.server)
         self.sock.settimeout(3)
         self.cseq = 0
@@ -81,15 +82,15 @@ class Client:
         except (socket.timeout, TimeoutError):
             return None
 
-    def request(self, method, uri, user, extra="", body=b"", to_user=None, via_params=""):
+    def request(self, method, uri, user, extra="", body=b"", to_user=None, via_params="", to_tag=None):
         self.cseq += 1
         t = self.transport.upper()
         msg = (f"{method} {uri} SIP/2.0\r\n"
-               f"Via: SIP/2.0/{t} 127.0.0.1:{self.local_port};branch=z9hG4bK{random.getrandbits(48):x};rport"
+               f"Via: SIP/2.0/{t} {self.local_ip}:{self.local_port};branch=z9hG4bK{random.getrandbits(48):x};rport"
                f"{via_params}\r\n"
                f"Max-Forwards: 70\r\n"
                f"From: <sip:{user}@127.0.0.1>;tag={self.tag}\r\n"
-               f"To: <sip:{to_user or user}@127.0.0.1>\r\n"
+               f"To: <sip:{to_user or user}@127.0.0.1>{f';tag={to_tag}' if to_tag else ''}\r\n"
                f"Call-ID: {self.call_id}\r\n"
                f"CSeq: {self.cseq} {method}\r\n"
                f"Contact: <sip:{user}@127.0.0.1:{self.local_port};transport={self.transport}>\r\n"

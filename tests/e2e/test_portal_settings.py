@@ -103,9 +103,7 @@ def test_settings_save_the_pin_rules_mwi_and_the_phone_logs_in_with_the_new_pin(
         phone.wait_event("CALL_ESTABLISHED")
         phone.drain(1.0)
         for keys in ("2580#", "3691#"):
-            for key in keys:
-                phone.send("sndcode", key)
-                phone.drain(0.3)
+            phone.press(keys)
             phone.drain(2.5)
         wait_for(lambda: "ok=true" in "".join(l for l in p.log.read_text().splitlines() if "mailbox login" in l),
                  what="the login with the new PIN")

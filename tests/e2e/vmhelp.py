@@ -28,6 +28,12 @@ def message_file(p, m):
     return p.data / "voicemail" / m["mailbox"] / f"{m['id']}.wav"
 
 
+def shows_number(text, digits):
+    """Whether `digits` stand in `text` as a number of their own (not inside a port, a time or an id)."""
+    import re
+    return re.search(rf"(?<![\d.]){digits}(?![\d.])", text) is not None
+
+
 def own_lines(log):
     """Parley's own log lines (without the SIP stack's raw message dumps)."""
     return "\n".join(line for line in log.splitlines() if "rsipstack" not in line)

@@ -163,6 +163,16 @@ impl Endpoint {
         self.out.pop_front()
     }
 
+    /// Whether an in-dialog request from `source` belongs to this dialog and comes from its party (see
+    /// [`Call::accepts`](crate::call::Call::accepts)).
+    pub fn accepts(&self, req: &Request, source: std::net::IpAddr) -> bool {
+        let same = |a: std::net::IpAddr| match a {
+            std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map(std::net::IpAddr::V4).unwrap_or(a),
+            v4 => v4,
+        };
+        build::belongs_to(&self.dialog, req) && same(self.target.addr.ip()) == same(source)
+    }
+
     /// A request within the dialog.
     pub fn handle_request(&mut self, _now: Instant, tx: TxId, req: &Request) {
         match req.method {

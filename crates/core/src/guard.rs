@@ -1,7 +1,7 @@
 //! Brute-force protection for digest authentication, HTTP logins and PINs: counts failures per source
 //! address and per account in a sliding window and locks them out for a time that doubles with each
-//! repeat lockout. A locked account stays usable from addresses where it is registered, so an attacker
-//! cannot knock a working phone offline. Slow checks (argon2) are reserved before they start
+//! repeat lockout (a success clears nothing; failures age out). A locked account stays usable from
+//! addresses where it is registered, so an attacker cannot knock a working phone offline. Slow checks (argon2) are reserved before they start
 //! ([`AuthGuard::begin`]), so parallel guesses cannot outrun the count. IPv6 sources count per /64;
 //! account names are capped in length; both tables are bounded. No IO: time comes in as `now`.
 
@@ -141,9 +141,11 @@ fn entry_in<'a, K: std::hash::Hash + Eq + Clone>(
     if !table.contains_key(key) && table.len() >= GUARD_TABLE_LIMIT {
         table.retain(|_, e| !e.idle(now, window));
         if table.len() >= GUARD_TABLE_LIMIT {
+            // The entry with the least to remember goes: never a locked one or one being checked.
             let evict = table
                 .iter()
-                .find(|(_, e)| !e.locked(now) && e.in_flight == 0)
+                .filter(|(_, e)| !e.locked(now) && e.in_flight == 0)
+                .min_by_key(|(_, e)| (e.failures.len(), e.failures.last().copied()))
                 .map(|(k, _)| k.clone());
             table.remove(&evict?);
         }
@@ -225,8 +227,9 @@ impl AuthGuard {
         Ok(())
     }
 
-    /// End an attempt reserved with [`AuthGuard::begin`]: a success clears the address's failures, a
-    /// failure counts (and may lock). Returns what it locked.
+    /// End an attempt reserved with [`AuthGuard::begin`]: a failure counts (and may lock). A success
+    /// clears nothing: failures age out of the window, so logging in to one's own account between
+    /// guesses at others buys no more guesses. Returns what it locked.
     pub fn end(
         &mut self,
         now: Instant,
@@ -242,7 +245,6 @@ impl AuthGuard {
             e.in_flight = e.in_flight.saturating_sub(1);
         }
         if success {
-            self.record_success(addr);
             Vec::new()
         } else {
             self.record_failure(now, addr, account)
@@ -274,13 +276,6 @@ impl AuthGuard {
             }
         }
         out
-    }
-
-    /// A successful authentication clears the address's failure count (not an existing lockout).
-    pub fn record_success(&mut self, addr: IpAddr) {
-        if let Some(e) = self.addresses.get_mut(&address_key(addr)) {
-            e.failures.clear();
-        }
     }
 
     /// Forget entries with nothing left to remember (call now and then).

@@ -153,6 +153,15 @@ impl Registrar {
                 };
                 parsed.push((na.uri, asked.min(max)));
             }
+            // One entry per contact (the last one given wins), so repeats cannot skew the count below.
+            let mut unique: Vec<(SipUri, u32)> = Vec::with_capacity(parsed.len());
+            for (uri, e) in parsed {
+                match unique.iter_mut().find(|(u, _)| same_contact(u, &uri)) {
+                    Some(slot) => *slot = (uri, e),
+                    None => unique.push((uri, e)),
+                }
+            }
+            let parsed = unique;
             let list = self.bindings.entry(extension.to_string()).or_default();
             list.retain(|b| b.expires_at > now);
             let added = parsed
@@ -217,6 +226,11 @@ impl Registrar {
                 .push("Contact", &format!("<{}>;expires={left}", b.uri));
         }
         RegisterOutcome { response, changed }
+    }
+
+    /// Drop every binding of an extension (its account was removed).
+    pub fn forget(&mut self, extension: &str) -> bool {
+        self.bindings.remove(extension).is_some()
     }
 
     /// The live bindings of an extension.

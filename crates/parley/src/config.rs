@@ -37,8 +37,10 @@ pub struct Config {
     /// A TCP connection carrying nothing for this many seconds is closed; registrations over TCP are
     /// granted at most this long, so that a phone's refresh keeps its connection open.
     pub sip_tcp_idle_secs: u64,
-    /// TCP connections one source address may hold open at once.
+    /// TCP connections one source address (an IPv6 /64) may hold open at once.
     pub sip_tcp_per_address: usize,
+    /// TCP connections in all (each holds about 128 KiB of buffers).
+    pub sip_tcp_total: usize,
     /// Calls in progress one account may place at once.
     pub max_calls_per_account: usize,
     /// Message-waiting subscriptions per account.
@@ -125,6 +127,7 @@ impl Default for Config {
             register_max_contacts: 10,
             sip_tcp_idle_secs: 300,
             sip_tcp_per_address: 128,
+            sip_tcp_total: 2048,
             max_calls_per_account: 8,
             max_subscriptions_per_account: 20,
             max_voicemail_per_account: 8,

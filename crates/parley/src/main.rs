@@ -405,6 +405,14 @@ fn http_request(
             a.to_string()
         }
     });
+    // The control token goes to this machine only: it is the key to the status of every call.
+    let local = addr
+        .parse::<std::net::SocketAddr>()
+        .map(|a| a.ip().is_loopback())
+        .unwrap_or_else(|_| addr.starts_with("localhost:"));
+    if !local {
+        bail!("--http must name this machine (127.0.0.1, ::1 or localhost): the control token is not sent elsewhere");
+    }
     let mut s = std::net::TcpStream::connect(&addr)
         .with_context(|| format!("no Parley server answering at {addr}"))?;
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
@@ -668,6 +676,12 @@ async fn audit(config: Config, limit: u32) -> Result<()> {
     Ok(())
 }
 
+/// A text field of the status as it may be printed: what phones wrote there (User-Agent, Contact)
+/// cannot steer the terminal.
+fn shown(v: &serde_json::Value) -> String {
+    parley_core::text::printable(v.as_str().unwrap_or(""))
+}
+
 fn status(config: Config, http: Option<String>, json: bool) -> Result<()> {
     let (_, body) = http_request(&config, http, "GET", "/api/v1/status", None)?;
     let st: serde_json::Value =
@@ -681,22 +695,18 @@ fn status(config: Config, http: Option<String>, json: bool) -> Result<()> {
     for r in regs {
         println!(
             "  {:<8} {:<45} via {:<28} expires in {}s  {}",
-            r["extension"].as_str().unwrap_or(""),
-            r["contact"].as_str().unwrap_or(""),
-            r["source"].as_str().unwrap_or(""),
+            shown(&r["extension"]),
+            shown(&r["contact"]),
+            shown(&r["source"]),
             r["expires_in"],
-            r["user_agent"].as_str().unwrap_or("")
+            shown(&r["user_agent"])
         );
     }
     let locks = st["lockouts"].as_array().cloned().unwrap_or_default();
     if !locks.is_empty() {
         println!("Lockouts ({}):", locks.len());
         for l in locks {
-            println!(
-                "  {:<30} {}s left",
-                l["what"].as_str().unwrap_or(""),
-                l["seconds_left"]
-            );
+            println!("  {:<30} {}s left", shown(&l["what"]), l["seconds_left"]);
         }
     }
     let calls = st["calls"].as_array().cloned().unwrap_or_default();
@@ -705,9 +715,9 @@ fn status(config: Config, http: Option<String>, json: bool) -> Result<()> {
         println!(
             "  #{:<5} {} -> {}  {}  {}s  rtp {}/{}  strangers dropped {}",
             c["id"],
-            c["caller"].as_str().unwrap_or(""),
-            c["callee"].as_str().unwrap_or(""),
-            c["state"].as_str().unwrap_or(""),
+            shown(&c["caller"]),
+            shown(&c["callee"]),
+            shown(&c["state"]),
             c["age_secs"],
             c["packets_a_to_b"],
             c["packets_b_to_a"],
@@ -720,8 +730,8 @@ fn status(config: Config, http: Option<String>, json: bool) -> Result<()> {
         println!(
             "  #{:<5} {} -> {}{}  {}s  rtp in {} lost {}  strangers dropped {}",
             v["id"],
-            v["caller"].as_str().unwrap_or(""),
-            v["what"].as_str().unwrap_or(""),
+            shown(&v["caller"]),
+            shown(&v["what"]),
             if v["recording"].as_bool().unwrap_or(false) {
                 " (recording)"
             } else {
@@ -785,7 +795,7 @@ async fn serve(mut config: Config, args: ServeArgs) -> Result<()> {
             default_expires: config.register_default_expires,
             min_expires: config.register_min_expires,
             max_expires: config.register_max_expires,
-            max_expires_stream: config.sip_tcp_idle_secs.min(u64::from(u32::MAX)) as u32,
+            max_expires_stream: config.sip_tcp_idle_secs.clamp(30, u64::from(u32::MAX)) as u32,
             max_contacts: config.register_max_contacts.max(1),
         },
         nonce_ttl: Duration::from_secs(config.nonce_ttl_secs),
@@ -806,8 +816,8 @@ async fn serve(mut config: Config, args: ServeArgs) -> Result<()> {
         },
         transport: parley_sip::TransportLimits {
             tcp_per_address: config.sip_tcp_per_address.max(1),
+            tcp_total: config.sip_tcp_total.max(1),
             tcp_idle: Duration::from_secs(config.sip_tcp_idle_secs.max(30)),
-            ..Default::default()
         },
     };
     let notifier = parley_notify::spawn(store.clone(), config.notify(public_ip), cancel.clone())

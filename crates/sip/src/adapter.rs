@@ -84,7 +84,7 @@ impl Default for TransportLimits {
     fn default() -> Self {
         TransportLimits {
             tcp_per_address: 128,
-            tcp_total: 4096,
+            tcp_total: 2048,
             tcp_idle: Duration::from_secs(300),
         }
     }
@@ -201,7 +201,8 @@ async fn accept_tcp(
         };
         let Ok(mut f) = flows.lock() else { return };
         f.prune();
-        let ip = remote.ip();
+        // An IPv6 source counts by its /64, like the lockouts.
+        let ip = parley_core::guard::address_key(remote.ip());
         let from_ip = f.0.get(&ip).map_or(0, Vec::len);
         if from_ip >= limits.tcp_per_address || f.total() >= limits.tcp_total {
             debug!(%remote, from_ip, total = f.total(), "TCP connection refused: too many open");

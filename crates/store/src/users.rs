@@ -359,6 +359,14 @@ impl Store {
                 .bind(ext)
                 .execute(&mut *tx)
                 .await?;
+            // Emails and texts still due about its messages go with it (they carry its address).
+            sqlx::query(
+                "DELETE FROM outbox WHERE state = 'pending' AND channel IN ('email', 'sms')
+                 AND json_extract(payload, '$.mailbox') = ?",
+            )
+            .bind(ext)
+            .execute(&mut *tx)
+            .await?;
             sqlx::query("DELETE FROM users WHERE extension = ?")
                 .bind(ext)
                 .execute(&mut *tx)
@@ -374,8 +382,12 @@ impl Store {
         }
         match disposal {
             Disposal::Delete => {
+                // The account is gone and its audio out of the mailbox's place already: a file
+                // that cannot be deleted now is only left in the parked directory.
                 if moved {
-                    std::fs::remove_dir_all(&parked)?;
+                    if let Err(e) = std::fs::remove_dir_all(&parked) {
+                        tracing::warn!(error = %e, dir = %parked.display(), "removed account's audio not deleted");
+                    }
                 }
                 Ok(None)
             }

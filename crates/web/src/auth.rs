@@ -132,11 +132,7 @@ pub async fn password_login(
 ) -> Result<(Caller, String), AuthFailure> {
     let user = parley_core::guard::account_key(user);
     let password = password.to_string();
-    if guard
-        .lock()
-        .map(|g| g.is_locked(now(), source, Some(&user), false))
-        .unwrap_or(false)
-    {
+    if crate::lock(guard).is_locked(now(), source, Some(&user), false) {
         info!(user = %Printable(&user), %source, "HTTP login refused: locked out after repeated failures");
         return Err(AuthFailure::Locked);
     }
@@ -148,6 +144,19 @@ pub async fn password_login(
     } else {
         None
     };
+    // A password checked right before (a program making several requests at once with Basic
+    // credentials) is taken again without another argon2 check or reservation.
+    if let Some((hash, privileges)) = &record {
+        if recently_verified(&user, &password, hash) {
+            return Ok((
+                Caller {
+                    user,
+                    privileges: privileges.clone(),
+                },
+                credential(hash),
+            ));
+        }
+    }
     // Only real accounts are counted by name: made-up names cannot fill the table.
     let account = record.as_ref().map(|_| user.clone());
     let mut attempt = Attempt::begin(guard.clone(), source, account).map_err(|r| {
@@ -157,10 +166,14 @@ pub async fn password_login(
     let verified = match record {
         Some((hash, privileges)) => {
             let fingerprint = credential(&hash);
+            let key = verified_key(&user, &password, &hash);
             let ok =
                 tokio::task::spawn_blocking(move || parley_store::verify_secret(&password, &hash))
                     .await
                     .unwrap_or(false);
+            if ok {
+                remember_verified(key);
+            }
             ok.then_some((privileges, fingerprint))
         }
         None => None,
@@ -185,6 +198,39 @@ pub async fn password_login(
     }
 }
 
+/// How long a checked password is taken again without argon2.
+const VERIFIED_FOR: std::time::Duration = std::time::Duration::from_secs(60);
+/// Most checked passwords remembered.
+const VERIFIED_LIMIT: usize = 4096;
+
+/// Passwords checked right before, by a hash of the account, the password and the stored hash (a
+/// changed password is never matched), each until it lapses.
+static VERIFIED: std::sync::LazyLock<Mutex<std::collections::HashMap<String, Instant>>> =
+    std::sync::LazyLock::new(Default::default);
+
+fn verified_key(user: &str, password: &str, hash: &str) -> String {
+    crate::api::token_hash(&format!("{user}\u{0}{password}\u{0}{hash}"))
+}
+
+fn recently_verified(user: &str, password: &str, hash: &str) -> bool {
+    let key = verified_key(user, password, hash);
+    crate::lock(&VERIFIED)
+        .get(&key)
+        .is_some_and(|until| now() < *until)
+}
+
+fn remember_verified(key: String) {
+    let mut map = crate::lock(&VERIFIED);
+    let t = now();
+    if map.len() >= VERIFIED_LIMIT {
+        map.retain(|_, until| t < *until);
+        if map.len() >= VERIFIED_LIMIT {
+            map.clear();
+        }
+    }
+    map.insert(key, t + VERIFIED_FOR);
+}
+
 /// One reserved login attempt; ending it is certain, even when the request is dropped (a dropped
 /// attempt counts as a failure: the guess may have been learned from the timing).
 struct Attempt {
@@ -196,10 +242,7 @@ struct Attempt {
 
 impl Attempt {
     fn begin(guard: Guard, source: IpAddr, account: Option<String>) -> Result<Attempt, Refusal> {
-        guard
-            .lock()
-            .map_err(|_| Refusal::Busy)?
-            .begin(now(), source, account.as_deref())?;
+        crate::lock(&guard).begin(now(), source, account.as_deref())?;
         Ok(Attempt {
             guard,
             source,
@@ -212,9 +255,7 @@ impl Attempt {
         if !std::mem::take(&mut self.open) {
             return Vec::new();
         }
-        let Ok(mut g) = self.guard.lock() else {
-            return Vec::new();
-        };
+        let mut g = crate::lock(&self.guard);
         let t = now();
         g.prune(t);
         g.end(t, self.source, self.account.as_deref(), success)

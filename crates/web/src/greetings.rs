@@ -17,7 +17,10 @@ pub const CONVERSIONS_AT_ONCE: usize = 2;
 /// How long an upload waits for a conversion slot before it is answered "busy".
 const CONVERSION_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
 
-static CONVERSIONS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(CONVERSIONS_AT_ONCE);
+static CONVERSIONS: std::sync::LazyLock<std::sync::Arc<tokio::sync::Semaphore>> =
+    std::sync::LazyLock::new(|| {
+        std::sync::Arc::new(tokio::sync::Semaphore::new(CONVERSIONS_AT_ONCE))
+    });
 
 /// One greeting of a mailbox, as pages and the API show it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,14 +143,17 @@ pub async fn install(
     }
     // A few conversions at a time (each holds a decoder and its output): more uploads wait their turn
     // a little, then get a clear "try again".
-    let turn = tokio::time::timeout(CONVERSION_WAIT, CONVERSIONS.acquire())
+    // The turn goes with the conversion itself: a client that hangs up does not free it early.
+    let turn = tokio::time::timeout(CONVERSION_WAIT, CONVERSIONS.clone().acquire_owned())
         .await
         .map_err(|_| GreetingError::Busy)?
         .map_err(|_| GreetingError::Busy)?;
-    let converted = tokio::task::spawn_blocking(move || convert::to_telephone(&bytes, max_ms))
-        .await
-        .map_err(|_| ConvertError::Unreadable("the decoder failed".into()))??;
-    drop(turn);
+    let converted = tokio::task::spawn_blocking(move || {
+        let _turn = turn;
+        convert::to_telephone(&bytes, max_ms)
+    })
+    .await
+    .map_err(|_| ConvertError::Unreadable("the decoder failed".into()))??;
     if converted.duration_ms < 200 {
         return Err(ConvertError::Empty.into());
     }

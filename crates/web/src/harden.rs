@@ -1,8 +1,9 @@
 //! The HTTP side's outer defences, applied to every route before any handler (and so before any
 //! authentication) runs: request bodies are limited (64 KiB; greeting uploads 32 MB) and, except for
-//! uploads, read whole before the request goes on, so an oversized login costs nothing; and every
-//! response carries security headers (a Content-Security-Policy that allows this site's own scripts
-//! and styles only, no framing, no sniffing, no referrer across origins).
+//! uploads, read whole before the request goes on, so an oversized login costs nothing; a handler that
+//! panics answers 500 (logged) instead of dropping the connection; and every response carries security
+//! headers (a Content-Security-Policy that allows this site's own scripts and styles only, no framing,
+//! no sniffing, no referrer across origins).
 
 use axum::body::Body;
 use axum::extract::Request;
@@ -71,6 +72,22 @@ pub async fn limit_body(req: Request, next: Next) -> Response {
     }
 }
 
+/// A handler that panics fails its own request with 500; the server and every other request go on.
+pub async fn contain_panics(req: Request, next: Next) -> Response {
+    use futures_util::FutureExt;
+    let what = format!("{} {}", req.method(), req.uri().path());
+    match std::panic::AssertUnwindSafe(next.run(req))
+        .catch_unwind()
+        .await
+    {
+        Ok(r) => r,
+        Err(_) => {
+            tracing::error!(request = %parley_core::text::Printable(&what), "an HTTP handler faulted; answered 500");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response()
+        }
+    }
+}
+
 /// The Content-Security-Policy of every response: the portal's own CSS and script only (no inline
 /// code), audio and images from this site, forms posted here, never framed.
 pub const CSP: &str =
@@ -98,6 +115,37 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tower::ServiceExt;
+
+    async fn faulty() -> &'static str {
+        let s = String::from("%€");
+        let _ = &s[..2];
+        "unreachable"
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_and_the_next_request_is_served() {
+        let app = axum::Router::new()
+            .route("/fault", axum::routing::get(faulty))
+            .route("/ok", axum::routing::get(|| async { "ok" }))
+            .layer(axum::middleware::from_fn(contain_panics))
+            .layer(axum::middleware::from_fn(security_headers))
+            .layer(axum::middleware::from_fn(limit_body));
+        let get = |p: &str| Request::get(p).body(Body::empty()).unwrap();
+        let r = app.clone().oneshot(get("/fault")).await.unwrap();
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(r.headers().contains_key(header::CONTENT_SECURITY_POLICY));
+        let r = app.clone().oneshot(get("/ok")).await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let big = Request::post("/ok")
+            .header(header::CONTENT_LENGTH, "70000")
+            .body(Body::from(vec![0u8; 70000]))
+            .unwrap();
+        assert_eq!(
+            app.oneshot(big).await.unwrap().status(),
+            StatusCode::PAYLOAD_TOO_LARGE
+        );
+    }
 
     #[test]
     fn only_greeting_uploads_get_the_large_limit() {

@@ -92,6 +92,12 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// Lock shared state, poisoned or not: a handler that panicked while holding it (answered 500 by
+/// `harden::contain_panics`) must not lock every later request out.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// A login guard with the given limits.
 pub fn login_guard(config: parley_core::guard::GuardConfig) -> auth::Guard {
     Arc::new(Mutex::new(parley_core::guard::AuthGuard::new(config)))
@@ -127,6 +133,7 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             api::session::refresh,
         ))
+        .layer(axum::middleware::from_fn(harden::contain_panics))
         .layer(axum::middleware::from_fn(harden::security_headers))
         .layer(axum::middleware::from_fn(harden::limit_body))
         .with_state(state)

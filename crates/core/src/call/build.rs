@@ -23,6 +23,23 @@ pub struct Dialog {
     pub transport: Transport,
 }
 
+/// Whether an in-dialog request belongs to a dialog: its From tag is the peer's and, once the dialog
+/// has our tag, its To tag is ours (a CANCEL carries no To tag, and is matched by the peer's alone).
+pub fn belongs_to(dialog: &Dialog, req: &Request) -> bool {
+    use crate::sip::header::param;
+    let tag_of = |v: &str| param(v, "tag").map(str::to_string);
+    let from = req.headers.get("From").and_then(tag_of);
+    let to = req.headers.get("To").and_then(tag_of);
+    let (peer, ours) = (tag_of(&dialog.remote), tag_of(&dialog.local));
+    let from_ok = peer.is_some() && from == peer;
+    let to_ok = match (&to, &ours) {
+        (None, _) => req.method == crate::sip::Method::Cancel,
+        (Some(t), Some(o)) => t == o,
+        (Some(_), None) => false,
+    };
+    from_ok && to_ok
+}
+
 impl Dialog {
     /// The dialog created by a request Parley answers (an INVITE or SUBSCRIBE): our side is its To with
     /// `tag`, the peer its From, the remote target its Contact (else its Request-URI), the route set its

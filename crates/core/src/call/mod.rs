@@ -77,6 +77,15 @@ pub enum Side {
     B(usize),
 }
 
+/// Two addresses of one host (an IPv4 address and its IPv4-mapped IPv6 form are the same).
+fn same_ip(a: IpAddr, b: IpAddr) -> bool {
+    let v4 = |ip: IpAddr| match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    };
+    v4(a) == v4(b)
+}
+
 /// Where the relay should send each side's media.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MediaUpdate {
@@ -424,6 +433,21 @@ impl Call {
             State::Ended => {}
         }
         self.give_up_at.get_or_insert(now + Duration::from_secs(2));
+    }
+
+    /// Whether an in-dialog request from `source` may act on `side` of this call: its tags name that
+    /// leg's dialog and it comes from the leg's own party (the IP its signalling comes from). Anything
+    /// else is a stranger who learned a Call-ID and must not steer the call (re-INVITE the media to
+    /// itself, end it with BYE).
+    pub fn accepts(&self, side: Side, req: &Request, source: std::net::IpAddr) -> bool {
+        let (dialog, target) = match side {
+            Side::A => (&self.a_dialog, self.a_target),
+            Side::B(i) => match self.forks.get(i) {
+                Some(f) => (&f.dialog, f.target),
+                None => return false,
+            },
+        };
+        build::belongs_to(dialog, req) && same_ip(target.addr.ip(), source)
     }
 
     /// A request within the call: from the caller (`Side::A`: CANCEL, ACK, BYE, re-INVITE) or from a fork.

@@ -309,3 +309,41 @@ fn busy_callee_with_voicemail_is_diverted_as_busy() {
     assert!(out.contains(&Output::Event(CallEvent::Unanswered { busy: true })));
     assert!(call.is_ended());
 }
+
+#[test]
+fn only_the_legs_own_party_with_the_dialogs_tags_may_act_on_the_call() {
+    let (call, _, _) = answered();
+    let a_tag = call.a_leg().tag;
+    let bye = |from_tag: &str, to_tag: &str| {
+        let mut r = Request {
+            method: Method::Bye,
+            ..invite()
+        };
+        r.headers
+            .set("From", &format!("<sip:100@pbx>;tag={from_tag}"));
+        r.headers.set("To", &format!("<sip:101@pbx>;tag={to_tag}"));
+        r
+    };
+    let caller: std::net::IpAddr = "10.0.0.1".parse().unwrap();
+    let stranger: std::net::IpAddr = "10.66.66.66".parse().unwrap();
+    assert!(call.accepts(Side::A, &bye("ta", &a_tag), caller));
+    // The right tags from another host, or the wrong tags from the caller: refused.
+    assert!(!call.accepts(Side::A, &bye("ta", &a_tag), stranger));
+    assert!(!call.accepts(Side::A, &bye("ta", "guessed"), caller));
+    assert!(!call.accepts(Side::A, &bye("other", &a_tag), caller));
+    // The callee's leg: its own tags, from its own flow.
+    let mut from_callee = bye("b0", "x");
+    let fork_tag = crate::sip::header::param(&requests_local_from(&call), "tag")
+        .unwrap_or_default()
+        .to_string();
+    from_callee
+        .headers
+        .set("To", &format!("<sip:100@pbx>;tag={fork_tag}"));
+    assert!(call.accepts(Side::B(0), &from_callee, "10.0.0.2".parse().unwrap()));
+    assert!(!call.accepts(Side::B(0), &from_callee, caller));
+}
+
+/// The From header Parley put on the forked INVITE (its tag is Parley's on the B leg).
+fn requests_local_from(call: &Call) -> String {
+    call.forks[0].dialog.local.clone()
+}

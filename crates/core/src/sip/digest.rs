@@ -214,8 +214,14 @@ pub enum Verdict {
     /// The response is correct but was seen before (a nonce count that does not grow): a replay, or a
     /// nonce this server no longer remembers. Re-challenge with `stale=true`; not a wrong password.
     Replayed,
-    /// Wrong password, unknown user, forged nonce, realm mismatch, a digest `uri` that is not the
-    /// request's, or no `qop` where one is required.
+    /// The nonce is not one of ours (made up, or from before a restart): challenge again with
+    /// `stale=true`. Nothing about the password was learned, so it is not a failure.
+    UnknownNonce,
+    /// A digest Parley does not take, whatever the password: no `qop` where one is required, or a
+    /// digest `uri` that is not the request's. Refused, but not a wrong password (a SIP ALG rewriting
+    /// the Request-URI must not lock an office out).
+    Unusable,
+    /// Wrong password, unknown user, realm mismatch or an unknown algorithm.
     Rejected,
 }
 
@@ -449,7 +455,7 @@ impl DigestAuth {
         };
         let (nonce_state, issued) = self.nonce_issued(&creds.nonce, now_unix);
         if nonce_state == NonceState::Invalid {
-            return Verdict::Rejected;
+            return Verdict::UnknownNonce;
         }
         let Some(ha1) = lookup_ha1(&creds.username, alg) else {
             return Verdict::Rejected;
@@ -474,13 +480,13 @@ impl DigestAuth {
                 alg.hash_hex(format!("{ha1}:{}:{ha2}", creds.nonce).as_bytes()),
                 1,
             ),
-            None => return Verdict::Rejected,
+            None => return Verdict::Unusable,
         };
         if !constant_time_eq(expected.as_bytes(), creds.response.as_bytes()) {
             return Verdict::Rejected;
         }
         if !same_uri(&creds.uri, request.uri) {
-            return Verdict::Rejected;
+            return Verdict::Unusable;
         }
         if nonce_state != NonceState::Fresh {
             return Verdict::Stale;
@@ -619,6 +625,21 @@ mod tests {
     }
 
     #[test]
+    fn a_nonce_that_is_not_ours_is_challenged_again_not_counted_as_a_wrong_password() {
+        let mut a = auth();
+        let mut c = respond(Algorithm::Md5, "1.2.3", "secret", "00000001");
+        assert_eq!(
+            a.verify(&c, line(&uri()), 1010, lookup),
+            Verdict::UnknownNonce
+        );
+        c.nonce = DigestAuth::new("parley", b"before-restart", 300, vec![]).make_nonce(1000, 1);
+        assert_eq!(
+            a.verify(&c, line(&uri()), 1010, lookup),
+            Verdict::UnknownNonce
+        );
+    }
+
+    #[test]
     fn forged_nonce_is_invalid() {
         let a = auth();
         let nonce = a.make_nonce(1000, 42).replace("3e8.", "3e9.");
@@ -650,7 +671,7 @@ mod tests {
         let nonce = a.make_nonce(1000, 42);
         let c = respond(Algorithm::Md5, &nonce, "secret", "00000001");
         let other = SipUri::parse("sip:101@parley").unwrap();
-        assert_eq!(a.verify(&c, line(&other), 1010, lookup), Verdict::Rejected);
+        assert_eq!(a.verify(&c, line(&other), 1010, lookup), Verdict::Unusable);
         // Case of the host and an explicit equal form still match.
         let same = SipUri::parse("sip:PARLEY").unwrap();
         assert_eq!(a.verify(&c, line(&same), 1010, lookup), Verdict::Accepted);
@@ -675,7 +696,7 @@ mod tests {
         let c = rfc2069(&nonce_for(&strict));
         assert_eq!(
             strict.verify(&c, line(&uri()), 1010, lookup),
-            Verdict::Rejected
+            Verdict::Unusable
         );
         let mut lax = auth().dangerous_allow_rfc2069(true);
         let c = rfc2069(&nonce_for(&lax));

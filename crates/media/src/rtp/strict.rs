@@ -81,8 +81,12 @@ impl StrictSource {
                 };
                 SourceCheck::Learned(src)
             }
+            // A NAT binding that moved: same IP, new port, the old one silent. A source learned as the
+            // SDP's exact address is behind no NAT and is never replaced this way (a party on hold is
+            // silent too).
             Some(l)
-                if canonical(l.addr.ip()) == canonical(src.ip())
+                if !l.exact
+                    && canonical(l.addr.ip()) == canonical(src.ip())
                     && now.saturating_duration_since(l.last) >= RELEARN_AFTER =>
             {
                 *l = Learned {
@@ -206,10 +210,27 @@ mod tests {
     }
 
     #[test]
+    fn a_source_at_the_sdps_exact_address_is_kept_through_silence() {
+        let t = epoch();
+        let mut s = StrictSource::new();
+        s.expect(Some(at("10.0.0.5:4000")), Some("10.0.0.5".parse().unwrap()));
+        s.check(t, at("10.0.0.5:4000"));
+        // On hold for a minute; someone else on that host sends from another port.
+        assert_eq!(
+            s.check(t + Duration::from_secs(60), at("10.0.0.5:4444")),
+            SourceCheck::Stranger
+        );
+        assert_eq!(s.destination(), Some(at("10.0.0.5:4000")));
+    }
+
+    #[test]
     fn a_moved_nat_binding_is_followed_only_after_two_seconds_of_silence() {
         let t = epoch();
         let mut s = StrictSource::new();
-        s.expect(Some(at("10.0.0.5:4000")), None);
+        s.expect(
+            Some(at("192.168.1.5:4000")),
+            Some("10.0.0.5".parse().unwrap()),
+        );
         s.check(t, at("10.0.0.5:4000"));
         let moved = at("10.0.0.5:5000");
         assert_eq!(

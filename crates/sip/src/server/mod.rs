@@ -105,6 +105,9 @@ pub enum Control {
     },
     /// A mailbox changed outside the phone menus: re-announce its counts.
     MailboxChanged(String),
+    /// An account was removed: its registrations and message-waiting subscriptions go now, not when
+    /// they would lapse.
+    AccountRemoved(String),
     /// Lift the lockouts of an account, mailbox or address (SIP digest and voicemail PIN guards);
     /// answers whether anything was locked or counted.
     Unlock {
@@ -167,6 +170,8 @@ struct Server {
     pin_guard: AuthGuard,
     mwi: mwi::Mwi,
     diverted: Vec<Diverted>,
+    /// After a timer's handling faulted: no timer fires before this.
+    timers_paused_until: Option<Instant>,
 }
 
 /// A call handed to voicemail, waiting to be answered by it.
@@ -228,6 +233,7 @@ pub async fn run(
         pin_guard: voicemail::pin_guard(&config.vm),
         mwi: mwi::Mwi::default(),
         diverted: Vec::new(),
+        timers_paused_until: None,
         config,
     };
     server.recover_recordings().await;
@@ -272,7 +278,9 @@ pub async fn run(
                 }
             }
         }
-        server.start_diverted().await;
+        if let Some(fault) = contain::contained(server.start_diverted()).await {
+            error!(fault = %fault, "handing a call to voicemail faulted; the server goes on");
+        }
     }
     server.shutdown().await;
     Ok(())
@@ -315,6 +323,11 @@ enum Auth {
 
 impl Server {
     fn next_deadline(&self) -> Option<Instant> {
+        self.due_timers()
+            .map(|d| self.timers_paused_until.map_or(d, |p| d.max(p)))
+    }
+
+    fn due_timers(&self) -> Option<Instant> {
         let calls = self
             .calls
             .values()
@@ -372,6 +385,9 @@ impl Server {
         for id in due {
             self.forget(id);
         }
+        // If the fault was elsewhere (registrations, subscriptions), timers wait a second before they
+        // are tried again, so that the same fault cannot spin the loop.
+        self.timers_paused_until = Some(t + Duration::from_secs(1));
         self.publish_status();
     }
 
@@ -390,6 +406,12 @@ impl Server {
                 let _ = reply.send(n);
             }
             Control::MailboxChanged(m) => self.mwi_update(&m).await,
+            Control::AccountRemoved(ext) => {
+                let had = self.registrar.forget(&ext);
+                self.mwi.forget_mailbox(&ext);
+                info!(extension = %Printable(&ext), registrations = had, "account removed: its registrations and subscriptions dropped");
+                self.publish_status();
+            }
             Control::Unlock { what, reply } => {
                 let sip = self.guard.unlock(&what);
                 let pin = self.pin_guard.unlock(&what);
@@ -541,7 +563,24 @@ impl Server {
             Method::Invite if !has_to_tag => self.handle_invite(tx, req, source).await,
             Method::Ack => {}
             _ if has_to_tag || matches!(req.method, Method::Bye | Method::Cancel) => {
-                match self.by_call_id.get(req.call_id()).copied() {
+                let known = self.by_call_id.get(req.call_id()).copied();
+                // A Call-ID is no secret: the request must carry the dialog's tags and come from
+                // that leg's own party, or it acts on nothing.
+                let stranger = known.is_some_and(|(id, side)| {
+                    let ip = source.addr.ip();
+                    match (self.sessions.get(&id), self.calls.get(&id)) {
+                        (Some(e), _) => !e.accepts(&req, ip),
+                        (None, Some(c)) => !c.call.accepts(side, &req, ip),
+                        (None, None) => false,
+                    }
+                });
+                if stranger {
+                    info!(%source, method = %req.method, call_id = %Printable(req.call_id()), "in-dialog request refused: not from the dialog's party");
+                    self.adapter
+                        .respond(tx, &Response::to_request(&req, 481, None));
+                    return;
+                }
+                match known {
                     Some((id, _)) if self.sessions.contains_key(&id) => {
                         self.vm_request(id, tx, &req).await
                     }
@@ -625,14 +664,21 @@ impl Server {
                 uri: &req.uri,
             };
             match self.auth.verify(&creds, line, unix_now(), |_, _| ha1) {
-                Verdict::Accepted => {
-                    self.guard.record_success(ip);
-                    return Auth::Ok(creds.username);
-                }
+                Verdict::Accepted => return Auth::Ok(creds.username),
                 Verdict::Stale => stale = true,
                 Verdict::Replayed => {
                     info!(user = %Printable(&creds.username), %source, method = %req.method, "digest response seen before (replayed or nonce forgotten): challenged again");
                     stale = true;
+                }
+                Verdict::UnknownNonce => {
+                    debug!(%source, method = %req.method, "digest with a nonce that is not ours (made up, or from before a restart): challenged again");
+                    stale = true;
+                }
+                Verdict::Unusable => {
+                    info!(user = %Printable(&creds.username), %source, method = %req.method, "digest refused: no qop, or its uri is not the Request-URI");
+                    self.adapter
+                        .respond(tx, &Response::to_request(req, 403, Some(&tag())));
+                    return Auth::Challenged;
                 }
                 Verdict::Rejected => {
                     let user = parley_core::guard::account_key(&creds.username);

@@ -45,6 +45,12 @@ impl Mwi {
         });
     }
 
+    /// Drop the subscriptions of a mailbox (its account was removed).
+    pub(super) fn forget_mailbox(&mut self, mailbox: &str) {
+        self.subs.retain(|_, s| s.mailbox != mailbox);
+        self.last.remove(mailbox);
+    }
+
     pub(super) fn remove(&mut self, call_id: &str) {
         self.subs.remove(call_id);
     }

@@ -100,6 +100,8 @@ pub(super) struct VmEntry {
     caller: String,
     /// Opened by the owner's own authenticated phone (`*97`).
     own_phone: bool,
+    /// The mailbox a message is being left in (`None`: a mailbox menu).
+    deposit_mailbox: Option<String>,
     label: String,
     take: Option<TakeFile>,
     take_ms: u64,
@@ -117,6 +119,8 @@ pub(super) enum Work {
     Pin {
         id: u64,
         mailbox: String,
+        /// The account the attempt was reserved for (`None`: no such mailbox, the address only).
+        account: Option<String>,
         /// The caller's address the attempt was reserved for.
         source: IpAddr,
         ok: bool,
@@ -156,6 +160,16 @@ impl VmEntry {
 
     pub(super) fn hangup(&mut self) {
         self.endpoint.hangup(now());
+    }
+
+    /// The mailbox a message is being left in.
+    fn label_mailbox(&self) -> Option<&str> {
+        self.deposit_mailbox.as_deref()
+    }
+
+    /// Whether an in-dialog request from `source` belongs to this call's dialog and party.
+    pub(super) fn accepts(&self, req: &Request, source: IpAddr) -> bool {
+        self.endpoint.accepts(req, source)
     }
 
     /// Whether the authenticated caller of this voicemail call is `account`.
@@ -213,17 +227,27 @@ impl Server {
         caller: String,
         kind: VmKind,
     ) {
-        // Bounds: voicemail calls per account (the mailbox or the caller) and per source address.
+        // Bounds: messages being left in one mailbox, mailbox menus one caller has open, and voicemail
+        // calls from one source address. Deposits and menus are counted apart, so callers leaving
+        // messages never keep the owner out; the owner's own *97 is always let in.
         let limits = &self.config.limits;
-        let account = match &kind {
-            VmKind::Deposit { mailbox, .. } => mailbox.clone(),
-            VmKind::Retrieval { .. } => caller.clone(),
+        let (account, per_account) = match &kind {
+            VmKind::Deposit { mailbox, .. } => (
+                mailbox.clone(),
+                self.sessions
+                    .values()
+                    .filter(|e| e.label_mailbox() == Some(mailbox.as_str()))
+                    .count(),
+            ),
+            VmKind::Retrieval { own: true, .. } => (caller.clone(), 0),
+            VmKind::Retrieval { .. } => (
+                caller.clone(),
+                self.sessions
+                    .values()
+                    .filter(|e| e.deposit_mailbox.is_none() && e.caller == caller)
+                    .count(),
+            ),
         };
-        let per_account = self
-            .sessions
-            .values()
-            .filter(|e| e.session.mailbox() == Some(account.as_str()) || e.caller == account)
-            .count();
         let trusted = self.config.vm.pbx_peers.contains(&source.addr.ip());
         let per_address = self
             .sessions
@@ -304,6 +328,10 @@ impl Server {
         };
         let menus = self.config.vm.menus.clone();
         let own_phone = matches!(kind, VmKind::Retrieval { own: true, .. });
+        let deposit_mailbox = match &kind {
+            VmKind::Deposit { mailbox, .. } => Some(mailbox.clone()),
+            VmKind::Retrieval { .. } => None,
+        };
         let session = match kind {
             VmKind::Deposit {
                 mailbox, reason, ..
@@ -374,6 +402,7 @@ impl Server {
                 source: source.addr.ip(),
                 caller,
                 own_phone,
+                deposit_mailbox,
                 label,
                 take: None,
                 take_ms: 0,
@@ -498,14 +527,12 @@ impl Server {
             Work::Pin {
                 id,
                 mailbox,
+                account,
                 source,
                 ok,
             } => {
                 let t = now();
-                let account = parley_store::validate_extension(&mailbox)
-                    .is_ok()
-                    .then_some(mailbox.as_str());
-                let locks = self.pin_guard.end(t, source, account, ok);
+                let locks = self.pin_guard.end(t, source, account.as_deref(), ok);
                 let result = if ok {
                     match self.mailbox_view(&mailbox).await {
                         Some(v) => LoginResult::Ok(v),
@@ -926,8 +953,10 @@ impl Server {
             return;
         };
         // The attempt is counted before the slow check starts: parallel calls cannot outrun the lockout.
-        let account = valid.then_some(mailbox.as_str());
-        if let Err(refusal) = self.pin_guard.begin(t, source, account) {
+        // Only a mailbox that exists is counted by name: made-up numbers cannot fill the table.
+        let exists = valid && matches!(self.store.get_user(&mailbox).await, Ok(Some(_)));
+        let account = exists.then(|| mailbox.clone());
+        if let Err(refusal) = self.pin_guard.begin(t, source, account.as_deref()) {
             info!(mailbox = %Printable(&mailbox), ?refusal, "mailbox login refused: locked after repeated wrong PINs");
             if let Some(e) = self.sessions.get_mut(&id) {
                 e.session.handle_login(t, LoginResult::Locked);
@@ -944,20 +973,28 @@ impl Server {
         let store = self.store.clone();
         let work = self.work.clone();
         let default_pin = self.config.vm.default_pin.clone();
+        let lookup = mailbox.clone();
         tokio::spawn(async move {
-            let ok = valid
-                && match store.pin_hash(&mailbox).await {
-                    Ok(None) => owner_phone && pin == default_pin,
-                    Ok(Some(hash)) => tokio::task::spawn_blocking(move || {
-                        parley_store::verify_secret(&pin, &hash)
-                    })
-                    .await
-                    .unwrap_or(false),
-                    Err(_) => false,
-                };
+            let check = async move {
+                valid
+                    && match store.pin_hash(&lookup).await {
+                        Ok(None) => owner_phone && pin == default_pin,
+                        Ok(Some(hash)) => tokio::task::spawn_blocking(move || {
+                            parley_store::verify_secret(&pin, &hash)
+                        })
+                        .await
+                        .unwrap_or(false),
+                        Err(_) => false,
+                    }
+            };
+            // The answer always comes back, so the reservation always ends (a fault is a wrong PIN).
+            let ok = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(check))
+                .await
+                .unwrap_or(false);
             let _ = work.send(Work::Pin {
                 id,
                 mailbox,
+                account,
                 source,
                 ok,
             });

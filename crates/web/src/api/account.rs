@@ -649,6 +649,7 @@ pub async fn delete_user(
     let detail = archive
         .map(|d| format!("archived in {}", d.display()))
         .unwrap_or_else(|| "data deleted".into());
+    super::account_removed(&s, &ext);
     audit(&s, &caller, "user.remove", &ext, &detail).await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -8,7 +8,7 @@ mod notify;
 pub mod session;
 mod voicemail;
 
-pub(crate) use voicemail::mailbox_changed;
+pub(crate) use voicemail::{account_removed, mailbox_changed};
 
 use std::net::{IpAddr, SocketAddr};
 

@@ -27,6 +27,9 @@ const LIFETIME: Duration = Duration::from_secs(12 * 3600);
 /// Most sessions kept at once (the oldest end first).
 pub const SESSION_LIMIT: usize = 10_000;
 
+/// Most sessions of one account (a new login ends its oldest).
+pub const SESSIONS_PER_ACCOUNT: usize = 20;
+
 /// One logged-in browser.
 #[derive(Debug, Clone)]
 pub struct WebSession {
@@ -53,7 +56,8 @@ pub struct Flash {
 /// Keep `flash` for the next page the browser of `headers` shows.
 pub fn set_flash(sessions: &Sessions, headers: &HeaderMap, flash: Flash) {
     if let Some((id, _)) = from_cookie(sessions, headers) {
-        if let Ok(mut map) = sessions.lock() {
+        {
+            let mut map = crate::lock(sessions);
             if let Some(sess) = map.get_mut(&id) {
                 sess.flash = Some(flash);
             }
@@ -65,7 +69,8 @@ pub fn set_flash(sessions: &Sessions, headers: &HeaderMap, flash: Flash) {
 pub fn take_flash(sessions: &Sessions, headers: &HeaderMap) -> Option<WebSession> {
     let (id, sess) = from_cookie(sessions, headers)?;
     if sess.flash.is_some() {
-        if let Ok(mut map) = sessions.lock() {
+        {
+            let mut map = crate::lock(sessions);
             if let Some(live) = map.get_mut(&id) {
                 live.flash = None;
             }
@@ -90,7 +95,7 @@ fn random_hex() -> String {
 /// The session a request's cookie names, if live.
 pub fn from_cookie(sessions: &Sessions, headers: &HeaderMap) -> Option<(String, WebSession)> {
     let id = cookie_id(headers)?;
-    let mut map = sessions.lock().ok()?;
+    let mut map = crate::lock(sessions);
     let t = now();
     map.retain(|_, s| s.expires > t);
     map.get(&id).cloned().map(|s| (id, s))
@@ -160,10 +165,22 @@ pub fn open(
 ) -> (String, HeaderValue) {
     let id = random_hex();
     let csrf = random_hex();
-    if let Ok(mut map) = s.sessions.lock() {
+    {
+        let mut map = crate::lock(&s.sessions);
         let t = now();
         map.retain(|_, s| s.expires > t);
-        // A bounded table: a flood of logins ends the oldest sessions, never the server's memory.
+        // An account keeps at most so many sessions (its oldest ends first), and the table is
+        // bounded: a flood of logins ends old sessions, never the server's memory.
+        let mine: Vec<(String, Instant)> = map
+            .iter()
+            .filter(|(_, w)| w.who.user == who.user)
+            .map(|(k, w)| (k.clone(), w.expires))
+            .collect();
+        if mine.len() >= SESSIONS_PER_ACCOUNT {
+            if let Some((oldest, _)) = mine.iter().min_by_key(|(_, e)| *e) {
+                map.remove(oldest);
+            }
+        }
         while map.len() >= SESSION_LIMIT {
             let Some(oldest) = map
                 .iter()
@@ -218,14 +235,14 @@ pub async fn refresh(
     {
         match store.login_record(&sess.who.user).await {
             Ok(Some((hash, privileges))) if auth::credential(&hash) == sess.credential => {
-                if let Ok(mut map) = s.sessions.lock() {
-                    if let Some(live) = map.get_mut(&id) {
-                        live.who.privileges = privileges;
-                    }
+                let mut map = crate::lock(&s.sessions);
+                if let Some(live) = map.get_mut(&id) {
+                    live.who.privileges = privileges;
                 }
             }
             Ok(_) => {
-                if let Ok(mut map) = s.sessions.lock() {
+                {
+                    let mut map = crate::lock(&s.sessions);
                     map.remove(&id);
                 }
                 tracing::info!(user = %sess.who.user, "session ended: the account was removed or its password changed");
@@ -249,15 +266,15 @@ pub async fn keep_after_password_change(s: &AppState, headers: &HeaderMap) {
     let Some(id) = cookie_id(headers) else {
         return;
     };
-    let user = match s.sessions.lock() {
-        Ok(map) => map.get(&id).map(|w| w.who.user.clone()),
-        Err(_) => None,
-    };
+    let user = crate::lock(&s.sessions)
+        .get(&id)
+        .map(|w| w.who.user.clone());
     let (Some(user), Some(store)) = (user, s.store.as_ref()) else {
         return;
     };
     if let Ok(Some((hash, _))) = store.login_record(&user).await {
-        if let Ok(mut map) = s.sessions.lock() {
+        {
+            let mut map = crate::lock(&s.sessions);
             if let Some(live) = map.get_mut(&id) {
                 live.credential = auth::credential(&hash);
             }
@@ -268,7 +285,8 @@ pub async fn keep_after_password_change(s: &AppState, headers: &HeaderMap) {
 /// End the session a request's cookie names; returns the `Set-Cookie` value clearing it.
 pub fn close(s: &AppState, headers: &HeaderMap) -> HeaderValue {
     if let Some((id, _)) = from_cookie(&s.sessions, headers) {
-        if let Ok(mut map) = s.sessions.lock() {
+        {
+            let mut map = crate::lock(&s.sessions);
             map.remove(&id);
         }
     }

@@ -24,6 +24,13 @@ pub(crate) fn mailbox_changed(s: &AppState, ext: &str) {
     }
 }
 
+/// Tell the SIP server an account is gone (its registrations and subscriptions go at once).
+pub(crate) fn account_removed(s: &AppState, ext: &str) {
+    if let Some(c) = s.control.as_ref() {
+        let _ = c.send(Control::AccountRemoved(ext.to_string()));
+    }
+}
+
 /// A voicemail message.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MessageOut {

@@ -39,7 +39,8 @@ fn lockouts(s: &AppState) -> Vec<(String, String, u64)> {
         .into_iter()
         .map(|l| (format!("SIP/voicemail: {}", l.what), l.key, l.seconds_left))
         .collect();
-    if let Ok(g) = s.guard.lock() {
+    {
+        let g = crate::lock(&s.guard);
         let t = now();
         out.extend(g.locked_accounts(t).into_iter().map(|(a, d)| {
             (
@@ -248,7 +249,8 @@ async fn admin_action(
                 lifted |= answer.await.unwrap_or(false);
             }
         }
-        if let Ok(mut g) = s.guard.lock() {
+        {
+            let mut g = crate::lock(&s.guard);
             lifted |= g.unlock(key);
         }
         audit(&s, &caller, "lockout.lift", key, "portal").await;
@@ -333,6 +335,7 @@ async fn admin_action(
                         Some(dir) => format!("archived in {}", dir.display()),
                         None => "data deleted".to_string(),
                     };
+                    crate::api::account_removed(&s, &ext);
                     audit(&s, &caller, "user.remove", &ext, &format!("portal, {what}")).await;
                     ok(format!("Removed {ext} ({what})."))
                 }
