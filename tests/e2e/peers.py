@@ -50,12 +50,12 @@ class Baresip:
     """One baresip process with its own config dir, SIP port and ctrl_tcp port."""
 
     def __init__(self, tmp, name, sip_port, ctrl_port, parley_port, ext, password, tone_hz, transport="udp",
-                 regint=60, codec="pcmu"):
+                 regint=60, codec="pcmu", tone_secs=30):
         self.dir = tmp / f"baresip-{name}"
         self.rec = self.dir / "rec"
         self.rec.mkdir(parents=True, exist_ok=True)
         rtp_low = 40000 + (sip_port % 1000) * 20
-        tone = make_tone(self.dir / "tone.wav", tone_hz)
+        tone = make_tone(self.dir / "tone.wav", tone_hz, tone_secs)  # the call ends with the file
         (self.dir / "config").write_text(f"""poll_method epoll
 sip_listen 127.0.0.1:{sip_port}
 call_local_timeout 120

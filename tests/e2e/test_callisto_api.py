@@ -128,10 +128,13 @@ def test_every_status_path(api):
         assert response(xml).text == "OK", value
         _, xml, _ = curl(p, "--data", f"gr_id={gid}", url(p, "getGroups"))
         assert response(xml).find(f"group/{k}").text == stored, value
-    # Renaming onto an existing name is refused.
+    # Renaming onto an existing name is refused: ERROR (editGroup has no ALREADY_EXISTS in seed 002), with
+    # a message saying why, and nothing changes.
     curl(p, "--data", "gr_name=Second", url(p, "addGroup"))
     _, xml, _ = curl(p, "--data", f"gr_id={gid}&gr_name=second", url(p, "editGroup"))
-    assert response(xml).text == "ALREADY_EXISTS"
+    assert response(xml).text == "ERROR" and "exists already" in xml.find("Message").text
+    _, xml, _ = curl(p, "--data", f"gr_id={gid}", url(p, "getGroups"))
+    assert response(xml).find("group/name").text == "groupName"
 
 
 def test_authentication_privileges_methods_and_instances(api):

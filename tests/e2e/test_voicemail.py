@@ -259,6 +259,46 @@ def test_default_pin_must_be_changed_at_first_login(parley_factory, tmp_path):
     assert abs(freq - 440) <= 10 and share > 0.6 and level > 2000, (freq, share, level)
 
 
+def test_zero_four_records_the_temporary_greeting_at_once_and_then_offers_to_switch_it_off(parley_factory, tmp_path):
+    """Seed 001: "Record your temporary / out of office message · *97, password, 0, 4 · Once recording is
+    finished, dial #, 1". With one on, 0 4 offers 1 record again or 2 switch it off (as Asterisk)."""
+    p = start(parley_factory)
+    p.cli("user", "set", "101", "--pin", "2580")
+    phone = Baresip(tmp_path, "owner", p.sip_port + 6, p.sip_port + 9, p.sip_port, "101", "secret101", 440,
+                    tone_secs=120)
+
+    def record(keys, prompt):
+        phone.press(keys, gap=0.5)
+        phone.drain(prompt_secs(prompt, "beep") + 3.0)  # the phone's 440 Hz tone is recorded
+        phone.press("#1", gap=1.0)
+        phone.drain(prompt_secs("vm-greetsaved") + 0.5)
+
+    try:
+        wait_for(lambda: p.status()["registrations"], what="registration")
+        phone.send("dial", f"sip:*97@127.0.0.1:{p.sip_port}")
+        phone.wait_event("CALL_ESTABLISHED")
+        phone.drain(1.0)
+        phone.press("2580#")
+        phone.drain(1.5)
+        record("01", "vm-rec-unv")  # an unavailable greeting first (needed to switch the temporary off)
+        record("4", "vm-rec-temp")  # in mailbox options: 4 records the temporary greeting at once
+        assert "temporary greeting: active" in p.cli("mailbox", "show", "101").stdout
+        phone.press("4")  # one is on now: 4 offers to record again (1) or switch it off (2)
+        phone.drain(prompt_secs("vm-tmpexists", "vm-tempgreeting2") + 0.5)
+        phone.press("2")
+        phone.drain(prompt_secs("vm-tempremoved") + 0.5)
+        phone.send("hangup")
+        phone.wait_event("CALL_CLOSED", secs=15)
+    finally:
+        phone.stop()
+    assert "temporary greeting: off" in p.cli("mailbox", "show", "101").stdout
+    log = p.log.read_text()
+    assert 'greeting saved mailbox=101 greeting="temporary"' in log
+    assert "temporary greeting deactivated" in log
+    (freq, share), level = tone_of(p.data / "voicemail" / "101" / "greetings" / "temporary.wav")
+    assert abs(freq - 440) <= 10 and share > 0.6 and level > 2000, (freq, share, level)
+
+
 def test_mwi_calibrate_switches_the_lamp_of_a_phone(parley_factory, sipp):
     p = start(parley_factory)
     sipp(p, "register.xml", port=p.sip_port + 4, user="102", password="secret102", service="102",

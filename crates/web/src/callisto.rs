@@ -2,7 +2,8 @@
 //! for groups (seed 002), members, VIP numbers and announcements, with parameters as form data or query
 //! string, HTTP Basic by a user with the REST Authentication privilege, and the vendor's XML envelope
 //! `<Callisto><Request>fn</Request><Response>…</Response></Callisto>` with the statuses OK,
-//! PARAMETER_MISSING, ALREADY_EXISTS, INVALID_GROUP_ID and ERROR. Every change is audited.
+//! PARAMETER_MISSING, ALREADY_EXISTS (add functions only), INVALID_GROUP_ID and ERROR. Every change is
+//! audited.
 
 use std::net::SocketAddr;
 
@@ -341,9 +342,14 @@ async fn groups(store: &Store, instance: &str, op: Op, p: &Params) -> Result<Out
                 Err(e) => param_failure(op, &e),
                 Ok(g) => match store.update_group(instance, id, &g).await? {
                     Change::Done(()) => Outcome::status("OK", None).changed(format!("group/{id}")),
+                    // Seed 002: editGroup answers OK, PARAMETER_MISSING, INVALID_GROUP_ID or ERROR
+                    // only (ALREADY_EXISTS belongs to addGroup); the message says why.
                     Change::Duplicate => Outcome::status(
-                        "ALREADY_EXISTS",
-                        Some(format!("a group named {:?} exists already", g.name)),
+                        "ERROR",
+                        Some(format!(
+                            "cannot rename the group: a group named {:?} exists already",
+                            g.name
+                        )),
                     ),
                     Change::NotFound => invalid_id(op, "gr_id"),
                 },

@@ -36,6 +36,9 @@ pub enum Act {
     RecordGreeting(GreetingKind),
     /// Turn the temporary greeting off.
     DeactivateTemporary,
+    /// The temporary greeting (seed 001, "*97, password, 0, 4"): recorded at once when none is on;
+    /// when one is, menu `temporary` offers to record it again or switch it off.
+    TemporaryGreeting,
     /// Change the PIN.
     ChangePin,
     /// Leave a message in another mailbox.
@@ -73,6 +76,10 @@ impl Act {
             FastForward => "Fast-forward".into(),
             RecordGreeting(k) => format!("Record your {} greeting", k.label()),
             DeactivateTemporary => "Switch the temporary greeting off".into(),
+            TemporaryGreeting => {
+                "Record the temporary greeting (when one is on: 1 record it again, 2 switch it off)"
+                    .into()
+            }
             ChangePin => "Change your PIN".into(),
             LeaveMessage => "Leave a message in another mailbox".into(),
             Accept => "Keep the recording".into(),
@@ -139,10 +146,18 @@ impl Profile {
             let menu = self.menus.get(id)?;
             for (key, a) in &menu.keys {
                 let here = format!("{path}{key}");
-                if *a == act {
+                // The temporary greeting's key records it (none on) or opens its menu (one on).
+                let records_temporary = *a == Act::TemporaryGreeting
+                    && act == Act::RecordGreeting(GreetingKind::Temporary);
+                if *a == act || records_temporary {
                     return Some(here);
                 }
-                if let Act::Goto(next) = a {
+                let next = match a {
+                    Act::Goto(next) => Some(next),
+                    Act::TemporaryGreeting => Some(&"temporary"),
+                    _ => None,
+                };
+                if let Some(next) = next {
                     if !seen.contains(next) {
                         seen.push(next);
                         queue.push_back((next, here));
@@ -219,7 +234,7 @@ pub fn classic() -> Profile {
                 ('1', RecordGreeting(GreetingKind::Unavailable)),
                 ('2', RecordGreeting(GreetingKind::Busy)),
                 ('3', RecordGreeting(GreetingKind::Name)),
-                ('4', Goto("temporary")),
+                ('4', TemporaryGreeting),
                 ('5', ChangePin),
                 ('6', Goto("announcements")),
                 ('*', Goto("main")),
@@ -367,7 +382,7 @@ mod tests {
         );
         assert_eq!(
             p.keys_for(Act::RecordGreeting(GreetingKind::Temporary)),
-            Some("041".into())
+            Some("04".into())
         );
         assert_eq!(
             p.keys_for(Act::RecordGreeting(GreetingKind::AnnouncementC)),

@@ -677,6 +677,13 @@ impl Session {
                 };
                 self.say(vec![prompt(p), prompt("beep")], Then::Record);
             }
+            Act::TemporaryGreeting => {
+                if self.greetings().temporary {
+                    self.enter_menu("temporary");
+                } else {
+                    self.act(now, menu, Act::RecordGreeting(GreetingKind::Temporary));
+                }
+            }
             Act::DeactivateTemporary => {
                 let g = self.greetings();
                 if !g.temporary {

@@ -569,3 +569,31 @@ fn with_recording_off_the_caller_hears_the_announcement_then_goodbye_and_cannot_
     );
     assert_eq!(played(&drain(&mut s)), ["greeting:busy", "vm-goodbye"]);
 }
+
+#[test]
+fn zero_four_records_the_temporary_greeting_at_once_when_none_is_on() {
+    // Seed 001: "*97, password, 0, 4 · Once recording is finished, dial #, 1".
+    let mut s = logged_in(vec![]);
+    s.handle_play_done(t0());
+    drain(&mut s);
+    s.handle_dtmf(t0(), '0');
+    drain(&mut s);
+    s.handle_dtmf(t0(), '4');
+    assert_eq!(played(&drain(&mut s)), ["vm-rec-temp", "beep"]);
+    s.handle_play_done(t0());
+    assert!(matches!(
+        &drain(&mut s)[..],
+        [Command::Record {
+            purpose: RecordingFor::Greeting {
+                kind: GreetingKind::Temporary,
+                ..
+            },
+            ..
+        }]
+    ));
+    s.handle_dtmf(t0(), '#');
+    record_done(&mut s, 2500, RecordEnd::Stopped);
+    assert_eq!(played(&drain(&mut s)), ["vm-review"]);
+    s.handle_dtmf(t0(), '1');
+    assert!(drain(&mut s).contains(&Command::KeepTake));
+}
