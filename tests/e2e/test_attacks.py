@@ -92,6 +92,17 @@ class Stranger:
         self.sock.close()
 
 
+def two_phones(parley_factory, tmp_path, **config):
+    """A started Parley with extensions 100 and 101, each a baresip phone (440 Hz and 1000 Hz tones)."""
+    p = parley_factory(**config)
+    p.add_user("100", "secret100")
+    p.add_user("101", "secret101")
+    p.start()
+    a = Baresip(tmp_path, "a", p.sip_port + 6, p.sip_port + 9, p.sip_port, "100", "secret100", 440)
+    b = Baresip(tmp_path, "b", p.sip_port + 12, p.sip_port + 15, p.sip_port, "101", "secret101", 1000)
+    return p, a, b
+
+
 def stranger_share(path):
     """How much of a recording's energy is the stranger's tone, against the loudest candidate."""
     samples, rate = read_wav(path)
@@ -102,12 +113,7 @@ def stranger_share(path):
 
 
 def test_a_stranger_spraying_the_rtp_range_is_not_heard_and_hears_nothing(parley_factory, tmp_path):
-    p = parley_factory()
-    p.add_user("100", "secret100")
-    p.add_user("101", "secret101")
-    p.start()
-    a = Baresip(tmp_path, "a", p.sip_port + 6, p.sip_port + 9, p.sip_port, "100", "secret100", 440)
-    b = Baresip(tmp_path, "b", p.sip_port + 12, p.sip_port + 15, p.sip_port, "101", "secret101", 1000)
+    p, a, b = two_phones(parley_factory, tmp_path)
     stranger = None
     try:
         wait_for(lambda: len(p.status()["registrations"]) == 2, what="registrations")
@@ -203,12 +209,7 @@ def test_a_captured_authorization_replayed_from_elsewhere_gets_401_and_the_bindi
 
 
 def test_a_percent_before_a_multibyte_character_does_not_end_the_server(parley_factory, tmp_path):
-    p = parley_factory(voicemail_pbx_peers=["127.0.0.1"])
-    p.add_user("100", "secret100")
-    p.add_user("101", "secret101")
-    p.start()
-    a = Baresip(tmp_path, "a", p.sip_port + 6, p.sip_port + 9, p.sip_port, "100", "secret100", 440)
-    b = Baresip(tmp_path, "b", p.sip_port + 12, p.sip_port + 15, p.sip_port, "101", "secret101", 1000)
+    p, a, b = two_phones(parley_factory, tmp_path, voicemail_pbx_peers=["127.0.0.1"])
     try:
         wait_for(lambda: len(p.status()["registrations"]) == 2, what="registrations")
         a.send("dial", f"sip:101@127.0.0.1:{p.sip_port}")
@@ -245,12 +246,7 @@ def test_a_percent_before_a_multibyte_character_does_not_end_the_server(parley_f
 
 def test_a_stranger_who_knows_the_call_id_can_neither_end_nor_redirect_the_call(parley_factory, tmp_path):
     import re
-    p = parley_factory()
-    p.add_user("100", "secret100")
-    p.add_user("101", "secret101")
-    p.start()
-    a = Baresip(tmp_path, "a", p.sip_port + 6, p.sip_port + 9, p.sip_port, "100", "secret100", 440)
-    b = Baresip(tmp_path, "b", p.sip_port + 12, p.sip_port + 15, p.sip_port, "101", "secret101", 1000)
+    p, a, b = two_phones(parley_factory, tmp_path)
     try:
         wait_for(lambda: len(p.status()["registrations"]) == 2, what="registrations")
         a.send("dial", f"sip:101@127.0.0.1:{p.sip_port}")
