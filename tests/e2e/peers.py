@@ -136,6 +136,12 @@ snd_path {self.rec}
     def drain(self, secs):
         self._pump(secs)
 
+    def dial(self, uri, settle=1.0):
+        """Call `uri`, wait until it is answered, then let the first prompt start."""
+        self.send("dial", uri)
+        self.wait_event("CALL_ESTABLISHED")
+        self.drain(settle)
+
     def press(self, keys, gap=0.3):
         """Press keys (RFC 4733) one after the other, `gap` seconds apart."""
         for key in keys:

@@ -99,9 +99,7 @@ def test_settings_save_the_pin_rules_mwi_and_the_phone_logs_in_with_the_new_pin(
     try:
         wait_for(lambda: sum(r["extension"] == "101" for r in p.status()["registrations"]) == 2,
                  what="the phone's registration")
-        phone.send("dial", f"sip:*97@127.0.0.1:{p.sip_port}")
-        phone.wait_event("CALL_ESTABLISHED")
-        phone.drain(1.0)
+        phone.dial(f"sip:*97@127.0.0.1:{p.sip_port}")
         for keys in ("2580#", "3691#"):
             phone.press(keys)
             phone.drain(2.5)

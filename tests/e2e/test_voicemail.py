@@ -75,9 +75,7 @@ def test_owner_hears_counts_plays_saves_to_work_and_deletes_while_a_subscriber_f
     owner = Baresip(tmp_path, "owner", p.sip_port + 6, p.sip_port + 9, p.sip_port, "101", "secret101", 1000)
     try:
         wait_for(lambda: p.status()["registrations"], what="the owner's registration")
-        owner.send("dial", f"sip:*97@127.0.0.1:{p.sip_port}")
-        owner.wait_event("CALL_ESTABLISHED")
-        owner.drain(1.0)
+        owner.dial(f"sip:*97@127.0.0.1:{p.sip_port}")
         owner.press("2580#")
         owner.drain(1.5)
         owner.send("sndcode", "1")  # listen: envelope, then message 1 (440 Hz), then the message menu
@@ -202,9 +200,7 @@ def test_wrong_pins_end_the_call_and_lock_the_mailbox(parley_factory, tmp_path):
     phone = Baresip(tmp_path, "phone", p.sip_port + 6, p.sip_port + 9, p.sip_port, "100", "secret100", 440)
 
     def attempt(pin, tries):
-        phone.send("dial", f"sip:*98@127.0.0.1:{p.sip_port}")
-        phone.wait_event("CALL_ESTABLISHED")
-        phone.drain(1.0)
+        phone.dial(f"sip:*98@127.0.0.1:{p.sip_port}")
         for _ in range(tries):
             phone.press(f"101#{pin}#")
             phone.drain(2.5)
@@ -231,9 +227,7 @@ def test_default_pin_must_be_changed_at_first_login(parley_factory, tmp_path):
     phone = Baresip(tmp_path, "owner", p.sip_port + 6, p.sip_port + 9, p.sip_port, "101", "secret101", 440)
     try:
         wait_for(lambda: p.status()["registrations"], what="registration")
-        phone.send("dial", f"sip:*97@127.0.0.1:{p.sip_port}")
-        phone.wait_event("CALL_ESTABLISHED")
-        phone.drain(1.0)
+        phone.dial(f"sip:*97@127.0.0.1:{p.sip_port}")
         for keys in ("1234#", "1111#", "2580#", "2580#"):  # default PIN, a trivial one refused, the new one twice
             phone.press(keys)
             phone.drain(1.5)
@@ -275,9 +269,7 @@ def test_zero_four_records_the_temporary_greeting_at_once_and_then_offers_to_swi
 
     try:
         wait_for(lambda: p.status()["registrations"], what="registration")
-        phone.send("dial", f"sip:*97@127.0.0.1:{p.sip_port}")
-        phone.wait_event("CALL_ESTABLISHED")
-        phone.drain(1.0)
+        phone.dial(f"sip:*97@127.0.0.1:{p.sip_port}")
         phone.press("2580#")
         phone.drain(1.5)
         record("01", "vm-rec-unv")  # an unavailable greeting first (needed to switch the temporary off)
@@ -382,9 +374,7 @@ def test_pound_fast_forwards_and_star_rewinds_while_a_message_plays(parley_facto
     def listen(key):
         """Listen to the 12 s message, pressing `key` three times 1 s apart from 11 s after '1'
         (the envelope takes about 8 s): returns the seconds of the message's 440 Hz heard."""
-        owner.send("dial", f"sip:*97@127.0.0.1:{p.sip_port}")
-        owner.wait_event("CALL_ESTABLISHED")
-        owner.drain(1.0)
+        owner.dial(f"sip:*97@127.0.0.1:{p.sip_port}")
         owner.press("2580#")
         owner.drain(1.0)
         owner.send("sndcode", "1")

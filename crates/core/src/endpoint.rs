@@ -166,11 +166,9 @@ impl Endpoint {
     /// Whether an in-dialog request from `source` belongs to this dialog and comes from its party (see
     /// [`Call::accepts`](crate::call::Call::accepts)).
     pub fn accepts(&self, req: &Request, source: std::net::IpAddr) -> bool {
-        let same = |a: std::net::IpAddr| match a {
-            std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map(std::net::IpAddr::V4).unwrap_or(a),
-            v4 => v4,
-        };
-        build::belongs_to(&self.dialog, req) && same(self.target.addr.ip()) == same(source)
+        use crate::target::canonical_ip;
+        build::belongs_to(&self.dialog, req)
+            && canonical_ip(self.target.addr.ip()) == canonical_ip(source)
     }
 
     /// A request within the dialog.

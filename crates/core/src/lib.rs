@@ -6,6 +6,7 @@ pub mod call;
 pub mod endpoint;
 pub mod guard;
 pub mod ids;
+pub mod limits;
 pub mod ma;
 pub mod registrar;
 pub mod sdp;

@@ -1,7 +1,16 @@
 //! Where a SIP message goes: a transport and a socket address. Plain data shared by the core and the shell.
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+
+/// An address as one host: an IPv4-mapped IPv6 address is the IPv4 address it carries (a dual-stack
+/// socket reports IPv4 peers that way).
+pub fn canonical_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    }
+}
 
 /// A SIP transport.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -151,7 +151,7 @@ fn now() -> std::time::Instant {
     std::time::Instant::now()
 }
 
-/// Whether a packet from `src` may pass; strangers are counted (and logged once per socket).
+/// Whether a packet from `src` may pass; strangers are counted (and the call's first one logged).
 fn admit(policy: &mut StrictSource, src: SocketAddr, stats: &RelayStats, side: &str) -> bool {
     match policy.check(now(), src) {
         SourceCheck::Accept => true,

@@ -78,7 +78,7 @@ impl axum::extract::FromRequestParts<AppState> for Operator {
             .and_then(|v| v.trim().strip_prefix("Bearer "))
             .map(str::trim);
         if let (Some(given), Some(token)) = (bearer, state.control_token.as_deref()) {
-            if constant_time_eq(given.as_bytes(), token.as_bytes()) {
+            if parley_core::sip::digest::constant_time_eq(given.as_bytes(), token.as_bytes()) {
                 return Ok(Operator);
             }
         }
@@ -86,10 +86,6 @@ impl axum::extract::FromRequestParts<AppState> for Operator {
         caller.admin()?;
         Ok(Operator)
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Lock shared state, poisoned or not: a handler that panicked while holding it (answered 500 by

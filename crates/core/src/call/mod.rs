@@ -77,15 +77,6 @@ pub enum Side {
     B(usize),
 }
 
-/// Two addresses of one host (an IPv4 address and its IPv4-mapped IPv6 form are the same).
-fn same_ip(a: IpAddr, b: IpAddr) -> bool {
-    let v4 = |ip: IpAddr| match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
-        v4 => v4,
-    };
-    v4(a) == v4(b)
-}
-
 /// Where the relay should send each side's media.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MediaUpdate {
@@ -447,7 +438,8 @@ impl Call {
                 None => return false,
             },
         };
-        build::belongs_to(dialog, req) && same_ip(target.addr.ip(), source)
+        build::belongs_to(dialog, req)
+            && crate::target::canonical_ip(target.addr.ip()) == crate::target::canonical_ip(source)
     }
 
     /// A request within the call: from the caller (`Side::A`: CANCEL, ACK, BYE, re-INVITE) or from a fork.

@@ -35,9 +35,23 @@ pub fn check(pin: &str, min_len: usize, mailbox: &str) -> Result<(), PinProblem>
     Ok(())
 }
 
+/// Whether a mailbox whose PIN was never set may open with the default PIN: only from its owner's own
+/// authenticated phone (`own_phone`: the call is `*97`), never from `*98`, the pilot or a call from
+/// outside, so that the first stranger to try the default cannot choose the PIN and own the mailbox.
+pub fn default_pin_opens(own_phone: bool, caller: &str, mailbox: &str) -> bool {
+    own_phone && caller == mailbox
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_pin_opens_a_mailbox_from_its_owners_own_phone_only() {
+        assert!(default_pin_opens(true, "101", "101"));
+        assert!(!default_pin_opens(false, "101", "101")); // *98 or the pilot, even from the owner
+        assert!(!default_pin_opens(true, "100", "101"));
+    }
 
     #[test]
     fn good_pins_pass() {

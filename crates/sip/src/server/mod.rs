@@ -14,6 +14,8 @@ use parley_core::call::{
     Call, CallConfig, CallEvent, ForkTarget, LocalAddr, NewCall, Output, Side,
 };
 use parley_core::guard::{AuthGuard, Lockout};
+pub use parley_core::limits::Limits;
+use parley_core::limits::Refusal;
 use parley_core::registrar::{Registrar, RegistrarConfig};
 use parley_core::sip::digest::{Credentials, DigestAuth, RequestLine, Verdict};
 use parley_core::sip::{Method, Request, Response};
@@ -63,31 +65,6 @@ pub struct SipConfig {
     pub limits: Limits,
     /// Bounds of the transports (TCP connections, their idle timeout).
     pub transport: crate::adapter::TransportLimits,
-}
-
-/// Bounds on what one account or one source address may hold at once; over a bound the request gets
-/// a clear refusal and nothing else is affected.
-#[derive(Debug, Clone)]
-pub struct Limits {
-    /// Calls in progress one account may have as the caller (more get 403).
-    pub calls_per_account: usize,
-    /// Message-waiting subscriptions per account (more get 403).
-    pub subscriptions_per_account: usize,
-    /// Voicemail calls (leaving messages, mailbox menus) one account may have at once (more get 486).
-    pub voicemail_per_account: usize,
-    /// Voicemail calls from one source address at once (more get 503; trusted PBXs are exempt).
-    pub voicemail_per_address: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            calls_per_account: 8,
-            subscriptions_per_account: 20,
-            voicemail_per_account: 8,
-            voicemail_per_address: 32,
-        }
-    }
 }
 
 /// Requests to the running server from the HTTP side or the command line.
@@ -258,13 +235,13 @@ pub async fn run(
             }
             Some((id, ev)) = media_rx.recv() => {
                 if let Some(fault) = contain::contained(server.vm_media_event(id, ev)).await {
-                    server.child_faulted(id, "media event", &fault);
+                    server.child_faulted(Some(id), "media event", &fault);
                 }
             }
             Some(w) = work_rx.recv() => {
                 let id = w.session();
                 if let Some(fault) = contain::contained(server.vm_work(w)).await {
-                    server.child_faulted(id.unwrap_or(0), "background work", &fault);
+                    server.child_faulted(id, "background work", &fault);
                 }
             }
             Some(c) = control.recv() => {
@@ -347,6 +324,17 @@ impl Server {
         }
     }
 
+    /// Answer a request a bound refused (`to_tag`: the one its dialog already has, if any).
+    fn refuse(&self, tx: TxId, req: &Request, to_tag: Option<&str>, refusal: Refusal) {
+        let tag = to_tag.map_or_else(tag, str::to_string);
+        let mut r = Response::to_request(req, refusal.status, Some(&tag));
+        r.reason = refusal.reason.into();
+        if let Some(secs) = refusal.retry_after {
+            r.headers.push("Retry-After", &secs.to_string());
+        }
+        self.adapter.respond(tx, &r);
+    }
+
     /// Handling a SIP message panicked: answer it 500 if it was a new request; everything else goes on.
     fn request_faulted(&mut self, request: Option<(TxId, Request)>, fault: &str) {
         let call_id = request.as_ref().map(|(_, r)| r.call_id().to_string());
@@ -358,10 +346,18 @@ impl Server {
         self.publish_status();
     }
 
-    /// A call or voicemail session faulted: forget it (its relay or media task ends with it), keep the rest.
-    fn child_faulted(&mut self, id: u64, what: &str, fault: &str) {
-        error!(id, what, fault = %fault, "a call faulted and was dropped; the server goes on");
-        self.forget(id);
+    /// Handling input for a call or voicemail session (`id`, when the input names one) faulted: that
+    /// call is forgotten (its relay or media task ends with it), the rest goes on.
+    fn child_faulted(&mut self, id: Option<u64>, what: &str, fault: &str) {
+        match id {
+            Some(id) => {
+                error!(id, what, fault = %fault, "a call faulted and was dropped; the server goes on");
+                self.forget(id);
+            }
+            None => {
+                error!(what, fault = %fault, "handling background work faulted; the server goes on")
+            }
+        }
         self.publish_status();
     }
 
@@ -764,7 +760,6 @@ impl Server {
         let Auth::Ok(caller) = self.authenticate(tx, &req, source, true).await else {
             return;
         };
-        let limit = self.config.limits.calls_per_account;
         let mine = self
             .calls
             .values()
@@ -775,12 +770,9 @@ impl Server {
                 .values()
                 .filter(|e| e.is_from(&caller))
                 .count();
-        if mine >= limit {
-            info!(caller = %caller, limit, "call refused: too many calls in progress for this account");
-            let mut r = Response::to_request(&req, 403, Some(&tag()));
-            r.reason = "Too Many Calls In Progress".into();
-            self.adapter.respond(tx, &r);
-            return;
+        if let Err(refusal) = self.config.limits.admit_call(mine) {
+            info!(caller = %caller, "call refused: too many calls in progress for this account");
+            return self.refuse(tx, &req, None, refusal);
         }
         let vm = &self.config.vm;
         if callee == vm.own_code {

@@ -125,21 +125,17 @@ impl Server {
         } else {
             tag()
         };
-        let limit = self.config.limits.subscriptions_per_account;
-        if !self.mwi.subs.contains_key(&call_id)
-            && self
+        if !self.mwi.subs.contains_key(&call_id) {
+            let held = self
                 .mwi
                 .subs
                 .values()
                 .filter(|s| s.mailbox == mailbox)
-                .count()
-                >= limit
-        {
-            info!(mailbox = %mailbox, limit, "MWI subscription refused: too many for this account");
-            let mut r = Response::to_request(req, 403, Some(&tag()));
-            r.reason = "Too Many Subscriptions".into();
-            self.adapter.respond(tx, &r);
-            return;
+                .count();
+            if let Err(refusal) = self.config.limits.admit_subscription(held) {
+                info!(mailbox = %mailbox, "MWI subscription refused: too many for this account");
+                return self.refuse(tx, req, None, refusal);
+            }
         }
         let mut r = Response::to_request(req, 200, Some(&local_tag));
         r.headers.push("Expires", &expires.to_string());

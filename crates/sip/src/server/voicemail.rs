@@ -13,6 +13,7 @@ use chrono::{Datelike, TimeZone, Timelike};
 use parley_core::call::{CallConfig, CallEvent, LocalAddr, Output};
 use parley_core::endpoint::{Endpoint, NewEndpoint};
 use parley_core::guard::{AuthGuard, GuardConfig, Lockout};
+use parley_core::limits::{NewVoicemail, OpenVoicemail};
 use parley_core::sip::Request;
 use parley_core::target::Target;
 use parley_core::text::Printable;
@@ -162,11 +163,6 @@ impl VmEntry {
         self.endpoint.hangup(now());
     }
 
-    /// The mailbox a message is being left in.
-    fn label_mailbox(&self) -> Option<&str> {
-        self.deposit_mailbox.as_deref()
-    }
-
     /// Whether an in-dialog request from `source` belongs to this call's dialog and party.
     pub(super) fn accepts(&self, req: &Request, source: IpAddr) -> bool {
         self.endpoint.accepts(req, source)
@@ -227,50 +223,26 @@ impl Server {
         caller: String,
         kind: VmKind,
     ) {
-        // Bounds: messages being left in one mailbox, mailbox menus one caller has open, and voicemail
-        // calls from one source address. Deposits and menus are counted apart, so callers leaving
-        // messages never keep the owner out; the owner's own *97 is always let in.
-        let limits = &self.config.limits;
-        let (account, per_account) = match &kind {
-            VmKind::Deposit { mailbox, .. } => (
-                mailbox.clone(),
-                self.sessions
-                    .values()
-                    .filter(|e| e.label_mailbox() == Some(mailbox.as_str()))
-                    .count(),
-            ),
-            VmKind::Retrieval { own: true, .. } => (caller.clone(), 0),
-            VmKind::Retrieval { .. } => (
-                caller.clone(),
-                self.sessions
-                    .values()
-                    .filter(|e| e.deposit_mailbox.is_none() && e.caller == caller)
-                    .count(),
-            ),
+        let new = match &kind {
+            VmKind::Deposit { mailbox, .. } => NewVoicemail::Deposit { mailbox },
+            VmKind::Retrieval { own, .. } => NewVoicemail::Menu {
+                caller: &caller,
+                own: *own,
+            },
         };
+        let open = self.sessions.values().map(|e| OpenVoicemail {
+            deposit_into: e.deposit_mailbox.as_deref(),
+            caller: &e.caller,
+            source: e.source,
+        });
         let trusted = self.config.vm.pbx_peers.contains(&source.addr.ip());
-        let per_address = self
-            .sessions
-            .values()
-            .filter(|e| e.source == source.addr.ip())
-            .count();
-        let refusal = if per_account >= limits.voicemail_per_account {
-            Some((486, "Too Many Voicemail Calls For This Mailbox"))
-        } else if !trusted && per_address >= limits.voicemail_per_address {
-            Some((503, "Too Many Voicemail Calls From This Address"))
-        } else {
-            None
-        };
-        if let Some((status, reason)) = refusal {
-            info!(account = %Printable(&account), source = %source, status, "voicemail call refused: {reason}");
-            let to_tag = local_tag.clone().unwrap_or_else(super::tag);
-            let mut r = parley_core::sip::Response::to_request(&invite, status, Some(&to_tag));
-            r.reason = reason.into();
-            if status == 503 {
-                r.headers.push("Retry-After", "30");
-            }
-            self.adapter.respond(tx, &r);
-            return;
+        if let Err(refusal) =
+            self.config
+                .limits
+                .admit_voicemail(new, source.addr.ip(), trusted, open)
+        {
+            info!(caller = %Printable(&caller), source = %source, status = refusal.status, "voicemail call refused: {}", refusal.reason);
+            return self.refuse(tx, &invite, local_tag.as_deref(), refusal);
         }
         let sockets = match self.ports.allocate().await {
             Ok(s) => s,
@@ -963,12 +935,9 @@ impl Server {
             }
             return;
         }
-        // A mailbox whose PIN was never set opens with the default PIN only from its owner's own
-        // authenticated phone (*97): never from *98, the pilot or a call from outside.
-        let owner_phone = self
-            .sessions
-            .get(&id)
-            .is_some_and(|e| e.own_phone && e.caller == mailbox);
+        let default_allowed = self.sessions.get(&id).is_some_and(|e| {
+            parley_core::vm::pin::default_pin_opens(e.own_phone, &e.caller, &mailbox)
+        });
         // argon2 is slow on purpose: verify off the actor and come back with the answer.
         let store = self.store.clone();
         let work = self.work.clone();
@@ -978,7 +947,7 @@ impl Server {
             let check = async move {
                 valid
                     && match store.pin_hash(&lookup).await {
-                        Ok(None) => owner_phone && pin == default_pin,
+                        Ok(None) => default_allowed && pin == default_pin,
                         Ok(Some(hash)) => tokio::task::spawn_blocking(move || {
                             parley_store::verify_secret(&pin, &hash)
                         })

@@ -230,6 +230,11 @@ pub async fn refresh(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
+    // The portal's stylesheet and script and the health check use no session: no account lookup.
+    let sessionless = matches!(req.uri().path(), "/portal.css" | "/portal.js" | "/health");
+    if sessionless {
+        return next.run(req).await;
+    }
     if let (Some((id, sess)), Some(store)) =
         (from_cookie(&s.sessions, req.headers()), s.store.as_ref())
     {
