@@ -9,7 +9,8 @@ def test_user_commands_validate_and_leave_nothing_half_written(parley_factory):
     for args, message in [
         (["user", "add", "20x", "--name", "B", "--password", "pw2000"], "extension must be 2 to 10 digits"),
         (["user", "add", "200", "--name", "Dup", "--password", "pw2000"], "already exists"),
-        (["user", "add", "201", "--name", "C", "--password", "pw2000", "--pin", "12"], "PIN must be 4 to 12 digits"),
+        (["user", "add", "201", "--name", "C", "--password", "pw2000", "--pin", "12"], "PIN refused: a PIN needs at least 4 digits"),
+        (["user", "add", "201", "--name", "C", "--password", "pw2000", "--pin", "2222"], "too easy to guess"),
         (["user", "add", "201", "--name", "C", "--password", "pw"], "password must have at least 4"),
         (["user", "remove", "999"], "does not exist"),
         (["user", "set", "200"], "nothing to change"),

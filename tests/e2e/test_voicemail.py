@@ -397,3 +397,142 @@ def test_pound_fast_forwards_and_star_rewinds_while_a_message_plays(parley_facto
     print(f"heard {forwarded}s after fast-forward, {rewound}s after rewind")
     assert 2.0 <= forwarded <= 8.0, forwarded
     assert rewound >= 14.0, rewound  # without keys the 12 s message is heard for about 12 s
+
+
+def test_pin_name_busy_greeting_and_announcement_recorded_by_phone_reach_the_next_login_and_caller(
+        parley_factory, tmp_path):
+    """Seed 001 with a real phone: 0 5 changes the PIN (the next login needs the new one), then in the
+    mailbox options 3 records the name (a caller then hears it in the system greeting), 2 the busy
+    greeting and 6 1 announcement A, each accepted with # 1."""
+    p = start(parley_factory)
+    p.cli("user", "set", "101", "--pin", "2580")
+    owner = Baresip(tmp_path, "owner", p.sip_port + 6, p.sip_port + 9, p.sip_port, "101", "secret101", 440,
+                    tone_secs=120)
+
+    def record(keys, prompt):
+        owner.press(keys, gap=0.5)
+        owner.drain(prompt_secs(prompt, "beep") + 3.0)  # the phone's 440 Hz tone is recorded
+        owner.press("#1", gap=1.0)
+        owner.drain(prompt_secs("vm-greetsaved") + 0.5)
+
+    try:
+        wait_for(lambda: p.status()["registrations"], what="registration")
+        owner.dial(f"sip:*97@127.0.0.1:{p.sip_port}")
+        owner.press("2580#")
+        owner.drain(1.5)
+        owner.press("05", gap=0.5)
+        owner.drain(prompt_secs("vm-newpassword") + 0.5)
+        owner.press("1357#")
+        owner.drain(prompt_secs("vm-reenterpassword") + 0.5)
+        owner.press("1357#")
+        owner.drain(prompt_secs("vm-passchanged") + 0.5)
+        record("3", "vm-rec-name")  # back in the mailbox options after the PIN change
+        record("2", "vm-rec-busy")
+        record("61", "vm-rec-ann-a")
+        owner.send("hangup")
+        owner.wait_event("CALL_CLOSED", secs=15)
+        # The next login: the old PIN is wrong now, the new one opens the mailbox.
+        seen = len(owner.events)
+        owner.dial(f"sip:*97@127.0.0.1:{p.sip_port}")
+        owner.press("2580#")
+        owner.drain(prompt_secs("vm-incorrect", "vm-password") + 0.5)
+        owner.press("1357#")
+        owner.drain(2.0)
+        owner.send("hangup")
+        owner.wait_event("CALL_CLOSED", secs=15, since=seen)
+    finally:
+        owner.stop()
+    log = own_lines(p.log.read_text())
+    assert "PIN changed by phone" in log
+    logins = [line for line in log.splitlines() if "mailbox login" in line and "mailbox=101" in line]
+    assert [("ok=true" in line) for line in logins] == [True, False, True], logins
+    greetings = p.data / "voicemail" / "101" / "greetings"
+    for kind in ("name", "busy", "announcement-a"):
+        (freq, share), level = tone_of(greetings / f"{kind}.wav")
+        assert abs(freq - 440) <= 10 and share > 0.6 and level > 2000, (kind, freq, share, level)
+    # Announcement A is recorded but not chosen: a caller hears the standard greeting, which (with no
+    # unavailable greeting) is the system greeting with the owner's recorded name, the 440 Hz tone.
+    wait_for(lambda: not any(r["extension"] == "101" for r in p.status()["registrations"]), what="unregistration")
+    caller = Baresip(tmp_path, "caller", p.sip_port + 12, p.sip_port + 15, p.sip_port, "100", "secret100", 1000)
+    try:
+        wait_for(lambda: any(r["extension"] == "100" for r in p.status()["registrations"]), what="caller")
+        caller.dial(f"sip:101@127.0.0.1:{p.sip_port}")
+        caller.drain(4.0)
+        caller.send("hangup")
+        caller.wait_event("CALL_CLOSED", secs=15)
+    finally:
+        caller.stop()
+    heard = caller.recordings("dec")[-1]
+    assert find_tone(heard, 440), "the caller hears the owner's recorded name"
+
+
+def test_always_prompt_off_opens_the_own_mailbox_without_the_pin_and_on_asks_for_it(parley_factory, tmp_path):
+    """Callisto's "Always prompt": off, *97 from the owner's own phone opens the mailbox at once (0 3
+    records the name without a PIN typed); on again, the same keys only reach the PIN prompt."""
+    p = start(parley_factory)
+    p.cli("user", "set", "101", "--pin", "2580")
+    p.cli("mailbox", "set", "101", "--always-prompt", "off")
+    owner = Baresip(tmp_path, "owner", p.sip_port + 6, p.sip_port + 9, p.sip_port, "101", "secret101", 440,
+                    tone_secs=120)
+
+    def try_recording(keys, prompt):
+        owner.press(keys, gap=0.5)
+        owner.drain(prompt_secs(prompt, "beep") + 3.0)
+        owner.press("#1", gap=1.0)
+        owner.drain(prompt_secs("vm-greetsaved") + 0.5)
+
+    try:
+        wait_for(lambda: p.status()["registrations"], what="registration")
+        owner.dial(f"sip:*97@127.0.0.1:{p.sip_port}", settle=2.0)
+        try_recording("03", "vm-rec-name")
+        owner.send("hangup")
+        owner.wait_event("CALL_CLOSED", secs=15)
+        p.cli("mailbox", "set", "101", "--always-prompt", "on")
+        seen = len(owner.events)
+        owner.dial(f"sip:*97@127.0.0.1:{p.sip_port}", settle=2.0)
+        try_recording("02", "vm-rec-busy")
+        owner.send("hangup")
+        owner.wait_event("CALL_CLOSED", secs=15, since=seen)
+    finally:
+        owner.stop()
+    greetings = p.data / "voicemail" / "101" / "greetings"
+    (freq, share), level = tone_of(greetings / "name.wav")
+    assert abs(freq - 440) <= 10 and share > 0.6 and level > 2000, (freq, share, level)
+    assert not (greetings / "busy.wav").exists(), "with Always prompt on, the keys went to the PIN prompt"
+    log = own_lines(p.log.read_text())
+    assert "mailbox login mailbox=101 ok=false" in log
+    assert "mailbox login mailbox=101 ok=true" not in log
+
+
+def test_a_caller_skips_the_greeting_listens_to_the_take_records_again_and_keeps_the_second(
+        parley_factory, tmp_path):
+    """Seed 001 after recording a message: # skips the greeting, # ends the recording, 2 plays it back
+    (the caller hears its own 600 Hz tone, not the 1000 Hz beep), 3 records again, 1 keeps the second take only."""
+    p = start(parley_factory)
+    caller = Baresip(tmp_path, "caller", p.sip_port + 12, p.sip_port + 15, p.sip_port, "100", "secret100", 600,
+                     tone_secs=120)
+    try:
+        wait_for(lambda: p.status()["registrations"], what="registration")
+        caller.dial(f"sip:101@127.0.0.1:{p.sip_port}", settle=0.5)
+        caller.press("#")  # skip the greeting: the beep follows at once
+        caller.drain(prompt_secs("beep") + 3.0)
+        caller.press("#")  # end the first take (3 s)
+        caller.drain(prompt_secs("vm-review") + 0.5)
+        caller.press("2")  # listen again
+        caller.drain(3.5)
+        caller.press("3")  # record again: about 1.5 s this time
+        caller.drain(prompt_secs("beep") + 1.5)
+        caller.press("#")
+        caller.drain(prompt_secs("vm-review") + 0.5)
+        caller.press("1")
+        caller.drain(prompt_secs("vm-msgsaved", "vm-goodbye") + 1.0)
+        caller.wait_event("CALL_CLOSED", secs=15)
+    finally:
+        caller.stop()
+    heard = caller.recordings("dec")[-1]
+    assert find_tone(heard, 600), "the take was played back to the caller"
+    msgs = wait_for(lambda: messages(p, "101"), what="the message")
+    assert len(msgs) == 1, msgs
+    assert 800 <= msgs[0]["duration_ms"] <= 2600, msgs[0]["duration_ms"]
+    (freq, share), level = tone_of(message_file(p, msgs[0]))
+    assert abs(freq - 600) <= 10 and share > 0.6, (freq, share)

@@ -360,7 +360,7 @@ mod tests {
     fn new(sdp: &str) -> NewEndpoint {
         NewEndpoint {
             invite: invite(sdp),
-            tx: 1,
+            tx: TxId(1),
             source: Target {
                 addr: "127.0.0.1:5070".parse().unwrap(),
                 transport: Transport::Udp,
@@ -446,7 +446,7 @@ mod tests {
         else {
             panic!()
         };
-        ep.handle_request(crate::test_epoch(), 2, &req);
+        ep.handle_request(crate::test_epoch(), TxId(2), &req);
         let outs: Vec<Output> = std::iter::from_fn(|| ep.poll_output()).collect();
         assert!(outs.contains(&Output::Event(CallEvent::Dtmf('5'))));
     }

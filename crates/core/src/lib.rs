@@ -1,9 +1,10 @@
-//! Parley's phone-system logic, free of IO: SIP messages and digest auth, the registrar, SDP offer/answer
-//! and B2BUA call control. Time and randomness come in as arguments; outputs are drained by the shell.
+//! Parley's phone-system logic, free of IO: SIP messages and digest auth, the registrar, SDP offer/answer,
+//! B2BUA call control, voicemail menus, and the switch that composes them. Time and randomness come in as arguments; outputs are drained by the shell.
 #![warn(missing_docs)]
 
 pub mod call;
 pub mod endpoint;
+pub mod extension;
 pub mod guard;
 pub mod ids;
 pub mod limits;
@@ -11,6 +12,7 @@ pub mod ma;
 pub mod registrar;
 pub mod sdp;
 pub mod sip;
+pub mod switch;
 pub mod target;
 pub mod text;
 pub mod vm;

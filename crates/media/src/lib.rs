@@ -17,6 +17,8 @@
 //! - [`convert`]: [`convert::to_telephone`] turns an upload (any WAV, MP3, AAC/M4A, Ogg Vorbis, FLAC,
 //!   AIFF) into 8 kHz 16-bit mono PCM WAV once, keeping the seed's format byte for byte, and
 //!   [`convert::resample`] (windowed sinc).
+//! - [`session`]: [`session::MediaSession`], Parley's own media end without IO (paced playback with
+//!   seeking, DTMF reported once, strict source, a recording's length and silence on its own clock).
 //! - [`tone`]: sine/dual-tone/noise generators, [`tone::goertzel_power`] and
 //!   [`tone::dominant_frequency`] for checking audio in tests.
 //!
@@ -28,6 +30,7 @@ pub mod convert;
 pub mod dtmf;
 pub mod g711;
 pub mod rtp;
+pub mod session;
 pub mod tone;
 pub mod wav;
 

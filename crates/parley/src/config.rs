@@ -231,12 +231,20 @@ impl Config {
                 bail!("voicemail_operator must be an extension (digits), got {op:?}");
             }
         }
+        if self.pin_min_length < 4 {
+            // Seed 000: "This PIN may consist of an arbitrary number of digits." Parley's default
+            // minimum is 4 (a security choice); an administrator may lower it, knowingly.
+            tracing::warn!(
+                pin_min_length = self.pin_min_length,
+                "pin_min_length below 4: short PINs are easy to guess (the lockout still applies)"
+            );
+        }
         let menus = parley_core::vm::VmConfig {
             max_message: Duration::from_secs(self.voicemail_max_secs.max(1)),
             min_message: Duration::from_millis(self.voicemail_min_ms),
             silence: Duration::from_secs(self.voicemail_silence_secs.max(1)),
             skip: Duration::from_secs(self.voicemail_skip_secs.max(1)),
-            pin_min_len: self.pin_min_length.max(4),
+            pin_min_len: self.pin_min_length.max(1),
             operator: self.voicemail_operator.is_some(),
             ..Default::default()
         };
@@ -250,6 +258,7 @@ impl Config {
             default_pin: self.voicemail_default_pin.clone(),
             prompts: self.prompts.clone(),
             operator: self.voicemail_operator.clone(),
+            profile: std::sync::Arc::new(parley_core::vm::profile::classic()),
             pin_guard: parley_core::guard::GuardConfig {
                 max_failures: self.pin_max_failures.max(1),
                 window: Duration::from_secs(900),

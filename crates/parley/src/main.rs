@@ -472,12 +472,21 @@ async fn audit_cli(store: &Store, action: &str, target: &str, detail: &str) {
 
 async fn user(config: Config, cmd: UserCommand) -> Result<()> {
     let store = Store::open(&config.data).await?;
-    let result = user_command(&store, cmd).await;
+    let result = user_command(&store, cmd, config.pin_min_length.max(1)).await;
     store.close().await;
     result
 }
 
-async fn user_command(store: &Store, cmd: UserCommand) -> Result<()> {
+/// The PIN policy (minimum length, nothing trivial) for a PIN an administrator chooses.
+fn check_pin(pin: Option<&str>, min_len: usize, ext: &str) -> Result<()> {
+    if let Some(p) = pin {
+        parley_core::vm::pin::check(p, min_len, ext)
+            .map_err(|e| anyhow::anyhow!("PIN refused: {e}"))?;
+    }
+    Ok(())
+}
+
+async fn user_command(store: &Store, cmd: UserCommand, pin_min_len: usize) -> Result<()> {
     match cmd {
         UserCommand::Add {
             ext,
@@ -488,6 +497,7 @@ async fn user_command(store: &Store, cmd: UserCommand) -> Result<()> {
             mobile,
             privileges,
         } => {
+            check_pin(pin.as_deref(), pin_min_len, &ext)?;
             let privileges = parse_privileges(&privileges)?;
             let detail = format!(
                 "name={name} privileges={}",
@@ -584,6 +594,7 @@ async fn user_command(store: &Store, cmd: UserCommand) -> Result<()> {
             {
                 bail!("nothing to change: give --name, --password, --pin, --email, --mobile or --privilege");
             }
+            check_pin(pin.as_deref(), pin_min_len, &ext)?;
             let privileges = if privileges.is_empty() {
                 None
             } else {

@@ -23,8 +23,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
-/// Identifies a transaction between the adapter and the shell.
-pub type TxId = u64;
+/// Identifies a transaction between the adapter and the shell (the core's type).
+pub use parley_core::call::TxId;
 
 /// What the adapter hands to the shell.
 #[derive(Debug)]
@@ -277,7 +277,7 @@ impl Adapter {
     }
 
     fn serve_transaction(&self, mut tx: Transaction) {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let id = TxId(self.next_id.fetch_add(1, Ordering::Relaxed));
         let text = tx.original.to_string();
         if text.len() > MAX_REQUEST {
             debug!(bytes = text.len(), "request too large: 513");
@@ -350,7 +350,7 @@ impl Adapter {
 
     /// Send a request in a new client transaction; returns its id (responses arrive as [`Inbound::Response`]).
     pub fn send_request(&self, request: &Request, target: Target) -> TxId {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let id = TxId(self.next_id.fetch_add(1, Ordering::Relaxed));
         let events = self.events.clone();
         let inner = self.inner.clone();
         let Some(req) = to_stack_request(request) else {

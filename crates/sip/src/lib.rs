@@ -1,5 +1,5 @@
-//! Parley's SIP edge (IO): the adapter over the SIP stack, the server shell that drives the core's
-//! registrar and calls, the anchored RTP relay, and the status snapshot.
+//! Parley's SIP edge (IO): the adapter over the SIP stack, the shell that drives the core's switch, the
+//! anchored RTP relay and Parley's own media end.
 #![warn(missing_docs)]
 
 pub mod adapter;
@@ -10,5 +10,6 @@ pub mod server;
 pub mod status;
 
 pub use adapter::TransportLimits;
-pub use server::{run, snapshot, spawn, Control, Limits, SipConfig, VmSettings};
-pub use status::{Status, StatusHandle};
+pub use parley_core::switch::status::{snapshot, Status, StatusHandle};
+pub use parley_core::switch::Control;
+pub use server::{run, spawn, Limits, SipConfig, VmSettings};

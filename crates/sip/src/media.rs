@@ -1,31 +1,24 @@
-//! Parley's own end of a call's media (voicemail, the mailbox menu): one RTP socket, paced 20 ms
-//! playback of decoded prompts and messages (with seeking), DTMF from RFC 4733 events or in-band tones,
-//! and recording to a WAV file that is synced to disk every second, so that a crash loses at most the
-//! last second. Strict source: only the caller's own packets are heard (a [`StrictSource`] learns it
-//! once from the addresses its signalling named; a stranger's audio and keys are dropped and counted),
-//! and media goes back to where the caller's RTP comes from (symmetric RTP). No call logic: the
-//! session decides what to play and record; this task only does it and reports.
+//! The socket task around Parley's own media end (voicemail, the mailbox menu): a 20 ms ticker, one RTP
+//! socket and the WAV file of a recording, driving a [`MediaSession`] (playback, DTMF, strict source,
+//! the recording's clock, all in `parley-media` without IO). Samples reach the kernel with every packet
+//! and the file's header is synced every second, so a crash loses nothing. No call logic: the switch
+//! decides what to play and record; this task only does it and reports.
 
 use std::fs::File;
 use std::io::{Seek, SeekFrom};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parley_core::vm::{RecordEnd, RecordResult};
-use parley_media::dtmf::inband::InbandDetector;
-use parley_media::dtmf::rfc4733::Rfc4733Receiver;
-use parley_media::g711::Codec;
-use parley_media::rtp::{
-    is_rtcp, RtpHeader, RtpPacket, SequenceTracker, SourceCheck, StrictSource,
-};
+pub use parley_media::session::Clip;
+use parley_media::session::{Event, MediaSession, RecordStop};
 use parley_media::wav::{recover, WavRecorder};
-use parley_media::FRAME_SAMPLES;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
-use tracing::{debug, warn};
+use tracing::warn;
 
 /// Packet counters of one media session.
 #[derive(Debug, Default)]
@@ -38,15 +31,6 @@ pub struct MediaStats {
     pub lost: AtomicU64,
     /// Packets dropped because they did not come from the caller.
     pub strangers: AtomicU64,
-}
-
-/// One thing to play: decoded samples, seekable or not.
-#[derive(Debug, Clone)]
-pub struct Clip {
-    /// 8 kHz samples.
-    pub samples: Arc<[i16]>,
-    /// Rewind and fast-forward apply to it (a message, not a prompt).
-    pub seekable: bool,
 }
 
 /// What to record.
@@ -89,7 +73,6 @@ pub struct Media {
     /// Counters.
     pub stats: Arc<MediaStats>,
     cmd: mpsc::UnboundedSender<Cmd>,
-    generation: u64,
 }
 
 impl Media {
@@ -104,12 +87,7 @@ impl Media {
         let (cmd, rx) = mpsc::unbounded_channel();
         let task = Task::new(sockets.0, id, events, stats.clone());
         tokio::spawn(task.run(rx, sockets.1));
-        Ok(Media {
-            port,
-            stats,
-            cmd,
-            generation: 0,
-        })
+        Ok(Media { port, stats, cmd })
     }
 
     /// Where the caller receives RTP (its SDP), the IP its signalling comes from, and which payload
@@ -126,21 +104,13 @@ impl Media {
             .send(Cmd::Remote(remote, signalling, audio_pt, event_pt));
     }
 
-    /// Play clips in order, replacing what plays; returns the generation its `PlayDone` will carry.
-    pub fn play(&mut self, clips: Vec<Clip>) -> u64 {
-        self.generation += 1;
-        let _ = self.cmd.send(Cmd::Play(self.generation, clips));
-        self.generation
-    }
-
-    /// The generation of the latest `play`.
-    pub fn generation(&self) -> u64 {
-        self.generation
+    /// Play clips in order, replacing what plays; its `PlayDone` will carry `generation`.
+    pub fn play(&self, generation: u64, clips: Vec<Clip>) {
+        let _ = self.cmd.send(Cmd::Play(generation, clips));
     }
 
     /// Stop playing (no `PlayDone`).
-    pub fn stop_play(&mut self) {
-        self.generation += 1;
+    pub fn stop_play(&self) {
         let _ = self.cmd.send(Cmd::StopPlay);
     }
 
@@ -169,48 +139,22 @@ impl Media {
     }
 }
 
-struct Playing {
-    generation: u64,
-    clips: Vec<Clip>,
-    index: usize,
-    position: usize,
-}
+/// Headers and data are synced to disk after this many samples (one second).
+const SYNC_EVERY: u64 = 8000;
 
+/// The file a recording is written to.
 struct Recording {
     recorder: WavRecorder<File>,
-    started: Instant,
-    max: Duration,
-    silence: Option<Duration>,
-    last_voice: Instant,
-    /// Samples written since the last sound above the silence threshold.
-    silent_samples: u64,
-    since_sync: usize,
+    since_sync: u64,
 }
-
-/// A frame whose mean power is below this (about -45 dBFS) counts as silence.
-const SILENCE_POWER: f64 = 180.0 * 180.0;
-
-/// Headers and data are synced to disk after this many samples (one second).
-const SYNC_EVERY: usize = 8000;
 
 struct Task {
     socket: UdpSocket,
     id: u64,
     events: mpsc::UnboundedSender<(u64, MediaEvent)>,
     stats: Arc<MediaStats>,
-    source: StrictSource,
-    codec: Codec,
-    event_pt: Option<u8>,
-    header: RtpHeader,
-    talkspurt: bool,
-    playing: Option<Playing>,
+    session: MediaSession,
     recording: Option<Recording>,
-    rfc4733: Rfc4733Receiver,
-    inband: InbandDetector,
-    seq: Option<SequenceTracker>,
-    decoded: Vec<i16>,
-    /// Outgoing packet, reused every frame.
-    packet: Vec<u8>,
 }
 
 #[allow(clippy::disallowed_methods)]
@@ -230,24 +174,8 @@ impl Task {
             id,
             events,
             stats,
-            source: StrictSource::new(),
-            codec: Codec::Pcmu,
-            event_pt: None,
-            header: RtpHeader {
-                marker: true,
-                payload_type: 0,
-                sequence: rand::random(),
-                timestamp: rand::random(),
-                ssrc: rand::random(),
-            },
-            talkspurt: true,
-            playing: None,
+            session: MediaSession::new(rand::random()),
             recording: None,
-            rfc4733: Rfc4733Receiver::new(),
-            inband: InbandDetector::new(),
-            seq: None,
-            decoded: Vec::with_capacity(FRAME_SAMPLES * 2),
-            packet: Vec::with_capacity(12 + FRAME_SAMPLES),
         }
     }
 
@@ -261,24 +189,64 @@ impl Task {
                     match cmd {
                         None => break,
                         Some(Cmd::Close(reply)) => {
-                            let r = self.finish_recording(RecordEnd::Hangup);
+                            self.session.stop_recording(RecordStop::Hangup);
+                            let r = self.drain();
                             let _ = reply.send(r);
                             break;
                         }
                         Some(c) => self.command(c),
                     }
                 }
-                _ = tick.tick() => self.tick().await,
+                _ = tick.tick() => {
+                    if let Some((to, packet)) = self.session.handle_tick() {
+                        let _ = self.socket.send_to(packet, to).await;
+                    }
+                }
                 r = self.socket.recv_from(&mut buf) => {
                     if let Ok((n, from)) = r {
-                        self.receive(&buf[..n], from);
+                        if let Some(samples) = self.session.handle_packet(now(), from, &buf[..n]) {
+                            if let Some(rec) = self.recording.as_mut() {
+                                write(rec, samples);
+                            }
+                        }
+                    }
+                }
+            }
+            self.drain();
+            self.count();
+        }
+        self.session.stop_recording(RecordStop::Hangup);
+        self.drain();
+    }
+
+    fn count(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let c = self.session.counters();
+        self.stats.received.store(c.received, Relaxed);
+        self.stats.sent.store(c.sent, Relaxed);
+        self.stats.lost.store(c.lost, Relaxed);
+        self.stats.strangers.store(c.strangers, Relaxed);
+    }
+
+    /// Report the session's events; a recording that ended is finished on disk. Returns the result of
+    /// a recording that ended, if any (for `Close`).
+    fn drain(&mut self) -> Option<RecordResult> {
+        let mut ended = None;
+        while let Some(e) = self.session.poll_event() {
+            match e {
+                Event::PlayDone(g) => self.emit(MediaEvent::PlayDone(g)),
+                Event::Digit(d) => self.emit(MediaEvent::Digit(d)),
+                Event::RecordDone { stop, keep } => {
+                    let r = self.finish_recording(stop, keep);
+                    if stop == RecordStop::Hangup {
+                        ended = Some(r);
+                    } else {
+                        self.emit(MediaEvent::RecordDone(r));
                     }
                 }
             }
         }
-        if self.recording.is_some() {
-            self.finish_recording(RecordEnd::Hangup);
-        }
+        ended
     }
 
     fn emit(&self, e: MediaEvent) {
@@ -288,48 +256,26 @@ impl Task {
     fn command(&mut self, c: Cmd) {
         match c {
             Cmd::Remote(remote, signalling, pt, event_pt) => {
-                self.source.expect(remote, signalling);
-                self.codec = Codec::from_payload_type(pt).unwrap_or(Codec::Pcmu);
-                self.header.payload_type = self.codec.payload_type();
-                self.event_pt = event_pt;
+                self.session.set_remote(remote, signalling, pt, event_pt)
             }
-            Cmd::Play(generation, clips) => {
-                self.playing = Some(Playing {
-                    generation,
-                    clips,
-                    index: 0,
-                    position: 0,
-                });
-                self.talkspurt = true;
-            }
-            Cmd::StopPlay => self.playing = None,
-            Cmd::Seek(delta_ms) => {
-                if let Some(p) = self.playing.as_mut() {
-                    if let Some(clip) = p.clips.get(p.index).filter(|c| c.seekable) {
-                        let target = p.position as i64 + delta_ms * 8;
-                        p.position = target.clamp(0, clip.samples.len() as i64) as usize;
-                    }
-                }
-            }
+            Cmd::Play(generation, clips) => self.session.play(generation, clips),
+            Cmd::StopPlay => self.session.stop_play(),
+            Cmd::Seek(delta_ms) => self.session.seek(delta_ms),
             Cmd::Record(spec) => {
+                // A take still running is closed without a report (the switch asked for a new one).
                 if self.recording.is_some() {
-                    self.finish_recording(RecordEnd::Stopped);
+                    self.finish_recording(RecordStop::Stopped, u64::MAX);
                 }
                 match File::create(&spec.path)
                     .map_err(parley_media::wav::WavError::from)
                     .and_then(WavRecorder::new)
                 {
                     Ok(recorder) => {
-                        let t = now();
                         self.recording = Some(Recording {
                             recorder,
-                            started: t,
-                            max: spec.max,
-                            silence: spec.silence,
-                            last_voice: t,
-                            silent_samples: 0,
                             since_sync: 0,
                         });
+                        self.session.start_recording(spec.max, spec.silence);
                     }
                     Err(e) => {
                         warn!(path = %spec.path.display(), error = %e, "cannot create recording");
@@ -340,163 +286,28 @@ impl Task {
                     }
                 }
             }
-            Cmd::StopRecord => {
-                if let Some(r) = self.finish_recording(RecordEnd::Stopped) {
-                    self.emit(MediaEvent::RecordDone(r));
-                }
-            }
+            Cmd::StopRecord => self.session.stop_recording(RecordStop::Stopped),
             Cmd::Close(_) => {}
         }
     }
 
-    async fn tick(&mut self) {
-        self.check_recording_limits();
-        let Some(p) = self.playing.as_mut() else {
-            self.talkspurt = true;
-            return;
+    /// Close the recording's file, keeping `keep` samples (trailing silence cut); synced to disk.
+    fn finish_recording(&mut self, stop: RecordStop, keep: u64) -> RecordResult {
+        let end = match stop {
+            RecordStop::Stopped => RecordEnd::Stopped,
+            RecordStop::Silence => RecordEnd::Silence,
+            RecordStop::MaxLength => RecordEnd::MaxLength,
+            RecordStop::Hangup => RecordEnd::Hangup,
         };
-        let mut frame = [0i16; FRAME_SAMPLES];
-        let mut filled = 0;
-        while filled < FRAME_SAMPLES {
-            let Some(clip) = p.clips.get(p.index) else {
-                break;
+        let Some(rec) = self.recording.take() else {
+            return RecordResult {
+                duration_ms: keep / 8,
+                end,
             };
-            let rest = &clip.samples[p.position.min(clip.samples.len())..];
-            let n = rest.len().min(FRAME_SAMPLES - filled);
-            frame[filled..filled + n].copy_from_slice(&rest[..n]);
-            filled += n;
-            p.position += n;
-            if p.position >= clip.samples.len() {
-                p.index += 1;
-                p.position = 0;
-            }
-        }
-        if filled == 0 {
-            let generation = p.generation;
-            self.playing = None;
-            self.emit(MediaEvent::PlayDone(generation));
-            return;
-        }
-        if let Some(to) = self.source.destination() {
-            self.packet.clear();
-            self.header.marker = std::mem::take(&mut self.talkspurt);
-            self.header.write(&mut self.packet);
-            self.codec.encode(&frame, &mut self.packet);
-            if self.socket.send_to(&self.packet, to).await.is_ok() {
-                self.stats.sent.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        self.header.sequence = self.header.sequence.wrapping_add(1);
-        self.header.timestamp = self.header.timestamp.wrapping_add(FRAME_SAMPLES as u32);
-    }
-
-    fn receive(&mut self, buf: &[u8], from: SocketAddr) {
-        match self.source.check(now(), from) {
-            SourceCheck::Accept => {}
-            SourceCheck::Learned(a) => debug!(source = %a, "media source learned"),
-            SourceCheck::Stranger => {
-                if self.stats.strangers.fetch_add(1, Ordering::Relaxed) == 0 {
-                    debug!(%from, "media from a stranger dropped");
-                }
-                return;
-            }
-        }
-        if is_rtcp(buf) {
-            return;
-        }
-        let Ok(pkt) = RtpPacket::parse(buf) else {
-            return;
         };
-        self.stats.received.fetch_add(1, Ordering::Relaxed);
-        let tracker = self.seq.get_or_insert_with(SequenceTracker::new);
-        tracker.record(pkt.header.sequence);
-        self.stats
-            .lost
-            .store(tracker.lost().max(0) as u64, Ordering::Relaxed);
-        if Some(pkt.header.payload_type) == self.event_pt {
-            let _ = self.rfc4733.handle_packet(&pkt);
-            while let Some(d) = self.rfc4733.poll_digit() {
-                self.emit(MediaEvent::Digit(d.digit));
-            }
-            return;
-        }
-        let Some(codec) = Codec::from_payload_type(pkt.header.payload_type) else {
-            return;
-        };
-        self.decoded.clear();
-        codec.decode(pkt.payload, &mut self.decoded);
-        self.rfc4733.finish_stale(pkt.header.timestamp);
-        while let Some(d) = self.rfc4733.poll_digit() {
-            self.emit(MediaEvent::Digit(d.digit));
-        }
-        if self.event_pt.is_none() {
-            self.inband.push(&self.decoded);
-            while let Some(d) = self.inband.poll_digit() {
-                self.emit(MediaEvent::Digit(d));
-            }
-        }
-        self.record_samples();
-    }
-
-    fn record_samples(&mut self) {
-        let Some(rec) = self.recording.as_mut() else {
-            return;
-        };
-        let samples = &self.decoded;
-        if let Err(e) = rec.recorder.push(samples) {
-            warn!(error = %e, "recording write failed");
-        }
-        let power = parley_media::tone::mean_power(samples);
-        if power >= SILENCE_POWER {
-            rec.last_voice = now();
-            rec.silent_samples = 0;
-        } else {
-            rec.silent_samples += samples.len() as u64;
-        }
-        rec.since_sync += samples.len();
-        if rec.since_sync >= SYNC_EVERY {
-            rec.since_sync = 0;
-            // Samples reach the kernel with every packet (unbuffered writes), so a killed process loses
-            // nothing; the header's sizes are refreshed every second for readers of the open file.
-            let ok = rec.recorder.sync_header().is_ok();
-            if !ok {
-                warn!("recording header sync failed");
-            }
-        }
-    }
-
-    fn check_recording_limits(&mut self) {
-        let Some(rec) = self.recording.as_ref() else {
-            return;
-        };
-        let t = now();
-        let end = if t.duration_since(rec.started) >= rec.max {
-            Some(RecordEnd::MaxLength)
-        } else if rec
-            .silence
-            .is_some_and(|s| t.duration_since(rec.last_voice) >= s)
-        {
-            Some(RecordEnd::Silence)
-        } else {
-            None
-        };
-        if let Some(end) = end {
-            if let Some(r) = self.finish_recording(end) {
-                self.emit(MediaEvent::RecordDone(r));
-            }
-        }
-    }
-
-    /// Close the recording: trailing silence is cut when it ended on silence; the file is synced.
-    fn finish_recording(&mut self, end: RecordEnd) -> Option<RecordResult> {
-        let rec = self.recording.take()?;
         let written = rec.recorder.samples_written();
-        let keep = if end == RecordEnd::Silence {
-            written.saturating_sub(rec.silent_samples)
-        } else {
-            written
-        };
-        let result = match rec.recorder.finish() {
+        let keep = keep.min(written);
+        match rec.recorder.finish() {
             Ok(mut file) => {
                 if keep < written {
                     let _ = file
@@ -505,16 +316,27 @@ impl Task {
                     let _ = recover(&mut file);
                 }
                 let _ = file.sync_all();
-                keep / 8
             }
-            Err(e) => {
-                warn!(error = %e, "recording could not be finished");
-                keep / 8
-            }
-        };
-        Some(RecordResult {
-            duration_ms: result,
+            Err(e) => warn!(error = %e, "recording could not be finished"),
+        }
+        RecordResult {
+            duration_ms: keep / 8,
             end,
-        })
+        }
+    }
+}
+
+/// Write samples a recording keeps; the header's sizes are refreshed every second for readers of the
+/// open file (the samples themselves reach the kernel with every packet: unbuffered writes).
+fn write(rec: &mut Recording, samples: &[i16]) {
+    if let Err(e) = rec.recorder.push(samples) {
+        warn!(error = %e, "recording write failed");
+    }
+    rec.since_sync += samples.len() as u64;
+    if rec.since_sync >= SYNC_EVERY {
+        rec.since_sync = 0;
+        if rec.recorder.sync_header().is_err() {
+            warn!("recording header sync failed");
+        }
     }
 }

@@ -44,7 +44,7 @@ impl PortRange {
     }
 
     /// Bind an RTP/RTCP socket pair on a free even port drawn at random.
-    pub async fn allocate(&mut self) -> std::io::Result<(UdpSocket, UdpSocket)> {
+    pub fn allocate(&mut self) -> std::io::Result<(UdpSocket, UdpSocket)> {
         let pairs = (self.high.saturating_sub(self.low).saturating_sub(1) / 2 + 1) as u32;
         // Random draws first; then a walk over the whole range from a random start, so that a nearly
         // full range still finds its last free pair.
@@ -53,10 +53,10 @@ impl PortRange {
         let walk = (0..pairs).map(|i| (start + i) % pairs);
         for n in draws.chain(walk) {
             let port = self.low + 2 * n as u16;
-            let Ok(rtp) = UdpSocket::bind(SocketAddr::new(self.ip, port)).await else {
+            let Ok(rtp) = bind(SocketAddr::new(self.ip, port)) else {
                 continue;
             };
-            let Ok(rtcp) = UdpSocket::bind(SocketAddr::new(self.ip, port + 1)).await else {
+            let Ok(rtcp) = bind(SocketAddr::new(self.ip, port + 1)) else {
                 continue;
             };
             set_buffers(&rtp);
@@ -67,6 +67,13 @@ impl PortRange {
             "no free RTP port in the configured range",
         ))
     }
+}
+
+/// Bind a UDP socket at once (binding never waits) and hand it to the runtime.
+fn bind(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    let s = std::net::UdpSocket::bind(addr)?;
+    s.set_nonblocking(true)?;
+    UdpSocket::from_std(s)
 }
 
 /// Relay sockets get large kernel buffers: a burst from many calls must queue, not drop.

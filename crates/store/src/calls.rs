@@ -5,69 +5,8 @@ use sqlx::Row;
 
 use crate::{Store, StoreError};
 
-/// How a call ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Outcome {
-    /// The callee answered.
-    Answered,
-    /// The callee was busy.
-    Busy,
-    /// Nobody answered in time.
-    NoAnswer,
-    /// The caller hung up before an answer.
-    Cancelled,
-    /// The call could not be set up.
-    Failed,
-    /// The caller reached the callee's voicemail.
-    Voicemail,
-    /// A call to the mailbox menu (`*97`, `*98`, the pilot).
-    Mailbox,
-}
-
-impl Outcome {
-    /// Every outcome.
-    pub const ALL: [Outcome; 7] = [
-        Outcome::Answered,
-        Outcome::Busy,
-        Outcome::NoAnswer,
-        Outcome::Cancelled,
-        Outcome::Failed,
-        Outcome::Voicemail,
-        Outcome::Mailbox,
-    ];
-
-    /// Stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Answered => "answered",
-            Outcome::Busy => "busy",
-            Outcome::NoAnswer => "no-answer",
-            Outcome::Cancelled => "cancelled",
-            Outcome::Failed => "failed",
-            Outcome::Voicemail => "voicemail",
-            Outcome::Mailbox => "mailbox",
-        }
-    }
-
-    /// Parse a stored name.
-    pub fn parse(s: &str) -> Option<Outcome> {
-        Outcome::ALL.into_iter().find(|o| o.as_str() == s)
-    }
-
-    /// For people.
-    pub fn label(self) -> &'static str {
-        match self {
-            Outcome::Answered => "Answered",
-            Outcome::Busy => "Busy",
-            Outcome::NoAnswer => "No answer",
-            Outcome::Cancelled => "Cancelled",
-            Outcome::Failed => "Failed",
-            Outcome::Voicemail => "Voicemail",
-            Outcome::Mailbox => "Mailbox menu",
-        }
-    }
-}
+/// How a call ended; the switch decides it.
+pub use parley_core::switch::Outcome;
 
 /// One call, as written when it ended.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -136,14 +136,9 @@ pub struct UserChanges {
 
 /// Check an extension: 2 to 10 digits.
 pub fn validate_extension(ext: &str) -> Result<(), StoreError> {
-    if (2..=10).contains(&ext.len()) && ext.bytes().all(|b| b.is_ascii_digit()) {
-        Ok(())
-    } else {
-        Err(StoreError::Invalid(format!(
-            "extension must be 2 to 10 digits, got {:?}",
-            ext.chars().take(20).collect::<String>()
-        )))
-    }
+    parley_core::extension::Extension::parse(ext)
+        .map(|_| ())
+        .map_err(|e| StoreError::Invalid(e.to_string()))
 }
 
 fn validate_password(p: &str) -> Result<(), StoreError> {
@@ -161,10 +156,12 @@ fn validate_password(p: &str) -> Result<(), StoreError> {
 }
 
 fn validate_pin(p: &str) -> Result<(), StoreError> {
-    if (4..=12).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()) {
+    // Any number of digits (seed 000); the policy's minimum and the trivial-PIN refusal are applied
+    // where a person chooses a PIN (`parley_core::vm::pin::check`).
+    if (1..=32).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()) {
         Ok(())
     } else {
-        Err(StoreError::Invalid("PIN must be 4 to 12 digits".into()))
+        Err(StoreError::Invalid("PIN must be 1 to 32 digits".into()))
     }
 }
 
@@ -660,7 +657,11 @@ mod tests {
                 ..user("100")
             },
             NewUser {
-                pin: Some("12".into()),
+                pin: Some("12a".into()),
+                ..user("100")
+            },
+            NewUser {
+                pin: Some("1".repeat(33)),
                 ..user("100")
             },
             NewUser {

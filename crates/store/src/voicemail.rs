@@ -80,14 +80,8 @@ pub struct StoredMessage {
     pub note: Option<String>,
 }
 
-/// New and old message counts of a mailbox (for message-waiting).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Counts {
-    /// Messages in the New folder.
-    pub new: u32,
-    /// All other messages.
-    pub old: u32,
-}
+/// New and old message counts of a mailbox (for message-waiting); the switch's type.
+pub use parley_core::switch::Counts;
 
 /// The folders a message may be in.
 pub const FOLDERS: [&str; 5] = ["new", "old", "work", "family", "friends"];

@@ -18,7 +18,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{any, get, post};
 use axum::{Json, Router};
-use parley_sip::{snapshot, Control, Status, StatusHandle};
+use parley_core::switch::status::{snapshot, Status, StatusHandle};
+use parley_core::switch::Control;
 use tokio::sync::{mpsc, oneshot};
 
 /// Shared state of the HTTP handlers.
@@ -35,7 +36,7 @@ pub struct AppState {
     /// Failed HTTP logins, per account and per source address.
     pub guard: auth::Guard,
     /// The voicemail settings (PIN rules, greeting limits, dial codes, operator) the SIP server runs with.
-    pub voicemail: parley_sip::VmSettings,
+    pub voicemail: parley_core::switch::VmSettings,
     /// Logged-in browsers.
     pub sessions: api::session::Sessions,
 }
@@ -187,7 +188,9 @@ pub(crate) async fn calibrate_lamp(
         .send(Control::SetLamp {
             mailbox: ext,
             on,
-            reply,
+            reply: Box::new(move |n| {
+                let _ = reply.send(n);
+            }),
         })
         .map_err(|_| "SIP server stopped")?;
     answer.await.map_err(|_| "SIP server stopped")

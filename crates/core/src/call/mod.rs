@@ -17,8 +17,9 @@ use crate::sip::header::NameAddr;
 use crate::sip::{Method, Request, Response, SipUri};
 use crate::target::Target;
 
-/// A server transaction, as the shell names it.
-pub type TxId = u64;
+/// A SIP transaction (server or client), as the shell's adapter names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TxId(pub u64);
 
 /// Settings for calls.
 #[derive(Debug, Clone)]

@@ -50,7 +50,7 @@ fn start_with(forks: usize, divert: bool) -> (Call, Instant) {
         config,
         NewCall {
             invite: invite(),
-            tx: 1,
+            tx: TxId(1),
             source: Target {
                 transport: Transport::Udp,
                 addr: "10.0.0.1:5070".parse().unwrap(),
@@ -75,7 +75,10 @@ fn drain(call: &mut Call) -> Vec<Output> {
 fn responses_to_a(out: &[Output]) -> Vec<u16> {
     out.iter()
         .filter_map(|o| match o {
-            Output::Respond { tx: 1, response } => Some(response.status),
+            Output::Respond {
+                tx: TxId(1),
+                response,
+            } => Some(response.status),
             _ => None,
         })
         .collect()
@@ -117,7 +120,10 @@ fn answered_fork_wins_and_the_other_fork_is_cancelled() {
     let out = drain(&mut call);
     assert_eq!(responses_to_a(&out), vec![200]);
     let a200 = out.iter().find_map(|o| match o {
-        Output::Respond { tx: 1, response } if response.status == 200 => Some(response.clone()),
+        Output::Respond {
+            tx: TxId(1),
+            response,
+        } if response.status == 200 => Some(response.clone()),
         _ => None,
     });
     let a_sdp = String::from_utf8(a200.unwrap().body).unwrap();
@@ -148,7 +154,7 @@ fn caller_cancel_before_answer_gives_487_and_cancels_ringing_forks() {
     drain(&mut call);
     let mut cancel = invite();
     cancel.method = Method::Cancel;
-    call.handle_request(now, Side::A, 1, &cancel);
+    call.handle_request(now, Side::A, TxId(1), &cancel);
     let out = drain(&mut call);
     assert_eq!(responses_to_a(&out), vec![487]);
     assert_eq!(requests(&out)[0].1.method, Method::Cancel);
@@ -162,7 +168,7 @@ fn cancel_waits_for_a_provisional_response_before_it_is_sent() {
     let invites = requests(&drain(&mut call));
     let mut cancel = invite();
     cancel.method = Method::Cancel;
-    call.handle_request(now, Side::A, 1, &cancel);
+    call.handle_request(now, Side::A, TxId(1), &cancel);
     assert!(requests(&drain(&mut call)).is_empty());
     call.handle_response(now, Side::B(0), &reply_to(&invites[0].1, 180, "b", ""));
     assert_eq!(requests(&drain(&mut call))[0].1.method, Method::Cancel);
@@ -216,11 +222,11 @@ fn bye_from_either_side_is_answered_and_passed_across() {
         method: Method::Bye,
         ..invite()
     };
-    call.handle_request(now, Side::A, 9, &bye);
+    call.handle_request(now, Side::A, TxId(9), &bye);
     let out = drain(&mut call);
     assert!(out
         .iter()
-        .any(|o| matches!(o, Output::Respond { tx: 9, response } if response.status == 200)));
+        .any(|o| matches!(o, Output::Respond { tx: TxId(9), response } if response.status == 200)));
     let reqs = requests(&out);
     assert_eq!(
         (reqs[0].0, reqs[0].1.method.clone()),
@@ -230,7 +236,7 @@ fn bye_from_either_side_is_answered_and_passed_across() {
     assert!(call.is_ended());
 
     let (mut call, now, _) = answered();
-    call.handle_request(now, Side::B(0), 9, &bye);
+    call.handle_request(now, Side::B(0), TxId(9), &bye);
     let reqs = requests(&drain(&mut call));
     assert_eq!(
         (reqs[0].0, reqs[0].1.method.clone()),
@@ -246,7 +252,7 @@ fn hold_reinvite_is_passed_across_with_relay_addresses() {
     let mut hold = invite();
     hold.headers.set("CSeq", "2 INVITE");
     hold.body = format!("{OFFER}a=sendonly\r\n").into_bytes();
-    call.handle_request(now, Side::A, 5, &hold);
+    call.handle_request(now, Side::A, TxId(5), &hold);
     let reqs = requests(&drain(&mut call));
     let (side, reinvite) = &reqs[0];
     assert_eq!(*side, Side::B(0));
@@ -256,17 +262,20 @@ fn hold_reinvite_is_passed_across_with_relay_addresses() {
         "{body}"
     );
     // A second re-INVITE while one is pending gets 491.
-    call.handle_request(now, Side::A, 6, &hold);
+    call.handle_request(now, Side::A, TxId(6), &hold);
     assert!(drain(&mut call)
         .iter()
-        .any(|o| matches!(o, Output::Respond { tx: 6, response } if response.status == 491)));
+        .any(|o| matches!(o, Output::Respond { tx: TxId(6), response } if response.status == 491)));
     let mut ok = reply_to(reinvite, 200, "b0", &format!("{ANSWER}a=recvonly\r\n"));
     ok.headers
         .set("CSeq", &format!("{} INVITE", reinvite.cseq()));
     call.handle_response(now, Side::B(0), &ok);
     let out = drain(&mut call);
     let resp = out.iter().find_map(|o| match o {
-        Output::Respond { tx: 5, response } => Some(response.clone()),
+        Output::Respond {
+            tx: TxId(5),
+            response,
+        } => Some(response.clone()),
         _ => None,
     });
     let resp = resp.expect("200 to the re-INVITE");
@@ -295,7 +304,7 @@ fn unanswered_call_with_voicemail_is_diverted_without_a_final_response() {
         .iter()
         .any(|(_, r)| r.method == Method::Cancel));
     let leg = call.a_leg();
-    assert_eq!(leg.tx, 1);
+    assert_eq!(leg.tx, TxId(1));
     assert!(!leg.tag.is_empty());
 }
 

@@ -32,6 +32,15 @@ pub enum Folder {
 }
 
 impl Folder {
+    /// Where a new message goes: Old when the owner chose "mark as read" (no lamp, no count), else New.
+    pub fn for_new_message(mark_read: bool) -> Folder {
+        if mark_read {
+            Folder::Old
+        } else {
+            Folder::New
+        }
+    }
+
     /// Every folder, in key order.
     pub const ALL: [Folder; 5] = [
         Folder::New,
@@ -242,6 +251,31 @@ pub struct Greetings {
     pub announcement: Option<GreetingKind>,
     /// "Recording active" of the active announcement: false means announce-only.
     pub record: bool,
+}
+
+impl Greetings {
+    /// What callers hear, from which greeting files are recorded (`recorded`) and the mailbox's
+    /// settings: the temporary greeting only while active, and a chosen announcement whose recording
+    /// is missing falls back to the standard greeting, with the standard greeting's "Recording active".
+    pub fn resolve(
+        recorded: impl Fn(GreetingKind) -> bool,
+        temporary_active: bool,
+        announcement: Announcement,
+        recording: [bool; 4],
+    ) -> Greetings {
+        let active = match announcement.greeting() {
+            Some(k) if recorded(k) => announcement,
+            _ => Announcement::Standard,
+        };
+        Greetings {
+            unavailable: recorded(GreetingKind::Unavailable),
+            busy: recorded(GreetingKind::Busy),
+            name: recorded(GreetingKind::Name),
+            temporary: temporary_active && recorded(GreetingKind::Temporary),
+            announcement: active.greeting(),
+            record: recording[active.index()],
+        }
+    }
 }
 
 impl Default for Greetings {

@@ -78,7 +78,7 @@ pub struct Deposit {
 /// One voicemail conversation. See the module documentation.
 #[derive(Debug)]
 pub struct Session {
-    profile: Profile,
+    profile: std::sync::Arc<Profile>,
     config: VmConfig,
     phase: Phase,
     /// A Play command is in progress.
@@ -107,7 +107,7 @@ pub struct Session {
 }
 
 impl Session {
-    fn new(profile: Profile, config: VmConfig) -> Session {
+    fn new(profile: std::sync::Arc<Profile>, config: VmConfig) -> Session {
         Session {
             profile,
             config,
@@ -135,8 +135,12 @@ impl Session {
     /// A caller leaving a message: plays the greeting chosen by the reason (or the active custom
     /// announcement), then the tone. With "Recording active" off the caller hears the greeting, then
     /// goodbye, and the call ends.
-    pub fn deposit(profile: Profile, config: VmConfig, d: Deposit) -> Session {
-        let mut s = Session::new(profile, config);
+    pub fn deposit(
+        profile: impl Into<std::sync::Arc<Profile>>,
+        config: VmConfig,
+        d: Deposit,
+    ) -> Session {
+        let mut s = Session::new(profile.into(), config);
         let g = d.greetings;
         let mut audio = greeting_audio(&d);
         s.login_number = Some(d.mailbox.clone());
@@ -161,12 +165,12 @@ impl Session {
     /// The mailbox menu. `mailbox` is known for `*97` (own phone); `prompt_pin` is false when the
     /// owner switched "Always prompt" off and calls from their own phone.
     pub fn retrieval(
-        profile: Profile,
+        profile: impl Into<std::sync::Arc<Profile>>,
         config: VmConfig,
         mailbox: Option<String>,
         prompt_pin: bool,
     ) -> Session {
-        let mut s = Session::new(profile, config);
+        let mut s = Session::new(profile.into(), config);
         match mailbox {
             None => {
                 s.ask_mailbox = true;

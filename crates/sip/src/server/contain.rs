@@ -17,6 +17,13 @@ pub(super) async fn contained<F: Future<Output = ()>>(f: F) -> Option<String> {
     }
 }
 
+/// Run one synchronous handler; `Some(message)` when it panicked.
+pub(super) fn contained_sync<F: FnOnce()>(f: F) -> Option<String> {
+    std::panic::catch_unwind(AssertUnwindSafe(f))
+        .err()
+        .map(|payload| panic_text(payload.as_ref()))
+}
+
 /// The text of a panic payload (`panic!` with a literal or a formatted message).
 fn panic_text(payload: &(dyn Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&'static str>() {

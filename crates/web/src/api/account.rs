@@ -228,9 +228,14 @@ pub async fn put_my_pin(
 }
 
 /// Set the voicemail PIN of `ext`, by the rules of the phone menu.
+/// The PIN policy (the configured minimum, nothing trivial) for a PIN a person chooses.
+fn pin_policy(s: &AppState, pin: &str, ext: &str) -> ApiResult<()> {
+    parley_core::vm::pin::check(pin, s.voicemail.menus.pin_min_len, ext)
+        .map_err(|e| ApiError::invalid("pin", e.to_string()))
+}
+
 pub(crate) async fn set_pin(s: &AppState, ext: &str, pin: String) -> ApiResult<()> {
-    parley_core::vm::pin::check(&pin, s.voicemail.menus.pin_min_len, ext)
-        .map_err(|e| ApiError::invalid("pin", e.to_string()))?;
+    pin_policy(s, &pin, ext)?;
     store(s)?
         .update_user(
             ext,
@@ -480,6 +485,9 @@ pub async fn create_user(
     caller.admin()?;
     let st = store(&s)?;
     let privs = privileges(&u.privileges)?;
+    if let Some(pin) = &u.pin {
+        pin_policy(&s, pin, &u.extension)?;
+    }
     let field = field_of_user_error(
         &u.extension,
         &u.name,
@@ -531,7 +539,7 @@ fn field_of_user_error(
     } else if password.chars().count() < 4 || password.chars().any(char::is_control) {
         "password"
     } else if pin
-        .is_some_and(|p| !(4..=12).contains(&p.len()) || !p.bytes().all(|b| b.is_ascii_digit()))
+        .is_some_and(|p| !(1..=32).contains(&p.len()) || !p.bytes().all(|b| b.is_ascii_digit()))
     {
         "pin"
     } else if email.is_some() {
@@ -572,6 +580,9 @@ pub async fn patch_user(
     caller.admin()?;
     let st = store(&s)?;
     let privs = c.privileges.as_deref().map(privileges).transpose()?;
+    if let Some(pin) = &c.pin {
+        pin_policy(&s, pin, &ext)?;
+    }
     let field = field_of_user_error(
         &ext,
         c.name.as_deref().unwrap_or("x"),
@@ -678,7 +689,7 @@ pub async fn list_registrations(
     Q(paging): Q<Paging>,
 ) -> ApiResult<Json<Page<Registration>>> {
     caller.admin()?;
-    let st = parley_sip::snapshot(&s.status);
+    let st = parley_core::switch::status::snapshot(&s.status);
     Ok(Json(
         paging.apply(
             st.registrations
@@ -719,7 +730,7 @@ pub async fn list_calls(
     Q(paging): Q<Paging>,
 ) -> ApiResult<Json<Page<CallOut>>> {
     caller.admin()?;
-    let st = parley_sip::snapshot(&s.status);
+    let st = parley_core::switch::status::snapshot(&s.status);
     let mut calls: Vec<CallOut> = st
         .calls
         .into_iter()

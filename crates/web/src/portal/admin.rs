@@ -240,9 +240,11 @@ async fn admin_action(
         let mut lifted = false;
         if let Some(c) = s.control.as_ref() {
             let (reply, answer) = oneshot::channel();
-            if c.send(parley_sip::Control::Unlock {
+            if c.send(parley_core::switch::Control::Unlock {
                 what: key.to_string(),
-                reply,
+                reply: Box::new(move |b| {
+                    let _ = reply.send(b);
+                }),
             })
             .is_ok()
             {

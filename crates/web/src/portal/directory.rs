@@ -8,7 +8,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use maud::html;
-use parley_core::vm::profile::classic;
 use parley_core::vm::GreetingKind;
 use parley_store::{Outcome, User};
 use serde::Deserialize;
@@ -199,7 +198,7 @@ async fn phone_page(State(s): State<AppState>, headers: HeaderMap) -> Response {
         return to_login("/phone");
     };
     let vm = &s.voicemail;
-    let profile = classic();
+    let profile = &vm.profile;
     let body = html! {
         h1 { "Phone Functions" }
         section.card aria-labelledby="codes-h" {

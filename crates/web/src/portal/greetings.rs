@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use maud::{html, Markup};
-use parley_core::vm::profile::{classic, Act};
+use parley_core::vm::profile::Act;
 use parley_core::vm::{Announcement, GreetingKind};
 use serde::Deserialize;
 
@@ -55,7 +55,7 @@ fn audio_url(mailbox: &str, g: &GreetingState) -> String {
 
 /// How to record each greeting by phone, from the menu profile the phones use.
 fn by_phone(s: &AppState) -> Markup {
-    let p = classic();
+    let p = &s.voicemail.profile;
     let own = &s.voicemail.own_code;
     let any = &s.voicemail.any_code;
     let review = |act| {

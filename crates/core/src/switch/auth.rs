@@ -1,0 +1,234 @@
+//! Digest authentication of requests, in the switch's order: the lockout first (an address or account
+//! locked out is refused before its credentials are looked at, except an account's own phone registered
+//! from that address), then the credentials (the account's HA1 is a lookup whose answer comes back in
+//! [`Switch::handle_credentials`]), then the verdict, counting failures only for accounts that exist.
+
+use std::time::Instant;
+
+use tracing::{debug, info, warn};
+
+use super::{Command, JobId, Pending, Switch, MAX_PENDING};
+use crate::call::TxId;
+use crate::extension::Extension;
+use crate::guard::Lockout;
+use crate::sip::digest::{Algorithm, Credentials, RequestLine, Verdict};
+use crate::sip::{Request, Response};
+use crate::target::Target;
+use crate::text::Printable;
+
+/// What an authenticated request goes on to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Then {
+    Register,
+    Invite,
+    Subscribe,
+    /// MESSAGE, PUBLISH, REFER, NOTIFY outside a dialog: not supported (405) once authenticated.
+    NotSupported,
+}
+
+/// A request waiting for its account's HA1.
+#[derive(Debug)]
+pub(super) struct Waiting {
+    tx: TxId,
+    req: Request,
+    source: Target,
+    then: Then,
+    creds: Credentials,
+}
+
+impl Waiting {
+    /// The request that was waiting.
+    pub(super) fn into_request(self) -> Request {
+        self.req
+    }
+}
+
+impl Switch {
+    /// Authenticate `req` (`Proxy-Authorization` for INVITE-like requests, else `Authorization`);
+    /// it goes on to `then` once accepted, else it has been answered (401/407 or 403).
+    pub(super) fn authenticate(
+        &mut self,
+        now: Instant,
+        tx: TxId,
+        req: Request,
+        source: Target,
+        then: Then,
+    ) {
+        let header = if proxy(then) {
+            "Proxy-Authorization"
+        } else {
+            "Authorization"
+        };
+        let creds = req
+            .headers
+            .get_all(header)
+            .into_iter()
+            .filter_map(|h| Credentials::parse(h).ok())
+            .find(|c| c.realm == self.auth.realm());
+        let ip = source.addr.ip();
+        let account = creds.as_ref().map(|c| c.username.as_str());
+        let registered_here = account.is_some_and(|a| {
+            self.registrar
+                .lookup(now, a)
+                .iter()
+                .any(|b| b.target.addr.ip() == ip)
+        });
+        if self.guard.is_locked(now, ip, account, registered_here) {
+            info!(%source, user = %Printable(account.unwrap_or("-")), method = %req.method, "refused: locked out after repeated authentication failures");
+            return self.reply(tx, &req, 403);
+        }
+        let Some(creds) = creds else {
+            return self.challenge(now, tx, &req, then, false);
+        };
+        let algorithm = Algorithm::parse(creds.algorithm.as_deref());
+        match algorithm {
+            Some(algorithm)
+                if Extension::is_valid(&creds.username) && self.pending.len() < MAX_PENDING =>
+            {
+                let job = self.new_job();
+                self.out.push_back(Command::Credentials {
+                    job,
+                    account: creds.username.clone(),
+                    algorithm,
+                });
+                if then == Then::Invite {
+                    self.waiting_invites.insert(tx, job);
+                }
+                self.pending.insert(
+                    job,
+                    Pending::Credentials(Waiting {
+                        tx,
+                        req,
+                        source,
+                        then,
+                        creds,
+                    }),
+                );
+            }
+            Some(_) if Extension::is_valid(&creds.username) => {
+                warn!("too many requests waiting for account lookups: 503");
+                let tag = self.tag();
+                let mut r = Response::to_request(&req, 503, Some(&tag));
+                r.headers.push("Retry-After", "5");
+                self.respond(tx, r);
+            }
+            _ => self.verdict(
+                now,
+                Waiting {
+                    tx,
+                    req,
+                    source,
+                    then,
+                    creds,
+                },
+                None,
+            ),
+        }
+    }
+
+    /// The HA1 of the account a request named (`None`: no such account, or the lookup failed).
+    pub fn handle_credentials(&mut self, now: Instant, job: JobId, ha1: Option<String>) {
+        let Some(Pending::Credentials(w)) = self.pending.remove(&job) else {
+            return;
+        };
+        if w.then == Then::Invite && self.waiting_invites.remove(&w.tx).is_none() {
+            return; // cancelled while waiting
+        }
+        self.verdict(now, w, ha1);
+    }
+
+    fn verdict(&mut self, now: Instant, w: Waiting, ha1: Option<String>) {
+        let Waiting {
+            tx,
+            req,
+            source,
+            then,
+            creds,
+        } = w;
+        let known = ha1.is_some();
+        let line = RequestLine {
+            method: req.method.as_str(),
+            uri: &req.uri,
+        };
+        let secs = self.digest_secs(now);
+        let stale = match self.auth.verify(&creds, line, secs, |_, _| ha1) {
+            Verdict::Accepted => {
+                return self.authenticated(now, tx, req, source, then, creds.username)
+            }
+            Verdict::Stale => true,
+            Verdict::Replayed => {
+                info!(user = %Printable(&creds.username), %source, method = %req.method, "digest response seen before (replayed or nonce forgotten): challenged again");
+                true
+            }
+            Verdict::UnknownNonce => {
+                debug!(%source, method = %req.method, "digest with a nonce that is not ours (made up, or from before a restart): challenged again");
+                true
+            }
+            Verdict::Unusable => {
+                info!(user = %Printable(&creds.username), %source, method = %req.method, "digest refused: no qop, or its uri is not the Request-URI");
+                return self.reply(tx, &req, 403);
+            }
+            Verdict::Rejected => {
+                let user = crate::guard::account_key(&creds.username);
+                info!(user = %Printable(&user), %source, method = %req.method, "authentication failed");
+                self.guard.prune(now);
+                // Only real accounts are counted by name: made-up names cannot fill the table.
+                let account = known.then_some(user.as_str());
+                for lock in self.guard.record_failure(now, source.addr.ip(), account) {
+                    match lock {
+                        Lockout::Address(a, d) => {
+                            warn!(address = %a, secs = d.as_secs(), "authentication lockout of a source address")
+                        }
+                        Lockout::Account(u, d) => {
+                            warn!(user = %u, secs = d.as_secs(), "authentication lockout of an account")
+                        }
+                    }
+                }
+                self.changed = true;
+                return self.reply(tx, &req, 403);
+            }
+        };
+        self.challenge(now, tx, &req, then, stale);
+    }
+
+    fn challenge(&mut self, now: Instant, tx: TxId, req: &Request, then: Then, stale: bool) {
+        let (status, name) = if proxy(then) {
+            (407, "Proxy-Authenticate")
+        } else {
+            (401, "WWW-Authenticate")
+        };
+        let tag = self.tag();
+        let mut r = Response::to_request(req, status, Some(&tag));
+        let random = self.ids.next_u64();
+        for ch in self.auth.challenges(self.digest_secs(now), random, stale) {
+            r.headers.push(name, &ch);
+        }
+        self.respond(tx, r);
+    }
+
+    fn authenticated(
+        &mut self,
+        now: Instant,
+        tx: TxId,
+        req: Request,
+        source: Target,
+        then: Then,
+        user: String,
+    ) {
+        match then {
+            Then::Register => self.register(now, tx, &req, source, &user),
+            Then::Invite => self.invite_from(now, tx, req, source, user),
+            Then::Subscribe => self.subscribe(now, tx, &req, source, &user),
+            Then::NotSupported => {
+                let tag = self.tag();
+                let mut r = Response::to_request(&req, 405, Some(&tag));
+                r.headers.push("Allow", super::ALLOW);
+                self.respond(tx, r);
+            }
+        }
+    }
+}
+
+fn proxy(then: Then) -> bool {
+    matches!(then, Then::Invite | Then::NotSupported)
+}

@@ -1,0 +1,355 @@
+//! The switch's B2BUA calls: a call is planned once the callee's phones are known, starts when its relay
+//! is open, is driven (its outputs become commands), hands an unanswered caller to voicemail, and ends
+//! with one call record whose outcome is decided here and only here.
+
+use std::time::{Duration, Instant};
+
+use tracing::{info, info_span, Span};
+
+use super::vm::VmKind;
+use super::{Account, CallId, CallSummary, ClientRoute, Command, Opening, Switch};
+use crate::call::{Call, CallEvent, ForkTarget, NewCall, Output, Side, TxId};
+use crate::registrar::Binding;
+use crate::sip::Request;
+use crate::target::Target;
+use crate::text::Printable;
+use crate::vm::Reason;
+
+/// How a call ended, for its record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// The callee answered.
+    Answered,
+    /// The callee was busy.
+    Busy,
+    /// Nobody answered in time.
+    NoAnswer,
+    /// The caller hung up before an answer.
+    Cancelled,
+    /// The call could not be set up.
+    Failed,
+    /// The caller reached the callee's voicemail.
+    Voicemail,
+    /// A call to the mailbox menu (`*97`, `*98`, the pilot).
+    Mailbox,
+}
+
+impl Outcome {
+    /// Every outcome.
+    pub const ALL: [Outcome; 7] = [
+        Outcome::Answered,
+        Outcome::Busy,
+        Outcome::NoAnswer,
+        Outcome::Cancelled,
+        Outcome::Failed,
+        Outcome::Voicemail,
+        Outcome::Mailbox,
+    ];
+
+    /// Stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Answered => "answered",
+            Outcome::Busy => "busy",
+            Outcome::NoAnswer => "no-answer",
+            Outcome::Cancelled => "cancelled",
+            Outcome::Failed => "failed",
+            Outcome::Voicemail => "voicemail",
+            Outcome::Mailbox => "mailbox",
+        }
+    }
+
+    /// Parse a stored name.
+    pub fn parse(s: &str) -> Option<Outcome> {
+        Outcome::ALL.into_iter().find(|o| o.as_str() == s)
+    }
+
+    /// For people.
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Answered => "Answered",
+            Outcome::Busy => "Busy",
+            Outcome::NoAnswer => "No answer",
+            Outcome::Cancelled => "Cancelled",
+            Outcome::Failed => "Failed",
+            Outcome::Voicemail => "Voicemail",
+            Outcome::Mailbox => "Mailbox menu",
+        }
+    }
+
+    /// The outcome of a call that was never answered, from the final status its caller saw.
+    pub fn of_unanswered(status: u16) -> Outcome {
+        match status {
+            486 | 600 | 603 => Outcome::Busy,
+            408 | 480 => Outcome::NoAnswer,
+            487 => Outcome::Cancelled,
+            _ => Outcome::Failed,
+        }
+    }
+}
+
+impl serde::Serialize for Outcome {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// A call whose callee's phones are known, waiting for its relay.
+#[derive(Debug)]
+pub(super) struct Planned {
+    pub(super) tx: TxId,
+    pub(super) invite: Request,
+    pub(super) source: Target,
+    pub(super) caller: String,
+    pub(super) caller_name: Option<String>,
+    pub(super) callee: String,
+    pub(super) contacts: Vec<Binding>,
+    /// The callee's account (its voicemail, should the call be diverted).
+    pub(super) account: Account,
+    pub(super) divert: bool,
+}
+
+/// A B2BUA call in progress.
+#[derive(Debug)]
+pub(super) struct Entry {
+    pub(super) call: Call,
+    pub(super) span: Span,
+    pub(super) started: Instant,
+    caller_name: Option<String>,
+    answered_at: Option<Instant>,
+    /// The final status the caller saw.
+    end_status: u16,
+    /// Handed to voicemail: the voicemail call writes the record.
+    diverted: bool,
+    account: Account,
+}
+
+impl Switch {
+    /// Ring the callee's phones: first the relay is opened.
+    pub(super) fn ring(&mut self, _now: Instant, planned: Planned) {
+        let id = self.new_call_id();
+        self.server_txs.insert(planned.tx, id);
+        self.opening.insert(id, Opening::Relay(Box::new(planned)));
+        self.out.push_back(Command::OpenRelay(id));
+    }
+
+    /// A CANCEL for a call whose media is still being opened.
+    pub(super) fn cancel_opening(&mut self, id: CallId, tx: TxId) {
+        let invite = match self.opening.remove(&id) {
+            Some(Opening::Relay(p)) => p.invite,
+            Some(Opening::Voicemail(p)) => p.invite,
+            None => return,
+        };
+        self.server_txs.remove(&tx);
+        info!("caller cancelled before the call was set up");
+        self.reply(tx, &invite, 487);
+    }
+
+    /// The relay of `call` is open with these ports facing the caller and the callee, or could not
+    /// be opened.
+    pub fn handle_relay(&mut self, now: Instant, call: CallId, ports: Result<(u16, u16), ()>) {
+        let Some(Opening::Relay(p)) = self.opening.remove(&call) else {
+            if ports.is_ok() {
+                // Cancelled meanwhile.
+                self.out.push_back(Command::CloseRelay(call));
+            }
+            return;
+        };
+        let Ok((a_port, b_port)) = ports else {
+            tracing::warn!("cannot allocate media ports: 503");
+            self.server_txs.remove(&p.tx);
+            return self.reply(p.tx, &p.invite, 503);
+        };
+        let Planned {
+            tx,
+            invite,
+            source,
+            caller,
+            caller_name,
+            callee,
+            contacts,
+            account,
+            divert,
+        } = *p;
+        let span =
+            info_span!("call", id = call.0, from = %Printable(&caller), to = %Printable(&callee));
+        let seed = self.ids.next_u64();
+        let c = {
+            let _g = span.enter();
+            info!(contacts = contacts.len(), "call started");
+            Call::new(
+                now,
+                self.call_config.clone(),
+                NewCall {
+                    invite,
+                    tx,
+                    source,
+                    caller,
+                    caller_name: caller_name.clone(),
+                    callee,
+                    forks: contacts
+                        .iter()
+                        .map(|b| ForkTarget {
+                            uri: b.uri.clone(),
+                            target: b.target,
+                        })
+                        .collect(),
+                    a_media_port: a_port,
+                    b_media_port: b_port,
+                    seed,
+                    divert,
+                },
+            )
+        };
+        self.by_call_id
+            .insert(c.a_call_id().to_string(), (call, Side::A));
+        for (i, cid) in c.b_call_ids().into_iter().enumerate() {
+            self.by_call_id.insert(cid, (call, Side::B(i)));
+        }
+        self.calls.insert(
+            call,
+            Entry {
+                call: c,
+                span,
+                started: now,
+                caller_name,
+                answered_at: None,
+                end_status: 0,
+                diverted: false,
+                account,
+            },
+        );
+        self.changed = true;
+        self.drive_call(now, call);
+    }
+
+    /// Carry out everything a call asked for; drop it once it has ended.
+    pub(super) fn drive_call(&mut self, now: Instant, id: CallId) {
+        let mut diverted = None;
+        {
+            let Some(entry) = self.calls.get_mut(&id) else {
+                return;
+            };
+            while let Some(out) = entry.call.poll_output() {
+                match out {
+                    Output::Respond { tx, response } => {
+                        self.out.push_back(Command::Respond { tx, response })
+                    }
+                    Output::Request {
+                        side,
+                        request,
+                        target,
+                    } => self.out.push_back(Command::Send {
+                        route: ClientRoute::Call {
+                            call: id,
+                            side,
+                            request: request.clone(),
+                        },
+                        request,
+                        target,
+                    }),
+                    // The SIP stack's client INVITE transaction ACKs every 2xx itself (and its
+                    // retransmissions), so the core's ACK is not sent a second time.
+                    Output::Ack { .. } => {}
+                    Output::Media(update) => self.out.push_back(Command::SteerRelay(id, update)),
+                    Output::Event(ev) => {
+                        let _g = entry.span.enter();
+                        match ev {
+                            CallEvent::Answered => {
+                                info!("call answered");
+                                entry.answered_at = Some(now);
+                            }
+                            CallEvent::Ended { status, reason } => {
+                                info!(status, reason, "call ended");
+                                entry.end_status = status;
+                            }
+                            CallEvent::Unanswered { busy } => {
+                                info!(busy, "callee did not take the call: to voicemail");
+                                entry.diverted = true;
+                                let (a, b) = entry.call.parties();
+                                diverted = Some((
+                                    entry.call.a_leg(),
+                                    a.to_string(),
+                                    b.to_string(),
+                                    busy,
+                                    entry.started,
+                                    entry.account.clone(),
+                                ));
+                            }
+                            CallEvent::Dtmf(_) => {}
+                        }
+                        self.changed = true;
+                    }
+                }
+            }
+        }
+        if let Some((leg, caller, callee, busy, since, account)) = diverted {
+            // The caller's requests now belong to the voicemail call.
+            let kind = VmKind::Deposit {
+                mailbox: callee,
+                reason: if busy { Reason::Busy } else { Reason::NoAnswer },
+                since: Some(since),
+            };
+            self.start_voicemail(
+                now,
+                leg.tx,
+                leg.invite,
+                leg.source,
+                Some(leg.tag),
+                caller,
+                kind,
+                Some(account),
+            );
+        }
+        let ended = self.calls.get(&id).is_some_and(|e| e.call.is_ended());
+        if !ended {
+            return;
+        }
+        let Some(e) = self.calls.remove(&id) else {
+            return;
+        };
+        // The voicemail call that took the caller keeps its own routes.
+        self.by_call_id.retain(|_, (c, _)| *c != id);
+        self.server_txs.retain(|_, c| *c != id);
+        self.out.push_back(Command::CloseRelay(id));
+        self.changed = true;
+        if !e.diverted {
+            let (a, b) = e.call.parties();
+            let outcome = match e.answered_at {
+                Some(_) => Outcome::Answered,
+                None => Outcome::of_unanswered(e.end_status),
+            };
+            self.out.push_back(Command::RecordCall(CallSummary {
+                started: e.started,
+                caller: a.to_string(),
+                caller_name: e.caller_name.clone(),
+                callee: b.to_string(),
+                outcome,
+                talk: e
+                    .answered_at
+                    .map(|t| now.saturating_duration_since(t))
+                    .unwrap_or_default(),
+                total: now.saturating_duration_since(e.started),
+            }));
+        }
+    }
+
+    /// The record of a call refused before anything rang (unknown number, nobody registered, busy).
+    pub(super) fn refused_record(
+        &mut self,
+        now: Instant,
+        caller: &str,
+        callee: &str,
+        outcome: Outcome,
+    ) {
+        self.out.push_back(Command::RecordCall(CallSummary {
+            started: now,
+            caller: caller.to_string(),
+            caller_name: None,
+            callee: callee.to_string(),
+            outcome,
+            talk: Duration::ZERO,
+            total: Duration::ZERO,
+        }));
+    }
+}

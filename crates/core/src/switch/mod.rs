@@ -1,0 +1,629 @@
+//! The switch: the parent state machine of the phone system. It owns the registrar, digest
+//! authentication and the lockout guards, every B2BUA [`Call`], every voicemail call (an [`Endpoint`]
+//! with its menu [`Session`]) and the message-waiting notifier, and it decides where each request goes
+//! and what happens when a child finishes (an unanswered call becomes a voicemail call). It never does
+//! IO: the shell feeds `handle_*` with time passed in and carries out the [`Command`]s drained with
+//! [`Switch::poll_command`]; lookups in the directory and the store are commands whose answers come back
+//! as inputs, so a slow database never stalls signalling.
+//!
+//! Inputs: [`Switch::handle_request`], [`Switch::handle_in_transaction`], [`Switch::handle_server_done`],
+//! [`Switch::handle_response`], [`Switch::handle_client_done`], [`Switch::handle_credentials`],
+//! [`Switch::handle_accounts`], [`Switch::handle_counts`], [`Switch::handle_relay`],
+//! [`Switch::handle_media_opened`], [`Switch::handle_voicemail`], [`Switch::handle_timeout`], and the
+//! administrator's controls ([`Switch::set_lamp`], [`Switch::mailbox_changed`],
+//! [`Switch::account_removed`], [`Switch::unlock`]). Outputs: [`Switch::poll_command`],
+//! [`Switch::poll_timeout`], [`Switch::view`].
+
+mod auth;
+mod calls;
+pub mod control;
+mod mwi;
+mod route;
+pub mod status;
+mod vm;
+
+#[cfg(test)]
+mod sim;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::call::{CallConfig, LocalAddr, MediaUpdate, Side, TxId};
+use crate::guard::{AuthGuard, GuardConfig};
+use crate::ids::Ids;
+use crate::limits::{Limits, Refusal};
+use crate::registrar::{Registrar, RegistrarConfig};
+use crate::sip::digest::{Algorithm, DigestAuth};
+use crate::sip::{Request, Response};
+use crate::target::Target;
+use crate::vm::profile::Profile;
+use crate::vm::{Folder, Greetings, MailboxView, RecordResult, RecordingFor, VmConfig};
+
+pub use calls::Outcome;
+pub use control::{Control, Reply};
+pub use mwi::Counts;
+
+/// Names one child of the switch: a B2BUA call or a voicemail call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CallId(pub u64);
+
+/// Names one lookup the switch asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct JobId(pub u64);
+
+impl std::fmt::Display for CallId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// Voicemail settings.
+#[derive(Debug, Clone)]
+pub struct VmSettings {
+    /// Unanswered, busy and unregistered calls go to voicemail (false: the caller gets 480/486).
+    pub enabled: bool,
+    /// Menu timings and limits.
+    pub menus: VmConfig,
+    /// Feature code for one's own mailbox (`*97`).
+    pub own_code: String,
+    /// Feature code for any mailbox (`*98`).
+    pub any_code: String,
+    /// Number that another PBX sends diverted calls to (and that opens the mailbox menu otherwise).
+    pub pilot: String,
+    /// Addresses of PBXs allowed to send calls to the pilot without digest authentication.
+    pub pbx_peers: Vec<IpAddr>,
+    /// The PIN of a mailbox whose PIN was never set.
+    pub default_pin: String,
+    /// Directory of prompt files overriding the bundled ones.
+    pub prompts: Option<PathBuf>,
+    /// Lockout after wrong PINs (per mailbox and per caller address, across calls).
+    pub pin_guard: GuardConfig,
+    /// Where `0` during a greeting or after a message transfers the caller (an extension).
+    pub operator: Option<String>,
+    /// The menus (chosen once; the switch and the portal share it).
+    pub profile: Arc<Profile>,
+}
+
+impl Default for VmSettings {
+    fn default() -> Self {
+        VmSettings {
+            enabled: true,
+            menus: VmConfig::default(),
+            own_code: "*97".into(),
+            any_code: "*98".into(),
+            pilot: "*86".into(),
+            pbx_peers: Vec::new(),
+            default_pin: "1234".into(),
+            prompts: None,
+            pin_guard: GuardConfig {
+                max_failures: 5,
+                window: Duration::from_secs(900),
+                lockout: Duration::from_secs(300),
+            },
+            operator: None,
+            profile: Arc::new(crate::vm::profile::classic()),
+        }
+    }
+}
+
+/// Everything the switch needs to know at start.
+#[derive(Debug, Clone)]
+pub struct SwitchConfig {
+    /// Parley's address in Via and Contact.
+    pub local: LocalAddr,
+    /// The IP written into SDP.
+    pub media_ip: IpAddr,
+    /// How long a callee rings before the call gives up.
+    pub no_answer: Duration,
+    /// Registration expiry limits.
+    pub registrar: RegistrarConfig,
+    /// Digest realm.
+    pub realm: String,
+    /// Key that signs digest nonces (random per start).
+    pub digest_key: [u8; 32],
+    /// Digest nonce lifetime.
+    pub nonce_ttl: Duration,
+    /// Digest algorithms offered, in order.
+    pub algorithms: Vec<Algorithm>,
+    /// Accept digest responses without `qop` (RFC 2069 phones); each nonce then serves one request.
+    pub dangerous_digest_rfc2069: bool,
+    /// Brute-force lockout settings for digest authentication.
+    pub guard: GuardConfig,
+    /// Whether a callee already in a call is rung again; when false, the switch answers busy itself.
+    pub call_waiting: bool,
+    /// Voicemail.
+    pub vm: VmSettings,
+    /// Bounds on what one account or address may hold at once.
+    pub limits: Limits,
+    /// Seed for tags, branches, Call-IDs and nonces.
+    pub seed: u64,
+}
+
+/// What the directory knows about an account, as the switch needs it for a call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// Display name.
+    pub name: String,
+    /// Ask for the PIN even from the owner's own phone.
+    pub always_prompt: bool,
+    /// Arriving messages are stored as already read.
+    pub mark_read: bool,
+    /// The greetings callers would hear.
+    pub greetings: Greetings,
+}
+
+/// Why messages are counted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CountFor {
+    /// A phone of the mailbox registered: the phones that do not subscribe learn the counts.
+    Registered,
+    /// The NOTIFY that follows a subscription's 200 (`end`: its final one).
+    Subscription {
+        /// The subscription's Call-ID.
+        call_id: String,
+        /// The subscription ended.
+        end: bool,
+    },
+    /// The mailbox changed: every phone learns the counts if they changed.
+    Changed,
+}
+
+/// Where a client transaction's responses go; the shell hands it back with each response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientRoute {
+    /// A leg of a B2BUA call (`request`: what was sent, to answer 408 for it on a timeout).
+    Call {
+        /// The call.
+        call: CallId,
+        /// Its side.
+        side: Side,
+        /// The request sent.
+        request: Request,
+    },
+    /// A NOTIFY of a subscription.
+    Notify {
+        /// The subscription's Call-ID.
+        call_id: String,
+    },
+    /// A REFER sending a voicemail caller to the operator.
+    Transfer {
+        /// The voicemail call.
+        call: CallId,
+    },
+    /// Nothing waits for the answer.
+    Ignore,
+}
+
+/// What a PIN check found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PinCheck {
+    /// The PIN matches the stored hash.
+    Matches,
+    /// It does not.
+    Differs,
+    /// The mailbox never had a PIN set (the default PIN rule applies).
+    NotSet,
+}
+
+/// Input and output of a voicemail call's IO (media, files, the store), carried out in order per call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VmIo {
+    /// Where the caller's RTP goes and which payload types were agreed.
+    Remote {
+        /// The caller's RTP address.
+        remote: Option<std::net::SocketAddr>,
+        /// The caller's signalling IP (its media may come from there, behind NAT).
+        signalling: Option<IpAddr>,
+        /// Audio payload type.
+        audio_pt: u8,
+        /// Telephone-event payload type.
+        event_pt: Option<u8>,
+    },
+    /// Play in order, replacing what plays; [`VmInput::PlayDone`] with `generation` follows.
+    Play {
+        /// Tells this playback's end from an older one's.
+        generation: u64,
+        /// What to play.
+        audio: Vec<crate::vm::Audio>,
+    },
+    /// Stop playing.
+    StopPlay,
+    /// Move within the message playing.
+    Seek(i64),
+    /// Start recording ([`VmInput::RecordDone`] follows, or [`VmInput::RecordFailed`]).
+    Record {
+        /// What for.
+        purpose: RecordingFor,
+        /// Longest take.
+        max: Duration,
+        /// End on this much silence.
+        silence: Option<Duration>,
+    },
+    /// Stop the recording.
+    StopRecord,
+    /// Keep the recorded message, `duration` long, in `folder`.
+    KeepMessage {
+        /// Its length.
+        duration_ms: u64,
+        /// Where it goes.
+        folder: Folder,
+    },
+    /// Install the recorded greeting.
+    KeepGreeting,
+    /// Throw the take away.
+    DiscardTake,
+    /// Does this mailbox exist? ([`VmInput::MailboxExists`]).
+    MailboxExists(String),
+    /// Check a PIN against the mailbox's hash ([`VmInput::PinChecked`]).
+    VerifyPin {
+        /// Mailbox.
+        mailbox: String,
+        /// The digits entered (never logged).
+        pin: String,
+    },
+    /// Load what the menus need of a mailbox ([`VmInput::Mailbox`]).
+    LoadMailbox(String),
+    /// Move a message to a folder.
+    MoveMessage {
+        /// The message.
+        id: i64,
+        /// Where to.
+        folder: Folder,
+    },
+    /// Delete a message.
+    DeleteMessage(i64),
+    /// Turn the temporary greeting of a mailbox on or off.
+    SetTemporary {
+        /// Mailbox.
+        mailbox: String,
+        /// On or off.
+        active: bool,
+    },
+    /// Store a new PIN.
+    SetPin {
+        /// Mailbox.
+        mailbox: String,
+        /// The PIN.
+        pin: String,
+    },
+    /// Count a mailbox's messages ([`Switch::handle_counts`] with [`CountFor::Changed`]).
+    CountMessages(String),
+    /// The call is over: stop the media ([`VmInput::Closed`] follows with a recording cut short).
+    Close,
+    /// Nothing more comes for this call.
+    Finish,
+}
+
+/// Results of a voicemail call's IO.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VmInput {
+    /// A playback ended.
+    PlayDone(u64),
+    /// The caller pressed a key (RFC 4733).
+    Digit(char),
+    /// A recording ended.
+    RecordDone(RecordResult),
+    /// A recording could not start.
+    RecordFailed,
+    /// Whether a mailbox exists.
+    MailboxExists(String, bool),
+    /// The result of a PIN check.
+    PinChecked(PinCheck),
+    /// A mailbox's contents (`None`: no such mailbox).
+    Mailbox(Option<Box<MailboxView>>),
+    /// The media stopped; the recording it cut short, if any.
+    Closed(Option<RecordResult>),
+}
+
+/// A finished call, for its record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallSummary {
+    /// When it started.
+    pub started: Instant,
+    /// Calling extension or number.
+    pub caller: String,
+    /// The caller's name.
+    pub caller_name: Option<String>,
+    /// Number called.
+    pub callee: String,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Time connected.
+    pub talk: Duration,
+    /// From start to end.
+    pub total: Duration,
+}
+
+/// What the shell must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)] // drained at once; boxing would cost an allocation per message
+pub enum Command {
+    /// Respond on a server transaction.
+    Respond {
+        /// The transaction.
+        tx: TxId,
+        /// The response.
+        response: Response,
+    },
+    /// Send a request in a new client transaction; hand `route` back with its responses.
+    Send {
+        /// The request.
+        request: Request,
+        /// Where.
+        target: Target,
+        /// Where its responses go.
+        route: ClientRoute,
+    },
+    /// Look up an account's digest HA1 ([`Switch::handle_credentials`]).
+    Credentials {
+        /// The lookup.
+        job: JobId,
+        /// The account (a valid extension).
+        account: String,
+        /// The algorithm.
+        algorithm: Algorithm,
+    },
+    /// Look up accounts in the directory ([`Switch::handle_accounts`], one answer per name, in order).
+    Accounts {
+        /// The lookup.
+        job: JobId,
+        /// Extensions.
+        names: Vec<String>,
+    },
+    /// Count a mailbox's messages ([`Switch::handle_counts`]).
+    CountMessages {
+        /// The mailbox.
+        mailbox: String,
+        /// Why.
+        why: CountFor,
+    },
+    /// Open a media relay of two port pairs for a call ([`Switch::handle_relay`]).
+    OpenRelay(CallId),
+    /// Steer a call's relay.
+    SteerRelay(CallId, MediaUpdate),
+    /// Close a call's relay.
+    CloseRelay(CallId),
+    /// Open Parley's own media end for a voicemail call ([`Switch::handle_media_opened`]).
+    OpenMedia(CallId),
+    /// IO of a voicemail call, to be carried out in order.
+    Voicemail(CallId, VmIo),
+    /// Write a call record.
+    RecordCall(CallSummary),
+}
+
+/// The lookups waiting for an answer.
+#[derive(Debug)]
+enum Pending {
+    /// A request waiting for its account's HA1.
+    Credentials(auth::Waiting),
+    /// An authenticated INVITE waiting for the directory.
+    Invite(route::Waiting),
+}
+
+/// At most this many requests wait for lookups at once; more are answered 503.
+const MAX_PENDING: usize = 4096;
+
+/// The phone system. See the module documentation.
+#[derive(Debug)]
+pub struct Switch {
+    config: SwitchConfig,
+    call_config: CallConfig,
+    epoch: Instant,
+    ids: Ids,
+    auth: DigestAuth,
+    registrar: Registrar,
+    guard: AuthGuard,
+    pin_guard: AuthGuard,
+    calls: BTreeMap<CallId, calls::Entry>,
+    voicemail: BTreeMap<CallId, vm::VmCall>,
+    /// Calls whose media is being opened.
+    opening: BTreeMap<CallId, Opening>,
+    by_call_id: HashMap<String, (CallId, Side)>,
+    server_txs: HashMap<TxId, CallId>,
+    pending: HashMap<JobId, Pending>,
+    /// INVITE transactions waiting for a lookup, so that a CANCEL finds them.
+    waiting_invites: HashMap<TxId, JobId>,
+    mwi: mwi::Mwi,
+    next_id: u64,
+    out: VecDeque<Command>,
+    changed: bool,
+}
+
+/// A call whose media ports are being opened.
+#[derive(Debug)]
+enum Opening {
+    Relay(Box<calls::Planned>),
+    Voicemail(Box<vm::Planned>),
+}
+
+impl Switch {
+    /// A switch with nothing registered and no calls.
+    pub fn new(now: Instant, mut config: SwitchConfig) -> Switch {
+        // The menus offer the operator key exactly when an operator is configured.
+        config.vm.menus.operator = config.vm.operator.is_some();
+        let auth = DigestAuth::new(
+            &config.realm,
+            &config.digest_key,
+            config.nonce_ttl.as_secs(),
+            config.algorithms.clone(),
+        )
+        .dangerous_allow_rfc2069(config.dangerous_digest_rfc2069);
+        Switch {
+            call_config: CallConfig {
+                local: config.local.clone(),
+                media_ip: config.media_ip,
+                no_answer: config.no_answer,
+            },
+            epoch: now,
+            ids: Ids::new(config.seed),
+            auth,
+            registrar: Registrar::new(config.registrar.clone()),
+            guard: AuthGuard::new(config.guard.clone()),
+            pin_guard: AuthGuard::new(config.vm.pin_guard.clone()),
+            calls: BTreeMap::new(),
+            voicemail: BTreeMap::new(),
+            opening: BTreeMap::new(),
+            by_call_id: HashMap::new(),
+            server_txs: HashMap::new(),
+            pending: HashMap::new(),
+            waiting_invites: HashMap::new(),
+            mwi: mwi::Mwi::default(),
+            next_id: 1,
+            out: VecDeque::new(),
+            changed: false,
+            config,
+        }
+    }
+
+    /// The next thing for the shell to do.
+    pub fn poll_command(&mut self) -> Option<Command> {
+        self.out.pop_front()
+    }
+
+    /// When [`Switch::handle_timeout`] must next be called, and why.
+    pub fn poll_timeout(&self) -> Option<(Instant, &'static str)> {
+        let calls = self.calls.values().filter_map(|c| c.call.poll_timeout());
+        let vm = self.voicemail.values().filter_map(|v| v.poll_timeout());
+        calls
+            .chain(vm)
+            .chain(self.registrar.poll_timeout())
+            .chain(self.mwi.poll_timeout())
+            .min_by_key(|(t, _)| *t)
+    }
+
+    /// Whether what [`Switch::view`] shows changed since the last call.
+    pub fn take_changed(&mut self) -> bool {
+        std::mem::take(&mut self.changed)
+    }
+
+    /// Time is `now`: fire every timer that is due.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.mwi_timeouts(now);
+        if !self.registrar.expire(now).is_empty() {
+            self.changed = true;
+        }
+        let due: Vec<CallId> = self
+            .calls
+            .iter()
+            .filter(|(_, c)| c.call.poll_timeout().is_some_and(|(t, _)| t <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            if let Some(c) = self.calls.get_mut(&id) {
+                c.call.handle_timeout(now);
+            }
+            self.drive_call(now, id);
+        }
+        let due: Vec<CallId> = self
+            .voicemail
+            .iter()
+            .filter(|(_, v)| v.poll_timeout().is_some_and(|(t, _)| t <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            if let Some(v) = self.voicemail.get_mut(&id) {
+                v.session.handle_timeout(now);
+            }
+            self.drive_vm(now, id);
+        }
+    }
+
+    /// The calls and voicemail calls whose timers are due at `now` (dropped when a timer faulted).
+    pub fn due_children(&self, now: Instant) -> Vec<CallId> {
+        let calls = self
+            .calls
+            .iter()
+            .filter(|(_, c)| c.call.poll_timeout().is_some_and(|(t, _)| t <= now))
+            .map(|(id, _)| *id);
+        let vm = self
+            .voicemail
+            .iter()
+            .filter(|(_, v)| v.poll_timeout().is_some_and(|(t, _)| t <= now))
+            .map(|(id, _)| *id);
+        calls.chain(vm).collect()
+    }
+
+    /// Forget a call or voicemail call (its handling faulted): nothing more is sent for it.
+    pub fn forget(&mut self, id: CallId) {
+        if self.calls.remove(&id).is_some() {
+            self.out.push_back(Command::CloseRelay(id));
+        }
+        if self.voicemail.remove(&id).is_some() {
+            self.out.push_back(Command::Voicemail(id, VmIo::Finish));
+        }
+        self.by_call_id.retain(|_, (c, _)| *c != id);
+        self.server_txs.retain(|_, c| *c != id);
+        self.changed = true;
+    }
+
+    /// End every call (BYE or a final response), before the server stops.
+    pub fn shutdown(&mut self, now: Instant) {
+        let ids: Vec<CallId> = self.calls.keys().copied().collect();
+        for id in ids {
+            if let Some(c) = self.calls.get_mut(&id) {
+                c.call.hangup(now);
+            }
+            self.drive_call(now, id);
+        }
+        let ids: Vec<CallId> = self.voicemail.keys().copied().collect();
+        for id in ids {
+            if let Some(v) = self.voicemail.get_mut(&id) {
+                v.endpoint.hangup(now);
+            }
+            self.drive_vm(now, id);
+        }
+    }
+
+    /// Calls in progress (B2BUA and voicemail).
+    pub fn calls_in_progress(&self) -> usize {
+        self.calls.len() + self.voicemail.len()
+    }
+
+    fn new_call_id(&mut self) -> CallId {
+        let id = CallId(self.next_id);
+        self.next_id += 1;
+        id
+    }
+
+    fn new_job(&mut self) -> JobId {
+        let id = JobId(self.next_id);
+        self.next_id += 1;
+        id
+    }
+
+    fn tag(&mut self) -> String {
+        self.ids.tag()
+    }
+
+    fn respond(&mut self, tx: TxId, response: Response) {
+        self.out.push_back(Command::Respond { tx, response });
+    }
+
+    /// Answer `req` with `status` and a fresh To tag.
+    fn reply(&mut self, tx: TxId, req: &Request, status: u16) {
+        let tag = self.tag();
+        self.respond(tx, Response::to_request(req, status, Some(&tag)));
+    }
+
+    /// Answer a request a bound refused (`to_tag`: the one its dialog already has, if any).
+    fn refuse(&mut self, tx: TxId, req: &Request, to_tag: Option<&str>, refusal: Refusal) {
+        let tag = to_tag.map_or_else(|| self.tag(), str::to_string);
+        let mut r = Response::to_request(req, refusal.status, Some(&tag));
+        r.reason = refusal.reason.into();
+        if let Some(secs) = refusal.retry_after {
+            r.headers.push("Retry-After", &secs.to_string());
+        }
+        self.respond(tx, r);
+    }
+
+    /// Digest time: seconds since the switch started (monotonic, never jumps).
+    fn digest_secs(&self, now: Instant) -> u64 {
+        now.saturating_duration_since(self.epoch).as_secs()
+    }
+}
+
+/// The methods Parley answers.
+pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, SUBSCRIBE, NOTIFY";

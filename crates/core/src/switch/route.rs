@@ -1,0 +1,439 @@
+//! Where a request goes: new requests by method (REGISTER, OPTIONS, INVITE, SUBSCRIBE), in-dialog
+//! requests to the child that owns the dialog (only with the dialog's tags and from its party), and for
+//! an INVITE the one decision of what the number dialled reaches: the trusted PBX's pilot, the feature
+//! codes, an unknown number, an extension with no phone, a busy one, or its ringing phones.
+
+use std::time::Instant;
+
+use tracing::{debug, info, info_span, warn};
+
+use super::auth::Then;
+use super::vm::VmKind;
+use super::{
+    Account, ClientRoute, Command, CountFor, JobId, Outcome, Pending, Switch, MAX_PENDING,
+};
+use crate::call::{Side, TxId};
+use crate::sip::{Method, Request, Response};
+use crate::target::Target;
+use crate::text::Printable;
+use crate::vm::Reason;
+
+/// What an authenticated INVITE waits for the directory to tell.
+#[derive(Debug)]
+pub(super) struct Waiting {
+    tx: TxId,
+    req: Request,
+    source: Target,
+    caller: String,
+    to: Dialled,
+}
+
+/// What the number dialled turned out to be, before the directory answered.
+#[derive(Debug, Clone)]
+enum Dialled {
+    /// `*97`: the caller's own mailbox.
+    OwnMailbox,
+    /// The pilot with diversion headers naming a mailbox.
+    Diverted { mailbox: String, reason: Reason },
+    /// An extension (answers: the callee, then the caller).
+    Extension { callee: String },
+}
+
+impl Switch {
+    /// A new server transaction.
+    pub fn handle_request(&mut self, now: Instant, tx: TxId, req: Request, source: Target) {
+        let has_to_tag = req.headers.to().is_some_and(|t| t.tag().is_some());
+        match req.method {
+            Method::Register => self.authenticate(now, tx, req, source, Then::Register),
+            Method::Options if !has_to_tag => {
+                let tag = self.tag();
+                let mut r = Response::to_request(&req, 200, Some(&tag));
+                r.headers.push("Allow", super::ALLOW);
+                r.headers.push("Accept", "application/sdp");
+                self.respond(tx, r);
+            }
+            Method::Invite if !has_to_tag => self.invite(now, tx, req, source),
+            Method::Ack => {}
+            _ if has_to_tag || matches!(req.method, Method::Bye | Method::Cancel) => {
+                self.in_dialog(now, tx, req, source)
+            }
+            Method::Subscribe => self.authenticate(now, tx, req, source, Then::Subscribe),
+            Method::Message | Method::Publish | Method::Refer | Method::Notify => {
+                // Nothing is accepted from strangers: authenticate first, then say what is not supported.
+                self.authenticate(now, tx, req, source, Then::NotSupported)
+            }
+            _ => {
+                let tag = self.tag();
+                let mut r = Response::to_request(&req, 405, Some(&tag));
+                r.headers.push("Allow", super::ALLOW);
+                self.respond(tx, r);
+            }
+        }
+    }
+
+    fn in_dialog(&mut self, now: Instant, tx: TxId, req: Request, source: Target) {
+        let known = self.by_call_id.get(req.call_id()).copied();
+        // A Call-ID is no secret: the request must carry the dialog's tags and come from that leg's own
+        // party, or it acts on nothing.
+        let ip = source.addr.ip();
+        let stranger =
+            known.is_some_and(
+                |(id, side)| match (self.voicemail.get(&id), self.calls.get(&id)) {
+                    (Some(v), _) => !v.endpoint.accepts(&req, ip),
+                    (None, Some(c)) => !c.call.accepts(side, &req, ip),
+                    (None, None) => false,
+                },
+            );
+        if stranger {
+            info!(%source, method = %req.method, call_id = %Printable(req.call_id()), "in-dialog request refused: not from the dialog's party");
+            return self.respond(tx, Response::to_request(&req, 481, None));
+        }
+        match known {
+            Some((id, _)) if self.voicemail.contains_key(&id) => {
+                if let Some(v) = self.voicemail.get_mut(&id) {
+                    let _g = v.span.clone().entered();
+                    v.endpoint.handle_request(now, tx, &req);
+                }
+                self.drive_vm(now, id);
+            }
+            Some((id, side)) if self.calls.contains_key(&id) => {
+                if let Some(c) = self.calls.get_mut(&id) {
+                    let _g = c.span.clone().entered();
+                    c.call.handle_request(now, side, tx, &req);
+                }
+                self.drive_call(now, id);
+            }
+            _ if req.method == Method::Subscribe => {
+                self.authenticate(now, tx, req, source, Then::Subscribe)
+            }
+            _ => self.respond(tx, Response::to_request(&req, 481, None)),
+        }
+    }
+
+    /// A request on an existing server transaction (CANCEL or ACK of an INVITE).
+    pub fn handle_in_transaction(&mut self, now: Instant, tx: TxId, req: Request) {
+        if let Some(job) = self.waiting_invites.remove(&tx) {
+            // CANCEL of an INVITE still waiting for a lookup: it ends here.
+            if req.method == Method::Cancel {
+                if let Some(invite) = self.pending.remove(&job).map(|p| match p {
+                    Pending::Credentials(w) => w.into_request(),
+                    Pending::Invite(w) => w.req,
+                }) {
+                    info!("caller cancelled before the call was set up");
+                    self.reply(tx, &invite, 487);
+                }
+            } else {
+                self.waiting_invites.insert(tx, job);
+            }
+            return;
+        }
+        let Some(&id) = self.server_txs.get(&tx) else {
+            return;
+        };
+        if let Some(c) = self.calls.get_mut(&id) {
+            let _g = c.span.clone().entered();
+            c.call.handle_request(now, Side::A, tx, &req);
+            drop(_g);
+            self.drive_call(now, id);
+        } else if let Some(v) = self.voicemail.get_mut(&id) {
+            let _g = v.span.clone().entered();
+            v.endpoint.handle_request(now, tx, &req);
+            drop(_g);
+            self.drive_vm(now, id);
+        } else if req.method == Method::Cancel {
+            self.cancel_opening(id, tx);
+        }
+    }
+
+    /// A server transaction ended.
+    pub fn handle_server_done(&mut self, tx: TxId) {
+        self.server_txs.remove(&tx);
+    }
+
+    /// A response on a client transaction.
+    pub fn handle_response(&mut self, now: Instant, route: &ClientRoute, response: Response) {
+        match route {
+            ClientRoute::Call { call, side, .. } => {
+                if let Some(c) = self.calls.get_mut(call) {
+                    let _g = c.span.clone().entered();
+                    c.call.handle_response(now, *side, &response);
+                }
+                self.drive_call(now, *call);
+            }
+            ClientRoute::Notify { call_id } => self.notify_failed(call_id, response.status),
+            ClientRoute::Transfer { call } if response.status >= 200 => {
+                self.transfer_result(now, *call, response.status)
+            }
+            _ => {}
+        }
+    }
+
+    /// A client transaction ended (`final_seen` false: it timed out or the transport failed).
+    pub fn handle_client_done(&mut self, now: Instant, route: ClientRoute, final_seen: bool) {
+        if final_seen {
+            return;
+        }
+        match route {
+            ClientRoute::Notify { call_id } => self.notify_failed(&call_id, 408),
+            ClientRoute::Transfer { call } => self.transfer_result(now, call, 408),
+            ClientRoute::Call {
+                call,
+                side,
+                request,
+            } => {
+                // Timeout or transport failure: as if the peer had answered 408.
+                let resp = Response::to_request(&request, 408, Some("timeout"));
+                if let Some(c) = self.calls.get_mut(&call) {
+                    c.call.handle_response(now, side, &resp);
+                }
+                self.drive_call(now, call);
+            }
+            ClientRoute::Ignore => {}
+        }
+    }
+
+    /// An authenticated REGISTER.
+    pub(super) fn register(
+        &mut self,
+        now: Instant,
+        tx: TxId,
+        req: &Request,
+        source: Target,
+        user: &str,
+    ) {
+        let span = info_span!("registration", ext = %user, %source);
+        let _g = span.enter();
+        let tag = self.tag();
+        let outcome = self.registrar.handle_register(now, req, user, source, &tag);
+        self.changed = true;
+        let status = outcome.response.status;
+        self.respond(tx, outcome.response);
+        let contacts = self.registrar.lookup(now, user).len();
+        if outcome.changed {
+            info!(status, contacts, "registration changed");
+            if contacts > 0 {
+                // A phone that (re)appears learns its lamp state.
+                self.out.push_back(Command::CountMessages {
+                    mailbox: user.to_string(),
+                    why: CountFor::Registered,
+                });
+            }
+        } else {
+            debug!(status, "registration refreshed");
+        }
+    }
+
+    fn invite(&mut self, now: Instant, tx: TxId, req: Request, source: Target) {
+        let callee = req.uri.user_base().unwrap_or_default().to_string();
+        let vm = &self.config.vm;
+        if callee == vm.pilot && vm.pbx_peers.contains(&source.addr.ip()) {
+            // A trusted PBX sending a diverted call: no digest, the headers name the mailbox.
+            let caller = req
+                .headers
+                .from()
+                .and_then(|f| f.uri.user_base().map(str::to_string))
+                .unwrap_or_default();
+            return self.pilot(now, tx, req, source, caller);
+        }
+        self.authenticate(now, tx, req, source, Then::Invite)
+    }
+
+    /// An INVITE from an authenticated caller.
+    pub(super) fn invite_from(
+        &mut self,
+        now: Instant,
+        tx: TxId,
+        req: Request,
+        source: Target,
+        caller: String,
+    ) {
+        let mine = self
+            .calls
+            .values()
+            .filter(|c| c.call.parties().0 == caller)
+            .count()
+            + self
+                .voicemail
+                .values()
+                .filter(|v| v.caller == caller)
+                .count();
+        if let Err(refusal) = self.config.limits.admit_call(mine) {
+            info!(caller = %caller, "call refused: too many calls in progress for this account");
+            return self.refuse(tx, &req, None, refusal);
+        }
+        let callee = req.uri.user_base().unwrap_or_default().to_string();
+        let vm = &self.config.vm;
+        if callee == vm.own_code {
+            return self.look_up(tx, req, source, caller, Dialled::OwnMailbox);
+        }
+        if callee == vm.any_code {
+            let kind = VmKind::Retrieval {
+                mailbox: None,
+                own: false,
+            };
+            return self.start_voicemail(now, tx, req, source, None, caller, kind, None);
+        }
+        if callee == vm.pilot {
+            return self.pilot(now, tx, req, source, caller);
+        }
+        self.look_up(tx, req, source, caller, Dialled::Extension { callee })
+    }
+
+    /// A call to the voicemail pilot: the mailbox the diversion headers name, else the mailbox menu.
+    fn pilot(&mut self, now: Instant, tx: TxId, req: Request, source: Target, caller: String) {
+        match crate::vm::divert::diverted_to(&req) {
+            Some((mailbox, reason)) => self.look_up(
+                tx,
+                req,
+                source,
+                caller,
+                Dialled::Diverted { mailbox, reason },
+            ),
+            None => {
+                let kind = VmKind::Retrieval {
+                    mailbox: None,
+                    own: false,
+                };
+                self.start_voicemail(now, tx, req, source, None, caller, kind, None)
+            }
+        }
+    }
+
+    fn look_up(&mut self, tx: TxId, req: Request, source: Target, caller: String, to: Dialled) {
+        if self.pending.len() >= MAX_PENDING {
+            warn!("too many calls waiting for directory lookups: 503");
+            return self.reply(tx, &req, 503);
+        }
+        let names = match &to {
+            Dialled::OwnMailbox => vec![caller.clone()],
+            Dialled::Diverted { mailbox, .. } => vec![mailbox.clone()],
+            Dialled::Extension { callee } => vec![callee.clone(), caller.clone()],
+        };
+        let job = self.new_job();
+        self.out.push_back(Command::Accounts { job, names });
+        self.waiting_invites.insert(tx, job);
+        self.pending.insert(
+            job,
+            Pending::Invite(Waiting {
+                tx,
+                req,
+                source,
+                caller,
+                to,
+            }),
+        );
+    }
+
+    /// The directory's answer to [`Command::Accounts`] (`Err`: the lookup failed).
+    pub fn handle_accounts(
+        &mut self,
+        now: Instant,
+        job: JobId,
+        found: Result<Vec<Option<Account>>, ()>,
+    ) {
+        let Some(Pending::Invite(w)) = self.pending.remove(&job) else {
+            return;
+        };
+        if self.waiting_invites.remove(&w.tx).is_none() {
+            return; // cancelled while waiting
+        }
+        let Ok(mut found) = found else {
+            warn!("account lookup failed: 500");
+            return self.reply(w.tx, &w.req, 500);
+        };
+        let Waiting {
+            tx,
+            req,
+            source,
+            caller,
+            to,
+        } = w;
+        let first = found.first_mut().and_then(Option::take);
+        match to {
+            Dialled::OwnMailbox => {
+                let kind = VmKind::Retrieval {
+                    mailbox: Some(caller.clone()),
+                    own: true,
+                };
+                self.start_voicemail(now, tx, req, source, None, caller, kind, first)
+            }
+            Dialled::Diverted { mailbox, reason } => {
+                if first.is_none() {
+                    info!(mailbox = %Printable(&mailbox), "diverted call for an unknown mailbox");
+                    return self.reply(tx, &req, 404);
+                }
+                let kind = VmKind::Deposit {
+                    mailbox,
+                    reason,
+                    since: None,
+                };
+                self.start_voicemail(now, tx, req, source, None, caller, kind, first)
+            }
+            Dialled::Extension { callee } => {
+                let caller_name = found.get_mut(1).and_then(Option::take).map(|a| a.name);
+                self.ring_extension(now, tx, req, source, caller, caller_name, callee, first)
+            }
+        }
+    }
+
+    /// The one decision of what a call to an extension does.
+    #[allow(clippy::too_many_arguments)]
+    fn ring_extension(
+        &mut self,
+        now: Instant,
+        tx: TxId,
+        req: Request,
+        source: Target,
+        caller: String,
+        caller_name: Option<String>,
+        callee: String,
+        account: Option<Account>,
+    ) {
+        let Some(account) = account else {
+            self.reply(tx, &req, 404);
+            return self.refused_record(now, &caller, &callee, Outcome::Failed);
+        };
+        let to_voicemail = self.config.vm.enabled;
+        let contacts = self.registrar.lookup(now, &callee);
+        let busy = !self.config.call_waiting
+            && self.calls.values().any(|c| {
+                c.call.is_answered() && {
+                    let (a, b) = c.call.parties();
+                    a == callee || b == callee
+                }
+            });
+        let unreachable = match (contacts.is_empty(), busy) {
+            (true, _) => Some((480, Reason::Unavailable, Outcome::NoAnswer)),
+            (false, true) => Some((486, Reason::Busy, Outcome::Busy)),
+            (false, false) => None,
+        };
+        match unreachable {
+            Some((status, _, outcome)) if !to_voicemail => {
+                self.reply(tx, &req, status);
+                self.refused_record(now, &caller, &callee, outcome)
+            }
+            Some((_, reason, _)) => {
+                let kind = VmKind::Deposit {
+                    mailbox: callee,
+                    reason,
+                    since: None,
+                };
+                self.start_voicemail(now, tx, req, source, None, caller, kind, Some(account))
+            }
+            None => self.ring(
+                now,
+                super::calls::Planned {
+                    tx,
+                    invite: req,
+                    source,
+                    caller,
+                    caller_name,
+                    callee,
+                    contacts,
+                    account,
+                    divert: to_voicemail,
+                },
+            ),
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! A snapshot of what the switch is doing (registrations, calls in progress, lockouts, voicemail
+//! calls), shared with the HTTP API and `parley status`. Plain data; the shell replaces it after every
+//! change and adds the packet counters its relays and media ends keep.
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::Switch;
+
+/// One registered contact.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct RegistrationView {
+    /// Extension.
+    pub extension: String,
+    /// Contact URI.
+    pub contact: String,
+    /// Flow it is reached over (`udp:1.2.3.4:5060`).
+    pub source: String,
+    /// Seconds until it lapses.
+    pub expires_in: u64,
+    /// The phone's User-Agent.
+    pub user_agent: String,
+}
+
+/// One call in progress.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct CallView {
+    /// Parley's id for the call.
+    pub id: u64,
+    /// Caller extension.
+    pub caller: String,
+    /// Callee extension.
+    pub callee: String,
+    /// `ringing` or `answered`.
+    pub state: String,
+    /// Seconds since the call started.
+    pub age_secs: u64,
+    /// RTP packets relayed caller → callee.
+    pub packets_a_to_b: u64,
+    /// RTP packets relayed callee → caller.
+    pub packets_b_to_a: u64,
+    /// Packets dropped because they came from neither party (someone spraying the relay's ports).
+    pub packets_from_strangers: u64,
+}
+
+/// An account or address locked out after repeated authentication failures.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct LockoutView {
+    /// `account 100` or `address 192.0.2.7`.
+    pub what: String,
+    /// What to unlock it by: the account, mailbox or address itself.
+    pub key: String,
+    /// Seconds until the lockout ends.
+    pub seconds_left: u64,
+}
+
+/// A call answered by voicemail (leaving a message or in the mailbox menu).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct VoicemailView {
+    /// Parley's id for the call.
+    pub id: u64,
+    /// Caller.
+    pub caller: String,
+    /// `voicemail 101` or `mailbox menu`.
+    pub what: String,
+    /// A recording is being made.
+    pub recording: bool,
+    /// Seconds since it started.
+    pub age_secs: u64,
+    /// RTP packets received from the caller.
+    pub packets_received: u64,
+    /// RTP packets from the caller that never arrived.
+    pub packets_lost: u64,
+    /// Packets dropped because they did not come from the caller.
+    pub packets_from_strangers: u64,
+}
+
+/// Everything `parley status` shows.
+#[derive(Debug, Clone, Serialize, Default, PartialEq, Eq)]
+pub struct Status {
+    /// Live registrations.
+    pub registrations: Vec<RegistrationView>,
+    /// Calls in progress.
+    pub calls: Vec<CallView>,
+    /// Current authentication and mailbox lockouts.
+    pub lockouts: Vec<LockoutView>,
+    /// Calls answered by voicemail.
+    pub voicemail: Vec<VoicemailView>,
+    /// Live message-waiting subscriptions.
+    pub mwi_subscriptions: usize,
+}
+
+impl Switch {
+    /// What `parley status` shows (packet counters zero: the shell adds them).
+    pub fn view(&self, now: Instant) -> Status {
+        let registrations = self
+            .registrar
+            .all(now)
+            .into_iter()
+            .flat_map(|(ext, list)| {
+                list.into_iter().map(move |b| RegistrationView {
+                    extension: ext.clone(),
+                    contact: b.uri.to_string(),
+                    source: b.target.to_string(),
+                    expires_in: b.expires_at.saturating_duration_since(now).as_secs(),
+                    user_agent: b.user_agent,
+                })
+            })
+            .collect();
+        let calls = self
+            .calls
+            .iter()
+            .map(|(id, c)| {
+                let (a, b) = c.call.parties();
+                CallView {
+                    id: id.0,
+                    caller: a.to_string(),
+                    callee: b.to_string(),
+                    state: if c.call.is_answered() {
+                        "answered"
+                    } else {
+                        "ringing"
+                    }
+                    .to_string(),
+                    age_secs: now.saturating_duration_since(c.started).as_secs(),
+                    packets_a_to_b: 0,
+                    packets_b_to_a: 0,
+                    packets_from_strangers: 0,
+                }
+            })
+            .collect();
+        let sip_accounts = self
+            .guard
+            .locked_accounts(now)
+            .into_iter()
+            .map(|(a, d)| LockoutView {
+                what: format!("account {a}"),
+                key: a,
+                seconds_left: d.as_secs(),
+            });
+        let sip_addresses =
+            self.guard
+                .locked_addresses(now)
+                .into_iter()
+                .map(|(a, d)| LockoutView {
+                    what: format!("address {a}"),
+                    key: a.to_string(),
+                    seconds_left: d.as_secs(),
+                });
+        let mailboxes = self
+            .pin_guard
+            .locked_accounts(now)
+            .into_iter()
+            .map(|(m, d)| LockoutView {
+                what: format!("mailbox {m}"),
+                key: m,
+                seconds_left: d.as_secs(),
+            });
+        let pin_addresses = self
+            .pin_guard
+            .locked_addresses(now)
+            .into_iter()
+            .map(|(a, d)| LockoutView {
+                what: format!("mailbox logins from {a}"),
+                key: a.to_string(),
+                seconds_left: d.as_secs(),
+            });
+        let lockouts = sip_accounts
+            .chain(sip_addresses)
+            .chain(mailboxes)
+            .chain(pin_addresses)
+            .collect();
+        let voicemail = self
+            .voicemail
+            .iter()
+            .map(|(id, v)| v.view(*id, now))
+            .collect();
+        Status {
+            registrations,
+            calls,
+            lockouts,
+            voicemail,
+            mwi_subscriptions: self.mwi.len(),
+        }
+    }
+}
+
+/// Shared, cheaply readable status.
+pub type StatusHandle = std::sync::Arc<std::sync::RwLock<Status>>;
+
+/// Read the live status.
+pub fn snapshot(status: &StatusHandle) -> Status {
+    status.read().map(|s| s.clone()).unwrap_or_default()
+}
