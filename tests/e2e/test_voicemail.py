@@ -536,3 +536,39 @@ def test_a_caller_skips_the_greeting_listens_to_the_take_records_again_and_keeps
     assert 800 <= msgs[0]["duration_ms"] <= 2600, msgs[0]["duration_ms"]
     (freq, share), level = tone_of(message_file(p, msgs[0]))
     assert abs(freq - 600) <= 10 and share > 0.6, (freq, share)
+
+
+def test_main_menu_two_changes_to_the_old_folder_where_a_message_read_on_arrival_plays(
+        parley_factory, sipp, tmp_path):
+    """Seed 001's main menu 2 (change folder) by a real phone: a message stored as read (1000 Hz) is in
+    Old, a later one (600 Hz) in New; 2 1 opens Old and 1 then plays the old one, not the new one."""
+    p = start(parley_factory)
+    p.cli("user", "set", "101", "--pin", "2580")
+    p.cli("mailbox", "set", "101", "--mark-read", "on")
+    deposit(p, sipp, tmp_path, freq=1000, hold=14000).assert_ok()  # the system greeting, then ~6 s
+    wait_for(lambda: messages(p, "101"), what="the first message")
+    p.cli("mailbox", "set", "101", "--mark-read", "off")
+    deposit(p, sipp, tmp_path, freq=600, hold=14000, port=20).assert_ok()
+    msgs = wait_for(lambda: len(messages(p, "101")) == 2 and messages(p, "101"), what="the second message")
+    assert [m["folder"] for m in msgs] == ["old", "new"]
+    owner = Baresip(tmp_path, "owner", p.sip_port + 6, p.sip_port + 9, p.sip_port, "101", "secret101", 440,
+                    tone_secs=120)
+    try:
+        wait_for(lambda: p.status()["registrations"], what="registration")
+        owner.dial(f"sip:*97@127.0.0.1:{p.sip_port}")
+        owner.press("2580#")
+        owner.drain(3.0)  # the counts start
+        owner.press("2")  # change folder
+        owner.drain(2.0)
+        owner.press("1")  # Old: "you have one old message"
+        owner.drain(3.0)
+        owner.press("1")  # listen: the envelope, then the message
+        owner.drain(14.0)
+        owner.send("hangup")
+        owner.wait_event("CALL_CLOSED", secs=15)
+    finally:
+        owner.stop()
+    heard = owner.recordings("dec")[-1]
+    # The 1000 Hz beep of a prompt lasts 0.25 s; the old message holds its tone for seconds.
+    assert len(find_tone(heard, 1000)) >= 4, find_tone(heard, 1000)
+    assert not find_tone(heard, 600), "the new message was not played"

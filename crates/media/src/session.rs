@@ -197,6 +197,11 @@ impl MediaSession {
         });
     }
 
+    /// Drop the recording running, if any, without an event (its file was closed by the shell).
+    pub fn cancel_recording(&mut self) {
+        self.recording = None;
+    }
+
     /// End the recording running, if any ([`Event::RecordDone`] follows).
     pub fn stop_recording(&mut self, stop: RecordStop) {
         let Some(rec) = self.recording.take() else {

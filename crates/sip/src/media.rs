@@ -76,16 +76,12 @@ pub struct Media {
 }
 
 impl Media {
-    /// Start a media session on a bound RTP/RTCP pair; events go to `events` tagged with `id`.
-    pub fn start(
-        sockets: (UdpSocket, UdpSocket),
-        id: u64,
-        events: mpsc::UnboundedSender<(u64, MediaEvent)>,
-    ) -> std::io::Result<Media> {
+    /// Start a media session on a bound RTP/RTCP pair; its events go to `events`, in order.
+    pub fn start(sockets: (UdpSocket, UdpSocket), events: EventSink) -> std::io::Result<Media> {
         let port = sockets.0.local_addr()?.port();
         let stats = Arc::new(MediaStats::default());
         let (cmd, rx) = mpsc::unbounded_channel();
-        let task = Task::new(sockets.0, id, events, stats.clone());
+        let task = Task::new(sockets.0, events, stats.clone());
         tokio::spawn(task.run(rx, sockets.1));
         Ok(Media { port, stats, cmd })
     }
@@ -148,10 +144,13 @@ struct Recording {
     since_sync: u64,
 }
 
+/// Where a media session's events go (the shell's channel, shared with the call's IO answers so
+/// that a recording's end is never overtaken by the answer that the media closed).
+pub type EventSink = Box<dyn Fn(MediaEvent) + Send + Sync>;
+
 struct Task {
     socket: UdpSocket,
-    id: u64,
-    events: mpsc::UnboundedSender<(u64, MediaEvent)>,
+    events: EventSink,
     stats: Arc<MediaStats>,
     session: MediaSession,
     recording: Option<Recording>,
@@ -163,15 +162,9 @@ fn now() -> Instant {
 }
 
 impl Task {
-    fn new(
-        socket: UdpSocket,
-        id: u64,
-        events: mpsc::UnboundedSender<(u64, MediaEvent)>,
-        stats: Arc<MediaStats>,
-    ) -> Task {
+    fn new(socket: UdpSocket, events: EventSink, stats: Arc<MediaStats>) -> Task {
         Task {
             socket,
-            id,
             events,
             stats,
             session: MediaSession::new(rand::random()),
@@ -250,7 +243,7 @@ impl Task {
     }
 
     fn emit(&self, e: MediaEvent) {
-        let _ = self.events.send((self.id, e));
+        (self.events)(e);
     }
 
     fn command(&mut self, c: Cmd) {
@@ -263,6 +256,7 @@ impl Task {
             Cmd::Seek(delta_ms) => self.session.seek(delta_ms),
             Cmd::Record(spec) => {
                 // A take still running is closed without a report (the switch asked for a new one).
+                self.session.cancel_recording();
                 if self.recording.is_some() {
                     self.finish_recording(RecordStop::Stopped, u64::MAX);
                 }

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use tracing::{debug, info, warn};
 
-use super::{Command, JobId, Pending, Switch, MAX_PENDING};
+use super::{Command, JobId, Pending, Switch, MAX_PENDING, MAX_PENDING_PER_ADDRESS};
 use crate::call::TxId;
 use crate::extension::Extension;
 use crate::guard::Lockout;
@@ -40,6 +40,16 @@ impl Waiting {
     /// The request that was waiting.
     pub(super) fn into_request(self) -> Request {
         self.req
+    }
+
+    /// Its transaction and request.
+    pub(super) fn request(&self) -> (TxId, &Request) {
+        (self.tx, &self.req)
+    }
+
+    /// Where it came from.
+    pub(super) fn source_ip(&self) -> std::net::IpAddr {
+        crate::guard::address_key(self.source.addr.ip())
     }
 }
 
@@ -81,10 +91,10 @@ impl Switch {
             return self.challenge(now, tx, &req, then, false);
         };
         let algorithm = Algorithm::parse(creds.algorithm.as_deref());
+        let room =
+            self.pending.len() < MAX_PENDING && self.pending_from(ip) < MAX_PENDING_PER_ADDRESS;
         match algorithm {
-            Some(algorithm)
-                if Extension::is_valid(&creds.username) && self.pending.len() < MAX_PENDING =>
-            {
+            Some(algorithm) if Extension::is_valid(&creds.username) && room => {
                 let job = self.new_job();
                 self.out.push_back(Command::Credentials {
                     job,
@@ -133,6 +143,21 @@ impl Switch {
         };
         if w.then == Then::Invite && self.waiting_invites.remove(&w.tx).is_none() {
             return; // cancelled while waiting
+        }
+        // Guesses sent in parallel were all admitted before their lookups; each verdict is reached
+        // one at a time here, and sees the lockout the ones before it caused.
+        let ip = w.source.addr.ip();
+        let registered_here = self
+            .registrar
+            .lookup(now, &w.creds.username)
+            .iter()
+            .any(|b| b.target.addr.ip() == ip);
+        if self
+            .guard
+            .is_locked(now, ip, Some(&w.creds.username), registered_here)
+        {
+            info!(source = %w.source, user = %Printable(&w.creds.username), method = %w.req.method, "refused: locked out after repeated authentication failures");
+            return self.reply(w.tx, &w.req, 403);
         }
         self.verdict(now, w, ha1);
     }

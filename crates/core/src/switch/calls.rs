@@ -126,23 +126,35 @@ pub(super) struct Entry {
 
 impl Switch {
     /// Ring the callee's phones: first the relay is opened.
-    pub(super) fn ring(&mut self, _now: Instant, planned: Planned) {
+    pub(super) fn ring(&mut self, planned: Planned) {
         let id = self.new_call_id();
         self.server_txs.insert(planned.tx, id);
         self.opening.insert(id, Opening::Relay(Box::new(planned)));
         self.out.push_back(Command::OpenRelay(id));
     }
 
-    /// A CANCEL for a call whose media is still being opened.
-    pub(super) fn cancel_opening(&mut self, id: CallId, tx: TxId) {
-        let invite = match self.opening.remove(&id) {
-            Some(Opening::Relay(p)) => p.invite,
-            Some(Opening::Voicemail(p)) => p.invite,
+    /// A CANCEL for a call whose media is still being opened (a shell that opens media later).
+    pub(super) fn cancel_opening(&mut self, now: Instant, id: CallId, tx: TxId) {
+        let (invite, tag, caller) = match self.opening.get(&id) {
+            Some(Opening::Relay(p)) => (p.invite.clone(), None, p.caller.clone()),
+            Some(Opening::Voicemail(p)) => (
+                p.invite.clone(),
+                p.local_tag.clone(),
+                p.caller().to_string(),
+            ),
             None => return,
         };
+        // The media, once open, is closed: `handle_relay` / `handle_media_opened` find no call.
+        self.opening.remove(&id);
         self.server_txs.remove(&tx);
         info!("caller cancelled before the call was set up");
-        self.reply(tx, &invite, 487);
+        let tag = tag.unwrap_or_else(|| self.tag());
+        self.respond(
+            tx,
+            crate::sip::Response::to_request(&invite, 487, Some(&tag)),
+        );
+        let callee = invite.uri.user_base().unwrap_or_default().to_string();
+        self.refused_record(now, &caller, &callee, Outcome::Cancelled);
     }
 
     /// The relay of `call` is open with these ports facing the caller and the callee, or could not

@@ -405,6 +405,8 @@ enum Pending {
 
 /// At most this many requests wait for lookups at once; more are answered 503.
 const MAX_PENDING: usize = 4096;
+/// At most this many of them from one address (IPv6: one /64).
+const MAX_PENDING_PER_ADDRESS: usize = 64;
 
 /// The phone system. See the module documentation.
 #[derive(Debug)]
@@ -547,12 +549,21 @@ impl Switch {
     }
 
     /// Forget a call or voicemail call (its handling faulted): nothing more is sent for it.
-    pub fn forget(&mut self, id: CallId) {
+    pub fn forget(&mut self, now: Instant, id: CallId) {
         if self.calls.remove(&id).is_some() {
             self.out.push_back(Command::CloseRelay(id));
         }
-        if self.voicemail.remove(&id).is_some() {
+        if let Some(v) = self.voicemail.remove(&id) {
+            // A PIN check in flight ends here, as a wrong PIN, so that its reservation is released.
+            if let Some((source, account)) = v.login_in_flight() {
+                self.pin_guard.end(now, source, account.as_deref(), false);
+            }
             self.out.push_back(Command::Voicemail(id, VmIo::Finish));
+        }
+        match self.opening.remove(&id) {
+            Some(Opening::Relay(_)) => self.out.push_back(Command::CloseRelay(id)),
+            Some(Opening::Voicemail(_)) => self.out.push_back(Command::Voicemail(id, VmIo::Finish)),
+            None => {}
         }
         self.by_call_id.retain(|_, (c, _)| *c != id);
         self.server_txs.retain(|_, c| *c != id);
@@ -580,6 +591,69 @@ impl Switch {
     /// Calls in progress (B2BUA and voicemail).
     pub fn calls_in_progress(&self) -> usize {
         self.calls.len() + self.voicemail.len()
+    }
+
+    /// The transaction and request waiting for lookup `job` (the shell answers it 500 should the
+    /// lookup's answer fault).
+    pub fn waiting_request(&self, job: JobId) -> Option<(TxId, Request)> {
+        match self.pending.get(&job)? {
+            Pending::Credentials(w) => {
+                let (tx, req) = w.request();
+                Some((tx, req.clone()))
+            }
+            Pending::Invite(w) => {
+                let (tx, req) = w.request();
+                Some((tx, req.clone()))
+            }
+        }
+    }
+
+    /// Drop what waited on `tx` (its handling faulted and it was answered 500).
+    pub fn abandon(&mut self, tx: TxId) {
+        if let Some(job) = self.waiting_invites.remove(&tx) {
+            self.pending.remove(&job);
+        }
+        self.server_txs.remove(&tx);
+    }
+
+    /// Lookups waiting from one address.
+    fn pending_from(&self, ip: IpAddr) -> usize {
+        let ip = crate::guard::address_key(ip);
+        self.pending
+            .values()
+            .filter(|p| match p {
+                Pending::Credentials(w) => w.source_ip() == ip,
+                Pending::Invite(w) => w.source_ip() == ip,
+            })
+            .count()
+    }
+
+    /// Calls an account has in progress, including those still being set up.
+    fn calls_of(&self, caller: &str) -> usize {
+        let up = self
+            .calls
+            .values()
+            .filter(|c| c.call.parties().0 == caller)
+            .count();
+        let vm = self
+            .voicemail
+            .values()
+            .filter(|v| v.caller == caller)
+            .count();
+        let waiting = self
+            .pending
+            .values()
+            .filter(|p| matches!(p, Pending::Invite(w) if w.caller() == caller))
+            .count();
+        let opening = self
+            .opening
+            .values()
+            .filter(|o| match o {
+                Opening::Relay(p) => p.caller == caller,
+                Opening::Voicemail(p) => p.caller() == caller,
+            })
+            .count();
+        up + vm + waiting + opening
     }
 
     fn new_call_id(&mut self) -> CallId {

@@ -28,6 +28,23 @@ pub(super) struct Waiting {
     to: Dialled,
 }
 
+impl Waiting {
+    /// Its transaction and request.
+    pub(super) fn request(&self) -> (TxId, &Request) {
+        (self.tx, &self.req)
+    }
+
+    /// Where it came from.
+    pub(super) fn source_ip(&self) -> std::net::IpAddr {
+        crate::guard::address_key(self.source.addr.ip())
+    }
+
+    /// The authenticated caller.
+    pub(super) fn caller(&self) -> &str {
+        &self.caller
+    }
+}
+
 /// What the number dialled turned out to be, before the directory answered.
 #[derive(Debug, Clone)]
 enum Dialled {
@@ -115,12 +132,18 @@ impl Switch {
         if let Some(job) = self.waiting_invites.remove(&tx) {
             // CANCEL of an INVITE still waiting for a lookup: it ends here.
             if req.method == Method::Cancel {
-                if let Some(invite) = self.pending.remove(&job).map(|p| match p {
-                    Pending::Credentials(w) => w.into_request(),
-                    Pending::Invite(w) => w.req,
-                }) {
-                    info!("caller cancelled before the call was set up");
-                    self.reply(tx, &invite, 487);
+                match self.pending.remove(&job) {
+                    Some(Pending::Credentials(w)) => {
+                        info!("caller cancelled before it was authenticated");
+                        self.reply(tx, &w.into_request(), 487);
+                    }
+                    Some(Pending::Invite(w)) => {
+                        info!("caller cancelled before the call was set up");
+                        self.reply(tx, &w.req, 487);
+                        let callee = w.req.uri.user_base().unwrap_or_default().to_string();
+                        self.refused_record(now, &w.caller, &callee, Outcome::Cancelled);
+                    }
+                    None => {}
                 }
             } else {
                 self.waiting_invites.insert(tx, job);
@@ -141,7 +164,7 @@ impl Switch {
             drop(_g);
             self.drive_vm(now, id);
         } else if req.method == Method::Cancel {
-            self.cancel_opening(id, tx);
+            self.cancel_opening(now, id, tx);
         }
     }
 
@@ -247,17 +270,8 @@ impl Switch {
         source: Target,
         caller: String,
     ) {
-        let mine = self
-            .calls
-            .values()
-            .filter(|c| c.call.parties().0 == caller)
-            .count()
-            + self
-                .voicemail
-                .values()
-                .filter(|v| v.caller == caller)
-                .count();
-        if let Err(refusal) = self.config.limits.admit_call(mine) {
+        // Calls still being set up count too: a burst cannot outrun the bound.
+        if let Err(refusal) = self.config.limits.admit_call(self.calls_of(&caller)) {
             info!(caller = %caller, "call refused: too many calls in progress for this account");
             return self.refuse(tx, &req, None, refusal);
         }
@@ -337,9 +351,14 @@ impl Switch {
         if self.waiting_invites.remove(&w.tx).is_none() {
             return; // cancelled while waiting
         }
-        let Ok(mut found) = found else {
-            warn!("account lookup failed: 500");
-            return self.reply(w.tx, &w.req, 500);
+        let mut found = match found {
+            Ok(found) => found,
+            // The own mailbox still opens (with the PIN prompt) when its settings cannot be read.
+            Err(()) if matches!(w.to, Dialled::OwnMailbox) => vec![None],
+            Err(()) => {
+                warn!("account lookup failed: 500");
+                return self.reply(w.tx, &w.req, 500);
+            }
         };
         let Waiting {
             tx,
@@ -420,20 +439,17 @@ impl Switch {
                 };
                 self.start_voicemail(now, tx, req, source, None, caller, kind, Some(account))
             }
-            None => self.ring(
-                now,
-                super::calls::Planned {
-                    tx,
-                    invite: req,
-                    source,
-                    caller,
-                    caller_name,
-                    callee,
-                    contacts,
-                    account,
-                    divert: to_voicemail,
-                },
-            ),
+            None => self.ring(super::calls::Planned {
+                tx,
+                invite: req,
+                source,
+                caller,
+                caller_name,
+                callee,
+                contacts,
+                account,
+                divert: to_voicemail,
+            }),
         }
     }
 }

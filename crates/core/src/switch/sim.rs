@@ -184,6 +184,13 @@ struct Sim {
     fail_relays: bool,
     /// Recordings in progress, as the media would report them when cut short.
     recording: BTreeMap<CallId, Instant>,
+    /// Relays are not opened while set: the test opens them with `open_held_relays`.
+    hold_media: bool,
+    held_relays: Vec<CallId>,
+    /// PIN checks are not answered while set.
+    hold_pin: bool,
+    /// Mailboxes hold one old message (id 7).
+    old_message: bool,
 }
 
 fn account(name: &str) -> Account {
@@ -219,6 +226,10 @@ impl Sim {
             held: Vec::new(),
             fail_relays: false,
             recording: BTreeMap::new(),
+            hold_media: false,
+            held_relays: Vec::new(),
+            hold_pin: false,
+            old_message: false,
         };
         for (ext, name) in [("100", "Alice"), ("101", "Bob"), ("102", "Carol")] {
             sim.accounts.insert(ext.into(), account(name));
@@ -277,6 +288,7 @@ impl Sim {
                 let c = self.counts.get(&mailbox).copied().unwrap_or_default();
                 self.sw.handle_counts(now, &mailbox, why, c);
             }
+            Command::OpenRelay(id) if self.hold_media => self.held_relays.push(id),
             Command::OpenRelay(id) => {
                 if self.fail_relays {
                     self.sw.handle_relay(now, id, Err(()));
@@ -314,7 +326,23 @@ impl Sim {
                 Box::new(MailboxView {
                     number: m.clone(),
                     greetings: a.greetings,
-                    messages: Vec::new(),
+                    messages: if self.old_message {
+                        vec![crate::vm::MessageInfo {
+                            id: 7,
+                            folder: Folder::Old,
+                            received: crate::vm::LocalTime {
+                                weekday: 1,
+                                month: 12,
+                                day: 1,
+                                hour: 9,
+                                minute: 30,
+                            },
+                            caller: Some("102".into()),
+                            caller_is_extension: true,
+                        }]
+                    } else {
+                        Vec::new()
+                    },
                     pin_is_default: false,
                 })
             }))),
@@ -362,6 +390,16 @@ impl Sim {
                 _ => None,
             })
             .unwrap_or_default()
+    }
+
+    /// Open the relays that were held.
+    fn open_held_relays(&mut self) {
+        self.hold_media = false;
+        for id in std::mem::take(&mut self.held_relays) {
+            self.relays.insert(id, true);
+            self.sw.handle_relay(self.now, id, Ok((40000, 40002)));
+        }
+        self.run();
     }
 
     /// Answer the held lookups now.
@@ -1335,4 +1373,141 @@ fn an_unlock_by_the_administrator_lifts_an_address_lockout() {
     assert!(sim.sw.unlock("127.0.0.66"));
     assert!(sim.sw.unlock("100"));
     assert_eq!(sim.register(&mut mallory, 600), 200);
+}
+
+// ---- what parallel requests must not outrun ----
+
+#[test]
+fn guesses_sent_in_parallel_cannot_outrun_the_lockout() {
+    let mut sim = Sim::new();
+    let mut mallory = Phone::new("100", 66);
+    // Ten guesses, each challenged, then all sent before any lookup is answered; the last is right.
+    let mut authed = Vec::new();
+    for i in 0..10 {
+        let req = mallory.request("REGISTER", "sip:parley", "100", &format!("g{i}"), 1, "", "");
+        let (_, ch) = sim.send(req.clone(), mallory.target());
+        let guess = if i == 9 { "secret100" } else { "guess" };
+        authed.push(mallory.authorize(&req, &ch.unwrap(), guess));
+    }
+    sim.hold = true;
+    let txs: Vec<TxId> = authed
+        .into_iter()
+        .map(|r| sim.send(r, mallory.target()).0)
+        .collect();
+    sim.release();
+    let statuses: Vec<u16> = txs
+        .iter()
+        .map(|t| sim.final_on(*t).unwrap().status)
+        .collect();
+    // The lockout after the third wrong guess holds for the rest, the right one included.
+    assert!(statuses.iter().all(|s| *s == 403), "{statuses:?}");
+    assert!(sim
+        .sw
+        .view(sim.now)
+        .lockouts
+        .iter()
+        .any(|l| l.key == "127.0.0.66"));
+}
+
+#[test]
+fn a_burst_of_calls_cannot_outrun_the_calls_per_account_bound() {
+    let mut c = config();
+    c.limits.calls_per_account = 2;
+    let mut sim = Sim::with(c);
+    let (mut alice, bob) = two_phones(&mut sim);
+    // Five INVITEs, authenticated one after the other while the directory has answered none.
+    let mut txs = Vec::new();
+    for n in 0..5 {
+        let call_id = format!("burst-{n}");
+        let req = alice.request("INVITE", "sip:101@parley", "101", &call_id, 1, "", OFFER);
+        let (_, ch) = sim.send(req.clone(), alice.target());
+        let authed = alice.authorize(&req, &ch.unwrap(), "secret100");
+        sim.hold = true;
+        txs.push(sim.send(authed, alice.target()).0);
+        // The credentials are answered; the directory is held.
+        let held = std::mem::take(&mut sim.held);
+        sim.hold = true;
+        for c in held {
+            match c {
+                Command::Credentials { .. } => sim.carry_out(c),
+                other => sim.held.push(other),
+            }
+        }
+        sim.run();
+    }
+    sim.release();
+    let refused = txs
+        .iter()
+        .filter(|t| sim.final_on(**t).is_some_and(|r| r.status == 403))
+        .count();
+    assert_eq!(refused, 3);
+    assert_eq!(sim.sent_to(&bob, Method::Invite).len(), 2);
+}
+
+#[test]
+fn a_cancel_while_the_relay_opens_ends_the_call_and_the_late_relay_is_closed() {
+    let mut sim = Sim::new();
+    let (mut alice, bob) = two_phones(&mut sim);
+    sim.hold_media = true;
+    let (tx, call_id) = sim.dial(&mut alice, "101");
+    let cancel = alice.request("CANCEL", "sip:101@parley", "101", &call_id, 2, "", "");
+    sim.sw.handle_in_transaction(sim.now, tx, cancel);
+    sim.run();
+    assert_eq!(sim.final_on(tx).unwrap().status, 487);
+    assert_eq!(sim.records.last().unwrap().outcome, Outcome::Cancelled);
+    sim.open_held_relays();
+    assert!(
+        sim.sent_to(&bob, Method::Invite).is_empty(),
+        "the phone never rang"
+    );
+    assert!(
+        sim.relays.values().all(|open| !open),
+        "the late relay was closed"
+    );
+}
+
+#[test]
+fn a_voicemail_call_forgotten_during_its_pin_check_releases_the_reservation() {
+    let mut c = config();
+    c.vm.pin_guard.max_failures = 2;
+    let mut sim = Sim::with(c);
+    sim.pins.insert("100".into(), "4321".into());
+    for _ in 0..3 {
+        let (_, _, _, vm) = own_mailbox(&mut sim);
+        // The check is asked for, and the call faults before its answer comes back.
+        sim.hold_pin = true;
+        sim.keys(vm, "4321#");
+        sim.sw.forget(sim.now, vm);
+        sim.run();
+        sim.hold_pin = false;
+    }
+    // Each forgotten check counted as one wrong PIN and then expired with the window; none is stuck
+    // in flight: after the lockout passes, the right PIN opens the mailbox.
+    sim.advance(Duration::from_secs(3600));
+    let (_, _, _, vm) = own_mailbox(&mut sim);
+    sim.keys(vm, "4321#");
+    assert!(sim.has_io(vm, |io| *io == VmIo::LoadMailbox("100".into())));
+}
+
+#[test]
+fn with_nothing_new_listening_starts_in_old_and_two_one_opens_old_as_well() {
+    let mut sim = Sim::new();
+    sim.pins.insert("100".into(), "4321".into());
+    sim.old_message = true;
+    let (_, _, _, vm) = own_mailbox(&mut sim);
+    sim.keys(vm, "4321#");
+    sim.keys(vm, "1");
+    assert!(sim.last_play(vm).unwrap().1.contains(&Audio::Message(7)));
+    let (_, _, _, vm) = own_mailbox(&mut sim);
+    sim.keys(vm, "4321#");
+    sim.keys(vm, "2");
+    assert!(sim
+        .last_play(vm)
+        .unwrap()
+        .1
+        .contains(&prompt("vm-changeto")));
+    sim.keys(vm, "1");
+    assert!(sim.last_play(vm).unwrap().1.contains(&prompt("vm-Old")));
+    sim.keys(vm, "1");
+    assert!(sim.last_play(vm).unwrap().1.contains(&Audio::Message(7)));
 }

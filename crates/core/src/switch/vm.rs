@@ -99,7 +99,22 @@ pub(super) struct VmCall {
     record: CallSummary,
 }
 
+impl Planned {
+    /// The caller.
+    pub(super) fn caller(&self) -> &str {
+        &self.caller
+    }
+}
+
 impl VmCall {
+    /// The reservation of a PIN check still running: its address and account.
+    pub(super) fn login_in_flight(&self) -> Option<(IpAddr, Option<String>)> {
+        match &self.login {
+            Some(Login::Checking { account, .. }) => Some((self.source, account.clone())),
+            _ => None,
+        }
+    }
+
     pub(super) fn poll_timeout(&self) -> Option<(Instant, &'static str)> {
         self.session.poll_timeout()
     }
@@ -123,7 +138,7 @@ impl Switch {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn start_voicemail(
         &mut self,
-        now: Instant,
+        _now: Instant,
         tx: TxId,
         invite: Request,
         source: Target,
@@ -132,7 +147,6 @@ impl Switch {
         kind: VmKind,
         account: Option<Account>,
     ) {
-        let _ = now;
         let new = match &kind {
             VmKind::Deposit { mailbox, .. } => NewVoicemail::Deposit { mailbox },
             VmKind::Retrieval { own, .. } => NewVoicemail::Menu {

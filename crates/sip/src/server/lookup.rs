@@ -119,12 +119,15 @@ pub(super) fn accounts(
 ) {
     let (store, back) = (store.clone(), back.clone());
     tokio::spawn(async move {
+        // The first name is the one the call needs (its failure fails the lookup); the others are
+        // extras (the caller's display name), unknown when they cannot be read.
         let mut found = Vec::with_capacity(names.len());
         let mut result = Ok(());
-        for n in &names {
+        for (i, n) in names.iter().enumerate() {
             match account(&store, n).await {
                 Ok(a) => found.push(a),
-                Err(()) => result = Err(()),
+                Err(()) if i == 0 => result = Err(()),
+                Err(()) => found.push(None),
             }
         }
         let _ = back.send(Back::Accounts(job, result.map(|()| found)));

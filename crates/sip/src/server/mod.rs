@@ -95,7 +95,6 @@ struct Shell {
     vms: HashMap<CallId, VmHandle>,
     routes: HashMap<TxId, ClientRoute>,
     back: mpsc::UnboundedSender<Back>,
-    media_events: mpsc::UnboundedSender<(u64, MediaEvent)>,
     prompts: Arc<Mutex<Prompts>>,
     status: StatusHandle,
     /// After a timer's handling faulted: no timer fires before this.
@@ -116,7 +115,6 @@ pub async fn run(
         cancel.child_token(),
     )
     .await?;
-    let (media_events, mut media_rx) = mpsc::unbounded_channel();
     let (back, mut back_rx) = mpsc::unbounded_channel();
     let start = now();
     recover_recordings(&store, config.vm.menus.min_message).await;
@@ -155,7 +153,6 @@ pub async fn run(
         vms: HashMap::new(),
         routes: HashMap::new(),
         back,
-        media_events,
         prompts: Arc::new(Mutex::new(Prompts::new(config.vm.prompts.clone()))),
         status,
         timers_paused_until: None,
@@ -171,14 +168,6 @@ pub async fn run(
             msg = inbound.recv() => {
                 let Some(msg) = msg else { break };
                 shell.inbound(msg);
-            }
-            Some((id, ev)) = media_rx.recv() => {
-                let input = match ev {
-                    MediaEvent::PlayDone(g) => VmInput::PlayDone(g),
-                    MediaEvent::Digit(d) => VmInput::Digit(d),
-                    MediaEvent::RecordDone(r) => VmInput::RecordDone(r),
-                };
-                shell.back(Back::Vm(CallId(id), input));
             }
             Some(b) = back_rx.recv() => shell.back(b),
             Some(c) = control.recv() => shell.control(c),
@@ -292,6 +281,11 @@ impl Shell {
     /// An answer from a lookup, a voicemail call's IO or its media.
     fn back(&mut self, b: Back) {
         let t = now();
+        // The request a lookup answers, kept aside to be answered 500 should its handling fault.
+        let waiting = match &b {
+            Back::Credentials(job, _) | Back::Accounts(job, _) => self.switch.waiting_request(*job),
+            _ => None,
+        };
         let sw = &mut self.switch;
         let (call, fault) = match b {
             Back::Credentials(job, ha1) => (
@@ -316,13 +310,20 @@ impl Shell {
                 counts,
                 reply,
             } => {
-                let n = sw.set_lamp(t, &mailbox, counts, on);
+                let mut n = 0;
+                let fault = contain::contained_sync(|| n = sw.set_lamp(t, &mailbox, counts, on));
                 reply(n);
-                (None, None)
+                (None, fault)
             }
         };
         if let Some(fault) = fault {
-            self.child_faulted(call, "an answer from a lookup or media", &fault);
+            match waiting {
+                Some((tx, req)) => {
+                    self.switch.abandon(tx);
+                    self.request_faulted(tx, &req, &fault);
+                }
+                None => self.child_faulted(call, "an answer from a lookup or media", &fault),
+            }
         }
     }
 
@@ -342,9 +343,21 @@ impl Shell {
             }
             Control::MailboxChanged(m) => self.switch.mailbox_changed(&m),
             Control::AccountRemoved(ext) => {
-                self.switch.account_removed(&ext);
+                let sw = &mut self.switch;
+                if let Some(fault) = contain::contained_sync(|| {
+                    sw.account_removed(&ext);
+                }) {
+                    error!(fault = %fault, "an administrator's request faulted; the server goes on");
+                }
             }
-            Control::Unlock { what, reply } => reply(self.switch.unlock(&what)),
+            Control::Unlock { what, reply } => {
+                let sw = &mut self.switch;
+                let mut lifted = false;
+                if let Some(fault) = contain::contained_sync(|| lifted = sw.unlock(&what)) {
+                    error!(fault = %fault, "an administrator's request faulted; the server goes on");
+                }
+                reply(lifted);
+            }
         }
     }
 
@@ -357,7 +370,7 @@ impl Shell {
             let due = self.switch.due_children(t);
             error!(fault = %fault, calls = due.len(), "a timer's handling faulted; the calls it was due for were dropped");
             for id in due {
-                self.switch.forget(id);
+                self.switch.forget(now(), id);
             }
             self.timers_paused_until = Some(t + Duration::from_secs(1));
         }
@@ -380,14 +393,18 @@ impl Shell {
         match id {
             Some(id) => {
                 error!(id = id.0, what, fault = %fault, "a call faulted and was dropped; the server goes on");
-                self.switch.forget(id);
+                self.switch.forget(now(), id);
             }
             None => error!(what, fault = %fault, "handling an answer faulted; the server goes on"),
         }
     }
 
-    /// Carry out every command the switch has; then publish the status if it changed.
+    /// Carry out every command the switch has. The status is published first when it changed, so
+    /// that whoever sees a response (a REGISTER's 200) also sees its effect, and again after.
     fn carry_out(&mut self) {
+        if self.switch.take_changed() {
+            self.publish();
+        }
         while let Some(cmd) = self.switch.poll_command() {
             self.command(cmd);
         }
@@ -437,7 +454,10 @@ impl Shell {
                         Err(())
                     }
                 };
-                self.switch.handle_relay(now(), id, ports);
+                let sw = &mut self.switch;
+                if let Some(fault) = contain::contained_sync(|| sw.handle_relay(now(), id, ports)) {
+                    self.child_faulted(Some(id), "starting a call", &fault);
+                }
             }
             Command::SteerRelay(id, update) => {
                 if let Some(r) = self.relays.get(&id) {
@@ -455,10 +475,16 @@ impl Shell {
                 }
             }
             Command::OpenMedia(id) => {
-                let media = self
-                    .ports
-                    .allocate()
-                    .and_then(|s| Media::start(s, id.0, self.media_events.clone()));
+                let back = self.back.clone();
+                let sink: crate::media::EventSink = Box::new(move |ev| {
+                    let input = match ev {
+                        MediaEvent::PlayDone(g) => VmInput::PlayDone(g),
+                        MediaEvent::Digit(d) => VmInput::Digit(d),
+                        MediaEvent::RecordDone(r) => VmInput::RecordDone(r),
+                    };
+                    let _ = back.send(Back::Vm(id, input));
+                });
+                let media = self.ports.allocate().and_then(|s| Media::start(s, sink));
                 let port = match media {
                     Ok(m) => {
                         let port = m.port;
@@ -479,7 +505,12 @@ impl Shell {
                         Err(())
                     }
                 };
-                self.switch.handle_media_opened(now(), id, port);
+                let sw = &mut self.switch;
+                if let Some(fault) =
+                    contain::contained_sync(|| sw.handle_media_opened(now(), id, port))
+                {
+                    self.child_faulted(Some(id), "answering a voicemail call", &fault);
+                }
             }
             Command::Voicemail(id, io) => {
                 let finish = io == VmIo::Finish;

@@ -64,9 +64,15 @@ pub(super) fn start(
                 if io == VmIo::Finish {
                     break;
                 }
+                let fallback = fallback(&io);
                 let fault = super::contain::contained(w.carry_out(io)).await;
                 if let Some(fault) = fault {
                     warn!(fault = %fault, "voicemail IO faulted; the call goes on");
+                    // Whatever waits for an answer gets one: a PIN check ends as a wrong PIN, so
+                    // that its reservation in the lockout is released.
+                    if let Some(input) = fallback {
+                        w.answer(input);
+                    }
                 }
             }
             let _ = w.media.close().await;
@@ -74,6 +80,18 @@ pub(super) fn start(
         .instrument(span),
     );
     tx
+}
+
+/// The answer an IO owes the switch, should carrying it out fault.
+fn fallback(io: &VmIo) -> Option<VmInput> {
+    match io {
+        VmIo::Record { .. } => Some(VmInput::RecordFailed),
+        VmIo::MailboxExists(n) => Some(VmInput::MailboxExists(n.clone(), false)),
+        VmIo::VerifyPin { .. } => Some(VmInput::PinChecked(PinCheck::Differs)),
+        VmIo::LoadMailbox(_) => Some(VmInput::Mailbox(None)),
+        VmIo::Close => Some(VmInput::Closed(None)),
+        _ => None,
+    }
 }
 
 impl Worker {
