@@ -366,7 +366,8 @@ pub enum Command {
         /// The algorithm.
         algorithm: Algorithm,
     },
-    /// Look up accounts in the directory ([`Switch::handle_accounts`], one answer per name, in order).
+    /// Look up accounts in the directory ([`Switch::handle_accounts`], one answer per name, in order):
+    /// the first in full (its mailbox and greetings), the others for their display names only.
     Accounts {
         /// The lookup.
         job: JobId,
@@ -405,8 +406,10 @@ enum Pending {
 
 /// At most this many requests wait for lookups at once; more are answered 503.
 const MAX_PENDING: usize = 4096;
-/// At most this many of them from one address (IPv6: one /64).
-const MAX_PENDING_PER_ADDRESS: usize = 64;
+/// At most this many of them from one address (IPv6: one /64): a quarter, so that one source cannot
+/// crowd out the rest, while an office behind one NAT address (or an SBC) re-registering at once
+/// still fits.
+const MAX_PENDING_PER_ADDRESS: usize = MAX_PENDING / 4;
 
 /// The phone system. See the module documentation.
 #[derive(Debug)]

@@ -34,6 +34,17 @@ pub(super) async fn account(store: &Store, name: &str) -> Result<Option<Account>
     }))
 }
 
+/// An account for its display name only (its mailbox facts left at their defaults).
+async fn name_only(store: &Store, name: &str) -> Option<Account> {
+    let user = store.get_user(name).await.ok().flatten()?;
+    Some(Account {
+        name: user.name,
+        always_prompt: true,
+        mark_read: false,
+        greetings: Greetings::default(),
+    })
+}
+
 /// The greetings callers of `mailbox` hear, from the files present and its settings.
 pub(super) fn greetings(
     store: &Store,
@@ -124,10 +135,13 @@ pub(super) fn accounts(
         let mut found = Vec::with_capacity(names.len());
         let mut result = Ok(());
         for (i, n) in names.iter().enumerate() {
+            if i > 0 {
+                found.push(name_only(&store, n).await);
+                continue;
+            }
             match account(&store, n).await {
                 Ok(a) => found.push(a),
-                Err(()) if i == 0 => result = Err(()),
-                Err(()) => found.push(None),
+                Err(()) => result = Err(()),
             }
         }
         let _ = back.send(Back::Accounts(job, result.map(|()| found)));
