@@ -31,9 +31,18 @@ fuzz_target!(|data: &[u8]| {
             2 => {
                 let _ = s.handle_tick();
             }
-            3 => s.play(u64::from(op), vec![Clip { samples: Arc::from(vec![100i16; 500]), seekable: op & 16 != 0 }]),
+            3 => s.play(
+                u64::from(op),
+                vec![Clip {
+                    samples: Arc::from(vec![100i16; 500]),
+                    seekable: op & 16 != 0,
+                }],
+            ),
             4 => s.seek(i64::from(op as i8) * 1000),
-            5 => s.start_recording(Duration::from_millis(u64::from(op) * 10), Some(Duration::from_millis(200))),
+            5 => s.start_recording(
+                Duration::from_millis(u64::from(op) * 10),
+                Some(Duration::from_millis(200)),
+            ),
             6 => s.stop_recording(RecordStop::Stopped),
             _ => s.stop_play(),
         }
