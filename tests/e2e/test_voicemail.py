@@ -27,6 +27,14 @@ def deposit(p, sipp, tmp_path, to="101", caller="100", freq=440, hold=12000, por
                 service=to, m=m, subst={"caller": caller, "wav": wav, "hold": hold, "te": te})
 
 
+def record_by_phone(phone, keys, prompt):
+    """Press `keys` to record a greeting; the phone's tone is recorded for 3 s, then # ends it, 1 keeps it."""
+    phone.press(keys, gap=0.5)
+    phone.drain(prompt_secs(prompt, "beep") + 3.0)
+    phone.press("#1", gap=1.0)
+    phone.drain(prompt_secs("vm-greetsaved") + 0.5)
+
+
 def wait_for(cond, secs=15, what="condition"):
     deadline = time.time() + secs
     while time.time() < deadline:
@@ -261,19 +269,13 @@ def test_zero_four_records_the_temporary_greeting_at_once_and_then_offers_to_swi
     phone = Baresip(tmp_path, "owner", p.sip_port + 6, p.sip_port + 9, p.sip_port, "101", "secret101", 440,
                     tone_secs=120)
 
-    def record(keys, prompt):
-        phone.press(keys, gap=0.5)
-        phone.drain(prompt_secs(prompt, "beep") + 3.0)  # the phone's 440 Hz tone is recorded
-        phone.press("#1", gap=1.0)
-        phone.drain(prompt_secs("vm-greetsaved") + 0.5)
-
     try:
         wait_for(lambda: p.status()["registrations"], what="registration")
         phone.dial(f"sip:*97@127.0.0.1:{p.sip_port}")
         phone.press("2580#")
         phone.drain(1.5)
-        record("01", "vm-rec-unv")  # an unavailable greeting first (needed to switch the temporary off)
-        record("4", "vm-rec-temp")  # in mailbox options: 4 records the temporary greeting at once
+        record_by_phone(phone, "01", "vm-rec-unv")  # an unavailable greeting first (needed to switch the temporary off)
+        record_by_phone(phone, "4", "vm-rec-temp")  # in mailbox options: 4 records the temporary greeting at once
         assert "temporary greeting: active" in p.cli("mailbox", "show", "101").stdout
         phone.press("4")  # one is on now: 4 offers to record again (1) or switch it off (2)
         phone.drain(prompt_secs("vm-tmpexists", "vm-tempgreeting2") + 0.5)
@@ -409,12 +411,6 @@ def test_pin_name_busy_greeting_and_announcement_recorded_by_phone_reach_the_nex
     owner = Baresip(tmp_path, "owner", p.sip_port + 6, p.sip_port + 9, p.sip_port, "101", "secret101", 440,
                     tone_secs=120)
 
-    def record(keys, prompt):
-        owner.press(keys, gap=0.5)
-        owner.drain(prompt_secs(prompt, "beep") + 3.0)  # the phone's 440 Hz tone is recorded
-        owner.press("#1", gap=1.0)
-        owner.drain(prompt_secs("vm-greetsaved") + 0.5)
-
     try:
         wait_for(lambda: p.status()["registrations"], what="registration")
         owner.dial(f"sip:*97@127.0.0.1:{p.sip_port}")
@@ -426,9 +422,9 @@ def test_pin_name_busy_greeting_and_announcement_recorded_by_phone_reach_the_nex
         owner.drain(prompt_secs("vm-reenterpassword") + 0.5)
         owner.press("1357#")
         owner.drain(prompt_secs("vm-passchanged") + 0.5)
-        record("3", "vm-rec-name")  # back in the mailbox options after the PIN change
-        record("2", "vm-rec-busy")
-        record("61", "vm-rec-ann-a")
+        record_by_phone(owner, "3", "vm-rec-name")  # back in the mailbox options after the PIN change
+        record_by_phone(owner, "2", "vm-rec-busy")
+        record_by_phone(owner, "61", "vm-rec-ann-a")
         owner.send("hangup")
         owner.wait_event("CALL_CLOSED", secs=15)
         # The next login: the old PIN is wrong now, the new one opens the mailbox.
@@ -475,22 +471,16 @@ def test_always_prompt_off_opens_the_own_mailbox_without_the_pin_and_on_asks_for
     owner = Baresip(tmp_path, "owner", p.sip_port + 6, p.sip_port + 9, p.sip_port, "101", "secret101", 440,
                     tone_secs=120)
 
-    def try_recording(keys, prompt):
-        owner.press(keys, gap=0.5)
-        owner.drain(prompt_secs(prompt, "beep") + 3.0)
-        owner.press("#1", gap=1.0)
-        owner.drain(prompt_secs("vm-greetsaved") + 0.5)
-
     try:
         wait_for(lambda: p.status()["registrations"], what="registration")
         owner.dial(f"sip:*97@127.0.0.1:{p.sip_port}", settle=2.0)
-        try_recording("03", "vm-rec-name")
+        record_by_phone(owner, "03", "vm-rec-name")
         owner.send("hangup")
         owner.wait_event("CALL_CLOSED", secs=15)
         p.cli("mailbox", "set", "101", "--always-prompt", "on")
         seen = len(owner.events)
         owner.dial(f"sip:*97@127.0.0.1:{p.sip_port}", settle=2.0)
-        try_recording("02", "vm-rec-busy")
+        record_by_phone(owner, "02", "vm-rec-busy")
         owner.send("hangup")
         owner.wait_event("CALL_CLOSED", secs=15, since=seen)
     finally:

@@ -64,8 +64,6 @@ enum Login {
         pin: String,
         account: Option<String>,
     },
-    /// Accepted; the mailbox is being loaded.
-    Loading,
 }
 
 /// One voicemail conversation in progress.
@@ -625,7 +623,7 @@ impl Switch {
         match pin {
             // Opened from the owner's own phone without a PIN prompt.
             None => {
-                v.login = Some(Login::Loading);
+                v.login = None;
                 self.io(id, VmIo::LoadMailbox(mailbox));
             }
             Some(pin) if Extension::is_valid(&mailbox) => {
@@ -703,7 +701,7 @@ impl Switch {
         let _g = v.span.clone().entered();
         info!(mailbox = %mailbox, ok, "mailbox login");
         if ok {
-            v.login = Some(Login::Loading);
+            v.login = None;
             drop(_g);
             return self.io(id, VmIo::LoadMailbox(mailbox));
         }
