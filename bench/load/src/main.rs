@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use parley_core::sdp::AudioSession;
 use parley_core::sip::digest::{ha1, Algorithm};
-use parley_core::sip::{Message, Method, Response};
+use parley_core::sip::{Message, Method, Response, StatusCode};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, Mutex};
 
@@ -282,7 +282,7 @@ async fn main() {
                         let sock = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
                         let port = sock.local_addr().unwrap().port();
                         let relay = AudioSession::parse(&req.body).map(|s| s.addr).unwrap();
-                        let mut resp = Response::to_request(&req, 200, Some("callee"));
+                        let mut resp = Response::to_request(&req, StatusCode::OK, Some("callee"));
                         resp.headers
                             .push("Contact", &format!("<sip:{cu}@{b_local}>"));
                         resp.headers.push("Content-Type", "application/sdp");
@@ -298,7 +298,10 @@ async fn main() {
                     }
                     Method::Bye | Method::Options => {
                         let _ = b_sip
-                            .send_to(&Response::to_request(&req, 200, None).to_bytes(), src)
+                            .send_to(
+                                &Response::to_request(&req, StatusCode::OK, None).to_bytes(),
+                                src,
+                            )
                             .await;
                     }
                     _ => {}
@@ -331,7 +334,10 @@ async fn main() {
                     }
                     Ok(Message::Request(req)) if req.method != Method::Ack => {
                         let _ = a_sip
-                            .send_to(&Response::to_request(&req, 200, None).to_bytes(), src)
+                            .send_to(
+                                &Response::to_request(&req, StatusCode::OK, None).to_bytes(),
+                                src,
+                            )
                             .await;
                     }
                     _ => {}

@@ -10,6 +10,7 @@ use std::time::Instant;
 use crate::call::{build, CallConfig, CallEvent, Dialog, MediaUpdate, Output, Side, TxId};
 use crate::ids::Ids;
 use crate::sdp::{AudioSession, Direction, Format, LocalSdp, SdpError};
+use crate::sip::StatusCode;
 use crate::sip::{Method, Request, Response};
 use crate::target::Target;
 
@@ -102,14 +103,14 @@ impl Endpoint {
             Ok(offer) => {
                 ep.negotiate(&offer);
                 let body = ep.sdp.render();
-                ep.respond(new.tx, &new.invite, 200, Some(body), &tag);
+                ep.respond(new.tx, &new.invite, StatusCode::OK, Some(body), &tag);
                 ep.push_media();
                 ep.out.push_back(Output::Event(CallEvent::Answered));
             }
             Err(e) => {
                 let status = match e {
-                    SdpError::Malformed(_) if !inv.body.is_empty() => 400,
-                    _ => 488,
+                    SdpError::Malformed(_) if !inv.body.is_empty() => StatusCode::BAD_REQUEST,
+                    _ => StatusCode::NOT_ACCEPTABLE_HERE,
                 };
                 ep.respond(new.tx, &new.invite, status, None, &tag);
                 ep.finish(status, "no usable SDP offer");
@@ -176,8 +177,8 @@ impl Endpoint {
         match req.method {
             Method::Ack | Method::Cancel => {}
             Method::Bye => {
-                self.reply(tx, req, 200, None);
-                self.finish(200, "caller hung up");
+                self.reply(tx, req, StatusCode::OK, None);
+                self.finish(StatusCode::OK, "caller hung up");
             }
             Method::Invite if self.state == State::Answered => {
                 match AudioSession::parse(&req.body) {
@@ -185,28 +186,30 @@ impl Endpoint {
                         self.negotiate(&offer);
                         self.sdp.version += 1;
                         let body = self.sdp.render();
-                        self.reply(tx, req, 200, Some(body));
+                        self.reply(tx, req, StatusCode::OK, Some(body));
                         self.push_media();
                     }
                     Err(_) if req.body.is_empty() => {
                         // Offerless re-INVITE: offer our current session again.
                         let body = self.sdp.render();
-                        self.reply(tx, req, 200, Some(body));
+                        self.reply(tx, req, StatusCode::OK, Some(body));
                     }
-                    Err(SdpError::NoCommonCodec) => self.reply(tx, req, 488, None),
-                    Err(_) => self.reply(tx, req, 400, None),
+                    Err(SdpError::NoCommonCodec) => {
+                        self.reply(tx, req, StatusCode::NOT_ACCEPTABLE_HERE, None)
+                    }
+                    Err(_) => self.reply(tx, req, StatusCode::BAD_REQUEST, None),
                 }
             }
             Method::Info => {
-                self.reply(tx, req, 200, None);
+                self.reply(tx, req, StatusCode::OK, None);
                 if let Some(d) = info_digit(req) {
                     self.out.push_back(Output::Event(CallEvent::Dtmf(d)));
                 }
             }
             // Progress of a transfer we asked for (REFER): acknowledged, nothing else to do.
-            Method::Options | Method::Notify => self.reply(tx, req, 200, None),
-            Method::Invite => self.reply(tx, req, 481, None),
-            _ => self.reply(tx, req, 501, None),
+            Method::Options | Method::Notify => self.reply(tx, req, StatusCode::OK, None),
+            Method::Invite => self.reply(tx, req, StatusCode::CALL_DOES_NOT_EXIST, None),
+            _ => self.reply(tx, req, StatusCode::NOT_IMPLEMENTED, None),
         }
     }
 
@@ -262,7 +265,7 @@ impl Endpoint {
             request: bye,
             target: self.target,
         });
-        self.finish(200, "ended by Parley");
+        self.finish(StatusCode::OK, "ended by Parley");
     }
 
     fn push_media(&mut self) {
@@ -274,9 +277,16 @@ impl Endpoint {
         }));
     }
 
-    fn respond(&mut self, tx: TxId, req: &Request, status: u16, body: Option<Vec<u8>>, tag: &str) {
+    fn respond(
+        &mut self,
+        tx: TxId,
+        req: &Request,
+        status: StatusCode,
+        body: Option<Vec<u8>>,
+        tag: &str,
+    ) {
         let mut response = Response::to_request(req, status, Some(tag));
-        if (101..300).contains(&status) {
+        if status > 100 && !status.is_failure() {
             response.headers.push(
                 "Contact",
                 &self.config.local.contact(&self.user, self.target.transport),
@@ -289,14 +299,14 @@ impl Endpoint {
         self.out.push_back(Output::Respond { tx, response });
     }
 
-    fn reply(&mut self, tx: TxId, req: &Request, status: u16, body: Option<Vec<u8>>) {
+    fn reply(&mut self, tx: TxId, req: &Request, status: StatusCode, body: Option<Vec<u8>>) {
         let tag = crate::sip::header::param(&self.dialog.local, "tag")
             .unwrap_or_default()
             .to_string();
         self.respond(tx, req, status, body, &tag);
     }
 
-    fn finish(&mut self, status: u16, reason: &'static str) {
+    fn finish(&mut self, status: StatusCode, reason: &'static str) {
         if self.state != State::Ended {
             self.state = State::Ended;
             self.out

@@ -4,6 +4,7 @@
 
 use std::net::IpAddr;
 
+use crate::sip::StatusCode;
 use crate::target::canonical_ip;
 
 /// The bounds.
@@ -35,7 +36,7 @@ impl Default for Limits {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Refusal {
     /// The status code.
-    pub status: u16,
+    pub status: StatusCode,
     /// The reason phrase.
     pub reason: &'static str,
     /// Seconds to wait before trying again (`Retry-After`), when it is a matter of time.
@@ -75,7 +76,7 @@ impl Limits {
     pub fn admit_call(&self, in_progress: usize) -> Result<(), Refusal> {
         if in_progress >= self.calls_per_account {
             return Err(Refusal {
-                status: 403,
+                status: StatusCode::FORBIDDEN,
                 reason: "Too Many Calls In Progress",
                 retry_after: None,
             });
@@ -87,7 +88,7 @@ impl Limits {
     pub fn admit_subscription(&self, held: usize) -> Result<(), Refusal> {
         if held >= self.subscriptions_per_account {
             return Err(Refusal {
-                status: 403,
+                status: StatusCode::FORBIDDEN,
                 reason: "Too Many Subscriptions",
                 retry_after: None,
             });
@@ -116,14 +117,14 @@ impl Limits {
         let own = matches!(new, NewVoicemail::Menu { own: true, .. });
         if !own && same_account >= self.voicemail_per_account {
             return Err(Refusal {
-                status: 486,
+                status: StatusCode::BUSY_HERE,
                 reason: "Too Many Voicemail Calls For This Mailbox",
                 retry_after: None,
             });
         }
         if !trusted && same_address >= self.voicemail_per_address {
             return Err(Refusal {
-                status: 503,
+                status: StatusCode::SERVICE_UNAVAILABLE,
                 reason: "Too Many Voicemail Calls From This Address",
                 retry_after: Some(30),
             });
@@ -218,7 +219,10 @@ mod tests {
         let r = l
             .admit_voicemail(new, ip(9), false, open.iter().copied())
             .unwrap_err();
-        assert_eq!((r.status, r.retry_after), (503, Some(30)));
+        assert_eq!(
+            (r.status, r.retry_after),
+            (StatusCode::SERVICE_UNAVAILABLE, Some(30))
+        );
         assert!(l
             .admit_voicemail(new, ip(9), true, open.iter().copied())
             .is_ok());

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use crate::sip::StatusCode;
 use crate::sip::{NameAddr, Request, Response, SipUri};
 use crate::target::Target;
 
@@ -86,14 +87,14 @@ impl Registrar {
         source: Target,
         to_tag: &str,
     ) -> RegisterOutcome {
-        let reply = |status: u16| Response::to_request(req, status, Some(to_tag));
+        let reply = |status: StatusCode| Response::to_request(req, status, Some(to_tag));
         let to_user = req
             .headers
             .to()
             .and_then(|t| t.uri.user_base().map(str::to_string));
         if to_user.as_deref() != Some(extension) {
             return RegisterOutcome {
-                response: reply(403),
+                response: reply(StatusCode::FORBIDDEN),
                 changed: false,
             };
         }
@@ -114,7 +115,7 @@ impl Registrar {
         if contacts.contains(&"*") {
             if contacts.len() != 1 || header_expires != Some(0) {
                 return RegisterOutcome {
-                    response: reply(400),
+                    response: reply(StatusCode::BAD_REQUEST),
                     changed: false,
                 };
             }
@@ -128,7 +129,7 @@ impl Registrar {
             for c in &contacts {
                 let Some(na) = NameAddr::parse(c) else {
                     return RegisterOutcome {
-                        response: reply(400),
+                        response: reply(StatusCode::BAD_REQUEST),
                         changed: false,
                     };
                 };
@@ -138,7 +139,7 @@ impl Registrar {
                     .or(header_expires)
                     .unwrap_or(self.config.default_expires);
                 if asked != 0 && asked < self.config.min_expires {
-                    let mut r = reply(423);
+                    let mut r = reply(StatusCode::INTERVAL_TOO_BRIEF);
                     r.headers
                         .push("Min-Expires", &self.config.min_expires.to_string());
                     return RegisterOutcome {
@@ -173,7 +174,8 @@ impl Registrar {
                 .filter(|(uri, e)| *e == 0 && list.iter().any(|b| same_contact(&b.uri, uri)))
                 .count();
             if list.len() + added > self.config.max_contacts + removed {
-                let mut r = Response::to_request(req, 503, Some(to_tag));
+                let mut r =
+                    Response::to_request(req, StatusCode::SERVICE_UNAVAILABLE, Some(to_tag));
                 r.reason = "Too Many Registered Contacts".into();
                 r.headers.push("Retry-After", "300");
                 return RegisterOutcome {
@@ -218,7 +220,7 @@ impl Registrar {
                 self.bindings.remove(extension);
             }
         }
-        let mut response = reply(200);
+        let mut response = reply(StatusCode::OK);
         for b in self.lookup(now, extension) {
             let left = b.expires_at.saturating_duration_since(now).as_secs();
             response

@@ -205,14 +205,9 @@ impl Config {
 
     /// Voicemail settings for the SIP server.
     pub fn voicemail(&self) -> Result<parley_sip::VmSettings> {
-        if !self
-            .voicemail_default_pin
-            .bytes()
-            .all(|b| b.is_ascii_digit())
-            || self.voicemail_default_pin.len() < 4
-        {
-            bail!("voicemail_default_pin must be at least 4 digits");
-        }
+        let default_pin = parley_core::vm::pin::Pin::new(self.voicemail_default_pin.as_str())
+            .filter(|p| p.expose().len() >= 4)
+            .ok_or_else(|| anyhow::anyhow!("voicemail_default_pin must be 4 to 32 digits"))?;
         for (k, v) in [
             ("voicemail_own_code", &self.voicemail_own_code),
             ("voicemail_any_code", &self.voicemail_any_code),
@@ -255,7 +250,7 @@ impl Config {
             any_code: self.voicemail_any_code.clone(),
             pilot: self.voicemail_pilot.clone(),
             pbx_peers: self.voicemail_pbx_peers.clone(),
-            default_pin: self.voicemail_default_pin.clone(),
+            default_pin,
             prompts: self.prompts.clone(),
             operator: self.voicemail_operator.clone(),
             profile: std::sync::Arc::new(parley_core::vm::profile::classic()),

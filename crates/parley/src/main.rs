@@ -797,10 +797,15 @@ async fn serve(mut config: Config, args: ServeArgs) -> Result<()> {
     let cancel = CancellationToken::new();
     let vm = config.voicemail()?;
     let (control, control_rx) = tokio::sync::mpsc::unbounded_channel();
-    let sip = parley_sip::SipConfig {
-        listen: config.sip_listen,
-        public_ip,
-        rtp_ports: rtp,
+    let switch = parley_sip::SwitchConfig {
+        local: parley_core::call::LocalAddr {
+            host: public_ip.to_string(),
+            port: config.sip_listen.port(),
+        },
+        media_ip: public_ip,
+        realm: parley_store::SIP_REALM.to_string(),
+        digest_key: rand::random(),
+        seed: rand::random(),
         no_answer: Duration::from_secs(config.no_answer_secs),
         registrar: parley_core::registrar::RegistrarConfig {
             default_expires: config.register_default_expires,
@@ -825,6 +830,12 @@ async fn serve(mut config: Config, args: ServeArgs) -> Result<()> {
             voicemail_per_account: config.max_voicemail_per_account.max(1),
             voicemail_per_address: config.max_voicemail_per_address.max(1),
         },
+    };
+    let sip = parley_sip::SipConfig {
+        listen: config.sip_listen,
+        public_ip,
+        rtp_ports: rtp,
+        switch,
         transport: parley_sip::TransportLimits {
             tcp_per_address: config.sip_tcp_per_address.max(1),
             tcp_total: config.sip_tcp_total.max(1),

@@ -338,7 +338,7 @@ impl Adapter {
     pub fn respond(&self, tx: TxId, response: &Response) {
         let Ok(resp) = rsipstack::sip::Response::try_from(response.to_bytes().as_slice()) else {
             warn!(
-                status = response.status,
+                status = response.status.as_u16(),
                 "cannot hand response to SIP stack"
             );
             return;

@@ -1,15 +1,12 @@
-//! Parley's SIP edge (IO): the adapter over the SIP stack, the shell that drives the core's switch, the
-//! anchored RTP relay and Parley's own media end.
+//! Parley's SIP edge (IO): the adapter over the SIP stack and the shell that drives the core's switch,
+//! carrying out its commands with the media plane (`parley-rtp`), the store and the prompt set.
 #![warn(missing_docs)]
 
 pub mod adapter;
-pub mod media;
 pub mod prompts;
-pub mod relay;
 pub mod server;
-pub mod status;
 
 pub use adapter::TransportLimits;
 pub use parley_core::switch::status::{snapshot, Status, StatusHandle};
 pub use parley_core::switch::Control;
-pub use server::{run, spawn, Limits, SipConfig, VmSettings};
+pub use server::{run, spawn, Limits, SipConfig, SwitchConfig, VmSettings};

@@ -60,18 +60,6 @@ impl Prompts {
     }
 }
 
-/// Read a WAV file (a greeting or a message) as samples; `None` if absent or unreadable.
-pub fn read_wav(path: &std::path::Path) -> Option<Arc<[i16]>> {
-    let bytes = std::fs::read(path).ok()?;
-    match WavPlayer::from_wav_bytes(&bytes) {
-        Ok(p) => Some(Arc::from(p.samples())),
-        Err(e) => {
-            warn!(path = %path.display(), error = %e, "audio file unreadable");
-            None
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,7 @@ mod audit;
 mod calls;
 mod ma;
 mod outbox;
+mod switch;
 mod tokens;
 mod users;
 mod voicemail;
@@ -21,6 +22,7 @@ pub use audit::AuditEntry;
 pub use calls::{CallRecord, Outcome};
 pub use ma::{Announcement, Change, Group, Member, Vip};
 pub use outbox::{Channel, Event, OutboxItem, Webhook};
+pub use switch::{read_audio, read_wav, Take};
 pub use tokens::TokenInfo;
 pub use users::{
     hash_secret, unix_now, validate_extension, verify_secret, Disposal, NewUser, Privilege, User,

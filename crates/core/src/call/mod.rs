@@ -14,6 +14,7 @@ pub use build::{Dialog, LocalAddr};
 use crate::ids::Ids;
 use crate::sdp::{AudioSession, Direction, LocalSdp, SdpError};
 use crate::sip::header::NameAddr;
+use crate::sip::StatusCode;
 use crate::sip::{Method, Request, Response, SipUri};
 use crate::target::Target;
 
@@ -99,7 +100,7 @@ pub enum CallEvent {
     /// The call is over; the status the caller saw (200 if it was answered).
     Ended {
         /// Final status (200 for an answered call).
-        status: u16,
+        status: StatusCode,
         /// Who or what ended it.
         reason: &'static str,
     },
@@ -200,7 +201,7 @@ pub struct Call {
     no_answer_at: Option<Instant>,
     give_up_at: Option<Instant>,
     pending: Option<Pending>,
-    fork_failures: Vec<u16>,
+    fork_failures: Vec<StatusCode>,
     divert: bool,
     out: VecDeque<Output>,
 }
@@ -269,18 +270,22 @@ impl Call {
             config,
         };
         match offer {
-            Err(SdpError::NoCommonCodec) => return call.refuse(488, "no common codec"),
+            Err(SdpError::NoCommonCodec) => {
+                return call.refuse(StatusCode::NOT_ACCEPTABLE_HERE, "no common codec")
+            }
             Err(SdpError::Malformed(_)) if new.invite.body.is_empty() => {
                 // Delayed offer (INVITE without SDP) is not supported yet.
-                return call.refuse(488, "no SDP offer");
+                return call.refuse(StatusCode::NOT_ACCEPTABLE_HERE, "no SDP offer");
             }
-            Err(SdpError::Malformed(_)) => return call.refuse(400, "malformed SDP"),
+            Err(SdpError::Malformed(_)) => {
+                return call.refuse(StatusCode::BAD_REQUEST, "malformed SDP")
+            }
             Ok(_) => {}
         }
         if new.forks.is_empty() {
-            return call.refuse(480, "callee not registered");
+            return call.refuse(StatusCode::TEMPORARILY_UNAVAILABLE, "callee not registered");
         }
-        call.respond_a(100, None);
+        call.respond_a(StatusCode::TRYING, None);
         let display = new
             .caller_name
             .as_deref()
@@ -327,7 +332,7 @@ impl Call {
         call
     }
 
-    fn refuse(mut self, status: u16, reason: &'static str) -> Call {
+    fn refuse(mut self, status: StatusCode, reason: &'static str) -> Call {
         self.respond_a(status, None);
         self.finish(status, reason);
         self
@@ -396,7 +401,7 @@ impl Call {
         if self.state == State::Ringing && self.no_answer_at.is_some_and(|t| now >= t) {
             self.no_answer_at = None;
             self.cancel_forks(None);
-            self.fail_a(480, "no answer");
+            self.fail_a(StatusCode::TEMPORARILY_UNAVAILABLE, "no answer");
         }
         if self.give_up_at.is_some_and(|t| now >= t) {
             for f in &mut self.forks {
@@ -412,15 +417,15 @@ impl Call {
         match self.state {
             State::Ringing => {
                 self.cancel_forks(None);
-                self.respond_a(503, None);
-                self.finish(503, "shutdown");
+                self.respond_a(StatusCode::SERVICE_UNAVAILABLE, None);
+                self.finish(StatusCode::SERVICE_UNAVAILABLE, "shutdown");
             }
             State::Answered => {
                 self.send_bye(Side::A);
                 if let Some(i) = self.answered {
                     self.send_bye(Side::B(i));
                 }
-                self.finish(200, "shutdown");
+                self.finish(StatusCode::OK, "shutdown");
             }
             State::Ended => {}
         }
@@ -450,13 +455,13 @@ impl Call {
             (Method::Cancel, Side::A) => {
                 if self.state == State::Ringing {
                     self.cancel_forks(None);
-                    self.respond_a(487, None);
-                    self.finish(487, "caller cancelled");
+                    self.respond_a(StatusCode::REQUEST_TERMINATED, None);
+                    self.finish(StatusCode::REQUEST_TERMINATED, "caller cancelled");
                     self.give_up_at.get_or_insert(now + Duration::from_secs(32));
                 }
             }
             (Method::Bye, _) => {
-                self.reply(tx, req, 200);
+                self.reply(tx, req, StatusCode::OK);
                 let is_answered_fork = match side {
                     Side::A => true,
                     Side::B(i) => self.answered == Some(i),
@@ -468,7 +473,7 @@ impl Call {
                     };
                     self.send_bye(other);
                     self.finish(
-                        200,
+                        StatusCode::OK,
                         if side == Side::A {
                             "caller hung up"
                         } else {
@@ -478,24 +483,36 @@ impl Call {
                 }
             }
             (Method::Invite, _) => self.handle_reinvite(side, tx, req),
-            (Method::Options, _) | (Method::Info, _) => self.reply(tx, req, 200),
-            _ => self.reply(tx, req, 501),
+            (Method::Options, _) | (Method::Info, _) => self.reply(tx, req, StatusCode::OK),
+            _ => self.reply(tx, req, StatusCode::NOT_IMPLEMENTED),
         }
     }
 
     fn handle_reinvite(&mut self, side: Side, tx: TxId, req: &Request) {
         if self.state != State::Answered || matches!(side, Side::B(i) if self.answered != Some(i)) {
-            self.reply(tx, req, 481);
+            self.reply(tx, req, StatusCode::CALL_DOES_NOT_EXIST);
             return;
         }
         if self.pending.is_some() {
-            self.reply(tx, req, 491);
+            self.reply(tx, req, StatusCode::REQUEST_PENDING);
             return;
         }
         let offer = match AudioSession::parse(&req.body) {
             Ok(o) => o,
-            Err(SdpError::NoCommonCodec) => return self.reply(tx, req, 488),
-            Err(_) => return self.reply(tx, req, if req.body.is_empty() { 488 } else { 400 }),
+            Err(SdpError::NoCommonCodec) => {
+                return self.reply(tx, req, StatusCode::NOT_ACCEPTABLE_HERE)
+            }
+            Err(_) => {
+                return self.reply(
+                    tx,
+                    req,
+                    if req.body.is_empty() {
+                        StatusCode::NOT_ACCEPTABLE_HERE
+                    } else {
+                        StatusCode::BAD_REQUEST
+                    },
+                )
+            }
         };
         // Remember the offerer's new address; the other side gets Parley's relay address instead.
         match side {
@@ -562,9 +579,13 @@ impl Call {
             if self.forks[i].cancel_wanted && self.forks[i].state == ForkState::Proceeding {
                 self.send_cancel(i);
             }
-            if (180..200).contains(&status) && !self.ringing_sent && self.state == State::Ringing {
+            if status >= 180
+                && status.is_provisional()
+                && !self.ringing_sent
+                && self.state == State::Ringing
+            {
                 self.ringing_sent = true;
-                self.respond_a(180, None);
+                self.respond_a(StatusCode::RINGING, None);
             }
             return;
         }
@@ -583,8 +604,11 @@ impl Call {
                     self.forks[i].state = ForkState::Done;
                     self.send_bye(Side::B(i));
                     self.cancel_forks(None);
-                    self.respond_a(488, None);
-                    self.finish(488, "callee answered without usable SDP");
+                    self.respond_a(StatusCode::NOT_ACCEPTABLE_HERE, None);
+                    self.finish(
+                        StatusCode::NOT_ACCEPTABLE_HERE,
+                        "callee answered without usable SDP",
+                    );
                     return;
                 }
             };
@@ -597,7 +621,7 @@ impl Call {
             self.a_sdp.direction = answer.direction;
             self.forks[i].remote = Some(answer);
             let body = self.a_sdp.render();
-            self.respond_a(200, Some(body));
+            self.respond_a(StatusCode::OK, Some(body));
             self.push_media();
             self.out.push_back(Output::Event(CallEvent::Answered));
             return;
@@ -622,7 +646,7 @@ impl Call {
         }
         let Some(p) = self.pending.take() else { return };
         if resp.status >= 300 {
-            let status = if resp.status == 491 { 491 } else { resp.status };
+            let status = resp.status;
             self.respond_tx(p.tx, &p.request, p.from, status, None);
             return;
         }
@@ -638,7 +662,13 @@ impl Call {
             Side::B(i) => self.ack_fork(i, cseq),
         }
         let Ok(answer) = AudioSession::parse(&resp.body) else {
-            self.respond_tx(p.tx, &p.request, p.from, 488, None);
+            self.respond_tx(
+                p.tx,
+                &p.request,
+                p.from,
+                StatusCode::NOT_ACCEPTABLE_HERE,
+                None,
+            );
             return;
         };
         match side {
@@ -653,7 +683,7 @@ impl Call {
         sdp.formats = answer.formats.clone();
         sdp.direction = answer.direction;
         let body = sdp.render();
-        self.respond_tx(p.tx, &p.request, p.from, 200, Some(body));
+        self.respond_tx(p.tx, &p.request, p.from, StatusCode::OK, Some(body));
         self.push_media();
     }
 
@@ -673,14 +703,16 @@ impl Call {
         }));
     }
 
-    fn best_failure(&self, last: u16) -> u16 {
-        let all: Vec<u16> = self.fork_failures.iter().copied().chain([last]).collect();
-        if all.iter().any(|s| matches!(s, 486 | 600)) {
-            486
-        } else if let Some(s) = all.iter().find(|s| matches!(s, 603)) {
-            *s
+    /// What the caller hears when every fork refused: busy if any was busy, declined if one
+    /// declined, else unavailable.
+    fn best_failure(&self, last: StatusCode) -> StatusCode {
+        let mut all = self.fork_failures.iter().copied().chain([last]);
+        if all.clone().any(|s| s.is_busy() && s != StatusCode::DECLINE) {
+            StatusCode::BUSY_HERE
+        } else if all.any(|s| s == StatusCode::DECLINE) {
+            StatusCode::DECLINE
         } else {
-            480
+            StatusCode::TEMPORARILY_UNAVAILABLE
         }
     }
 
@@ -755,7 +787,7 @@ impl Call {
         });
     }
 
-    fn respond_a(&mut self, status: u16, body: Option<Vec<u8>>) {
+    fn respond_a(&mut self, status: StatusCode, body: Option<Vec<u8>>) {
         if self.a_final_sent {
             return;
         }
@@ -771,7 +803,7 @@ impl Call {
         tx: TxId,
         req: &Request,
         side: Side,
-        status: u16,
+        status: StatusCode,
         body: Option<Vec<u8>>,
     ) {
         let tag = match side {
@@ -783,7 +815,7 @@ impl Call {
                 .to_string(),
         };
         let mut response = Response::to_request(req, status, Some(&tag));
-        if (101..300).contains(&status) {
+        if status > 100 && !status.is_failure() {
             let (user, transport) = match side {
                 Side::A => (self.callee.clone(), self.a_target.transport),
                 Side::B(i) => (self.caller.clone(), self.forks[i].target.transport),
@@ -799,17 +831,17 @@ impl Call {
         self.out.push_back(Output::Respond { tx, response });
     }
 
-    fn reply(&mut self, tx: TxId, req: &Request, status: u16) {
+    fn reply(&mut self, tx: TxId, req: &Request, status: StatusCode) {
         let response = Response::to_request(req, status, None);
         self.out.push_back(Output::Respond { tx, response });
     }
 
     /// The callee did not take the call: divert it to voicemail, or give the caller `status`.
-    fn fail_a(&mut self, status: u16, reason: &'static str) {
+    fn fail_a(&mut self, status: StatusCode, reason: &'static str) {
         if self.divert {
             // The caller's transaction stays open for the shell to answer.
             self.a_final_sent = true;
-            let busy = matches!(status, 486 | 600 | 603);
+            let busy = status.is_busy();
             self.out
                 .push_back(Output::Event(CallEvent::Unanswered { busy }));
             self.finish(status, "diverted to voicemail");
@@ -819,7 +851,7 @@ impl Call {
         }
     }
 
-    fn finish(&mut self, status: u16, reason: &'static str) {
+    fn finish(&mut self, status: StatusCode, reason: &'static str) {
         if self.state != State::Ended {
             self.state = State::Ended;
             self.no_answer_at = None;

@@ -78,7 +78,7 @@ fn responses_to_a(out: &[Output]) -> Vec<u16> {
             Output::Respond {
                 tx: TxId(1),
                 response,
-            } => Some(response.status),
+            } => Some(response.status.as_u16()),
             _ => None,
         })
         .collect()
@@ -94,7 +94,7 @@ fn requests(out: &[Output]) -> Vec<(Side, Request)> {
 }
 
 fn reply_to(req: &Request, status: u16, tag: &str, body: &str) -> Response {
-    let mut r = Response::to_request(req, status, Some(tag));
+    let mut r = Response::to_request(req, StatusCode::new(status).unwrap(), Some(tag));
     r.headers.push("Contact", "<sip:101@10.0.0.2:6000>");
     r.body = body.as_bytes().to_vec();
     r

@@ -4,6 +4,7 @@
 use std::fmt;
 
 use super::header::{canonical_name, Headers};
+use super::status::StatusCode;
 use super::uri::SipUri;
 
 /// Largest SIP message Parley accepts (bytes). Anything larger is refused.
@@ -142,8 +143,8 @@ pub struct Request {
 /// A SIP response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
-    /// Status code (100-699).
-    pub status: u16,
+    /// Status code.
+    pub status: StatusCode,
     /// Reason phrase.
     pub reason: String,
     /// Headers in order.
@@ -159,46 +160,6 @@ pub enum Message {
     Request(Request),
     /// A response.
     Response(Response),
-}
-
-/// The standard reason phrase for a status code.
-pub fn reason_phrase(status: u16) -> &'static str {
-    match status {
-        100 => "Trying",
-        180 => "Ringing",
-        181 => "Call Is Being Forwarded",
-        183 => "Session Progress",
-        200 => "OK",
-        202 => "Accepted",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        407 => "Proxy Authentication Required",
-        408 => "Request Timeout",
-        413 => "Request Entity Too Large",
-        415 => "Unsupported Media Type",
-        416 => "Unsupported URI Scheme",
-        420 => "Bad Extension",
-        423 => "Interval Too Brief",
-        480 => "Temporarily Unavailable",
-        481 => "Call/Transaction Does Not Exist",
-        482 => "Loop Detected",
-        483 => "Too Many Hops",
-        484 => "Address Incomplete",
-        486 => "Busy Here",
-        487 => "Request Terminated",
-        488 => "Not Acceptable Here",
-        489 => "Bad Event",
-        491 => "Request Pending",
-        500 => "Server Internal Error",
-        501 => "Not Implemented",
-        503 => "Service Unavailable",
-        600 => "Busy Everywhere",
-        603 => "Decline",
-        _ => "Unknown",
-    }
 }
 
 impl Message {
@@ -257,10 +218,10 @@ impl Message {
         let cmethod = cmethod.trim().to_string();
         if let Some(rest) = start.strip_prefix("SIP/2.0 ") {
             let (code, reason) = rest.split_once(' ').unwrap_or((rest, ""));
-            let status: u16 = code
+            let status = code
                 .parse()
                 .ok()
-                .filter(|c| (100..700).contains(c))
+                .and_then(StatusCode::new)
                 .ok_or_else(|| ParseError::StartLine(truncate(&start)))?;
             Ok(Message::Response(Response {
                 status,
@@ -378,7 +339,7 @@ impl Response {
 
     /// Build a response to `req` (RFC 3261 §8.2.6): copies Via, From, To, Call-ID, CSeq; adds a To tag
     /// when given and the request had none.
-    pub fn to_request(req: &Request, status: u16, to_tag: Option<&str>) -> Response {
+    pub fn to_request(req: &Request, status: StatusCode, to_tag: Option<&str>) -> Response {
         let mut headers = Headers::default();
         for (name, value) in req.headers.iter() {
             match name {
@@ -397,7 +358,7 @@ impl Response {
         }
         Response {
             status,
-            reason: reason_phrase(status).to_string(),
+            reason: status.reason().to_string(),
             headers,
             body: Vec::new(),
         }
@@ -458,7 +419,7 @@ mod tests {
         let Message::Request(r) = Message::parse(REGISTER.as_bytes()).unwrap() else {
             panic!()
         };
-        let resp = Response::to_request(&r, 200, Some("xyz"));
+        let resp = Response::to_request(&r, StatusCode::OK, Some("xyz"));
         assert_eq!(resp.headers.get("To"), Some("<sip:100@127.0.0.1>;tag=xyz"));
         assert_eq!(resp.cseq(), (1, Method::Register));
         assert!(String::from_utf8(resp.to_bytes())
@@ -505,7 +466,7 @@ mod robustness {
                     .map(crate::sip::NameAddr::parse)
                     .count();
                 let _ = crate::sdp::AudioSession::parse(&r.body);
-                let _ = Response::to_request(&r, 200, Some("t")).to_bytes();
+                let _ = Response::to_request(&r, StatusCode::OK, Some("t")).to_bytes();
             }
         }
     }

@@ -4,8 +4,10 @@
 pub mod digest;
 pub mod header;
 pub mod message;
+pub mod status;
 pub mod uri;
 
 pub use header::{Headers, NameAddr, Via};
 pub use message::{Message, Method, ParseError, Request, Response};
+pub use status::StatusCode;
 pub use uri::SipUri;

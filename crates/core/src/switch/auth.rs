@@ -12,6 +12,7 @@ use crate::call::TxId;
 use crate::extension::Extension;
 use crate::guard::Lockout;
 use crate::sip::digest::{Algorithm, Credentials, RequestLine, Verdict};
+use crate::sip::StatusCode;
 use crate::sip::{Request, Response};
 use crate::target::Target;
 use crate::text::Printable;
@@ -85,7 +86,7 @@ impl Switch {
         });
         if self.guard.is_locked(now, ip, account, registered_here) {
             info!(%source, user = %Printable(account.unwrap_or("-")), method = %req.method, "refused: locked out after repeated authentication failures");
-            return self.reply(tx, &req, 403);
+            return self.reply(tx, &req, StatusCode::FORBIDDEN);
         }
         let Some(creds) = creds else {
             return self.challenge(now, tx, &req, then, false);
@@ -118,7 +119,7 @@ impl Switch {
             Some(_) if Extension::is_valid(&creds.username) => {
                 warn!("too many requests waiting for account lookups: 503");
                 let tag = self.tag();
-                let mut r = Response::to_request(&req, 503, Some(&tag));
+                let mut r = Response::to_request(&req, StatusCode::SERVICE_UNAVAILABLE, Some(&tag));
                 r.headers.push("Retry-After", "5");
                 self.respond(tx, r);
             }
@@ -157,7 +158,7 @@ impl Switch {
             .is_locked(now, ip, Some(&w.creds.username), registered_here)
         {
             info!(source = %w.source, user = %Printable(&w.creds.username), method = %w.req.method, "refused: locked out after repeated authentication failures");
-            return self.reply(w.tx, &w.req, 403);
+            return self.reply(w.tx, &w.req, StatusCode::FORBIDDEN);
         }
         self.verdict(now, w, ha1);
     }
@@ -191,7 +192,7 @@ impl Switch {
             }
             Verdict::Unusable => {
                 info!(user = %Printable(&creds.username), %source, method = %req.method, "digest refused: no qop, or its uri is not the Request-URI");
-                return self.reply(tx, &req, 403);
+                return self.reply(tx, &req, StatusCode::FORBIDDEN);
             }
             Verdict::Rejected => {
                 let user = crate::guard::account_key(&creds.username);
@@ -210,7 +211,7 @@ impl Switch {
                     }
                 }
                 self.changed = true;
-                return self.reply(tx, &req, 403);
+                return self.reply(tx, &req, StatusCode::FORBIDDEN);
             }
         };
         self.challenge(now, tx, &req, then, stale);
@@ -218,9 +219,12 @@ impl Switch {
 
     fn challenge(&mut self, now: Instant, tx: TxId, req: &Request, then: Then, stale: bool) {
         let (status, name) = if proxy(then) {
-            (407, "Proxy-Authenticate")
+            (
+                StatusCode::PROXY_AUTHENTICATION_REQUIRED,
+                "Proxy-Authenticate",
+            )
         } else {
-            (401, "WWW-Authenticate")
+            (StatusCode::UNAUTHORIZED, "WWW-Authenticate")
         };
         let tag = self.tag();
         let mut r = Response::to_request(req, status, Some(&tag));
@@ -246,7 +250,7 @@ impl Switch {
             Then::Subscribe => self.subscribe(now, tx, &req, source, &user),
             Then::NotSupported => {
                 let tag = self.tag();
-                let mut r = Response::to_request(&req, 405, Some(&tag));
+                let mut r = Response::to_request(&req, StatusCode::METHOD_NOT_ALLOWED, Some(&tag));
                 r.headers.push("Allow", super::ALLOW);
                 self.respond(tx, r);
             }

@@ -11,6 +11,7 @@ use super::{Account, CallId, CallSummary, ClientRoute, Command, Opening, Switch}
 use crate::call::{Call, CallEvent, ForkTarget, NewCall, Output, Side, TxId};
 use crate::registrar::Binding;
 use crate::sip::Request;
+use crate::sip::StatusCode;
 use crate::target::Target;
 use crate::text::Printable;
 use crate::vm::Reason;
@@ -78,11 +79,14 @@ impl Outcome {
     }
 
     /// The outcome of a call that was never answered, from the final status its caller saw.
-    pub fn of_unanswered(status: u16) -> Outcome {
+    pub fn of_unanswered(status: Option<StatusCode>) -> Outcome {
+        let Some(status) = status else {
+            return Outcome::Failed;
+        };
         match status {
-            486 | 600 | 603 => Outcome::Busy,
-            408 | 480 => Outcome::NoAnswer,
-            487 => Outcome::Cancelled,
+            s if s.is_busy() => Outcome::Busy,
+            StatusCode::REQUEST_TIMEOUT | StatusCode::TEMPORARILY_UNAVAILABLE => Outcome::NoAnswer,
+            StatusCode::REQUEST_TERMINATED => Outcome::Cancelled,
             _ => Outcome::Failed,
         }
     }
@@ -118,7 +122,7 @@ pub(super) struct Entry {
     caller_name: Option<String>,
     answered_at: Option<Instant>,
     /// The final status the caller saw.
-    end_status: u16,
+    end_status: Option<StatusCode>,
     /// Handed to voicemail: the voicemail call writes the record.
     diverted: bool,
     account: Account,
@@ -151,7 +155,7 @@ impl Switch {
         let tag = tag.unwrap_or_else(|| self.tag());
         self.respond(
             tx,
-            crate::sip::Response::to_request(&invite, 487, Some(&tag)),
+            crate::sip::Response::to_request(&invite, StatusCode::REQUEST_TERMINATED, Some(&tag)),
         );
         let callee = invite.uri.user_base().unwrap_or_default().to_string();
         self.refused_record(now, &caller, &callee, Outcome::Cancelled);
@@ -170,7 +174,7 @@ impl Switch {
         let Ok((a_port, b_port)) = ports else {
             tracing::warn!("cannot allocate media ports: 503");
             self.server_txs.remove(&p.tx);
-            return self.reply(p.tx, &p.invite, 503);
+            return self.reply(p.tx, &p.invite, StatusCode::SERVICE_UNAVAILABLE);
         };
         let Planned {
             tx,
@@ -226,7 +230,7 @@ impl Switch {
                 started: now,
                 caller_name,
                 answered_at: None,
-                end_status: 0,
+                end_status: None,
                 diverted: false,
                 account,
             },
@@ -272,8 +276,8 @@ impl Switch {
                                 entry.answered_at = Some(now);
                             }
                             CallEvent::Ended { status, reason } => {
-                                info!(status, reason, "call ended");
-                                entry.end_status = status;
+                                info!(status = status.as_u16(), reason, "call ended");
+                                entry.end_status = Some(status);
                             }
                             CallEvent::Unanswered { busy } => {
                                 info!(busy, "callee did not take the call: to voicemail");

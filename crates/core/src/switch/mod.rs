@@ -37,8 +37,10 @@ use crate::ids::Ids;
 use crate::limits::{Limits, Refusal};
 use crate::registrar::{Registrar, RegistrarConfig};
 use crate::sip::digest::{Algorithm, DigestAuth};
+use crate::sip::StatusCode;
 use crate::sip::{Request, Response};
 use crate::target::Target;
+use crate::vm::pin::Pin;
 use crate::vm::profile::Profile;
 use crate::vm::{Folder, Greetings, MailboxView, RecordResult, RecordingFor, VmConfig};
 
@@ -76,7 +78,7 @@ pub struct VmSettings {
     /// Addresses of PBXs allowed to send calls to the pilot without digest authentication.
     pub pbx_peers: Vec<IpAddr>,
     /// The PIN of a mailbox whose PIN was never set.
-    pub default_pin: String,
+    pub default_pin: Pin,
     /// Directory of prompt files overriding the bundled ones.
     pub prompts: Option<PathBuf>,
     /// Lockout after wrong PINs (per mailbox and per caller address, across calls).
@@ -96,7 +98,7 @@ impl Default for VmSettings {
             any_code: "*98".into(),
             pilot: "*86".into(),
             pbx_peers: Vec::new(),
-            default_pin: "1234".into(),
+            default_pin: Pin::new("1234").expect("digits"),
             prompts: None,
             pin_guard: GuardConfig {
                 max_failures: 5,
@@ -262,7 +264,7 @@ pub enum VmIo {
         /// Mailbox.
         mailbox: String,
         /// The digits entered (never logged).
-        pin: String,
+        pin: Pin,
     },
     /// Load what the menus need of a mailbox ([`VmInput::Mailbox`]).
     LoadMailbox(String),
@@ -286,8 +288,8 @@ pub enum VmIo {
     SetPin {
         /// Mailbox.
         mailbox: String,
-        /// The PIN.
-        pin: String,
+        /// The PIN (never logged).
+        pin: Pin,
     },
     /// Count a mailbox's messages ([`Switch::handle_counts`] with [`CountFor::Changed`]).
     CountMessages(String),
@@ -680,7 +682,7 @@ impl Switch {
     }
 
     /// Answer `req` with `status` and a fresh To tag.
-    fn reply(&mut self, tx: TxId, req: &Request, status: u16) {
+    fn reply(&mut self, tx: TxId, req: &Request, status: StatusCode) {
         let tag = self.tag();
         self.respond(tx, Response::to_request(req, status, Some(&tag)));
     }

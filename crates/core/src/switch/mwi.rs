@@ -12,6 +12,7 @@ use tracing::{debug, info, warn};
 use super::{ClientRoute, Command, CountFor, Switch};
 use crate::call::build::{self, Dialog};
 use crate::call::TxId;
+use crate::sip::StatusCode;
 use crate::sip::{Method, Request, Response, SipUri};
 use crate::target::Target;
 use crate::text::Printable;
@@ -92,14 +93,14 @@ impl Switch {
         let event_name = event.split(';').next().unwrap_or_default().trim();
         if !event_name.eq_ignore_ascii_case("message-summary") {
             let tag = self.tag();
-            let mut r = Response::to_request(req, 489, Some(&tag));
+            let mut r = Response::to_request(req, StatusCode::BAD_EVENT, Some(&tag));
             r.headers.push("Allow-Events", "message-summary");
             return self.respond(tx, r);
         }
         let mailbox = req.uri.user_base().unwrap_or_default().to_string();
         if mailbox != user {
             info!(user = %user, mailbox = %Printable(&mailbox), "MWI subscription refused: not the caller's own mailbox");
-            return self.reply(tx, req, 403);
+            return self.reply(tx, req, StatusCode::FORBIDDEN);
         }
         let expires = req
             .headers
@@ -108,7 +109,7 @@ impl Switch {
             .unwrap_or(MAX_EXPIRES);
         if expires != 0 && expires < MIN_EXPIRES {
             let tag = self.tag();
-            let mut r = Response::to_request(req, 423, Some(&tag));
+            let mut r = Response::to_request(req, StatusCode::INTERVAL_TOO_BRIEF, Some(&tag));
             r.headers.push("Min-Expires", &MIN_EXPIRES.to_string());
             return self.respond(tx, r);
         }
@@ -120,7 +121,12 @@ impl Switch {
                 Some(s) => crate::sip::header::param(&s.dialog.local, "tag")
                     .unwrap_or_default()
                     .to_string(),
-                None => return self.respond(tx, Response::to_request(req, 481, None)),
+                None => {
+                    return self.respond(
+                        tx,
+                        Response::to_request(req, StatusCode::CALL_DOES_NOT_EXIST, None),
+                    )
+                }
             }
         } else {
             self.tag()
@@ -137,7 +143,7 @@ impl Switch {
                 return self.refuse(tx, req, None, refusal);
             }
         }
-        let mut r = Response::to_request(req, 200, Some(&local_tag));
+        let mut r = Response::to_request(req, StatusCode::OK, Some(&local_tag));
         r.headers.push("Expires", &expires.to_string());
         r.headers.push(
             "Contact",
@@ -265,9 +271,12 @@ impl Switch {
     }
 
     /// A NOTIFY of a subscription failed: a 481 (or any 3xx-6xx) ends the subscription.
-    pub(super) fn notify_failed(&mut self, call_id: &str, status: u16) {
+    pub(super) fn notify_failed(&mut self, call_id: &str, status: StatusCode) {
         if status >= 300 {
-            warn!(status, "NOTIFY refused; subscription ended");
+            warn!(
+                status = status.as_u16(),
+                "NOTIFY refused; subscription ended"
+            );
             self.mwi.subs.remove(call_id);
             self.changed = true;
         }

@@ -13,6 +13,7 @@ use super::{
     Account, ClientRoute, Command, CountFor, JobId, Outcome, Pending, Switch, MAX_PENDING,
 };
 use crate::call::{Side, TxId};
+use crate::sip::StatusCode;
 use crate::sip::{Method, Request, Response};
 use crate::target::Target;
 use crate::text::Printable;
@@ -64,7 +65,7 @@ impl Switch {
             Method::Register => self.authenticate(now, tx, req, source, Then::Register),
             Method::Options if !has_to_tag => {
                 let tag = self.tag();
-                let mut r = Response::to_request(&req, 200, Some(&tag));
+                let mut r = Response::to_request(&req, StatusCode::OK, Some(&tag));
                 r.headers.push("Allow", super::ALLOW);
                 r.headers.push("Accept", "application/sdp");
                 self.respond(tx, r);
@@ -81,7 +82,7 @@ impl Switch {
             }
             _ => {
                 let tag = self.tag();
-                let mut r = Response::to_request(&req, 405, Some(&tag));
+                let mut r = Response::to_request(&req, StatusCode::METHOD_NOT_ALLOWED, Some(&tag));
                 r.headers.push("Allow", super::ALLOW);
                 self.respond(tx, r);
             }
@@ -103,7 +104,10 @@ impl Switch {
             );
         if stranger {
             info!(%source, method = %req.method, call_id = %Printable(req.call_id()), "in-dialog request refused: not from the dialog's party");
-            return self.respond(tx, Response::to_request(&req, 481, None));
+            return self.respond(
+                tx,
+                Response::to_request(&req, StatusCode::CALL_DOES_NOT_EXIST, None),
+            );
         }
         match known {
             Some((id, _)) if self.voicemail.contains_key(&id) => {
@@ -123,7 +127,10 @@ impl Switch {
             _ if req.method == Method::Subscribe => {
                 self.authenticate(now, tx, req, source, Then::Subscribe)
             }
-            _ => self.respond(tx, Response::to_request(&req, 481, None)),
+            _ => self.respond(
+                tx,
+                Response::to_request(&req, StatusCode::CALL_DOES_NOT_EXIST, None),
+            ),
         }
     }
 
@@ -135,11 +142,11 @@ impl Switch {
                 match self.pending.remove(&job) {
                     Some(Pending::Credentials(w)) => {
                         info!("caller cancelled before it was authenticated");
-                        self.reply(tx, &w.into_request(), 487);
+                        self.reply(tx, &w.into_request(), StatusCode::REQUEST_TERMINATED);
                     }
                     Some(Pending::Invite(w)) => {
                         info!("caller cancelled before the call was set up");
-                        self.reply(tx, &w.req, 487);
+                        self.reply(tx, &w.req, StatusCode::REQUEST_TERMINATED);
                         let callee = w.req.uri.user_base().unwrap_or_default().to_string();
                         self.refused_record(now, &w.caller, &callee, Outcome::Cancelled);
                     }
@@ -197,15 +204,20 @@ impl Switch {
             return;
         }
         match route {
-            ClientRoute::Notify { call_id } => self.notify_failed(&call_id, 408),
-            ClientRoute::Transfer { call } => self.transfer_result(now, call, 408),
+            ClientRoute::Notify { call_id } => {
+                self.notify_failed(&call_id, StatusCode::REQUEST_TIMEOUT)
+            }
+            ClientRoute::Transfer { call } => {
+                self.transfer_result(now, call, StatusCode::REQUEST_TIMEOUT)
+            }
             ClientRoute::Call {
                 call,
                 side,
                 request,
             } => {
                 // Timeout or transport failure: as if the peer had answered 408.
-                let resp = Response::to_request(&request, 408, Some("timeout"));
+                let resp =
+                    Response::to_request(&request, StatusCode::REQUEST_TIMEOUT, Some("timeout"));
                 if let Some(c) = self.calls.get_mut(&call) {
                     c.call.handle_response(now, side, &resp);
                 }
@@ -233,7 +245,7 @@ impl Switch {
         self.respond(tx, outcome.response);
         let contacts = self.registrar.lookup(now, user).len();
         if outcome.changed {
-            info!(status, contacts, "registration changed");
+            info!(status = status.as_u16(), contacts, "registration changed");
             if contacts > 0 {
                 // A phone that (re)appears learns its lamp state.
                 self.out.push_back(Command::CountMessages {
@@ -242,7 +254,7 @@ impl Switch {
                 });
             }
         } else {
-            debug!(status, "registration refreshed");
+            debug!(status = status.as_u16(), "registration refreshed");
         }
     }
 
@@ -316,7 +328,7 @@ impl Switch {
     fn look_up(&mut self, tx: TxId, req: Request, source: Target, caller: String, to: Dialled) {
         if self.pending.len() >= MAX_PENDING {
             warn!("too many calls waiting for directory lookups: 503");
-            return self.reply(tx, &req, 503);
+            return self.reply(tx, &req, StatusCode::SERVICE_UNAVAILABLE);
         }
         let names = match &to {
             Dialled::OwnMailbox => vec![caller.clone()],
@@ -357,7 +369,7 @@ impl Switch {
             Err(()) if matches!(w.to, Dialled::OwnMailbox) => vec![None],
             Err(()) => {
                 warn!("account lookup failed: 500");
-                return self.reply(w.tx, &w.req, 500);
+                return self.reply(w.tx, &w.req, StatusCode::SERVER_INTERNAL_ERROR);
             }
         };
         let Waiting {
@@ -379,7 +391,7 @@ impl Switch {
             Dialled::Diverted { mailbox, reason } => {
                 if first.is_none() {
                     info!(mailbox = %Printable(&mailbox), "diverted call for an unknown mailbox");
-                    return self.reply(tx, &req, 404);
+                    return self.reply(tx, &req, StatusCode::NOT_FOUND);
                 }
                 let kind = VmKind::Deposit {
                     mailbox,
@@ -409,7 +421,7 @@ impl Switch {
         account: Option<Account>,
     ) {
         let Some(account) = account else {
-            self.reply(tx, &req, 404);
+            self.reply(tx, &req, StatusCode::NOT_FOUND);
             return self.refused_record(now, &caller, &callee, Outcome::Failed);
         };
         let to_voicemail = self.config.vm.enabled;
@@ -422,8 +434,12 @@ impl Switch {
                 }
             });
         let unreachable = match (contacts.is_empty(), busy) {
-            (true, _) => Some((480, Reason::Unavailable, Outcome::NoAnswer)),
-            (false, true) => Some((486, Reason::Busy, Outcome::Busy)),
+            (true, _) => Some((
+                StatusCode::TEMPORARILY_UNAVAILABLE,
+                Reason::Unavailable,
+                Outcome::NoAnswer,
+            )),
+            (false, true) => Some((StatusCode::BUSY_HERE, Reason::Busy, Outcome::Busy)),
             (false, false) => None,
         };
         match unreachable {

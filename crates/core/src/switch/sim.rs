@@ -148,7 +148,7 @@ fn parse_request(text: &str) -> Request {
 
 /// A response from a phone to a request the switch sent.
 fn answer(req: &Request, status: u16, tag: &str, body: &str) -> Response {
-    let mut r = Response::to_request(req, status, Some(tag));
+    let mut r = Response::to_request(req, StatusCode::new(status).unwrap(), Some(tag));
     if !body.is_empty() {
         r.headers.push("Contact", "<sip:101@127.0.0.2:5070>");
         r.headers.push("Content-Type", "application/sdp");
@@ -317,7 +317,7 @@ impl Sim {
             )),
             VmIo::VerifyPin { mailbox, pin } => {
                 Some(VmInput::PinChecked(match self.pins.get(&mailbox) {
-                    Some(p) if *p == pin => PinCheck::Matches,
+                    Some(p) if p == pin.expose() => PinCheck::Matches,
                     Some(_) => PinCheck::Differs,
                     None => PinCheck::NotSet,
                 }))
@@ -431,7 +431,7 @@ impl Sim {
         self.responses
             .iter()
             .filter(|(t, _)| *t == tx)
-            .map(|(_, r)| r.status)
+            .map(|(_, r)| r.status.as_u16())
             .collect()
     }
 
@@ -445,7 +445,10 @@ impl Sim {
         let (_, first) = self.send(req.clone(), phone.target());
         let first = first.expect("an answer");
         assert!(
-            matches!(first.status, 401 | 407),
+            matches!(
+                first.status,
+                StatusCode::UNAUTHORIZED | StatusCode::PROXY_AUTHENTICATION_REQUIRED
+            ),
             "challenged, got {}",
             first.status
         );
@@ -466,7 +469,7 @@ impl Sim {
         );
         self.send_authorized(phone, req, &password)
             .1
-            .map_or(0, |r| r.status)
+            .map_or(0, |r| r.status.as_u16())
     }
 
     /// `caller` dials `number`: the authorized INVITE's transaction.
@@ -909,7 +912,7 @@ fn too_many_calls_from_one_account_are_refused() {
     assert!(sim.final_on(a).is_none() && sim.final_on(b).is_none());
     let refused = sim.final_on(third).unwrap();
     assert_eq!(
-        (refused.status, refused.reason.as_str()),
+        (refused.status.as_u16(), refused.reason.as_str()),
         (403, "Too Many Calls In Progress")
     );
 }
@@ -1397,7 +1400,7 @@ fn guesses_sent_in_parallel_cannot_outrun_the_lockout() {
     sim.release();
     let statuses: Vec<u16> = txs
         .iter()
-        .map(|t| sim.final_on(*t).unwrap().status)
+        .map(|t| sim.final_on(*t).unwrap().status.as_u16())
         .collect();
     // The lockout after the third wrong guess holds for the rest, the right one included.
     assert!(statuses.iter().all(|s| *s == 403), "{statuses:?}");

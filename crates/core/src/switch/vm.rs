@@ -19,9 +19,11 @@ use crate::endpoint::{Endpoint, NewEndpoint};
 use crate::extension::Extension;
 use crate::guard::Lockout;
 use crate::limits::{NewVoicemail, OpenVoicemail};
+use crate::sip::StatusCode;
 use crate::sip::{Method, Request};
 use crate::target::Target;
 use crate::text::Printable;
+use crate::vm::pin::Pin;
 use crate::vm::{
     Command as VmCommand, Deposit, Folder, GreetingKind, LoginResult, Reason, RecordEnd,
     RecordResult, RecordingFor, Session,
@@ -57,11 +59,11 @@ pub(super) struct Planned {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Login {
     /// Asked whether the mailbox exists, before the attempt is reserved.
-    Exists { mailbox: String, pin: String },
+    Exists { mailbox: String, pin: Pin },
     /// The attempt is reserved; the PIN is being checked.
     Checking {
         mailbox: String,
-        pin: String,
+        pin: Pin,
         account: Option<String>,
     },
 }
@@ -163,7 +165,7 @@ impl Switch {
                 .limits
                 .admit_voicemail(new, source.addr.ip(), trusted, open)
         {
-            info!(caller = %Printable(&caller), source = %source, status = refusal.status, "voicemail call refused: {}", refusal.reason);
+            info!(caller = %Printable(&caller), source = %source, status = refusal.status.as_u16(), "voicemail call refused: {}", refusal.reason);
             return self.refuse(tx, &invite, local_tag.as_deref(), refusal);
         }
         let id = self.new_call_id();
@@ -206,7 +208,11 @@ impl Switch {
             let tag = local_tag.unwrap_or_else(|| self.tag());
             return self.respond(
                 tx,
-                crate::sip::Response::to_request(&invite, 503, Some(&tag)),
+                crate::sip::Response::to_request(
+                    &invite,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Some(&tag),
+                ),
             );
         };
         let (label, span) = match &kind {
@@ -382,13 +388,19 @@ impl Switch {
     }
 
     /// The caller's phone answered the REFER to the operator (or never did): the call ends either way.
-    pub(super) fn transfer_result(&mut self, now: Instant, call: CallId, status: u16) {
+    pub(super) fn transfer_result(&mut self, now: Instant, call: CallId, status: StatusCode) {
         if let Some(v) = self.voicemail.get_mut(&call) {
             let _g = v.span.clone().entered();
-            if (200..300).contains(&status) {
-                info!(status, "transfer accepted by the caller's phone");
+            if status.is_success() {
+                info!(
+                    status = status.as_u16(),
+                    "transfer accepted by the caller's phone"
+                );
             } else {
-                warn!(status, "the caller's phone refused the transfer");
+                warn!(
+                    status = status.as_u16(),
+                    "the caller's phone refused the transfer"
+                );
             }
             v.transferring = false;
             v.endpoint.hangup(now);
@@ -436,7 +448,7 @@ impl Switch {
                     }
                     Output::Event(CallEvent::Dtmf(d)) => v.session.handle_dtmf(now, d),
                     Output::Event(CallEvent::Ended { status, reason }) => {
-                        info!(status, reason, "voicemail call ended");
+                        info!(status = status.as_u16(), reason, "voicemail call ended");
                         // A recording still running is finalized first; the session then decides.
                         v.closing = true;
                         self.out.push_back(Command::Voicemail(id, VmIo::Close));
@@ -616,7 +628,7 @@ impl Switch {
         }
     }
 
-    fn login(&mut self, now: Instant, id: CallId, mailbox: String, pin: Option<String>) {
+    fn login(&mut self, now: Instant, id: CallId, mailbox: String, pin: Option<Pin>) {
         let Some(v) = self.voicemail.get_mut(&id) else {
             return;
         };
@@ -639,14 +651,7 @@ impl Switch {
 
     /// Count the attempt before the slow check starts, so that parallel calls cannot outrun the
     /// lockout; only a mailbox that exists is counted by name (made-up numbers cannot fill the table).
-    fn login_reserve(
-        &mut self,
-        now: Instant,
-        id: CallId,
-        mailbox: String,
-        pin: String,
-        exists: bool,
-    ) {
+    fn login_reserve(&mut self, now: Instant, id: CallId, mailbox: String, pin: Pin, exists: bool) {
         let Some(v) = self.voicemail.get_mut(&id) else {
             return;
         };
@@ -691,8 +696,8 @@ impl Switch {
             PinCheck::NotSet => {
                 crate::vm::pin::default_pin_opens(v.own_phone, &v.caller, &mailbox)
                     && crate::sip::digest::constant_time_eq(
-                        pin.as_bytes(),
-                        self.config.vm.default_pin.as_bytes(),
+                        pin.expose().as_bytes(),
+                        self.config.vm.default_pin.expose().as_bytes(),
                     )
             }
         };

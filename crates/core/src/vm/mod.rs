@@ -420,7 +420,7 @@ pub enum Command {
         /// Mailbox number.
         mailbox: String,
         /// The digits entered.
-        pin: Option<String>,
+        pin: Option<pin::Pin>,
     },
     /// Does this mailbox exist? The answer comes back in [`Session::handle_mailbox_exists`].
     CheckMailbox(String),
@@ -436,7 +436,7 @@ pub enum Command {
     /// Turn the temporary greeting off.
     DeactivateTemporary,
     /// Store a new PIN for the logged-in mailbox.
-    SetPin(String),
+    SetPin(pin::Pin),
     /// Transfer the caller to the operator.
     Operator,
     /// End the call.

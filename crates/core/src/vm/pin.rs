@@ -1,6 +1,44 @@
 //! The PIN rules: digits only, a minimum length, and nothing trivial (one repeated digit, a straight run
 //! up or down, or the mailbox's own number).
 
+/// A PIN as typed on a keypad or given by an administrator: 0 to [`Pin::MAX_LEN`] ASCII digits (an
+/// empty entry is a PIN that opens nothing). Its `Debug` never shows the digits, so that no log,
+/// command dump or panic message carries one; [`Pin::expose`] is the one way to read them.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Pin(String);
+
+impl Pin {
+    /// The longest PIN stored.
+    pub const MAX_LEN: usize = 32;
+
+    /// Digits as entered; `None` unless `s` is at most [`Pin::MAX_LEN`] ASCII digits.
+    pub fn new(s: impl Into<String>) -> Option<Pin> {
+        let s = s.into();
+        (s.len() <= Pin::MAX_LEN && s.bytes().all(|b| b.is_ascii_digit())).then_some(Pin(s))
+    }
+
+    /// The empty entry (matches no PIN).
+    pub fn empty() -> Pin {
+        Pin(String::new())
+    }
+
+    /// The digits (to hash, or to compare in constant time).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether no digit was entered.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Debug for Pin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Pin(..)")
+    }
+}
+
 /// Why a PIN is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum PinProblem {
@@ -10,16 +48,22 @@ pub enum PinProblem {
     /// Shorter than the minimum.
     #[error("a PIN needs at least {0} digits")]
     TooShort(usize),
+    /// Longer than Parley stores.
+    #[error("a PIN has at most {0} digits")]
+    TooLong(usize),
     /// Too easy to guess.
     #[error("that PIN is too easy to guess (one repeated digit, a straight run, or the extension number)")]
     Trivial,
 }
 
-/// Check a new PIN for `mailbox`.
-pub fn check(pin: &str, min_len: usize, mailbox: &str) -> Result<(), PinProblem> {
+/// Check a new PIN for `mailbox` against the policy; the PIN it allows.
+pub fn check(pin: &str, min_len: usize, mailbox: &str) -> Result<Pin, PinProblem> {
     if pin.is_empty() || !pin.bytes().all(|b| b.is_ascii_digit()) {
         return Err(PinProblem::NotDigits);
     }
+    let Some(p) = Pin::new(pin) else {
+        return Err(PinProblem::TooLong(Pin::MAX_LEN));
+    };
     if pin.len() < min_len {
         return Err(PinProblem::TooShort(min_len));
     }
@@ -32,7 +76,7 @@ pub fn check(pin: &str, min_len: usize, mailbox: &str) -> Result<(), PinProblem>
     if all_same || run(1) || run(-1) || pin == mailbox {
         return Err(PinProblem::Trivial);
     }
-    Ok(())
+    Ok(p)
 }
 
 /// Whether a mailbox whose PIN was never set may open with the default PIN: only from its owner's own
@@ -55,8 +99,13 @@ mod tests {
 
     #[test]
     fn good_pins_pass() {
-        assert_eq!(check("2580", 4, "101"), Ok(()));
-        assert_eq!(check("918273", 4, "101"), Ok(()));
+        assert!(check("2580", 4, "101").is_ok());
+        assert!(check("918273", 4, "101").is_ok());
+        assert_eq!(
+            check(&"7".repeat(33), 4, "101"),
+            Err(PinProblem::TooLong(32))
+        );
+        assert_eq!(format!("{:?}", check("2580", 4, "101").unwrap()), "Pin(..)");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use super::pin::{self, PinProblem};
+use super::pin::{self, Pin, PinProblem};
 use super::profile::{Act, MenuPrompt, Profile};
 use super::say;
 use super::{
@@ -102,7 +102,7 @@ pub struct Session {
     /// Where the next recording goes, decided before the tone.
     next_recording: Option<RecordingFor>,
     digits: String,
-    new_pin: Option<String>,
+    new_pin: Option<Pin>,
     out: VecDeque<Command>,
 }
 
@@ -528,14 +528,15 @@ impl Session {
                 self.phase = Phase::Waiting;
                 self.out.push_back(Command::Login {
                     mailbox,
-                    pin: Some(digits),
+                    // Collected keys are at most 20 digits: always a valid entry.
+                    pin: Some(Pin::new(digits).unwrap_or_else(Pin::empty)),
                 });
             }
             Collect::NewPin => {
                 let number = self.mailbox().unwrap_or_default().to_string();
                 match pin::check(&digits, self.config.pin_min_len, &number) {
-                    Ok(()) => {
-                        self.new_pin = Some(digits);
+                    Ok(p) => {
+                        self.new_pin = Some(p);
                         self.collect(Collect::PinAgain);
                     }
                     Err(PinProblem::TooShort(n)) => {
@@ -548,15 +549,14 @@ impl Session {
                         vec![prompt("vm-pass-trivial")],
                         Then::Collect(Collect::NewPin),
                     ),
-                    Err(PinProblem::NotDigits) => {
+                    Err(PinProblem::NotDigits | PinProblem::TooLong(_)) => {
                         self.say(vec![prompt("vm-sorry")], Then::Collect(Collect::NewPin))
                     }
                 }
             }
             Collect::PinAgain => {
-                if self.new_pin.as_deref() == Some(digits.as_str()) {
-                    self.new_pin = None;
-                    self.out.push_back(Command::SetPin(digits));
+                if let Some(p) = self.new_pin.take_if(|p| p.expose() == digits) {
+                    self.out.push_back(Command::SetPin(p));
                     if let Some(m) = self.mailbox.as_mut() {
                         m.pin_is_default = false;
                     }

@@ -5,7 +5,6 @@
 //! on the signalling path.
 
 mod contain;
-mod lookup;
 mod worker;
 
 use std::collections::HashMap;
@@ -14,27 +13,25 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use parley_core::call::LocalAddr;
 pub use parley_core::limits::Limits;
-use parley_core::registrar::RegistrarConfig;
 use parley_core::sip::Request;
 use parley_core::switch::status::{Status, StatusHandle};
-pub use parley_core::switch::VmSettings;
 use parley_core::switch::{
     Account, CallId, CallSummary, ClientRoute, Command, Control, CountFor, Counts, JobId, Switch,
-    SwitchConfig, VmInput, VmIo,
+    VmInput, VmIo,
 };
-use parley_store::{CallRecord, Store};
+pub use parley_core::switch::{SwitchConfig, VmSettings};
+use parley_store::Store;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, info_span, warn, Instrument};
 
 use crate::adapter::{Adapter, AdapterError, Inbound, TxId};
-use crate::media::{Media, MediaEvent};
 use crate::prompts::Prompts;
-use crate::relay::{PortRange, Relay};
+use parley_rtp::media::{Media, MediaEvent};
+use parley_rtp::relay::{PortRange, Relay};
 
-/// Settings of the SIP server.
+/// Settings of the SIP server: its sockets, and the switch's settings it starts the switch with.
 #[derive(Debug, Clone)]
 pub struct SipConfig {
     /// Where SIP listens (UDP and TCP).
@@ -43,27 +40,10 @@ pub struct SipConfig {
     pub public_ip: IpAddr,
     /// RTP port range (inclusive).
     pub rtp_ports: (u16, u16),
-    /// How long a callee rings before the call gives up.
-    pub no_answer: Duration,
-    /// Registration expiry limits.
-    pub registrar: RegistrarConfig,
-    /// Digest nonce lifetime.
-    pub nonce_ttl: Duration,
-    /// Digest algorithms offered, in order.
-    pub algorithms: Vec<parley_core::sip::digest::Algorithm>,
-    /// Accept digest responses without `qop` (RFC 2069 phones); each nonce then serves one request.
-    pub dangerous_digest_rfc2069: bool,
-    /// Brute-force lockout settings for digest authentication.
-    pub guard: parley_core::guard::GuardConfig,
-    /// Whether a callee already in a call is rung again (its phone may then refuse with 486); when
-    /// false, Parley answers 486 itself.
-    pub call_waiting: bool,
-    /// Voicemail.
-    pub vm: VmSettings,
-    /// Bounds on what one account or address may hold at once.
-    pub limits: Limits,
     /// Bounds of the transports (TCP connections, their idle timeout).
     pub transport: crate::adapter::TransportLimits,
+    /// The switch's settings (its addresses, limits, voicemail, digest).
+    pub switch: SwitchConfig,
 }
 
 /// What comes back to the signalling task from the tasks it started.
@@ -83,7 +63,7 @@ pub(super) enum Back {
 /// A voicemail call's media end and the queue of its IO.
 struct VmHandle {
     io: mpsc::UnboundedSender<VmIo>,
-    stats: Arc<crate::media::MediaStats>,
+    stats: Arc<parley_rtp::media::MediaStats>,
 }
 
 struct Shell {
@@ -117,29 +97,10 @@ pub async fn run(
     .await?;
     let (back, mut back_rx) = mpsc::unbounded_channel();
     let start = now();
-    recover_recordings(&store, config.vm.menus.min_message).await;
-    let switch = Switch::new(
-        start,
-        SwitchConfig {
-            local: LocalAddr {
-                host: config.public_ip.to_string(),
-                port: config.listen.port(),
-            },
-            media_ip: config.public_ip,
-            no_answer: config.no_answer,
-            registrar: config.registrar.clone(),
-            realm: parley_store::SIP_REALM.to_string(),
-            digest_key: rand::random(),
-            nonce_ttl: config.nonce_ttl,
-            algorithms: config.algorithms.clone(),
-            dangerous_digest_rfc2069: config.dangerous_digest_rfc2069,
-            guard: config.guard.clone(),
-            call_waiting: config.call_waiting,
-            vm: config.vm.clone(),
-            limits: config.limits.clone(),
-            seed: rand::random(),
-        },
-    );
+    store
+        .recover_recordings(config.switch.vm.menus.min_message)
+        .await;
+    let switch = Switch::new(start, config.switch.clone());
     let mut shell = Shell {
         switch,
         adapter,
@@ -153,7 +114,7 @@ pub async fn run(
         vms: HashMap::new(),
         routes: HashMap::new(),
         back,
-        prompts: Arc::new(Mutex::new(Prompts::new(config.vm.prompts.clone()))),
+        prompts: Arc::new(Mutex::new(Prompts::new(config.switch.vm.prompts.clone()))),
         status,
         timers_paused_until: None,
     };
@@ -330,15 +291,15 @@ impl Shell {
     fn control(&mut self, c: Control) {
         match c {
             Control::SetLamp { mailbox, on, reply } => {
-                let (store, back) = (self.store.clone(), self.back.clone());
-                tokio::spawn(async move {
-                    let counts = lookup::counts(&store, &mailbox).await;
-                    let _ = back.send(Back::Lamp {
+                let store = self.store.clone();
+                self.answer(async move {
+                    let counts = store.counts_or_zero(&mailbox).await;
+                    Back::Lamp {
                         mailbox,
                         on,
                         counts,
                         reply,
-                    });
+                    }
                 });
             }
             Control::MailboxChanged(m) => self.switch.mailbox_changed(&m),
@@ -383,7 +344,11 @@ impl Shell {
             let tag = format!("{:x}", rand::random::<u64>());
             self.adapter.respond(
                 tx,
-                &parley_core::sip::Response::to_request(req, 500, Some(&tag)),
+                &parley_core::sip::Response::to_request(
+                    req,
+                    parley_core::sip::StatusCode::SERVER_INTERNAL_ERROR,
+                    Some(&tag),
+                ),
             );
         }
     }
@@ -430,12 +395,31 @@ impl Shell {
                 job,
                 account,
                 algorithm,
-            } => lookup::credentials(&self.store, &self.back, job, account, algorithm),
+            } => {
+                let store = self.store.clone();
+                self.answer(async move {
+                    let ha1 = store.ha1(&account, algorithm).await.unwrap_or_else(|e| {
+                        warn!(error = %e, "account lookup failed");
+                        None
+                    });
+                    Back::Credentials(job, ha1)
+                });
+            }
             Command::Accounts { job, names } => {
-                lookup::accounts(&self.store, &self.back, job, names)
+                let store = self.store.clone();
+                self.answer(async move {
+                    let found = store.switch_accounts(&names).await.map_err(|e| {
+                        warn!(error = %e, "account lookup failed");
+                    });
+                    Back::Accounts(job, found)
+                });
             }
             Command::CountMessages { mailbox, why } => {
-                lookup::count(&self.store, &self.back, mailbox, why)
+                let store = self.store.clone();
+                self.answer(async move {
+                    let counts = store.counts_or_zero(&mailbox).await;
+                    Back::Counts(mailbox, why, counts)
+                });
             }
             Command::OpenRelay(id) => {
                 let relay = self
@@ -476,7 +460,7 @@ impl Shell {
             }
             Command::OpenMedia(id) => {
                 let back = self.back.clone();
-                let sink: crate::media::EventSink = Box::new(move |ev| {
+                let sink: parley_rtp::media::EventSink = Box::new(move |ev| {
                     let input = match ev {
                         MediaEvent::PlayDone(g) => VmInput::PlayDone(g),
                         MediaEvent::Digit(d) => VmInput::Digit(d),
@@ -525,26 +509,20 @@ impl Shell {
         }
     }
 
+    /// Run IO in a task of its own; its answer comes back on the actor's channel.
+    fn answer(&self, io: impl std::future::Future<Output = Back> + Send + 'static) {
+        let back = self.back.clone();
+        tokio::spawn(async move {
+            let _ = back.send(io.await);
+        });
+    }
+
     /// Write a call record off the signalling task.
     fn record(&self, s: CallSummary) {
         let ago = now().saturating_duration_since(s.started).as_secs();
-        let started = unix_now().saturating_sub(ago);
-        let r = CallRecord {
-            id: 0,
-            started_at: started as i64,
-            caller: s.caller,
-            caller_name: s.caller_name,
-            callee: s.callee,
-            outcome: s.outcome,
-            talk_ms: s.talk.as_millis() as i64,
-            total_ms: s.total.as_millis() as i64,
-        };
+        let started = unix_now().saturating_sub(ago) as i64;
         let store = self.store.clone();
-        tokio::spawn(async move {
-            if let Err(e) = store.add_call_record(&r).await {
-                warn!(error = %e, "call record not written");
-            }
-        });
+        tokio::spawn(async move { store.record_call(s, started).await });
     }
 
     /// Replace the shared status with the switch's view and the relays' and media ends' counters.
@@ -574,47 +552,6 @@ fn route_call(route: &ClientRoute) -> Option<CallId> {
     match route {
         ClientRoute::Call { call, .. } | ClientRoute::Transfer { call } => Some(*call),
         _ => None,
-    }
-}
-
-/// Messages whose recording was cut by a crash: fix their WAV headers and make them visible (before
-/// the server takes calls).
-async fn recover_recordings(store: &Store, min_message: Duration) {
-    let Ok(list) = store.unfinished_messages().await else {
-        return;
-    };
-    let min_ms = min_message.as_millis() as u64;
-    for (id, mailbox) in list {
-        let path = store.message_path(&mailbox, id);
-        let samples = tokio::task::spawn_blocking(move || {
-            let mut f = std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open(&path)
-                .map_err(parley_media::wav::WavError::from)?;
-            let n = parley_media::wav::recover(&mut f)?;
-            f.sync_all()?;
-            Ok::<u64, parley_media::wav::WavError>(n)
-        })
-        .await
-        .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string()).into()));
-        match samples {
-            Ok(n) if n / 8 >= min_ms => {
-                let mark_read = store
-                    .mailbox_settings(&mailbox)
-                    .await
-                    .is_ok_and(|s| s.mark_read);
-                let folder = parley_core::vm::Folder::for_new_message(mark_read);
-                let _ = store
-                    .finish_message(id, (n / 8) as i64, folder.as_str())
-                    .await;
-                info!(message = id, mailbox = %mailbox, ms = n / 8, "recovered a message cut short by a stop of Parley");
-            }
-            other => {
-                info!(message = id, mailbox = %mailbox, result = ?other.map(|n| n / 8).map_err(|e| e.to_string()), "dropped an unfinished recording (too short or unreadable)");
-                let _ = store.delete_message(id).await;
-            }
-        }
     }
 }
 

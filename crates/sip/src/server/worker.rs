@@ -3,33 +3,17 @@
 //! that the signalling task never waits for the disk or the database. Every answer goes back to the
 //! switch as a [`VmInput`]; nothing here decides what the call does.
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use parley_core::switch::{CallId, CountFor, PinCheck, VmInput, VmIo};
-use parley_core::text::Printable;
-use parley_core::vm::{Audio, GreetingKind, RecordingFor};
-use parley_store::Store;
+use parley_core::vm::{Audio, Folder};
+use parley_store::{read_audio, Store, Take};
 use tokio::sync::mpsc;
-use tracing::{info, warn, Instrument};
+use tracing::{warn, Instrument};
 
-use super::{lookup, unix_now, Back};
-use crate::media::{Clip, Media, RecordSpec};
-use crate::prompts::{read_wav, Prompts};
-
-/// The recording a call is making or has made, until it is kept or discarded.
-#[derive(Debug)]
-enum Take {
-    Message {
-        id: i64,
-        mailbox: String,
-    },
-    Greeting {
-        mailbox: String,
-        kind: GreetingKind,
-        tmp: PathBuf,
-    },
-}
+use super::{unix_now, Back};
+use crate::prompts::Prompts;
+use parley_rtp::media::{Clip, Media, RecordSpec};
 
 struct Worker {
     id: CallId,
@@ -119,75 +103,38 @@ impl Worker {
                 purpose,
                 max,
                 silence,
-            } => match self.start_take(purpose).await {
-                Some(path) => self.media.record(RecordSpec { path, max, silence }),
-                None => self.answer(VmInput::RecordFailed),
+            } => match self.store.start_take(purpose, unix_now() as i64).await {
+                Ok(take) => {
+                    let path = take.path().to_path_buf();
+                    self.take = Some(take);
+                    self.media.record(RecordSpec { path, max, silence });
+                }
+                Err(err) => {
+                    warn!(error = %err, "cannot prepare the recording");
+                    self.answer(VmInput::RecordFailed);
+                }
             },
             VmIo::StopRecord => self.media.stop_record(),
             VmIo::KeepMessage {
                 duration_ms,
                 folder,
-            } => {
-                if let Some(Take::Message { id, mailbox }) = self.take.take() {
-                    match self
-                        .store
-                        .finish_message(id, duration_ms as i64, folder.as_str())
-                        .await
-                    {
-                        Ok(()) => {
-                            info!(message = id, mailbox = %mailbox, ms = duration_ms, "message saved")
-                        }
-                        Err(err) => warn!(error = %err, message = id, "cannot save message"),
-                    }
+            } => self.keep(duration_ms, folder).await,
+            VmIo::KeepGreeting => self.keep(0, Folder::New).await,
+            VmIo::DiscardTake => {
+                if let Some(take) = self.take.take() {
+                    self.store.discard_take(take).await;
                 }
             }
-            VmIo::KeepGreeting => {
-                if let Some(Take::Greeting { mailbox, kind, tmp }) = self.take.take() {
-                    let fin = self.store.greeting_path(&mailbox, kind.as_str());
-                    match tokio::fs::rename(&tmp, &fin).await {
-                        Ok(()) => {
-                            info!(mailbox = %mailbox, greeting = kind.as_str(), "greeting saved")
-                        }
-                        Err(err) => warn!(error = %err, "cannot install greeting"),
-                    }
-                }
-            }
-            VmIo::DiscardTake => match self.take.take() {
-                Some(Take::Message { id, .. }) => {
-                    info!(message = id, "message discarded (too short or re-recorded)");
-                    let _ = self.store.delete_message(id).await;
-                }
-                Some(Take::Greeting { tmp, .. }) => {
-                    let _ = tokio::fs::remove_file(tmp).await;
-                }
-                None => {}
-            },
             VmIo::MailboxExists(n) => {
-                let exists = matches!(lookup::account(&self.store, &n).await, Ok(Some(_)));
+                let exists = matches!(self.store.switch_account(&n).await, Ok(Some(_)));
                 self.answer(VmInput::MailboxExists(n, exists));
             }
             VmIo::VerifyPin { mailbox, pin } => {
-                let check = match self.store.pin_hash(&mailbox).await {
-                    Ok(None) => PinCheck::NotSet,
-                    Ok(Some(hash)) => {
-                        // argon2 is slow on purpose: off the runtime's worker threads.
-                        let ok = tokio::task::spawn_blocking(move || {
-                            parley_store::verify_secret(&pin, &hash)
-                        })
-                        .await
-                        .unwrap_or(false);
-                        if ok {
-                            PinCheck::Matches
-                        } else {
-                            PinCheck::Differs
-                        }
-                    }
-                    Err(_) => PinCheck::Differs,
-                };
+                let check = self.store.check_pin(&mailbox, pin).await;
                 self.answer(VmInput::PinChecked(check));
             }
             VmIo::LoadMailbox(m) => {
-                let view = lookup::mailbox_view(&self.store, &m).await.map(Box::new);
+                let view = self.store.mailbox_view(&m).await.map(Box::new);
                 self.answer(VmInput::Mailbox(view));
             }
             VmIo::MoveMessage { id, folder } => {
@@ -201,23 +148,13 @@ impl Worker {
                 }
             }
             VmIo::SetTemporary { mailbox, active } => {
-                if let Ok(mut s) = self.store.mailbox_settings(&mailbox).await {
-                    s.temp_active = active;
-                    let _ = self.store.set_mailbox_settings(&mailbox, s).await;
+                if let Err(err) = self.store.set_temporary(&mailbox, active).await {
+                    warn!(error = %err, "cannot switch the temporary greeting");
                 }
             }
-            VmIo::SetPin { mailbox, pin } => {
-                let changes = parley_store::UserChanges {
-                    pin: Some(pin),
-                    ..Default::default()
-                };
-                match self.store.update_user(&mailbox, &changes).await {
-                    Ok(()) => info!(mailbox = %mailbox, "PIN changed by phone"),
-                    Err(err) => warn!(mailbox = %mailbox, error = %err, "PIN change refused"),
-                }
-            }
+            VmIo::SetPin { mailbox, pin } => self.store.set_pin_by_phone(&mailbox, pin).await,
             VmIo::CountMessages(m) => {
-                let c = lookup::counts(&self.store, &m).await;
+                let c = self.store.counts_or_zero(&m).await;
                 let _ = self.back.send(Back::Counts(m, CountFor::Changed, c));
             }
             VmIo::Close => {
@@ -228,49 +165,32 @@ impl Worker {
         }
     }
 
+    /// Keep the take, if there is one.
+    async fn keep(&mut self, duration_ms: u64, folder: Folder) {
+        if let Some(take) = self.take.take() {
+            if let Err(err) = self.store.keep_take(take, duration_ms, folder).await {
+                warn!(error = %err, "cannot keep the recording");
+            }
+        }
+    }
+
     /// Read what a playlist names (a missing file plays as nothing).
     async fn clips(&mut self, audio: Vec<Audio>) -> Vec<Clip> {
         let mut clips = Vec::with_capacity(audio.len());
         for a in audio {
-            let (path, seekable) = match a {
-                Audio::Prompt(p) => {
-                    let samples = self.prompts.lock().map(|mut p2| p2.get(&p));
-                    if let Ok(samples) = samples {
-                        clips.push(Clip {
-                            samples,
-                            seekable: false,
-                        });
-                    }
-                    continue;
+            let (samples, seekable) = match a {
+                Audio::Prompt(p) => match self.prompts.lock() {
+                    Ok(mut prompts) => (Some(prompts.get(&p)), false),
+                    Err(_) => continue,
+                },
+                Audio::Greeting { mailbox, kind } => {
+                    (self.store.greeting_audio(&mailbox, kind).await, false)
                 }
-                Audio::Greeting { mailbox, kind } => (
-                    Some(self.store.greeting_path(&mailbox, kind.as_str())),
-                    false,
-                ),
-                Audio::Message(mid) => {
-                    let path = match self.store.get_message(mid).await {
-                        Ok(Some(m)) => Some(self.store.message_path(&m.mailbox, m.id)),
-                        _ => None,
-                    };
-                    (path, true)
-                }
-                Audio::Take => {
-                    let path = match &self.take {
-                        Some(Take::Message { id, mailbox }) => {
-                            Some(self.store.message_path(mailbox, *id))
-                        }
-                        Some(Take::Greeting { tmp, .. }) => Some(tmp.clone()),
-                        None => None,
-                    };
-                    (path, true)
-                }
-            };
-            let samples = match path {
-                Some(p) => tokio::task::spawn_blocking(move || read_wav(&p))
-                    .await
-                    .ok()
-                    .flatten(),
-                None => None,
+                Audio::Message(mid) => (self.store.message_audio(mid).await, true),
+                Audio::Take => match &self.take {
+                    Some(t) => (read_audio(t.path().to_path_buf()).await, true),
+                    None => (None, true),
+                },
             };
             clips.push(Clip {
                 samples: samples.unwrap_or_else(|| Arc::from(Vec::new())),
@@ -278,50 +198,5 @@ impl Worker {
             });
         }
         clips
-    }
-
-    /// Prepare the file a recording goes to (a message row for a message).
-    async fn start_take(&mut self, purpose: RecordingFor) -> Option<PathBuf> {
-        let (take, path) = match purpose {
-            RecordingFor::Message { mailbox, caller } => {
-                let name = match caller.as_deref() {
-                    Some(c) => self.store.get_user(c).await.ok().flatten().map(|u| u.name),
-                    None => None,
-                };
-                let mid = match self
-                    .store
-                    .start_message(
-                        &mailbox,
-                        caller.as_deref(),
-                        name.as_deref(),
-                        unix_now() as i64,
-                    )
-                    .await
-                {
-                    Ok(mid) => mid,
-                    Err(err) => {
-                        warn!(error = %err, "cannot create message");
-                        return None;
-                    }
-                };
-                let path = self.store.message_path(&mailbox, mid);
-                info!(message = mid, mailbox = %Printable(&mailbox), "recording message");
-                (Take::Message { id: mid, mailbox }, path)
-            }
-            RecordingFor::Greeting { mailbox, kind } => {
-                let fin = self.store.greeting_path(&mailbox, kind.as_str());
-                let tmp = fin.with_file_name(format!(".{}.recording.wav", kind.as_str()));
-                info!(mailbox = %mailbox, greeting = kind.as_str(), "recording greeting");
-                let path = tmp.clone();
-                (Take::Greeting { mailbox, kind, tmp }, path)
-            }
-        };
-        if let Some(dir) = path.parent() {
-            if let Err(err) = tokio::fs::create_dir_all(dir).await {
-                warn!(error = %err, dir = %dir.display(), "cannot create voicemail directory");
-            }
-        }
-        self.take = Some(take);
-        Some(path)
     }
 }

@@ -231,6 +231,7 @@ pub async fn put_my_pin(
 /// The PIN policy (the configured minimum, nothing trivial) for a PIN a person chooses.
 fn pin_policy(s: &AppState, pin: &str, ext: &str) -> ApiResult<()> {
     parley_core::vm::pin::check(pin, s.voicemail.menus.pin_min_len, ext)
+        .map(|_| ())
         .map_err(|e| ApiError::invalid("pin", e.to_string()))
 }
 

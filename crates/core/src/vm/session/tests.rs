@@ -224,7 +224,7 @@ fn star_during_the_greeting_asks_for_the_pin_of_that_mailbox() {
             Command::StopPlay,
             Command::Login {
                 mailbox: "101".into(),
-                pin: Some("2580".into())
+                pin: Pin::new("2580")
             }
         ]
     );
@@ -367,7 +367,7 @@ fn three_wrong_pins_end_the_call() {
         let cmds = drain(&mut s);
         assert!(cmds.contains(&Command::Login {
             mailbox: "101".into(),
-            pin: Some("9999".into())
+            pin: Pin::new("9999")
         }));
         s.handle_login(t0(), LoginResult::Wrong);
         if attempt < 3 {
@@ -419,7 +419,7 @@ fn default_pin_must_be_changed_at_first_login_and_trivial_pins_are_refused() {
         s.handle_dtmf(t0(), d);
     }
     let cmds = drain(&mut s);
-    assert!(cmds.contains(&Command::SetPin("2580".into())));
+    assert!(cmds.contains(&Command::SetPin(Pin::new("2580").unwrap())));
     assert_eq!(played(&cmds), ["vm-passchanged"]);
     s.handle_play_done(t0());
     assert_eq!(

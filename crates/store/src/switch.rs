@@ -1,0 +1,352 @@
+//! The store's side of the switch (`parley_core::switch`): answers to its lookups (accounts, mailbox
+//! views, counts, PIN checks) and the persistence of what its calls do (a recording in progress, kept
+//! or thrown away; PIN and temporary-greeting changes by phone; call records; recordings a crash cut
+//! short, recovered at start). The SIP shell calls these off its signalling task and feeds the
+//! answers back to the switch; nothing here decides what a call does.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parley_core::extension::Extension;
+use parley_core::switch::{Account, CallSummary, PinCheck};
+use parley_core::vm::pin::Pin;
+use parley_core::vm::{
+    Folder, GreetingKind, Greetings, LocalTime, MailboxView, MessageInfo, RecordingFor,
+};
+use parley_media::wav::{WavError, WavPlayer};
+use tracing::{info, warn};
+
+use crate::{CallRecord, Counts, MailboxSettings, Store, StoreError, UserChanges};
+
+/// A recording a voicemail call is making or has made, until it is kept or thrown away: a message
+/// (its row exists, not yet visible) or a greeting (written beside the one it replaces).
+#[derive(Debug)]
+pub struct Take {
+    path: PathBuf,
+    of: TakeOf,
+}
+
+#[derive(Debug)]
+enum TakeOf {
+    Message {
+        id: i64,
+        mailbox: String,
+    },
+    Greeting {
+        mailbox: String,
+        kind: GreetingKind,
+        installed: PathBuf,
+    },
+}
+
+impl Take {
+    /// The file the recording goes to.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Store {
+    /// An account as the switch needs it (`None`: no such extension; an error: the store cannot say).
+    pub async fn switch_account(&self, name: &str) -> Result<Option<Account>, StoreError> {
+        if !Extension::is_valid(name) {
+            return Ok(None);
+        }
+        let Some(user) = self.get_user(name).await? else {
+            return Ok(None);
+        };
+        let settings = self.mailbox_settings(name).await.unwrap_or_default();
+        Ok(Some(Account {
+            name: user.name,
+            always_prompt: settings.always_prompt,
+            mark_read: settings.mark_read,
+            greetings: self.greetings(name, &settings),
+        }))
+    }
+
+    /// The accounts a switch lookup names: the first is the one the call needs (its failure fails the
+    /// lookup); the others are extras wanted for their display name only (unknown when unreadable).
+    pub async fn switch_accounts(
+        &self,
+        names: &[String],
+    ) -> Result<Vec<Option<Account>>, StoreError> {
+        let mut found = Vec::with_capacity(names.len());
+        for (i, n) in names.iter().enumerate() {
+            if i == 0 {
+                found.push(self.switch_account(n).await?);
+                continue;
+            }
+            let user = self.get_user(n).await.ok().flatten();
+            found.push(user.map(|u| Account {
+                name: u.name,
+                always_prompt: true,
+                mark_read: false,
+                greetings: Greetings::default(),
+            }));
+        }
+        Ok(found)
+    }
+
+    /// The greetings callers of `mailbox` hear, from the files present and its settings.
+    fn greetings(&self, mailbox: &str, settings: &MailboxSettings) -> Greetings {
+        Greetings::resolve(
+            |k: GreetingKind| self.greeting_path(mailbox, k.as_str()).is_file(),
+            settings.temp_active,
+            settings.announcement,
+            settings.recording,
+        )
+    }
+
+    /// What the menus need of a mailbox after login (`None`: no such mailbox, or unreadable).
+    pub async fn mailbox_view(&self, mailbox: &str) -> Option<MailboxView> {
+        let user = self.get_user(mailbox).await.ok().flatten()?;
+        let settings = self.mailbox_settings(mailbox).await.unwrap_or_default();
+        let messages = self
+            .list_messages(mailbox)
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| MessageInfo {
+                id: m.id,
+                folder: Folder::parse(&m.folder).unwrap_or(Folder::Old),
+                received: local_time(m.received_at),
+                caller_is_extension: m.caller.as_deref().is_some_and(Extension::is_valid),
+                caller: m.caller,
+            })
+            .collect();
+        Some(MailboxView {
+            number: user.extension,
+            greetings: self.greetings(mailbox, &settings),
+            messages,
+            pin_is_default: self.pin_is_default(mailbox).await.unwrap_or(false),
+        })
+    }
+
+    /// A mailbox's counts, zero when the store cannot say.
+    pub async fn counts_or_zero(&self, mailbox: &str) -> Counts {
+        self.message_counts(mailbox).await.unwrap_or_default()
+    }
+
+    /// Check digits entered by phone against a mailbox's PIN (argon2, off the runtime's threads); a
+    /// store that cannot say answers "differs".
+    pub async fn check_pin(&self, mailbox: &str, pin: Pin) -> PinCheck {
+        match self.pin_hash(mailbox).await {
+            Ok(None) => PinCheck::NotSet,
+            Ok(Some(hash)) => {
+                let ok =
+                    tokio::task::spawn_blocking(move || crate::verify_secret(pin.expose(), &hash))
+                        .await
+                        .unwrap_or(false);
+                if ok {
+                    PinCheck::Matches
+                } else {
+                    PinCheck::Differs
+                }
+            }
+            Err(_) => PinCheck::Differs,
+        }
+    }
+
+    /// Store a PIN changed by phone (the store's own rules apply; a refusal is logged).
+    pub async fn set_pin_by_phone(&self, mailbox: &str, pin: Pin) {
+        let changes = UserChanges {
+            pin: Some(pin.expose().to_string()),
+            ..Default::default()
+        };
+        match self.update_user(mailbox, &changes).await {
+            Ok(()) => info!(mailbox = %mailbox, "PIN changed by phone"),
+            Err(err) => warn!(mailbox = %mailbox, error = %err, "PIN change refused"),
+        }
+    }
+
+    /// Turn a mailbox's temporary greeting on or off.
+    pub async fn set_temporary(&self, mailbox: &str, active: bool) -> Result<(), StoreError> {
+        let mut s = self.mailbox_settings(mailbox).await?;
+        s.temp_active = active;
+        self.set_mailbox_settings(mailbox, s).await
+    }
+
+    /// Prepare where a recording goes: a message's row (invisible until kept) and file, or a greeting
+    /// written beside the one it will replace. `now` is Unix seconds.
+    pub async fn start_take(&self, purpose: RecordingFor, now: i64) -> Result<Take, StoreError> {
+        let take = match purpose {
+            RecordingFor::Message { mailbox, caller } => {
+                // The directory first, so that no message row is left without a place for its audio.
+                tokio::fs::create_dir_all(self.mailbox_dir(&mailbox)).await?;
+                let name = match caller.as_deref() {
+                    Some(c) => self.get_user(c).await.ok().flatten().map(|u| u.name),
+                    None => None,
+                };
+                let id = self
+                    .start_message(&mailbox, caller.as_deref(), name.as_deref(), now)
+                    .await?;
+                info!(message = id, mailbox = %parley_core::text::Printable(&mailbox), "recording message");
+                Take {
+                    path: self.message_path(&mailbox, id),
+                    of: TakeOf::Message { id, mailbox },
+                }
+            }
+            RecordingFor::Greeting { mailbox, kind } => {
+                let installed = self.greeting_path(&mailbox, kind.as_str());
+                if let Some(dir) = installed.parent() {
+                    tokio::fs::create_dir_all(dir).await?;
+                }
+                info!(mailbox = %mailbox, greeting = kind.as_str(), "recording greeting");
+                Take {
+                    path: installed.with_file_name(format!(".{}.recording.wav", kind.as_str())),
+                    of: TakeOf::Greeting {
+                        mailbox,
+                        kind,
+                        installed,
+                    },
+                }
+            }
+        };
+        Ok(take)
+    }
+
+    /// Keep a take: a message becomes visible in `folder`, `duration_ms` long (its notifications
+    /// queued); a greeting replaces the one in use.
+    pub async fn keep_take(
+        &self,
+        take: Take,
+        duration_ms: u64,
+        folder: Folder,
+    ) -> Result<(), StoreError> {
+        match take.of {
+            TakeOf::Message { id, mailbox } => {
+                self.finish_message(id, duration_ms as i64, folder.as_str())
+                    .await?;
+                info!(message = id, mailbox = %mailbox, ms = duration_ms, "message saved");
+            }
+            TakeOf::Greeting {
+                mailbox,
+                kind,
+                installed,
+            } => {
+                tokio::fs::rename(&take.path, &installed).await?;
+                info!(mailbox = %mailbox, greeting = kind.as_str(), "greeting saved");
+            }
+        }
+        Ok(())
+    }
+
+    /// Throw a take away (a message too short, or recorded again).
+    pub async fn discard_take(&self, take: Take) {
+        match take.of {
+            TakeOf::Message { id, .. } => {
+                info!(message = id, "message discarded (too short or re-recorded)");
+                let _ = self.delete_message(id).await;
+            }
+            TakeOf::Greeting { .. } => {
+                let _ = tokio::fs::remove_file(&take.path).await;
+            }
+        }
+    }
+
+    /// The samples of a greeting (`None`: none recorded, or unreadable).
+    pub async fn greeting_audio(&self, mailbox: &str, kind: GreetingKind) -> Option<Arc<[i16]>> {
+        read_audio(self.greeting_path(mailbox, kind.as_str())).await
+    }
+
+    /// The samples of a stored message.
+    pub async fn message_audio(&self, id: i64) -> Option<Arc<[i16]>> {
+        let m = self.get_message(id).await.ok().flatten()?;
+        read_audio(self.message_path(&m.mailbox, m.id)).await
+    }
+
+    /// Write the record of a call that started at `started` (Unix seconds); a failure is logged.
+    pub async fn record_call(&self, s: CallSummary, started: i64) {
+        let r = CallRecord {
+            id: 0,
+            started_at: started,
+            caller: s.caller,
+            caller_name: s.caller_name,
+            callee: s.callee,
+            outcome: s.outcome,
+            talk_ms: s.talk.as_millis() as i64,
+            total_ms: s.total.as_millis() as i64,
+        };
+        if let Err(e) = self.add_call_record(&r).await {
+            warn!(error = %e, "call record not written");
+        }
+    }
+
+    /// Messages whose recording a stop of Parley cut short: their WAV headers are fixed and they are
+    /// made visible (in the folder a new message of their mailbox goes to), or dropped when shorter
+    /// than `min_message` or unreadable. Run before the server takes calls.
+    pub async fn recover_recordings(&self, min_message: Duration) {
+        let Ok(list) = self.unfinished_messages().await else {
+            return;
+        };
+        let min_ms = min_message.as_millis() as u64;
+        for (id, mailbox) in list {
+            let path = self.message_path(&mailbox, id);
+            let samples = tokio::task::spawn_blocking(move || {
+                let mut f = std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .open(&path)?;
+                let n = parley_media::wav::recover(&mut f)?;
+                f.sync_all()?;
+                Ok::<u64, WavError>(n)
+            })
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string()).into()));
+            match samples {
+                Ok(n) if n / 8 >= min_ms => {
+                    let mark_read = self
+                        .mailbox_settings(&mailbox)
+                        .await
+                        .is_ok_and(|s| s.mark_read);
+                    let folder = Folder::for_new_message(mark_read);
+                    let _ = self
+                        .finish_message(id, (n / 8) as i64, folder.as_str())
+                        .await;
+                    info!(message = id, mailbox = %mailbox, ms = n / 8, "recovered a message cut short by a stop of Parley");
+                }
+                other => {
+                    info!(message = id, mailbox = %mailbox, result = ?other.map(|n| n / 8).map_err(|e| e.to_string()), "dropped an unfinished recording (too short or unreadable)");
+                    let _ = self.delete_message(id).await;
+                }
+            }
+        }
+    }
+}
+
+/// Read a WAV file (a greeting, a message, a take) as samples, off the runtime's threads; `None` if
+/// absent or unreadable.
+pub async fn read_audio(path: PathBuf) -> Option<Arc<[i16]>> {
+    tokio::task::spawn_blocking(move || read_wav(&path))
+        .await
+        .ok()
+        .flatten()
+}
+
+/// Read a WAV file as samples (blocking); `None` if absent or unreadable (logged).
+pub fn read_wav(path: &Path) -> Option<Arc<[i16]>> {
+    let bytes = std::fs::read(path).ok()?;
+    match WavPlayer::from_wav_bytes(&bytes) {
+        Ok(p) => Some(Arc::from(p.samples())),
+        Err(e) => {
+            warn!(path = %path.display(), error = %e, "audio file unreadable");
+            None
+        }
+    }
+}
+
+fn local_time(unix: i64) -> LocalTime {
+    use chrono::{Datelike, TimeZone, Timelike};
+    let t = chrono::Local
+        .timestamp_opt(unix, 0)
+        .single()
+        .unwrap_or_else(|| chrono::Local.timestamp_opt(0, 0).unwrap());
+    LocalTime {
+        weekday: t.weekday().num_days_from_sunday() as u8,
+        month: t.month() as u8,
+        day: t.day() as u8,
+        hour: t.hour() as u8,
+        minute: t.minute() as u8,
+    }
+}
