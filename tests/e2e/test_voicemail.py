@@ -4,11 +4,10 @@ diverted calls from another PBX land in the named mailbox; message-waiting NOTIF
 a kill -9 mid-recording loses no message; wrong PINs end the call and lock the mailbox."""
 import time
 
-import pytest
 
 from peers import Baresip
 from vmhelp import (find_tone, shows_number, first_sound, inband_dtmf, message_file, messages, own_lines, pcm_tone, prompt_secs,
-                    tone_of, ulaw_tone)
+                    record_by_phone, tone_of, ulaw_tone, wait_for)
 
 TE = " 101\na=rtpmap:101 telephone-event/8000"
 SYSTEM_GREETING = ("vm-theperson", "digits/1", "digits/0", "digits/1", "vm-isunavail", "vm-intro", "beep")
@@ -25,24 +24,6 @@ def deposit(p, sipp, tmp_path, to="101", caller="100", freq=440, hold=12000, por
     wav = ulaw_tone(tmp_path / f"tone-{freq}-{port}.wav", freq, hold / 1000 + 3)
     return sipp(p, "uac_vm_stream.xml", port=p.sip_port + port, user=caller, password=f"secret{caller}",
                 service=to, m=m, subst={"caller": caller, "wav": wav, "hold": hold, "te": te})
-
-
-def record_by_phone(phone, keys, prompt):
-    """Press `keys` to record a greeting; the phone's tone is recorded for 3 s, then # ends it, 1 keeps it."""
-    phone.press(keys, gap=0.5)
-    phone.drain(prompt_secs(prompt, "beep") + 3.0)
-    phone.press("#1", gap=1.0)
-    phone.drain(prompt_secs("vm-greetsaved") + 0.5)
-
-
-def wait_for(cond, secs=15, what="condition"):
-    deadline = time.time() + secs
-    while time.time() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_unanswered_call_goes_to_voicemail_and_the_message_keeps_the_callers_audio(parley_factory, sipp, tmp_path):

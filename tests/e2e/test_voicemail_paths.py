@@ -10,7 +10,7 @@ import time
 import urllib.request
 
 from peers import Baresip
-from vmhelp import find_tone, message_file, messages, pcm_tone, prompt_secs, tone_of
+from vmhelp import find_tone, message_file, messages, pcm_tone, prompt_secs, record_by_phone, tone_of, wait_for
 
 PIN = "2580"
 COUNTS = ("vm-youhave", "vm-no", "vm-messages")  # "you have no messages", said after login
@@ -32,16 +32,6 @@ def tone_prompts(tmp_path, **tones):
     for name, (freq, secs) in tones.items():
         pcm_tone(d / f"{name.replace('_', '-')}.wav", freq, secs)
     return str(d)
-
-
-def wait_for(cond, secs=15, what="condition"):
-    deadline = time.time() + secs
-    while time.time() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def registered(p, ext):
@@ -75,14 +65,6 @@ def last_heard(b):
 def login(b, p):
     b.dial(f"sip:*97@127.0.0.1:{p.sip_port}")
     b.press(PIN + "#")
-
-
-def record_by_phone(b, keys, prompt):
-    """Press `keys` to record a greeting; the phone's tone is recorded for 3 s, then # ends it, 1 keeps it."""
-    b.press(keys, gap=0.5)
-    b.drain(prompt_secs(prompt, "beep") + 3.0)
-    b.press("#1", gap=1.0)
-    b.drain(prompt_secs("vm-greetsaved") + 0.5)
 
 
 def api_put(p, path, body, auth):

@@ -2,6 +2,7 @@
 analysis of recordings, test audio made with sox, and prompt lengths from the bundled prompt set."""
 import sqlite3
 import subprocess
+import time
 import wave
 
 from conftest import ROOT
@@ -116,3 +117,22 @@ def first_sound(path, level=500, window=0.1):
         if rms(samples[i:i + n]) >= level:
             return i / rate
     return None
+
+
+def wait_for(cond, secs=15, what="condition"):
+    """Poll `cond` until it gives something true (returned), or fail after `secs`."""
+    deadline = time.time() + secs
+    while time.time() < deadline:
+        got = cond()
+        if got:
+            return got
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def record_by_phone(phone, keys, prompt):
+    """Press `keys` to record a greeting; the phone's tone is recorded for 3 s, then # ends it, 1 keeps it."""
+    phone.press(keys, gap=0.5)
+    phone.drain(prompt_secs(prompt, "beep") + 3.0)
+    phone.press("#1", gap=1.0)
+    phone.drain(prompt_secs("vm-greetsaved") + 0.5)
