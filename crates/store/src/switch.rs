@@ -65,6 +65,11 @@ impl Store {
         }))
     }
 
+    /// Whether `name` is a mailbox (an account's extension); a store that cannot say answers no.
+    pub async fn mailbox_exists(&self, name: &str) -> bool {
+        Extension::is_valid(name) && matches!(self.get_user(name).await, Ok(Some(_)))
+    }
+
     /// The accounts a switch lookup names: the first is the one the call needs (its failure fails the
     /// lookup); the others are extras wanted for their display name only (unknown when unreadable).
     pub async fn switch_accounts(

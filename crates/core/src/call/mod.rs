@@ -645,9 +645,8 @@ impl Call {
             return;
         }
         let Some(p) = self.pending.take() else { return };
-        if resp.status >= 300 {
-            let status = resp.status;
-            self.respond_tx(p.tx, &p.request, p.from, status, None);
+        if resp.status.is_failure() {
+            self.respond_tx(p.tx, &p.request, p.from, resp.status, None);
             return;
         }
         match side {

@@ -126,7 +126,7 @@ impl Worker {
                 }
             }
             VmIo::MailboxExists(n) => {
-                let exists = matches!(self.store.switch_account(&n).await, Ok(Some(_)));
+                let exists = self.store.mailbox_exists(&n).await;
                 self.answer(VmInput::MailboxExists(n, exists));
             }
             VmIo::VerifyPin { mailbox, pin } => {
