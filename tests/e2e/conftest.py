@@ -14,12 +14,35 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BIN = pathlib.Path(os.environ.get("PARLEY_BIN", ROOT / "target" / "debug" / "parley"))
 SIPP = ROOT / "tests" / "sipp"
+# With PARLEY_TEST_POSTGRES set to a server's URL (postgres://user@host:port, a throw-away cluster that
+# scripts/postgres starts), every Parley of a test gets a database of its own on that server instead of
+# the SQLite file in its data directory.
+POSTGRES = os.environ.get("PARLEY_TEST_POSTGRES", "").rstrip("/")
 _ports = itertools.count(21000, 20)
 
 
 def next_ports():
     """A fresh block of 20 loopback ports per use, so tests never collide."""
     return next(_ports)
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "postgres: also run against PostgreSQL (scripts/test runs these with PARLEY_TEST_POSTGRES)")
+
+
+def new_database(name):
+    """A fresh, empty PostgreSQL database on the test server; its URL."""
+    subprocess.run(["psql", f"{POSTGRES}/postgres", "-q", "-c", f"CREATE DATABASE {name}"], check=True,
+                   capture_output=True, timeout=30)
+    return f"{POSTGRES}/{name}"
+
+
+def psql(url, sql):
+    """Rows of a query as JSON objects (one per row)."""
+    out = subprocess.run(["psql", url, "-At", "-c", f"SELECT row_to_json(q) FROM ({sql}) q"], check=True,
+                         capture_output=True, text=True, timeout=30).stdout
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
 
 
 def toml_value(v):
@@ -52,9 +75,14 @@ class Parley:
         self.config.write_text(toml_text(config))
         self.log = tmp / "parley.log"
         self.proc = None
+        self.database = new_database(f"parley_e2e_{base}_{os.getpid()}_{time.time_ns() % 10**9}") \
+            if POSTGRES else None
+
+    def db_args(self):
+        return ["--data", str(self.data)] + (["--database", self.database] if self.database else [])
 
     def cli(self, *args, check=True):
-        r = subprocess.run([str(BIN), "--data", str(self.data), *args], capture_output=True, text=True, timeout=60)
+        r = subprocess.run([str(BIN), *self.db_args(), *args], capture_output=True, text=True, timeout=60)
         if check and r.returncode != 0:
             raise AssertionError(f"parley {args} failed: {r.stderr}")
         return r
@@ -64,7 +92,7 @@ class Parley:
 
     def start(self, *extra):
         self.proc = subprocess.Popen(
-            [str(BIN), "--config", str(self.config), "--data", str(self.data), "serve",
+            [str(BIN), "--config", str(self.config), *self.db_args(), "serve",
              "--sip-listen", f"127.0.0.1:{self.sip_port}", "--http-listen", f"127.0.0.1:{self.http_port}",
              "--rtp-ports", f"{self.rtp[0]}-{self.rtp[1]}", "--log-level", "debug,rsipstack=info", *extra],
             stdout=open(self.log, "w"), stderr=subprocess.STDOUT)

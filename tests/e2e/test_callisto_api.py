@@ -60,6 +60,7 @@ def add_seed_group(p):
                 "--data-urlencode", "gr_callerNumber=%managerNumber%**%callerNumber%", url(p, "addGroup"))
 
 
+@pytest.mark.postgres
 def test_the_seed_curl_examples_give_the_documented_results(api):
     p = api
     code, xml, _ = add_seed_group(p)
@@ -172,6 +173,7 @@ def test_repeated_wrong_passwords_are_rate_limited(parley_factory):
     assert "guess" not in p.log.read_text()
 
 
+@pytest.mark.postgres
 def test_members_vip_numbers_and_announcements(api):
     p = api
     _, xml, _ = curl(p, "--data", "gr_name=Sales", url(p, "addGroup"))

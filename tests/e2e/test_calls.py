@@ -1,4 +1,5 @@
 """Calls between two extensions through Parley's B2BUA, with SIPp as caller and callee."""
+import pytest
 import time
 
 
@@ -21,6 +22,7 @@ def call(p, sipp, scenario, callee_scenario, subst=None, **kw):
     return caller, callee
 
 
+@pytest.mark.postgres
 def test_call_is_answered_relayed_and_hung_up_by_the_caller(parley_factory, sipp):
     p, _ = setup_pair(parley_factory, sipp)
     caller, callee = call(p, sipp, "uac_call.xml", "uas_answer.xml", subst={"hold": 1500})

@@ -1,7 +1,9 @@
 """The administration command line against a data directory: clear messages, non-zero exits, nothing
 half-written."""
+import pytest
 
 
+@pytest.mark.postgres
 def test_user_commands_validate_and_leave_nothing_half_written(parley_factory):
     p = parley_factory()
     assert "added extension 200" in p.cli("user", "add", "200", "--name", "Ann", "--password", "pw2000",

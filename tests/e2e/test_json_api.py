@@ -90,6 +90,7 @@ def test_openapi_document_validates_and_a_property_based_run_finds_no_server_err
     assert "Server error" not in r.stdout
 
 
+@pytest.mark.postgres
 def test_accounts_privileges_tokens_and_json_errors(api):
     p = api()
     status, body, _ = call(p, "GET", "/api/v1/me", auth=None)
@@ -143,6 +144,7 @@ def wav_bytes(samples_path):
     return open(samples_path, "rb").read()
 
 
+@pytest.mark.postgres
 def test_voicemail_messages_and_greetings_over_the_api(api, sipp, tmp_path):
     p = api()
     wav = ulaw_tone(tmp_path / "t.wav", 440, 13)
@@ -212,6 +214,7 @@ def test_voicemail_messages_and_greetings_over_the_api(api, sipp, tmp_path):
     assert status == 400 and body["field"] == "kind"
 
 
+@pytest.mark.postgres
 def test_groups_are_one_model_for_the_json_and_the_callisto_api(api):
     p = api()
     p.cli("user", "set", "102", "--privilege", "rest")

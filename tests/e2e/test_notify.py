@@ -188,6 +188,7 @@ def attachment(msg):
     return parts[0].get_content()
 
 
+@pytest.mark.postgres
 def test_a_new_message_is_emailed_with_its_audio_and_mark_as_read_lights_no_lamp(parley_factory, peers, sipp,
                                                                                   tmp_path):
     smtp = peers(SmtpSink, next_ports()).start()
@@ -252,6 +253,7 @@ def test_email_over_starttls_or_tls_with_a_login(parley_factory, peers, sipp, tm
         assert smtp.logins[0][3], "AUTH came after STARTTLS"
 
 
+@pytest.mark.postgres
 def test_a_silent_then_dead_mail_server_delays_nothing_and_the_email_arrives_after_retries_and_a_restart(
         parley_factory, peers, sipp, tmp_path):
     port = next_ports()

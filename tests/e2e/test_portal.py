@@ -53,6 +53,7 @@ def login(page, base, ext, password):
     page.wait_for_url("**/messages**")
 
 
+@pytest.mark.postgres
 def test_log_in_play_move_and_delete_a_voicemail_while_the_lamp_follows(parley_factory, sipp, browser, tmp_path):
     p = parley_factory()
     for ext in ("100", "101"):

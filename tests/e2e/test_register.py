@@ -1,6 +1,8 @@
 """Registration with digest authentication, driven by SIPp against the real binary."""
+import pytest
 
 
+@pytest.mark.postgres
 def test_right_password_registers_after_a_401_challenge(parley_factory, sipp):
     p = parley_factory()
     p.add_user("100", "secret100")

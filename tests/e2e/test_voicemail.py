@@ -2,6 +2,7 @@
 logs in with *97 (RFC 4733 and in-band DTMF), hears and manages them; greetings are chosen by reason;
 diverted calls from another PBX land in the named mailbox; message-waiting NOTIFYs follow the counts;
 a kill -9 mid-recording loses no message; wrong PINs end the call and lock the mailbox."""
+import pytest
 import time
 
 
@@ -26,6 +27,7 @@ def deposit(p, sipp, tmp_path, to="101", caller="100", freq=440, hold=12000, por
                 service=to, m=m, subst={"caller": caller, "wav": wav, "hold": hold, "te": te})
 
 
+@pytest.mark.postgres
 def test_unanswered_call_goes_to_voicemail_and_the_message_keeps_the_callers_audio(parley_factory, sipp, tmp_path):
     p = start(parley_factory, no_answer_secs=2)
     # 101's phone rings and nobody answers: after 2 s the caller is diverted to 101's voicemail.
@@ -47,6 +49,7 @@ def test_unanswered_call_goes_to_voicemail_and_the_message_keeps_the_callers_aud
     assert "reason=NoAnswer" in p.log.read_text()
 
 
+@pytest.mark.postgres
 def test_owner_hears_counts_plays_saves_to_work_and_deletes_while_a_subscriber_follows_the_counts(
         parley_factory, sipp, tmp_path):
     p = start(parley_factory)
@@ -154,6 +157,7 @@ def test_calls_diverted_by_another_pbx_land_in_the_named_mailbox(parley_factory,
     assert "mailbox=102 reason=Busy" in log and "mailbox=101 reason=NoAnswer" in log
 
 
+@pytest.mark.postgres
 def test_kill_9_during_simultaneous_recordings_loses_no_message(parley_factory, sipp, tmp_path):
     p = start(parley_factory)
     callers = deposit(p, sipp, tmp_path, hold=30000, m=3)

@@ -1,11 +1,11 @@
-"""Helpers for voicemail tests: the message store read straight from Parley's SQLite database, audio
+"""Helpers for voicemail tests: the message store read straight from Parley's database, audio
 analysis of recordings, test audio made with sox, and prompt lengths from the bundled prompt set."""
 import sqlite3
 import subprocess
 import time
 import wave
 
-from conftest import ROOT
+from conftest import ROOT, psql
 from peers import dominant_frequency, read_wav, rms
 
 PROMPTS = ROOT / "prompts" / "en"
@@ -13,6 +13,9 @@ PROMPTS = ROOT / "prompts" / "en"
 
 def messages(p, mailbox=None):
     """Finished messages as dicts, oldest first."""
+    if p.database:
+        where = f" AND mailbox = '{int(mailbox)}'" if mailbox else ""
+        return psql(p.database, f"SELECT * FROM messages WHERE state = 'ready'{where} ORDER BY id")
     db = sqlite3.connect(str(p.data / "parley.db"), timeout=10)
     db.row_factory = sqlite3.Row
     q = "SELECT * FROM messages WHERE state = 'ready'"

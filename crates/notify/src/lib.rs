@@ -287,6 +287,8 @@ pub struct Notifier {
     portal_url: String,
     email: Option<email::Mailer>,
     http: http::Sender,
+    /// How long a claimed row stays this node's (seconds).
+    lease: i64,
 }
 
 impl Notifier {
@@ -294,31 +296,40 @@ impl Notifier {
     pub fn new(store: Store, cfg: NotifyConfig) -> Result<Notifier, NotifyError> {
         let email = email::Mailer::new(cfg.smtp.as_ref(), &cfg.email)?;
         let http = http::Sender::new(cfg.sms.as_ref(), &cfg.outbox)?;
+        // A claim outlasts the slowest delivery (an email may take twice its timeout).
+        let slowest = [
+            cfg.smtp.as_ref().map_or(0, |s| 2 * s.timeout_secs),
+            cfg.sms.as_ref().map_or(0, |s| s.timeout_secs),
+            cfg.outbox.webhook_timeout_secs,
+        ];
+        let lease = 60 + slowest.into_iter().max().unwrap_or(0).min(86_400) as i64;
         Ok(Notifier {
             store,
             outbox: cfg.outbox,
             portal_url: cfg.portal_url.trim_end_matches('/').to_string(),
             email,
             http,
+            lease,
         })
     }
 
-    /// Deliver due notifications until `cancel`. Deliveries cut short by a stop are retried at
-    /// the next start (delivery is at least once).
+    /// Deliver due notifications until `cancel`. Each row is claimed in the database before it is
+    /// delivered, so nodes sharing one database never deliver it twice; a delivery cut short by a
+    /// stop is retried when its claim's lease ends (delivery is at least once).
     pub async fn run(self, cancel: CancellationToken) {
         let me = std::sync::Arc::new(self);
         let mut running: JoinSet<(OutboxItem, Result<(), Failure>)> = JoinSet::new();
-        let mut busy: Vec<i64> = Vec::new();
+        let mut in_flight: Vec<i64> = Vec::new();
         let mut pruned_at = 0;
         loop {
             let now = unix_now();
             if running.len() < IN_FLIGHT {
                 let room = (IN_FLIGHT - running.len()) as u32;
-                match me.store.outbox_due(now, room, &busy).await {
+                match me.store.outbox_claim(now, room, me.lease).await {
                     Ok(due) => {
                         for item in due {
-                            busy.push(item.id);
                             let n = me.clone();
+                            in_flight.push(item.id);
                             running.spawn(async move {
                                 let r = n.deliver(&item).await;
                                 (item, r)
@@ -337,7 +348,7 @@ impl Notifier {
                     }
                 }
             }
-            let wait = match me.store.outbox_next_due(&busy).await {
+            let wait = match me.store.outbox_next_due().await {
                 Ok(Some(at)) if running.len() < IN_FLIGHT => {
                     Duration::from_secs(at.saturating_sub(unix_now()).max(0) as u64).min(POLL)
                 }
@@ -347,7 +358,7 @@ impl Notifier {
                 _ = cancel.cancelled() => break,
                 Some(done) = running.join_next(), if !running.is_empty() => {
                     if let Ok((item, result)) = done {
-                        busy.retain(|b| *b != item.id);
+                        in_flight.retain(|id| *id != item.id);
                         me.record(&item, result).await;
                     }
                 }
@@ -356,6 +367,11 @@ impl Notifier {
             }
         }
         running.abort_all();
+        // Deliveries cut short by this stop are due again at once (for the next start, or another
+        // node), not when their claims would have ended.
+        if let Err(e) = me.store.outbox_release(&in_flight, unix_now()).await {
+            warn!(error = %e, "cannot release the notifications being delivered");
+        }
     }
 
     async fn record(&self, item: &OutboxItem, result: Result<(), Failure>) {

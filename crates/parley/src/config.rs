@@ -12,8 +12,11 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// Data directory: SQLite database and audio.
+    /// Data directory: audio, and the SQLite database unless `database` names another.
     pub data: PathBuf,
+    /// The database: `postgres://user:password@host/name`, or `sqlite:DIR`; by default the SQLite
+    /// file `parley.db` in the data directory.
+    pub database: Option<String>,
     /// SIP listen address (UDP and TCP).
     pub sip_listen: SocketAddr,
     /// HTTP listen address.
@@ -111,10 +114,21 @@ pub struct Config {
     pub outbox: parley_notify::OutboxConfig,
 }
 
+impl Config {
+    /// Open the configured store (migrating it), with its location in any error.
+    pub async fn open_store(&self) -> Result<parley_store::Store> {
+        let location = parley_store::Location::parse(self.database.as_deref(), &self.data)?;
+        parley_store::Store::connect(&location, &self.data)
+            .await
+            .with_context(|| format!("cannot open the database {location}"))
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
             data: PathBuf::from("./parley-data"),
+            database: None,
             sip_listen: "0.0.0.0:5060".parse().expect("literal"),
             http_listen: "0.0.0.0:8080".parse().expect("literal"),
             rtp_ports: "10000-20000".into(),

@@ -28,6 +28,10 @@ struct Cli {
     /// Data directory (default ./parley-data).
     #[arg(long, global = true)]
     data: Option<PathBuf>,
+    /// Database: postgres://user:password@host/name, or sqlite:DIR (default: SQLite in the data
+    /// directory).
+    #[arg(long, global = true, env = "PARLEY_DATABASE")]
+    database: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -232,6 +236,30 @@ fn main() {
     }
 }
 
+/// Open the store for `serve`: a database server that cannot be reached yet (starting, or the network
+/// not up) is waited for, with the reason logged, rather than failing the start; anything else (a bad
+/// URL, a refused password, a schema newer than this build) stops the start with its reason.
+async fn open_store_retrying(config: &Config) -> Result<Store> {
+    let location = parley_store::Location::parse(config.database.as_deref(), &config.data)?;
+    let mut delay = Duration::from_secs(1);
+    loop {
+        match Store::connect(&location, &config.data).await {
+            Ok(store) => return Ok(store),
+            Err(e) if e.is_unavailable() => {
+                warn!(database = %location, error = %e, retry_in_secs = delay.as_secs(), "the database cannot be reached; waiting for it");
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = tokio::signal::ctrl_c() => bail!("stopped while waiting for the database {location}"),
+                }
+                delay = (delay * 2).min(Duration::from_secs(30));
+            }
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot open the database {location}"))
+            }
+        }
+    }
+}
+
 async fn run(cli: Cli) -> Result<()> {
     let mut config = match &cli.config {
         Some(p) => Config::from_file(p)?,
@@ -240,14 +268,17 @@ async fn run(cli: Cli) -> Result<()> {
     if let Some(d) = cli.data {
         config.data = d;
     }
+    if let Some(db) = cli.database {
+        config.database = Some(db);
+    }
     match cli.command {
         Command::Serve(args) => serve(config, args).await,
         Command::User(cmd) => user(config, cmd).await,
         Command::Mailbox(cmd) => mailbox(config, cmd).await,
         Command::MaInstance(cmd) => ma_instance(config, cmd).await,
         Command::Audit { limit } => audit(config, limit).await,
-        Command::Outbox(cmd) => notify_cli::outbox(&config.data, cmd).await,
-        Command::Webhook(cmd) => notify_cli::webhook(&config.data, cmd).await,
+        Command::Outbox(cmd) => notify_cli::outbox(&config, cmd).await,
+        Command::Webhook(cmd) => notify_cli::webhook(&config, cmd).await,
         Command::Status { http, json } => status(config, http, json),
     }
 }
@@ -273,7 +304,7 @@ async fn mailbox(config: Config, cmd: MailboxCommand) -> Result<()> {
         );
         return Ok(());
     }
-    let store = Store::open(&config.data).await?;
+    let store = config.open_store().await?;
     let result = mailbox_local(&store, cmd).await;
     store.close().await;
     result
@@ -471,7 +502,7 @@ async fn audit_cli(store: &Store, action: &str, target: &str, detail: &str) {
 }
 
 async fn user(config: Config, cmd: UserCommand) -> Result<()> {
-    let store = Store::open(&config.data).await?;
+    let store = config.open_store().await?;
     let result = user_command(&store, cmd, config.pin_min_length.max(1)).await;
     store.close().await;
     result
@@ -639,7 +670,7 @@ async fn user_command(store: &Store, cmd: UserCommand, pin_min_len: usize) -> Re
 }
 
 async fn ma_instance(config: Config, cmd: InstanceCommand) -> Result<()> {
-    let store = Store::open(&config.data).await?;
+    let store = config.open_store().await?;
     let result = async {
         match cmd {
             InstanceCommand::Add { name } => {
@@ -668,7 +699,7 @@ async fn ma_instance(config: Config, cmd: InstanceCommand) -> Result<()> {
 }
 
 async fn audit(config: Config, limit: u32) -> Result<()> {
-    let store = Store::open(&config.data).await?;
+    let store = config.open_store().await?;
     let entries = store.audit_log(limit).await;
     store.close().await;
     for e in entries? {
@@ -786,9 +817,7 @@ async fn serve(mut config: Config, args: ServeArgs) -> Result<()> {
         .init();
     let rtp = config.rtp_range()?;
     let algorithms = config.algorithms()?;
-    let store = Store::open(&config.data)
-        .await
-        .with_context(|| format!("cannot open data directory {}", config.data.display()))?;
+    let store = open_store_retrying(&config).await?;
     if args.demo {
         provision_demo(&store).await?;
     }

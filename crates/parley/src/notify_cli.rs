@@ -3,11 +3,9 @@
 //! data directory, with or without a running server; a running server picks up retried rows within
 //! seconds.
 
-use std::path::Path;
-
 use anyhow::{bail, Result};
 use clap::Subcommand;
-use parley_store::{Event, Store};
+use parley_store::Event;
 
 use crate::audit_cli;
 
@@ -60,8 +58,8 @@ pub enum WebhookCommand {
     },
 }
 
-pub async fn outbox(data: &Path, cmd: OutboxCommand) -> Result<()> {
-    let store = Store::open(data).await?;
+pub async fn outbox(config: &crate::config::Config, cmd: OutboxCommand) -> Result<()> {
+    let store = config.open_store().await?;
     let result = async {
         match cmd {
             OutboxCommand::List {
@@ -119,8 +117,8 @@ pub async fn outbox(data: &Path, cmd: OutboxCommand) -> Result<()> {
     result
 }
 
-pub async fn webhook(data: &Path, cmd: WebhookCommand) -> Result<()> {
-    let store = Store::open(data).await?;
+pub async fn webhook(config: &crate::config::Config, cmd: WebhookCommand) -> Result<()> {
+    let store = config.open_store().await?;
     let result = async {
         match cmd {
             WebhookCommand::Add {

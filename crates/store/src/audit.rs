@@ -38,7 +38,7 @@ impl Store {
         // Names and details may come from strangers (log-in names, Callisto parameters): their control
         // characters are stored escaped, so no reader of the log is steered by them.
         use parley_core::text::escape_controls as safe;
-        sqlx::query("INSERT INTO audit_log (at, actor, source, action, target, detail) VALUES (?, ?, ?, ?, ?, ?)")
+        sqlx::query("INSERT INTO audit_log (at, actor, source, action, target, detail) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(at)
             .bind(safe(actor))
             .bind(safe(source))
@@ -52,8 +52,8 @@ impl Store {
 
     /// The latest entries, newest first.
     pub async fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM audit_log ORDER BY id DESC LIMIT ?")
-            .bind(limit)
+        let rows = sqlx::query("SELECT * FROM audit_log ORDER BY id DESC LIMIT $1")
+            .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?;
         Ok(rows

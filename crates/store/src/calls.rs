@@ -34,7 +34,7 @@ impl Store {
     pub async fn add_call_record(&self, r: &CallRecord) -> Result<i64, StoreError> {
         let row = sqlx::query(
             "INSERT INTO call_records (started_at, caller, caller_name, callee, outcome, talk_ms, total_ms)
-             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
         )
         .bind(r.started_at)
         .bind(&r.caller)
@@ -55,8 +55,8 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<CallRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT * FROM call_records WHERE ?1 IS NULL OR caller = ?1 OR callee = ?1
-             ORDER BY started_at DESC, id DESC LIMIT ?2",
+            "SELECT * FROM call_records WHERE $1 IS NULL OR caller = $1 OR callee = $1
+             ORDER BY started_at DESC, id DESC LIMIT $2",
         )
         .bind(ext)
         .bind(i64::from(limit))

@@ -5,6 +5,7 @@
 
 mod audit;
 mod calls;
+mod db;
 mod ma;
 mod outbox;
 mod switch;
@@ -13,13 +14,12 @@ mod users;
 mod voicemail;
 
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
 pub use audit::AuditEntry;
 pub use calls::{CallRecord, Outcome};
+pub use db::{Backend, Location, SCHEMA_VERSION};
 pub use ma::{Announcement, Change, Group, Member, Vip};
 pub use outbox::{Channel, Event, OutboxItem, Webhook};
 pub use switch::{read_audio, read_wav, Take};
@@ -54,76 +54,66 @@ pub enum StoreError {
     /// Audio files could not be moved or removed.
     #[error("audio files: {0}")]
     Files(#[from] std::io::Error),
+    /// The database was made by a newer Parley.
+    #[error("the database has schema version {found}, newer than this Parley knows ({known}): run the Parley that upgraded it, or a newer one")]
+    TooNew {
+        /// The database's version.
+        found: i64,
+        /// The newest this build knows.
+        known: i64,
+    },
 }
 
-/// Schema migrations, applied in order, each once, each in its own transaction.
-const MIGRATIONS: &[(i64, &str)] = &[
-    (1, include_str!("../migrations/0001_users.sql")),
-    (2, include_str!("../migrations/0002_voicemail.sql")),
-    (3, include_str!("../migrations/0003_accounts_ma.sql")),
-    (4, include_str!("../migrations/0004_api_tokens.sql")),
-    (5, include_str!("../migrations/0005_notifications.sql")),
-    (6, include_str!("../migrations/0006_announcements.sql")),
-    (7, include_str!("../migrations/0007_call_records.sql")),
-    (8, include_str!("../migrations/0008_forward_notes.sql")),
-];
-
-async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
-    sqlx::query(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY NOT NULL)",
-    )
-    .execute(pool)
-    .await?;
-    for (version, sql) in MIGRATIONS {
-        let mut tx = pool.begin().await?;
-        let done = sqlx::query("SELECT 1 FROM schema_migrations WHERE version = ?")
-            .bind(version)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if done.is_none() {
-            sqlx::raw_sql(sql).execute(&mut *tx).await?;
-            sqlx::query("INSERT INTO schema_migrations (version) VALUES (?)")
-                .bind(version)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
+impl StoreError {
+    /// Whether the database could not be reached (down, starting up, or the network away), as opposed
+    /// to refusing what was asked: worth waiting for and trying again.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Db(e) => match e {
+                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
+                sqlx::Error::Tls(_) | sqlx::Error::WorkerCrashed => true,
+                // PostgreSQL's "cannot connect now" (starting up, shutting down) and admin shutdowns.
+                sqlx::Error::Database(d) => {
+                    matches!(d.code().as_deref(), Some("57P01" | "57P02" | "57P03"))
+                }
+                _ => false,
+            },
+            _ => false,
         }
     }
-    Ok(())
 }
 
 /// The realm used for SIP digest HA1 values (changing it invalidates stored HA1s).
 pub const SIP_REALM: &str = "parley";
 
-/// A handle on the database (cheap to clone).
+/// A handle on the database (cheap to clone). Callers cannot tell which back end it holds.
 #[derive(Debug, Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: AnyPool,
+    backend: Backend,
+    location: Location,
     data_dir: PathBuf,
     /// Signalled when notifications are queued (the notifier waits on it).
     outbox_wake: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl Store {
-    /// Open (creating if needed) the database in `data_dir`, and run migrations.
+    /// Open (creating if needed) the SQLite database in `data_dir`, and run migrations.
     pub async fn open(data_dir: &Path) -> Result<Store, StoreError> {
+        Store::connect(&Location::Sqlite(data_dir.to_path_buf()), data_dir).await
+    }
+
+    /// Open the database at `location` (audio stays under `data_dir`), and run migrations.
+    pub async fn connect(location: &Location, data_dir: &Path) -> Result<Store, StoreError> {
         std::fs::create_dir_all(data_dir)
             .map_err(|e| StoreError::DataDir(data_dir.to_path_buf(), e))?;
-        let path = data_dir.join("parley.db");
-        let opts = SqliteConnectOptions::from_str("sqlite:")?
-            .filename(&path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(std::time::Duration::from_secs(5))
-            .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(opts)
-            .await?;
-        migrate(&pool).await?;
+        let pool = db::connect(location).await?;
+        let backend = location.backend();
+        db::migrate(&pool, backend).await?;
         Ok(Store {
             pool,
+            backend,
+            location: location.clone(),
             data_dir: data_dir.to_path_buf(),
             outbox_wake: Default::default(),
         })
@@ -134,11 +124,23 @@ impl Store {
         &self.data_dir
     }
 
-    /// Close the database cleanly (checkpoints the WAL).
+    /// Which database this store is in.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Where the database is (shown without its password).
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
+    /// Close the database cleanly (on SQLite, checkpoints the write-ahead log).
     pub async fn close(&self) {
-        let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(&self.pool)
-            .await;
+        if self.backend == Backend::Sqlite {
+            let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&self.pool)
+                .await;
+        }
         self.pool.close().await;
     }
 }
@@ -147,7 +149,7 @@ impl Store {
 #[cfg(test)]
 pub(crate) async fn test_store(email: Option<&str>) -> (Store, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let s = Store::open(dir.path()).await.unwrap();
+    let s = open_test(dir.path()).await;
     s.add_user(&NewUser {
         extension: "101".into(),
         name: "Bob".into(),
@@ -159,4 +161,69 @@ pub(crate) async fn test_store(email: Option<&str>) -> (Store, tempfile::TempDir
     .await
     .unwrap();
     (s, dir)
+}
+
+/// A fresh, empty store for a unit test: SQLite in `dir`, or, when `PARLEY_TEST_POSTGRES` names a
+/// server (`postgres://user@host:port`), a new database of its own there (audio still in `dir`). The
+/// test script runs the store's tests once each way.
+#[cfg(test)]
+pub(crate) async fn open_test(dir: &Path) -> Store {
+    use sqlx::Executor;
+    let Ok(server) = std::env::var("PARLEY_TEST_POSTGRES") else {
+        return Store::open(dir).await.unwrap();
+    };
+    let server = server.trim_end_matches('/');
+    let name = format!("parley_test_{:016x}", rand::random::<u64>());
+    sqlx::any::install_default_drivers();
+    let admin = AnyPool::connect(&format!("{server}/postgres"))
+        .await
+        .unwrap();
+    admin
+        .execute(format!("CREATE DATABASE {name}").as_str())
+        .await
+        .unwrap();
+    admin.close().await;
+    Store::connect(&Location::Postgres(format!("{server}/{name}")), dir)
+        .await
+        .unwrap()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_database_from_a_newer_parley_is_refused_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = open_test(dir.path()).await;
+        sqlx::query("INSERT INTO schema_migrations (version) VALUES ($1)")
+            .bind(SCHEMA_VERSION + 1)
+            .execute(&s.pool)
+            .await
+            .unwrap();
+        let err = Store::connect(s.location(), dir.path()).await.unwrap_err();
+        assert!(
+            matches!(err, StoreError::TooNew { found, known } if found == SCHEMA_VERSION + 1 && known == SCHEMA_VERSION)
+        );
+        assert!(err.to_string().contains("newer than this Parley"), "{err}");
+        // Opening it again, as it is, migrates nothing and loses nothing.
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM schema_migrations")
+            .fetch_one(&s.pool)
+            .await
+            .unwrap();
+        assert_eq!(n, SCHEMA_VERSION + 1);
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_server_is_worth_waiting_for_and_a_bad_url_is_not() {
+        // Nothing listens on port 9 of the loopback.
+        let dir = tempfile::tempdir().unwrap();
+        let down = Location::Postgres("postgres://parley:pw@127.0.0.1:9/parley".into());
+        let err = Store::connect(&down, dir.path()).await.unwrap_err();
+        assert!(err.is_unavailable(), "{err:?}");
+        assert!(!err.to_string().contains(":pw@"));
+        let bad = Location::Postgres("postgres://[::1/x".into());
+        let err = Store::connect(&bad, dir.path()).await.unwrap_err();
+        assert!(!err.is_unavailable(), "{err:?}");
+    }
 }

@@ -92,7 +92,7 @@ impl Store {
                 "instance name must be 1-64 letters, digits, '_', '-' or '.', got {name:?}"
             )));
         }
-        match sqlx::query("INSERT INTO ma_instances (name, created_at) VALUES (?, ?)")
+        match sqlx::query("INSERT INTO ma_instances (name, created_at) VALUES ($1, $2)")
             .bind(name)
             .bind(now)
             .execute(&self.pool)
@@ -106,7 +106,7 @@ impl Store {
 
     /// Remove an instance and everything in it.
     pub async fn remove_ma_instance(&self, name: &str) -> Result<(), StoreError> {
-        let r = sqlx::query("DELETE FROM ma_instances WHERE name = ?")
+        let r = sqlx::query("DELETE FROM ma_instances WHERE name = $1")
             .bind(name)
             .execute(&self.pool)
             .await?;
@@ -126,7 +126,7 @@ impl Store {
 
     /// Whether an instance exists.
     pub async fn ma_instance_exists(&self, name: &str) -> Result<bool, StoreError> {
-        Ok(sqlx::query("SELECT 1 FROM ma_instances WHERE name = ?")
+        Ok(sqlx::query("SELECT 1 FROM ma_instances WHERE name = $1")
             .bind(name)
             .fetch_optional(&self.pool)
             .await?
@@ -140,7 +140,7 @@ impl Store {
         g: &GroupSettings,
     ) -> Result<Change<i64>, StoreError> {
         let r = sqlx::query(
-            "INSERT INTO ma_groups (instance, name, settings) VALUES (?, ?, ?) RETURNING id",
+            "INSERT INTO ma_groups (instance, name, settings) VALUES ($1, $2, $3) RETURNING id",
         )
         .bind(instance)
         .bind(&g.name)
@@ -156,7 +156,7 @@ impl Store {
 
     /// One group of an instance.
     pub async fn group(&self, instance: &str, id: i64) -> Result<Option<Group>, StoreError> {
-        let row = sqlx::query("SELECT id, settings FROM ma_groups WHERE instance = ? AND id = ?")
+        let row = sqlx::query("SELECT id, settings FROM ma_groups WHERE instance = $1 AND id = $2")
             .bind(instance)
             .bind(id)
             .fetch_optional(&self.pool)
@@ -175,7 +175,7 @@ impl Store {
         g: &GroupSettings,
     ) -> Result<Change<()>, StoreError> {
         let r = sqlx::query(
-            "UPDATE ma_groups SET name = ?, settings = ? WHERE instance = ? AND id = ?",
+            "UPDATE ma_groups SET name = $1, settings = $2 WHERE instance = $3 AND id = $4",
         )
         .bind(&g.name)
         .bind(settings_json(g))
@@ -193,7 +193,7 @@ impl Store {
 
     /// Delete a group (with its members, their VIP numbers, and its announcements).
     pub async fn delete_group(&self, instance: &str, id: i64) -> Result<bool, StoreError> {
-        let r = sqlx::query("DELETE FROM ma_groups WHERE instance = ? AND id = ?")
+        let r = sqlx::query("DELETE FROM ma_groups WHERE instance = $1 AND id = $2")
             .bind(instance)
             .bind(id)
             .execute(&self.pool)
@@ -215,7 +215,7 @@ impl Store {
                 .replace('_', "\\_")
         );
         let rows = sqlx::query(
-            "SELECT id, settings FROM ma_groups WHERE instance = ? AND name LIKE ? ESCAPE '\\' AND (? IS NULL OR id = ?) ORDER BY id",
+            "SELECT id, settings FROM ma_groups WHERE instance = $1 AND LOWER(name) LIKE LOWER($2) ESCAPE '\\' AND ($3 IS NULL OR id = $4) ORDER BY id",
         )
         .bind(instance)
         .bind(pattern)
@@ -243,7 +243,7 @@ impl Store {
             return Ok(None);
         }
         let row = sqlx::query(
-            "INSERT INTO ma_members (group_id, user_name, number, short_name, manager, displayed_group) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+            "INSERT INTO ma_members (group_id, user_name, number, short_name, manager, displayed_group) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
         )
         .bind(group)
         .bind(&m.user_name)
@@ -265,7 +265,7 @@ impl Store {
     ) -> Result<Vec<Member>, StoreError> {
         let rows = sqlx::query(
             "SELECT m.* FROM ma_members m JOIN ma_groups g ON g.id = m.group_id
-             WHERE g.instance = ? AND (? IS NULL OR m.group_id = ?) AND (? IS NULL OR m.id = ?) ORDER BY m.id",
+             WHERE g.instance = $1 AND ($2 IS NULL OR m.group_id = $3) AND ($4 IS NULL OR m.id = $5) ORDER BY m.id",
         )
         .bind(instance)
         .bind(group)
@@ -283,7 +283,7 @@ impl Store {
                     user_name: r.get("user_name"),
                     number: r.get("number"),
                     short_name: r.get("short_name"),
-                    manager: r.get("manager"),
+                    manager: crate::db::flag(r, "manager"),
                     displayed_group: r.get("displayed_group"),
                 },
             })
@@ -298,8 +298,8 @@ impl Store {
         m: &MemberSettings,
     ) -> Result<bool, StoreError> {
         let r = sqlx::query(
-            "UPDATE ma_members SET user_name = ?, number = ?, short_name = ?, manager = ?, displayed_group = ?
-             WHERE id = ? AND group_id IN (SELECT id FROM ma_groups WHERE instance = ?)",
+            "UPDATE ma_members SET user_name = $1, number = $2, short_name = $3, manager = $4, displayed_group = $5
+             WHERE id = $6 AND group_id IN (SELECT id FROM ma_groups WHERE instance = $7)",
         )
         .bind(&m.user_name)
         .bind(&m.number)
@@ -316,7 +316,7 @@ impl Store {
     /// Delete a member (false if it is not in the instance).
     pub async fn delete_member(&self, instance: &str, id: i64) -> Result<bool, StoreError> {
         let r = sqlx::query(
-            "DELETE FROM ma_members WHERE id = ? AND group_id IN (SELECT id FROM ma_groups WHERE instance = ?)",
+            "DELETE FROM ma_members WHERE id = $1 AND group_id IN (SELECT id FROM ma_groups WHERE instance = $2)",
         )
         .bind(id)
         .bind(instance)
@@ -339,7 +339,7 @@ impl Store {
             return Ok(None);
         }
         let row = sqlx::query(
-            "INSERT INTO ma_vip (member_id, number, description) VALUES (?, ?, ?) RETURNING id",
+            "INSERT INTO ma_vip (member_id, number, description) VALUES ($1, $2, $3) RETURNING id",
         )
         .bind(v.member)
         .bind(&v.number)
@@ -358,7 +358,7 @@ impl Store {
     ) -> Result<Vec<Vip>, StoreError> {
         let rows = sqlx::query(
             "SELECT v.* FROM ma_vip v JOIN ma_members m ON m.id = v.member_id JOIN ma_groups g ON g.id = m.group_id
-             WHERE g.instance = ? AND (? IS NULL OR v.member_id = ?) AND (? IS NULL OR v.id = ?) ORDER BY v.id",
+             WHERE g.instance = $1 AND ($2 IS NULL OR v.member_id = $3) AND ($4 IS NULL OR v.id = $5) ORDER BY v.id",
         )
         .bind(instance)
         .bind(member)
@@ -395,8 +395,8 @@ impl Store {
             return Ok(false);
         }
         let r = sqlx::query(
-            "UPDATE ma_vip SET number = ?, description = ?, member_id = ? WHERE id = ? AND member_id IN
-             (SELECT m.id FROM ma_members m JOIN ma_groups g ON g.id = m.group_id WHERE g.instance = ?)",
+            "UPDATE ma_vip SET number = $1, description = $2, member_id = $3 WHERE id = $4 AND member_id IN
+             (SELECT m.id FROM ma_members m JOIN ma_groups g ON g.id = m.group_id WHERE g.instance = $5)",
         )
         .bind(&v.number)
         .bind(&v.description)
@@ -411,8 +411,8 @@ impl Store {
     /// Delete a VIP number (false if it is not in the instance).
     pub async fn delete_vip(&self, instance: &str, id: i64) -> Result<bool, StoreError> {
         let r = sqlx::query(
-            "DELETE FROM ma_vip WHERE id = ? AND member_id IN
-             (SELECT m.id FROM ma_members m JOIN ma_groups g ON g.id = m.group_id WHERE g.instance = ?)",
+            "DELETE FROM ma_vip WHERE id = $1 AND member_id IN
+             (SELECT m.id FROM ma_members m JOIN ma_groups g ON g.id = m.group_id WHERE g.instance = $2)",
         )
         .bind(id)
         .bind(instance)
@@ -432,11 +432,11 @@ impl Store {
             return Ok(None);
         }
         let row = sqlx::query(
-            "INSERT INTO ma_announcements (group_id, wave, priority) VALUES (?, ?, ?) RETURNING id",
+            "INSERT INTO ma_announcements (group_id, wave, priority) VALUES ($1, $2, $3) RETURNING id",
         )
         .bind(group)
         .bind(&a.wave)
-        .bind(a.priority)
+        .bind(i64::from(a.priority))
         .fetch_one(&self.pool)
         .await?;
         Ok(Some(row.get("id")))
@@ -451,7 +451,7 @@ impl Store {
     ) -> Result<Vec<Announcement>, StoreError> {
         let rows = sqlx::query(
             "SELECT a.* FROM ma_announcements a JOIN ma_groups g ON g.id = a.group_id
-             WHERE g.instance = ? AND (? IS NULL OR a.group_id = ?) AND (? IS NULL OR a.id = ?) ORDER BY a.group_id, a.priority, a.id",
+             WHERE g.instance = $1 AND ($2 IS NULL OR a.group_id = $3) AND ($4 IS NULL OR a.id = $5) ORDER BY a.group_id, a.priority, a.id",
         )
         .bind(instance)
         .bind(group)
@@ -481,10 +481,10 @@ impl Store {
         a: &AnnouncementSettings,
     ) -> Result<bool, StoreError> {
         let r = sqlx::query(
-            "UPDATE ma_announcements SET wave = ?, priority = ? WHERE id = ? AND group_id IN (SELECT id FROM ma_groups WHERE instance = ?)",
+            "UPDATE ma_announcements SET wave = $1, priority = $2 WHERE id = $3 AND group_id IN (SELECT id FROM ma_groups WHERE instance = $4)",
         )
         .bind(&a.wave)
-        .bind(a.priority)
+        .bind(i64::from(a.priority))
         .bind(id)
         .bind(instance)
         .execute(&self.pool)
@@ -495,7 +495,7 @@ impl Store {
     /// Delete an announcement (false if it is not in the instance).
     pub async fn delete_announcement(&self, instance: &str, id: i64) -> Result<bool, StoreError> {
         let r = sqlx::query(
-            "DELETE FROM ma_announcements WHERE id = ? AND group_id IN (SELECT id FROM ma_groups WHERE instance = ?)",
+            "DELETE FROM ma_announcements WHERE id = $1 AND group_id IN (SELECT id FROM ma_groups WHERE instance = $2)",
         )
         .bind(id)
         .bind(instance)
@@ -512,7 +512,7 @@ mod tests {
     #[tokio::test]
     async fn groups_are_unique_by_name_per_instance_and_cascade() {
         let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(dir.path()).await.unwrap();
+        let s = crate::open_test(dir.path()).await;
         s.add_ma_instance("MA", 1).await.unwrap();
         s.add_ma_instance("Other", 1).await.unwrap();
         assert!(matches!(

@@ -3,7 +3,10 @@
 //! Rows are `pending` until delivered (`sent`) or given up (`failed`, visible and retryable by an
 //! administrator). Webhook subscriptions live here too, since enqueuing reads them.
 
-use sqlx::{Row, SqliteConnection};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+use crate::db::flag;
 
 use crate::voicemail::StoredMessage;
 use crate::{unix_now, Store, StoreError};
@@ -111,7 +114,7 @@ impl OutboxItem {
     }
 }
 
-fn row_to_item(r: &sqlx::sqlite::SqliteRow) -> OutboxItem {
+fn row_to_item(r: &AnyRow) -> OutboxItem {
     OutboxItem {
         id: r.get("id"),
         channel: Channel::parse(&r.get::<String, _>("channel")),
@@ -143,7 +146,7 @@ pub struct Webhook {
     pub created_at: i64,
 }
 
-fn row_to_webhook(r: &sqlx::sqlite::SqliteRow) -> Webhook {
+fn row_to_webhook(r: &AnyRow) -> Webhook {
     Webhook {
         id: r.get("id"),
         url: r.get("url"),
@@ -158,7 +161,7 @@ fn row_to_webhook(r: &sqlx::sqlite::SqliteRow) -> Webhook {
 }
 
 async fn insert(
-    tx: &mut SqliteConnection,
+    tx: &mut AnyConnection,
     channel: Channel,
     target: &str,
     event: Event,
@@ -166,7 +169,7 @@ async fn insert(
     now: i64,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO outbox (channel, target, event, payload, next_at, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO outbox (channel, target, event, payload, next_at, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(channel.as_str())
     .bind(target)
@@ -183,7 +186,7 @@ async fn insert(
 /// and SMS for a new message when the mailbox asks for them (SMS only for accounts allowed to send
 /// it), and every webhook subscribed to the event. Returns how many rows were queued.
 pub(crate) async fn enqueue(
-    tx: &mut SqliteConnection,
+    tx: &mut AnyConnection,
     event: Event,
     m: &StoredMessage,
 ) -> Result<usize, StoreError> {
@@ -193,16 +196,16 @@ pub(crate) async fn enqueue(
     let mut n = 0;
     if event == Event::New {
         let row = sqlx::query(
-            "SELECT u.email, u.mobile, u.privileges, COALESCE(b.forward_email, 0) AS forward_email,
-                    COALESCE(b.send_sms, 0) AS send_sms
-             FROM users u LEFT JOIN mailboxes b ON b.extension = u.extension WHERE u.extension = ?",
+            "SELECT u.email, u.mobile, u.privileges, COALESCE(b.forward_email, FALSE) AS forward_email,
+                    COALESCE(b.send_sms, FALSE) AS send_sms
+             FROM users u LEFT JOIN mailboxes b ON b.extension = u.extension WHERE u.extension = $1",
         )
         .bind(&m.mailbox)
         .fetch_optional(&mut *tx)
         .await?;
         if let Some(r) = row {
             let email: Option<String> = r.get("email");
-            if let (true, Some(addr)) = (r.get::<bool, _>("forward_email"), email) {
+            if let (true, Some(addr)) = (flag(&r, "forward_email"), email) {
                 insert(tx, Channel::Email, &addr, event, &payload, now).await?;
                 n += 1;
             }
@@ -211,7 +214,7 @@ pub(crate) async fn enqueue(
                 .iter()
                 .any(|p| matches!(p, crate::Privilege::Sms | crate::Privilege::Admin));
             let mobile: Option<String> = r.get("mobile");
-            if let (true, true, Some(number)) = (r.get::<bool, _>("send_sms"), may_sms, mobile) {
+            if let (true, true, Some(number)) = (flag(&r, "send_sms"), may_sms, mobile) {
                 insert(tx, Channel::Sms, &number, event, &payload, now).await?;
                 n += 1;
             }
@@ -245,46 +248,58 @@ impl Store {
         self.outbox_wake.notified().await
     }
 
-    /// Pending rows due at `now`, oldest first, skipping `busy` (rows being delivered).
-    pub async fn outbox_due(
+    /// Claim up to `limit` pending rows due at `now`, oldest first, for delivery by this node: each is
+    /// made not due again until `now + lease` seconds, so that no other node (nor this one) takes it
+    /// while it is being delivered, and a node that dies mid-delivery only delays it. Claims are the
+    /// database's (`FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite's one writer), never a lock of ours.
+    pub async fn outbox_claim(
         &self,
         now: i64,
         limit: u32,
-        busy: &[i64],
+        lease: i64,
     ) -> Result<Vec<OutboxItem>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT * FROM outbox WHERE state = 'pending' AND next_at <= ? ORDER BY next_at, id LIMIT ?",
-        )
-        .bind(now)
-        .bind(limit + busy.len() as u32)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .iter()
-            .map(row_to_item)
-            .filter(|i| !busy.contains(&i.id))
-            .take(limit as usize)
-            .collect())
+        let sql = format!(
+            "UPDATE outbox SET next_at = $1 WHERE id IN (SELECT id FROM outbox
+             WHERE state = 'pending' AND next_at <= $2 ORDER BY next_at, id LIMIT $3{})
+             RETURNING *",
+            self.backend.skip_locked()
+        );
+        let rows = sqlx::query(&sql)
+            .bind(now + lease)
+            .bind(now)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        let mut items: Vec<OutboxItem> = rows.iter().map(row_to_item).collect();
+        items.sort_by_key(|i| i.id);
+        Ok(items)
     }
 
-    /// When the next pending row not in `busy` is due (unix seconds), if any.
-    pub async fn outbox_next_due(&self, busy: &[i64]) -> Result<Option<i64>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, next_at FROM outbox WHERE state = 'pending' ORDER BY next_at LIMIT ?",
-        )
-        .bind(busy.len() as i64 + 1)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .iter()
-            .find(|r| !busy.contains(&r.get::<i64, _>("id")))
-            .map(|r| r.get("next_at")))
+    /// Give claimed rows back, due at `now` (a stop cut their deliveries short).
+    pub async fn outbox_release(&self, ids: &[i64], now: i64) -> Result<(), StoreError> {
+        for id in ids {
+            sqlx::query("UPDATE outbox SET next_at = $1 WHERE id = $2 AND state = 'pending'")
+                .bind(now)
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// When the next pending row is due (unix seconds), if any.
+    pub async fn outbox_next_due(&self) -> Result<Option<i64>, StoreError> {
+        let next: Option<i64> =
+            sqlx::query_scalar("SELECT MIN(next_at) FROM outbox WHERE state = 'pending'")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(next)
     }
 
     /// Record a delivery.
     pub async fn outbox_sent(&self, id: i64, attempts: i64) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE outbox SET state = 'sent', attempts = ?, last_error = NULL, done_at = ? WHERE id = ?",
+            "UPDATE outbox SET state = 'sent', attempts = $1, last_error = NULL, done_at = $2 WHERE id = $3",
         )
         .bind(attempts)
         .bind(unix_now())
@@ -304,14 +319,14 @@ impl Store {
     ) -> Result<(), StoreError> {
         let q = match next_at {
             Some(at) => sqlx::query(
-                "UPDATE outbox SET attempts = ?, last_error = ?, next_at = ? WHERE id = ? AND state = 'pending'",
+                "UPDATE outbox SET attempts = $1, last_error = $2, next_at = $3 WHERE id = $4 AND state = 'pending'",
             )
             .bind(attempts)
             .bind(error)
             .bind(at)
             .bind(id),
             None => sqlx::query(
-                "UPDATE outbox SET state = 'failed', attempts = ?, last_error = ?, done_at = ? WHERE id = ? AND state = 'pending'",
+                "UPDATE outbox SET state = 'failed', attempts = $1, last_error = $2, done_at = $3 WHERE id = $4 AND state = 'pending'",
             )
             .bind(attempts)
             .bind(error)
@@ -336,10 +351,10 @@ impl Store {
             }
         }
         let rows = sqlx::query(
-            "SELECT * FROM outbox WHERE (?1 IS NULL OR state = ?1) ORDER BY id DESC LIMIT ?2",
+            "SELECT * FROM outbox WHERE ($1 IS NULL OR state = $1) ORDER BY id DESC LIMIT $2",
         )
         .bind(state)
-        .bind(limit)
+        .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.iter().map(row_to_item).collect())
@@ -348,8 +363,8 @@ impl Store {
     /// Put failed rows back in the queue, due now: one (`Some(id)`) or all. Returns how many.
     pub async fn outbox_retry(&self, id: Option<i64>) -> Result<u64, StoreError> {
         let r = sqlx::query(
-            "UPDATE outbox SET state = 'pending', attempts = 0, next_at = ?1, done_at = NULL
-             WHERE state = 'failed' AND (?2 IS NULL OR id = ?2)",
+            "UPDATE outbox SET state = 'pending', attempts = 0, next_at = $1, done_at = NULL
+             WHERE state = 'failed' AND ($2 IS NULL OR id = $2)",
         )
         .bind(unix_now())
         .bind(id)
@@ -361,7 +376,7 @@ impl Store {
 
     /// Forget sent rows older than `before` (unix seconds). Returns how many.
     pub async fn outbox_prune(&self, before: i64) -> Result<u64, StoreError> {
-        let r = sqlx::query("DELETE FROM outbox WHERE state = 'sent' AND done_at < ?")
+        let r = sqlx::query("DELETE FROM outbox WHERE state = 'sent' AND done_at < $1")
             .bind(before)
             .execute(&self.pool)
             .await?;
@@ -403,7 +418,7 @@ impl Store {
         names.sort();
         names.dedup();
         let id = sqlx::query_scalar(
-            "INSERT INTO webhooks (url, secret, events, created_at) VALUES (?, ?, ?, ?) RETURNING id",
+            "INSERT INTO webhooks (url, secret, events, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
         )
         .bind(u)
         .bind(&secret)
@@ -424,7 +439,7 @@ impl Store {
 
     /// One webhook.
     pub async fn webhook(&self, id: i64) -> Result<Option<Webhook>, StoreError> {
-        let row = sqlx::query("SELECT * FROM webhooks WHERE id = ?")
+        let row = sqlx::query("SELECT * FROM webhooks WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
@@ -433,7 +448,7 @@ impl Store {
 
     /// Remove a webhook; its undelivered events fail when their turn comes. False if unknown.
     pub async fn delete_webhook(&self, id: i64) -> Result<bool, StoreError> {
-        let r = sqlx::query("DELETE FROM webhooks WHERE id = ?")
+        let r = sqlx::query("DELETE FROM webhooks WHERE id = $1")
             .bind(id)
             .execute(&self.pool)
             .await?;
@@ -576,29 +591,68 @@ mod tests {
         .unwrap();
         deposit(&s).await;
         let now = unix_now();
-        let due = s.outbox_due(now, 10, &[]).await.unwrap();
+        let due = s.outbox_claim(now, 10, 300).await.unwrap();
         assert_eq!(due.len(), 1);
         let id = due[0].id;
-        assert!(s.outbox_due(now, 10, &[id]).await.unwrap().is_empty());
+        // Claimed: not due again until the lease ends, even at the same time.
+        assert!(s.outbox_claim(now, 10, 300).await.unwrap().is_empty());
+        assert_eq!(s.outbox_next_due().await.unwrap(), Some(now + 300));
         s.outbox_attempt_failed(id, 1, "connection refused", Some(now + 60))
             .await
             .unwrap();
-        assert!(s.outbox_due(now, 10, &[]).await.unwrap().is_empty());
-        assert_eq!(s.outbox_next_due(&[]).await.unwrap(), Some(now + 60));
-        assert_eq!(s.outbox_next_due(&[id]).await.unwrap(), None);
+        assert!(s.outbox_claim(now, 10, 300).await.unwrap().is_empty());
+        assert_eq!(s.outbox_next_due().await.unwrap(), Some(now + 60));
+        assert_eq!(s.outbox_claim(now + 60, 10, 300).await.unwrap().len(), 1);
         s.outbox_attempt_failed(id, 2, "HTTP 410 Gone", None)
             .await
             .unwrap();
         let failed = s.outbox_list(Some("failed"), 10).await.unwrap();
         assert_eq!(failed.len(), 1);
         assert_eq!(failed[0].last_error.as_deref(), Some("HTTP 410 Gone"));
-        assert_eq!(s.outbox_next_due(&[]).await.unwrap(), None);
+        assert_eq!(s.outbox_next_due().await.unwrap(), None);
         assert_eq!(s.outbox_retry(None).await.unwrap(), 1);
-        let due = s.outbox_due(unix_now(), 10, &[]).await.unwrap();
+        let due = s.outbox_claim(unix_now(), 10, 300).await.unwrap();
         assert_eq!((due[0].id, due[0].attempts), (id, 0));
         s.outbox_sent(id, 1).await.unwrap();
         assert_eq!(s.outbox_list(Some("sent"), 10).await.unwrap().len(), 1);
         assert!(s.outbox_list(Some("lost"), 10).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn two_nodes_claiming_at_once_never_take_the_same_row() {
+        let (s, d) = store().await;
+        s.add_webhook(
+            "http://127.0.0.1:9/h",
+            Some("0123456789abcdef"),
+            &[Event::New],
+        )
+        .await
+        .unwrap();
+        for _ in 0..40 {
+            deposit(&s).await;
+        }
+        let other = Store::connect(s.location(), d.path()).await.unwrap();
+        let now = unix_now();
+        let claim = |st: Store| async move {
+            let mut got = Vec::new();
+            loop {
+                let batch = st.outbox_claim(now, 3, 300).await.unwrap();
+                if batch.is_empty() {
+                    return got;
+                }
+                got.extend(batch.into_iter().map(|i| i.id));
+            }
+        };
+        let (a, b) = tokio::join!(
+            tokio::spawn(claim(s.clone())),
+            tokio::spawn(claim(other.clone()))
+        );
+        let (a, b) = (a.unwrap(), b.unwrap());
+        let mut all: Vec<i64> = a.iter().chain(&b).copied().collect();
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), a.len() + b.len(), "a row was claimed twice");
+        assert_eq!(all.len(), 40);
     }
 
     #[tokio::test]

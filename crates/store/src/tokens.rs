@@ -30,7 +30,7 @@ impl Store {
             ));
         }
         let row = sqlx::query(
-            "INSERT INTO api_tokens (extension, name, hash, created_at) VALUES (?, ?, ?, ?) RETURNING id",
+            "INSERT INTO api_tokens (extension, name, hash, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
         )
         .bind(ext)
         .bind(name.trim())
@@ -47,7 +47,7 @@ impl Store {
         hash: &str,
     ) -> Result<Option<(String, Vec<Privilege>)>, StoreError> {
         let row = sqlx::query(
-            "SELECT u.extension, u.privileges FROM api_tokens t JOIN users u ON u.extension = t.extension WHERE t.hash = ?",
+            "SELECT u.extension, u.privileges FROM api_tokens t JOIN users u ON u.extension = t.extension WHERE t.hash = $1",
         )
         .bind(hash)
         .fetch_optional(&self.pool)
@@ -63,7 +63,7 @@ impl Store {
     /// An account's tokens.
     pub async fn tokens(&self, ext: &str) -> Result<Vec<TokenInfo>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, name, created_at FROM api_tokens WHERE extension = ? ORDER BY id",
+            "SELECT id, name, created_at FROM api_tokens WHERE extension = $1 ORDER BY id",
         )
         .bind(ext)
         .fetch_all(&self.pool)
@@ -80,7 +80,7 @@ impl Store {
 
     /// Revoke one of an account's tokens (false if it has no such token).
     pub async fn delete_token(&self, ext: &str, id: i64) -> Result<bool, StoreError> {
-        let r = sqlx::query("DELETE FROM api_tokens WHERE extension = ? AND id = ?")
+        let r = sqlx::query("DELETE FROM api_tokens WHERE extension = $1 AND id = $2")
             .bind(ext)
             .bind(id)
             .execute(&self.pool)

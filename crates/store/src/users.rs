@@ -249,7 +249,7 @@ impl Store {
         }
         let pin_hash = u.pin.as_deref().map(hash_secret).transpose()?;
         let res = sqlx::query(
-            "INSERT INTO users (extension, name, email, password_hash, ha1_md5, ha1_sha256, pin_hash, created_at, privileges) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO users (extension, name, email, password_hash, ha1_md5, ha1_sha256, pin_hash, created_at, privileges) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&u.extension)
         .bind(u.name.trim())
@@ -273,7 +273,7 @@ impl Store {
 
     /// All accounts, by extension.
     pub async fn list_users(&self) -> Result<Vec<User>, StoreError> {
-        let rows = sqlx::query("SELECT extension, name, email, mobile, pin_hash IS NOT NULL AS has_pin, privileges FROM users ORDER BY extension")
+        let rows = sqlx::query("SELECT extension, name, email, mobile, CASE WHEN pin_hash IS NULL THEN 0 ELSE 1 END AS has_pin, privileges FROM users ORDER BY extension")
             .fetch_all(&self.pool)
             .await?;
         Ok(rows
@@ -283,7 +283,7 @@ impl Store {
                 name: r.get("name"),
                 email: r.get("email"),
                 mobile: r.get("mobile"),
-                has_pin: r.get("has_pin"),
+                has_pin: crate::db::flag(&r, "has_pin"),
                 privileges: Privilege::split(&r.get::<String, _>("privileges")),
             })
             .collect())
@@ -291,7 +291,7 @@ impl Store {
 
     /// One account.
     pub async fn get_user(&self, ext: &str) -> Result<Option<User>, StoreError> {
-        let row = sqlx::query("SELECT extension, name, email, mobile, pin_hash IS NOT NULL AS has_pin, privileges FROM users WHERE extension = ?")
+        let row = sqlx::query("SELECT extension, name, email, mobile, CASE WHEN pin_hash IS NULL THEN 0 ELSE 1 END AS has_pin, privileges FROM users WHERE extension = $1")
             .bind(ext)
             .fetch_optional(&self.pool)
             .await?;
@@ -300,7 +300,7 @@ impl Store {
             name: r.get("name"),
             email: r.get("email"),
             mobile: r.get("mobile"),
-            has_pin: r.get("has_pin"),
+            has_pin: crate::db::flag(&r, "has_pin"),
             privileges: Privilege::split(&r.get::<String, _>("privileges")),
         }))
     }
@@ -352,19 +352,18 @@ impl Store {
         };
         let rows = async {
             let mut tx = self.pool.begin().await?;
-            sqlx::query("DELETE FROM call_records WHERE caller = ?1 OR callee = ?1")
+            sqlx::query("DELETE FROM call_records WHERE caller = $1 OR callee = $1")
                 .bind(ext)
                 .execute(&mut *tx)
                 .await?;
             // Emails and texts still due about its messages go with it (they carry its address).
-            sqlx::query(
+            let sql = format!(
                 "DELETE FROM outbox WHERE state = 'pending' AND channel IN ('email', 'sms')
-                 AND json_extract(payload, '$.mailbox') = ?",
-            )
-            .bind(ext)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query("DELETE FROM users WHERE extension = ?")
+                 AND {} = $1",
+                self.backend.payload_mailbox()
+            );
+            sqlx::query(&sql).bind(ext).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM users WHERE extension = $1")
                 .bind(ext)
                 .execute(&mut *tx)
                 .await?;
@@ -422,7 +421,7 @@ impl Store {
             .transpose()?;
         let pin = c.pin.as_deref().map(hash_secret).transpose()?;
         let mut tx = self.pool.begin().await?;
-        let exists = sqlx::query("SELECT 1 FROM users WHERE extension = ?")
+        let exists = sqlx::query("SELECT 1 FROM users WHERE extension = $1")
             .bind(ext)
             .fetch_optional(&mut *tx)
             .await?;
@@ -430,14 +429,14 @@ impl Store {
             return Err(StoreError::NotFound(ext.to_string()));
         }
         if let Some(n) = &c.name {
-            sqlx::query("UPDATE users SET name = ? WHERE extension = ?")
+            sqlx::query("UPDATE users SET name = $1 WHERE extension = $2")
                 .bind(n.trim())
                 .bind(ext)
                 .execute(&mut *tx)
                 .await?;
         }
         if let Some((h, md5, sha)) = password {
-            sqlx::query("UPDATE users SET password_hash = ?, ha1_md5 = ?, ha1_sha256 = ? WHERE extension = ?")
+            sqlx::query("UPDATE users SET password_hash = $1, ha1_md5 = $2, ha1_sha256 = $3 WHERE extension = $4")
                 .bind(h)
                 .bind(md5)
                 .bind(sha)
@@ -446,14 +445,14 @@ impl Store {
                 .await?;
         }
         if let Some(p) = pin {
-            sqlx::query("UPDATE users SET pin_hash = ? WHERE extension = ?")
+            sqlx::query("UPDATE users SET pin_hash = $1 WHERE extension = $2")
                 .bind(p)
                 .bind(ext)
                 .execute(&mut *tx)
                 .await?;
         }
         if let Some(list) = &c.privileges {
-            sqlx::query("UPDATE users SET privileges = ? WHERE extension = ?")
+            sqlx::query("UPDATE users SET privileges = $1 WHERE extension = $2")
                 .bind(Privilege::join(list))
                 .bind(ext)
                 .execute(&mut *tx)
@@ -461,7 +460,7 @@ impl Store {
         }
         if let Some(e) = &c.email {
             let e = (!e.is_empty()).then_some(e);
-            sqlx::query("UPDATE users SET email = ? WHERE extension = ?")
+            sqlx::query("UPDATE users SET email = $1 WHERE extension = $2")
                 .bind(e)
                 .bind(ext)
                 .execute(&mut *tx)
@@ -469,7 +468,7 @@ impl Store {
         }
         if let Some(m) = &c.mobile {
             let m = (!m.is_empty()).then(|| normalize_mobile(m));
-            sqlx::query("UPDATE users SET mobile = ? WHERE extension = ?")
+            sqlx::query("UPDATE users SET mobile = $1 WHERE extension = $2")
                 .bind(m)
                 .bind(ext)
                 .execute(&mut *tx)
@@ -485,10 +484,12 @@ impl Store {
             Algorithm::Md5 => "ha1_md5",
             Algorithm::Sha256 => "ha1_sha256",
         };
-        let row = sqlx::query(&format!("SELECT {col} AS h FROM users WHERE extension = ?"))
-            .bind(ext)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {col} AS h FROM users WHERE extension = $1"
+        ))
+        .bind(ext)
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(row.map(|r| r.get("h")))
     }
 
@@ -498,7 +499,7 @@ impl Store {
         &self,
         ext: &str,
     ) -> Result<Option<(String, Vec<Privilege>)>, StoreError> {
-        let row = sqlx::query("SELECT password_hash, privileges FROM users WHERE extension = ?")
+        let row = sqlx::query("SELECT password_hash, privileges FROM users WHERE extension = $1")
             .bind(ext)
             .fetch_optional(&self.pool)
             .await?;
@@ -529,7 +530,7 @@ mod tests {
     #[tokio::test]
     async fn user_lifecycle_keeps_secrets_hashed() {
         let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(dir.path()).await.unwrap();
+        let s = crate::open_test(dir.path()).await;
         s.add_user(&user("100")).await.unwrap();
         assert!(matches!(
             s.add_user(&user("100")).await,
@@ -601,7 +602,7 @@ mod tests {
     #[tokio::test]
     async fn the_next_user_of_a_removed_extension_inherits_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(dir.path()).await.unwrap();
+        let s = crate::open_test(dir.path()).await;
         account_with_data(&s).await;
         s.remove_account("101", Disposal::Delete).await.unwrap();
         account_with_data(&s).await;
@@ -627,7 +628,7 @@ mod tests {
     #[tokio::test]
     async fn an_archived_account_keeps_its_audio_and_lists_outside_the_mailbox() {
         let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(dir.path()).await.unwrap();
+        let s = crate::open_test(dir.path()).await;
         account_with_data(&s).await;
         let archive = s
             .remove_account("101", Disposal::Archive)
@@ -646,7 +647,7 @@ mod tests {
     #[tokio::test]
     async fn bad_input_is_refused_and_nothing_is_written() {
         let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(dir.path()).await.unwrap();
+        let s = crate::open_test(dir.path()).await;
         for bad in [
             NewUser {
                 extension: "10a".into(),

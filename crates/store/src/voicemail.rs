@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use parley_core::vm::Announcement;
 use sqlx::Row;
 
+use crate::db::flag;
 use crate::outbox::{enqueue, Event};
 use crate::{Store, StoreError};
 
@@ -86,7 +87,7 @@ pub use parley_core::switch::Counts;
 /// The folders a message may be in.
 pub const FOLDERS: [&str; 5] = ["new", "old", "work", "family", "friends"];
 
-pub(crate) fn row_to_message(r: &sqlx::sqlite::SqliteRow) -> StoredMessage {
+pub(crate) fn row_to_message(r: &sqlx::any::AnyRow) -> StoredMessage {
     StoredMessage {
         id: r.get("id"),
         mailbox: r.get("mailbox"),
@@ -120,24 +121,24 @@ impl Store {
 
     /// A mailbox's settings (defaults when never changed).
     pub async fn mailbox_settings(&self, mailbox: &str) -> Result<MailboxSettings, StoreError> {
-        let row = sqlx::query("SELECT * FROM mailboxes WHERE extension = ?")
+        let row = sqlx::query("SELECT * FROM mailboxes WHERE extension = $1")
             .bind(mailbox)
             .fetch_optional(&self.pool)
             .await?;
         Ok(row
             .map(|r| MailboxSettings {
-                always_prompt: r.get("always_prompt"),
-                mark_read: r.get("mark_read"),
-                temp_active: r.get("temp_active"),
-                forward_email: r.get("forward_email"),
-                send_sms: r.get("send_sms"),
+                always_prompt: flag(&r, "always_prompt"),
+                mark_read: flag(&r, "mark_read"),
+                temp_active: flag(&r, "temp_active"),
+                forward_email: flag(&r, "forward_email"),
+                send_sms: flag(&r, "send_sms"),
                 announcement: Announcement::parse(r.get::<&str, _>("announcement"))
                     .unwrap_or_default(),
                 recording: [
-                    r.get("record_standard"),
-                    r.get("record_a"),
-                    r.get("record_b"),
-                    r.get("record_c"),
+                    flag(&r, "record_standard"),
+                    flag(&r, "record_a"),
+                    flag(&r, "record_b"),
+                    flag(&r, "record_c"),
                 ],
             })
             .unwrap_or_default())
@@ -155,7 +156,7 @@ impl Store {
         sqlx::query(
             "INSERT INTO mailboxes (extension, always_prompt, mark_read, temp_active, forward_email, send_sms,
              announcement, record_standard, record_a, record_b, record_c)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
              ON CONFLICT(extension) DO UPDATE SET always_prompt = excluded.always_prompt,
              mark_read = excluded.mark_read, temp_active = excluded.temp_active,
              forward_email = excluded.forward_email, send_sms = excluded.send_sms,
@@ -187,7 +188,7 @@ impl Store {
         received_at: i64,
     ) -> Result<i64, StoreError> {
         let row = sqlx::query(
-            "INSERT INTO messages (mailbox, caller, caller_name, received_at) VALUES (?, ?, ?, ?) RETURNING id",
+            "INSERT INTO messages (mailbox, caller, caller_name, received_at) VALUES ($1, $2, $3, $4) RETURNING id",
         )
         .bind(mailbox)
         .bind(caller)
@@ -208,8 +209,8 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query(
-            "UPDATE messages SET state = 'ready', duration_ms = ?, folder = ?
-             WHERE id = ? AND state = 'recording' RETURNING *",
+            "UPDATE messages SET state = 'ready', duration_ms = $1, folder = $2
+             WHERE id = $3 AND state = 'recording' RETURNING *",
         )
         .bind(duration_ms)
         .bind(folder)
@@ -239,7 +240,7 @@ impl Store {
     /// A mailbox's messages, oldest first.
     pub async fn list_messages(&self, mailbox: &str) -> Result<Vec<StoredMessage>, StoreError> {
         let rows = sqlx::query(
-            "SELECT * FROM messages WHERE mailbox = ? AND state = 'ready' ORDER BY received_at, id",
+            "SELECT * FROM messages WHERE mailbox = $1 AND state = 'ready' ORDER BY received_at, id",
         )
         .bind(mailbox)
         .fetch_all(&self.pool)
@@ -249,7 +250,7 @@ impl Store {
 
     /// One message.
     pub async fn get_message(&self, id: i64) -> Result<Option<StoredMessage>, StoreError> {
-        let row = sqlx::query("SELECT * FROM messages WHERE id = ? AND state = 'ready'")
+        let row = sqlx::query("SELECT * FROM messages WHERE id = $1 AND state = 'ready'")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
@@ -263,11 +264,11 @@ impl Store {
         }
         let mut tx = self.pool.begin().await?;
         let before: Option<String> =
-            sqlx::query_scalar("SELECT folder FROM messages WHERE id = ? AND state = 'ready'")
+            sqlx::query_scalar("SELECT folder FROM messages WHERE id = $1 AND state = 'ready'")
                 .bind(id)
                 .fetch_optional(&mut *tx)
                 .await?;
-        let row = sqlx::query("UPDATE messages SET folder = ? WHERE id = ? RETURNING *")
+        let row = sqlx::query("UPDATE messages SET folder = $1 WHERE id = $2 RETURNING *")
             .bind(folder)
             .bind(id)
             .fetch_optional(&mut *tx)
@@ -287,7 +288,7 @@ impl Store {
     /// webhooks; a discarded take is not).
     pub async fn delete_message(&self, id: i64) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        let row = sqlx::query("DELETE FROM messages WHERE id = ? RETURNING *")
+        let row = sqlx::query("DELETE FROM messages WHERE id = $1 RETURNING *")
             .bind(id)
             .fetch_optional(&mut *tx)
             .await?;
@@ -309,8 +310,8 @@ impl Store {
     /// New and old counts of a mailbox.
     pub async fn message_counts(&self, mailbox: &str) -> Result<Counts, StoreError> {
         let row = sqlx::query(
-            "SELECT COALESCE(SUM(folder = 'new'), 0) AS new, COALESCE(SUM(folder != 'new'), 0) AS old
-             FROM messages WHERE mailbox = ? AND state = 'ready'",
+            "SELECT COUNT(CASE WHEN folder = 'new' THEN 1 END) AS new, COUNT(CASE WHEN folder <> 'new' THEN 1 END) AS old
+             FROM messages WHERE mailbox = $1 AND state = 'ready'",
         )
         .bind(mailbox)
         .fetch_one(&self.pool)
@@ -324,7 +325,7 @@ impl Store {
     /// The argon2 hash of a mailbox's PIN: `Ok(None)` when never set (the default PIN applies), an error
     /// `NotFound` for no such extension. Verify it off the async runtime ([`crate::verify_secret`]).
     pub async fn pin_hash(&self, ext: &str) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT pin_hash FROM users WHERE extension = ?")
+        let row = sqlx::query("SELECT pin_hash FROM users WHERE extension = $1")
             .bind(ext)
             .fetch_optional(&self.pool)
             .await?;
@@ -375,7 +376,7 @@ impl Store {
                 "message audio could not be copied: {e}"
             )));
         }
-        sqlx::query("UPDATE messages SET forwarded_by = ?, note = ? WHERE id = ?")
+        sqlx::query("UPDATE messages SET forwarded_by = $1, note = $2 WHERE id = $3")
             .bind(by)
             .bind(note)
             .bind(new_id)
@@ -387,11 +388,11 @@ impl Store {
 
     /// Whether the PIN is still unset (the configured default PIN applies and must be changed).
     pub async fn pin_is_default(&self, ext: &str) -> Result<bool, StoreError> {
-        let row = sqlx::query("SELECT pin_hash IS NULL AS d FROM users WHERE extension = ?")
+        let row = sqlx::query("SELECT CASE WHEN pin_hash IS NULL THEN 1 ELSE 0 END AS d FROM users WHERE extension = $1")
             .bind(ext)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.is_some_and(|r| r.get::<bool, _>("d")))
+        Ok(row.is_some_and(|r| flag(&r, "d")))
     }
 }
 
