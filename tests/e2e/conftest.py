@@ -62,9 +62,14 @@ def toml_text(config):
 
 
 class Parley:
-    def __init__(self, tmp, **config):
+    def __init__(self, tmp, node=None, database=None, data=None, **config):
+        """`node` names one of several Parleys in a test (its own config and log); `database` and `data`
+        make it share another's database and data directory."""
         base = next_ports()
-        self.data = tmp / "data"
+        if node:
+            tmp = tmp / node
+            tmp.mkdir(exist_ok=True)
+        self.data = data or tmp / "data"
         self.sip_port = base
         self.http_port = base + 1
         # 200 media ports in 30000-39999 (SIPp scenarios expect relay ports there; baresip's are above
@@ -75,8 +80,8 @@ class Parley:
         self.config.write_text(toml_text(config))
         self.log = tmp / "parley.log"
         self.proc = None
-        self.database = new_database(f"parley_e2e_{base}_{os.getpid()}_{time.time_ns() % 10**9}") \
-            if POSTGRES else None
+        self.database = database or (
+            new_database(f"parley_e2e_{base}_{os.getpid()}_{time.time_ns() % 10**9}") if POSTGRES else None)
 
     def db_args(self):
         return ["--data", str(self.data)] + (["--database", self.database] if self.database else [])

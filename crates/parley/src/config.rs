@@ -17,6 +17,9 @@ pub struct Config {
     /// The database: `postgres://user:password@host/name`, or `sqlite:DIR`; by default the SQLite
     /// file `parley.db` in the data directory.
     pub database: Option<String>,
+    /// This node's name among the Parley nodes sharing one database (default `HOST:SIP-PORT`);
+    /// stable across restarts, unique among the nodes running.
+    pub node_name: Option<String>,
     /// SIP listen address (UDP and TCP).
     pub sip_listen: SocketAddr,
     /// HTTP listen address.
@@ -115,6 +118,21 @@ pub struct Config {
 }
 
 impl Config {
+    /// This node's name: `node_name`, or the host's name and the SIP port.
+    pub fn node_name(&self) -> String {
+        self.node_name.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_string())
+                .unwrap_or_default();
+            let host = if host.is_empty() {
+                "parley".into()
+            } else {
+                host
+            };
+            format!("{host}:{}", self.sip_listen.port())
+        })
+    }
+
     /// Open the configured store (migrating it), with its location in any error.
     pub async fn open_store(&self) -> Result<parley_store::Store> {
         let location = parley_store::Location::parse(self.database.as_deref(), &self.data)?;
@@ -129,6 +147,7 @@ impl Default for Config {
         Config {
             data: PathBuf::from("./parley-data"),
             database: None,
+            node_name: None,
             sip_listen: "0.0.0.0:5060".parse().expect("literal"),
             http_listen: "0.0.0.0:8080".parse().expect("literal"),
             rtp_ports: "10000-20000".into(),

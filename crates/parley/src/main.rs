@@ -817,7 +817,9 @@ async fn serve(mut config: Config, args: ServeArgs) -> Result<()> {
         .init();
     let rtp = config.rtp_range()?;
     let algorithms = config.algorithms()?;
-    let store = open_store_retrying(&config).await?;
+    let store = open_store_retrying(&config)
+        .await?
+        .with_node(&config.node_name());
     if args.demo {
         provision_demo(&store).await?;
     }

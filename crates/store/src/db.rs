@@ -196,6 +196,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(6, "0006_announcements.sql"),
     migration!(7, "0007_call_records.sql"),
     migration!(8, "0008_forward_notes.sql"),
+    migration!(9, "0009_recording_liveness.sql"),
 ];
 
 /// The newest schema version this build knows.

@@ -22,7 +22,7 @@ pub use calls::{CallRecord, Outcome};
 pub use db::{Backend, Location, SCHEMA_VERSION};
 pub use ma::{Announcement, Change, Group, Member, Vip};
 pub use outbox::{Channel, Event, OutboxItem, Webhook};
-pub use switch::{read_audio, read_wav, Take};
+pub use switch::{read_audio, read_wav, Take, TEND_EVERY};
 pub use tokens::TokenInfo;
 pub use users::{
     hash_secret, unix_now, validate_extension, verify_secret, Disposal, NewUser, Privilege, User,
@@ -95,6 +95,10 @@ pub struct Store {
     data_dir: PathBuf,
     /// Signalled when notifications are queued (the notifier waits on it).
     outbox_wake: std::sync::Arc<tokio::sync::Notify>,
+    /// The messages this process is recording (kept touched, never recovered by this process).
+    live: switch::Live,
+    /// This node's name among those sharing the database.
+    node: std::sync::Arc<str>,
 }
 
 impl Store {
@@ -116,7 +120,22 @@ impl Store {
             location: location.clone(),
             data_dir: data_dir.to_path_buf(),
             outbox_wake: Default::default(),
+            live: Default::default(),
+            node: "local".into(),
         })
+    }
+
+    /// Name this node among those sharing the database (stable across its restarts, unique among
+    /// the nodes running: `host:sip-port` by default). The recordings a stop of this node cut short
+    /// are those of its name.
+    pub fn with_node(mut self, node: &str) -> Store {
+        self.node = node.into();
+        self
+    }
+
+    /// This node's name.
+    pub fn node(&self) -> &str {
+        &self.node
     }
 
     /// The data directory.

@@ -4,8 +4,9 @@
 //! short, recovered at start). The SIP shell calls these off its signalling task and feeds the
 //! answers back to the switch; nothing here decides what a call does.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use parley_core::extension::Extension;
@@ -17,7 +18,42 @@ use parley_core::vm::{
 use parley_media::wav::{WavError, WavPlayer};
 use tracing::{info, warn};
 
-use crate::{CallRecord, Counts, MailboxSettings, Store, StoreError, UserChanges};
+use crate::{Backend, CallRecord, Counts, MailboxSettings, Store, StoreError, UserChanges};
+
+/// How often a node touches the messages it is recording ([`Store::tend_recordings`]).
+pub const TEND_EVERY: Duration = Duration::from_secs(10);
+
+/// A recording untouched for this long (seconds) is taken for one whose node stopped.
+const STALE_SECS: i64 = 60;
+
+/// The ids of the messages this process is recording.
+pub(crate) type Live = Arc<Mutex<HashSet<i64>>>;
+
+/// A message id in [`Live`] for as long as its take exists (however the take ends).
+#[derive(Debug)]
+struct LiveEntry {
+    id: i64,
+    live: Live,
+}
+
+impl LiveEntry {
+    fn new(id: i64, live: &Live) -> LiveEntry {
+        live.lock().unwrap_or_else(|p| p.into_inner()).insert(id);
+        LiveEntry {
+            id,
+            live: live.clone(),
+        }
+    }
+}
+
+impl Drop for LiveEntry {
+    fn drop(&mut self) {
+        self.live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.id);
+    }
+}
 
 /// A recording a voicemail call is making or has made, until it is kept or thrown away: a message
 /// (its row exists, not yet visible) or a greeting (written beside the one it replaces).
@@ -32,6 +68,7 @@ enum TakeOf {
     Message {
         id: i64,
         mailbox: String,
+        _live: LiveEntry,
     },
     Greeting {
         mailbox: String,
@@ -189,7 +226,11 @@ impl Store {
                 info!(message = id, mailbox = %parley_core::text::Printable(&mailbox), "recording message");
                 Take {
                     path: self.message_path(&mailbox, id),
-                    of: TakeOf::Message { id, mailbox },
+                    of: TakeOf::Message {
+                        id,
+                        mailbox,
+                        _live: LiveEntry::new(id, &self.live),
+                    },
                 }
             }
             RecordingFor::Greeting { mailbox, kind } => {
@@ -220,7 +261,7 @@ impl Store {
         folder: Folder,
     ) -> Result<(), StoreError> {
         match take.of {
-            TakeOf::Message { id, mailbox } => {
+            TakeOf::Message { id, mailbox, .. } => {
                 self.finish_message(id, duration_ms as i64, folder.as_str())
                     .await?;
                 info!(message = id, mailbox = %mailbox, ms = duration_ms, "message saved");
@@ -280,14 +321,26 @@ impl Store {
 
     /// Messages whose recording a stop of Parley cut short: their WAV headers are fixed and they are
     /// made visible (in the folder a new message of their mailbox goes to), or dropped when shorter
-    /// than `min_message` or unreadable. Run before the server takes calls.
+    /// than `min_message` or unreadable. Run before the server takes calls. On SQLite (one node) every
+    /// unfinished recording is one this node's stop cut short; on a database that several nodes
+    /// share, those of this node's name are, and those no node has touched for a minute; a
+    /// recording whose audio this node cannot see (another node's, on its own disk) is left for that
+    /// node.
     pub async fn recover_recordings(&self, min_message: Duration) {
-        let Ok(list) = self.unfinished_messages().await else {
+        let shared = self.backend != Backend::Sqlite;
+        let stale_before = shared.then(|| crate::unix_now() - STALE_SECS);
+        let Ok(list) = self.unfinished_messages(stale_before).await else {
             return;
         };
         let min_ms = min_message.as_millis() as u64;
         for (id, mailbox) in list {
+            if self.is_live(id) {
+                continue;
+            }
             let path = self.message_path(&mailbox, id);
+            if shared && !tokio::fs::try_exists(&path).await.unwrap_or(false) {
+                continue;
+            }
             let samples = tokio::task::spawn_blocking(move || {
                 let mut f = std::fs::OpenOptions::new()
                     .read(true)
@@ -316,6 +369,43 @@ impl Store {
                     let _ = self.delete_message(id).await;
                 }
             }
+        }
+    }
+}
+
+impl Store {
+    fn is_live(&self, id: i64) -> bool {
+        self.live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&id)
+    }
+
+    /// Run every [`TEND_EVERY`] while serving: touch the messages this node is recording, and, on a
+    /// database shared by several nodes, recover those whose node stopped touching them.
+    pub async fn tend_recordings(&self, min_message: Duration) {
+        let ids: Vec<i64> = self
+            .live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .copied()
+            .collect();
+        let now = crate::unix_now();
+        for id in ids {
+            let touched = sqlx::query(
+                "UPDATE messages SET touched_at = $1 WHERE id = $2 AND state = 'recording'",
+            )
+            .bind(now)
+            .bind(id)
+            .execute(&self.pool)
+            .await;
+            if let Err(e) = touched {
+                warn!(message = id, error = %e, "recording not touched");
+            }
+        }
+        if self.backend != Backend::Sqlite {
+            self.recover_recordings(min_message).await;
         }
     }
 }
@@ -353,5 +443,68 @@ fn local_time(unix: i64) -> LocalTime {
         day: t.day() as u8,
         hour: t.hour() as u8,
         minute: t.minute() as u8,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A take with `secs` of audio written and its header left at zero, as a crash leaves it.
+    async fn cut_short(s: &Store, secs: usize) -> Take {
+        let purpose = RecordingFor::Message {
+            mailbox: "101".into(),
+            caller: None,
+        };
+        let take = s.start_take(purpose, crate::unix_now()).await.unwrap();
+        let f = std::fs::File::create(take.path()).unwrap();
+        let mut rec = parley_media::wav::WavRecorder::new(f).unwrap();
+        rec.push(&vec![1000i16; 8000 * secs]).unwrap();
+        drop(rec);
+        take
+    }
+
+    fn unfinished(s: &Store) -> impl std::future::Future<Output = usize> + '_ {
+        async move { s.unfinished_messages(None).await.unwrap().len() }
+    }
+
+    #[tokio::test]
+    async fn a_recording_is_recovered_only_once_its_recorder_stopped_tending_it() {
+        let (s, dir) = crate::test_store(None).await;
+        let min = Duration::from_secs(1);
+        let take = cut_short(&s, 2).await;
+        // Its own node never takes a recording in progress for a crashed one.
+        s.recover_recordings(min).await;
+        assert_eq!(unfinished(&s).await, 1);
+        if s.backend() != Backend::Sqlite {
+            // Another node on the same database leaves it while it is tended, even when it began
+            // long ago ...
+            let other = Store::connect(s.location(), dir.path())
+                .await
+                .unwrap()
+                .with_node("other");
+            sqlx::query("UPDATE messages SET touched_at = 0")
+                .execute(&s.pool)
+                .await
+                .unwrap();
+            s.tend_recordings(min).await;
+            other.recover_recordings(min).await;
+            assert_eq!(unfinished(&s).await, 1);
+            // ... and recovers it once its node has stopped (no touch for a minute).
+            drop(take);
+            sqlx::query("UPDATE messages SET touched_at = 0")
+                .execute(&s.pool)
+                .await
+                .unwrap();
+            other.tend_recordings(min).await;
+        } else {
+            // One node: a take that ended without being kept is recovered at the next start.
+            drop(take);
+            s.recover_recordings(min).await;
+        }
+        assert_eq!(unfinished(&s).await, 0);
+        let list = s.list_messages("101").await.unwrap();
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0].duration_ms, 2000);
     }
 }

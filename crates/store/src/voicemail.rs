@@ -188,12 +188,13 @@ impl Store {
         received_at: i64,
     ) -> Result<i64, StoreError> {
         let row = sqlx::query(
-            "INSERT INTO messages (mailbox, caller, caller_name, received_at) VALUES ($1, $2, $3, $4) RETURNING id",
+            "INSERT INTO messages (mailbox, caller, caller_name, received_at, touched_at, node) VALUES ($1, $2, $3, $4, $4, $5) RETURNING id",
         )
         .bind(mailbox)
         .bind(caller)
         .bind(caller_name)
         .bind(received_at)
+        .bind(&*self.node)
         .fetch_one(&self.pool)
         .await?;
         Ok(row.get("id"))
@@ -226,11 +227,21 @@ impl Store {
         Ok(())
     }
 
-    /// Messages whose recording never finished (Parley stopped mid-recording): (id, mailbox).
-    pub async fn unfinished_messages(&self) -> Result<Vec<(i64, String)>, StoreError> {
-        let rows = sqlx::query("SELECT id, mailbox FROM messages WHERE state = 'recording'")
-            .fetch_all(&self.pool)
-            .await?;
+    /// Messages whose recording never finished (Parley stopped mid-recording): (id, mailbox); with
+    /// `stale_before`, only this node's and those whose recorder last touched them before then (unix
+    /// seconds).
+    pub async fn unfinished_messages(
+        &self,
+        stale_before: Option<i64>,
+    ) -> Result<Vec<(i64, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, mailbox FROM messages WHERE state = 'recording' AND ($1 IS NULL
+             OR node = $2 OR node IS NULL OR COALESCE(touched_at, received_at) < $1) ORDER BY id",
+        )
+        .bind(stale_before)
+        .bind(&*self.node)
+        .fetch_all(&self.pool)
+        .await?;
         Ok(rows
             .iter()
             .map(|r| (r.get("id"), r.get("mailbox")))
@@ -412,7 +423,10 @@ mod tests {
             .await
             .unwrap();
         assert!(s.list_messages("101").await.unwrap().is_empty());
-        assert_eq!(s.unfinished_messages().await.unwrap(), [(id, "101".into())]);
+        assert_eq!(
+            s.unfinished_messages(None).await.unwrap(),
+            [(id, "101".into())]
+        );
         s.finish_message(id, 4200, "new").await.unwrap();
         let list = s.list_messages("101").await.unwrap();
         assert_eq!(list.len(), 1);

@@ -100,6 +100,19 @@ pub async fn run(
     store
         .recover_recordings(config.switch.vm.menus.min_message)
         .await;
+    // Recordings in progress are touched, and (on a shared database) those of stopped nodes
+    // recovered, off the signalling task.
+    let tender = {
+        let store = store.clone();
+        let min = config.switch.vm.menus.min_message;
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(parley_store::TEND_EVERY);
+            loop {
+                every.tick().await;
+                store.tend_recordings(min).await;
+            }
+        })
+    };
     let switch = Switch::new(start, config.switch.clone());
     let mut shell = Shell {
         switch,
@@ -148,6 +161,7 @@ pub async fn run(
         }
         shell.carry_out();
     }
+    tender.abort();
     // Give the BYEs a moment to leave before the transports close.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let _ = shell.status.write().map(|mut s| *s = Status::default());
