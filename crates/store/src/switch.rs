@@ -464,8 +464,8 @@ mod tests {
         take
     }
 
-    fn unfinished(s: &Store) -> impl std::future::Future<Output = usize> + '_ {
-        async move { s.unfinished_messages(None).await.unwrap().len() }
+    async fn unfinished(s: &Store) -> usize {
+        s.unfinished_messages(None).await.unwrap().len()
     }
 
     #[tokio::test]
