@@ -80,8 +80,10 @@ class Parley:
         self.config.write_text(toml_text(config))
         self.log = tmp / "parley.log"
         self.proc = None
-        self.database = database or (
-            new_database(f"parley_e2e_{base}_{os.getpid()}_{time.time_ns() % 10**9}") if POSTGRES else None)
+        # database=False: the SQLite file in the data directory, even when PostgreSQL is at hand.
+        if database is None and POSTGRES:
+            database = new_database(f"parley_e2e_{base}_{os.getpid()}_{time.time_ns() % 10**9}")
+        self.database = database or None
 
     def db_args(self):
         return ["--data", str(self.data)] + (["--database", self.database] if self.database else [])

@@ -1,16 +1,18 @@
 """Parley on PostgreSQL, where SQLite cannot go: two Parley processes sharing one database (and, while
 audio is kept in files, one data directory) take deposits at the same time; every message gets its own
-number and every email is sent once, by one of them. Runs only with PARLEY_TEST_POSTGRES (scripts/test
-starts a throw-away server for it)."""
+number and every email is sent once, by one of them. A populated SQLite installation moved up with
+`parley db copy` serves the same mailboxes, greetings and settings. Runs only with PARLEY_TEST_POSTGRES
+(scripts/test starts a throw-away server for it)."""
 import re
 import time
 
 import pytest
 
-from conftest import POSTGRES, next_ports
+from conftest import POSTGRES, new_database, next_ports
+from test_json_api import call, wav_bytes
 from test_notify import SmtpSink, peers  # noqa: F401 (a fixture)
 from test_voicemail import deposit, start, wait_for
-from vmhelp import message_file, messages, tone_of
+from vmhelp import message_file, messages, pcm_tone, tone_of
 
 pytestmark = [pytest.mark.postgres,
               pytest.mark.skipif(not POSTGRES, reason="needs PARLEY_TEST_POSTGRES (a PostgreSQL server)")]
@@ -46,3 +48,53 @@ def test_two_nodes_on_one_database_number_messages_apart_and_send_each_email_onc
     # recorded what.
     sent = [len(re.findall(r"notification delivered", p.log.read_text())) for p in (a, b)]
     assert sum(sent) == 8, sent
+
+
+def test_db_copy_moves_a_sqlite_installation_up_and_it_serves_the_same(parley_factory, sipp, tmp_path):
+    old = start(parley_factory, node="old", database=False)
+    assert not old.database and (old.data / "parley.db").exists()
+    bob = ("101", "secret101")
+    deposit(old, sipp, tmp_path, hold=10000, freq=660).assert_ok()
+    wait_for(lambda: messages(old, "101"), what="the message")
+    greeting = wav_bytes(pcm_tone(tmp_path / "g.wav", 600, 1.5))
+    status, _, _ = call(old, "PUT", "/api/v1/mailboxes/101/greetings/busy", raw=greeting, auth=bob,
+                        headers={"Content-Type": "audio/wav"})
+    assert status == 200
+    choice = {"active": "b", "recording": {"standard": True, "a": False, "b": True, "c": False}}
+    call(old, "PUT", "/api/v1/mailboxes/101/greetings/announcement-b", raw=greeting, auth=bob,
+         headers={"Content-Type": "audio/wav"})
+    status, _, _ = call(old, "PUT", "/api/v1/mailboxes/101/announcements", choice, auth=bob)
+    assert status == 200
+
+    def seen(p):
+        return {path: call(p, "GET", path, auth=bob)[1] for path in [
+            "/api/v1/me", "/api/v1/mailboxes/101/messages", "/api/v1/mailboxes/101/greetings",
+            "/api/v1/mailboxes/101/greetings/busy", "/api/v1/mailboxes/101/announcements"]}
+
+    before = seen(old)
+    assert before["/api/v1/mailboxes/101/messages"]["total"] == 1 and before["/api/v1/mailboxes/101/greetings/busy"]
+    mid = before["/api/v1/mailboxes/101/messages"]["items"][0]["id"]
+    audio = call(old, "GET", f"/api/v1/mailboxes/101/messages/{mid}/audio", auth=bob)[1]
+    assert old.stop() == 0
+
+    url = new_database(f"parley_copy_{old.sip_port}_{time.time_ns() % 10**9}")
+    out = old.cli("db", "copy", "--from", f"sqlite:{old.data}", "--to", url).stdout
+    assert re.search(r"^messages\s+1$", out, re.M) and re.search(r"^users\s+3$", out, re.M), out
+    assert "postgres://postgres@" in out
+    # Into a database that is no longer empty: refused, and it says why.
+    again = old.cli("db", "copy", "--from", f"sqlite:{old.data}", "--to", url, check=False)
+    assert again.returncode != 0 and "not empty" in again.stderr
+
+    new = parley_factory(node="new", database=url, data=old.data).start()
+    assert seen(new) == before
+    assert call(new, "GET", f"/api/v1/mailboxes/101/messages/{mid}/audio", auth=bob)[1] == audio
+    # The SIP password works on the new database (its digest hashes came across), and the next message
+    # is numbered after the copied one.
+    sipp(new, "register.xml", port=new.sip_port + 4, user="101", password="secret101", service="101",
+         keys={"expires": 0}).assert_ok()
+    deposit(new, sipp, tmp_path, hold=10000, freq=660).assert_ok()
+    ids = [m["id"] for m in wait_for(lambda: len(messages(new, "101")) == 2 and messages(new, "101"),
+                                     what="a second message")]
+    assert ids[0] == mid and ids[1] > mid
+    status = new.cli("db", "status").stdout
+    assert "postgres://" in status and re.search(r"^messages\s+2$", status, re.M), status

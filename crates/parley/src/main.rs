@@ -43,6 +43,9 @@ enum Command {
     /// Manage accounts.
     #[command(subcommand)]
     User(UserCommand),
+    /// The database: where it is, its schema version and row counts; copying it to another.
+    #[command(subcommand)]
+    Db(DbCommand),
     /// ManagerAssistant application instances (for the Callisto-compatible API).
     #[command(subcommand, name = "ma-instance")]
     MaInstance(InstanceCommand),
@@ -208,6 +211,23 @@ enum UserCommand {
 }
 
 #[derive(Subcommand)]
+enum DbCommand {
+    /// Show the database in use, its schema version and how many rows each table holds.
+    Status,
+    /// Copy every row of one database into another, empty one (stop Parley first), e.g. from the
+    /// embedded SQLite to PostgreSQL: `parley db copy --from sqlite:./parley-data --to postgres://...`.
+    /// Audio files stay under the data directory. Counts are compared at the end.
+    Copy {
+        /// The database copied (`sqlite:DIR` or `postgres://...`).
+        #[arg(long)]
+        from: String,
+        /// The database written (`postgres://...` or `sqlite:DIR`); must be empty.
+        #[arg(long)]
+        to: String,
+    },
+}
+
+#[derive(Subcommand)]
 enum InstanceCommand {
     /// Create an application instance (the <MAGroup> of the API paths).
     Add {
@@ -276,6 +296,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::User(cmd) => user(config, cmd).await,
         Command::Mailbox(cmd) => mailbox(config, cmd).await,
         Command::MaInstance(cmd) => ma_instance(config, cmd).await,
+        Command::Db(cmd) => db(config, cmd).await,
         Command::Audit { limit } => audit(config, limit).await,
         Command::Outbox(cmd) => notify_cli::outbox(&config, cmd).await,
         Command::Webhook(cmd) => notify_cli::webhook(&config, cmd).await,
@@ -664,6 +685,49 @@ async fn user_command(store: &Store, cmd: UserCommand, pin_min_len: usize) -> Re
                 .await?;
             audit_cli(store, "user.set", &ext, &changed.join(" ")).await;
             println!("updated extension {ext}");
+        }
+    }
+    Ok(())
+}
+
+async fn db(config: Config, cmd: DbCommand) -> Result<()> {
+    match cmd {
+        DbCommand::Status => {
+            let store = config.open_store().await?;
+            println!(
+                "database {} (schema version {})",
+                store.location(),
+                parley_store::SCHEMA_VERSION
+            );
+            for (table, n) in store.table_counts().await? {
+                println!("{table:<18} {n}");
+            }
+            store.close().await;
+        }
+        DbCommand::Copy { from, to } => {
+            let open = |db: &str| {
+                let location = parley_store::Location::parse(Some(db), &config.data);
+                let data = config.data.clone();
+                async move {
+                    let location = location?;
+                    Store::connect(&location, &data)
+                        .await
+                        .with_context(|| format!("cannot open the database {location}"))
+                }
+            };
+            let source = open(&from).await?;
+            let target = open(&to).await?;
+            if source.location() == target.location() {
+                bail!("--from and --to are the same database");
+            }
+            let counts = source.copy_into(&target).await?;
+            audit_cli(&target, "db.copy", &target.location().to_string(), &format!("from {}", source.location())).await;
+            println!("copied {} into {}:", source.location(), target.location());
+            for (table, n) in counts {
+                println!("{table:<18} {n}");
+            }
+            source.close().await;
+            target.close().await;
         }
     }
     Ok(())

@@ -5,6 +5,7 @@
 
 mod audit;
 mod calls;
+mod copy;
 mod db;
 mod ma;
 mod outbox;
@@ -19,6 +20,7 @@ use sqlx::AnyPool;
 
 pub use audit::AuditEntry;
 pub use calls::{CallRecord, Outcome};
+pub use copy::TableCounts;
 pub use db::{Backend, Location, SCHEMA_VERSION};
 pub use ma::{Announcement, Change, Group, Member, Vip};
 pub use outbox::{Channel, Event, OutboxItem, Webhook};

@@ -1,0 +1,204 @@
+//! Moving an installation from one database to another (`parley db copy`): every table, row for row,
+//! ids kept, into an empty database of either back end; counts compared at the end.
+
+use sqlx::any::AnyRow;
+use sqlx::{Column, Row};
+
+use crate::{Backend, Store, StoreError};
+
+/// The tables, parents before children, each with the column it is ordered by.
+const TABLES: &[(&str, &str)] = &[
+    ("users", "extension"),
+    ("mailboxes", "extension"),
+    ("messages", "id"),
+    ("ma_instances", "name"),
+    ("ma_groups", "id"),
+    ("ma_members", "id"),
+    ("ma_vip", "id"),
+    ("ma_announcements", "id"),
+    ("audit_log", "id"),
+    ("api_tokens", "id"),
+    ("webhooks", "id"),
+    ("outbox", "id"),
+    ("call_records", "id"),
+];
+
+/// Yes/no columns: integers in SQLite, booleans in PostgreSQL.
+const FLAGS: &[&str] = &[
+    "always_prompt",
+    "mark_read",
+    "temp_active",
+    "forward_email",
+    "send_sms",
+    "record_standard",
+    "record_a",
+    "record_b",
+    "record_c",
+    "manager",
+];
+
+/// Rows read and written at a time.
+const BATCH: i64 = 500;
+
+/// One value of any column.
+enum Value {
+    Null,
+    Int(i64),
+    Bool(bool),
+    Text(String),
+}
+
+fn value(r: &AnyRow, i: usize) -> Value {
+    if let Ok(v) = r.try_get::<Option<i64>, _>(i) {
+        return v.map_or(Value::Null, Value::Int);
+    }
+    if let Ok(v) = r.try_get::<Option<bool>, _>(i) {
+        return v.map_or(Value::Null, Value::Bool);
+    }
+    match r.try_get::<Option<String>, _>(i) {
+        Ok(v) => v.map_or(Value::Null, Value::Text),
+        Err(_) => Value::Null,
+    }
+}
+
+/// How many rows each table holds.
+pub type TableCounts = Vec<(&'static str, i64)>;
+
+impl Store {
+    /// Rows per table.
+    pub async fn table_counts(&self) -> Result<TableCounts, StoreError> {
+        let mut out = Vec::new();
+        for (table, _) in TABLES {
+            let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+                .fetch_one(&self.pool)
+                .await?;
+            out.push((*table, n));
+        }
+        Ok(out)
+    }
+
+    /// Copy every row of this store into `target`, which must be empty, keeping ids; the counts of
+    /// both are compared at the end (a difference means this store changed during the copy: stop
+    /// Parley and copy again into a fresh target). Audio files stay where they are. Returns the counts.
+    pub async fn copy_into(&self, target: &Store) -> Result<TableCounts, StoreError> {
+        if target.table_counts().await?.iter().any(|(_, n)| *n > 0) {
+            return Err(StoreError::Invalid(format!(
+                "the target database {} is not empty: copy only into a new, empty database",
+                target.location()
+            )));
+        }
+        let mut tx = target.pool.begin().await?;
+        for (table, order) in TABLES {
+            let mut offset = 0;
+            loop {
+                let rows = sqlx::query(&format!(
+                    "SELECT * FROM {table} ORDER BY {order} LIMIT $1 OFFSET $2"
+                ))
+                .bind(BATCH)
+                .bind(offset)
+                .fetch_all(&self.pool)
+                .await?;
+                for r in &rows {
+                    let cols: Vec<&str> = r.columns().iter().map(|c| c.name()).collect();
+                    let marks: Vec<String> = (1..=cols.len()).map(|i| format!("${i}")).collect();
+                    let sql = format!(
+                        "INSERT INTO {table} ({}) VALUES ({})",
+                        cols.join(", "),
+                        marks.join(", ")
+                    );
+                    let mut q = sqlx::query(&sql);
+                    for (i, col) in cols.iter().enumerate() {
+                        let flag = FLAGS.contains(col);
+                        q = match value(r, i) {
+                            Value::Null if flag => q.bind(None::<bool>),
+                            Value::Null => q.bind(None::<String>),
+                            Value::Int(v) if flag => q.bind(v != 0),
+                            Value::Int(v) => q.bind(v),
+                            Value::Bool(b) if flag => q.bind(b),
+                            Value::Bool(b) => q.bind(i64::from(b)),
+                            Value::Text(t) => q.bind(t),
+                        };
+                    }
+                    q.execute(&mut *tx).await?;
+                }
+                if (rows.len() as i64) < BATCH {
+                    break;
+                }
+                offset += BATCH;
+            }
+            // PostgreSQL's identity columns carry on after the highest id copied.
+            if target.backend == Backend::Postgres && *order == "id" {
+                sqlx::query(&format!(
+                    "SELECT setval(pg_get_serial_sequence('{table}', 'id'), COALESCE(MAX(id), 0) + 1, false) FROM {table}"
+                ))
+                .fetch_one(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        let (from, to) = (self.table_counts().await?, target.table_counts().await?);
+        if from != to {
+            return Err(StoreError::Invalid(format!(
+                "counts differ after the copy (source {from:?}, target {to:?}): the source changed \
+                 while it was copied; stop Parley and copy again into an empty database"
+            )));
+        }
+        Ok(to)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{MailboxSettings, NewUser};
+
+    #[tokio::test]
+    async fn a_copy_keeps_every_row_and_id_and_new_rows_carry_on_after_them() {
+        // From SQLite into the test database (PostgreSQL when the test script provides one).
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::open(d.path()).await.unwrap();
+        s.add_user(&NewUser {
+            extension: "101".into(),
+            name: "Bob".into(),
+            password: "secret1".into(),
+            pin: Some("2468".into()),
+            email: Some("bob@example.com".into()),
+            privileges: vec![crate::Privilege::Rest],
+        })
+        .await
+        .unwrap();
+        let id = s.start_message("101", Some("100"), None, 5).await.unwrap();
+        s.finish_message(id, 4200, "work").await.unwrap();
+        let settings = MailboxSettings {
+            mark_read: true,
+            always_prompt: false,
+            recording: [true, true, false, false],
+            ..Default::default()
+        };
+        s.set_mailbox_settings("101", settings).await.unwrap();
+        s.add_ma_instance("MA", 1).await.unwrap();
+        s.audit(1, "cli", "local", "user.add", "101", "").await.unwrap();
+        let d2 = tempfile::tempdir().unwrap();
+        let target = crate::open_test(d2.path()).await;
+        let counts = s.copy_into(&target).await.unwrap();
+        assert!(counts.contains(&("messages", 1)) && counts.contains(&("users", 1)));
+        let copied = &target.list_messages("101").await.unwrap()[0];
+        assert_eq!((copied.id, copied.folder.as_str()), (id, "work"));
+        assert_eq!(target.mailbox_settings("101").await.unwrap(), settings);
+        assert_eq!(
+            target.get_user("101").await.unwrap(),
+            s.get_user("101").await.unwrap()
+        );
+        // Secrets come across as they were: the PIN still opens the mailbox.
+        let hash = target.pin_hash("101").await.unwrap().unwrap();
+        assert!(crate::verify_secret("2468", &hash));
+        // New rows are numbered after the copied ones.
+        let next = target.start_message("101", None, None, 9).await.unwrap();
+        assert!(next > id);
+        // A database that is not empty is never copied into.
+        assert!(matches!(
+            s.copy_into(&target).await,
+            Err(StoreError::Invalid(_))
+        ));
+    }
+}
