@@ -1,14 +1,18 @@
 """Parley on PostgreSQL, where SQLite cannot go: two Parley processes sharing one database (and, while
 audio is kept in files, one data directory) take deposits at the same time; every message gets its own
 number and every email is sent once, by one of them. A populated SQLite installation moved up with
-`parley db copy` serves the same mailboxes, greetings and settings. Runs only with PARLEY_TEST_POSTGRES
-(scripts/test starts a throw-away server for it)."""
+`parley db copy` serves the same mailboxes, greetings and settings. A database server that stops while
+callers are in voicemail loses nothing: their messages arrive when it is back. Runs only with
+PARLEY_TEST_POSTGRES (scripts/test starts a throw-away server for it)."""
 import re
+import shutil
+import subprocess
+import tempfile
 import time
 
 import pytest
 
-from conftest import POSTGRES, new_database, next_ports
+from conftest import POSTGRES, ROOT, new_database, next_ports
 from test_json_api import call, wav_bytes
 from test_notify import SmtpSink, peers  # noqa: F401 (a fixture)
 from test_voicemail import deposit, start, wait_for
@@ -98,3 +102,62 @@ def test_db_copy_moves_a_sqlite_installation_up_and_it_serves_the_same(parley_fa
     assert ids[0] == mid and ids[1] > mid
     status = new.cli("db", "status").stdout
     assert "postgres://" in status and re.search(r"^messages\s+2$", status, re.M), status
+
+
+class OwnServer:
+    """A PostgreSQL server of the test's own (scripts/postgres), to stop and start at will."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="parley-pg-")
+        self.url = self._run("start")
+        self.port = self.url.rsplit(":", 1)[1]
+
+    def _run(self, *args):
+        return subprocess.run(["bash", str(ROOT / "scripts" / "postgres"), args[0], self.dir, *args[1:]],
+                              check=True, capture_output=True, text=True, timeout=60).stdout.strip()
+
+    def stop(self):
+        self._run("stop")
+
+    def start(self):
+        self._run("start", self.port)
+
+    def close(self):
+        try:
+            self.stop()
+        except subprocess.CalledProcessError:
+            pass
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture
+def own_server():
+    server = OwnServer()
+    yield server
+    server.close()
+
+
+def test_callers_in_voicemail_while_the_database_stops_lose_nothing(parley_factory, own_server, sipp, tmp_path):
+    server = own_server
+    subprocess.run(["psql", f"{server.url}/postgres", "-qc", "CREATE DATABASE parley"], check=True,
+                   capture_output=True)
+    p = start(parley_factory, database=f"{server.url}/parley")
+    # One caller is recording (its message's row is written) when a second one reaches the greeting.
+    first = deposit(p, sipp, tmp_path, hold=20000, freq=440)
+    wait_for(lambda: sum(v["recording"] for v in p.status()["voicemail"]) == 1, secs=15, what="recording")
+    second = deposit(p, sipp, tmp_path, hold=16000, freq=880, port=16)
+    wait_for(lambda: len(p.status()["voicemail"]) == 2, secs=5, what="the second caller in voicemail")
+    server.stop()
+    # Both calls go on to the end with their audio, the database away.
+    first.assert_ok()
+    second.assert_ok()
+    assert list((p.data / "voicemail" / ".spool").glob("*.wav")), "the second message waits on disk"
+    server.start()
+    msgs = wait_for(lambda: len(messages(p, "101")) == 2 and messages(p, "101"), secs=40,
+                    what="both messages after the database came back")
+    tones = sorted(round(tone_of(message_file(p, m))[0][0] / 10) * 10 for m in msgs)
+    assert tones == [440, 880], tones
+    assert all(m["duration_ms"] >= 4000 for m in msgs), msgs
+    assert not list((p.data / "voicemail" / ".spool").glob("*.wav"))
+    log = p.log.read_text()
+    assert "recording into the spool" in log and "stored a message recorded while the database was away" in log

@@ -721,7 +721,13 @@ async fn db(config: Config, cmd: DbCommand) -> Result<()> {
                 bail!("--from and --to are the same database");
             }
             let counts = source.copy_into(&target).await?;
-            audit_cli(&target, "db.copy", &target.location().to_string(), &format!("from {}", source.location())).await;
+            audit_cli(
+                &target,
+                "db.copy",
+                &target.location().to_string(),
+                &format!("from {}", source.location()),
+            )
+            .await;
             println!("copied {} into {}:", source.location(), target.location());
             for (table, n) in counts {
                 println!("{table:<18} {n}");

@@ -177,7 +177,9 @@ mod tests {
         };
         s.set_mailbox_settings("101", settings).await.unwrap();
         s.add_ma_instance("MA", 1).await.unwrap();
-        s.audit(1, "cli", "local", "user.add", "101", "").await.unwrap();
+        s.audit(1, "cli", "local", "user.add", "101", "")
+            .await
+            .unwrap();
         let d2 = tempfile::tempdir().unwrap();
         let target = crate::open_test(d2.path()).await;
         let counts = s.copy_into(&target).await.unwrap();

@@ -9,6 +9,7 @@ mod copy;
 mod db;
 mod ma;
 mod outbox;
+mod spool;
 mod switch;
 mod tokens;
 mod users;

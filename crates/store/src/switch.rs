@@ -26,21 +26,33 @@ pub const TEND_EVERY: Duration = Duration::from_secs(10);
 /// A recording untouched for this long (seconds) is taken for one whose node stopped.
 const STALE_SECS: i64 = 60;
 
-/// The ids of the messages this process is recording.
-pub(crate) type Live = Arc<Mutex<HashSet<i64>>>;
+/// How long the start of a recording waits for the database before it records into the spool.
+const ROW_WAIT: Duration = Duration::from_millis(800);
 
-/// A message id in [`Live`] for as long as its take exists (however the take ends).
+/// A recording in progress: a message's row, or a spooled recording's file.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum LiveKey {
+    Message(i64),
+    Spool(PathBuf),
+}
+
+/// The recordings this process is making.
+pub(crate) type Live = Arc<Mutex<HashSet<LiveKey>>>;
+
+/// A recording in [`Live`] for as long as its take exists (however the take ends).
 #[derive(Debug)]
 struct LiveEntry {
-    id: i64,
+    key: LiveKey,
     live: Live,
 }
 
 impl LiveEntry {
-    fn new(id: i64, live: &Live) -> LiveEntry {
-        live.lock().unwrap_or_else(|p| p.into_inner()).insert(id);
+    fn new(key: LiveKey, live: &Live) -> LiveEntry {
+        live.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.clone());
         LiveEntry {
-            id,
+            key,
             live: live.clone(),
         }
     }
@@ -51,7 +63,7 @@ impl Drop for LiveEntry {
         self.live
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .remove(&self.id);
+            .remove(&self.key);
     }
 }
 
@@ -70,6 +82,8 @@ enum TakeOf {
         mailbox: String,
         _live: LiveEntry,
     },
+    /// Recorded while the database was away (see `spool`): the JSON file naming it.
+    Spooled { meta: PathBuf, _live: LiveEntry },
     Greeting {
         mailbox: String,
         kind: GreetingKind,
@@ -216,21 +230,49 @@ impl Store {
             RecordingFor::Message { mailbox, caller } => {
                 // The directory first, so that no message row is left without a place for its audio.
                 tokio::fs::create_dir_all(self.mailbox_dir(&mailbox)).await?;
-                let name = match caller.as_deref() {
-                    Some(c) => self.get_user(c).await.ok().flatten().map(|u| u.name),
-                    None => None,
-                };
-                let id = self
-                    .start_message(&mailbox, caller.as_deref(), name.as_deref(), now)
-                    .await?;
-                info!(message = id, mailbox = %parley_core::text::Printable(&mailbox), "recording message");
-                Take {
-                    path: self.message_path(&mailbox, id),
-                    of: TakeOf::Message {
-                        id,
-                        mailbox,
-                        _live: LiveEntry::new(id, &self.live),
-                    },
+                let row = tokio::time::timeout(ROW_WAIT, async {
+                    let name = match caller.as_deref() {
+                        Some(c) => self.get_user(c).await?.map(|u| u.name),
+                        None => None,
+                    };
+                    let id = self
+                        .start_message(&mailbox, caller.as_deref(), name.as_deref(), now)
+                        .await?;
+                    Ok::<_, StoreError>((id, name))
+                })
+                .await;
+                match row {
+                    Ok(Ok((id, _))) => {
+                        info!(message = id, mailbox = %parley_core::text::Printable(&mailbox), "recording message");
+                        Take {
+                            path: self.message_path(&mailbox, id),
+                            of: TakeOf::Message {
+                                id,
+                                mailbox,
+                                _live: LiveEntry::new(LiveKey::Message(id), &self.live),
+                            },
+                        }
+                    }
+                    Ok(Err(e)) if !e.is_unavailable() => return Err(e),
+                    away => {
+                        // The caller is recorded all the same; the row follows when the database
+                        // is back.
+                        let reason = match away {
+                            Ok(Err(e)) => e.to_string(),
+                            _ => format!("no answer within {} ms", ROW_WAIT.as_millis()),
+                        };
+                        let meta = self
+                            .spool_take(&mailbox, caller.as_deref(), None, now)
+                            .await?;
+                        warn!(mailbox = %parley_core::text::Printable(&mailbox), reason = %reason, spooled = %meta.display(), "the database is away: recording into the spool");
+                        Take {
+                            path: crate::spool::spool_audio(&meta),
+                            of: TakeOf::Spooled {
+                                _live: LiveEntry::new(LiveKey::Spool(meta.clone()), &self.live),
+                                meta,
+                            },
+                        }
+                    }
                 }
             }
             RecordingFor::Greeting { mailbox, kind } => {
@@ -266,6 +308,9 @@ impl Store {
                     .await?;
                 info!(message = id, mailbox = %mailbox, ms = duration_ms, "message saved");
             }
+            TakeOf::Spooled { meta, .. } => {
+                self.keep_spooled(&meta, duration_ms, folder).await?;
+            }
             TakeOf::Greeting {
                 mailbox,
                 kind,
@@ -285,6 +330,7 @@ impl Store {
                 info!(message = id, "message discarded (too short or re-recorded)");
                 let _ = self.delete_message(id).await;
             }
+            TakeOf::Spooled { meta, .. } => self.discard_spooled(&meta).await,
             TakeOf::Greeting { .. } => {
                 let _ = tokio::fs::remove_file(&take.path).await;
             }
@@ -333,12 +379,13 @@ impl Store {
             return;
         };
         let min_ms = min_message.as_millis() as u64;
-        for (id, mailbox) in list {
-            if self.is_live(id) {
+        for (id, mailbox, node) in list {
+            if self.is_live(&LiveKey::Message(id)) {
                 continue;
             }
             let path = self.message_path(&mailbox, id);
-            if shared && !tokio::fs::try_exists(&path).await.unwrap_or(false) {
+            let own = node.as_deref().is_none_or(|n| n == self.node());
+            if shared && !own && !tokio::fs::try_exists(&path).await.unwrap_or(false) {
                 continue;
             }
             let samples = tokio::task::spawn_blocking(move || {
@@ -370,15 +417,21 @@ impl Store {
                 }
             }
         }
+        self.adopt_spooled(min_message).await;
     }
 }
 
 impl Store {
-    fn is_live(&self, id: i64) -> bool {
+    fn is_live(&self, key: &LiveKey) -> bool {
         self.live
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .contains(&id)
+            .contains(key)
+    }
+
+    /// Whether a spooled recording is being made by this process.
+    pub(crate) fn is_live_spool(&self, meta: &Path) -> bool {
+        self.is_live(&LiveKey::Spool(meta.to_path_buf()))
     }
 
     /// Run every [`TEND_EVERY`] while serving: touch the messages this node is recording, and, on a
@@ -389,7 +442,10 @@ impl Store {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .iter()
-            .copied()
+            .filter_map(|k| match k {
+                LiveKey::Message(id) => Some(*id),
+                LiveKey::Spool(_) => None,
+            })
             .collect();
         let now = crate::unix_now();
         for id in ids {
@@ -406,6 +462,8 @@ impl Store {
         }
         if self.backend != Backend::Sqlite {
             self.recover_recordings(min_message).await;
+        } else {
+            self.adopt_spooled(min_message).await;
         }
     }
 }

@@ -233,9 +233,9 @@ impl Store {
     pub async fn unfinished_messages(
         &self,
         stale_before: Option<i64>,
-    ) -> Result<Vec<(i64, String)>, StoreError> {
+    ) -> Result<Vec<(i64, String, Option<String>)>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, mailbox FROM messages WHERE state = 'recording' AND ($1 IS NULL
+            "SELECT id, mailbox, node FROM messages WHERE state = 'recording' AND ($1 IS NULL
              OR node = $2 OR node IS NULL OR COALESCE(touched_at, received_at) < $1) ORDER BY id",
         )
         .bind(stale_before)
@@ -244,7 +244,7 @@ impl Store {
         .await?;
         Ok(rows
             .iter()
-            .map(|r| (r.get("id"), r.get("mailbox")))
+            .map(|r| (r.get("id"), r.get("mailbox"), r.get("node")))
             .collect())
     }
 
@@ -425,7 +425,7 @@ mod tests {
         assert!(s.list_messages("101").await.unwrap().is_empty());
         assert_eq!(
             s.unfinished_messages(None).await.unwrap(),
-            [(id, "101".into())]
+            [(id, "101".into(), Some("local".into()))]
         );
         s.finish_message(id, 4200, "new").await.unwrap();
         let list = s.list_messages("101").await.unwrap();
