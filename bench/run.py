@@ -2,7 +2,8 @@
 """Parley's benchmark: registrations/s and call setups/s with digest (SIPp), the largest number of
 simultaneous anchored calls with G.711 RTP both ways at 50 packets/s that Parley relays with under 0.1 %
 loss (parley-bench), and the largest number of simultaneous voicemail deposits (SIPp streaming RTP, Parley
-recording to disk) with under 0.1 % loss and every message of the expected length. CPU comes from Parley's own /proc/PID/stat (utime+stime), memory from VmRSS.
+recording to disk) with under 0.1 % loss and every message of the expected length. `--database
+postgres://...` runs Parley on that empty PostgreSQL database instead of SQLite. CPU comes from Parley's own /proc/PID/stat (utime+stime), memory from VmRSS.
 Prints figures and ratios against the reference figures measured on this machine kind (see README)."""
 import json
 import os
@@ -58,7 +59,26 @@ def wav_secs(path):
         return w.getnframes() / w.getframerate()
 
 
+def option(name):
+    """The value after `name` on the command line, if given."""
+    args = sys.argv[1:]
+    return args[args.index(name) + 1] if name in args[:-1] else None
+
+
+# `--database postgres://...`: run Parley on that (empty) database instead of SQLite in the data directory.
+DATABASE = option("--database")
+
+
+def db_args(data):
+    return ["--data", str(data)] + (["--database", DATABASE] if DATABASE else [])
+
+
 def vm_messages(data):
+    if DATABASE:
+        out = subprocess.run(["psql", DATABASE, "-At", "-F", ",", "-c",
+                              "SELECT id, duration_ms FROM messages WHERE state = 'ready' AND mailbox = '102'"],
+                             check=True, capture_output=True, text=True).stdout
+        return [tuple(int(x) for x in line.split(",")) for line in out.splitlines() if line]
     db = sqlite3.connect(str(data / "parley.db"), timeout=10)
     rows = db.execute("SELECT id, duration_ms FROM messages WHERE state = 'ready' AND mailbox = '102'").fetchall()
     db.close()
@@ -85,9 +105,10 @@ def main():
     conf.write_text("max_calls_per_account = 100000\nmax_voicemail_per_account = 100000\n"
                     "max_voicemail_per_address = 100000\n")
     for ext in ("100", "101", "102"):
-        subprocess.run([str(BIN), "--config", str(conf), "--data", str(data), "user", "add", ext, "--name",
+        subprocess.run([str(BIN), "--config", str(conf), *db_args(data), "user", "add", ext, "--name",
                         f"Bench {ext}", "--password", f"secret{ext}"], check=True, capture_output=True)
-    server = subprocess.Popen([str(BIN), "--config", str(conf), "--data", str(data), "serve",
+    print(f"database: {DATABASE.split('@')[-1] if DATABASE else 'SQLite in the data directory'}")
+    server = subprocess.Popen([str(BIN), "--config", str(conf), *db_args(data), "serve",
                                "--sip-listen", f"127.0.0.1:{SIP_PORT}",
                                "--http-listen", f"127.0.0.1:{HTTP_PORT}", "--rtp-ports", "30000-39999",
                                "--log-level", "warn"], stdout=open(tmp / "parley.log", "w"), stderr=subprocess.STDOUT)

@@ -366,8 +366,15 @@ impl Notifier {
                 _ = tokio::time::sleep(wait) => {}
             }
         }
+        // Deliveries that ended meanwhile are recorded (not sent again by the next claimer) ...
+        while let Some(done) = running.try_join_next() {
+            if let Ok((item, result)) = done {
+                in_flight.retain(|id| *id != item.id);
+                me.record(&item, result).await;
+            }
+        }
         running.abort_all();
-        // Deliveries cut short by this stop are due again at once (for the next start, or another
+        // ... and those cut short by this stop are due again at once (for the next start, or another
         // node), not when their claims would have ended.
         if let Err(e) = me.store.outbox_release(&in_flight, unix_now()).await {
             warn!(error = %e, "cannot release the notifications being delivered");

@@ -30,7 +30,7 @@ struct Cli {
     data: Option<PathBuf>,
     /// Database: postgres://user:password@host/name, or sqlite:DIR (default: SQLite in the data
     /// directory).
-    #[arg(long, global = true, env = "PARLEY_DATABASE")]
+    #[arg(long, global = true, env = "PARLEY_DATABASE", hide_env_values = true)]
     database: Option<String>,
     #[command(subcommand)]
     command: Command,
@@ -715,6 +715,13 @@ async fn db(config: Config, cmd: DbCommand) -> Result<()> {
                         .with_context(|| format!("cannot open the database {location}"))
                 }
             };
+            if let parley_store::Location::Sqlite(dir) =
+                parley_store::Location::parse(Some(&from), &config.data)?
+            {
+                if !dir.join("parley.db").is_file() {
+                    bail!("no Parley database in {} (parley.db)", dir.display());
+                }
+            }
             let source = open(&from).await?;
             let target = open(&to).await?;
             if source.location() == target.location() {

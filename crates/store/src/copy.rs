@@ -23,19 +23,39 @@ const TABLES: &[(&str, &str)] = &[
     ("call_records", "id"),
 ];
 
-/// Yes/no columns: integers in SQLite, booleans in PostgreSQL.
-const FLAGS: &[&str] = &[
-    "always_prompt",
-    "mark_read",
-    "temp_active",
-    "forward_email",
-    "send_sms",
-    "record_standard",
-    "record_a",
-    "record_b",
-    "record_c",
-    "manager",
-];
+/// What a target column holds, from its declared type (a NULL is sent typed as its column is).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Int,
+    Flag,
+    Text,
+}
+
+/// The target's columns of `table` and what each holds (booleans of PostgreSQL as flags; SQLite's
+/// yes/no columns are integers there and take integers).
+async fn column_kinds(
+    target: &Store,
+    table: &str,
+) -> Result<std::collections::HashMap<String, Kind>, StoreError> {
+    let rows = sqlx::query(target.backend.columns_sql())
+        .bind(table)
+        .fetch_all(&target.pool)
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let ty = r.get::<String, _>("data_type").to_ascii_lowercase();
+            let kind = if ty.contains("bool") {
+                Kind::Flag
+            } else if ty.contains("int") {
+                Kind::Int
+            } else {
+                Kind::Text
+            };
+            (r.get::<String, _>("name"), kind)
+        })
+        .collect())
+}
 
 /// Rows read and written at a time.
 const BATCH: i64 = 500;
@@ -77,10 +97,16 @@ impl Store {
         Ok(out)
     }
 
-    /// Copy every row of this store into `target`, which must be empty, keeping ids; the counts of
+    /// Copy every row of this store into `target`, which must be empty (and this one not), keeping ids; the counts of
     /// both are compared at the end (a difference means this store changed during the copy: stop
     /// Parley and copy again into a fresh target). Audio files stay where they are. Returns the counts.
     pub async fn copy_into(&self, target: &Store) -> Result<TableCounts, StoreError> {
+        if self.table_counts().await?.iter().all(|(_, n)| *n == 0) {
+            return Err(StoreError::Invalid(format!(
+                "the source database {} is empty: is it the right one?",
+                self.location()
+            )));
+        }
         if target.table_counts().await?.iter().any(|(_, n)| *n > 0) {
             return Err(StoreError::Invalid(format!(
                 "the target database {} is not empty: copy only into a new, empty database",
@@ -89,6 +115,7 @@ impl Store {
         }
         let mut tx = target.pool.begin().await?;
         for (table, order) in TABLES {
+            let kinds = column_kinds(target, table).await?;
             let mut offset = 0;
             loop {
                 let rows = sqlx::query(&format!(
@@ -108,15 +135,20 @@ impl Store {
                     );
                     let mut q = sqlx::query(&sql);
                     for (i, col) in cols.iter().enumerate() {
-                        let flag = FLAGS.contains(col);
-                        q = match value(r, i) {
-                            Value::Null if flag => q.bind(None::<bool>),
-                            Value::Null => q.bind(None::<String>),
-                            Value::Int(v) if flag => q.bind(v != 0),
-                            Value::Int(v) => q.bind(v),
-                            Value::Bool(b) if flag => q.bind(b),
-                            Value::Bool(b) => q.bind(i64::from(b)),
-                            Value::Text(t) => q.bind(t),
+                        let Some(kind) = kinds.get(*col).copied() else {
+                            return Err(StoreError::Invalid(format!(
+                                "the target has no column {table}.{col}: copy between the same Parley version"
+                            )));
+                        };
+                        q = match (value(r, i), kind) {
+                            (Value::Null, Kind::Flag) => q.bind(None::<bool>),
+                            (Value::Null, Kind::Int) => q.bind(None::<i64>),
+                            (Value::Null, Kind::Text) => q.bind(None::<String>),
+                            (Value::Int(v), Kind::Flag) => q.bind(v != 0),
+                            (Value::Int(v), _) => q.bind(v),
+                            (Value::Bool(b), Kind::Flag) => q.bind(b),
+                            (Value::Bool(b), _) => q.bind(i64::from(b)),
+                            (Value::Text(t), _) => q.bind(t),
                         };
                     }
                     q.execute(&mut *tx).await?;
@@ -180,10 +212,26 @@ mod tests {
         s.audit(1, "cli", "local", "user.add", "101", "")
             .await
             .unwrap();
+        // NULLs of every kind: a pending notification (no done_at), a message from before
+        // recordings were touched.
+        s.add_webhook(
+            "http://127.0.0.1:9/h",
+            Some("0123456789abcdef"),
+            &[crate::Event::New],
+        )
+        .await
+        .unwrap();
+        let id2 = s.start_message("101", None, None, 6).await.unwrap();
+        s.finish_message(id2, 1000, "new").await.unwrap();
+        sqlx::query("UPDATE messages SET touched_at = NULL, node = NULL")
+            .execute(&s.pool)
+            .await
+            .unwrap();
         let d2 = tempfile::tempdir().unwrap();
         let target = crate::open_test(d2.path()).await;
         let counts = s.copy_into(&target).await.unwrap();
-        assert!(counts.contains(&("messages", 1)) && counts.contains(&("users", 1)));
+        assert!(counts.contains(&("messages", 2)) && counts.contains(&("users", 1)));
+        assert!(counts.contains(&("outbox", 1)));
         let copied = &target.list_messages("101").await.unwrap()[0];
         assert_eq!((copied.id, copied.folder.as_str()), (id, "work"));
         assert_eq!(target.mailbox_settings("101").await.unwrap(), settings);
@@ -197,10 +245,14 @@ mod tests {
         // New rows are numbered after the copied ones.
         let next = target.start_message("101", None, None, 9).await.unwrap();
         assert!(next > id);
-        // A database that is not empty is never copied into.
+        // A database that is not empty is never copied into, and an empty one never copied.
         assert!(matches!(
             s.copy_into(&target).await,
             Err(StoreError::Invalid(_))
         ));
+        let d3 = tempfile::tempdir().unwrap();
+        let empty = Store::open(d3.path()).await.unwrap();
+        let e = empty.copy_into(&target).await.unwrap_err();
+        assert!(e.to_string().contains("is empty"), "{e}");
     }
 }

@@ -39,6 +39,26 @@ impl Backend {
         }
     }
 
+    /// The database's clock in Unix seconds, as an SQL expression (nodes sharing a database compare
+    /// times on one clock, not each on its own).
+    pub(crate) fn now_secs(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "CAST(strftime('%s', 'now') AS INTEGER)",
+            Backend::Postgres => "CAST(EXTRACT(EPOCH FROM now()) AS BIGINT)",
+        }
+    }
+
+    /// The columns of a table with their declared types, as an SQL query (`$1`: the table).
+    pub(crate) fn columns_sql(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "SELECT name, type AS data_type FROM pragma_table_info($1)",
+            Backend::Postgres => {
+                "SELECT column_name::text AS name, data_type::text AS data_type FROM information_schema.columns
+                 WHERE table_schema = current_schema() AND table_name = $1"
+            }
+        }
+    }
+
     /// What a row-claiming sub-select ends with, so that two nodes never claim one row (SQLite has
     /// one writer at a time, so its UPDATE is atomic without it).
     pub(crate) fn skip_locked(self) -> &'static str {
@@ -105,19 +125,32 @@ impl Location {
     }
 }
 
-/// A URL with its password replaced by `***`.
+/// A URL with its password (in the user part or a `password` parameter) replaced by `***`; a URL
+/// that does not parse is not shown at all.
 fn without_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
+    let Ok(mut u) = url::Url::parse(url) else {
+        return "(a database URL that does not parse)".into();
     };
-    let (auth, host) = match rest.rsplit_once('@') {
-        Some(p) => p,
-        None => return url.to_string(),
-    };
-    match auth.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_string(),
+    if u.password().is_some() {
+        let _ = u.set_password(Some("***"));
     }
+    if u.query_pairs()
+        .any(|(k, _)| k.eq_ignore_ascii_case("password"))
+    {
+        let pairs: Vec<(String, String)> = u
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if k.eq_ignore_ascii_case("password") {
+                    "***".to_string()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        u.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    u.to_string()
 }
 
 /// A path as the path part of a `sqlite://` URL (every byte but unreserved ones and `/` escaped).
@@ -285,6 +318,15 @@ mod tests {
         assert!(!format!("{pg:?}").contains("s3cret"));
         let err = Location::parse(Some("mysql://u:pw@h/d"), dir).unwrap_err();
         assert!(!err.to_string().contains("pw@"), "{err}");
+        let q = Location::parse(
+            Some("postgres://u@db/pbx?password=hunter2&sslmode=require"),
+            dir,
+        )
+        .unwrap();
+        assert!(!q.to_string().contains("hunter2"), "{q}");
+        assert!(q.to_string().contains("sslmode=require"), "{q}");
+        let odd = Location::parse(Some("postgres://u:hunter2@[::1/x"), dir).unwrap();
+        assert!(!odd.to_string().contains("hunter2"), "{odd}");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Deposits while the database is away. A message's row is normally written when its recording starts;
-//! when the database cannot take it at once, the recording goes to the spool (`voicemail/.spool/` under
-//! the data directory) beside a small JSON file saying whose it is, and the caller is recorded all the
-//! same. When the database is back, each spooled recording gets its row and its place in the mailbox
+//! when the database cannot take it at once, the recording goes to the node's spool
+//! (`voicemail/.spool/<node>/` under the data directory) beside a small JSON file saying whose it is,
+//! and the caller is recorded all the same. When the database is back, each spooled recording gets its row and its place in the mailbox
 //! and is made visible like any other message, its notifications queued. A crash mid-recording leaves
 //! a spooled WAV whose header is fixed when it is adopted, as for any recording cut short.
 
@@ -11,7 +11,12 @@ use std::time::Duration;
 use parley_core::vm::Folder;
 use tracing::{info, warn};
 
+use parley_core::extension::Extension;
+
 use crate::{Store, StoreError};
+
+/// Another node's spooled recording untouched this long is taken for one whose node stopped.
+const STALE: Duration = Duration::from_secs(60);
 
 /// Whose a spooled recording is, and, once the call kept it, its folder and length.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
@@ -52,22 +57,42 @@ async fn write_meta(path: &Path, meta: &SpoolMeta) -> Result<(), StoreError> {
 }
 
 impl Store {
-    fn spool_dir(&self) -> PathBuf {
+    fn spools(&self) -> PathBuf {
         self.data_dir().join("voicemail").join(".spool")
     }
 
-    /// Start a spooled recording for `mailbox`: returns the JSON file naming it (the audio goes to
-    /// [`spool_audio`] of it).
+    /// This node's spool (nodes sharing a data directory each have their own).
+    pub(crate) fn spool_dir(&self) -> PathBuf {
+        let name: String = self
+            .node()
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        self.spools().join(name)
+    }
+
+    /// Where a new spooled recording's JSON file goes (the audio goes to [`spool_audio`] of it).
+    pub(crate) fn new_spool_path(&self, received_at: i64) -> PathBuf {
+        self.spool_dir()
+            .join(format!("{received_at}-{:016x}.json", rand::random::<u64>()))
+    }
+
+    /// Start a spooled recording for `mailbox` at `meta_path` (already marked live by the caller).
     pub(crate) async fn spool_take(
         &self,
+        meta_path: &Path,
         mailbox: &str,
         caller: Option<&str>,
         caller_name: Option<&str>,
         received_at: i64,
-    ) -> Result<PathBuf, StoreError> {
-        let dir = self.spool_dir();
-        tokio::fs::create_dir_all(&dir).await?;
-        let meta_path = dir.join(format!("{received_at}-{:016x}.json", rand::random::<u64>()));
+    ) -> Result<(), StoreError> {
+        tokio::fs::create_dir_all(self.spool_dir()).await?;
         let meta = SpoolMeta {
             mailbox: mailbox.to_string(),
             caller: caller.map(str::to_string),
@@ -75,8 +100,7 @@ impl Store {
             received_at,
             kept: None,
         };
-        write_meta(&meta_path, &meta).await?;
-        Ok(meta_path)
+        write_meta(meta_path, &meta).await
     }
 
     /// The call kept a spooled recording: note its folder and length, then give it its row now if the
@@ -109,20 +133,36 @@ impl Store {
     }
 
     /// Give every spooled recording not being recorded now its row and its place in its mailbox
-    /// (those cut short by a stop, shorter than `min_message`, are dropped). What the database
+    /// (those cut short by a stop, shorter than `min_message`, are dropped): this node's, and another
+    /// node's once its files have not changed for a minute (that node stopped). What the database
     /// cannot take yet stays spooled for the next turn.
     pub async fn adopt_spooled(&self, min_message: Duration) {
-        let Ok(mut dir) = tokio::fs::read_dir(self.spool_dir()).await else {
+        let Ok(mut spools) = tokio::fs::read_dir(self.spools()).await else {
             return;
         };
+        let own = self.spool_dir();
         let mut metas = Vec::new();
-        while let Ok(Some(e)) = dir.next_entry().await {
-            let p = e.path();
-            if p.extension().is_some_and(|x| x == "json") && !self.is_live_spool(&p) {
-                metas.push(p);
+        while let Ok(Some(spool)) = spools.next_entry().await {
+            let dir = spool.path();
+            let Ok(mut entries) = tokio::fs::read_dir(&dir).await else {
+                continue;
+            };
+            while let Ok(Some(e)) = entries.next_entry().await {
+                let p = e.path();
+                if p.extension().is_none_or(|x| x != "json") {
+                    continue;
+                }
+                let adoptable = if dir == own {
+                    !self.is_live_spool(&p)
+                } else {
+                    untouched_for(&p, STALE).await && untouched_for(&spool_audio(&p), STALE).await
+                };
+                if adoptable {
+                    metas.push(p);
+                }
             }
         }
-        metas.sort();
+        metas.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
         for meta in metas {
             if let Err(e) = self.adopt(&meta, min_message).await {
                 if e.is_unavailable() {
@@ -191,10 +231,30 @@ impl Store {
     }
 }
 
+/// Whether a file is absent or has not been written for `age`.
+async fn untouched_for(path: &Path, age: Duration) -> bool {
+    match tokio::fs::metadata(path).await {
+        Ok(m) => m
+            .modified()
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|e| e >= age),
+        Err(_) => true,
+    }
+}
+
 async fn read_meta(path: &Path) -> Result<SpoolMeta, StoreError> {
     let bytes = tokio::fs::read(path).await?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| StoreError::Invalid(format!("spool file {}: {e}", path.display())))
+    let meta: SpoolMeta = serde_json::from_slice(&bytes)
+        .map_err(|e| StoreError::Invalid(format!("spool file {}: {e}", path.display())))?;
+    // The mailbox names a directory: only an extension number is taken from the file.
+    if !Extension::is_valid(&meta.mailbox) {
+        return Err(StoreError::Invalid(format!(
+            "spool file {}: not a mailbox",
+            path.display()
+        )));
+    }
+    Ok(meta)
 }
 
 #[cfg(test)]
@@ -213,6 +273,44 @@ mod tests {
 
     fn spooled(s: &Store) -> usize {
         std::fs::read_dir(s.spool_dir()).map_or(0, |d| d.count())
+    }
+
+    #[tokio::test]
+    async fn another_nodes_spool_is_adopted_only_once_it_stopped_and_a_forged_mailbox_never() {
+        let (s, d) = crate::test_store(None).await;
+        let other = Store::connect(s.location(), d.path())
+            .await
+            .unwrap()
+            .with_node("node-b:5060");
+        other.pool.close().await;
+        let purpose = RecordingFor::Message {
+            mailbox: "101".into(),
+            caller: None,
+        };
+        let take = other.start_take(purpose, 7).await.unwrap();
+        write_audio(take.path(), 2, false);
+        drop(take);
+        // Its files are fresh: node b may still be recording.
+        s.adopt_spooled(Duration::from_secs(1)).await;
+        assert!(s.list_messages("101").await.unwrap().is_empty());
+        // Node b stopped a minute ago.
+        let old = std::time::UNIX_EPOCH + Duration::from_secs((crate::unix_now() - 120) as u64);
+        for f in std::fs::read_dir(other.spool_dir()).unwrap() {
+            let path = f.unwrap().path();
+            let f = std::fs::File::options().write(true).open(path).unwrap();
+            f.set_modified(old).unwrap();
+        }
+        s.adopt_spooled(Duration::from_secs(1)).await;
+        assert_eq!(s.list_messages("101").await.unwrap().len(), 1);
+        // A spool file naming a path instead of a mailbox is set aside, nothing created.
+        std::fs::create_dir_all(s.spool_dir()).unwrap();
+        let forged = s.spool_dir().join("1-forged.json");
+        let text = r#"{"mailbox":"../../x","caller":null,"caller_name":null,"received_at":1,"kept":{"folder":"new","duration_ms":2000}}"#;
+        std::fs::write(&forged, text).unwrap();
+        std::fs::write(spool_audio(&forged), b"RIFF").unwrap();
+        s.adopt_spooled(Duration::from_secs(1)).await;
+        assert!(!d.path().join("x").exists());
+        assert!(forged.with_extension("json.failed").exists());
     }
 
     #[tokio::test]

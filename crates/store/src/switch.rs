@@ -18,6 +18,7 @@ use parley_core::vm::{
 use parley_media::wav::{WavError, WavPlayer};
 use tracing::{info, warn};
 
+use crate::voicemail::Unfinished;
 use crate::{Backend, CallRecord, Counts, MailboxSettings, Store, StoreError, UserChanges};
 
 /// How often a node touches the messages it is recording ([`Store::tend_recordings`]).
@@ -261,16 +262,16 @@ impl Store {
                             Ok(Err(e)) => e.to_string(),
                             _ => format!("no answer within {} ms", ROW_WAIT.as_millis()),
                         };
-                        let meta = self
-                            .spool_take(&mailbox, caller.as_deref(), None, now)
+                        // Marked live before its file exists, so that this node never adopts it
+                        // while it is being recorded.
+                        let meta = self.new_spool_path(now);
+                        let live = LiveEntry::new(LiveKey::Spool(meta.clone()), &self.live);
+                        self.spool_take(&meta, &mailbox, caller.as_deref(), None, now)
                             .await?;
                         warn!(mailbox = %parley_core::text::Printable(&mailbox), reason = %reason, spooled = %meta.display(), "the database is away: recording into the spool");
                         Take {
                             path: crate::spool::spool_audio(&meta),
-                            of: TakeOf::Spooled {
-                                _live: LiveEntry::new(LiveKey::Spool(meta.clone()), &self.live),
-                                meta,
-                            },
+                            of: TakeOf::Spooled { _live: live, meta },
                         }
                     }
                 }
@@ -328,7 +329,7 @@ impl Store {
         match take.of {
             TakeOf::Message { id, .. } => {
                 info!(message = id, "message discarded (too short or re-recorded)");
-                let _ = self.delete_message(id).await;
+                let _ = self.drop_unfinished(id).await;
             }
             TakeOf::Spooled { meta, .. } => self.discard_spooled(&meta).await,
             TakeOf::Greeting { .. } => {
@@ -373,9 +374,16 @@ impl Store {
     /// recording whose audio this node cannot see (another node's, on its own disk) is left for that
     /// node.
     pub async fn recover_recordings(&self, min_message: Duration) {
+        let which = match self.backend {
+            Backend::Sqlite => Unfinished::All,
+            Backend::Postgres => Unfinished::OwnAndStale,
+        };
+        self.recover(min_message, which).await;
+    }
+
+    async fn recover(&self, min_message: Duration, which: Unfinished) {
         let shared = self.backend != Backend::Sqlite;
-        let stale_before = shared.then(|| crate::unix_now() - STALE_SECS);
-        let Ok(list) = self.unfinished_messages(stale_before).await else {
+        let Ok(list) = self.unfinished_messages(which, STALE_SECS).await else {
             return;
         };
         let min_ms = min_message.as_millis() as u64;
@@ -384,7 +392,7 @@ impl Store {
                 continue;
             }
             let path = self.message_path(&mailbox, id);
-            let own = node.as_deref().is_none_or(|n| n == self.node());
+            let own = node.as_deref() == Some(self.node());
             if shared && !own && !tokio::fs::try_exists(&path).await.unwrap_or(false) {
                 continue;
             }
@@ -413,7 +421,7 @@ impl Store {
                 }
                 other => {
                     info!(message = id, mailbox = %mailbox, result = ?other.map(|n| n / 8).map_err(|e| e.to_string()), "dropped an unfinished recording (too short or unreadable)");
-                    let _ = self.delete_message(id).await;
+                    let _ = self.drop_unfinished(id).await;
                 }
             }
         }
@@ -447,21 +455,18 @@ impl Store {
                 LiveKey::Spool(_) => None,
             })
             .collect();
-        let now = crate::unix_now();
+        let touch = format!(
+            "UPDATE messages SET touched_at = {} WHERE id = $1 AND state = 'recording'",
+            self.backend.now_secs()
+        );
         for id in ids {
-            let touched = sqlx::query(
-                "UPDATE messages SET touched_at = $1 WHERE id = $2 AND state = 'recording'",
-            )
-            .bind(now)
-            .bind(id)
-            .execute(&self.pool)
-            .await;
+            let touched = sqlx::query(&touch).bind(id).execute(&self.pool).await;
             if let Err(e) = touched {
                 warn!(message = id, error = %e, "recording not touched");
             }
         }
         if self.backend != Backend::Sqlite {
-            self.recover_recordings(min_message).await;
+            self.recover(min_message, Unfinished::Stale).await;
         } else {
             self.adopt_spooled(min_message).await;
         }
@@ -523,7 +528,10 @@ mod tests {
     }
 
     async fn unfinished(s: &Store) -> usize {
-        s.unfinished_messages(None).await.unwrap().len()
+        s.unfinished_messages(Unfinished::All, STALE_SECS)
+            .await
+            .unwrap()
+            .len()
     }
 
     #[tokio::test]

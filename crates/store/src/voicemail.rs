@@ -81,6 +81,17 @@ pub struct StoredMessage {
     pub note: Option<String>,
 }
 
+/// Which unfinished recordings [`Store::unfinished_messages`] lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Unfinished {
+    /// Every one (one node alone on its database, at start).
+    All = 0,
+    /// This node's, and the stale (at start, on a shared database).
+    OwnAndStale = 1,
+    /// The stale only (while serving).
+    Stale = 2,
+}
+
 /// New and old message counts of a mailbox (for message-waiting); the switch's type.
 pub use parley_core::switch::Counts;
 
@@ -187,16 +198,19 @@ impl Store {
         caller_name: Option<&str>,
         received_at: i64,
     ) -> Result<i64, StoreError> {
-        let row = sqlx::query(
-            "INSERT INTO messages (mailbox, caller, caller_name, received_at, touched_at, node) VALUES ($1, $2, $3, $4, $4, $5) RETURNING id",
-        )
-        .bind(mailbox)
-        .bind(caller)
-        .bind(caller_name)
-        .bind(received_at)
-        .bind(&*self.node)
-        .fetch_one(&self.pool)
-        .await?;
+        let sql = format!(
+            "INSERT INTO messages (mailbox, caller, caller_name, received_at, touched_at, node)
+             VALUES ($1, $2, $3, $4, {}, $5) RETURNING id",
+            self.backend.now_secs()
+        );
+        let row = sqlx::query(&sql)
+            .bind(mailbox)
+            .bind(caller)
+            .bind(caller_name)
+            .bind(received_at)
+            .bind(&*self.node)
+            .fetch_one(&self.pool)
+            .await?;
         Ok(row.get("id"))
     }
 
@@ -218,30 +232,36 @@ impl Store {
         .bind(id)
         .fetch_optional(&mut *tx)
         .await?;
-        let queued = match row {
-            Some(r) => enqueue(&mut tx, Event::New, &row_to_message(&r)).await?,
-            None => 0,
+        let Some(r) = row else {
+            return Err(StoreError::Invalid(format!(
+                "message {id} is not being recorded (already kept, recovered or deleted)"
+            )));
         };
+        let queued = enqueue(&mut tx, Event::New, &row_to_message(&r)).await?;
         tx.commit().await?;
         self.outbox_queued(queued);
         Ok(())
     }
 
-    /// Messages whose recording never finished (Parley stopped mid-recording): (id, mailbox); with
-    /// `stale_before`, only this node's and those whose recorder last touched them before then (unix
-    /// seconds).
-    pub async fn unfinished_messages(
+    /// Messages whose recording never finished: (id, mailbox, node). `which` says which (all of
+    /// them; this node's and the stale; or the stale only, those whose recorder has not touched them
+    /// for `stale_secs` by the database's clock).
+    pub(crate) async fn unfinished_messages(
         &self,
-        stale_before: Option<i64>,
+        which: Unfinished,
+        stale_secs: i64,
     ) -> Result<Vec<(i64, String, Option<String>)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, mailbox, node FROM messages WHERE state = 'recording' AND ($1 IS NULL
-             OR node = $2 OR node IS NULL OR COALESCE(touched_at, received_at) < $1) ORDER BY id",
-        )
-        .bind(stale_before)
-        .bind(&*self.node)
-        .fetch_all(&self.pool)
-        .await?;
+        let sql = format!(
+            "SELECT id, mailbox, node FROM messages WHERE state = 'recording' AND ($1 = 0
+             OR ($1 = 1 AND node = $2) OR COALESCE(touched_at, received_at) < {} - $3) ORDER BY id",
+            self.backend.now_secs()
+        );
+        let rows = sqlx::query(&sql)
+            .bind(which as i64)
+            .bind(&*self.node)
+            .bind(stale_secs)
+            .fetch_all(&self.pool)
+            .await?;
         Ok(rows
             .iter()
             .map(|r| (r.get("id"), r.get("mailbox"), r.get("node")))
@@ -314,6 +334,22 @@ impl Store {
         if let Some(r) = row {
             let mailbox: String = r.get("mailbox");
             let _ = std::fs::remove_file(self.message_path(&mailbox, id));
+        }
+        Ok(())
+    }
+
+    /// Forget a recording that never finished (and its audio): only while it is still unfinished, so
+    /// that a message kept meanwhile (by another node) is never touched.
+    pub(crate) async fn drop_unfinished(&self, id: i64) -> Result<(), StoreError> {
+        let row = sqlx::query(
+            "DELETE FROM messages WHERE id = $1 AND state = 'recording' RETURNING mailbox",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(r) = row {
+            let mailbox: String = r.get("mailbox");
+            let _ = tokio::fs::remove_file(self.message_path(&mailbox, id)).await;
         }
         Ok(())
     }
@@ -424,7 +460,9 @@ mod tests {
             .unwrap();
         assert!(s.list_messages("101").await.unwrap().is_empty());
         assert_eq!(
-            s.unfinished_messages(None).await.unwrap(),
+            s.unfinished_messages(super::Unfinished::All, 60)
+                .await
+                .unwrap(),
             [(id, "101".into(), Some("local".into()))]
         );
         s.finish_message(id, 4200, "new").await.unwrap();
