@@ -151,13 +151,13 @@ def test_callers_in_voicemail_while_the_database_stops_lose_nothing(parley_facto
     # Both calls go on to the end with their audio, the database away.
     first.assert_ok()
     second.assert_ok()
-    assert list((p.data / "voicemail" / ".spool").glob("*.wav")), "the second message waits on disk"
+    assert list((p.data / "voicemail" / ".spool").glob("*/*.wav")), "the second message waits on disk"
     server.start()
     msgs = wait_for(lambda: len(messages(p, "101")) == 2 and messages(p, "101"), secs=40,
                     what="both messages after the database came back")
     tones = sorted(round(tone_of(message_file(p, m))[0][0] / 10) * 10 for m in msgs)
     assert tones == [440, 880], tones
     assert all(m["duration_ms"] >= 4000 for m in msgs), msgs
-    assert not list((p.data / "voicemail" / ".spool").glob("*.wav"))
+    assert not list((p.data / "voicemail" / ".spool").glob("*/*.wav"))
     log = p.log.read_text()
     assert "recording into the spool" in log and "stored a message recorded while the database was away" in log
