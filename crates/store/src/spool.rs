@@ -188,18 +188,7 @@ impl Store {
             Some(k) => (k.folder.clone(), k.duration_ms),
             None => {
                 // Cut short by a stop: its header says nothing yet.
-                let path = audio.clone();
-                let samples = tokio::task::spawn_blocking(move || {
-                    let mut f = std::fs::OpenOptions::new()
-                        .read(true)
-                        .write(true)
-                        .open(&path)?;
-                    let n = parley_media::wav::recover(&mut f)?;
-                    f.sync_all()?;
-                    Ok::<u64, parley_media::wav::WavError>(n)
-                })
-                .await
-                .map_err(|e| std::io::Error::other(e.to_string()))?;
+                let samples = crate::switch::fix_wav_header(audio.clone()).await;
                 let ms = samples.map(|n| n / 8).unwrap_or(0);
                 if ms < min_message.as_millis() as u64 {
                     info!(spooled = %meta_path.display(), ms, "dropped a spooled recording (too short or unreadable)");

@@ -396,18 +396,7 @@ impl Store {
             if shared && !own && !tokio::fs::try_exists(&path).await.unwrap_or(false) {
                 continue;
             }
-            let samples = tokio::task::spawn_blocking(move || {
-                let mut f = std::fs::OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .open(&path)?;
-                let n = parley_media::wav::recover(&mut f)?;
-                f.sync_all()?;
-                Ok::<u64, WavError>(n)
-            })
-            .await
-            .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string()).into()));
-            match samples {
+            match fix_wav_header(path).await {
                 Ok(n) if n / 8 >= min_ms => {
                     let mark_read = self
                         .mailbox_settings(&mailbox)
@@ -471,6 +460,21 @@ impl Store {
             self.adopt_spooled(min_message).await;
         }
     }
+}
+
+/// Fix the header of a WAV file a stop cut short (off the runtime's threads): its samples.
+pub(crate) async fn fix_wav_header(path: PathBuf) -> Result<u64, WavError> {
+    tokio::task::spawn_blocking(move || {
+        let mut f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)?;
+        let n = parley_media::wav::recover(&mut f)?;
+        f.sync_all()?;
+        Ok::<u64, WavError>(n)
+    })
+    .await
+    .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string()).into()))
 }
 
 /// Read a WAV file (a greeting, a message, a take) as samples, off the runtime's threads; `None` if
