@@ -137,14 +137,25 @@ impl Switch {
         }
     }
 
-    /// The HA1 of the account a request named (`None`: no such account, or the lookup failed).
-    pub fn handle_credentials(&mut self, now: Instant, job: JobId, ha1: Option<String>) {
+    /// The HA1 of the account a request named (`Ok(None)`: no such account; `Err`: the directory
+    /// cannot say now, the database away: 503 with Retry-After, counted as no failure, so that
+    /// phones refreshing their registrations retry instead of giving up on a 403).
+    pub fn handle_credentials(
+        &mut self,
+        now: Instant,
+        job: JobId,
+        ha1: Result<Option<String>, ()>,
+    ) {
         let Some(Pending::Credentials(w)) = self.pending.remove(&job) else {
             return;
         };
         if w.then == Then::Invite && self.waiting_invites.remove(&w.tx).is_none() {
             return; // cancelled while waiting
         }
+        let Ok(ha1) = ha1 else {
+            warn!(method = %w.req.method, "account lookup failed: 503");
+            return self.unavailable(w.tx, &w.req);
+        };
         // Guesses sent in parallel were all admitted before their lookups; each verdict is reached
         // one at a time here, and sees the lockout the ones before it caused.
         let ip = w.source.addr.ip();
@@ -161,6 +172,14 @@ impl Switch {
             return self.reply(w.tx, &w.req, StatusCode::FORBIDDEN);
         }
         self.verdict(now, w, ha1);
+    }
+
+    /// 503 with a Retry-After: the directory is away for now.
+    pub(super) fn unavailable(&mut self, tx: TxId, req: &Request) {
+        let tag = self.tag();
+        let mut r = Response::to_request(req, StatusCode::SERVICE_UNAVAILABLE, Some(&tag));
+        r.headers.push("Retry-After", "30");
+        self.respond(tx, r);
     }
 
     fn verdict(&mut self, now: Instant, w: Waiting, ha1: Option<String>) {

@@ -368,8 +368,8 @@ impl Switch {
             // The own mailbox still opens (with the PIN prompt) when its settings cannot be read.
             Err(()) if matches!(w.to, Dialled::OwnMailbox) => vec![None],
             Err(()) => {
-                warn!("account lookup failed: 500");
-                return self.reply(w.tx, &w.req, StatusCode::SERVER_INTERNAL_ERROR);
+                warn!("account lookup failed: 503");
+                return self.unavailable(w.tx, &w.req);
             }
         };
         let Waiting {

@@ -191,6 +191,8 @@ struct Sim {
     hold_pin: bool,
     /// Mailboxes hold one old message (id 7).
     old_message: bool,
+    /// The directory cannot be read (the database away).
+    store_down: bool,
 }
 
 fn account(name: &str) -> Account {
@@ -230,6 +232,7 @@ impl Sim {
             held_relays: Vec::new(),
             hold_pin: false,
             old_message: false,
+            store_down: false,
         };
         for (ext, name) in [("100", "Alice"), ("101", "Bob"), ("102", "Carol")] {
             sim.accounts.insert(ext.into(), account(name));
@@ -275,6 +278,7 @@ impl Sim {
                     .passwords
                     .get(&account)
                     .map(|p| ha1(algorithm, &account, REALM, p));
+                let h = if self.store_down { Err(()) } else { Ok(h) };
                 self.sw.handle_credentials(now, job, h);
             }
             Command::Accounts { job, names } => {
@@ -282,7 +286,8 @@ impl Sim {
                     .iter()
                     .map(|n| self.accounts.get(n).cloned())
                     .collect();
-                self.sw.handle_accounts(now, job, Ok(found));
+                let found = if self.store_down { Err(()) } else { Ok(found) };
+                self.sw.handle_accounts(now, job, found);
             }
             Command::CountMessages { mailbox, why } => {
                 let c = self.counts.get(&mailbox).copied().unwrap_or_default();
@@ -577,6 +582,27 @@ fn a_register_is_challenged_then_accepted_and_shows_in_the_status() {
     let view = sim.sw.view(sim.now);
     assert_eq!(view.registrations.len(), 1);
     assert_eq!(view.registrations[0].extension, "100");
+}
+
+#[test]
+fn with_the_database_away_phones_get_503_to_retry_and_no_lockout_accrues() {
+    let mut sim = Sim::new();
+    let mut alice = Phone::new("100", 2);
+    assert_eq!(sim.register(&mut alice, 600), 200);
+    sim.store_down = true;
+    // Refreshes and calls while the directory cannot be read: 503 with Retry-After, many times.
+    for _ in 0..20 {
+        let req = alice.request("REGISTER", "sip:parley", "100", "reg-100", 3, "", "");
+        let (_, r) = sim.send_authorized(&mut alice, req, "secret100");
+        let r = r.unwrap();
+        assert_eq!(r.status, 503);
+        assert_eq!(r.headers.get("Retry-After"), Some("30"));
+    }
+    let (tx, _) = sim.dial(&mut alice, "101");
+    assert_eq!(sim.final_on(tx).map(|r| r.status.as_u16()), Some(503));
+    // Back: the same phone registers at once (nothing was counted against it).
+    sim.store_down = false;
+    assert_eq!(sim.register(&mut alice, 600), 200);
 }
 
 #[test]

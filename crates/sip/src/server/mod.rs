@@ -48,7 +48,7 @@ pub struct SipConfig {
 
 /// What comes back to the signalling task from the tasks it started.
 pub(super) enum Back {
-    Credentials(JobId, Option<String>),
+    Credentials(JobId, Result<Option<String>, ()>),
     Accounts(JobId, Result<Vec<Option<Account>>, ()>),
     Counts(String, CountFor, Counts),
     Vm(CallId, VmInput),
@@ -412,9 +412,8 @@ impl Shell {
             } => {
                 let store = self.store.clone();
                 self.answer(async move {
-                    let ha1 = store.ha1(&account, algorithm).await.unwrap_or_else(|e| {
+                    let ha1 = store.ha1(&account, algorithm).await.map_err(|e| {
                         warn!(error = %e, "account lookup failed");
-                        None
                     });
                     Back::Credentials(job, ha1)
                 });
