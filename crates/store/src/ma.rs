@@ -543,6 +543,17 @@ mod tests {
             s.add_group("Other", &g).await.unwrap(),
             Change::Done(_)
         ));
+        // Both back ends fold ASCII letters only (SQLite's NOCASE): "Ärzte" and "ärzte" are two.
+        for name in ["Ärzte", "ärzte"] {
+            let g = GroupSettings {
+                name: name.into(),
+                ..Default::default()
+            };
+            assert!(matches!(
+                s.add_group("MA", &g).await.unwrap(),
+                Change::Done(_)
+            ));
+        }
         assert_eq!(s.find_groups("MA", "port", None).await.unwrap().len(), 1);
         assert_eq!(
             s.find_groups("MA", "", Some(id + 100)).await.unwrap().len(),
