@@ -881,11 +881,15 @@ async fn serve(mut config: Config, args: ServeArgs) -> Result<()> {
     if let Some(v) = args.log_level {
         config.log_level = v;
     }
-    let filter = if config.log_level.contains('=') || config.log_level.contains(',') {
+    let mut filter = if config.log_level.contains('=') || config.log_level.contains(',') {
         config.log_level.clone()
     } else {
         format!("{},rsipstack=warn", config.log_level)
     };
+    // Every statement sqlx runs is a debug line of its own; slow ones are warnings.
+    if !filter.contains("sqlx") {
+        filter.push_str(",sqlx=warn");
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_new(&filter).context("invalid --log-level")?,
