@@ -173,7 +173,6 @@ def test_repeated_wrong_passwords_are_rate_limited(parley_factory):
     assert "guess" not in p.log.read_text()
 
 
-@pytest.mark.postgres
 def test_members_vip_numbers_and_announcements(api):
     p = api
     _, xml, _ = curl(p, "--data", "gr_name=Sales", url(p, "addGroup"))

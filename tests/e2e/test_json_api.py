@@ -214,7 +214,6 @@ def test_voicemail_messages_and_greetings_over_the_api(api, sipp, tmp_path):
     assert status == 400 and body["field"] == "kind"
 
 
-@pytest.mark.postgres
 def test_groups_are_one_model_for_the_json_and_the_callisto_api(api):
     p = api()
     p.cli("user", "set", "102", "--privilege", "rest")

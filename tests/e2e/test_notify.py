@@ -253,7 +253,6 @@ def test_email_over_starttls_or_tls_with_a_login(parley_factory, peers, sipp, tm
         assert smtp.logins[0][3], "AUTH came after STARTTLS"
 
 
-@pytest.mark.postgres
 def test_a_silent_then_dead_mail_server_delays_nothing_and_the_email_arrives_after_retries_and_a_restart(
         parley_factory, peers, sipp, tmp_path):
     port = next_ports()

@@ -14,7 +14,7 @@ CREATE TABLE ma_groups (
     name     TEXT NOT NULL,
     settings TEXT NOT NULL
 );
--- ASCII letters only, as SQLite's NOCASE: the two back ends agree on which names collide, so a copy
+-- ASCII letters only, as SQLite's case-insensitive collation: the two back ends agree on which names collide, so a copy
 -- from one to the other never meets a duplicate.
 CREATE UNIQUE INDEX ma_groups_name ON ma_groups
     (instance, translate(name, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'));
