@@ -2,7 +2,6 @@
 //! the recording attached as WAV or µ-law WAV) sent through the configured SMTP server with lettre
 //! (STARTTLS, TLS or plain; optional login).
 
-use std::path::Path;
 use std::time::Duration;
 
 use lettre::message::header::ContentType;
@@ -94,16 +93,14 @@ impl Mailer {
 
     /// Send the email of a message to `to`, attaching the audio at `audio` (left out, with a
     /// note in the log, if the message was deleted before the email went).
-    pub async fn send(&self, to: &str, vars: &Vars, audio: &Path) -> Result<(), Failure> {
-        let attachment = match self.attach {
-            Attach::None => None,
-            format => match tokio::fs::read(audio).await {
-                Ok(bytes) => Some(attachment_bytes(bytes, format)?),
-                Err(e) => {
-                    tracing::info!(error = %e, "message audio gone before its email was sent; sending without it");
-                    None
-                }
-            },
+    pub async fn send(&self, to: &str, vars: &Vars, audio: Option<Vec<u8>>) -> Result<(), Failure> {
+        let attachment = match (self.attach, audio) {
+            (Attach::None, _) => None,
+            (format, Some(bytes)) => Some(attachment_bytes(bytes, format)?),
+            (_, None) => {
+                tracing::info!("message audio gone before its email was sent; sending without it");
+                None
+            }
         };
         let msg = self.build(to, vars, attachment)?;
         match tokio::time::timeout(self.timeout * 2, self.transport.send(msg)).await {

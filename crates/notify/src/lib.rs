@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::TimeZone;
-use parley_store::{unix_now, Channel, OutboxItem, Store, StoredMessage};
+use parley_store::{unix_now, AudioKey, Channel, OutboxItem, Store, StoredMessage};
 use serde::Deserialize;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -439,7 +439,9 @@ impl Notifier {
                         .send(
                             &item.target,
                             &vars,
-                            &self.store.message_path(&m.mailbox, m.id),
+                            self.store
+                                .audio_wav(&AudioKey::message(&m.mailbox, m.id))
+                                .await,
                         )
                         .await
                 } else {

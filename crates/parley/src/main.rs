@@ -11,7 +11,8 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use config::Config;
-use parley_store::{NewUser, Privilege, Store, StoreError, UserChanges};
+use parley_core::vm::GreetingKind;
+use parley_store::{AudioKey, NewUser, Privilege, Store, StoreError, UserChanges};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -405,7 +406,11 @@ async fn mailbox_local(store: &Store, cmd: MailboxCommand) -> Result<()> {
                 }
             }
             if let Some(v) = temporary {
-                if v.on() && !store.greeting_path(&ext, "temporary").is_file() {
+                if v.on()
+                    && !store
+                        .audio_exists(&AudioKey::greeting(&ext, GreetingKind::Temporary))
+                        .await
+                {
                     bail!("mailbox {ext} has no recorded temporary greeting (record it by phone: *97, PIN, 0 4 1)");
                 }
                 let mut s = store.mailbox_settings(&ext).await?;

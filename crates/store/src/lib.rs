@@ -3,6 +3,7 @@
 //! passwords and PINs, digest HA1 for SIP). Never logs a secret.
 #![warn(missing_docs)]
 
+mod audio;
 mod audit;
 mod calls;
 mod copy;
@@ -19,6 +20,7 @@ use std::path::{Path, PathBuf};
 
 use sqlx::AnyPool;
 
+pub use audio::AudioKey;
 pub use audit::AuditEntry;
 pub use calls::{CallRecord, Outcome};
 pub use copy::TableCounts;

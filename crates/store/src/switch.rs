@@ -18,6 +18,7 @@ use parley_core::vm::{
 use parley_media::wav::{WavError, WavPlayer};
 use tracing::{info, warn};
 
+use crate::audio::AudioKey;
 use crate::voicemail::Unfinished;
 use crate::{Backend, CallRecord, Counts, MailboxSettings, Store, StoreError, UserChanges};
 
@@ -340,13 +341,14 @@ impl Store {
 
     /// The samples of a greeting (`None`: none recorded, or unreadable).
     pub async fn greeting_audio(&self, mailbox: &str, kind: GreetingKind) -> Option<Arc<[i16]>> {
-        read_audio(self.greeting_path(mailbox, kind.as_str())).await
+        self.audio_samples(&AudioKey::greeting(mailbox, kind)).await
     }
 
     /// The samples of a stored message.
     pub async fn message_audio(&self, id: i64) -> Option<Arc<[i16]>> {
         let m = self.get_message(id).await.ok().flatten()?;
-        read_audio(self.message_path(&m.mailbox, m.id)).await
+        self.audio_samples(&AudioKey::message(&m.mailbox, m.id))
+            .await
     }
 
     /// Write the record of a call that started at `started` (Unix seconds); a failure is logged.

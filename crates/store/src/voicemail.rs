@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use parley_core::vm::Announcement;
 use sqlx::Row;
 
+use crate::audio::AudioKey;
 use crate::db::flag;
 use crate::outbox::{enqueue, Event};
 use crate::{Store, StoreError};
@@ -114,17 +115,17 @@ pub(crate) fn row_to_message(r: &sqlx::any::AnyRow) -> StoredMessage {
 
 impl Store {
     /// The directory holding a mailbox's audio.
-    pub fn mailbox_dir(&self, mailbox: &str) -> PathBuf {
+    pub(crate) fn mailbox_dir(&self, mailbox: &str) -> PathBuf {
         self.data_dir().join("voicemail").join(mailbox)
     }
 
     /// Where a message's audio is.
-    pub fn message_path(&self, mailbox: &str, id: i64) -> PathBuf {
+    pub(crate) fn message_path(&self, mailbox: &str, id: i64) -> PathBuf {
         self.mailbox_dir(mailbox).join(format!("{id}.wav"))
     }
 
     /// Where a greeting's audio is (`kind`: unavailable, busy, name, temporary).
-    pub fn greeting_path(&self, mailbox: &str, kind: &str) -> PathBuf {
+    pub(crate) fn greeting_path(&self, mailbox: &str, kind: &str) -> PathBuf {
         self.mailbox_dir(mailbox)
             .join("greetings")
             .join(format!("{kind}.wav"))
@@ -414,9 +415,10 @@ impl Store {
                 m.received_at,
             )
             .await?;
-        let dest = self.message_path(to, new_id);
-        let copied = std::fs::create_dir_all(self.mailbox_dir(to))
-            .and_then(|_| std::fs::copy(self.message_path(&m.mailbox, id), &dest));
+        let copied = self.copy_audio(
+            &AudioKey::message(&m.mailbox, id),
+            &AudioKey::message(to, new_id),
+        );
         if let Err(e) = copied {
             let _ = self.delete_message(new_id).await;
             return Err(StoreError::Invalid(format!(

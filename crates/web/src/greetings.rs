@@ -6,7 +6,7 @@
 
 use parley_core::vm::{Announcement, GreetingKind};
 use parley_media::convert::{self, ConvertError, Source};
-use parley_store::{MailboxSettings, Store, StoreError};
+use parley_store::{AudioKey, MailboxSettings, Store, StoreError};
 
 /// The largest upload accepted, in bytes (a two-minute 44.1 kHz stereo WAV fits).
 pub const UPLOAD_LIMIT: usize = 32 * 1024 * 1024;
@@ -90,9 +90,7 @@ impl Installed {
 }
 
 async fn recorded(st: &Store, ext: &str, kind: GreetingKind) -> Option<Vec<u8>> {
-    tokio::fs::read(st.greeting_path(ext, kind.as_str()))
-        .await
-        .ok()
+    st.audio_wav(&AudioKey::greeting(ext, kind)).await
 }
 
 /// A mailbox's settings and the state of each of its greetings.
@@ -157,16 +155,8 @@ pub async fn install(
     if converted.duration_ms < 200 {
         return Err(ConvertError::Empty.into());
     }
-    let path = st.greeting_path(ext, kind.as_str());
-    let tmp = path.with_file_name(format!(".{}.upload.wav", kind.as_str()));
-    if let Some(d) = path.parent() {
-        tokio::fs::create_dir_all(d).await?;
-    }
-    tokio::fs::write(&tmp, &converted.wav).await?;
-    if let Err(e) = tokio::fs::rename(&tmp, &path).await {
-        let _ = tokio::fs::remove_file(&tmp).await;
-        return Err(e.into());
-    }
+    st.put_audio(&AudioKey::greeting(ext, kind), &converted.wav)
+        .await?;
     if kind == GreetingKind::Temporary {
         let mut m = st.mailbox_settings(ext).await?;
         m.temp_active = true;
@@ -182,10 +172,8 @@ pub async fn install(
 /// Delete a greeting. Deleting the temporary greeting switches it off; deleting the active
 /// announcement makes the standard one active. Returns false when none was recorded.
 pub async fn remove(st: &Store, ext: &str, kind: GreetingKind) -> Result<bool, GreetingError> {
-    match tokio::fs::remove_file(st.greeting_path(ext, kind.as_str())).await {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-        Err(e) => return Err(e.into()),
+    if !st.remove_audio(&AudioKey::greeting(ext, kind)).await? {
+        return Ok(false);
     }
     let mut m = st.mailbox_settings(ext).await?;
     let before = m;

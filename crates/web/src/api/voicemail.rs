@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use parley_core::switch::Control;
 use parley_core::vm::GreetingKind;
-use parley_store::{StoredMessage, FOLDERS};
+use parley_store::{AudioKey, StoredMessage, FOLDERS};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -261,9 +261,10 @@ pub async fn message_audio(
 ) -> ApiResult<Response> {
     caller.owner_or_admin(&ext)?;
     let m = message_of(&s, &ext, id).await?;
-    let bytes = tokio::fs::read(store(&s)?.message_path(&m.mailbox, m.id))
+    let bytes = store(&s)?
+        .audio_wav(&AudioKey::message(&m.mailbox, m.id))
         .await
-        .map_err(|_| ApiError::not_found("the message's audio is missing"))?;
+        .ok_or_else(|| ApiError::not_found("the message's audio is missing"))?;
     Ok(wav(bytes, &format!("message-{ext}-{id}.wav")))
 }
 
@@ -440,9 +441,10 @@ pub async fn greeting_audio(
 ) -> ApiResult<Response> {
     caller.owner_or_admin(&ext)?;
     let k = kind(&k)?;
-    let bytes = tokio::fs::read(store(&s)?.greeting_path(&ext, k.as_str()))
+    let bytes = store(&s)?
+        .audio_wav(&AudioKey::greeting(&ext, k))
         .await
-        .map_err(|_| ApiError::not_found(format!("no {} greeting recorded", k.as_str())))?;
+        .ok_or_else(|| ApiError::not_found(format!("no {} greeting recorded", k.as_str())))?;
     Ok(wav(bytes, &format!("greeting-{ext}-{}.wav", k.as_str())))
 }
 
@@ -583,7 +585,11 @@ pub async fn set_temporary(
 ) -> ApiResult<StatusCode> {
     caller.owner_or_admin(&ext)?;
     let st = store(&s)?;
-    if t.active && !st.greeting_path(&ext, "temporary").is_file() {
+    if t.active
+        && !st
+            .audio_exists(&AudioKey::greeting(&ext, GreetingKind::Temporary))
+            .await
+    {
         return Err(ApiError::invalid(
             "active",
             "no temporary greeting is recorded",

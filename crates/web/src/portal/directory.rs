@@ -9,7 +9,7 @@ use axum::routing::get;
 use axum::Router;
 use maud::html;
 use parley_core::vm::GreetingKind;
-use parley_store::{Outcome, User};
+use parley_store::{AudioKey, Outcome, User};
 use serde::Deserialize;
 
 use super::{
@@ -37,11 +37,16 @@ async fn directory_page(State(s): State<AppState>, headers: HeaderMap) -> Respon
         return (StatusCode::INTERNAL_SERVER_ERROR, "database error").into_response();
     };
     users.sort_by_key(|a| a.name.to_lowercase());
-    let has_name = |u: &User| {
-        store
-            .greeting_path(&u.extension, GreetingKind::Name.as_str())
-            .is_file()
-    };
+    let mut named = std::collections::HashSet::new();
+    for u in &users {
+        if store
+            .audio_exists(&AudioKey::greeting(&u.extension, GreetingKind::Name))
+            .await
+        {
+            named.insert(u.extension.clone());
+        }
+    }
+    let has_name = |u: &User| named.contains(&u.extension);
     let body = html! {
         h1 { "Directory" }
         p.hint { "Everyone on this system. Dial the extension from your phone to call them." }
@@ -84,14 +89,17 @@ async fn recorded_name(
     if ext.is_empty() || !ext.bytes().all(|b| b.is_ascii_digit()) {
         return StatusCode::NOT_FOUND.into_response();
     }
-    match tokio::fs::read(store.greeting_path(&ext, GreetingKind::Name.as_str())).await {
-        Ok(bytes) => {
+    match store
+        .audio_wav(&AudioKey::greeting(&ext, GreetingKind::Name))
+        .await
+    {
+        Some(bytes) => {
             let mut r = (StatusCode::OK, bytes).into_response();
             r.headers_mut()
                 .insert(header::CONTENT_TYPE, HeaderValue::from_static("audio/wav"));
             r
         }
-        Err(_) => StatusCode::NOT_FOUND.into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
     }
 }
 

@@ -12,6 +12,7 @@ use axum::Router;
 use maud::{html, Markup};
 use parley_core::vm::profile::Act;
 use parley_core::vm::{Announcement, GreetingKind};
+use parley_store::AudioKey;
 use serde::Deserialize;
 
 use super::{
@@ -281,7 +282,12 @@ async fn greetings_action(
         _ if act == "temporary-on" || act == "temporary-off" => {
             let on = act == "temporary-on";
             match store.mailbox_settings(&mailbox).await {
-                Ok(mut m) if !on || store.greeting_path(&mailbox, "temporary").is_file() => {
+                Ok(mut m)
+                    if !on
+                        || store
+                            .audio_exists(&AudioKey::greeting(&mailbox, GreetingKind::Temporary))
+                            .await =>
+                {
                     m.temp_active = on;
                     match store.set_mailbox_settings(&mailbox, m).await {
                         Ok(()) => {
