@@ -91,7 +91,12 @@ impl Mailer {
         }))
     }
 
-    /// Send the email of a message to `to`, attaching the audio at `audio` (left out, with a
+    /// Whether the emails carry the message's audio (when not, it need not be read).
+    pub fn attaches(&self) -> bool {
+        self.attach != Attach::None
+    }
+
+    /// Send the email of a message to `to`, attaching `audio` (left out, with a
     /// note in the log, if the message was deleted before the email went).
     pub async fn send(&self, to: &str, vars: &Vars, audio: Option<Vec<u8>>) -> Result<(), Failure> {
         let attachment = match (self.attach, audio) {

@@ -439,9 +439,14 @@ impl Notifier {
                         .send(
                             &item.target,
                             &vars,
-                            self.store
-                                .audio_wav(&AudioKey::message(&m.mailbox, m.id))
-                                .await,
+                            match mailer.attaches() {
+                                true => {
+                                    self.store
+                                        .audio_wav(&AudioKey::message(&m.mailbox, m.id))
+                                        .await
+                                }
+                                false => None,
+                            },
                         )
                         .await
                 } else {

@@ -98,13 +98,15 @@ impl Store {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let tmp = path.with_file_name(format!(".{name}.upload"));
+        // Its own name per write: two uploads at once never write into one file.
+        let tmp = path.with_file_name(format!(".{name}.{:016x}.upload", rand::random::<u64>()));
         if let Some(d) = path.parent() {
             tokio::fs::create_dir_all(d).await?;
         }
         let written = async {
-            tokio::fs::write(&tmp, wav).await?;
-            tokio::fs::File::open(&tmp).await?.sync_all().await?;
+            let mut f = tokio::fs::File::create(&tmp).await?;
+            tokio::io::AsyncWriteExt::write_all(&mut f, wav).await?;
+            f.sync_all().await?;
             tokio::fs::rename(&tmp, &path).await
         }
         .await;
