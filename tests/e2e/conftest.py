@@ -78,12 +78,17 @@ class Parley:
         self.rtp = (low, low + 199)
         self.config = tmp / "parley.toml"
         self.config.write_text(toml_text(config))
+        self.audio = config.get("audio")
         self.log = tmp / "parley.log"
         self.proc = None
         # database=False: the SQLite file in the data directory, even when PostgreSQL is at hand.
         if database is None and POSTGRES:
             database = new_database(f"parley_e2e_{base}_{os.getpid()}_{time.time_ns() % 10**9}")
         self.database = database or None
+
+    def audio_in_database(self):
+        """Whether this Parley keeps its audio in the database (PostgreSQL's default)."""
+        return bool(self.database) and self.audio != "files"
 
     def db_args(self):
         return ["--data", str(self.data)] + (["--database", self.database] if self.database else [])

@@ -1,6 +1,8 @@
-"""Parley on PostgreSQL, where SQLite cannot go: two Parley processes sharing one database (and, while
-audio is kept in files, one data directory) take deposits at the same time; every message gets its own
-number and every email is sent once, by one of them. A populated SQLite installation moved up with
+"""Parley on PostgreSQL, where SQLite cannot go: two Parley processes sharing one database take
+deposits at the same time; every message gets its own number and every email is sent once, by one of
+them. With the audio in the database (the default there) two nodes share nothing else: a message
+left through one is heard through the other, and a node lost with its disk mid-recording loses only
+the last second of it. A populated SQLite installation moved up with
 `parley db copy` serves the same mailboxes, greetings and settings. A database server that stops while
 callers are in voicemail loses nothing: their messages arrive when it is back. Runs only with
 PARLEY_TEST_POSTGRES (scripts/test starts a throw-away server for it)."""
@@ -52,6 +54,47 @@ def test_two_nodes_on_one_database_number_messages_apart_and_send_each_email_onc
     # recorded what.
     sent = [len(re.findall(r"notification delivered", p.log.read_text())) for p in (a, b)]
     assert sum(sent) == 8, sent
+
+
+def test_nodes_sharing_only_the_database_share_the_audio_and_one_lost_mid_recording_loses_a_second(
+        parley_factory, sipp, tmp_path):
+    a = start(parley_factory, node="a")
+    b = parley_factory(node="b", database=a.database, node_name="pbx-b").start()
+    assert a.data != b.data
+    bob = ("101", "secret101")
+    # A message left through b is heard through a.
+    deposit(b, sipp, tmp_path, hold=10000, freq=660).assert_ok()
+    (m,) = wait_for(lambda: messages(a, "101"), what="the message")
+    status, audio, _ = call(a, "GET", f"/api/v1/mailboxes/101/messages/{m['id']}/audio", auth=bob)
+    assert status == 200
+    (tmp_path / "via-a.wav").write_bytes(audio)
+    (freq, share), _ = tone_of(tmp_path / "via-a.wav")
+    assert abs(freq - 660) <= 10 and share > 0.8, (freq, share)
+    # A greeting uploaded to a is b's too.
+    greeting = wav_bytes(pcm_tone(tmp_path / "g.wav", 600, 1.5))
+    status, _, _ = call(a, "PUT", "/api/v1/mailboxes/101/greetings/busy", raw=greeting, auth=bob,
+                        headers={"Content-Type": "audio/wav"})
+    assert status == 200
+    via_a, via_b = (call(p, "GET", "/api/v1/mailboxes/101/greetings/busy", auth=bob) for p in (a, b))
+    assert via_b[0] == 200 and via_b[1] == via_a[1]
+    # Neither data directory holds a recording: the database has them all.
+    assert not [f for p in (a, b) for f in p.data.rglob("*.wav")]
+    # b dies with its disk 4.5 s into a recording; b's replacement (same node name, a new disk)
+    # finds at its start what b had copied into the database, up to its last whole second.
+    caller = deposit(b, sipp, tmp_path, hold=30000, freq=440, port=16)
+    wait_for(lambda: sum(v["recording"] for v in b.status()["voicemail"]) == 1, secs=20, what="recording")
+    time.sleep(4.5)
+    b.proc.kill()
+    b.proc.wait()
+    caller.proc.kill()
+    shutil.rmtree(b.data)
+    b.start()
+    msgs = wait_for(lambda: len(messages(a, "101")) == 2 and messages(a, "101"), what="the recovered message")
+    cut = msgs[1]
+    assert 3000 <= cut["duration_ms"] <= 5000, cut
+    (freq, share), _ = tone_of(message_file(a, cut))
+    assert abs(freq - 440) <= 10 and share > 0.8, (freq, share)
+    assert "recovered a message" in b.log.read_text()
 
 
 def test_db_copy_moves_a_sqlite_installation_up_and_it_serves_the_same(parley_factory, sipp, tmp_path):

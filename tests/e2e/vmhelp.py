@@ -29,7 +29,30 @@ def messages(p, mailbox=None):
 
 
 def message_file(p, m):
-    return p.data / "voicemail" / m["mailbox"] / f"{m['id']}.wav"
+    """A message's audio as a WAV file: its file in the data directory, or, with audio kept in the
+    database (PostgreSQL's default), written from the rows there (a path that does not exist when the
+    database holds none)."""
+    if not p.audio_in_database():
+        return p.data / "voicemail" / m["mailbox"] / f"{m['id']}.wav"
+    return stored_audio(p, f"message/{int(m['mailbox'])}/{int(m['id'])}")
+
+
+def stored_audio(p, name):
+    """The recording `name` (`message/101/7`, `greeting/101/busy`) of a Parley whose audio is in the
+    database, read from its rows into a WAV file of the test's own."""
+    out = p.data.parent / "stored-audio" / (name.replace("/", "-") + ".wav")
+    out.parent.mkdir(exist_ok=True)
+    out.unlink(missing_ok=True)
+    rows = psql(p.database, f"SELECT a.samples, (SELECT string_agg(encode(c.pcm, 'hex'), '' ORDER BY c.seq) "
+                            f"FROM audio_chunks c WHERE c.name = a.name) AS pcm FROM audio a WHERE a.name = '{name}'")
+    if rows:
+        pcm = bytes.fromhex(rows[0]["pcm"] or "")[:2 * rows[0]["samples"]]
+        with wave.open(str(out), "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(8000)
+            w.writeframes(pcm)
+    return out
 
 
 def shows_number(text, digits):

@@ -17,6 +17,10 @@ pub struct Config {
     /// The database: `postgres://user:password@host/name`, or `sqlite:DIR`; by default the SQLite
     /// file `parley.db` in the data directory.
     pub database: Option<String>,
+    /// Where audio (messages, greetings, names, announcements) is kept: `files` under the data
+    /// directory, or `database` (chunked in the database itself). Default: files with SQLite, the
+    /// database with PostgreSQL (so that nodes sharing it need no shared directory).
+    pub audio: Option<String>,
     /// This node's name among the Parley nodes sharing one database (default `HOST:SIP-PORT`);
     /// stable across restarts, unique among the nodes running.
     pub node_name: Option<String>,
@@ -136,9 +140,21 @@ impl Config {
     /// Open the configured store (migrating it), with its location in any error.
     pub async fn open_store(&self) -> Result<parley_store::Store> {
         let location = parley_store::Location::parse(self.database.as_deref(), &self.data)?;
-        parley_store::Store::connect(&location, &self.data)
+        let store = parley_store::Store::connect(&location, &self.data)
             .await
-            .with_context(|| format!("cannot open the database {location}"))
+            .with_context(|| format!("cannot open the database {location}"))?;
+        self.with_audio(store)
+    }
+
+    /// A store keeping audio where `audio` says (its back end's default when unset).
+    pub fn with_audio(&self, store: parley_store::Store) -> Result<parley_store::Store> {
+        let Some(a) = self.audio.as_deref() else {
+            return Ok(store);
+        };
+        match parley_store::AudioPlace::parse(a) {
+            Some(place) => Ok(store.with_audio(place)),
+            None => bail!("audio = {a:?}: use \"files\" or \"database\""),
+        }
     }
 }
 
@@ -147,6 +163,7 @@ impl Default for Config {
         Config {
             data: PathBuf::from("./parley-data"),
             database: None,
+            audio: None,
             node_name: None,
             sip_listen: "0.0.0.0:5060".parse().expect("literal"),
             http_listen: "0.0.0.0:8080".parse().expect("literal"),

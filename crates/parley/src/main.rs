@@ -33,6 +33,10 @@ struct Cli {
     /// directory).
     #[arg(long, global = true, env = "PARLEY_DATABASE", hide_env_values = true)]
     database: Option<String>,
+    /// Where audio is kept: `files` (under the data directory) or `database` (default: files with
+    /// SQLite, the database with PostgreSQL).
+    #[arg(long, global = true)]
+    audio: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -265,7 +269,7 @@ async fn open_store_retrying(config: &Config) -> Result<Store> {
     let mut delay = Duration::from_secs(1);
     loop {
         match Store::connect(&location, &config.data).await {
-            Ok(store) => return Ok(store),
+            Ok(store) => return config.with_audio(store),
             Err(e) if e.is_unavailable() => {
                 warn!(database = %location, error = %e, retry_in_secs = delay.as_secs(), "the database cannot be reached; waiting for it");
                 tokio::select! {
@@ -291,6 +295,9 @@ async fn run(cli: Cli) -> Result<()> {
     }
     if let Some(db) = cli.database {
         config.database = Some(db);
+    }
+    if let Some(a) = cli.audio {
+        config.audio = Some(a);
     }
     match cli.command {
         Command::Serve(args) => serve(config, args).await,
@@ -727,8 +734,10 @@ async fn db(config: Config, cmd: DbCommand) -> Result<()> {
                     bail!("no Parley database in {} (parley.db)", dir.display());
                 }
             }
+            // The source keeps audio where its back end does by default; the target where
+            // `--audio` says, else where its back end does.
             let source = open(&from).await?;
-            let target = open(&to).await?;
+            let target = config.with_audio(open(&to).await?)?;
             if source.location() == target.location() {
                 bail!("--from and --to are the same database");
             }

@@ -2,19 +2,67 @@
 //! messages, greetings, recorded names and announcements. Callers name a recording by an
 //! [`AudioKey`] and never learn where it lives.
 //!
-//! Today every back end keeps audio as WAV files under the data directory
-//! (`voicemail/<mailbox>/<id>.wav`, `voicemail/<mailbox>/greetings/<kind>.wav`); a recording in
-//! progress is written by the media task straight to its file (see `switch`). Audio kept in
-//! PostgreSQL itself, chunked and streamed, is the next slice of this interface: its callers will not
-//! change.
+//! Where it lives is the store's [`AudioPlace`]: WAV files under the data directory
+//! (`voicemail/<mailbox>/<id>.wav`, `voicemail/<mailbox>/greetings/<kind>.wav`; the default on
+//! SQLite), or the database itself (the default on PostgreSQL, so that several nodes sharing it need
+//! no shared directory): a row of `audio` per recording and its 16-bit PCM in chunks of one second
+//! in `audio_chunks`. Either way a recording in progress is written by the media task to a local file
+//! (see `switch`); in the database a tailer copies each second of it into chunks as it is recorded,
+//! so that a node that dies mid-recording loses at most the last second, recovered by another node.
 
-use std::path::PathBuf;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use parley_core::extension::Extension;
 use parley_core::vm::GreetingKind;
+use sqlx::Row;
+use tracing::warn;
 
-use crate::Store;
+use crate::{Store, StoreError};
+
+/// Samples per stored chunk: one second at 8 kHz.
+pub(crate) const CHUNK_SAMPLES: u64 = 8000;
+
+/// The header of the WAV files Parley writes (PCM, canonical 44 bytes).
+const WAV_HEADER: u64 = 44;
+
+/// Where a store keeps its audio.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AudioPlace {
+    /// WAV files under the data directory (the default on SQLite).
+    Files,
+    /// The database itself, in chunks of one second (the default on PostgreSQL).
+    Database,
+}
+
+impl AudioPlace {
+    /// `files` or `database`.
+    pub fn parse(s: &str) -> Option<AudioPlace> {
+        match s.trim() {
+            "files" => Some(AudioPlace::Files),
+            "database" => Some(AudioPlace::Database),
+            _ => None,
+        }
+    }
+
+    /// Its name, as in the configuration and `parley status`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AudioPlace::Files => "files",
+            AudioPlace::Database => "database",
+        }
+    }
+
+    /// The default for a back end: files beside SQLite, the database itself on PostgreSQL.
+    pub fn default_for(backend: crate::Backend) -> AudioPlace {
+        match backend {
+            crate::Backend::Sqlite => AudioPlace::Files,
+            crate::Backend::Postgres => AudioPlace::Database,
+        }
+    }
+}
 
 /// Which recording.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -57,10 +105,43 @@ impl AudioKey {
             AudioKey::Message { mailbox, .. } | AudioKey::Greeting { mailbox, .. } => mailbox,
         }
     }
+
+    /// Its name in the database (`message/101/42`, `greeting/101/busy`); `None` when its mailbox is
+    /// no extension.
+    pub(crate) fn name(&self) -> Option<String> {
+        if !Extension::is_valid(self.mailbox()) {
+            return None;
+        }
+        Some(match self {
+            AudioKey::Message { mailbox, id } => format!("message/{mailbox}/{id}"),
+            AudioKey::Greeting { mailbox, kind } => format!("greeting/{mailbox}/{}", kind.as_str()),
+        })
+    }
+}
+
+/// The database names of every recording of a mailbox, as `LIKE` patterns (an extension holds no
+/// wildcard).
+pub(crate) fn mailbox_patterns(mailbox: &str) -> [String; 2] {
+    [
+        format!("message/{mailbox}/%"),
+        format!("greeting/{mailbox}/%"),
+    ]
 }
 
 impl Store {
-    /// The file of `key` (`None` when its mailbox is no extension: such a key names nothing).
+    /// Where this store keeps audio.
+    pub fn audio_place(&self) -> AudioPlace {
+        self.audio
+    }
+
+    /// Keep audio in `place` rather than the back end's default.
+    pub fn with_audio(mut self, place: AudioPlace) -> Store {
+        self.audio = place;
+        self
+    }
+
+    /// The file of `key` (`None` when its mailbox is no extension: such a key names nothing). With
+    /// audio in the database, the local file of a recording in progress.
     pub(crate) fn audio_file(&self, key: &AudioKey) -> Option<PathBuf> {
         if !Extension::is_valid(key.mailbox()) {
             return None;
@@ -73,71 +154,429 @@ impl Store {
 
     /// Whether `key` is recorded.
     pub async fn audio_exists(&self, key: &AudioKey) -> bool {
-        match self.audio_file(key) {
-            Some(p) => tokio::fs::metadata(p).await.is_ok_and(|m| m.is_file()),
-            None => false,
+        match self.audio {
+            AudioPlace::Files => match self.audio_file(key) {
+                Some(p) => tokio::fs::metadata(p).await.is_ok_and(|m| m.is_file()),
+                None => false,
+            },
+            AudioPlace::Database => self.stored_samples(key).await.ok().flatten().is_some(),
+        }
+    }
+
+    /// The greetings of `mailbox` that are recorded.
+    pub async fn recorded_greetings(&self, mailbox: &str) -> HashSet<GreetingKind> {
+        if !Extension::is_valid(mailbox) {
+            return HashSet::new();
+        }
+        match self.audio {
+            AudioPlace::Files => GreetingKind::ALL
+                .into_iter()
+                .filter(|k| self.greeting_path(mailbox, k.as_str()).is_file())
+                .collect(),
+            AudioPlace::Database => {
+                let [_, pattern] = mailbox_patterns(mailbox);
+                let names: Vec<String> =
+                    sqlx::query_scalar("SELECT name FROM audio WHERE name LIKE $1")
+                        .bind(pattern)
+                        .fetch_all(&self.pool)
+                        .await
+                        .unwrap_or_default();
+                GreetingKind::ALL
+                    .into_iter()
+                    .filter(|k| {
+                        let key = AudioKey::greeting(mailbox, *k);
+                        key.name().is_some_and(|n| names.contains(&n))
+                    })
+                    .collect()
+            }
         }
     }
 
     /// The recording as a WAV file (PCM, 8 kHz, 16 bit, mono), for a download or an attachment;
     /// `None` when it is not recorded.
     pub async fn audio_wav(&self, key: &AudioKey) -> Option<Vec<u8>> {
-        tokio::fs::read(self.audio_file(key)?).await.ok()
+        match self.audio {
+            AudioPlace::Files => tokio::fs::read(self.audio_file(key)?).await.ok(),
+            AudioPlace::Database => {
+                let samples = self.audio_samples(key).await?;
+                Some(parley_media::wav::encode(
+                    &samples,
+                    parley_media::wav::SampleFormat::Pcm16,
+                ))
+            }
+        }
     }
 
     /// The recording's samples, to be played (`None`: not recorded, or unreadable).
     pub async fn audio_samples(&self, key: &AudioKey) -> Option<Arc<[i16]>> {
-        crate::read_audio(self.audio_file(key)?).await
+        match self.audio {
+            AudioPlace::Files => crate::read_audio(self.audio_file(key)?).await,
+            AudioPlace::Database => {
+                let name = key.name()?;
+                // One statement: a recording replaced meanwhile is read whole, old or new.
+                let rows = sqlx::query(
+                    "SELECT a.samples, c.pcm FROM audio a LEFT JOIN audio_chunks c ON c.name = a.name
+                     WHERE a.name = $1 ORDER BY c.seq",
+                )
+                .bind(name)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| warn!(error = %e, "audio unreadable"))
+                .ok()?;
+                let total = rows.first()?.try_get::<i64, _>("samples").ok()? as usize;
+                let mut samples = Vec::with_capacity(total);
+                for r in &rows {
+                    if let Ok(pcm) = r.try_get::<Vec<u8>, _>("pcm") {
+                        samples.extend(
+                            pcm.chunks_exact(2)
+                                .map(|b| i16::from_le_bytes([b[0], b[1]])),
+                        );
+                    }
+                }
+                samples.truncate(total);
+                Some(samples.into())
+            }
+        }
     }
 
     /// Store `wav` (already in the telephone format) as `key`, replacing what was there at once: a
     /// reader sees the old recording or the new, never a part.
     pub async fn put_audio(&self, key: &AudioKey, wav: &[u8]) -> std::io::Result<()> {
-        let path = self.audio_file(key).ok_or_else(not_a_mailbox)?;
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        // Its own name per write: two uploads at once never write into one file.
-        let tmp = path.with_file_name(format!(".{name}.{:016x}.upload", rand::random::<u64>()));
-        if let Some(d) = path.parent() {
-            tokio::fs::create_dir_all(d).await?;
+        match self.audio {
+            AudioPlace::Files => {
+                let path = self.audio_file(key).ok_or_else(not_a_mailbox)?;
+                write_file_atomically(&path, wav).await
+            }
+            AudioPlace::Database => {
+                let samples = parley_media::wav::WavPlayer::from_wav_bytes(wav).map_err(|e| {
+                    std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string())
+                })?;
+                self.put_samples(key, 0, samples.samples())
+                    .await
+                    .map_err(std::io::Error::other)
+            }
         }
-        let written = async {
-            let mut f = tokio::fs::File::create(&tmp).await?;
-            tokio::io::AsyncWriteExt::write_all(&mut f, wav).await?;
-            f.sync_all().await?;
-            tokio::fs::rename(&tmp, &path).await
-        }
-        .await;
-        if written.is_err() {
-            let _ = tokio::fs::remove_file(&tmp).await;
-        }
-        written
     }
 
     /// Delete `key`'s recording; `false` when there was none.
     pub async fn remove_audio(&self, key: &AudioKey) -> std::io::Result<bool> {
-        let Some(path) = self.audio_file(key) else {
-            return Ok(false);
-        };
-        match tokio::fs::remove_file(path).await {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(e),
+        match self.audio {
+            AudioPlace::Files => {
+                let Some(path) = self.audio_file(key) else {
+                    return Ok(false);
+                };
+                match tokio::fs::remove_file(path).await {
+                    Ok(()) => Ok(true),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+                    Err(e) => Err(e),
+                }
+            }
+            AudioPlace::Database => {
+                let Some(name) = key.name() else {
+                    return Ok(false);
+                };
+                let removed = async {
+                    let mut tx = self.pool.begin().await?;
+                    sqlx::query("DELETE FROM audio_chunks WHERE name = $1")
+                        .bind(&name)
+                        .execute(&mut *tx)
+                        .await?;
+                    let n = sqlx::query("DELETE FROM audio WHERE name = $1")
+                        .bind(&name)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    tx.commit().await?;
+                    Ok::<_, sqlx::Error>(n > 0)
+                }
+                .await;
+                removed.map_err(std::io::Error::other)
+            }
         }
     }
 
     /// Copy the recording `from` to `to` (a forwarded message).
-    pub(crate) fn copy_audio(&self, from: &AudioKey, to: &AudioKey) -> std::io::Result<()> {
-        let (Some(from), Some(to)) = (self.audio_file(from), self.audio_file(to)) else {
-            return Err(not_a_mailbox());
-        };
-        if let Some(d) = to.parent() {
-            std::fs::create_dir_all(d)?;
+    pub(crate) async fn copy_audio(&self, from: &AudioKey, to: &AudioKey) -> std::io::Result<()> {
+        match self.audio {
+            AudioPlace::Files => {
+                let (Some(from), Some(to)) = (self.audio_file(from), self.audio_file(to)) else {
+                    return Err(not_a_mailbox());
+                };
+                if let Some(d) = to.parent() {
+                    tokio::fs::create_dir_all(d).await?;
+                }
+                tokio::fs::copy(from, to).await.map(|_| ())
+            }
+            AudioPlace::Database => {
+                let (Some(from), Some(to)) = (from.name(), to.name()) else {
+                    return Err(not_a_mailbox());
+                };
+                let copied = async {
+                    let mut tx = self.pool.begin().await?;
+                    sqlx::query("DELETE FROM audio_chunks WHERE name = $1")
+                        .bind(&to)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query(
+                        "INSERT INTO audio_chunks (name, seq, pcm) SELECT $1, seq, pcm FROM audio_chunks WHERE name = $2",
+                    )
+                    .bind(&to)
+                    .bind(&from)
+                    .execute(&mut *tx)
+                    .await?;
+                    let n = sqlx::query(
+                        "INSERT INTO audio (name, samples) SELECT $1, samples FROM audio WHERE name = $2
+                         ON CONFLICT (name) DO UPDATE SET samples = excluded.samples",
+                    )
+                    .bind(&to)
+                    .bind(&from)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    if n == 0 {
+                        return Err(sqlx::Error::RowNotFound);
+                    }
+                    tx.commit().await
+                }
+                .await;
+                copied.map_err(std::io::Error::other)
+            }
         }
-        std::fs::copy(from, to).map(|_| ())
     }
+
+    /// The length in samples of a recording in the database (`None`: not recorded).
+    async fn stored_samples(&self, key: &AudioKey) -> Result<Option<u64>, StoreError> {
+        let Some(name) = key.name() else {
+            return Ok(None);
+        };
+        let n: Option<i64> = sqlx::query_scalar("SELECT samples FROM audio WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(n.map(|n| n.max(0) as u64))
+    }
+
+    /// Write `samples` as `key`'s recording from chunk `from` on (the chunks before it are kept as
+    /// they are: a recording's tailer wrote them), in one transaction: the chunks from `from`, and the
+    /// recording's row with its whole length.
+    async fn put_samples(
+        &self,
+        key: &AudioKey,
+        from: u64,
+        samples: &[i16],
+    ) -> Result<(), StoreError> {
+        let name = key
+            .name()
+            .ok_or_else(|| StoreError::Invalid("the audio's mailbox is no extension".into()))?;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM audio_chunks WHERE name = $1 AND seq >= $2")
+            .bind(&name)
+            .bind(from as i64)
+            .execute(&mut *tx)
+            .await?;
+        for (i, chunk) in samples.chunks(CHUNK_SAMPLES as usize).enumerate() {
+            sqlx::query("INSERT INTO audio_chunks (name, seq, pcm) VALUES ($1, $2, $3)")
+                .bind(&name)
+                .bind((from + i as u64) as i64)
+                .bind(pcm_bytes(chunk))
+                .execute(&mut *tx)
+                .await?;
+        }
+        let total = from * CHUNK_SAMPLES + samples.len() as u64;
+        sqlx::query(
+            "INSERT INTO audio (name, samples) VALUES ($1, $2)
+             ON CONFLICT (name) DO UPDATE SET samples = excluded.samples",
+        )
+        .bind(&name)
+        .bind(total as i64)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Store a finished recording's local file (its header right, as the media task or a recovery
+    /// left it) as `key`, the chunks before `from` being in the database already; then remove the
+    /// file. With audio in files the file is where it belongs already. Returns its samples.
+    pub(crate) async fn settle_recording(
+        &self,
+        key: &AudioKey,
+        file: &Path,
+        from: u64,
+    ) -> Result<u64, StoreError> {
+        use tokio::io::{AsyncReadExt, AsyncSeekExt};
+        // Parley's own recordings: the canonical header, then the samples.
+        let total = tokio::fs::metadata(file)
+            .await?
+            .len()
+            .saturating_sub(WAV_HEADER)
+            / 2;
+        if self.audio == AudioPlace::Files {
+            return Ok(total);
+        }
+        let from = from.min(total / CHUNK_SAMPLES);
+        let mut f = tokio::fs::File::open(file).await?;
+        f.seek(std::io::SeekFrom::Start(
+            WAV_HEADER + from * CHUNK_SAMPLES * 2,
+        ))
+        .await?;
+        let mut bytes = Vec::with_capacity(((total - from * CHUNK_SAMPLES) * 2) as usize);
+        f.read_to_end(&mut bytes).await?;
+        let rest: Vec<i16> = bytes
+            .chunks_exact(2)
+            .map(|b| i16::from_le_bytes([b[0], b[1]]))
+            .collect();
+        self.put_samples(key, from, &rest).await?;
+        let _ = tokio::fs::remove_file(file).await;
+        Ok(total)
+    }
+
+    /// A recording in the database whose node stopped before it was finished: its row made from the
+    /// chunks its tailer wrote. Returns its samples (`None`: nothing of it is there).
+    pub(crate) async fn settle_chunks(&self, key: &AudioKey) -> Result<Option<u64>, StoreError> {
+        if let Some(n) = self.stored_samples(key).await? {
+            return Ok(Some(n));
+        }
+        let Some(name) = key.name() else {
+            return Ok(None);
+        };
+        let bytes: Option<i64> = sqlx::query_scalar(
+            "SELECT CAST(SUM(length(pcm)) AS BIGINT) FROM audio_chunks WHERE name = $1",
+        )
+        .bind(&name)
+        .fetch_one(&self.pool)
+        .await?;
+        let Some(bytes) = bytes.filter(|b| *b > 0) else {
+            return Ok(None);
+        };
+        let samples = bytes as u64 / 2;
+        sqlx::query(
+            "INSERT INTO audio (name, samples) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(&name)
+        .bind(samples as i64)
+        .execute(&self.pool)
+        .await?;
+        Ok(Some(samples))
+    }
+
+    /// With audio in the database, copy each whole second of a recording in progress into chunks as
+    /// the media task writes its file, until stopped (see [`Tailer`]).
+    pub(crate) fn tail_recording(&self, key: &AudioKey, file: &Path) -> Option<Tailer> {
+        if self.audio != AudioPlace::Database {
+            return None;
+        }
+        let name = key.name()?;
+        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+        let store = self.clone();
+        let file = file.to_path_buf();
+        let handle = tokio::spawn(async move {
+            let mut done = 0u64;
+            let mut warned = false;
+            loop {
+                tokio::select! {
+                    _ = &mut stopped => break,
+                    _ = tokio::time::sleep(TAIL_EVERY) => {}
+                }
+                match store.tail_once(&name, &file, done).await {
+                    Ok(n) => done = n,
+                    Err(e) if !warned => {
+                        warned = true;
+                        warn!(audio = %name, error = %e, "recording not copied into the database yet; its file keeps it");
+                    }
+                    Err(_) => {}
+                }
+            }
+            done
+        });
+        Some(Tailer {
+            stop: Some(stop),
+            handle,
+        })
+    }
+
+    /// Copy the whole seconds of `file` from chunk `done` on; the chunks now written.
+    async fn tail_once(&self, name: &str, file: &Path, done: u64) -> Result<u64, StoreError> {
+        use tokio::io::{AsyncReadExt, AsyncSeekExt};
+        let len = tokio::fs::metadata(file).await?.len();
+        let whole = len.saturating_sub(WAV_HEADER) / 2 / CHUNK_SAMPLES;
+        if whole <= done {
+            return Ok(done);
+        }
+        let mut f = tokio::fs::File::open(file).await?;
+        f.seek(std::io::SeekFrom::Start(
+            WAV_HEADER + done * CHUNK_SAMPLES * 2,
+        ))
+        .await?;
+        let mut buf = vec![0u8; (CHUNK_SAMPLES * 2) as usize];
+        for seq in done..whole {
+            f.read_exact(&mut buf).await?;
+            sqlx::query(
+                "INSERT INTO audio_chunks (name, seq, pcm) VALUES ($1, $2, $3)
+                 ON CONFLICT (name, seq) DO UPDATE SET pcm = excluded.pcm",
+            )
+            .bind(name)
+            .bind(seq as i64)
+            .bind(buf.clone())
+            .execute(&self.pool)
+            .await?;
+        }
+        Ok(whole)
+    }
+}
+
+/// How often a recording's tailer copies its new seconds into the database.
+const TAIL_EVERY: Duration = Duration::from_secs(1);
+
+/// The task copying a recording in progress into the database, second by second. Dropped, it stops
+/// after the chunk it is writing; [`Tailer::stop`] also says how many chunks it wrote.
+#[derive(Debug)]
+pub(crate) struct Tailer {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    handle: tokio::task::JoinHandle<u64>,
+}
+
+impl Tailer {
+    /// Stop, and the number of whole chunks written (0 if it could not say within a few seconds).
+    pub(crate) async fn stop(mut self) -> u64 {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        let handle = &mut self.handle;
+        tokio::time::timeout(Duration::from_secs(5), handle)
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or(0)
+    }
+}
+
+fn pcm_bytes(samples: &[i16]) -> Vec<u8> {
+    samples.iter().flat_map(|s| s.to_le_bytes()).collect()
+}
+
+/// Write `bytes` to `path` so that a reader sees the old content or the new, never a part: its own
+/// temporary file per write (two uploads at once never write into one), synced, then renamed.
+pub(crate) async fn write_file_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.{:016x}.upload", rand::random::<u64>()));
+    if let Some(d) = path.parent() {
+        tokio::fs::create_dir_all(d).await?;
+    }
+    let written = async {
+        let mut f = tokio::fs::File::create(&tmp).await?;
+        tokio::io::AsyncWriteExt::write_all(&mut f, bytes).await?;
+        f.sync_all().await?;
+        tokio::fs::rename(&tmp, path).await
+    }
+    .await;
+    if written.is_err() {
+        let _ = tokio::fs::remove_file(&tmp).await;
+    }
+    written
 }
 
 fn not_a_mailbox() -> std::io::Error {
@@ -145,6 +584,24 @@ fn not_a_mailbox() -> std::io::Error {
         std::io::ErrorKind::InvalidInput,
         "the audio's mailbox is no extension",
     )
+}
+
+/// Wait (up to ten seconds) until `n` chunks of recordings named like `like` are in the database.
+#[cfg(test)]
+pub(crate) async fn wait_for_chunks(s: &Store, like: &str, n: i64) {
+    let mut got = 0;
+    for _ in 0..100 {
+        got = sqlx::query_scalar("SELECT COUNT(*) FROM audio_chunks WHERE name LIKE $1")
+            .bind(like)
+            .fetch_one(&s.pool)
+            .await
+            .unwrap();
+        if got == n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{got} chunks of {like}, not {n}");
 }
 
 #[cfg(test)]
@@ -158,37 +615,106 @@ mod tests {
         )
     }
 
+    const PLACES: [AudioPlace; 2] = [AudioPlace::Files, AudioPlace::Database];
+
     #[tokio::test]
     async fn audio_goes_in_comes_out_and_goes_away_through_one_interface() {
+        for place in PLACES {
+            let dir = tempfile::tempdir().unwrap();
+            let s = crate::open_test(dir.path()).await.with_audio(place);
+            let key = AudioKey::greeting("101", GreetingKind::Busy);
+            assert!(!s.audio_exists(&key).await);
+            assert_eq!(s.audio_wav(&key).await, None);
+            assert!(s.recorded_greetings("101").await.is_empty());
+            s.put_audio(&key, &wav(1)).await.unwrap();
+            assert!(s.audio_exists(&key).await, "{place:?}");
+            assert_eq!(s.audio_wav(&key).await.unwrap(), wav(1));
+            assert_eq!(s.audio_samples(&key).await.unwrap().len(), 8000);
+            assert_eq!(
+                s.recorded_greetings("101").await,
+                HashSet::from([GreetingKind::Busy])
+            );
+            // Replaced whole, by a recording of a length that is no whole number of chunks.
+            let odd = parley_media::wav::encode(
+                &(0..12345).map(|i| i as i16).collect::<Vec<_>>(),
+                parley_media::wav::SampleFormat::Pcm16,
+            );
+            s.put_audio(&key, &odd).await.unwrap();
+            let got = s.audio_samples(&key).await.unwrap();
+            assert_eq!(got.len(), 12345);
+            assert_eq!(got[12344], 12344);
+            let copy = AudioKey::message("102", 7);
+            s.copy_audio(&key, &copy).await.unwrap();
+            assert_eq!(s.audio_wav(&copy).await.unwrap(), odd);
+            assert!(s.remove_audio(&key).await.unwrap());
+            assert!(!s.remove_audio(&key).await.unwrap());
+            assert!(!s.audio_exists(&key).await);
+            assert!(s.audio_exists(&copy).await);
+            // Audio in the database leaves nothing in the data directory.
+            if place == AudioPlace::Database {
+                assert!(!dir.path().join("voicemail").exists());
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_recording_in_the_database_is_copied_there_second_by_second_while_it_is_made() {
         let dir = tempfile::tempdir().unwrap();
-        let s = crate::open_test(dir.path()).await;
-        let key = AudioKey::greeting("101", GreetingKind::Busy);
+        let s = crate::open_test(dir.path())
+            .await
+            .with_audio(AudioPlace::Database);
+        let key = AudioKey::message("101", 1);
+        let file = dir.path().join("take.wav");
+        let mut rec =
+            parley_media::wav::WavRecorder::new(std::fs::File::create(&file).unwrap()).unwrap();
+        let tailer = s.tail_recording(&key, &file).unwrap();
+        // 2.5 s recorded: two whole seconds reach the database, the half waits for the end.
+        rec.push(&vec![7i16; 20000]).unwrap();
+        wait_for_chunks(&s, &key.name().unwrap(), 2).await;
+        // Not a recording yet (no row): it becomes one when kept, or when recovered after a stop.
         assert!(!s.audio_exists(&key).await);
-        assert_eq!(s.audio_wav(&key).await, None);
-        s.put_audio(&key, &wav(1)).await.unwrap();
-        assert!(s.audio_exists(&key).await);
-        assert_eq!(s.audio_wav(&key).await.unwrap(), wav(1));
-        assert_eq!(s.audio_samples(&key).await.unwrap().len(), 8000);
-        s.put_audio(&key, &wav(2)).await.unwrap();
-        assert_eq!(s.audio_samples(&key).await.unwrap().len(), 16000);
-        let copy = AudioKey::message("102", 7);
-        s.copy_audio(&key, &copy).unwrap();
-        assert_eq!(s.audio_wav(&copy).await.unwrap(), wav(2));
-        assert!(s.remove_audio(&key).await.unwrap());
-        assert!(!s.remove_audio(&key).await.unwrap());
-        assert!(!s.audio_exists(&key).await);
+        assert_eq!(s.settle_chunks(&key).await.unwrap(), Some(16000));
+        rec.push(&vec![9i16; 4000]).unwrap();
+        drop(rec.finish().unwrap());
+        let done = tailer.stop().await;
+        assert!(done >= 2);
+        assert_eq!(s.settle_recording(&key, &file, done).await.unwrap(), 24000);
+        let got = s.audio_samples(&key).await.unwrap();
+        assert_eq!((got.len(), got[0], got[23999]), (24000, 7, 9));
+        assert!(
+            !file.exists(),
+            "the local file goes once the database holds it"
+        );
     }
 
     #[tokio::test]
     async fn a_key_whose_mailbox_is_no_extension_names_nothing_and_writes_nowhere() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = crate::open_test(dir.path()).await;
-        for evil in ["../../etc", "", "1/2", "..", "101\0"] {
-            let key = AudioKey::greeting(evil, GreetingKind::Name);
-            assert!(s.put_audio(&key, &wav(1)).await.is_err(), "{evil:?}");
-            assert!(!s.audio_exists(&key).await);
-            assert!(!s.remove_audio(&key).await.unwrap());
+        for place in PLACES {
+            let dir = tempfile::tempdir().unwrap();
+            let s = crate::open_test(dir.path()).await.with_audio(place);
+            for evil in ["../../etc", "", "1/2", "..", "101\0", "10%"] {
+                let key = AudioKey::greeting(evil, GreetingKind::Name);
+                assert!(s.put_audio(&key, &wav(1)).await.is_err(), "{evil:?}");
+                assert!(!s.audio_exists(&key).await);
+                assert!(!s.remove_audio(&key).await.unwrap());
+                assert!(s.recorded_greetings(evil).await.is_empty());
+            }
+            assert!(!dir.path().join("etc").exists());
         }
-        assert!(!dir.path().join("etc").exists());
+    }
+
+    #[tokio::test]
+    async fn audio_that_is_no_wav_is_refused_by_the_database_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = crate::open_test(dir.path())
+            .await
+            .with_audio(AudioPlace::Database);
+        let key = AudioKey::greeting("101", GreetingKind::Name);
+        let err = s
+            .put_audio(&key, b"RIFF\0\0\0\0nonsense")
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+        assert!(!s.audio_exists(&key).await);
     }
 }

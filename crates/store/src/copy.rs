@@ -99,7 +99,9 @@ impl Store {
 
     /// Copy every row of this store into `target`, which must be empty (and this one not), keeping ids; the counts of
     /// both are compared at the end (a difference means this store changed during the copy: stop
-    /// Parley and copy again into a fresh target). Audio files stay where they are. Returns the counts.
+    /// Parley and copy again into a fresh target). The recordings go where the target keeps audio
+    /// (nothing moves between two stores on the same files), counted as `recordings`. Returns the
+    /// counts.
     pub async fn copy_into(&self, target: &Store) -> Result<TableCounts, StoreError> {
         if self.table_counts().await?.iter().all(|(_, n)| *n == 0) {
             return Err(StoreError::Invalid(format!(
@@ -107,7 +109,10 @@ impl Store {
                 self.location()
             )));
         }
-        if target.table_counts().await?.iter().any(|(_, n)| *n > 0) {
+        let target_audio: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audio")
+            .fetch_one(&target.pool)
+            .await?;
+        if target_audio > 0 || target.table_counts().await?.iter().any(|(_, n)| *n > 0) {
             return Err(StoreError::Invalid(format!(
                 "the target database {} is not empty: copy only into a new, empty database",
                 target.location()
@@ -168,6 +173,7 @@ impl Store {
             }
         }
         tx.commit().await?;
+        let recordings = self.copy_recordings(target).await?;
         let (from, to) = (self.table_counts().await?, target.table_counts().await?);
         if from != to {
             return Err(StoreError::Invalid(format!(
@@ -175,7 +181,57 @@ impl Store {
                  while it was copied; stop Parley and copy again into an empty database"
             )));
         }
-        Ok(to)
+        let mut counts = to;
+        counts.push(("recordings", recordings));
+        Ok(counts)
+    }
+
+    /// Every recording this store holds, into `target` (from files into the database, or back, or
+    /// between two directories; nothing to do between two stores on the same files). Each one is
+    /// checked to be there afterwards; returns how many.
+    async fn copy_recordings(&self, target: &Store) -> Result<i64, StoreError> {
+        use crate::{AudioKey, AudioPlace};
+        let same_files = self.audio == AudioPlace::Files
+            && target.audio == AudioPlace::Files
+            && std::fs::canonicalize(self.data_dir()).ok()
+                == std::fs::canonicalize(target.data_dir()).ok();
+        let mut keys: Vec<AudioKey> =
+            sqlx::query("SELECT id, mailbox FROM messages WHERE state = 'ready' ORDER BY id")
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(|r| AudioKey::message(&r.get::<String, _>("mailbox"), r.get("id")))
+                .collect();
+        let users: Vec<String> =
+            sqlx::query_scalar("SELECT extension FROM users ORDER BY extension")
+                .fetch_all(&self.pool)
+                .await?;
+        for u in &users {
+            keys.extend(
+                parley_core::vm::GreetingKind::ALL
+                    .into_iter()
+                    .map(|k| AudioKey::greeting(u, k)),
+            );
+        }
+        let mut n = 0;
+        for key in keys {
+            if !self.audio_exists(&key).await {
+                continue;
+            }
+            if !same_files {
+                let wav = self.audio_wav(&key).await.ok_or_else(|| {
+                    StoreError::Invalid(format!("the recording {key:?} could not be read"))
+                })?;
+                target.put_audio(&key, &wav).await?;
+            }
+            if !target.audio_exists(&key).await {
+                return Err(StoreError::Invalid(format!(
+                    "the recording {key:?} is not in the target after the copy"
+                )));
+            }
+            n += 1;
+        }
+        Ok(n)
     }
 }
 
@@ -227,10 +283,21 @@ mod tests {
             .execute(&s.pool)
             .await
             .unwrap();
+        let tone =
+            parley_media::wav::encode(&[300i16; 12000], parley_media::wav::SampleFormat::Pcm16);
+        let message = crate::AudioKey::message("101", id);
+        let greeting = crate::AudioKey::greeting("101", parley_core::vm::GreetingKind::Busy);
+        s.put_audio(&message, &tone).await.unwrap();
+        s.put_audio(&greeting, &tone).await.unwrap();
         let d2 = tempfile::tempdir().unwrap();
         let target = crate::open_test(d2.path()).await;
         let counts = s.copy_into(&target).await.unwrap();
         assert!(counts.contains(&("messages", 2)) && counts.contains(&("users", 1)));
+        // The recordings come across too, into the target's own place for audio.
+        assert!(counts.contains(&("recordings", 2)), "{counts:?}");
+        for key in [&message, &greeting] {
+            assert_eq!(target.audio_wav(key).await.unwrap(), tone);
+        }
         assert!(counts.contains(&("outbox", 1)));
         let copied = &target.list_messages("101").await.unwrap()[0];
         assert_eq!((copied.id, copied.folder.as_str()), (id, "work"));

@@ -230,6 +230,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(7, "0007_call_records.sql"),
     migration!(8, "0008_forward_notes.sql"),
     migration!(9, "0009_recording_liveness.sql"),
+    migration!(10, "0010_audio.sql"),
 ];
 
 /// The newest schema version this build knows.

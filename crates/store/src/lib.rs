@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use sqlx::AnyPool;
 
-pub use audio::AudioKey;
+pub use audio::{AudioKey, AudioPlace};
 pub use audit::AuditEntry;
 pub use calls::{CallRecord, Outcome};
 pub use copy::TableCounts;
@@ -104,6 +104,8 @@ pub struct Store {
     live: switch::Live,
     /// This node's name among those sharing the database.
     node: std::sync::Arc<str>,
+    /// Where audio is kept.
+    audio: AudioPlace,
 }
 
 impl Store {
@@ -112,7 +114,9 @@ impl Store {
         Store::connect(&Location::Sqlite(data_dir.to_path_buf()), data_dir).await
     }
 
-    /// Open the database at `location` (audio stays under `data_dir`), and run migrations.
+    /// Open the database at `location`, and run migrations. Audio goes where the back end keeps it
+    /// by default ([`AudioPlace::default_for`]; files under `data_dir`, or the database itself),
+    /// unless [`Store::with_audio`] says otherwise; recordings in progress are under `data_dir`.
     pub async fn connect(location: &Location, data_dir: &Path) -> Result<Store, StoreError> {
         std::fs::create_dir_all(data_dir)
             .map_err(|e| StoreError::DataDir(data_dir.to_path_buf(), e))?;
@@ -127,6 +131,7 @@ impl Store {
             outbox_wake: Default::default(),
             live: Default::default(),
             node: "local".into(),
+            audio: AudioPlace::default_for(backend),
         })
     }
 

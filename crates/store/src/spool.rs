@@ -211,9 +211,12 @@ impl Store {
                 meta.received_at,
             )
             .await?;
-        tokio::fs::rename(&audio, self.message_path(&meta.mailbox, id)).await?;
+        let path = self.message_path(&meta.mailbox, id);
+        tokio::fs::rename(&audio, &path).await?;
         let _ = tokio::fs::remove_file(meta_path).await;
         // Should this fail, the row and its audio are where a recording cut short is recovered from.
+        self.settle_recording(&crate::AudioKey::message(&meta.mailbox, id), &path, 0)
+            .await?;
         self.finish_message(id, duration_ms, &folder).await?;
         info!(message = id, mailbox = %meta.mailbox, ms = duration_ms, "stored a message recorded while the database was away");
         Ok(())
@@ -332,7 +335,10 @@ mod tests {
             .collect();
         assert_eq!(got, [(Some("100"), 50, 2000), (Some("102"), 60, 3000)]);
         for m in &list {
-            assert!(s.message_path("101", m.id).is_file());
+            let samples = s
+                .audio_samples(&crate::AudioKey::message("101", m.id))
+                .await;
+            assert_eq!(samples.map(|a| a.len() as i64), Some(m.duration_ms * 8));
         }
         assert_eq!(spooled(&s), 0);
         assert_eq!(s.message_counts("101").await.unwrap().new, 2);

@@ -18,7 +18,7 @@ use parley_core::vm::{
 use parley_media::wav::{WavError, WavPlayer};
 use tracing::{info, warn};
 
-use crate::audio::AudioKey;
+use crate::audio::{AudioKey, AudioPlace, Tailer};
 use crate::voicemail::Unfinished;
 use crate::{Backend, CallRecord, Counts, MailboxSettings, Store, StoreError, UserChanges};
 
@@ -83,6 +83,8 @@ enum TakeOf {
         id: i64,
         mailbox: String,
         _live: LiveEntry,
+        /// With audio in the database: the task copying it there as it is recorded.
+        tailer: Option<Tailer>,
     },
     /// Recorded while the database was away (see `spool`): the JSON file naming it.
     Spooled { meta: PathBuf, _live: LiveEntry },
@@ -114,7 +116,7 @@ impl Store {
             name: user.name,
             always_prompt: settings.always_prompt,
             mark_read: settings.mark_read,
-            greetings: self.greetings(name, &settings),
+            greetings: self.greetings(name, &settings).await,
         }))
     }
 
@@ -146,10 +148,11 @@ impl Store {
         Ok(found)
     }
 
-    /// The greetings callers of `mailbox` hear, from the files present and its settings.
-    fn greetings(&self, mailbox: &str, settings: &MailboxSettings) -> Greetings {
+    /// The greetings callers of `mailbox` hear, from those recorded and its settings.
+    async fn greetings(&self, mailbox: &str, settings: &MailboxSettings) -> Greetings {
+        let recorded = self.recorded_greetings(mailbox).await;
         Greetings::resolve(
-            |k: GreetingKind| self.greeting_path(mailbox, k.as_str()).is_file(),
+            |k: GreetingKind| recorded.contains(&k),
             settings.temp_active,
             settings.announcement,
             settings.recording,
@@ -175,7 +178,7 @@ impl Store {
             .collect();
         Some(MailboxView {
             number: user.extension,
-            greetings: self.greetings(mailbox, &settings),
+            greetings: self.greetings(mailbox, &settings).await,
             messages,
             pin_is_default: self.pin_is_default(mailbox).await.unwrap_or(false),
         })
@@ -246,13 +249,16 @@ impl Store {
                 match row {
                     Ok(Ok((id, _))) => {
                         info!(message = id, mailbox = %parley_core::text::Printable(&mailbox), "recording message");
+                        let path = self.message_path(&mailbox, id);
                         Take {
-                            path: self.message_path(&mailbox, id),
                             of: TakeOf::Message {
                                 id,
-                                mailbox,
                                 _live: LiveEntry::new(LiveKey::Message(id), &self.live),
+                                tailer: self
+                                    .tail_recording(&AudioKey::message(&mailbox, id), &path),
+                                mailbox,
                             },
+                            path,
                         }
                     }
                     Ok(Err(e)) if !e.is_unavailable() => return Err(e),
@@ -305,7 +311,20 @@ impl Store {
         folder: Folder,
     ) -> Result<(), StoreError> {
         match take.of {
-            TakeOf::Message { id, mailbox, .. } => {
+            TakeOf::Message {
+                id,
+                mailbox,
+                tailer,
+                ..
+            } => {
+                let tailed = match tailer {
+                    Some(t) => t.stop().await,
+                    None => 0,
+                };
+                // Into the database first (when audio is kept there), then visible: a failure
+                // leaves the row and the file a recovery finishes from.
+                self.settle_recording(&AudioKey::message(&mailbox, id), &take.path, tailed)
+                    .await?;
                 self.finish_message(id, duration_ms as i64, folder.as_str())
                     .await?;
                 info!(message = id, mailbox = %mailbox, ms = duration_ms, "message saved");
@@ -318,7 +337,17 @@ impl Store {
                 kind,
                 installed,
             } => {
-                tokio::fs::rename(&take.path, &installed).await?;
+                match self.audio_place() {
+                    AudioPlace::Files => tokio::fs::rename(&take.path, &installed).await?,
+                    AudioPlace::Database => {
+                        let wav = tokio::fs::read(&take.path).await?;
+                        let put = self
+                            .put_audio(&AudioKey::greeting(&mailbox, kind), &wav)
+                            .await;
+                        let _ = tokio::fs::remove_file(&take.path).await;
+                        put?;
+                    }
+                }
                 info!(mailbox = %mailbox, greeting = kind.as_str(), "greeting saved");
             }
         }
@@ -328,9 +357,13 @@ impl Store {
     /// Throw a take away (a message too short, or recorded again).
     pub async fn discard_take(&self, take: Take) {
         match take.of {
-            TakeOf::Message { id, .. } => {
+            TakeOf::Message { id, tailer, .. } => {
                 info!(message = id, "message discarded (too short or re-recorded)");
+                if let Some(t) = tailer {
+                    t.stop().await;
+                }
                 let _ = self.drop_unfinished(id).await;
+                let _ = tokio::fs::remove_file(&take.path).await;
             }
             TakeOf::Spooled { meta, .. } => self.discard_spooled(&meta).await,
             TakeOf::Greeting { .. } => {
@@ -394,11 +427,40 @@ impl Store {
                 continue;
             }
             let path = self.message_path(&mailbox, id);
+            let key = AudioKey::message(&mailbox, id);
             let own = node.as_deref() == Some(self.node());
-            if shared && !own && !tokio::fs::try_exists(&path).await.unwrap_or(false) {
+            let local = tokio::fs::try_exists(&path).await.unwrap_or(false);
+            let in_db = self.audio_place() == AudioPlace::Database;
+            if shared && !own && !local && !in_db {
                 continue;
             }
-            match fix_wav_header(path).await {
+            let samples = if local {
+                match fix_wav_header(path.clone()).await {
+                    Ok(_) => match self.settle_recording(&key, &path, 0).await {
+                        Ok(n) => Ok(n),
+                        // The database refused or is away: left for the next round.
+                        Err(StoreError::Db(e)) => {
+                            warn!(message = id, error = %e, "a recording cut short is not stored yet");
+                            continue;
+                        }
+                        Err(e) => Err(e.to_string()),
+                    },
+                    Err(e) => Err(e.to_string()),
+                }
+            } else if in_db {
+                // Another node's, which stopped: what its tailer copied, up to its last second.
+                match self.settle_chunks(&key).await {
+                    Ok(Some(n)) => Ok(n),
+                    Ok(None) => Err("no audio".to_string()),
+                    Err(e) => {
+                        warn!(message = id, error = %e, "a recording cut short is not stored yet");
+                        continue;
+                    }
+                }
+            } else {
+                Err("no audio".to_string())
+            };
+            match samples {
                 Ok(n) if n / 8 >= min_ms => {
                     let mark_read = self
                         .mailbox_settings(&mailbox)
@@ -411,7 +473,7 @@ impl Store {
                     info!(message = id, mailbox = %mailbox, ms = n / 8, "recovered a message cut short by a stop of Parley");
                 }
                 other => {
-                    info!(message = id, mailbox = %mailbox, result = ?other.map(|n| n / 8).map_err(|e| e.to_string()), "dropped an unfinished recording (too short or unreadable)");
+                    info!(message = id, mailbox = %mailbox, result = ?other.map(|n| n / 8), "dropped an unfinished recording (too short or unreadable)");
                     let _ = self.drop_unfinished(id).await;
                 }
             }
@@ -578,5 +640,46 @@ mod tests {
         let list = s.list_messages("101").await.unwrap();
         assert_eq!(list.len(), 1);
         assert_eq!(list[0].duration_ms, 2000);
+    }
+
+    #[tokio::test]
+    async fn a_node_that_dies_mid_recording_loses_at_most_the_last_second_of_it() {
+        // Audio in the database; the node recording dies with its disk (another machine).
+        let (s, _d) = crate::test_store(None).await;
+        let s = s.with_audio(AudioPlace::Database).with_node("a");
+        let purpose = RecordingFor::Message {
+            mailbox: "101".into(),
+            caller: Some("100".into()),
+        };
+        let take = s.start_take(purpose, crate::unix_now()).await.unwrap();
+        let f = std::fs::File::create(take.path()).unwrap();
+        let mut rec = parley_media::wav::WavRecorder::new(f).unwrap();
+        rec.push(&vec![1200i16; 8000 * 3 + 4000]).unwrap();
+        crate::audio::wait_for_chunks(&s, "message/101/%", 3).await;
+        std::fs::remove_dir_all(s.data_dir().join("voicemail")).unwrap();
+        drop((rec, take));
+        sqlx::query("UPDATE messages SET touched_at = 0")
+            .execute(&s.pool)
+            .await
+            .unwrap();
+        // Another node, with a data directory of its own, recovers it from the database.
+        let elsewhere = tempfile::tempdir().unwrap();
+        let b = Store::connect(s.location(), elsewhere.path())
+            .await
+            .unwrap()
+            .with_audio(AudioPlace::Database)
+            .with_node("b");
+        b.recover_recordings(Duration::from_secs(1)).await;
+        let list = b.list_messages("101").await.unwrap();
+        assert_eq!(list.len(), 1);
+        assert_eq!(
+            list[0].duration_ms, 3000,
+            "3.5 s recorded, the last half second lost"
+        );
+        let audio = b
+            .audio_samples(&AudioKey::message("101", list[0].id))
+            .await
+            .unwrap();
+        assert_eq!((audio.len(), audio[23999]), (24000, 1200));
     }
 }

@@ -350,6 +350,22 @@ impl Store {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
             Err(e) => return Err(e.into()),
         };
+        // Audio in the database goes with the rows; archived, it is written out beside them first.
+        let in_db = self.audio_place() == crate::AudioPlace::Database;
+        if in_db && disposal == Disposal::Archive {
+            let greetings = parked.join("greetings");
+            std::fs::create_dir_all(&greetings)?;
+            for m in self.list_messages(ext).await? {
+                if let Some(wav) = self.audio_wav(&crate::AudioKey::message(ext, m.id)).await {
+                    std::fs::write(parked.join(format!("{}.wav", m.id)), wav)?;
+                }
+            }
+            for kind in parley_core::vm::GreetingKind::ALL {
+                if let Some(wav) = self.audio_wav(&crate::AudioKey::greeting(ext, kind)).await {
+                    std::fs::write(greetings.join(format!("{}.wav", kind.as_str())), wav)?;
+                }
+            }
+        }
         let rows = async {
             let mut tx = self.pool.begin().await?;
             sqlx::query("DELETE FROM call_records WHERE caller = $1 OR callee = $1")
@@ -367,6 +383,16 @@ impl Store {
                 .bind(ext)
                 .execute(&mut *tx)
                 .await?;
+            if in_db {
+                for pattern in crate::audio::mailbox_patterns(ext) {
+                    for table in ["audio_chunks", "audio"] {
+                        sqlx::query(&format!("DELETE FROM {table} WHERE name LIKE $1"))
+                            .bind(&pattern)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
+            }
             tx.commit().await
         }
         .await;
@@ -581,9 +607,12 @@ mod tests {
         .await
         .unwrap();
         let id = s.start_message("101", Some("100"), None, 1).await.unwrap();
-        std::fs::create_dir_all(s.greeting_path("101", "busy").parent().unwrap()).unwrap();
-        std::fs::write(s.message_path("101", id), b"audio").unwrap();
-        std::fs::write(s.greeting_path("101", "busy"), b"greeting").unwrap();
+        let wav =
+            parley_media::wav::encode(&[500i16; 8000], parley_media::wav::SampleFormat::Pcm16);
+        s.put_audio(&crate::AudioKey::message("101", id), &wav)
+            .await
+            .unwrap();
+        s.put_audio(&busy(), &wav).await.unwrap();
         s.finish_message(id, 1500, "new").await.unwrap();
         s.add_call_record(&crate::CallRecord {
             id: 0,
@@ -597,6 +626,10 @@ mod tests {
         })
         .await
         .unwrap();
+    }
+
+    fn busy() -> crate::AudioKey {
+        crate::AudioKey::greeting("101", parley_core::vm::GreetingKind::Busy)
     }
 
     #[tokio::test]
@@ -621,7 +654,8 @@ mod tests {
         .unwrap();
         assert!(s.list_messages("101").await.unwrap().is_empty());
         assert!(s.call_records(Some("101"), 10).await.unwrap().is_empty());
-        assert!(!s.greeting_path("101", "busy").exists());
+        assert!(!s.audio_exists(&busy()).await);
+        assert!(s.recorded_greetings("101").await.is_empty());
         assert!(!s.mailbox_dir("101").exists());
     }
 
@@ -636,6 +670,11 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(archive.join("voicemail/greetings/busy.wav").is_file());
+        let list = std::fs::read_dir(archive.join("voicemail"))
+            .unwrap()
+            .count();
+        assert_eq!(list, 2, "the message and the greetings directory");
+        assert!(!s.audio_exists(&busy()).await);
         let list: serde_json::Value =
             serde_json::from_slice(&std::fs::read(archive.join("account.json")).unwrap()).unwrap();
         assert_eq!(list["messages"].as_array().unwrap().len(), 1);

@@ -334,7 +334,7 @@ impl Store {
         self.outbox_queued(queued);
         if let Some(r) = row {
             let mailbox: String = r.get("mailbox");
-            let _ = std::fs::remove_file(self.message_path(&mailbox, id));
+            self.forget_message_audio(&mailbox, id).await;
         }
         Ok(())
     }
@@ -350,9 +350,18 @@ impl Store {
         .await?;
         if let Some(r) = row {
             let mailbox: String = r.get("mailbox");
-            let _ = tokio::fs::remove_file(self.message_path(&mailbox, id)).await;
+            self.forget_message_audio(&mailbox, id).await;
         }
         Ok(())
+    }
+
+    /// Remove a message's audio: where it is kept, and the local file of its recording.
+    async fn forget_message_audio(&self, mailbox: &str, id: i64) {
+        let key = AudioKey::message(mailbox, id);
+        if let Err(e) = self.remove_audio(&key).await {
+            tracing::warn!(message = id, error = %e, "a message's audio was not removed");
+        }
+        let _ = tokio::fs::remove_file(self.message_path(mailbox, id)).await;
     }
 
     /// New and old counts of a mailbox.
@@ -415,10 +424,12 @@ impl Store {
                 m.received_at,
             )
             .await?;
-        let copied = self.copy_audio(
-            &AudioKey::message(&m.mailbox, id),
-            &AudioKey::message(to, new_id),
-        );
+        let copied = self
+            .copy_audio(
+                &AudioKey::message(&m.mailbox, id),
+                &AudioKey::message(to, new_id),
+            )
+            .await;
         if let Err(e) = copied {
             let _ = self.delete_message(new_id).await;
             return Err(StoreError::Invalid(format!(

@@ -1,0 +1,15 @@
+-- Audio kept in the database itself (the default on PostgreSQL, so that nodes sharing it need no
+-- shared directory): a recording is a row of `audio` (its name, e.g. 'message/101/42' or
+-- 'greeting/101/busy', and its length in 8 kHz samples) and its PCM (16-bit little-endian) in
+-- chunks of one second, in order. A recording in progress has chunks and no `audio` row yet: its
+-- node writes a chunk every second, so that another node can recover it should this one stop.
+CREATE TABLE audio (
+    name TEXT PRIMARY KEY NOT NULL,
+    samples INTEGER NOT NULL
+);
+CREATE TABLE audio_chunks (
+    name TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    pcm BLOB NOT NULL,
+    PRIMARY KEY (name, seq)
+);
