@@ -34,7 +34,8 @@ def message_file(p, m):
     database holds none)."""
     if not p.audio_in_database():
         return p.data / "voicemail" / m["mailbox"] / f"{m['id']}.wav"
-    return stored_audio(p, f"message/{int(m['mailbox'])}/{int(m['id'])}")
+    assert str(m["mailbox"]).isdigit(), m
+    return stored_audio(p, f"message/{m['mailbox']}/{int(m['id'])}")
 
 
 def stored_audio(p, name):

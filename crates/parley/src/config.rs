@@ -143,18 +143,20 @@ impl Config {
         let store = parley_store::Store::connect(&location, &self.data)
             .await
             .with_context(|| format!("cannot open the database {location}"))?;
-        self.with_audio(store)
+        self.with_audio(store).await
     }
 
-    /// A store keeping audio where `audio` says (its back end's default when unset).
-    pub fn with_audio(&self, store: parley_store::Store) -> Result<parley_store::Store> {
-        let Some(a) = self.audio.as_deref() else {
-            return Ok(store);
+    /// A store keeping audio where its database says; `audio`, when set, is what a new database is
+    /// told (and must agree with what an older one says).
+    pub async fn with_audio(&self, store: parley_store::Store) -> Result<parley_store::Store> {
+        let wanted = match self.audio.as_deref() {
+            None => None,
+            Some(a) => match parley_store::AudioPlace::parse(a) {
+                Some(place) => Some(place),
+                None => bail!("audio = {a:?}: use \"files\" or \"database\""),
+            },
         };
-        match parley_store::AudioPlace::parse(a) {
-            Some(place) => Ok(store.with_audio(place)),
-            None => bail!("audio = {a:?}: use \"files\" or \"database\""),
-        }
+        Ok(store.keep_audio_in(wanted).await?)
     }
 }
 

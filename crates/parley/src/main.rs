@@ -269,7 +269,7 @@ async fn open_store_retrying(config: &Config) -> Result<Store> {
     let mut delay = Duration::from_secs(1);
     loop {
         match Store::connect(&location, &config.data).await {
-            Ok(store) => return config.with_audio(store),
+            Ok(store) => return config.with_audio(store).await,
             Err(e) if e.is_unavailable() => {
                 warn!(database = %location, error = %e, retry_in_secs = delay.as_secs(), "the database cannot be reached; waiting for it");
                 tokio::select! {
@@ -734,10 +734,10 @@ async fn db(config: Config, cmd: DbCommand) -> Result<()> {
                     bail!("no Parley database in {} (parley.db)", dir.display());
                 }
             }
-            // The source keeps audio where its back end does by default; the target where
-            // `--audio` says, else where its back end does.
+            // The source's audio is where its database says; the target's where `--audio`
+            // says, else where its back end keeps it by default.
             let source = open(&from).await?;
-            let target = config.with_audio(open(&to).await?)?;
+            let target = config.with_audio(open(&to).await?).await?;
             if source.location() == target.location() {
                 bail!("--from and --to are the same database");
             }

@@ -134,10 +134,51 @@ impl Store {
         self.audio
     }
 
-    /// Keep audio in `place` rather than the back end's default.
+    /// This handle keeps audio in `place`, whatever the database says (tests; see
+    /// [`Store::keep_audio_in`] for the setting).
     pub fn with_audio(mut self, place: AudioPlace) -> Store {
         self.audio = place;
         self
+    }
+
+    /// Where the database says its audio is kept (`None`: not said yet).
+    pub(crate) async fn stored_place(&self) -> Result<Option<AudioPlace>, StoreError> {
+        let v: Option<String> =
+            sqlx::query_scalar("SELECT value FROM settings WHERE name = 'audio'")
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(v.as_deref().and_then(AudioPlace::parse))
+    }
+
+    /// Keep audio where the database says; a database that says nothing yet (a new one) is told
+    /// `wanted`, or its back end's default. A `wanted` place that differs from what the database says
+    /// is refused: it would hide every recording.
+    pub async fn keep_audio_in(mut self, wanted: Option<AudioPlace>) -> Result<Store, StoreError> {
+        let stored = match self.stored_place().await? {
+            Some(p) => p,
+            None => {
+                let place = wanted.unwrap_or(AudioPlace::default_for(self.backend));
+                sqlx::query(
+                    "INSERT INTO settings (name, value) VALUES ('audio', $1) ON CONFLICT (name) DO NOTHING",
+                )
+                .bind(place.as_str())
+                .execute(&self.pool)
+                .await?;
+                self.stored_place().await?.unwrap_or(place)
+            }
+        };
+        if let Some(w) = wanted.filter(|w| *w != stored) {
+            return Err(StoreError::Invalid(format!(
+                "the database {} keeps its audio in {}: audio = \"{}\" would hide every recording; leave \
+                 the setting out, or copy the installation into a new database with `parley db copy --audio {}`",
+                self.location,
+                stored.as_str(),
+                w.as_str(),
+                w.as_str()
+            )));
+        }
+        self.audio = stored;
+        Ok(self)
     }
 
     /// The file of `key` (`None` when its mailbox is no extension: such a key names nothing). With
@@ -174,13 +215,19 @@ impl Store {
                 .filter(|k| self.greeting_path(mailbox, k.as_str()).is_file())
                 .collect(),
             AudioPlace::Database => {
-                let [_, pattern] = mailbox_patterns(mailbox);
-                let names: Vec<String> =
-                    sqlx::query_scalar("SELECT name FROM audio WHERE name LIKE $1")
-                        .bind(pattern)
-                        .fetch_all(&self.pool)
-                        .await
-                        .unwrap_or_default();
+                // By name (the primary key), not a pattern: one index lookup per kind.
+                let marks: Vec<String> = (1..=GreetingKind::ALL.len())
+                    .map(|i| format!("${i}"))
+                    .collect();
+                let sql = format!(
+                    "SELECT name FROM audio WHERE name IN ({})",
+                    marks.join(", ")
+                );
+                let mut q = sqlx::query_scalar(&sql);
+                for k in GreetingKind::ALL {
+                    q = q.bind(AudioKey::greeting(mailbox, k).name().unwrap_or_default());
+                }
+                let names: Vec<String> = q.fetch_all(&self.pool).await.unwrap_or_default();
                 GreetingKind::ALL
                     .into_iter()
                     .filter(|k| {
@@ -223,7 +270,9 @@ impl Store {
                 .await
                 .map_err(|e| warn!(error = %e, "audio unreadable"))
                 .ok()?;
-                let total = rows.first()?.try_get::<i64, _>("samples").ok()? as usize;
+                let total = rows.first()?.try_get::<i64, _>("samples").ok()?;
+                // Never more than its chunks hold, whatever the row says.
+                let total = total.clamp(0, (rows.len() as u64 * CHUNK_SAMPLES) as i64) as usize;
                 let mut samples = Vec::with_capacity(total);
                 for r in &rows {
                     if let Ok(pcm) = r.try_get::<Vec<u8>, _>("pcm") {
@@ -344,6 +393,18 @@ impl Store {
         }
     }
 
+    /// How many chunks of `key` the database holds (a recording in progress: its whole seconds).
+    pub(crate) async fn stored_chunks(&self, key: &AudioKey) -> Result<u64, StoreError> {
+        let Some(name) = key.name() else {
+            return Ok(0);
+        };
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audio_chunks WHERE name = $1")
+            .bind(name)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n.max(0) as u64)
+    }
+
     /// The length in samples of a recording in the database (`None`: not recorded).
     async fn stored_samples(&self, key: &AudioKey) -> Result<Option<u64>, StoreError> {
         let Some(name) = key.name() else {
@@ -375,12 +436,16 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         for (i, chunk) in samples.chunks(CHUNK_SAMPLES as usize).enumerate() {
-            sqlx::query("INSERT INTO audio_chunks (name, seq, pcm) VALUES ($1, $2, $3)")
-                .bind(&name)
-                .bind((from + i as u64) as i64)
-                .bind(pcm_bytes(chunk))
-                .execute(&mut *tx)
-                .await?;
+            // (A tailer's late chunk, or another writer's, is overwritten: never a conflict.)
+            sqlx::query(
+                "INSERT INTO audio_chunks (name, seq, pcm) VALUES ($1, $2, $3)
+                 ON CONFLICT (name, seq) DO UPDATE SET pcm = excluded.pcm",
+            )
+            .bind(&name)
+            .bind((from + i as u64) as i64)
+            .bind(pcm_bytes(chunk))
+            .execute(&mut *tx)
+            .await?;
         }
         let total = from * CHUNK_SAMPLES + samples.len() as u64;
         sqlx::query(
@@ -511,9 +576,10 @@ impl Store {
         let mut buf = vec![0u8; (CHUNK_SAMPLES * 2) as usize];
         for seq in done..whole {
             f.read_exact(&mut buf).await?;
+            // Never over a chunk written since (the recording kept meanwhile).
             sqlx::query(
                 "INSERT INTO audio_chunks (name, seq, pcm) VALUES ($1, $2, $3)
-                 ON CONFLICT (name, seq) DO UPDATE SET pcm = excluded.pcm",
+                 ON CONFLICT (name, seq) DO NOTHING",
             )
             .bind(name)
             .bind(seq as i64)
@@ -529,7 +595,7 @@ impl Store {
 const TAIL_EVERY: Duration = Duration::from_secs(1);
 
 /// The task copying a recording in progress into the database, second by second. Dropped, it stops
-/// after the chunk it is writing; [`Tailer::stop`] also says how many chunks it wrote.
+/// after the seconds it is writing; [`Tailer::stop`] also says how many chunks it wrote.
 #[derive(Debug)]
 pub(crate) struct Tailer {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -543,11 +609,14 @@ impl Tailer {
             let _ = s.send(());
         }
         let handle = &mut self.handle;
-        tokio::time::timeout(Duration::from_secs(5), handle)
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .unwrap_or(0)
+        match tokio::time::timeout(Duration::from_secs(5), handle).await {
+            Ok(done) => done.unwrap_or(0),
+            Err(_) => {
+                // Stuck on the database: it writes no more (what it wrote is rewritten by the keep).
+                self.handle.abort();
+                0
+            }
+        }
     }
 }
 
@@ -701,6 +770,27 @@ mod tests {
             }
             assert!(!dir.path().join("etc").exists());
         }
+    }
+
+    #[tokio::test]
+    async fn the_database_says_where_its_audio_is_and_a_setting_that_would_hide_it_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = crate::open_test(dir.path()).await;
+        let default = AudioPlace::default_for(s.backend());
+        let other = match default {
+            AudioPlace::Files => AudioPlace::Database,
+            AudioPlace::Database => AudioPlace::Files,
+        };
+        // A new database is told; every later handle keeps audio there, and nothing else is taken.
+        let s = s.keep_audio_in(None).await.unwrap();
+        assert_eq!(s.audio_place(), default);
+        let again = Store::connect(s.location(), dir.path()).await.unwrap();
+        assert_eq!(again.audio_place(), default);
+        let err = again.keep_audio_in(Some(other)).await.unwrap_err();
+        assert!(
+            err.to_string().contains("would hide every recording"),
+            "{err}"
+        );
     }
 
     #[tokio::test]

@@ -123,7 +123,7 @@ impl Store {
         let pool = db::connect(location).await?;
         let backend = location.backend();
         db::migrate(&pool, backend).await?;
-        Ok(Store {
+        let store = Store {
             pool,
             backend,
             location: location.clone(),
@@ -132,7 +132,9 @@ impl Store {
             live: Default::default(),
             node: "local".into(),
             audio: AudioPlace::default_for(backend),
-        })
+        };
+        let audio = store.stored_place().await?.unwrap_or(store.audio);
+        Ok(store.with_audio(audio))
     }
 
     /// Name this node among those sharing the database (stable across its restarts, unique among

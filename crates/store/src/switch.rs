@@ -18,7 +18,7 @@ use parley_core::vm::{
 use parley_media::wav::{WavError, WavPlayer};
 use tracing::{info, warn};
 
-use crate::audio::{AudioKey, AudioPlace, Tailer};
+use crate::audio::{AudioKey, AudioPlace, Tailer, CHUNK_SAMPLES};
 use crate::voicemail::Unfinished;
 use crate::{Backend, CallRecord, Counts, MailboxSettings, Store, StoreError, UserChanges};
 
@@ -27,6 +27,10 @@ pub const TEND_EVERY: Duration = Duration::from_secs(10);
 
 /// A recording untouched for this long (seconds) is taken for one whose node stopped.
 const STALE_SECS: i64 = 60;
+
+/// A recording whose node is silent this long (seconds) is finished by another node from its chunks
+/// alone, when audio is in the database and its local file is out of reach.
+const CHUNKS_STALE_SECS: i64 = 600;
 
 /// How long the start of a recording waits for the database before it records into the spool.
 const ROW_WAIT: Duration = Duration::from_millis(800);
@@ -341,11 +345,10 @@ impl Store {
                     AudioPlace::Files => tokio::fs::rename(&take.path, &installed).await?,
                     AudioPlace::Database => {
                         let wav = tokio::fs::read(&take.path).await?;
-                        let put = self
-                            .put_audio(&AudioKey::greeting(&mailbox, kind), &wav)
-                            .await;
+                        // The take stays on disk unless the database has it.
+                        self.put_audio(&AudioKey::greeting(&mailbox, kind), &wav)
+                            .await?;
                         let _ = tokio::fs::remove_file(&take.path).await;
-                        put?;
                     }
                 }
                 info!(mailbox = %mailbox, greeting = kind.as_str(), "greeting saved");
@@ -422,7 +425,7 @@ impl Store {
             return;
         };
         let min_ms = min_message.as_millis() as u64;
-        for (id, mailbox, node) in list {
+        for (id, mailbox, node, idle) in list {
             if self.is_live(&LiveKey::Message(id)) {
                 continue;
             }
@@ -431,31 +434,52 @@ impl Store {
             let own = node.as_deref() == Some(self.node());
             let local = tokio::fs::try_exists(&path).await.unwrap_or(false);
             let in_db = self.audio_place() == AudioPlace::Database;
-            if shared && !own && !local && !in_db {
+            if shared && !own && !local && (!in_db || idle < CHUNKS_STALE_SECS) {
+                // Another node's, whose file may hold more than its chunks (a database outage
+                // stopped its tailer): that node finishes it, unless it stays silent for long.
                 continue;
             }
-            let samples = if local {
-                match fix_wav_header(path.clone()).await {
-                    Ok(_) => match self.settle_recording(&key, &path, 0).await {
-                        Ok(n) => Ok(n),
-                        // The database refused or is away: left for the next round.
-                        Err(StoreError::Db(e)) => {
-                            warn!(message = id, error = %e, "a recording cut short is not stored yet");
-                            continue;
-                        }
-                        Err(e) => Err(e.to_string()),
-                    },
-                    Err(e) => Err(e.to_string()),
-                }
-            } else if in_db {
-                // Another node's, which stopped: what its tailer copied, up to its last second.
-                match self.settle_chunks(&key).await {
+            let samples = if in_db {
+                // The chunks are durable (committed); the local file, never synced while
+                // recording, may hold more of it or, after a power loss, less.
+                let stored = match self.stored_chunks(&key).await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        warn!(message = id, error = %e, "a recording cut short is not stored yet");
+                        continue;
+                    }
+                };
+                let from_file = if local {
+                    fix_wav_header(path.clone())
+                        .await
+                        .ok()
+                        .filter(|n| *n >= stored * CHUNK_SAMPLES)
+                } else {
+                    None
+                };
+                let settled = match from_file {
+                    Some(_) => self.settle_recording(&key, &path, stored).await.map(Some),
+                    None => {
+                        let _ = tokio::fs::remove_file(&path).await;
+                        self.settle_chunks(&key).await
+                    }
+                };
+                match settled {
                     Ok(Some(n)) => Ok(n),
                     Ok(None) => Err("no audio".to_string()),
                     Err(e) => {
                         warn!(message = id, error = %e, "a recording cut short is not stored yet");
                         continue;
                     }
+                }
+            } else if local {
+                match fix_wav_header(path.clone()).await {
+                    Ok(n) => Ok(n),
+                    Err(WavError::Io(e)) => {
+                        warn!(message = id, error = %e, "a recording cut short is not readable yet");
+                        continue;
+                    }
+                    Err(e) => Err(e.to_string()),
                 }
             } else {
                 Err("no audio".to_string())
@@ -681,5 +705,31 @@ mod tests {
             .await
             .unwrap();
         assert_eq!((audio.len(), audio[23999]), (24000, 1200));
+    }
+
+    #[tokio::test]
+    async fn a_local_file_shorter_than_the_chunks_after_a_power_loss_never_shortens_the_message() {
+        let (s, _d) = crate::test_store(None).await;
+        let s = s.with_audio(AudioPlace::Database);
+        let purpose = RecordingFor::Message {
+            mailbox: "101".into(),
+            caller: None,
+        };
+        let take = s.start_take(purpose, crate::unix_now()).await.unwrap();
+        let path = take.path().to_path_buf();
+        let mut rec =
+            parley_media::wav::WavRecorder::new(std::fs::File::create(&path).unwrap()).unwrap();
+        rec.push(&vec![900i16; 8000 * 3]).unwrap();
+        crate::audio::wait_for_chunks(&s, "message/101/%", 3).await;
+        drop((rec, take));
+        // The file was never synced: after the power came back it holds one second.
+        let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        f.set_len(44 + 8000 * 2).unwrap();
+        drop(f);
+        s.recover_recordings(Duration::from_secs(1)).await;
+        let list = s.list_messages("101").await.unwrap();
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0].duration_ms, 3000);
+        assert!(!path.exists());
     }
 }

@@ -251,11 +251,12 @@ impl Store {
         &self,
         which: Unfinished,
         stale_secs: i64,
-    ) -> Result<Vec<(i64, String, Option<String>)>, StoreError> {
+    ) -> Result<Vec<(i64, String, Option<String>, i64)>, StoreError> {
+        let now = self.backend.now_secs();
         let sql = format!(
-            "SELECT id, mailbox, node FROM messages WHERE state = 'recording' AND ($1 = 0
-             OR ($1 = 1 AND node = $2) OR COALESCE(touched_at, received_at) < {} - $3) ORDER BY id",
-            self.backend.now_secs()
+            "SELECT id, mailbox, node, {now} - COALESCE(touched_at, received_at) AS idle FROM messages
+             WHERE state = 'recording' AND ($1 = 0
+             OR ($1 = 1 AND node = $2) OR COALESCE(touched_at, received_at) < {now} - $3) ORDER BY id"
         );
         let rows = sqlx::query(&sql)
             .bind(which as i64)
@@ -265,7 +266,10 @@ impl Store {
             .await?;
         Ok(rows
             .iter()
-            .map(|r| (r.get("id"), r.get("mailbox"), r.get("node")))
+            .map(|r| {
+                let idle = r.try_get::<i64, _>("idle").unwrap_or(0);
+                (r.get("id"), r.get("mailbox"), r.get("node"), idle)
+            })
             .collect())
     }
 
@@ -472,12 +476,14 @@ mod tests {
             .await
             .unwrap();
         assert!(s.list_messages("101").await.unwrap().is_empty());
-        assert_eq!(
-            s.unfinished_messages(super::Unfinished::All, 60)
-                .await
-                .unwrap(),
-            [(id, "101".into(), Some("local".into()))]
-        );
+        let unfinished: Vec<_> = s
+            .unfinished_messages(super::Unfinished::All, 60)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(id, mailbox, node, _idle)| (id, mailbox, node))
+            .collect();
+        assert_eq!(unfinished, [(id, "101".into(), Some("local".into()))]);
         s.finish_message(id, 4200, "new").await.unwrap();
         let list = s.list_messages("101").await.unwrap();
         assert_eq!(list.len(), 1);

@@ -13,3 +13,11 @@ CREATE TABLE audio_chunks (
     pcm BYTEA NOT NULL,
     PRIMARY KEY (name, seq)
 );
+-- Where this database's audio is kept ('files' or 'database'), written once: by this migration for
+-- an installation that has accounts already (its audio is in files, as every earlier Parley kept
+-- it), else at the first start. Every node and verb then keeps audio where the database says.
+CREATE TABLE settings (
+    name TEXT PRIMARY KEY NOT NULL,
+    value TEXT NOT NULL
+);
+INSERT INTO settings (name, value) SELECT 'audio', 'files' WHERE EXISTS (SELECT 1 FROM users);
