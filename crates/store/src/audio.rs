@@ -276,10 +276,7 @@ impl Store {
                 let mut samples = Vec::with_capacity(total);
                 for r in &rows {
                     if let Ok(pcm) = r.try_get::<Vec<u8>, _>("pcm") {
-                        samples.extend(
-                            pcm.chunks_exact(2)
-                                .map(|b| i16::from_le_bytes([b[0], b[1]])),
-                        );
+                        samples.extend(pcm_samples(&pcm));
                     }
                 }
                 samples.truncate(total);
@@ -326,10 +323,7 @@ impl Store {
                 };
                 let removed = async {
                     let mut tx = self.pool.begin().await?;
-                    sqlx::query("DELETE FROM audio_chunks WHERE name = $1")
-                        .bind(&name)
-                        .execute(&mut *tx)
-                        .await?;
+                    delete_chunks(&mut tx, &name, 0).await?;
                     let n = sqlx::query("DELETE FROM audio WHERE name = $1")
                         .bind(&name)
                         .execute(&mut *tx)
@@ -362,10 +356,7 @@ impl Store {
                 };
                 let copied = async {
                     let mut tx = self.pool.begin().await?;
-                    sqlx::query("DELETE FROM audio_chunks WHERE name = $1")
-                        .bind(&to)
-                        .execute(&mut *tx)
-                        .await?;
+                    delete_chunks(&mut tx, &to, 0).await?;
                     sqlx::query(
                         "INSERT INTO audio_chunks (name, seq, pcm) SELECT $1, seq, pcm FROM audio_chunks WHERE name = $2",
                     )
@@ -430,11 +421,7 @@ impl Store {
             .name()
             .ok_or_else(|| StoreError::Invalid("the audio's mailbox is no extension".into()))?;
         let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM audio_chunks WHERE name = $1 AND seq >= $2")
-            .bind(&name)
-            .bind(from as i64)
-            .execute(&mut *tx)
-            .await?;
+        delete_chunks(&mut tx, &name, from).await?;
         for (i, chunk) in samples.chunks(CHUNK_SAMPLES as usize).enumerate() {
             // (A tailer's late chunk, or another writer's, is overwritten: never a conflict.)
             sqlx::query(
@@ -487,10 +474,7 @@ impl Store {
         .await?;
         let mut bytes = Vec::with_capacity(((total - from * CHUNK_SAMPLES) * 2) as usize);
         f.read_to_end(&mut bytes).await?;
-        let rest: Vec<i16> = bytes
-            .chunks_exact(2)
-            .map(|b| i16::from_le_bytes([b[0], b[1]]))
-            .collect();
+        let rest: Vec<i16> = pcm_samples(&bytes).collect();
         self.put_samples(key, from, &rest).await?;
         let _ = tokio::fs::remove_file(file).await;
         Ok(total)
@@ -618,6 +602,27 @@ impl Tailer {
             }
         }
     }
+}
+
+/// Delete the chunks of recording `name` from chunk `from` on.
+async fn delete_chunks(
+    conn: &mut sqlx::AnyConnection,
+    name: &str,
+    from: u64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM audio_chunks WHERE name = $1 AND seq >= $2")
+        .bind(name)
+        .bind(from as i64)
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+/// Stored PCM (16-bit little-endian) as samples.
+fn pcm_samples(bytes: &[u8]) -> impl Iterator<Item = i16> + '_ {
+    bytes
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
 }
 
 fn pcm_bytes(samples: &[i16]) -> Vec<u8> {
