@@ -2,19 +2,22 @@
 //! socket and the WAV file of a recording, driving a [`MediaSession`] (playback, DTMF, strict source,
 //! the recording's clock, all in `parley-media` without IO). Samples reach the kernel with every packet
 //! and the file's header is synced every second, so a crash loses nothing. No call logic: the switch
-//! decides what to play and record; this task only does it and reports.
+//! decides what to play and record; this task only does it and reports. A recording played from the
+//! store is streamed: the session asks for its parts as it plays ([`ClipSource`]), so a three-minute
+//! message never sits whole in memory.
 
 use std::fs::File;
+use std::future::Future;
 use std::io::{Seek, SeekFrom};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parley_core::vm::{RecordEnd, RecordResult};
-pub use parley_media::session::Clip;
-use parley_media::session::{Event, MediaSession, RecordStop};
+use parley_media::session::{Clip as SessionClip, Event, MediaSession, RecordStop};
 use parley_media::wav::{recover, WavRecorder};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
@@ -31,6 +34,42 @@ pub struct MediaStats {
     pub lost: AtomicU64,
     /// Packets dropped because they did not come from the caller.
     pub strangers: AtomicU64,
+}
+
+/// Where a streamed clip's samples come from (a recording in the store), read on request.
+pub trait ClipSource: std::fmt::Debug + Send + Sync + 'static {
+    /// Samples `from..from + len`: fewer at the end of the recording, none when it cannot be read.
+    fn read(&self, from: u64, len: u64) -> Pin<Box<dyn Future<Output = Vec<i16>> + Send>>;
+}
+
+/// One thing to play: samples held whole (a prompt), or a recording streamed from its source.
+#[derive(Debug, Clone)]
+pub struct Clip {
+    clip: SessionClip,
+    source: Option<Arc<dyn ClipSource>>,
+}
+
+impl Clip {
+    /// Decoded samples, held whole; `seekable`: rewind and fast-forward apply to it.
+    pub fn whole(samples: Arc<[i16]>, seekable: bool) -> Clip {
+        Clip {
+            clip: SessionClip::whole(samples, seekable),
+            source: None,
+        }
+    }
+
+    /// A recording of `len` samples, read from `source` as it plays.
+    pub fn streamed(len: u64, seekable: bool, source: Arc<dyn ClipSource>) -> Clip {
+        Clip {
+            clip: SessionClip::streamed(len, seekable),
+            source: Some(source),
+        }
+    }
+
+    /// Nothing to hear (what cannot be found plays as nothing).
+    pub fn silent() -> Clip {
+        Clip::whole(Arc::from(Vec::new()), false)
+    }
 }
 
 /// What to record.
@@ -62,6 +101,8 @@ enum Cmd {
     Seek(i64),
     Record(RecordSpec),
     StopRecord,
+    /// A streamed clip's samples: generation, clip, from, samples.
+    Supply(u64, usize, u64, Vec<i16>),
     Close(oneshot::Sender<Option<RecordResult>>),
 }
 
@@ -81,7 +122,7 @@ impl Media {
         let port = sockets.0.local_addr()?.port();
         let stats = Arc::new(MediaStats::default());
         let (cmd, rx) = mpsc::unbounded_channel();
-        let task = Task::new(sockets.0, events, stats.clone());
+        let task = Task::new(sockets.0, events, stats.clone(), cmd.downgrade());
         tokio::spawn(task.run(rx, sockets.1));
         Ok(Media { port, stats, cmd })
     }
@@ -154,6 +195,10 @@ struct Task {
     stats: Arc<MediaStats>,
     session: MediaSession,
     recording: Option<Recording>,
+    /// The sources of the streamed clips playing (by index in the playlist), and its generation.
+    sources: (u64, Vec<Option<Arc<dyn ClipSource>>>),
+    /// For the answers of reads (weak: a read in flight does not keep the task alive).
+    supply: mpsc::WeakUnboundedSender<Cmd>,
 }
 
 #[allow(clippy::disallowed_methods)]
@@ -162,13 +207,20 @@ fn now() -> Instant {
 }
 
 impl Task {
-    fn new(socket: UdpSocket, events: EventSink, stats: Arc<MediaStats>) -> Task {
+    fn new(
+        socket: UdpSocket,
+        events: EventSink,
+        stats: Arc<MediaStats>,
+        supply: mpsc::WeakUnboundedSender<Cmd>,
+    ) -> Task {
         Task {
             socket,
             events,
             stats,
             session: MediaSession::new(rand::random()),
             recording: None,
+            sources: (0, Vec::new()),
+            supply,
         }
     }
 
@@ -228,6 +280,12 @@ impl Task {
         while let Some(e) = self.session.poll_event() {
             match e {
                 Event::PlayDone(g) => self.emit(MediaEvent::PlayDone(g)),
+                Event::NeedAudio {
+                    generation,
+                    clip,
+                    from,
+                    len,
+                } => self.read(generation, clip, from, len),
                 Event::Digit(d) => self.emit(MediaEvent::Digit(d)),
                 Event::RecordDone { stop, keep } => {
                     let r = self.finish_recording(stop, keep);
@@ -242,6 +300,25 @@ impl Task {
         ended
     }
 
+    /// Read a streamed clip's part off the task; the samples come back as [`Cmd::Supply`].
+    fn read(&mut self, generation: u64, clip: usize, from: u64, len: u64) {
+        let source = match &self.sources {
+            (g, sources) if *g == generation => sources.get(clip).cloned().flatten(),
+            _ => None,
+        };
+        let Some(source) = source else {
+            self.session.supply(generation, clip, from, &[]);
+            return;
+        };
+        let supply = self.supply.clone();
+        tokio::spawn(async move {
+            let samples = source.read(from, len).await;
+            if let Some(tx) = supply.upgrade() {
+                let _ = tx.send(Cmd::Supply(generation, clip, from, samples));
+            }
+        });
+    }
+
     fn emit(&self, e: MediaEvent) {
         (self.events)(e);
     }
@@ -251,8 +328,18 @@ impl Task {
             Cmd::Remote(remote, signalling, pt, event_pt) => {
                 self.session.set_remote(remote, signalling, pt, event_pt)
             }
-            Cmd::Play(generation, clips) => self.session.play(generation, clips),
-            Cmd::StopPlay => self.session.stop_play(),
+            Cmd::Play(generation, clips) => {
+                let (clips, sources) = clips.into_iter().map(|c| (c.clip, c.source)).unzip();
+                self.sources = (generation, sources);
+                self.session.play(generation, clips);
+            }
+            Cmd::Supply(generation, clip, from, samples) => {
+                self.session.supply(generation, clip, from, &samples)
+            }
+            Cmd::StopPlay => {
+                self.sources = (0, Vec::new());
+                self.session.stop_play();
+            }
             Cmd::Seek(delta_ms) => self.session.seek(delta_ms),
             Cmd::Record(spec) => {
                 // A take still running is closed without a report (the switch asked for a new one).

@@ -604,6 +604,146 @@ impl Tailer {
     }
 }
 
+/// The most samples one [`AudioStream::read`] returns (ten seconds), whatever it is asked.
+pub const READ_MAX: u64 = 10 * CHUNK_SAMPLES;
+
+/// A recording opened to be played in parts, never read whole: a WAV file read by offset, or the
+/// database's chunks read by range (see [`Store::open_audio`]). Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AudioStream {
+    len: u64,
+    from: StreamFrom,
+}
+
+#[derive(Debug, Clone)]
+enum StreamFrom {
+    File {
+        path: PathBuf,
+        layout: parley_media::wav::WavLayout,
+    },
+    Chunks {
+        store: Store,
+        name: String,
+    },
+}
+
+impl AudioStream {
+    /// Open the WAV file at `path` (its head is read and checked, not its samples); `None` when it
+    /// is absent or not a WAV Parley can play.
+    pub async fn file(path: PathBuf) -> Option<AudioStream> {
+        tokio::task::spawn_blocking(move || {
+            use std::io::Read;
+            let mut f = std::fs::File::open(&path).ok()?;
+            let total = f.metadata().ok()?.len();
+            let mut head = Vec::new();
+            Read::by_ref(&mut f)
+                .take(4096)
+                .read_to_end(&mut head)
+                .ok()?;
+            let total = usize::try_from(total).ok()?;
+            match parley_media::wav::WavLayout::parse_head(&head, total) {
+                Ok(layout) => Some(AudioStream {
+                    len: (layout.data_len / layout.format.bytes_per_sample()) as u64,
+                    from: StreamFrom::File { path, layout },
+                }),
+                Err(e) => {
+                    warn!(path = %path.display(), error = %e, "audio file unreadable");
+                    None
+                }
+            }
+        })
+        .await
+        .ok()
+        .flatten()
+    }
+
+    /// Its length in samples.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether it has no samples.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Samples `from..from + len` (at most [`READ_MAX`], fewer at the end). A part the database
+    /// lacks reads as silence, so what follows stays in its place.
+    pub async fn read(&self, from: u64, len: u64) -> std::io::Result<Vec<i16>> {
+        let len = len.min(READ_MAX).min(self.len.saturating_sub(from));
+        if len == 0 {
+            return Ok(Vec::new());
+        }
+        match &self.from {
+            StreamFrom::File { path, layout } => {
+                let (path, layout) = (path.clone(), *layout);
+                tokio::task::spawn_blocking(move || {
+                    use std::io::{Read, Seek, SeekFrom};
+                    let bps = layout.format.bytes_per_sample() as u64;
+                    let mut f = std::fs::File::open(path)?;
+                    f.seek(SeekFrom::Start(layout.data_offset as u64 + from * bps))?;
+                    let mut bytes = Vec::with_capacity((len * bps) as usize);
+                    f.take(len * bps).read_to_end(&mut bytes)?;
+                    let mut samples = Vec::with_capacity(len as usize);
+                    layout.format.decode(&bytes, &mut samples);
+                    Ok(samples)
+                })
+                .await
+                .map_err(std::io::Error::other)?
+            }
+            StreamFrom::Chunks { store, name } => {
+                let first = from / CHUNK_SAMPLES;
+                let last = (from + len - 1) / CHUNK_SAMPLES;
+                let rows = sqlx::query(
+                    "SELECT seq, pcm FROM audio_chunks WHERE name = $1 AND seq >= $2 AND seq <= $3
+                     ORDER BY seq",
+                )
+                .bind(name.as_str())
+                .bind(first as i64)
+                .bind(last as i64)
+                .fetch_all(&store.pool)
+                .await
+                .map_err(std::io::Error::other)?;
+                let mut samples = Vec::with_capacity(((last - first + 1) * CHUNK_SAMPLES) as usize);
+                for r in &rows {
+                    let seq: i64 = r.try_get("seq").map_err(std::io::Error::other)?;
+                    let pcm: Vec<u8> = r.try_get("pcm").map_err(std::io::Error::other)?;
+                    let at = (seq.max(0) as u64 - first) * CHUNK_SAMPLES;
+                    samples.resize(at as usize, 0);
+                    samples.extend(pcm_samples(&pcm).take(CHUNK_SAMPLES as usize));
+                }
+                let skip = (from - first * CHUNK_SAMPLES) as usize;
+                samples.resize(skip + len as usize, 0);
+                samples.drain(..skip);
+                Ok(samples)
+            }
+        }
+    }
+}
+
+impl Store {
+    /// Open `key`'s recording to be played in parts (`None`: not recorded, or unreadable).
+    pub async fn open_audio(&self, key: &AudioKey) -> Option<AudioStream> {
+        match self.audio {
+            AudioPlace::Files => AudioStream::file(self.audio_file(key)?).await,
+            AudioPlace::Database => {
+                let len = self
+                    .stored_samples(key)
+                    .await
+                    .map_err(|e| warn!(error = %e, "audio unreadable"))
+                    .ok()??;
+                Some(AudioStream {
+                    len,
+                    from: StreamFrom::Chunks {
+                        store: self.clone(),
+                        name: key.name()?,
+                    },
+                })
+            }
+        }
+    }
+}
+
 /// Delete the chunks of recording `name` from chunk `from` on.
 async fn delete_chunks(
     conn: &mut sqlx::AnyConnection,
@@ -796,6 +936,63 @@ mod tests {
             err.to_string().contains("would hide every recording"),
             "{err}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_recording_opened_to_be_played_is_read_in_parts_as_it_was_recorded() {
+        // 11.5 s: more than one read may return, and no whole number of chunks.
+        let ramp: Vec<i16> = (0..92_000).map(|i| (i % 30_000) as i16).collect();
+        let ulaw_src: Vec<i16> = (0..20_000)
+            .map(|i| ((i * 7) % 8000) as i16 - 4000)
+            .collect();
+        for place in PLACES {
+            let dir = tempfile::tempdir().unwrap();
+            let s = crate::open_test(dir.path()).await.with_audio(place);
+            let key = AudioKey::message("101", 1);
+            assert!(s.open_audio(&key).await.is_none());
+            s.put_audio(
+                &key,
+                &parley_media::wav::encode(&ramp, parley_media::wav::SampleFormat::Pcm16),
+            )
+            .await
+            .unwrap();
+            let a = s.open_audio(&key).await.unwrap();
+            assert_eq!(a.len(), 92_000, "{place:?}");
+            assert_eq!(a.read(0, 10).await.unwrap(), &ramp[..10]);
+            // Across a chunk's boundary, and across two.
+            assert_eq!(a.read(7_990, 20).await.unwrap(), &ramp[7_990..8_010]);
+            assert_eq!(a.read(15_000, 10_000).await.unwrap(), &ramp[15_000..25_000]);
+            // At most READ_MAX, whatever is asked; fewer at the end; nothing past it.
+            let big = a.read(1, u64::MAX).await.unwrap();
+            assert_eq!(big, &ramp[1..1 + READ_MAX as usize]);
+            assert_eq!(a.read(91_990, 100).await.unwrap(), &ramp[91_990..]);
+            assert!(a.read(92_000, 5).await.unwrap().is_empty());
+            assert!(a.read(u64::MAX, u64::MAX).await.unwrap().is_empty());
+            // G.711 is decoded as it is read (a file keeps it; the database holds PCM).
+            let g = AudioKey::greeting("101", GreetingKind::Unavailable);
+            let ulaw = parley_media::wav::encode(&ulaw_src, parley_media::wav::SampleFormat::Ulaw);
+            let whole = parley_media::wav::WavPlayer::from_wav_bytes(&ulaw).unwrap();
+            s.put_audio(&g, &ulaw).await.unwrap();
+            let a = s.open_audio(&g).await.unwrap();
+            assert_eq!(a.len(), 20_000);
+            assert_eq!(
+                a.read(12_345, 3_000).await.unwrap(),
+                &whole.samples()[12_345..15_345]
+            );
+            if place == AudioPlace::Database {
+                // A second the database lacks plays as silence and the rest stays in place.
+                sqlx::query("DELETE FROM audio_chunks WHERE name = $1 AND seq = 1")
+                    .bind(key.name().unwrap())
+                    .execute(&s.pool)
+                    .await
+                    .unwrap();
+                let a = s.open_audio(&key).await.unwrap();
+                let got = a.read(7_000, 10_000).await.unwrap();
+                assert_eq!(&got[..1_000], &ramp[7_000..8_000]);
+                assert!(got[1_000..9_000].iter().all(|&x| x == 0));
+                assert_eq!(&got[9_000..], &ramp[16_000..17_000]);
+            }
+        }
     }
 
     #[tokio::test]

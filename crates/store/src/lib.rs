@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use sqlx::AnyPool;
 
-pub use audio::{AudioKey, AudioPlace};
+pub use audio::{AudioKey, AudioPlace, AudioStream};
 pub use audit::AuditEntry;
 pub use calls::{CallRecord, Outcome};
 pub use copy::TableCounts;

@@ -18,7 +18,7 @@ use parley_core::vm::{
 use parley_media::wav::{WavError, WavPlayer};
 use tracing::{info, warn};
 
-use crate::audio::{AudioKey, AudioPlace, Tailer, CHUNK_SAMPLES};
+use crate::audio::{AudioKey, AudioPlace, AudioStream, Tailer, CHUNK_SAMPLES};
 use crate::voicemail::Unfinished;
 use crate::{Backend, CallRecord, Counts, MailboxSettings, Store, StoreError, UserChanges};
 
@@ -375,16 +375,15 @@ impl Store {
         }
     }
 
-    /// The samples of a greeting (`None`: none recorded, or unreadable).
-    pub async fn greeting_audio(&self, mailbox: &str, kind: GreetingKind) -> Option<Arc<[i16]>> {
-        self.audio_samples(&AudioKey::greeting(mailbox, kind)).await
+    /// A greeting, opened to be played (`None`: none recorded, or unreadable).
+    pub async fn greeting_audio(&self, mailbox: &str, kind: GreetingKind) -> Option<AudioStream> {
+        self.open_audio(&AudioKey::greeting(mailbox, kind)).await
     }
 
-    /// The samples of a stored message.
-    pub async fn message_audio(&self, id: i64) -> Option<Arc<[i16]>> {
+    /// A stored message, opened to be played.
+    pub async fn message_audio(&self, id: i64) -> Option<AudioStream> {
         let m = self.get_message(id).await.ok().flatten()?;
-        self.audio_samples(&AudioKey::message(&m.mailbox, m.id))
-            .await
+        self.open_audio(&AudioKey::message(&m.mailbox, m.id)).await
     }
 
     /// Write the record of a call that started at `started` (Unix seconds); a failure is logged.

@@ -36,6 +36,19 @@ impl SampleFormat {
             SampleFormat::Ulaw | SampleFormat::Alaw => 1,
         }
     }
+
+    /// Decode `data` (whole samples of this format) into 16-bit linear samples appended to `out`;
+    /// a trailing partial sample is ignored.
+    pub fn decode(self, data: &[u8], out: &mut Vec<i16>) {
+        match self {
+            SampleFormat::Pcm16 => out.extend(
+                data.chunks_exact(2)
+                    .map(|b| i16::from_le_bytes([b[0], b[1]])),
+            ),
+            SampleFormat::Ulaw => crate::g711::decode_ulaw(data, out),
+            SampleFormat::Alaw => crate::g711::decode_alaw(data, out),
+        }
+    }
 }
 
 /// Where the samples are in a checked WAV file.
@@ -53,6 +66,13 @@ impl WavLayout {
     /// Parse and check the WAV bytes `file`. The data chunk must fit in the bytes.
     pub fn parse(file: &[u8]) -> Result<Self, WavError> {
         Self::parse_prefix(file, file.len(), false)
+    }
+
+    /// Parse and check the head of a WAV file without reading its samples: `prefix` is its first
+    /// bytes (the chunks before `data` must lie in them; 4 KiB is plenty for any file Parley keeps),
+    /// `total_len` its size. The data chunk must fit in the file.
+    pub fn parse_head(prefix: &[u8], total_len: usize) -> Result<Self, WavError> {
+        Self::parse_prefix(prefix, total_len, false)
     }
 
     /// Parse from `prefix`, the first bytes of a file of `total_len` bytes. With `to_end`, the

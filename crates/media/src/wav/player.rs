@@ -2,8 +2,8 @@
 //! rewind and fast-forward. It never paces itself (the caller's timer asks for each frame) and
 //! never touches files.
 
-use super::{SampleFormat, WavError, WavLayout};
-use crate::{g711, FRAME_SAMPLES, SAMPLES_PER_MS};
+use super::{WavError, WavLayout};
+use crate::{FRAME_SAMPLES, SAMPLES_PER_MS};
 
 /// Plays one prompt or recording frame by frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,16 +18,7 @@ impl WavPlayer {
         let layout = WavLayout::parse(bytes)?;
         let data = &bytes[layout.data_offset..layout.data_offset + layout.data_len];
         let mut samples = Vec::with_capacity(data.len() / layout.format.bytes_per_sample());
-        match layout.format {
-            SampleFormat::Pcm16 => {
-                samples.extend(
-                    data.chunks_exact(2)
-                        .map(|b| i16::from_le_bytes([b[0], b[1]])),
-                );
-            }
-            SampleFormat::Ulaw => g711::decode_ulaw(data, &mut samples),
-            SampleFormat::Alaw => g711::decode_alaw(data, &mut samples),
-        }
+        layout.format.decode(data, &mut samples);
         Ok(Self::from_samples(samples))
     }
 
@@ -88,6 +79,7 @@ impl WavPlayer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::g711;
 
     fn player(n: usize) -> WavPlayer {
         WavPlayer::from_samples((0..n).map(|i| i as i16).collect())

@@ -7,13 +7,13 @@ use std::sync::{Arc, Mutex};
 
 use parley_core::switch::{CallId, CountFor, PinCheck, VmInput, VmIo};
 use parley_core::vm::{Audio, Folder};
-use parley_store::{read_audio, Store, Take};
+use parley_store::{AudioStream, Store, Take};
 use tokio::sync::mpsc;
 use tracing::{warn, Instrument};
 
 use super::{unix_now, Back};
 use crate::prompts::Prompts;
-use parley_rtp::media::{Clip, Media, RecordSpec};
+use parley_rtp::media::{Clip, ClipSource, Media, RecordSpec};
 
 struct Worker {
     id: CallId,
@@ -174,29 +174,52 @@ impl Worker {
         }
     }
 
-    /// Read what a playlist names (a missing file plays as nothing).
+    /// What a playlist names: prompts whole (they are short and cached), recordings streamed from
+    /// the store as they play; what cannot be found plays as nothing.
     async fn clips(&mut self, audio: Vec<Audio>) -> Vec<Clip> {
         let mut clips = Vec::with_capacity(audio.len());
         for a in audio {
-            let (samples, seekable) = match a {
-                Audio::Prompt(p) => match self.prompts.lock() {
-                    Ok(mut prompts) => (Some(prompts.get(&p)), false),
-                    Err(_) => continue,
-                },
+            let (stream, seekable) = match a {
+                Audio::Prompt(p) => {
+                    if let Ok(mut prompts) = self.prompts.lock() {
+                        clips.push(Clip::whole(prompts.get(&p), false));
+                    }
+                    continue;
+                }
                 Audio::Greeting { mailbox, kind } => {
                     (self.store.greeting_audio(&mailbox, kind).await, false)
                 }
                 Audio::Message(mid) => (self.store.message_audio(mid).await, true),
                 Audio::Take => match &self.take {
-                    Some(t) => (read_audio(t.path().to_path_buf()).await, true),
+                    Some(t) => (AudioStream::file(t.path().to_path_buf()).await, true),
                     None => (None, true),
                 },
             };
-            clips.push(Clip {
-                samples: samples.unwrap_or_else(|| Arc::from(Vec::new())),
-                seekable,
+            clips.push(match stream {
+                Some(s) => Clip::streamed(s.len(), seekable, Arc::new(Stored(s))),
+                None => Clip::silent(),
             });
         }
         clips
+    }
+}
+
+/// A recording of the store as the media task reads it.
+#[derive(Debug)]
+struct Stored(AudioStream);
+
+impl ClipSource for Stored {
+    fn read(
+        &self,
+        from: u64,
+        len: u64,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<i16>> + Send>> {
+        let stream = self.0.clone();
+        Box::pin(async move {
+            stream.read(from, len).await.unwrap_or_else(|e| {
+                warn!(error = %e, "recording unreadable: played as far as it could be read");
+                Vec::new()
+            })
+        })
     }
 }
