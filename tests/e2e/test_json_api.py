@@ -194,6 +194,8 @@ def test_voicemail_messages_and_greetings_over_the_api(api, sipp, tmp_path):
     assert {g["kind"]: g["recorded"] for g in body} == {
         "unavailable": False, "busy": True, "name": False, "temporary": False,
         "announcement-a": False, "announcement-b": False, "announcement-c": False}
+    # Its length, from the file's header or the database's row, never from reading it whole.
+    assert {g["kind"]: g["duration_ms"] for g in body if g["recorded"]} == {"busy": 1500}
     # Announcements: Standard records by default; a custom one must be recorded before it is active.
     status, body, _ = call(p, "GET", "/api/v1/mailboxes/101/announcements", auth=bob)
     assert body == {"active": "standard", "recording": {"standard": True, "a": False, "b": False, "c": False}}

@@ -89,10 +89,6 @@ impl Installed {
     }
 }
 
-async fn recorded(st: &Store, ext: &str, kind: GreetingKind) -> Option<Vec<u8>> {
-    st.audio_wav(&AudioKey::greeting(ext, kind)).await
-}
-
 /// A mailbox's settings and the state of each of its greetings.
 pub async fn overview(
     st: &Store,
@@ -101,8 +97,9 @@ pub async fn overview(
     let settings = st.mailbox_settings(ext).await?;
     let mut out = Vec::new();
     for kind in GreetingKind::ALL {
-        let bytes = recorded(st, ext, kind).await;
-        let is = bytes.is_some();
+        // Opened, not read: a file's header or the database's length row tells how long it is.
+        let audio = st.open_audio(&AudioKey::greeting(ext, kind)).await;
+        let is = audio.is_some();
         let active = match kind {
             GreetingKind::Temporary => is && settings.temp_active,
             GreetingKind::AnnouncementA
@@ -114,11 +111,7 @@ pub async fn overview(
             kind,
             recorded: is,
             active,
-            duration_ms: bytes
-                .as_deref()
-                .and_then(|b| parley_media::wav::WavPlayer::from_wav_bytes(b).ok())
-                .map(|p| p.duration_ms())
-                .unwrap_or(0),
+            duration_ms: audio.map_or(0, |a| a.len() / u64::from(parley_media::SAMPLES_PER_MS)),
         });
     }
     Ok((settings, out))
@@ -201,7 +194,7 @@ pub async fn set_announcements(
         return Err(GreetingError::NoMailbox(ext.to_string()));
     }
     if let Some(kind) = active.greeting() {
-        if recorded(st, ext, kind).await.is_none() {
+        if !st.audio_exists(&AudioKey::greeting(ext, kind)).await {
             return Err(GreetingError::NotRecorded(active.label()));
         }
     }
