@@ -15,6 +15,7 @@ pub mod sip;
 pub mod switch;
 pub mod target;
 pub mod text;
+pub mod trunk;
 pub mod vm;
 
 /// A fixed starting instant for tests (the only place the core reads the clock: tests need one `Instant`).

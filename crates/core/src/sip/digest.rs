@@ -98,12 +98,7 @@ pub enum DigestError {
 impl Credentials {
     /// Parse `Digest username="...", realm="...", ...`.
     pub fn parse(value: &str) -> Result<Credentials, DigestError> {
-        let value = value.trim();
-        let rest = value
-            .get(..6)
-            .filter(|s| s.eq_ignore_ascii_case("digest"))
-            .map(|_| &value[6..])
-            .ok_or(DigestError::Malformed("not a Digest scheme"))?;
+        let rest = digest_params(value)?;
         let mut c = Credentials::default();
         for (k, v) in parse_params(rest) {
             match k.to_ascii_lowercase().as_str() {
@@ -138,6 +133,16 @@ impl Credentials {
             .then(|| u32::from_str_radix(nc, 16).ok())
             .flatten()
     }
+}
+
+/// What follows the `Digest` scheme of a header value.
+fn digest_params(value: &str) -> Result<&str, DigestError> {
+    let value = value.trim();
+    value
+        .get(..6)
+        .filter(|s| s.eq_ignore_ascii_case("digest"))
+        .map(|_| &value[6..])
+        .ok_or(DigestError::Malformed("not a Digest scheme"))
 }
 
 /// Split `a="b", c=d` into pairs, honouring quotes and backslash escapes.
@@ -501,6 +506,154 @@ impl DigestAuth {
     }
 }
 
+/// A password Parley itself answers challenges with (a trunk's): never shown by `Debug`, never logged.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClientSecret(String);
+
+impl ClientSecret {
+    /// Wrap a password.
+    pub fn new(password: impl Into<String>) -> ClientSecret {
+        ClientSecret(password.into())
+    }
+
+    /// The password itself, for the digest computation and for storing it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for ClientSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClientSecret(***)")
+    }
+}
+
+/// A challenge from a `WWW-Authenticate` or `Proxy-Authenticate` header, as Parley answers it when it
+/// is the client (registering to a carrier, calling through it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Challenge {
+    /// realm
+    pub realm: String,
+    /// nonce
+    pub nonce: String,
+    /// opaque, returned unchanged
+    pub opaque: Option<String>,
+    /// The algorithm asked for (absent means MD5).
+    pub algorithm: Algorithm,
+    /// Whether `qop=auth` is offered (else the RFC 2069 computation, without a nonce count).
+    pub qop_auth: bool,
+    /// `stale=true`: the last answer was right but its nonce had expired.
+    pub stale: bool,
+}
+
+impl Challenge {
+    /// Parse `Digest realm="...", nonce="...", ...`. A challenge Parley cannot answer (another
+    /// scheme or algorithm, a `qop` without `auth`, no realm or nonce) is an error.
+    pub fn parse(value: &str) -> Result<Challenge, DigestError> {
+        let rest = digest_params(value)?;
+        let (mut realm, mut nonce, mut opaque) = (None, None, None);
+        let (mut algorithm, mut qop, mut stale) = (None, None, false);
+        for (k, v) in parse_params(rest) {
+            match k.to_ascii_lowercase().as_str() {
+                "realm" => realm = Some(v),
+                "nonce" => nonce = Some(v),
+                "opaque" => opaque = Some(v),
+                "algorithm" => algorithm = Some(v),
+                "qop" => qop = Some(v),
+                "stale" => stale = v.eq_ignore_ascii_case("true"),
+                _ => {}
+            }
+        }
+        let algorithm =
+            Algorithm::parse(algorithm.as_deref()).ok_or(DigestError::Malformed("algorithm"))?;
+        let qop_auth = match qop {
+            None => false,
+            Some(q) if q.split(',').any(|o| o.trim().eq_ignore_ascii_case("auth")) => true,
+            Some(_) => return Err(DigestError::Malformed("qop")),
+        };
+        Ok(Challenge {
+            realm: realm.ok_or(DigestError::Malformed("realm"))?,
+            nonce: nonce
+                .filter(|n| !n.is_empty())
+                .ok_or(DigestError::Malformed("nonce"))?,
+            opaque,
+            algorithm,
+            qop_auth,
+            stale,
+        })
+    }
+
+    /// The one to answer among a response's challenges: SHA-256 before MD5, the first of each.
+    pub fn choose<'a>(values: impl IntoIterator<Item = &'a str>) -> Option<Challenge> {
+        let mut usable: Vec<Challenge> = values
+            .into_iter()
+            .filter_map(|v| Challenge::parse(v).ok())
+            .collect();
+        usable.sort_by_key(|c| std::cmp::Reverse(c.algorithm));
+        usable.into_iter().next()
+    }
+
+    /// The `Authorization` / `Proxy-Authorization` value answering this challenge for a request
+    /// (`method`, digest `uri` = its Request-URI), with nonce count `nc` (1 for a new nonce, one more
+    /// for each further request on it) and client nonce `cnonce`.
+    pub fn answer(
+        &self,
+        username: &str,
+        secret: &ClientSecret,
+        method: &str,
+        uri: &str,
+        nc: u32,
+        cnonce: &str,
+    ) -> String {
+        let alg = self.algorithm;
+        let h1 = ha1(alg, username, &self.realm, secret.expose());
+        let h2 = alg.hash_hex(format!("{method}:{uri}").as_bytes());
+        let mut v = format!(
+            "Digest username={}, realm={}, nonce={}, uri={}",
+            quoted(username),
+            quoted(&self.realm),
+            quoted(&self.nonce),
+            quoted(uri)
+        );
+        if self.qop_auth {
+            let nc = format!("{nc:08x}");
+            let r = alg.hash_hex(format!("{h1}:{}:{nc}:{cnonce}:auth:{h2}", self.nonce).as_bytes());
+            v.push_str(&format!(
+                ", response=\"{r}\", algorithm={}, cnonce={}, qop=auth, nc={nc}",
+                alg.token(),
+                quoted(cnonce)
+            ));
+        } else {
+            let r = alg.hash_hex(format!("{h1}:{}:{h2}", self.nonce).as_bytes());
+            v.push_str(&format!(", response=\"{r}\", algorithm={}", alg.token()));
+        }
+        if let Some(o) = &self.opaque {
+            v.push_str(", opaque=");
+            v.push_str(&quoted(o));
+        }
+        v
+    }
+}
+
+/// `s` as a quoted string, its quotes and backslashes escaped and line breaks dropped (a value from
+/// the network must not end the header).
+fn quoted(s: &str) -> String {
+    let mut q = String::with_capacity(s.len() + 2);
+    q.push('"');
+    for c in s.chars() {
+        match c {
+            '"' | '\\' => {
+                q.push('\\');
+                q.push(c);
+            }
+            '\r' | '\n' => {}
+            _ => q.push(c),
+        }
+    }
+    q.push('"');
+    q
+}
+
 /// Compare secrets in time independent of where they differ.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
@@ -754,5 +907,112 @@ mod tests {
         assert_eq!(ch.len(), 2);
         assert!(ch[0].contains("algorithm=SHA-256") && ch[0].contains("stale=true"));
         assert!(ch[1].contains("algorithm=MD5") && ch[1].contains("qop=\"auth\""));
+    }
+
+    fn answered(ch: &str, user: &str, password: &str, uri: &str, nc: u32, cnonce: &str) -> String {
+        Challenge::parse(ch).unwrap().answer(
+            user,
+            &ClientSecret::new(password),
+            "GET",
+            uri,
+            nc,
+            cnonce,
+        )
+    }
+
+    #[test]
+    fn a_challenge_is_answered_as_rfc_2617_and_rfc_7616_compute_it() {
+        let md5 = answered(
+            r#"Digest realm="testrealm@host.com", qop="auth,auth-int", nonce="dcd98b7102dd2f0e8b11d0f600bfb0c093", opaque="5ccc069c403ebaf9f0171e9517f40e41""#,
+            "Mufasa",
+            "Circle Of Life",
+            "/dir/index.html",
+            1,
+            "0a4f113b",
+        );
+        let c = Credentials::parse(&md5).unwrap();
+        assert_eq!(c.response, "6629fae49393a05397450978507c4ef1");
+        assert_eq!(
+            (c.nc.as_deref(), c.qop.as_deref(), c.uri.as_str()),
+            (Some("00000001"), Some("auth"), "/dir/index.html")
+        );
+        assert!(md5.ends_with(r#"opaque="5ccc069c403ebaf9f0171e9517f40e41""#));
+        let sha = answered(
+            r#"Digest realm="http-auth@example.org", qop="auth, auth-int", algorithm=SHA-256, nonce="7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v", opaque="FQhe/qaU925kfnzjCev0ciny7QMkPqMAFRtzCUYo5tdS""#,
+            "Mufasa",
+            "Circle of Life",
+            "/dir/index.html",
+            1,
+            "f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ",
+        );
+        assert_eq!(
+            Credentials::parse(&sha).unwrap().response,
+            "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1"
+        );
+    }
+
+    #[test]
+    fn parleys_answer_to_its_own_challenge_is_accepted_once_per_nonce_count() {
+        let mut a = auth();
+        let ch = a.challenges(1000, 9, false);
+        let chosen = Challenge::choose(ch.iter().map(String::as_str)).unwrap();
+        assert_eq!(chosen.algorithm, Algorithm::Sha256, "the stronger one");
+        let secret = ClientSecret::new("secret");
+        let register = |nc| chosen.answer("100", &secret, "REGISTER", "sip:parley", nc, "c0ffee");
+        let verify = |a: &mut DigestAuth, v: &str| {
+            a.verify(&Credentials::parse(v).unwrap(), line(&uri()), 1001, lookup)
+        };
+        assert_eq!(verify(&mut a, &register(1)), Verdict::Accepted);
+        assert_eq!(verify(&mut a, &register(2)), Verdict::Accepted);
+        assert_eq!(verify(&mut a, &register(2)), Verdict::Replayed);
+        let wrong = chosen.answer(
+            "100",
+            &ClientSecret::new("guess"),
+            "REGISTER",
+            "sip:parley",
+            3,
+            "x",
+        );
+        assert_eq!(verify(&mut a, &wrong), Verdict::Rejected);
+        // Without qop (RFC 2069): no count, and the server decides whether it takes that.
+        let old = Challenge {
+            qop_auth: false,
+            ..chosen.clone()
+        };
+        let v = old.answer("100", &secret, "REGISTER", "sip:parley", 1, "x");
+        assert!(!v.contains("nc=") && !v.contains("cnonce"));
+        assert_eq!(verify(&mut a, &v), Verdict::Unusable);
+    }
+
+    #[test]
+    fn challenges_parley_cannot_answer_are_refused_and_hostile_values_stay_inside_their_quotes() {
+        for bad in [
+            r#"Basic realm="x""#,
+            r#"Digest realm="x", nonce="n", algorithm=SHA-512-256"#,
+            r#"Digest realm="x", nonce="n", qop="auth-int""#,
+            r#"Digest realm="x""#,
+            r#"Digest nonce="n""#,
+            "Dig",
+            "Digé",
+            "",
+        ] {
+            assert!(Challenge::parse(bad).is_err(), "{bad}");
+        }
+        let c = Challenge::parse(r#"Digest realm="a\"b", nonce="n""#).unwrap();
+        assert_eq!((c.realm.as_str(), c.nonce.as_str()), ("a\"b", "n"));
+        let v = Challenge {
+            realm: "evil\r\nVia: x".into(),
+            ..c.clone()
+        }
+        .answer("u\"s", &ClientSecret::new("p"), "REGISTER", "sip:x", 1, "c");
+        assert!(!v.contains('\r') && !v.contains('\n'), "{v}");
+        assert_eq!(Credentials::parse(&v).unwrap().username, "u\"s");
+        let answer = c.answer("u", &ClientSecret::new("p"), "REGISTER", "sip:x", 1, "c");
+        assert_eq!(Credentials::parse(&answer).unwrap().realm, "a\"b");
+        assert_eq!(
+            format!("{:?}", ClientSecret::new("hunter2")),
+            "ClientSecret(***)"
+        );
+        assert!(Challenge::choose(["Basic x", "Digest realm=\"r\""]).is_none());
     }
 }
