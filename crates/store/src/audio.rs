@@ -617,8 +617,9 @@ pub struct AudioStream {
 
 #[derive(Debug, Clone)]
 enum StreamFrom {
+    /// The file as it was opened: one replaced or removed while it plays keeps playing whole.
     File {
-        path: PathBuf,
+        file: Arc<std::fs::File>,
         layout: parley_media::wav::WavLayout,
     },
     Chunks {
@@ -644,7 +645,10 @@ impl AudioStream {
             match parley_media::wav::WavLayout::parse_head(&head, total) {
                 Ok(layout) => Some(AudioStream {
                     len: (layout.data_len / layout.format.bytes_per_sample()) as u64,
-                    from: StreamFrom::File { path, layout },
+                    from: StreamFrom::File {
+                        file: Arc::new(f),
+                        layout,
+                    },
                 }),
                 Err(e) => {
                     warn!(path = %path.display(), error = %e, "audio file unreadable");
@@ -675,15 +679,22 @@ impl AudioStream {
             return Ok(Vec::new());
         }
         match &self.from {
-            StreamFrom::File { path, layout } => {
-                let (path, layout) = (path.clone(), *layout);
+            StreamFrom::File { file, layout } => {
+                let (file, layout) = (file.clone(), *layout);
                 tokio::task::spawn_blocking(move || {
-                    use std::io::{Read, Seek, SeekFrom};
+                    use std::os::unix::fs::FileExt;
                     let bps = layout.format.bytes_per_sample() as u64;
-                    let mut f = std::fs::File::open(path)?;
-                    f.seek(SeekFrom::Start(layout.data_offset as u64 + from * bps))?;
-                    let mut bytes = Vec::with_capacity((len * bps) as usize);
-                    f.take(len * bps).read_to_end(&mut bytes)?;
+                    let at = layout.data_offset as u64 + from * bps;
+                    // Positional reads: the clones of one stream share the file, not a position.
+                    let mut bytes = vec![0u8; (len * bps) as usize];
+                    let mut got = 0;
+                    while got < bytes.len() {
+                        match file.read_at(&mut bytes[got..], at + got as u64)? {
+                            0 => break,
+                            n => got += n,
+                        }
+                    }
+                    bytes.truncate(got);
                     let mut samples = Vec::with_capacity(len as usize);
                     layout.format.decode(&bytes, &mut samples);
                     Ok(samples)
@@ -979,6 +990,16 @@ mod tests {
                 a.read(12_345, 3_000).await.unwrap(),
                 &whole.samples()[12_345..15_345]
             );
+            if place == AudioPlace::Files {
+                // A greeting replaced while it plays: the caller hears the one that began, whole.
+                let playing = s.open_audio(&g).await.unwrap();
+                s.put_audio(&g, &wav(1)).await.unwrap();
+                assert_eq!(
+                    playing.read(19_990, 100).await.unwrap(),
+                    &whole.samples()[19_990..]
+                );
+                assert_eq!(s.open_audio(&g).await.unwrap().len(), 8_000);
+            }
             if place == AudioPlace::Database {
                 // A second the database lacks plays as silence and the rest stays in place.
                 sqlx::query("DELETE FROM audio_chunks WHERE name = $1 AND seq = 1")
