@@ -3,7 +3,12 @@
 simultaneous anchored calls with G.711 RTP both ways at 50 packets/s that Parley relays with under 0.1 %
 loss (parley-bench), and the largest number of simultaneous voicemail deposits (SIPp streaming RTP, Parley
 recording to disk) with under 0.1 % loss and every message of the expected length. `--database
-postgres://...` runs Parley on that empty PostgreSQL database instead of SQLite. CPU comes from Parley's own /proc/PID/stat (utime+stime), memory from VmRSS.
+postgres://...` runs Parley on that empty PostgreSQL database instead of SQLite. `--postgres` runs every
+phase twice in the same invocation, on SQLite and then on a throw-away PostgreSQL cluster it starts
+(scripts/postgres, with PostgreSQL's default durability: fsync and synchronous commits on, stricter than
+SQLite's WAL with synchronous=NORMAL), and prints each figure side by side with
+the ratio; the signalling rates on PostgreSQL must be within 2x of SQLite's (exit status 1 otherwise).
+CPU comes from Parley's own /proc/PID/stat (utime+stime), memory from VmRSS.
 Prints figures and ratios against the reference figures measured on this machine kind (see README)."""
 import json
 import os
@@ -65,17 +70,13 @@ def option(name):
     return args[args.index(name) + 1] if name in args[:-1] else None
 
 
-# `--database postgres://...`: run Parley on that (empty) database instead of SQLite in the data directory.
-DATABASE = option("--database")
+def db_args(data, database):
+    return ["--data", str(data)] + (["--database", database] if database else [])
 
 
-def db_args(data):
-    return ["--data", str(data)] + (["--database", DATABASE] if DATABASE else [])
-
-
-def vm_messages(data):
-    if DATABASE:
-        out = subprocess.run(["psql", DATABASE, "-At", "-F", ",", "-c",
+def vm_messages(data, database):
+    if database:
+        out = subprocess.run(["psql", database, "-At", "-F", ",", "-c",
                               "SELECT id, duration_ms FROM messages WHERE state = 'ready' AND mailbox = '102'"],
                              check=True, capture_output=True, text=True).stdout
         return [tuple(int(x) for x in line.split(",")) for line in out.splitlines() if line]
@@ -85,8 +86,8 @@ def vm_messages(data):
     return rows
 
 
-def vm_message_ids(data):
-    return {m[0] for m in vm_messages(data)}
+def vm_message_ids(data, database):
+    return {m[0] for m in vm_messages(data, database)}
 
 
 def successful(out):
@@ -94,9 +95,9 @@ def successful(out):
     return int(m.group(1)) if m else 0
 
 
-def main():
-    quick = "--quick" in sys.argv
-    subprocess.run(["cargo", "build", "--release", "-p", "parley", "-p", "parley-bench"], cwd=ROOT, check=True)
+def run(database, quick):
+    """Every phase on one Parley, on `database` (None: SQLite in the data directory); returns the
+    figures by name."""
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="parley-bench-"))
     data = tmp / "data"
     # The load comes from a few accounts on one address: the per-account and per-address bounds that
@@ -105,10 +106,10 @@ def main():
     conf.write_text("max_calls_per_account = 100000\nmax_voicemail_per_account = 100000\n"
                     "max_voicemail_per_address = 100000\n")
     for ext in ("100", "101", "102"):
-        subprocess.run([str(BIN), "--config", str(conf), *db_args(data), "user", "add", ext, "--name",
+        subprocess.run([str(BIN), "--config", str(conf), *db_args(data, database), "user", "add", ext, "--name",
                         f"Bench {ext}", "--password", f"secret{ext}"], check=True, capture_output=True)
-    print(f"database: {DATABASE.split('@')[-1] if DATABASE else 'SQLite in the data directory'}")
-    server = subprocess.Popen([str(BIN), "--config", str(conf), *db_args(data), "serve",
+    print(f"\ndatabase: {database.split('@')[-1] if database else 'SQLite in the data directory'}")
+    server = subprocess.Popen([str(BIN), "--config", str(conf), *db_args(data, database), "serve",
                                "--sip-listen", f"127.0.0.1:{SIP_PORT}",
                                "--http-listen", f"127.0.0.1:{HTTP_PORT}", "--rtp-ports", "30000-39999",
                                "--log-level", "warn"], stdout=open(tmp / "parley.log", "w"), stderr=subprocess.STDOUT)
@@ -132,7 +133,8 @@ def main():
         out = p.communicate()[0]
         wall, cpu = time.time() - t0, cpu_secs(pid) - c0
         ok = successful(out)
-        results["reg_per_s"] = ok / wall
+        results["registrations/s"] = ok / wall
+        results["CPU us per registration"] = 1e6 * cpu / max(ok, 1)
         print(f"registrations: {ok}/{n} ok in {wall:.2f}s = {ok / wall:.0f}/s; CPU {1e6 * cpu / max(ok, 1):.0f} us per registration")
 
         # 2. Call setups per second with digest (INVITE, 407, ACK, INVITE+auth, 100, 180, 200, ACK, BYE, 200).
@@ -149,6 +151,8 @@ def main():
         wall, cpu = time.time() - t0, cpu_secs(pid) - c0
         uas.communicate(timeout=30)
         ok = successful(out)
+        results["call setups/s"] = ok / wall
+        results["CPU ms per call"] = 1e3 * cpu / max(ok, 1)
         print(f"call setups: {ok}/{n} ok in {wall:.2f}s = {ok / wall:.0f}/s (offered 3000/s); CPU {1e3 * cpu / max(ok, 1):.2f} ms per call (setup + teardown)")
 
         # 3. Simultaneous anchored calls with RTP both ways, 50 packets/s each way.
@@ -182,6 +186,8 @@ def main():
             time.sleep(1)
         if best:
             calls, us_pkt, kib = best
+            results["simultaneous relayed calls"] = calls
+            results["CPU us per relayed packet"] = us_pkt
             print(f"\nlargest clean level: {calls} simultaneous calls ({calls * 100} packets/s relayed)")
             print(f"CPU per relayed packet {us_pkt:.1f} us: {us_pkt / REF_ECHO_US:.1f}x a trivial C echo, "
                   f"{us_pkt / REF_PBX_US:.2f}x the reference Rust PBX; memory {kib:.1f} KiB per call")
@@ -200,7 +206,7 @@ def main():
         uac = scenario(tmp, "uac_vm_stream.xml", caller="100", hold=hold_ms, wav=tone, te="")
         best = None
         for n in vm_levels:
-            before = vm_message_ids(data)
+            before = vm_message_ids(data, database)
             c0 = cpu_secs(pid)
             p = sipp(tmp, uac, 26000, "-m", str(n), "-l", str(n), "-r", "50", "-au", "100", "-ap", "secret100",
                      "-s", "102", "-auth_uri", f"102@127.0.0.1:{SIP_PORT}")
@@ -223,7 +229,7 @@ def main():
             received = sum(r for r, _ in seen.values())
             lost = sum(lo for _, lo in seen.values())
             loss = 100.0 * lost / max(received + lost, 1)
-            new = [m for m in vm_messages(data) if m[0] not in before]
+            new = [m for m in vm_messages(data, database) if m[0] not in before]
             intact = [m for m in new if abs(m[1] - record_secs * 1000) <= 400]
             good = ok == n and len(intact) == n and loss < 0.1
             print(f"{n:5d} deposits: {ok} calls ok, {len(new)} messages, {len(intact)} of expected length "
@@ -234,13 +240,46 @@ def main():
             best = (n, 1e3 * cpu / n)
             time.sleep(1)
         if best:
+            results["simultaneous deposits"] = best[0]
+            results["CPU ms per deposit"] = best[1]
             print(f"\nlargest clean voicemail level: {best[0]} simultaneous recordings, "
                   f"{best[1]:.1f} ms CPU per {record_secs}s deposit (greeting + recording)")
     finally:
         server.terminate()
         server.wait(10)
         shutil.rmtree(tmp, ignore_errors=True)
+    return results
+
+
+def main():
+    quick = "--quick" in sys.argv
+    subprocess.run(["cargo", "build", "--release", "-p", "parley", "-p", "parley-bench"], cwd=ROOT, check=True)
+    if "--postgres" not in sys.argv:
+        run(option("--database"), quick)
+        return 0
+    sqlite = run(None, quick)
+    pg_dir = pathlib.Path(tempfile.mkdtemp(prefix="parley-bench-pg-"))
+    env = dict(os.environ, PARLEY_PG_DURABLE="1")
+    url = subprocess.run(["bash", str(ROOT / "scripts" / "postgres"), "start", str(pg_dir)], env=env,
+                         check=True, capture_output=True, text=True).stdout.strip()
+    try:
+        subprocess.run(["psql", f"{url}/postgres", "-q", "-c", "CREATE DATABASE bench"], check=True)
+        pg = run(f"{url}/bench", quick)
+    finally:
+        subprocess.run(["bash", str(ROOT / "scripts" / "postgres"), "stop", str(pg_dir)], check=False)
+        shutil.rmtree(pg_dir, ignore_errors=True)
+    print(f"\n{'figure (same run)':32} {'SQLite':>10} {'PostgreSQL':>11} {'PG/SQLite':>10}")
+    def figure(v):
+        return "-" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
+
+    for name in list(sqlite) + [k for k in pg if k not in sqlite]:
+        a, b = sqlite.get(name), pg.get(name)
+        ratio = f"{b / a:.2f}" if a and b else "-"
+        print(f"{name:32} {figure(a):>10} {figure(b):>11} {ratio:>10}")
+    slow = [k for k in ("registrations/s", "call setups/s") if pg.get(k, 0) < sqlite.get(k, 0) / 2]
+    print("signalling on PostgreSQL within 2x of SQLite: " + ("yes" if not slow else "NO (" + ", ".join(slow) + ")"))
+    return 1 if slow else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
