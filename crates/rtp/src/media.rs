@@ -199,6 +199,15 @@ struct Task {
     sources: (u64, Vec<Option<Arc<dyn ClipSource>>>),
     /// For the answers of reads (weak: a read in flight does not keep the task alive).
     supply: mpsc::WeakUnboundedSender<Cmd>,
+    /// The read in flight for each clip: one at most, so a caller pressing seek keys as fast as
+    /// packets go cannot pile reads (database queries) up; a read made stale is aborted.
+    reads: Vec<(usize, tokio::task::AbortHandle)>,
+}
+
+impl Drop for Task {
+    fn drop(&mut self) {
+        self.abort_reads();
+    }
 }
 
 #[allow(clippy::disallowed_methods)]
@@ -221,6 +230,13 @@ impl Task {
             recording: None,
             sources: (0, Vec::new()),
             supply,
+            reads: Vec::new(),
+        }
+    }
+
+    fn abort_reads(&mut self) {
+        for (_, read) in self.reads.drain(..) {
+            read.abort();
         }
     }
 
@@ -311,12 +327,20 @@ impl Task {
             return;
         };
         let supply = self.supply.clone();
-        tokio::spawn(async move {
+        let read = tokio::spawn(async move {
             let samples = source.read(from, len).await;
             if let Some(tx) = supply.upgrade() {
                 let _ = tx.send(Cmd::Supply(generation, clip, from, samples));
             }
         });
+        self.reads.retain(|(c, old)| {
+            let keep = *c != clip;
+            if !keep {
+                old.abort();
+            }
+            keep
+        });
+        self.reads.push((clip, read.abort_handle()));
     }
 
     fn emit(&self, e: MediaEvent) {
@@ -330,6 +354,7 @@ impl Task {
             }
             Cmd::Play(generation, clips) => {
                 let (clips, sources) = clips.into_iter().map(|c| (c.clip, c.source)).unzip();
+                self.abort_reads();
                 self.sources = (generation, sources);
                 self.session.play(generation, clips);
             }
@@ -337,6 +362,7 @@ impl Task {
                 self.session.supply(generation, clip, from, &samples)
             }
             Cmd::StopPlay => {
+                self.abort_reads();
                 self.sources = (0, Vec::new());
                 self.session.stop_play();
             }

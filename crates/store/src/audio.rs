@@ -633,16 +633,9 @@ impl AudioStream {
     /// is absent or not a WAV Parley can play.
     pub async fn file(path: PathBuf) -> Option<AudioStream> {
         tokio::task::spawn_blocking(move || {
-            use std::io::Read;
-            let mut f = std::fs::File::open(&path).ok()?;
+            let f = std::fs::File::open(&path).ok()?;
             let total = f.metadata().ok()?.len();
-            let mut head = Vec::new();
-            Read::by_ref(&mut f)
-                .take(4096)
-                .read_to_end(&mut head)
-                .ok()?;
-            let total = usize::try_from(total).ok()?;
-            match parley_media::wav::WavLayout::parse_head(&head, total) {
+            match parley_media::wav::WavLayout::read_head(&mut &f, total) {
                 Ok(layout) => Some(AudioStream {
                     len: (layout.data_len / layout.format.bytes_per_sample()) as u64,
                     from: StreamFrom::File {
@@ -990,6 +983,19 @@ mod tests {
                 a.read(12_345, 3_000).await.unwrap(),
                 &whole.samples()[12_345..15_345]
             );
+            // An upload kept as it came, with kilobytes of metadata before its samples.
+            let n = AudioKey::greeting("101", GreetingKind::Name);
+            let plain =
+                parley_media::wav::encode(&ramp[..4000], parley_media::wav::SampleFormat::Pcm16);
+            let mut tagged = plain[..36].to_vec();
+            tagged.extend_from_slice(b"LIST");
+            tagged.extend_from_slice(&6000u32.to_le_bytes());
+            tagged.extend(std::iter::repeat_n(b'i', 6000));
+            tagged.extend_from_slice(&plain[36..]);
+            s.put_audio(&n, &tagged).await.unwrap();
+            let a = s.open_audio(&n).await.expect("it plays");
+            assert_eq!(a.len(), 4000);
+            assert_eq!(a.read(3000, 2000).await.unwrap(), &ramp[3000..4000]);
             if place == AudioPlace::Files {
                 // A greeting replaced while it plays: the caller hears the one that began, whole.
                 let playing = s.open_audio(&g).await.unwrap();

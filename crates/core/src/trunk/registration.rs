@@ -63,8 +63,13 @@ pub enum RegState {
     },
 }
 
-/// How many challenges one attempt answers before it calls the credentials wrong.
+/// How many challenges (and 423s) one attempt answers before it gives up on it.
 const MAX_CHALLENGES: u32 = 2;
+/// The shortest grant taken as it is (a shorter one is refreshed as if it were this long: never a
+/// REGISTER every half second).
+const MIN_GRANT: Duration = Duration::from_secs(10);
+/// The longest expiry asked for or taken (a day).
+const MAX_GRANT: Duration = Duration::from_secs(86_400);
 
 /// One registration to one carrier account. See the module documentation.
 #[derive(Debug)]
@@ -74,7 +79,10 @@ pub struct Registration {
     call_id: String,
     from_tag: String,
     cseq: u32,
+    /// The expiry asked for (the configured one, or the carrier's `Min-Expires`).
     expires: Duration,
+    /// The expiry the carrier granted last.
+    granted: Option<Duration>,
     state: RegState,
     /// The challenge answered last, and the nonce count used with it.
     challenge: Option<(Challenge, bool, u32)>,
@@ -95,7 +103,7 @@ impl Registration {
     pub fn new(config: RegistrationConfig, seed: u64) -> Registration {
         let mut ids = Ids::new(seed);
         let (call_id, from_tag) = (ids.call_id(), ids.tag());
-        let expires = config.expires;
+        let expires = config.expires.clamp(Duration::from_secs(1), MAX_GRANT);
         Registration {
             config,
             ids,
@@ -103,6 +111,7 @@ impl Registration {
             from_tag,
             cseq: 0,
             expires,
+            granted: None,
             state: RegState::Unregistered,
             challenge: None,
             challenges: 0,
@@ -120,11 +129,13 @@ impl Registration {
         self.send(now, false);
     }
 
-    /// Remove the binding (`Expires: 0`) and stop refreshing it.
+    /// Remove the binding (`Expires: 0`) and stop refreshing it. A REGISTER still on its way is
+    /// overtaken: the removal has the higher CSeq, and the answer to the older one is ignored.
     pub fn stop(&mut self, now: Instant) {
         let was = std::mem::replace(&mut self.state, RegState::Unregistered);
         self.next = None;
-        if matches!(was, RegState::Registered { .. }) {
+        self.challenges = 0;
+        if matches!(was, RegState::Registered { .. } | RegState::Registering) {
             self.send(now, true);
         }
     }
@@ -134,9 +145,14 @@ impl Registration {
         &self.state
     }
 
-    /// The expiry the carrier granted or will be asked for.
+    /// The expiry asked for.
     pub fn expires(&self) -> Duration {
         self.expires
+    }
+
+    /// The expiry the carrier granted last (bounded to ten seconds .. a day).
+    pub fn granted(&self) -> Option<Duration> {
+        self.granted
     }
 
     /// The next REGISTER to send (to the trunk's address, in a client transaction of its own).
@@ -181,20 +197,23 @@ impl Registration {
             return;
         }
         self.waiting = None;
-        if self.removing {
+        if self.removing && !matches!(code, 401 | 407) {
+            // Removed, or refused: either way nothing is refreshed any more.
             self.removing = false;
             return;
         }
         match code {
             200..=299 => {
-                let granted = granted(response, &self.config.contact).unwrap_or(self.expires);
-                self.expires = granted.max(Duration::from_secs(1));
+                let granted = granted(response, &self.config.contact)
+                    .unwrap_or(self.expires)
+                    .clamp(MIN_GRANT, MAX_GRANT);
+                self.granted = Some(granted);
                 self.failures = 0;
                 self.challenges = 0;
                 self.state = RegState::Registered {
-                    until: now + self.expires,
+                    until: now + granted,
                 };
-                self.next = Some(now + refresh_after(self.expires));
+                self.next = Some(now + refresh_after(granted));
             }
             401 | 407 => {
                 let header = if code == 401 {
@@ -214,7 +233,17 @@ impl Registration {
                     .as_ref()
                     .is_some_and(|(c, _, _)| c.nonce == ch.nonce);
                 self.challenges += 1;
-                if (answered_before && !ch.stale) || self.challenges > MAX_CHALLENGES {
+                let refused = (answered_before && !ch.stale) || self.challenges > MAX_CHALLENGES;
+                if self.removing {
+                    // The removal is answered once; refused again, the binding expires on its own.
+                    self.removing = false;
+                    if !refused {
+                        self.challenge = Some((ch, code == 407, 0));
+                        self.send(now, true);
+                    }
+                    return;
+                }
+                if refused {
                     return self.fail(
                         now,
                         "wrong credentials (the carrier refused them)".into(),
@@ -224,18 +253,22 @@ impl Registration {
                 self.challenge = Some((ch, code == 407, 0));
                 self.send(now, false);
             }
-            423 => match response
-                .headers
-                .get("Min-Expires")
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .filter(|&m| m > self.expires.as_secs() && m <= 86_400)
-            {
-                Some(min) => {
-                    self.expires = Duration::from_secs(min);
-                    self.send(now, false);
+            423 => {
+                self.challenges += 1;
+                match response
+                    .headers
+                    .get("Min-Expires")
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .map(Duration::from_secs)
+                    .filter(|&m| m > self.expires && m <= MAX_GRANT)
+                {
+                    Some(min) if self.challenges <= MAX_CHALLENGES => {
+                        self.expires = min;
+                        self.send(now, false);
+                    }
+                    _ => self.fail(now, "423 without a usable Min-Expires".into(), None),
                 }
-                None => self.fail(now, "423 without a usable Min-Expires".into(), None),
-            },
+            }
             _ => {
                 let retry_after = response
                     .headers

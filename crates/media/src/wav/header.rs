@@ -14,6 +14,10 @@ const FORMAT_PCM: u16 = 1;
 const FORMAT_ALAW: u16 = 6;
 const FORMAT_ULAW: u16 = 7;
 const FORMAT_EXTENSIBLE: u16 = 0xFFFE;
+/// The most chunks [`WavLayout::read_head`] walks looking for the samples.
+pub const MAX_HEAD_CHUNKS: usize = 64;
+/// The longest `fmt ` chunk taken (16 bytes, 18 or 40 with extensions).
+const MAX_FMT_CHUNK: u32 = 1024;
 /// How much of a file [`recover`] reads to find the data chunk.
 const RECOVER_PREFIX: u64 = 4096;
 
@@ -73,6 +77,58 @@ impl WavLayout {
     /// `total_len` its size. The data chunk must fit in the file.
     pub fn parse_head(prefix: &[u8], total_len: usize) -> Result<Self, WavError> {
         Self::parse_prefix(prefix, total_len, false)
+    }
+
+    /// Read and check the head of the WAV file `r` (of `total_len` bytes) without reading its
+    /// samples: chunks other than `fmt ` and `data` are skipped by seeking, however large (an upload
+    /// kept as it came may carry kilobytes of metadata before its samples). At most
+    /// [`MAX_HEAD_CHUNKS`] chunks are walked.
+    pub fn read_head<R: Read + Seek>(r: &mut R, total_len: u64) -> Result<Self, WavError> {
+        // The chunks that matter, laid end to end: parsed as one prefix by the one parser.
+        let mut compact = vec![0u8; 12];
+        r.read_exact(&mut compact).map_err(|_| WavError::NotWav)?;
+        let mut skipped = 0u64;
+        for _ in 0..MAX_HEAD_CHUNKS {
+            let mut head = [0u8; 8];
+            if r.read_exact(&mut head).is_err() {
+                break;
+            }
+            let size = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
+            let padded = u64::from(size) + u64::from(size & 1);
+            match &head[..4] {
+                b"data" => {
+                    compact.extend_from_slice(&head);
+                    let rest = total_len.saturating_sub(skipped);
+                    let rest = usize::try_from(rest).map_err(|_| WavError::TooLarge)?;
+                    let mut layout = Self::parse_head(&compact, rest)?;
+                    layout.data_offset = usize::try_from(skipped)
+                        .ok()
+                        .and_then(|s| layout.data_offset.checked_add(s))
+                        .ok_or(WavError::TooLarge)?;
+                    return Ok(layout);
+                }
+                b"fmt " => {
+                    if size > MAX_FMT_CHUNK {
+                        return Err(WavError::BadFmtChunk(size));
+                    }
+                    compact.extend_from_slice(&head);
+                    let at = compact.len();
+                    compact.resize(at + padded as usize, 0);
+                    r.read_exact(&mut compact[at..])
+                        .map_err(|_| WavError::Truncated(format!("fmt  chunk of {size} bytes")))?;
+                }
+                _ => {
+                    let to = i64::try_from(padded).map_err(|_| WavError::TooLarge)?;
+                    r.seek(SeekFrom::Current(to))
+                        .map_err(|_| WavError::Truncated("a chunk before the data".into()))?;
+                    skipped += 8 + padded;
+                }
+            }
+        }
+        // No data chunk where one was looked for: the one parser says what is missing.
+        Err(Self::parse_head(&compact, compact.len())
+            .err()
+            .unwrap_or(WavError::MissingChunk("data")))
     }
 
     /// Parse from `prefix`, the first bytes of a file of `total_len` bytes. With `to_end`, the
@@ -295,6 +351,49 @@ mod tests {
 
     fn g711_wav(code: u16, data: &[u8]) -> Vec<u8> {
         g711_file(code, data)
+    }
+
+    #[test]
+    fn a_head_read_from_a_file_skips_metadata_of_any_size_and_agrees_with_the_whole_parse() {
+        let samples: Vec<i16> = (0..800).map(|i| i as i16).collect();
+        let plain = encode(&samples, SampleFormat::Pcm16);
+        // RIFF, fmt, a 5001-byte LIST chunk (padded to even), then the data, as an editor writes it.
+        let mut meta = plain[..36].to_vec();
+        meta.extend_from_slice(b"LIST");
+        meta.extend_from_slice(&5001u32.to_le_bytes());
+        meta.extend(std::iter::repeat_n(b'x', 5002));
+        meta.extend_from_slice(&plain[36..]);
+        for bytes in [&plain, &meta] {
+            let whole = WavLayout::parse(bytes).unwrap();
+            let mut r = std::io::Cursor::new(bytes.to_vec());
+            let head = WavLayout::read_head(&mut r, bytes.len() as u64).unwrap();
+            assert_eq!(head, whole);
+            assert_eq!(head.data_len, 1600);
+        }
+        // A file cut inside its metadata, a fmt chunk claiming a megabyte, more chunks than are
+        // walked, and no data chunk: refused, never read whole.
+        let cut = &meta[..1000];
+        let mut r = std::io::Cursor::new(cut.to_vec());
+        assert!(WavLayout::read_head(&mut r, cut.len() as u64).is_err());
+        let mut fat = plain.clone();
+        fat[16..20].copy_from_slice(&(1u32 << 20).to_le_bytes());
+        let mut r = std::io::Cursor::new(fat.clone());
+        assert!(matches!(
+            WavLayout::read_head(&mut r, fat.len() as u64),
+            Err(WavError::BadFmtChunk(n)) if n == 1 << 20
+        ));
+        let mut many = plain[..36].to_vec();
+        for _ in 0..MAX_HEAD_CHUNKS {
+            many.extend_from_slice(b"JUNK\0\0\0\0");
+        }
+        many.extend_from_slice(&plain[36..]);
+        let mut r = std::io::Cursor::new(many.clone());
+        assert!(WavLayout::read_head(&mut r, many.len() as u64).is_err());
+        let mut r = std::io::Cursor::new(plain[..36].to_vec());
+        assert!(matches!(
+            WavLayout::read_head(&mut r, 36),
+            Err(WavError::MissingChunk("data"))
+        ));
     }
 
     #[test]

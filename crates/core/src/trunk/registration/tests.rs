@@ -124,7 +124,16 @@ fn registers_with_digest_and_refreshes_before_expiry_with_a_growing_nonce_count(
             until: t0 + Duration::from_secs(120)
         }
     );
-    assert_eq!(r.expires(), Duration::from_secs(120), "the carrier's grant");
+    assert_eq!(
+        r.granted(),
+        Some(Duration::from_secs(120)),
+        "the carrier's grant"
+    );
+    assert_eq!(
+        r.expires(),
+        Duration::from_secs(600),
+        "still what it asks for"
+    );
     // Refreshed at half of a short grant, with the same nonce and the next count: one REGISTER.
     let refresh = r.poll_timeout().unwrap();
     assert_eq!(refresh, t0 + Duration::from_secs(60));
@@ -293,4 +302,76 @@ fn stopping_removes_the_binding_and_nothing_is_refreshed_after() {
     r.handle_response(t0, &c.answer(&req));
     assert_eq!(r.state(), &RegState::Unregistered);
     assert_eq!(r.poll_timeout(), None);
+}
+
+#[test]
+fn absurd_grants_are_bounded_and_a_stop_overtakes_a_register_on_its_way() {
+    let t0 = epoch();
+    let mut r = Registration::new(config("right"), 17);
+    r.start(t0);
+    let req = r.poll_request().unwrap();
+    // A grant of u64::MAX seconds: taken as a day, no overflow.
+    let mut huge = Response::to_request(&req, StatusCode::OK, Some("x"));
+    huge.headers.push("Expires", "18446744073709551615");
+    r.handle_response(t0, &huge);
+    assert_eq!(r.granted(), Some(Duration::from_secs(86_400)));
+    assert_eq!(r.poll_timeout(), Some(t0 + Duration::from_secs(86_340)));
+    // A grant of 0 s: refreshed as if it were ten seconds, not every half second.
+    r.handle_timeout(r.poll_timeout().unwrap());
+    let req = r.poll_request().unwrap();
+    assert_eq!(
+        req.headers.get("Expires"),
+        Some("600"),
+        "asks for its own expiry again"
+    );
+    let mut zero = Response::to_request(&req, StatusCode::OK, Some("x"));
+    zero.headers.push("Expires", "0");
+    let t1 = t0 + Duration::from_secs(86_340);
+    r.handle_response(t1, &zero);
+    assert_eq!(r.poll_timeout(), Some(t1 + Duration::from_secs(5)));
+    // Stopped while a refresh is on its way: the removal overtakes it, its answer changes nothing.
+    r.handle_timeout(t1 + Duration::from_secs(5));
+    let refresh = r.poll_request().unwrap();
+    r.stop(t1 + Duration::from_secs(6));
+    let removal = r.poll_request().unwrap();
+    assert_eq!(removal.headers.get("Expires"), Some("0"));
+    r.handle_response(
+        t1,
+        &Response::to_request(&refresh, StatusCode::OK, Some("x")),
+    );
+    assert_eq!(r.state(), &RegState::Unregistered);
+    // The removal challenged: answered once, then done.
+    let mut c = Carrier::new(600);
+    let resp = c.answer(&removal);
+    assert_eq!(resp.status, StatusCode::UNAUTHORIZED);
+    r.handle_response(t1, &resp);
+    let again = r
+        .poll_request()
+        .expect("the removal answered with credentials");
+    assert_eq!(again.headers.get("Expires"), Some("0"));
+    assert!(again.headers.get("Authorization").is_some());
+    r.handle_response(t1, &c.answer(&again));
+    assert!(r.poll_request().is_none());
+    assert_eq!(
+        (r.state(), r.poll_timeout()),
+        (&RegState::Unregistered, None)
+    );
+}
+
+#[test]
+fn a_carrier_raising_min_expires_again_and_again_cannot_keep_parley_sending() {
+    let t0 = epoch();
+    let mut r = Registration::new(config("right"), 19);
+    r.start(t0);
+    let mut sent = 0;
+    while let Some(req) = r.poll_request() {
+        sent += 1;
+        assert!(sent < 10);
+        let asked: u64 = req.headers.get("Expires").unwrap().parse().unwrap();
+        let mut brief = Response::to_request(&req, StatusCode::new(423).unwrap(), Some("x"));
+        brief.headers.push("Min-Expires", &(asked + 1).to_string());
+        r.handle_response(t0, &brief);
+    }
+    assert_eq!(sent, 3, "two 423s answered, the third ends the attempt");
+    assert!(matches!(r.state(), RegState::Failed { .. }));
 }
