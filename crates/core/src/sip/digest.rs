@@ -142,6 +142,8 @@ fn digest_params(value: &str) -> Result<&str, DigestError> {
         .get(..6)
         .filter(|s| s.eq_ignore_ascii_case("digest"))
         .map(|_| &value[6..])
+        // `DigestX realm=...` is another scheme.
+        .filter(|rest| rest.is_empty() || rest.starts_with(char::is_whitespace))
         .ok_or(DigestError::Malformed("not a Digest scheme"))
 }
 
@@ -994,6 +996,7 @@ mod tests {
             r#"Digest nonce="n""#,
             "Dig",
             "Digé",
+            r#"DigestX realm="x", nonce="n""#,
             "",
         ] {
             assert!(Challenge::parse(bad).is_err(), "{bad}");
