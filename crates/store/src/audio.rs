@@ -257,7 +257,7 @@ impl Store {
     /// The recording's samples, to be played (`None`: not recorded, or unreadable).
     pub async fn audio_samples(&self, key: &AudioKey) -> Option<Arc<[i16]>> {
         match self.audio {
-            AudioPlace::Files => crate::read_audio(self.audio_file(key)?).await,
+            AudioPlace::Files => crate::switch::read_audio(self.audio_file(key)?).await,
             AudioPlace::Database => {
                 let name = key.name()?;
                 // One statement: a recording replaced meanwhile is read whole, old or new.

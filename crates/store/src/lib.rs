@@ -27,7 +27,7 @@ pub use copy::TableCounts;
 pub use db::{Backend, Location, SCHEMA_VERSION};
 pub use ma::{Announcement, Change, Group, Member, Vip};
 pub use outbox::{Channel, Event, OutboxItem, Webhook};
-pub use switch::{read_audio, read_wav, Take, TEND_EVERY};
+pub use switch::{Take, TEND_EVERY};
 pub use tokens::TokenInfo;
 pub use users::{
     hash_secret, unix_now, validate_extension, verify_secret, Disposal, NewUser, Privilege, User,

@@ -566,7 +566,7 @@ pub(crate) async fn fix_wav_header(path: PathBuf) -> Result<u64, WavError> {
 
 /// Read a WAV file (a greeting, a message, a take) as samples, off the runtime's threads; `None` if
 /// absent or unreadable.
-pub async fn read_audio(path: PathBuf) -> Option<Arc<[i16]>> {
+pub(crate) async fn read_audio(path: PathBuf) -> Option<Arc<[i16]>> {
     tokio::task::spawn_blocking(move || read_wav(&path))
         .await
         .ok()
@@ -574,7 +574,7 @@ pub async fn read_audio(path: PathBuf) -> Option<Arc<[i16]>> {
 }
 
 /// Read a WAV file as samples (blocking); `None` if absent or unreadable (logged).
-pub fn read_wav(path: &Path) -> Option<Arc<[i16]>> {
+fn read_wav(path: &Path) -> Option<Arc<[i16]>> {
     let bytes = std::fs::read(path).ok()?;
     match WavPlayer::from_wav_bytes(&bytes) {
         Ok(p) => Some(Arc::from(p.samples())),
