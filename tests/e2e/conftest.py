@@ -18,12 +18,20 @@ SIPP = ROOT / "tests" / "sipp"
 # scripts/postgres starts), every Parley of a test gets a database of its own on that server instead of
 # the SQLite file in its data directory.
 POSTGRES = os.environ.get("PARLEY_TEST_POSTGRES", "").rstrip("/")
-_ports = itertools.count(21000, 20)
+# Under pytest-xdist (scripts/test runs two workers) each worker has ranges of its own: signalling and
+# helper ports in 21000 + 4000·w, Parley's media in 30000 + 5000·w, baresip's media in 40000 + 10000·w.
+WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:] or 0)
+assert WORKER < 2, "the port plan has room for two workers"
+PORTS_LOW = 21000 + 4000 * WORKER
+_ports = itertools.count(PORTS_LOW, 20)
 
 
 def next_ports():
-    """A fresh block of 20 loopback ports per use, so tests never collide."""
-    return next(_ports)
+    """A fresh block of 20 loopback ports per use, so tests never collide (a test may reach 40 past its
+    block's start: the next blocks are free while it runs)."""
+    base = next(_ports)
+    assert base + 40 < PORTS_LOW + 4000, "out of test ports"
+    return base
 
 
 def pytest_configure(config):
@@ -73,8 +81,8 @@ class Parley:
         self.sip_port = base
         self.http_port = base + 1
         # 200 media ports in 30000-39999 (SIPp scenarios expect relay ports there; baresip's are above
-        # 40000), cycling: tests run one after another.
-        low = 30000 + ((base - 21000) // 20 % 50) * 200
+        # 40000), cycling through the worker's 5000: a worker runs its tests one after another.
+        low = 30000 + 5000 * WORKER + ((base - PORTS_LOW) // 20 % 25) * 200
         self.rtp = (low, low + 199)
         self.config = tmp / "parley.toml"
         self.config.write_text(toml_text(config))

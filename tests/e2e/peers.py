@@ -8,6 +8,8 @@ import subprocess
 import time
 import wave
 
+from conftest import WORKER
+
 
 def make_tone(path, freq, seconds=30):
     """A 16-bit 8 kHz mono sine WAV (baresip's aufile ends the call at EOF, so make it long)."""
@@ -54,7 +56,7 @@ class Baresip:
         self.dir = tmp / f"baresip-{name}"
         self.rec = self.dir / "rec"
         self.rec.mkdir(parents=True, exist_ok=True)
-        rtp_low = 40000 + (sip_port % 1000) * 20
+        rtp_low = 40000 + 10000 * WORKER + (sip_port % 500) * 20
         tone = make_tone(self.dir / "tone.wav", tone_hz, tone_secs)  # the call ends with the file
         (self.dir / "config").write_text(f"""poll_method epoll
 sip_listen 127.0.0.1:{sip_port}
