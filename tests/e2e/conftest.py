@@ -101,8 +101,9 @@ class Parley:
     def db_args(self):
         return ["--data", str(self.data)] + (["--database", self.database] if self.database else [])
 
-    def cli(self, *args, check=True):
-        r = subprocess.run([str(BIN), *self.db_args(), *args], capture_output=True, text=True, timeout=60)
+    def cli(self, *args, check=True, input=None):
+        r = subprocess.run([str(BIN), *self.db_args(), *args], capture_output=True, text=True, timeout=60,
+                           input=input)
         if check and r.returncode != 0:
             raise AssertionError(f"parley {args} failed: {r.stderr}")
         return r

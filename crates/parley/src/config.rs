@@ -67,6 +67,11 @@ pub struct Config {
     pub auth_failure_window_secs: u64,
     /// First lockout length in seconds (doubles with each repeat, up to a day).
     pub auth_lockout_secs: u64,
+    /// Seconds before a failed registration to a trunk is tried again (doubling with each further
+    /// failure).
+    pub trunk_retry_secs: u64,
+    /// The longest wait, in seconds, between attempts to register to a trunk.
+    pub trunk_retry_max_secs: u64,
     /// Ring a callee that is already in a call (its phone decides; many show a second call). When false,
     /// Parley answers 486 Busy Here itself.
     pub call_waiting: bool,
@@ -188,6 +193,8 @@ impl Default for Config {
             digest_algorithms: vec!["MD5".into()],
             dangerous_digest_rfc2069: false,
             call_waiting: true,
+            trunk_retry_secs: 20,
+            trunk_retry_max_secs: 600,
             auth_max_failures: 10,
             auth_failure_window_secs: 300,
             auth_lockout_secs: 300,

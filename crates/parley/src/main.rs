@@ -3,6 +3,7 @@
 
 mod config;
 mod notify_cli;
+mod trunk_cli;
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -69,7 +70,10 @@ enum Command {
     /// Webhooks: URLs that receive a signed JSON event for new, read and deleted messages.
     #[command(subcommand)]
     Webhook(notify_cli::WebhookCommand),
-    /// Show registrations and calls of a running server.
+    /// Trunks to carriers: add, change, list, remove, and their registrations' state.
+    #[command(subcommand)]
+    Trunk(trunk_cli::TrunkCommand),
+    /// Show registrations, trunks and calls of a running server.
     Status {
         /// HTTP address of the running server (default: from the config, else 127.0.0.1:8080).
         #[arg(long)]
@@ -308,6 +312,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Audit { limit } => audit(config, limit).await,
         Command::Outbox(cmd) => notify_cli::outbox(&config, cmd).await,
         Command::Webhook(cmd) => notify_cli::webhook(&config, cmd).await,
+        Command::Trunk(cmd) => trunk_cli::trunk(&config, cmd).await,
         Command::Status { http, json } => status(config, http, json),
     }
 }
@@ -835,6 +840,10 @@ fn status(config: Config, http: Option<String>, json: bool) -> Result<()> {
             shown(&r["user_agent"])
         );
     }
+    let trunks = st["trunks"].as_array().cloned().unwrap_or_default();
+    if !trunks.is_empty() {
+        trunk_cli::print_trunks(&trunks);
+    }
     let locks = st["lockouts"].as_array().cloned().unwrap_or_default();
     if !locks.is_empty() {
         println!("Lockouts ({}):", locks.len());
@@ -944,6 +953,15 @@ async fn serve(mut config: Config, args: ServeArgs) -> Result<()> {
         algorithms,
         dangerous_digest_rfc2069: config.dangerous_digest_rfc2069,
         call_waiting: config.call_waiting,
+        trunk_retry: parley_core::switch::TrunkRetry {
+            first: Duration::from_secs(config.trunk_retry_secs.max(1)),
+            max: Duration::from_secs(
+                config
+                    .trunk_retry_max_secs
+                    .max(config.trunk_retry_secs)
+                    .max(1),
+            ),
+        },
         guard: parley_core::guard::GuardConfig {
             max_failures: config.auth_max_failures.max(1),
             window: Duration::from_secs(config.auth_failure_window_secs),

@@ -21,6 +21,7 @@ const TABLES: &[(&str, &str)] = &[
     ("webhooks", "id"),
     ("outbox", "id"),
     ("call_records", "id"),
+    ("trunks", "name"),
 ];
 
 /// What a target column holds, from its declared type (a NULL is sent typed as its column is).

@@ -231,6 +231,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(8, "0008_forward_notes.sql"),
     migration!(9, "0009_recording_liveness.sql"),
     migration!(10, "0010_audio.sql"),
+    migration!(11, "0011_trunks.sql"),
 ];
 
 /// The newest schema version this build knows.

@@ -116,6 +116,7 @@ pub fn app(state: AppState) -> Router {
         .route("/health", get(health))
         .route("/api/v1/status", get(status))
         .route("/api/v1/mailboxes/{ext}/mwi", post(set_lamp))
+        .route("/api/v1/trunks/reload", post(reload_trunks))
         .route(
             "/Applications/inbound/{instance}/rest/{area}/{function}",
             any(callisto::handle),
@@ -173,6 +174,21 @@ async fn set_lamp(
         .await
         .map_err(|e| api_error(StatusCode::SERVICE_UNAVAILABLE, e))?;
     Ok(Json(serde_json::json!({ "phones": phones })))
+}
+
+/// The trunks changed in the store (the command line wrote them): the SIP server reads them now.
+async fn reload_trunks(
+    _: Operator,
+    State(s): State<AppState>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let control = s
+        .control
+        .as_ref()
+        .ok_or_else(|| api_error(StatusCode::SERVICE_UNAVAILABLE, "no SIP server"))?;
+    control
+        .send(Control::TrunksChanged)
+        .map_err(|_| api_error(StatusCode::SERVICE_UNAVAILABLE, "SIP server stopped"))?;
+    Ok(Json(serde_json::json!({ "reloading": true })))
 }
 
 /// MWI calibrate: tell every phone of mailbox `ext` that its lamp is on or off (whatever the counts

@@ -23,6 +23,8 @@ pub enum Control {
     /// An account was removed: its registrations and message-waiting subscriptions go now, not when
     /// they would lapse.
     AccountRemoved(String),
+    /// The trunks changed in the store: read them again now (rather than at the next minute).
+    TrunksChanged,
     /// Lift the lockouts of an account, mailbox or address (SIP digest and voicemail PIN guards);
     /// answers whether anything was locked or counted.
     Unlock {
@@ -43,6 +45,7 @@ impl fmt::Debug for Control {
                 .finish(),
             Control::MailboxChanged(m) => f.debug_tuple("MailboxChanged").field(m).finish(),
             Control::AccountRemoved(m) => f.debug_tuple("AccountRemoved").field(m).finish(),
+            Control::TrunksChanged => f.write_str("TrunksChanged"),
             Control::Unlock { what, .. } => f.debug_struct("Unlock").field("what", what).finish(),
         }
     }

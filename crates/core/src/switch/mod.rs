@@ -20,6 +20,7 @@ pub mod control;
 mod mwi;
 mod route;
 pub mod status;
+mod trunks;
 mod vm;
 
 #[cfg(test)]
@@ -47,6 +48,7 @@ use crate::vm::{Folder, Greetings, MailboxView, RecordResult, RecordingFor, VmCo
 pub use calls::Outcome;
 pub use control::{Control, Reply};
 pub use mwi::Counts;
+pub use trunks::TrunkRetry;
 
 /// Names one child of the switch: a B2BUA call or a voicemail call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -140,6 +142,8 @@ pub struct SwitchConfig {
     pub vm: VmSettings,
     /// Bounds on what one account or address may hold at once.
     pub limits: Limits,
+    /// When registrations to trunks retry after failures.
+    pub trunk_retry: TrunkRetry,
     /// Seed for tags, branches, Call-IDs and nonces.
     pub seed: u64,
 }
@@ -194,6 +198,11 @@ pub enum ClientRoute {
     Transfer {
         /// The voicemail call.
         call: CallId,
+    },
+    /// A REGISTER of Parley's to a trunk.
+    Register {
+        /// The registration (the switch's own number for it).
+        reg: u64,
     },
     /// Nothing waits for the answer.
     Ignore,
@@ -434,6 +443,7 @@ pub struct Switch {
     /// INVITE transactions waiting for a lookup, so that a CANCEL finds them.
     waiting_invites: HashMap<TxId, JobId>,
     mwi: mwi::Mwi,
+    trunks: trunks::Trunks,
     next_id: u64,
     out: VecDeque<Command>,
     changed: bool,
@@ -478,6 +488,7 @@ impl Switch {
             pending: HashMap::new(),
             waiting_invites: HashMap::new(),
             mwi: mwi::Mwi::default(),
+            trunks: trunks::Trunks::default(),
             next_id: 1,
             out: VecDeque::new(),
             changed: false,
@@ -498,6 +509,7 @@ impl Switch {
             .chain(vm)
             .chain(self.registrar.poll_timeout())
             .chain(self.mwi.poll_timeout())
+            .chain(self.trunks.poll_timeout())
             .min_by_key(|(t, _)| *t)
     }
 
@@ -509,6 +521,7 @@ impl Switch {
     /// Time is `now`: fire every timer that is due.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.mwi_timeouts(now);
+        self.trunk_timeouts(now);
         if !self.registrar.expire(now).is_empty() {
             self.changed = true;
         }
@@ -575,8 +588,10 @@ impl Switch {
         self.changed = true;
     }
 
-    /// End every call (BYE or a final response), before the server stops.
+    /// End every call (BYE or a final response) and remove Parley's registrations at the trunks,
+    /// before the server stops.
     pub fn shutdown(&mut self, now: Instant) {
+        self.unregister_all(now);
         let ids: Vec<CallId> = self.calls.keys().copied().collect();
         for id in ids {
             if let Some(c) = self.calls.get_mut(&id) {

@@ -194,6 +194,7 @@ impl Switch {
             ClientRoute::Transfer { call } if response.status >= 200 => {
                 self.transfer_result(now, *call, response.status)
             }
+            ClientRoute::Register { reg } => self.register_response(now, *reg, &response),
             _ => {}
         }
     }
@@ -223,6 +224,7 @@ impl Switch {
                 }
                 self.drive_call(now, call);
             }
+            ClientRoute::Register { reg } => self.register_failed(now, reg),
             ClientRoute::Ignore => {}
         }
     }

@@ -18,7 +18,7 @@ use crate::vm::{Audio, GreetingKind, Greetings, RecordEnd};
 const REALM: &str = "parley";
 const OFFER: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n";
 
-fn config() -> SwitchConfig {
+pub(super) fn config() -> SwitchConfig {
     SwitchConfig {
         local: LocalAddr {
             host: "192.0.2.1".into(),
@@ -44,6 +44,7 @@ fn config() -> SwitchConfig {
             ..VmSettings::default()
         },
         limits: Limits::default(),
+        trunk_retry: TrunkRetry::default(),
         seed: 42,
     }
 }

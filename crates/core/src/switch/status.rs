@@ -76,6 +76,25 @@ pub struct VoicemailView {
     pub packets_from_strangers: u64,
 }
 
+/// A trunk and its registration, as `parley trunk status` shows it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct TrunkView {
+    /// Its name.
+    pub name: String,
+    /// `registering` or `peer`.
+    pub kind: String,
+    /// Where its requests go (`udp:192.0.2.5:5060`), or its host and port when unresolved.
+    pub address: String,
+    /// `registered`, `registering`, `failed`, `unregistered`, or `peer` (no registration).
+    pub state: String,
+    /// Why it failed (`403 Forbidden`, `wrong credentials`, `no answer from the registrar`).
+    pub reason: Option<String>,
+    /// Seconds until the binding lapses, when registered.
+    pub expires_in: Option<u64>,
+    /// Seconds until the next attempt, when failed.
+    pub retry_in: Option<u64>,
+}
+
 /// Everything `parley status` shows.
 #[derive(Debug, Clone, Serialize, Default, PartialEq, Eq)]
 pub struct Status {
@@ -89,6 +108,8 @@ pub struct Status {
     pub voicemail: Vec<VoicemailView>,
     /// Live message-waiting subscriptions.
     pub mwi_subscriptions: usize,
+    /// The trunks and their registrations.
+    pub trunks: Vec<TrunkView>,
 }
 
 impl Switch {
@@ -182,6 +203,7 @@ impl Switch {
             lockouts,
             voicemail,
             mwi_subscriptions: self.mwi.len(),
+            trunks: self.trunk_views(now),
         }
     }
 }

@@ -1,7 +1,230 @@
 //! Outside lines: SIP trunks to carriers. A trunk is another kind of leg for the switch, not a special
-//! case in the shell. So far: [`registration`], Parley registering to a carrier with digest, without
-//! IO. Routing calls through trunks, inbound numbers and the toll-fraud guards build on it.
+//! case in the shell. So far: what a trunk is ([`TrunkConfig`], named by a [`TrunkName`]), and
+//! [`registration`], Parley registering to a carrier with digest, without IO, which the switch drives
+//! for every registering trunk. Routing calls through trunks, inbound numbers and the toll-fraud
+//! guards build on it.
 
 pub mod registration;
 
+use std::fmt;
+use std::net::IpAddr;
+use std::time::Duration;
+
 pub use registration::{RegState, Registration, RegistrationConfig};
+
+use crate::sip::digest::ClientSecret;
+use crate::target::Target;
+
+/// The longest trunk name.
+pub const MAX_NAME: usize = 32;
+
+/// Why a trunk's setting was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TrunkError {
+    /// The name is empty, too long or has other characters than letters, digits, `-`, `_`, `.`.
+    #[error("a trunk name is 1-{MAX_NAME} letters, digits, '-', '_' or '.'")]
+    Name,
+    /// The host is not a host name or an IP address.
+    #[error("'{0}' is not a host name or an IP address")]
+    Host(String),
+    /// A username for the carrier that could not be written into a SIP URI.
+    #[error("a username is 1-64 characters of letters, digits and - _ . ! ~ * ' ( ) + ; = $ ,")]
+    Username,
+}
+
+/// A trunk's name, as the administrator chose it (`carrier`, `backup-1`): the key of its row and of
+/// its registration, shown in `parley trunk status`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TrunkName(String);
+
+impl TrunkName {
+    /// A name, if it is 1-32 ASCII letters, digits, `-`, `_` or `.`.
+    pub fn new(name: &str) -> Result<TrunkName, TrunkError> {
+        let ok = !name.is_empty()
+            && name.len() <= MAX_NAME
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if ok {
+            Ok(TrunkName(name.to_string()))
+        } else {
+            Err(TrunkError::Name)
+        }
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for TrunkName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Check a carrier's host as written into URIs: a DNS name (letters, digits, `-`, `.`) or an IP
+/// address (an IPv6 one is written in brackets by [`uri_host`]).
+pub fn check_host(host: &str) -> Result<(), TrunkError> {
+    let name_ok = !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
+    if name_ok || host.parse::<IpAddr>().is_ok() {
+        Ok(())
+    } else {
+        Err(TrunkError::Host(crate::text::printable(host)))
+    }
+}
+
+/// Split `host`, `host:port` or `[v6]:port` (an outbound proxy as written) into a checked host and
+/// its port, if one is given.
+pub fn parse_host_port(s: &str) -> Result<(String, Option<u16>), TrunkError> {
+    let bad = || TrunkError::Host(crate::text::printable(s));
+    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+        let (h, after) = rest.split_once(']').ok_or_else(bad)?;
+        match after {
+            "" => (h, None),
+            p => (h, Some(p.strip_prefix(':').ok_or_else(bad)?)),
+        }
+    } else if s.matches(':').count() == 1 {
+        let (h, p) = s.split_once(':').ok_or_else(bad)?;
+        (h, Some(p))
+    } else {
+        (s, None)
+    };
+    let port = match port {
+        Some(p) => Some(p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(bad)?),
+        None => None,
+    };
+    check_host(host).map_err(|_| bad())?;
+    Ok((host.to_string(), port))
+}
+
+/// A checked host as it goes into a SIP URI (`[2001:db8::1]` for IPv6).
+pub fn uri_host(host: &str) -> String {
+    match host.parse::<IpAddr>() {
+        Ok(IpAddr::V6(v6)) => format!("[{v6}]"),
+        _ => host.to_string(),
+    }
+}
+
+/// Check the user part Parley writes for a carrier account (RFC 3261 unreserved and user-unreserved
+/// characters, no escapes).
+pub fn check_username(user: &str) -> Result<(), TrunkError> {
+    let ok = !user.is_empty()
+        && user.len() <= 64
+        && user
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.!~*'()+;=$,&".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(TrunkError::Username)
+    }
+}
+
+/// How Parley logs in to a carrier that wants registrations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrunkLogin {
+    /// The account at the carrier (the user of the REGISTER's To and From).
+    pub username: String,
+    /// The digest username when it differs from the account.
+    pub auth_username: Option<String>,
+    /// The digest password (never shown by `Debug`).
+    pub secret: ClientSecret,
+    /// The expiry asked for.
+    pub expires: Duration,
+}
+
+/// One trunk as the switch uses it: its name, where its requests go, how it logs in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrunkConfig {
+    /// Its name.
+    pub name: TrunkName,
+    /// The carrier's host (a checked DNS name or IP), the host of the URIs written towards it.
+    pub host: String,
+    /// The carrier's port (written into the registrar URI when it is not 5060).
+    pub port: u16,
+    /// Where its requests are sent: the host's (or the outbound proxy's) address, resolved by the
+    /// shell; `Err` says why it could not be.
+    pub target: Result<Target, String>,
+    /// Registering trunks log in; an IP peer does not.
+    pub login: Option<TrunkLogin>,
+    /// Addresses its calls may come from (an IP peer's; the target's address always counts).
+    pub peers: Vec<IpAddr>,
+}
+
+impl TrunkConfig {
+    /// `registering` or `peer`.
+    pub fn kind(&self) -> &'static str {
+        if self.login.is_some() {
+            "registering"
+        } else {
+            "peer"
+        }
+    }
+
+    /// The registrar URI (`sip:host` or `sip:host:port`).
+    pub fn registrar_uri(&self) -> String {
+        if self.port == 5060 {
+            format!("sip:{}", uri_host(&self.host))
+        } else {
+            format!("sip:{}:{}", uri_host(&self.host), self.port)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_hosts_and_usernames_are_checked() {
+        assert!(TrunkName::new("carrier-1.main_b").is_ok());
+        for bad in ["", "a b", "x/y", "é", &"a".repeat(33)] {
+            assert_eq!(TrunkName::new(bad), Err(TrunkError::Name), "{bad:?}");
+        }
+        for good in [
+            "sip.carrier.example",
+            "127.0.0.1",
+            "2001:db8::1",
+            "localhost",
+        ] {
+            assert!(check_host(good).is_ok(), "{good}");
+        }
+        for bad in ["", "a..b", "a b", "host:5060", "<x>", "a;b"] {
+            assert!(check_host(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(uri_host("2001:db8::1"), "[2001:db8::1]");
+        assert_eq!(
+            parse_host_port("proxy.example"),
+            Ok(("proxy.example".into(), None))
+        );
+        assert_eq!(
+            parse_host_port("10.0.0.1:5080"),
+            Ok(("10.0.0.1".into(), Some(5080)))
+        );
+        assert_eq!(
+            parse_host_port("[2001:db8::1]:5062"),
+            Ok(("2001:db8::1".into(), Some(5062)))
+        );
+        assert_eq!(
+            parse_host_port("2001:db8::1"),
+            Ok(("2001:db8::1".into(), None))
+        );
+        for bad in [
+            "", "x:", "x:0", "x:70000", "[::1", "[::1]x", "a b:5060", ":5060",
+        ] {
+            assert!(parse_host_port(bad).is_err(), "{bad:?}");
+        }
+        assert!(check_username("+4930123456").is_ok());
+        for bad in ["", "a@b", "a b", "a:b", "a>b"] {
+            assert!(check_username(bad).is_err(), "{bad:?}");
+        }
+    }
+}

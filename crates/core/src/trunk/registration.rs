@@ -129,6 +129,32 @@ impl Registration {
         self.send(now, false);
     }
 
+    /// Whether `config` registers the same binding as this registration (the same registrar, account,
+    /// Contact and transport), so that [`Registration::reconfigure`] can take it in place.
+    pub fn same_binding(&self, config: &RegistrationConfig) -> bool {
+        let c = &self.config;
+        c.registrar == config.registrar
+            && c.username == config.username
+            && c.contact == config.contact
+            && c.transport == config.transport
+    }
+
+    /// Take new settings for the same binding (a new password, expiry or retry times) and register
+    /// with them now, in the same dialog (Call-ID, next CSeq), as RFC 3261 §10.2.4 asks of refreshes:
+    /// the carrier replaces the binding, nothing is removed. A REGISTER on its way is overtaken, a
+    /// failure's back-off forgotten, and the challenge answered last dropped (it was answered with
+    /// the old credentials).
+    pub fn reconfigure(&mut self, now: Instant, config: RegistrationConfig) {
+        self.expires = config.expires.clamp(Duration::from_secs(1), MAX_GRANT);
+        self.config = config;
+        self.challenge = None;
+        self.challenges = 0;
+        self.failures = 0;
+        self.next = None;
+        self.state = RegState::Registering;
+        self.send(now, false);
+    }
+
     /// Remove the binding (`Expires: 0`) and stop refreshing it. A REGISTER still on its way is
     /// overtaken: the removal has the higher CSeq, and the answer to the older one is ignored.
     pub fn stop(&mut self, now: Instant) {
@@ -153,6 +179,12 @@ impl Registration {
     /// The expiry the carrier granted last (bounded to ten seconds .. a day).
     pub fn granted(&self) -> Option<Duration> {
         self.granted
+    }
+
+    /// Whether nothing is on its way or due: no REGISTER waiting for its answer, none to send, no timer
+    /// (a stopped registration whose removal was answered, or that had nothing to remove).
+    pub fn is_idle(&self) -> bool {
+        self.waiting.is_none() && self.next.is_none() && self.out.is_empty()
     }
 
     /// The next REGISTER to send (to the trunk's address, in a client transaction of its own).
@@ -383,4 +415,4 @@ fn refresh_after(expires: Duration) -> Duration {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -5,6 +5,7 @@
 //! on the signalling path.
 
 mod contain;
+mod trunks;
 mod worker;
 
 use std::collections::HashMap;
@@ -52,6 +53,7 @@ pub(super) enum Back {
     Accounts(JobId, Result<Vec<Option<Account>>, ()>),
     Counts(String, CountFor, Counts),
     Vm(CallId, VmInput),
+    Trunks(Vec<parley_core::trunk::TrunkConfig>),
     Lamp {
         mailbox: String,
         on: bool,
@@ -133,6 +135,8 @@ pub async fn run(
     };
     info!(listen = %config.listen, public_ip = %config.public_ip, "SIP server listening on UDP and TCP");
     let mut refresh = tokio::time::interval(Duration::from_secs(1));
+    // The first tick is at once: the trunks are read at start.
+    let mut trunk_reload = tokio::time::interval(trunks::RELOAD_EVERY);
     loop {
         let deadline = shell.next_deadline();
         tokio::select! {
@@ -145,6 +149,7 @@ pub async fn run(
             }
             Some(b) = back_rx.recv() => shell.back(b),
             Some(c) = control.recv() => shell.control(c),
+            _ = trunk_reload.tick() => shell.reload_trunks(),
             _ = sleep_until(deadline) => shell.timers(),
         }
         shell.carry_out();
@@ -279,6 +284,7 @@ impl Shell {
                 Some(id),
                 contain::contained_sync(|| sw.handle_voicemail(t, id, input)),
             ),
+            Back::Trunks(list) => (None, contain::contained_sync(|| sw.set_trunks(t, list))),
             Back::Lamp {
                 mailbox,
                 on,
@@ -317,6 +323,7 @@ impl Shell {
                 });
             }
             Control::MailboxChanged(m) => self.switch.mailbox_changed(&m),
+            Control::TrunksChanged => self.reload_trunks(),
             Control::AccountRemoved(ext) => {
                 let sw = &mut self.switch;
                 if let Some(fault) = contain::contained_sync(|| {
@@ -334,6 +341,21 @@ impl Shell {
                 reply(lifted);
             }
         }
+    }
+
+    /// Read the trunks from the store again (in a task of its own); the switch gets them whole. While
+    /// the database is away the trunks stay as they are.
+    fn reload_trunks(&self) {
+        let store = self.store.clone();
+        let back = self.back.clone();
+        tokio::spawn(async move {
+            match trunks::load(&store).await {
+                Ok(list) => {
+                    let _ = back.send(Back::Trunks(list));
+                }
+                Err(e) => warn!(error = %e, "cannot read the trunks; they stay as they were"),
+            }
+        });
     }
 
     fn timers(&mut self) {

@@ -25,19 +25,21 @@ fn config(password: &str) -> RegistrationConfig {
     }
 }
 
-/// The carrier: a digest registrar for one account that grants `grant` seconds.
-struct Carrier {
+/// The carrier: a digest registrar for account `4930123456` with password `right` that grants `grant`
+/// seconds (the switch's trunk tests use it too).
+pub(crate) struct Carrier {
     auth: DigestAuth,
     grant: u64,
     /// The clock of the carrier's nonces, in seconds.
     clock: u64,
     /// Whether it challenges with Proxy-Authenticate (407) rather than 401.
     proxy: bool,
-    accepted: u32,
+    /// REGISTERs accepted.
+    pub(crate) accepted: u32,
 }
 
 impl Carrier {
-    fn new(grant: u64) -> Carrier {
+    pub(crate) fn new(grant: u64) -> Carrier {
         Carrier {
             auth: DigestAuth::new("carrier.example", b"carrier-key", 300, vec![Algorithm::Md5]),
             grant,
@@ -47,7 +49,7 @@ impl Carrier {
         }
     }
 
-    fn answer(&mut self, req: &Request) -> Response {
+    pub(crate) fn answer(&mut self, req: &Request) -> Response {
         assert_eq!(req.method, Method::Register);
         let header = if self.proxy {
             "Proxy-Authorization"
@@ -374,4 +376,42 @@ fn a_carrier_raising_min_expires_again_and_again_cannot_keep_parley_sending() {
     }
     assert_eq!(sent, 3, "two 423s answered, the third ends the attempt");
     assert!(matches!(r.state(), RegState::Failed { .. }));
+}
+
+#[test]
+fn new_settings_for_the_same_binding_register_at_once_in_the_same_dialog_with_a_fresh_challenge() {
+    let t0 = epoch();
+    let mut r = Registration::new(config("wrong"), 7);
+    let mut c = Carrier::new(120);
+    r.start(t0);
+    let first = r.poll_request().unwrap();
+    let resp = c.answer(&first);
+    r.handle_response(t0, &resp);
+    exchange(&mut r, &mut c, t0);
+    assert!(matches!(r.state(), RegState::Failed { .. }));
+    let mut fixed = config("right");
+    fixed.expires = Duration::from_secs(900);
+    assert!(r.same_binding(&fixed));
+    r.reconfigure(t0, fixed);
+    assert_eq!(r.state(), &RegState::Registering);
+    let again = r.poll_request().unwrap();
+    assert_eq!(again.headers.get("Call-ID"), first.headers.get("Call-ID"));
+    assert!(again.headers.cseq().unwrap().0 > first.headers.cseq().unwrap().0);
+    assert_eq!(again.headers.get("Expires"), Some("900"));
+    assert!(
+        again.headers.get("Authorization").is_none(),
+        "not the old answer"
+    );
+    let resp = c.answer(&again);
+    r.handle_response(t0, &resp);
+    exchange(&mut r, &mut c, t0);
+    assert!(matches!(r.state(), RegState::Registered { .. }));
+    assert_eq!(
+        r.poll_timeout(),
+        Some(t0 + Duration::from_secs(60)),
+        "no back-off left over"
+    );
+    let mut elsewhere = config("right");
+    elsewhere.username = "other".into();
+    assert!(!r.same_binding(&elsewhere));
 }

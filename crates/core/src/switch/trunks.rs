@@ -1,0 +1,339 @@
+//! The switch's trunks: the set the administrator configured (replaced whole by
+//! [`Switch::set_trunks`]), and for each registering one its [`Registration`], whose REGISTERs become
+//! [`Command::Send`]s with a [`ClientRoute::Register`] and whose timers are the switch's. A trunk that
+//! changes or goes away removes its binding at the carrier first (`Expires: 0`); that registration is
+//! kept, apart, until its removal is answered or times out.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use super::status::TrunkView;
+use super::{ClientRoute, Command, Switch};
+use crate::sip::{Response, SipUri};
+use crate::target::{Target, Transport};
+use crate::trunk::{RegState, Registration, RegistrationConfig, TrunkConfig, TrunkName};
+
+/// When registrations to carriers retry after a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrunkRetry {
+    /// The first wait after a failure; each further failure doubles it.
+    pub first: Duration,
+    /// The longest wait.
+    pub max: Duration,
+}
+
+impl Default for TrunkRetry {
+    /// 20 seconds, doubling up to 10 minutes (a carrier that refuses us is not hammered, one that was
+    /// briefly away is back within a minute).
+    fn default() -> Self {
+        TrunkRetry {
+            first: Duration::from_secs(20),
+            max: Duration::from_secs(600),
+        }
+    }
+}
+
+/// At most this many removed or changed trunks wait for the answer to their un-REGISTER (each for
+/// at most a transaction's timeout); past it the oldest is forgotten.
+const MAX_RETIRING: usize = 64;
+
+/// A registration the switch drives, with where its REGISTERs go.
+#[derive(Debug)]
+struct Reg {
+    id: u64,
+    trunk: TrunkName,
+    target: Target,
+    reg: Registration,
+}
+
+/// A configured trunk.
+#[derive(Debug)]
+struct Line {
+    config: TrunkConfig,
+    reg: Option<Reg>,
+    /// Why a registering trunk cannot register (its host could not be resolved, …).
+    error: Option<String>,
+}
+
+/// Every trunk of the switch.
+#[derive(Debug, Default)]
+pub(super) struct Trunks {
+    lines: BTreeMap<TrunkName, Line>,
+    retiring: VecDeque<Reg>,
+    next_reg: u64,
+}
+
+impl Trunks {
+    fn regs(&self) -> impl Iterator<Item = &Reg> {
+        self.lines
+            .values()
+            .filter_map(|l| l.reg.as_ref())
+            .chain(self.retiring.iter())
+    }
+
+    fn regs_mut(&mut self) -> impl Iterator<Item = &mut Reg> {
+        self.lines
+            .values_mut()
+            .filter_map(|l| l.reg.as_mut())
+            .chain(self.retiring.iter_mut())
+    }
+
+    /// When a registration's timer is next due.
+    pub(super) fn poll_timeout(&self) -> Option<(Instant, &'static str)> {
+        self.regs()
+            .filter_map(|r| r.reg.poll_timeout())
+            .min()
+            .map(|t| (t, "trunk registration"))
+    }
+}
+
+impl Switch {
+    /// The trunks are now `trunks` (each name once; a later duplicate is ignored). A trunk whose
+    /// configuration is unchanged keeps its registration as it is; a new one starts registering now;
+    /// a changed or removed one removes its binding at the carrier.
+    pub fn set_trunks(&mut self, now: Instant, trunks: Vec<TrunkConfig>) {
+        let mut old = std::mem::take(&mut self.trunks.lines);
+        for config in trunks {
+            let name = config.name.clone();
+            if self.trunks.lines.contains_key(&name) {
+                continue;
+            }
+            match old.remove(&name) {
+                Some(line) if line.config == config => {
+                    self.trunks.lines.insert(name, line);
+                }
+                Some(line) => self.change_line(now, line, config),
+                None => self.add_line(now, config),
+            }
+        }
+        for (_, line) in old {
+            self.retire(now, line);
+        }
+        self.send_registers();
+        self.changed = true;
+    }
+
+    /// What a registering trunk's registration is (and where its REGISTERs go), or why it has none.
+    fn registration_config(
+        &self,
+        config: &TrunkConfig,
+    ) -> Option<Result<(Target, RegistrationConfig), String>> {
+        let login = config.login.as_ref()?;
+        let target = match &config.target {
+            Ok(t) => *t,
+            Err(e) => return Some(Err(e.clone())),
+        };
+        let Ok(registrar) = SipUri::parse(&config.registrar_uri()) else {
+            return Some(Err("the registrar URI is not valid".into()));
+        };
+        let local = &self.config.local;
+        let transport = match target.transport {
+            Transport::Udp => "",
+            Transport::Tcp => ";transport=tcp",
+            Transport::Tls => ";transport=tls",
+        };
+        Some(Ok((
+            target,
+            RegistrationConfig {
+                registrar,
+                username: login.username.clone(),
+                auth_username: login.auth_username.clone(),
+                secret: login.secret.clone(),
+                expires: login.expires,
+                retry_first: self.config.trunk_retry.first,
+                retry_max: self.config.trunk_retry.max,
+                contact: format!(
+                    "<sip:{}@{}:{}{transport}>",
+                    login.username, local.host, local.port
+                ),
+                via_host: format!("{}:{}", local.host, local.port),
+                transport: target.transport,
+            },
+        )))
+    }
+
+    fn add_line(&mut self, now: Instant, config: TrunkConfig) {
+        let name = config.name.clone();
+        let mut line = Line {
+            reg: None,
+            error: None,
+            config,
+        };
+        match self.registration_config(&line.config) {
+            None => {}
+            Some(Err(e)) => {
+                tracing::warn!(trunk = %name, error = %e, "the trunk cannot register");
+                line.error = Some(e);
+            }
+            Some(Ok((target, rc))) => {
+                let mut reg = Registration::new(rc, self.ids.next_u64());
+                reg.start(now);
+                self.trunks.next_reg += 1;
+                line.reg = Some(Reg {
+                    id: self.trunks.next_reg,
+                    trunk: name.clone(),
+                    target,
+                    reg,
+                });
+                tracing::info!(trunk = %name, %target, "registering to the trunk");
+            }
+        }
+        self.trunks.lines.insert(name, line);
+    }
+
+    /// A trunk's configuration changed: a registration of the same binding at the same address takes
+    /// the new settings in place (one REGISTER, nothing removed); otherwise the old binding is
+    /// removed and the trunk starts anew.
+    fn change_line(&mut self, now: Instant, mut line: Line, config: TrunkConfig) {
+        let new = self.registration_config(&config);
+        if let (Some(r), Some(Ok((target, rc)))) = (line.reg.as_mut(), &new) {
+            if r.target == *target && r.reg.same_binding(rc) {
+                r.reg.reconfigure(now, rc.clone());
+                tracing::info!(trunk = %config.name, "the trunk's settings changed; registering with them");
+                line.config = config;
+                line.error = None;
+                let name = line.config.name.clone();
+                self.trunks.lines.insert(name, line);
+                return;
+            }
+        }
+        self.retire(now, line);
+        self.add_line(now, config);
+    }
+
+    /// A trunk changed or went: its binding at the carrier is removed.
+    fn retire(&mut self, now: Instant, line: Line) {
+        let Some(mut r) = line.reg else { return };
+        r.reg.stop(now);
+        if !r.reg.is_idle() {
+            if self.trunks.retiring.len() == MAX_RETIRING {
+                self.trunks.retiring.pop_front();
+            }
+            self.trunks.retiring.push_back(r);
+        }
+    }
+
+    /// Send what the registrations want sent; forget retired ones that are done.
+    fn send_registers(&mut self) {
+        let mut sends = Vec::new();
+        for r in self.trunks.regs_mut() {
+            while let Some(request) = r.reg.poll_request() {
+                sends.push(Command::Send {
+                    request,
+                    target: r.target,
+                    route: ClientRoute::Register { reg: r.id },
+                });
+            }
+        }
+        self.out.extend(sends);
+        self.trunks.retiring.retain(|r| !r.reg.is_idle());
+    }
+
+    /// A carrier's answer to a REGISTER.
+    pub(super) fn register_response(&mut self, now: Instant, id: u64, response: &Response) {
+        if let Some(r) = self.trunks.regs_mut().find(|r| r.id == id) {
+            let before = r.reg.state().clone();
+            r.reg.handle_response(now, response);
+            if *r.reg.state() != before {
+                log_state(&r.trunk, r.reg.state(), now);
+                self.changed = true;
+            }
+        }
+        self.send_registers();
+    }
+
+    /// A REGISTER's transaction ended without an answer.
+    pub(super) fn register_failed(&mut self, now: Instant, id: u64) {
+        if let Some(r) = self.trunks.regs_mut().find(|r| r.id == id) {
+            r.reg.handle_failed(now);
+            log_state(&r.trunk, r.reg.state(), now);
+            self.changed = true;
+        }
+        self.send_registers();
+    }
+
+    /// Refresh and retry registrations that are due.
+    pub(super) fn trunk_timeouts(&mut self, now: Instant) {
+        let mut fired = false;
+        for r in self.trunks.regs_mut() {
+            if r.reg.poll_timeout().is_some_and(|t| t <= now) {
+                r.reg.handle_timeout(now);
+                fired = true;
+            }
+        }
+        if fired {
+            self.changed = true;
+            self.send_registers();
+        }
+    }
+
+    /// Remove every binding at the carriers (the server stops).
+    pub(super) fn unregister_all(&mut self, now: Instant) {
+        let lines = std::mem::take(&mut self.trunks.lines);
+        for (_, line) in lines {
+            self.retire(now, line);
+        }
+        self.send_registers();
+    }
+
+    /// The trunks as `parley trunk status` shows them.
+    pub(super) fn trunk_views(&self, now: Instant) -> Vec<TrunkView> {
+        self.trunks
+            .lines
+            .values()
+            .map(|l| {
+                let mut v = TrunkView {
+                    name: l.config.name.to_string(),
+                    kind: l.config.kind().into(),
+                    address: match &l.config.target {
+                        Ok(t) => t.to_string(),
+                        Err(_) => format!("{}:{}", l.config.host, l.config.port),
+                    },
+                    state: "peer".into(),
+                    reason: l.error.clone(),
+                    expires_in: None,
+                    retry_in: None,
+                };
+                if l.config.login.is_some() {
+                    v.state = "failed".into();
+                }
+                if let Some(r) = &l.reg {
+                    match r.reg.state() {
+                        RegState::Unregistered => v.state = "unregistered".into(),
+                        RegState::Registering => v.state = "registering".into(),
+                        RegState::Registered { until } => {
+                            v.state = "registered".into();
+                            v.expires_in = Some(until.saturating_duration_since(now).as_secs());
+                        }
+                        RegState::Failed { reason, retry_at } => {
+                            v.state = "failed".into();
+                            v.reason = Some(reason.clone());
+                            v.retry_in = Some(retry_at.saturating_duration_since(now).as_secs());
+                        }
+                    }
+                }
+                v
+            })
+            .collect()
+    }
+}
+
+fn log_state(trunk: &TrunkName, state: &RegState, now: Instant) {
+    match state {
+        RegState::Registered { until } => tracing::info!(
+            %trunk,
+            expires_in = until.saturating_duration_since(now).as_secs(),
+            "registered to the trunk"
+        ),
+        RegState::Failed { reason, retry_at } => tracing::warn!(
+            %trunk,
+            %reason,
+            retry_in = retry_at.saturating_duration_since(now).as_secs(),
+            "registration to the trunk failed"
+        ),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,317 @@
+//! `parley trunk ...`: trunks to carriers, kept in the database (their source of truth). `add`, `set`,
+//! `remove` and `list` work on the database with or without a running server, and then tell a running
+//! server on this machine to read the trunks again (every node also reads them each minute);
+//! `status` asks the running server where each registration stands. A trunk's password is written,
+//! never shown: `list` says only whether one is set.
+
+use std::io::BufRead;
+use std::net::IpAddr;
+
+use anyhow::{bail, Context, Result};
+use clap::Subcommand;
+use parley_core::sip::digest::ClientSecret;
+use parley_store::{Trunk, TrunkChanges};
+
+use crate::config::Config;
+use crate::{audit_cli, http_request, shown};
+
+#[derive(Subcommand)]
+pub enum TrunkCommand {
+    /// Add a trunk: registering (with --username and a password) or an IP peer (--peer).
+    Add {
+        /// Its name (letters, digits, '-', '_', '.').
+        name: String,
+        /// The carrier's host name or IP address.
+        #[arg(long)]
+        host: String,
+        #[command(flatten)]
+        settings: Settings,
+    },
+    /// Change a trunk (only what is given changes).
+    Set {
+        /// Its name.
+        name: String,
+        /// The carrier's host name or IP address.
+        #[arg(long)]
+        host: Option<String>,
+        #[command(flatten)]
+        settings: Settings,
+        /// Enable or disable it (a disabled trunk neither registers nor carries calls).
+        #[arg(long)]
+        enabled: Option<crate::OnOff>,
+    },
+    /// List the trunks as configured (passwords are never shown).
+    List,
+    /// Remove a trunk (a running server removes its registration at the carrier).
+    Remove {
+        /// Its name.
+        name: String,
+        /// HTTP address of the running server to tell (default: from the config, else
+        /// 127.0.0.1:8080).
+        #[arg(long)]
+        http: Option<String>,
+    },
+    /// Where each trunk's registration stands, from the running server.
+    Status {
+        /// HTTP address of the running server (default: from the config, else 127.0.0.1:8080).
+        #[arg(long)]
+        http: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// The settings `add` and `set` share.
+#[derive(clap::Args)]
+pub struct Settings {
+    /// The carrier's port (default 5060).
+    #[arg(long)]
+    port: Option<u16>,
+    /// udp or tcp (default udp).
+    #[arg(long)]
+    transport: Option<String>,
+    /// Send requests to this outbound proxy (host or host:port) instead of the host; empty clears.
+    #[arg(long)]
+    proxy: Option<String>,
+    /// Register to the carrier (on: needs --username and a password) or be an IP peer (off).
+    /// Default: on when a username is given.
+    #[arg(long)]
+    register: Option<crate::OnOff>,
+    /// The account at the carrier; empty clears.
+    #[arg(long)]
+    username: Option<String>,
+    /// The digest username, when it differs from the account; empty clears.
+    #[arg(long)]
+    auth_username: Option<String>,
+    /// The password (visible to other users of this machine while the command runs: prefer
+    /// --password-stdin).
+    #[arg(long, conflicts_with = "password_stdin")]
+    password: Option<String>,
+    /// Read the password from the first line of standard input.
+    #[arg(long)]
+    password_stdin: bool,
+    /// Registration expiry asked for, in seconds (60-86400, default 3600).
+    #[arg(long)]
+    expires: Option<u32>,
+    /// Addresses the trunk's calls may come from (an IP peer's), replacing the list; repeat or use
+    /// commas; `none` clears.
+    #[arg(long = "peer", value_delimiter = ',')]
+    peers: Vec<String>,
+    /// HTTP address of the running server to tell (default: from the config, else 127.0.0.1:8080).
+    #[arg(long)]
+    http: Option<String>,
+}
+
+impl Settings {
+    fn password(&self) -> Result<Option<ClientSecret>> {
+        if self.password_stdin {
+            let mut line = String::new();
+            std::io::stdin()
+                .lock()
+                .read_line(&mut line)
+                .context("cannot read the password from standard input")?;
+            return Ok(Some(ClientSecret::new(line.trim_end_matches(['\r', '\n']))));
+        }
+        Ok(self.password.clone().map(ClientSecret::new))
+    }
+
+    fn peers(&self) -> Result<Option<Vec<IpAddr>>> {
+        if self.peers.is_empty() {
+            return Ok(None);
+        }
+        self.peers
+            .iter()
+            .map(|p| p.trim())
+            .filter(|p| !p.is_empty() && !p.eq_ignore_ascii_case("none"))
+            .map(|p| {
+                p.parse()
+                    .with_context(|| format!("{p:?} is not an IP address"))
+            })
+            .collect::<Result<Vec<_>>>()
+            .map(Some)
+    }
+
+    fn changes(&self) -> Result<TrunkChanges> {
+        let clearable = |v: &Option<String>| {
+            v.as_ref()
+                .map(|s| Some(s.trim().to_string()).filter(|s| !s.is_empty()))
+        };
+        Ok(TrunkChanges {
+            port: self.port,
+            transport: self.transport.as_ref().map(|t| t.to_ascii_lowercase()),
+            proxy: clearable(&self.proxy),
+            register: self.register.map(crate::OnOff::on),
+            username: clearable(&self.username),
+            auth_username: clearable(&self.auth_username),
+            password: self.password()?.map(Some),
+            expires: self.expires,
+            peers: self.peers()?,
+            ..TrunkChanges::default()
+        })
+    }
+}
+
+pub async fn trunk(config: &Config, cmd: TrunkCommand) -> Result<()> {
+    if let TrunkCommand::Status { http, json } = cmd {
+        return status(config, http, json);
+    }
+    let store = config.open_store().await?;
+    let result = async {
+        let http = match &cmd {
+            TrunkCommand::Add { settings, .. } | TrunkCommand::Set { settings, .. } => {
+                settings.http.clone()
+            }
+            TrunkCommand::Remove { http, .. } => http.clone(),
+            _ => None,
+        };
+        match cmd {
+            TrunkCommand::Add {
+                name,
+                host,
+                settings,
+            } => {
+                let mut changes = settings.changes()?;
+                if changes.register.is_none() {
+                    changes.register = Some(matches!(changes.username, Some(Some(_))));
+                }
+                let mut t = Trunk::peer(&name, host.trim());
+                changes.apply(&mut t);
+                store.add_trunk(&t).await?;
+                audit_cli(&store, "trunk.add", &name, &describe(&t)).await;
+                println!("added trunk {name} ({})", kind(&t));
+            }
+            TrunkCommand::Set {
+                name,
+                host,
+                settings,
+                enabled,
+            } => {
+                let mut changes = settings.changes()?;
+                changes.host = host.map(|h| h.trim().to_string());
+                changes.enabled = enabled.map(crate::OnOff::on);
+                let password_changed = changes.password.is_some();
+                if !store.update_trunk(&name, changes).await? {
+                    bail!("no trunk named {name}");
+                }
+                let t = store.trunk(&name).await?.context("the trunk went away")?;
+                let mut detail = describe(&t);
+                if password_changed {
+                    detail.push_str(", password changed");
+                }
+                audit_cli(&store, "trunk.set", &name, &detail).await;
+                println!("changed trunk {name}");
+            }
+            TrunkCommand::List => {
+                println!(
+                    "{:<16} {:<12} {:<28} {:<5} {:<20} {:<8} {:<8} PEERS",
+                    "NAME", "KIND", "HOST", "TRANS", "USERNAME", "PASSWORD", "ENABLED"
+                );
+                for t in store.trunks().await? {
+                    println!(
+                        "{:<16} {:<12} {:<28} {:<5} {:<20} {:<8} {:<8} {}",
+                        t.name,
+                        kind(&t),
+                        format!("{}:{}", t.host, t.port),
+                        t.transport,
+                        t.username.as_deref().unwrap_or("-"),
+                        if t.password.is_some() { "set" } else { "-" },
+                        if t.enabled { "yes" } else { "no" },
+                        t.peers
+                            .iter()
+                            .map(IpAddr::to_string)
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    );
+                }
+                return Ok(());
+            }
+            TrunkCommand::Remove { name, .. } => {
+                if !store.remove_trunk(&name).await? {
+                    bail!("no trunk named {name}");
+                }
+                audit_cli(&store, "trunk.remove", &name, "").await;
+                println!("removed trunk {name}");
+            }
+            TrunkCommand::Status { .. } => unreachable!("answered above"),
+        }
+        tell_server(config, http);
+        Ok(())
+    }
+    .await;
+    store.close().await;
+    result
+}
+
+fn kind(t: &Trunk) -> &'static str {
+    if t.register {
+        "registering"
+    } else {
+        "peer"
+    }
+}
+
+/// What the audit log says of a trunk: its settings, never its password.
+fn describe(t: &Trunk) -> String {
+    format!(
+        "{} {}:{} {}{}{}",
+        kind(t),
+        t.host,
+        t.port,
+        t.transport,
+        t.username
+            .as_ref()
+            .map_or(String::new(), |u| format!(" user {u}")),
+        if t.enabled { "" } else { " disabled" }
+    )
+}
+
+/// Ask a running server on this machine to read the trunks now; without one, say when it will.
+fn tell_server(config: &Config, http: Option<String>) {
+    match http_request(config, http, "POST", "/api/v1/trunks/reload", Some("{}")) {
+        Ok((200, _)) => println!("the running server reads the trunks now"),
+        _ => println!(
+            "(no running server here answered; a server reads the trunks at start and every minute)"
+        ),
+    }
+}
+
+fn status(config: &Config, http: Option<String>, json: bool) -> Result<()> {
+    let (code, body) = http_request(config, http, "GET", "/api/v1/status", None)?;
+    if code != 200 {
+        bail!("the server refused: {}", body.trim());
+    }
+    let st: serde_json::Value =
+        serde_json::from_str(&body).context("unexpected answer from the server")?;
+    let trunks = st["trunks"].as_array().cloned().unwrap_or_default();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&trunks)?);
+        return Ok(());
+    }
+    print_trunks(&trunks);
+    Ok(())
+}
+
+/// The trunks of a status, one line each (`parley status` and `parley trunk status`).
+pub fn print_trunks(trunks: &[serde_json::Value]) {
+    println!("Trunks ({}):", trunks.len());
+    for t in trunks {
+        let mut line = format!(
+            "  {:<16} {:<12} {:<28} {}",
+            shown(&t["name"]),
+            shown(&t["kind"]),
+            shown(&t["address"]),
+            shown(&t["state"])
+        );
+        if let Some(e) = t["expires_in"].as_u64() {
+            line.push_str(&format!(", expires in {e}s"));
+        }
+        if t["reason"].is_string() {
+            line.push_str(&format!(": {}", shown(&t["reason"])));
+        }
+        if let Some(r) = t["retry_in"].as_u64() {
+            line.push_str(&format!(", retry in {r}s"));
+        }
+        println!("{line}");
+    }
+}

@@ -1,0 +1,461 @@
+//! Trunks to carriers: the `trunks` table is their source of truth (`parley trunk` edits it; every
+//! node reads it). Every rule a trunk's settings must meet is checked here, once, before a row is
+//! written. The password is stored as given (digest challenges are answered with it) and leaves the
+//! store only inside a [`ClientSecret`], which `Debug` never shows.
+
+use std::net::IpAddr;
+
+use parley_core::sip::digest::ClientSecret;
+use parley_core::trunk::{self, TrunkName};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use crate::db::flag;
+use crate::{unix_now, Store, StoreError};
+
+/// The shortest and longest registration expiry an administrator may ask for.
+pub const EXPIRES_RANGE: std::ops::RangeInclusive<u32> = 60..=86_400;
+/// At most this many IP peer addresses per trunk.
+pub const MAX_PEERS: usize = 16;
+/// The longest trunk password.
+pub const MAX_PASSWORD: usize = 128;
+
+/// A trunk as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trunk {
+    /// Its name (the key).
+    pub name: String,
+    /// The carrier's host name or IP.
+    pub host: String,
+    /// The carrier's port.
+    pub port: u16,
+    /// `udp` or `tcp`.
+    pub transport: String,
+    /// Where requests go instead of the host (`host` or `host:port`).
+    pub proxy: Option<String>,
+    /// Whether Parley registers (needs a username and a password); otherwise an IP peer.
+    pub register: bool,
+    /// The account at the carrier.
+    pub username: Option<String>,
+    /// The digest username when it differs from the account.
+    pub auth_username: Option<String>,
+    /// The digest password.
+    pub password: Option<ClientSecret>,
+    /// The registration expiry asked for, in seconds.
+    pub expires: u32,
+    /// Addresses an IP peer's calls may come from (besides the host's own).
+    pub peers: Vec<IpAddr>,
+    /// Disabled trunks are kept but neither register nor carry calls.
+    pub enabled: bool,
+}
+
+impl Trunk {
+    /// A registering trunk with the defaults (UDP, port 5060, an hour's expiry).
+    pub fn registering(name: &str, host: &str, username: &str, password: &str) -> Trunk {
+        Trunk {
+            register: true,
+            username: Some(username.into()),
+            password: Some(ClientSecret::new(password)),
+            ..Trunk::peer(name, host)
+        }
+    }
+
+    /// An IP peer with the defaults.
+    pub fn peer(name: &str, host: &str) -> Trunk {
+        Trunk {
+            name: name.into(),
+            host: host.into(),
+            port: 5060,
+            transport: "udp".into(),
+            proxy: None,
+            register: false,
+            username: None,
+            auth_username: None,
+            password: None,
+            expires: 3600,
+            peers: Vec::new(),
+            enabled: true,
+        }
+    }
+
+    /// Every rule a trunk meets before it is stored.
+    pub fn check(&self) -> Result<(), StoreError> {
+        let invalid = |e: trunk::TrunkError| StoreError::Invalid(e.to_string());
+        TrunkName::new(&self.name).map_err(invalid)?;
+        trunk::check_host(&self.host).map_err(invalid)?;
+        if self.port == 0 {
+            return Err(StoreError::Invalid("a port is 1-65535".into()));
+        }
+        if !matches!(self.transport.as_str(), "udp" | "tcp") {
+            return Err(StoreError::Invalid(format!(
+                "transport is udp or tcp, not {:?}",
+                self.transport
+            )));
+        }
+        if let Some(p) = &self.proxy {
+            trunk::parse_host_port(p).map_err(invalid)?;
+        }
+        for user in [&self.username, &self.auth_username].into_iter().flatten() {
+            trunk::check_username(user).map_err(invalid)?;
+        }
+        if let Some(p) = &self.password {
+            let p = p.expose();
+            if p.is_empty() || p.chars().count() > MAX_PASSWORD || p.chars().any(char::is_control) {
+                return Err(StoreError::Invalid(format!(
+                    "a trunk password is 1-{MAX_PASSWORD} characters, none of them control characters"
+                )));
+            }
+        }
+        if self.register && (self.username.is_none() || self.password.is_none()) {
+            return Err(StoreError::Invalid(
+                "a registering trunk needs a username and a password".into(),
+            ));
+        }
+        if !EXPIRES_RANGE.contains(&self.expires) {
+            return Err(StoreError::Invalid(format!(
+                "expires is {}-{} seconds",
+                EXPIRES_RANGE.start(),
+                EXPIRES_RANGE.end()
+            )));
+        }
+        if self.peers.len() > MAX_PEERS {
+            return Err(StoreError::Invalid(format!(
+                "at most {MAX_PEERS} peer addresses"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Changes to a trunk (`None`: unchanged; `Some(None)`: cleared).
+#[derive(Debug, Clone, Default)]
+pub struct TrunkChanges {
+    /// New host.
+    pub host: Option<String>,
+    /// New port.
+    pub port: Option<u16>,
+    /// New transport.
+    pub transport: Option<String>,
+    /// New outbound proxy, or none.
+    pub proxy: Option<Option<String>>,
+    /// Register or be an IP peer.
+    pub register: Option<bool>,
+    /// New account, or none.
+    pub username: Option<Option<String>>,
+    /// New digest username, or none.
+    pub auth_username: Option<Option<String>>,
+    /// New password, or none.
+    pub password: Option<Option<ClientSecret>>,
+    /// New expiry.
+    pub expires: Option<u32>,
+    /// New peer addresses.
+    pub peers: Option<Vec<IpAddr>>,
+    /// Enable or disable.
+    pub enabled: Option<bool>,
+}
+
+impl TrunkChanges {
+    /// Apply the changes to `t` (unchecked: [`Trunk::check`] the result).
+    pub fn apply(self, t: &mut Trunk) {
+        macro_rules! take {
+            ($($f:ident),*) => { $( if let Some(v) = self.$f { t.$f = v; } )* };
+        }
+        take!(
+            host,
+            port,
+            transport,
+            proxy,
+            register,
+            username,
+            auth_username,
+            password,
+            expires,
+            peers,
+            enabled
+        );
+    }
+}
+
+fn row_to_trunk(r: &AnyRow) -> Trunk {
+    let text = |c: &str| r.try_get::<Option<String>, _>(c).ok().flatten();
+    Trunk {
+        name: r.get("name"),
+        host: r.get("host"),
+        port: u16::try_from(r.get::<i64, _>("port")).unwrap_or(5060),
+        transport: r.get("transport"),
+        proxy: text("proxy"),
+        register: flag(r, "register"),
+        username: text("username"),
+        auth_username: text("auth_username"),
+        password: text("password").map(ClientSecret::new),
+        expires: u32::try_from(r.get::<i64, _>("expires")).unwrap_or(3600),
+        peers: r
+            .get::<String, _>("peers")
+            .split(',')
+            .filter_map(|p| p.trim().parse().ok())
+            .collect(),
+        enabled: flag(r, "enabled"),
+    }
+}
+
+fn peers_text(peers: &[IpAddr]) -> String {
+    peers
+        .iter()
+        .map(IpAddr::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+impl Store {
+    /// Add a trunk (checked first).
+    pub async fn add_trunk(&self, t: &Trunk) -> Result<(), StoreError> {
+        t.check()?;
+        let r = sqlx::query(
+            "INSERT INTO trunks (name, host, port, transport, proxy, register, username, auth_username, \
+             password, expires, peers, enabled, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        )
+        .bind(&t.name)
+        .bind(&t.host)
+        .bind(i64::from(t.port))
+        .bind(&t.transport)
+        .bind(t.proxy.as_deref())
+        .bind(t.register)
+        .bind(t.username.as_deref())
+        .bind(t.auth_username.as_deref())
+        .bind(t.password.as_ref().map(ClientSecret::expose))
+        .bind(i64::from(t.expires))
+        .bind(peers_text(&t.peers))
+        .bind(t.enabled)
+        .bind(unix_now())
+        .execute(&self.pool)
+        .await;
+        match r {
+            Ok(_) => Ok(()),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(StoreError::Invalid(
+                format!("a trunk named {} exists already", t.name),
+            )),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Every trunk, by name.
+    pub async fn trunks(&self) -> Result<Vec<Trunk>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM trunks ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(row_to_trunk).collect())
+    }
+
+    /// One trunk.
+    pub async fn trunk(&self, name: &str) -> Result<Option<Trunk>, StoreError> {
+        let row = sqlx::query("SELECT * FROM trunks WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(row_to_trunk))
+    }
+
+    /// Change a trunk; the result is checked as a new one would be. False if there is no such trunk.
+    pub async fn update_trunk(
+        &self,
+        name: &str,
+        changes: TrunkChanges,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query("SELECT * FROM trunks WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(mut t) = row.as_ref().map(row_to_trunk) else {
+            return Ok(false);
+        };
+        changes.apply(&mut t);
+        t.check()?;
+        sqlx::query(
+            "UPDATE trunks SET host = $1, port = $2, transport = $3, proxy = $4, register = $5, \
+             username = $6, auth_username = $7, password = $8, expires = $9, peers = $10, enabled = $11 \
+             WHERE name = $12",
+        )
+        .bind(&t.host)
+        .bind(i64::from(t.port))
+        .bind(&t.transport)
+        .bind(t.proxy.as_deref())
+        .bind(t.register)
+        .bind(t.username.as_deref())
+        .bind(t.auth_username.as_deref())
+        .bind(t.password.as_ref().map(ClientSecret::expose))
+        .bind(i64::from(t.expires))
+        .bind(peers_text(&t.peers))
+        .bind(t.enabled)
+        .bind(name)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Remove a trunk. False if there is no such trunk.
+    pub async fn remove_trunk(&self, name: &str) -> Result<bool, StoreError> {
+        let r = sqlx::query("DELETE FROM trunks WHERE name = $1")
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() > 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn trunks_are_checked_stored_changed_and_removed_with_the_password_kept_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = crate::open_test(dir.path()).await;
+        let mut t = Trunk::registering("carrier", "sip.carrier.example", "4930123456", "pa$$ word");
+        t.peers = vec!["192.0.2.7".parse().unwrap(), "2001:db8::7".parse().unwrap()];
+        t.proxy = Some("[2001:db8::1]:5070".into());
+        s.add_trunk(&t).await.unwrap();
+        s.add_trunk(&Trunk::peer("pbx", "10.0.0.2")).await.unwrap();
+        assert_eq!(
+            s.trunks().await.unwrap(),
+            vec![t.clone(), Trunk::peer("pbx", "10.0.0.2")]
+        );
+        assert!(!format!("{:?}", s.trunk("carrier").await.unwrap()).contains("pa$$"));
+        let again = s.add_trunk(&t).await.unwrap_err();
+        assert!(again.to_string().contains("exists already"), "{again}");
+        // Changes: the result must be a valid trunk.
+        let changes = TrunkChanges {
+            port: Some(5080),
+            password: Some(Some(ClientSecret::new("new"))),
+            proxy: Some(None),
+            ..TrunkChanges::default()
+        };
+        assert!(s.update_trunk("carrier", changes).await.unwrap());
+        let got = s.trunk("carrier").await.unwrap().unwrap();
+        assert_eq!((got.port, got.proxy.as_deref()), (5080, None));
+        assert_eq!(got.password.unwrap().expose(), "new");
+        let clear = TrunkChanges {
+            password: Some(None),
+            ..TrunkChanges::default()
+        };
+        let e = s.update_trunk("carrier", clear).await.unwrap_err();
+        assert!(
+            e.to_string().contains("needs a username and a password"),
+            "{e}"
+        );
+        assert!(!s
+            .update_trunk("nobody", TrunkChanges::default())
+            .await
+            .unwrap());
+        assert!(s.remove_trunk("pbx").await.unwrap());
+        assert!(!s.remove_trunk("pbx").await.unwrap());
+        assert_eq!(s.trunks().await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn absurd_trunk_settings_are_refused_with_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = crate::open_test(dir.path()).await;
+        let ok = Trunk::registering("c", "carrier.example", "u", "p");
+        let cases: Vec<(Trunk, &str)> = vec![
+            (
+                Trunk {
+                    name: "a b".into(),
+                    ..ok.clone()
+                },
+                "trunk name",
+            ),
+            (
+                Trunk {
+                    name: "x".repeat(33),
+                    ..ok.clone()
+                },
+                "trunk name",
+            ),
+            (
+                Trunk {
+                    host: "evil.example>;x".into(),
+                    ..ok.clone()
+                },
+                "not a host",
+            ),
+            (
+                Trunk {
+                    port: 0,
+                    ..ok.clone()
+                },
+                "port",
+            ),
+            (
+                Trunk {
+                    transport: "sctp".into(),
+                    ..ok.clone()
+                },
+                "transport",
+            ),
+            (
+                Trunk {
+                    proxy: Some("p:99999".into()),
+                    ..ok.clone()
+                },
+                "not a host",
+            ),
+            (
+                Trunk {
+                    username: Some("a@b".into()),
+                    ..ok.clone()
+                },
+                "username",
+            ),
+            (
+                Trunk {
+                    auth_username: Some("a\r\nb".into()),
+                    ..ok.clone()
+                },
+                "username",
+            ),
+            (
+                Trunk {
+                    password: Some(ClientSecret::new("a\nb")),
+                    ..ok.clone()
+                },
+                "password",
+            ),
+            (
+                Trunk {
+                    password: Some(ClientSecret::new("x".repeat(129))),
+                    ..ok.clone()
+                },
+                "password",
+            ),
+            (
+                Trunk {
+                    username: None,
+                    ..ok.clone()
+                },
+                "needs a username",
+            ),
+            (
+                Trunk {
+                    expires: 5,
+                    ..ok.clone()
+                },
+                "expires",
+            ),
+            (
+                Trunk {
+                    peers: vec!["192.0.2.1".parse().unwrap(); 17],
+                    ..ok.clone()
+                },
+                "peer addresses",
+            ),
+        ];
+        for (t, why) in cases {
+            let e = s.add_trunk(&t).await.unwrap_err();
+            assert!(e.to_string().contains(why), "{t:?}: {e}");
+        }
+        assert!(s.trunks().await.unwrap().is_empty());
+    }
+}
