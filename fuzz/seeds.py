@@ -77,6 +77,8 @@ def wav(rate, channels, samples):
         + struct.pack("<I", len(data)) + data
 
 
+SEEDS["dialplan"] = [b"95855550123", b"9011442079460123", b"+4930123456", b"911", b"9911", b"0030123456",
+                     b"99005550123", b"101", b"*97"]
 SEEDS["wav_header"] = [wav(8000, 1, 400), wav(16000, 2, 200)]
 SEEDS["convert"] = [wav(8000, 1, 2000), wav(16000, 2, 1600), wav(44100, 1, 4410)]
 

@@ -4,11 +4,80 @@ import json
 import math
 import pathlib
 import socket
+import struct
 import subprocess
+import threading
 import time
 import wave
 
 from conftest import WORKER
+
+
+def ulaw(sample):
+    """G.711 µ-law encoding of one 16-bit sample."""
+    bias, clip = 0x84, 32635
+    sign = 0x80 if sample < 0 else 0
+    s = min(abs(sample), clip) + bias
+    exponent = max(0, min(7, int(math.log2(s)) - 7))
+    mantissa = (s >> (exponent + 3)) & 0x0F
+    return ~(sign | (exponent << 4) | mantissa) & 0xFF
+
+
+def ulaw_decode(byte):
+    """One G.711 µ-law byte as a 16-bit sample."""
+    u = ~byte & 0xFF
+    t = ((u & 0x0F) << 3) + 0x84
+    t <<= (u & 0x70) >> 4
+    return (0x84 - t) if u & 0x80 else (t - 0x84)
+
+
+def rtp(seq, ts, pt, payload, marker=False, ssrc=0x5EED):
+    return struct.pack("!BBHII", 0x80, (0x80 if marker else 0) | pt, seq & 0xFFFF, ts & 0xFFFFFFFF, ssrc) + payload
+
+
+def tone_frame(freq, n):
+    """20 ms of a µ-law tone, the `n`th frame."""
+    return bytes(ulaw(int(16000 * math.sin(2 * math.pi * freq * (n * 160 + i) / 8000))) for i in range(160))
+
+
+class RtpEnd:
+    """A far end's media (a carrier's, a mobile's): a UDP socket on 127.0.0.1 that keeps what it
+    receives (µ-law decoded) and sends a `tone_hz` tone, every 20 ms, back to whoever sent to it."""
+
+    def __init__(self, port, tone_hz):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", port))
+        self.sock.settimeout(0.02)
+        self.port = port
+        self.tone_hz = tone_hz
+        self.samples = []
+        self.peer = None
+        self.stop_flag = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        n = 0
+        next_send = time.time()
+        while not self.stop_flag.is_set():
+            try:
+                data, addr = self.sock.recvfrom(2048)
+                if len(data) > 12 and data[1] & 0x7F == 0:
+                    self.peer = addr
+                    self.samples.extend(ulaw_decode(b) for b in data[12:])
+            except OSError:
+                pass
+            if self.peer and time.time() >= next_send:
+                self.sock.sendto(rtp(n, n * 160, 0, tone_frame(self.tone_hz, n), marker=n == 0), self.peer)
+                n += 1
+                next_send += 0.02
+            elif not self.peer:
+                next_send = time.time()
+
+    def stop(self):
+        self.stop_flag.set()
+        self.thread.join(2)
+        self.sock.close()
 
 
 def make_tone(path, freq, seconds=30):

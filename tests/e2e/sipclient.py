@@ -99,6 +99,24 @@ class Client:
         self.send_raw(msg)
         return self.recv()
 
+    def final(self, first):
+        """The final response, from `first` (a response already read) on: provisional ones skipped."""
+        r = first
+        while r is not None and r[0] < 200:
+            r = self.recv()
+        return r
+
+    def call(self, user, password, number):
+        """INVITE `number` as `user` (answering Parley's 407); the final status and its headers."""
+        uri = f"sip:{number}@127.0.0.1:{self.server[1]}"
+        sdp = b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\n"
+        extra = "Content-Type: application/sdp\r\n"
+        st, h = self.final(self.request("INVITE", uri, user, extra=extra, body=sdp, to_user=number))
+        assert st == 407, st
+        st, h = self.final(self.authorized("INVITE", uri, user, password, header(h, "Proxy-Authenticate")[0],
+                                           proxy=True, extra=extra, body=sdp, to_user=number))
+        return st, h
+
     def authorized(self, method, uri, user, password, challenge, alg="MD5", proxy=False, **kw):
         params = dict(re.findall(r'(\w+)="?([^",]*)"?', challenge))
         realm, nonce = params["realm"], params["nonce"]

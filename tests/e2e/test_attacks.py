@@ -2,38 +2,19 @@
 neither heard nor answered (relay and Parley's own media end), a forged Via cannot redirect a lockout, a
 captured Authorization does not work twice, a hostile header does not end the server, upload bombs are
 refused with memory staying bounded, and a mailbox without a PIN is not opened from *98."""
-import math
 import socket
 import subprocess
 import struct
 import threading
 import time
 
-from peers import Baresip, dominant_frequency, goertzel, read_wav
+from peers import Baresip, dominant_frequency, goertzel, read_wav, rtp, tone_frame
 from sipclient import Client, header
 from test_json_api import call as http
 from test_voicemail import wait_for
 from vmhelp import own_lines
 
 STRANGER_HZ = 1700
-
-
-def ulaw(sample):
-    """G.711 µ-law encoding of one 16-bit sample."""
-    bias, clip = 0x84, 32635
-    sign = 0x80 if sample < 0 else 0
-    s = min(abs(sample), clip) + bias
-    exponent = max(0, min(7, int(math.log2(s)) - 7))
-    mantissa = (s >> (exponent + 3)) & 0x0F
-    return ~(sign | (exponent << 4) | mantissa) & 0xFF
-
-
-def rtp(seq, ts, pt, payload, marker=False, ssrc=0x5EED):
-    return struct.pack("!BBHII", 0x80, (0x80 if marker else 0) | pt, seq & 0xFFFF, ts & 0xFFFFFFFF, ssrc) + payload
-
-
-def tone_frame(freq, n):
-    return bytes(ulaw(int(16000 * math.sin(2 * math.pi * freq * (n * 160 + i) / 8000))) for i in range(160))
 
 
 class Stranger:

@@ -1,10 +1,12 @@
 """Trunks end to end: Parley registers to a carrier played by SIPp (a digest registrar that checks
 every REGISTER with verifyauth), configured with `parley trunk`, its state read with `parley trunk
 status` and `parley status`."""
+import hashlib
 import re
 
 import pytest
 
+from peers import Baresip, RtpEnd, dominant_frequency, read_wav, rms
 from vmhelp import wait_for
 
 ACCOUNT = "4930123456"
@@ -21,6 +23,24 @@ def registers(run):
     """The REGISTERs the carrier saw: (milliseconds since it started, 'ok' | 'bad')."""
     text = "\n".join(f.read_text(errors="replace") for f in run.cwd.glob("*_logs.log"))
     return [(int(ms), what) for ms, what in re.findall(r"REGISTER (\d+) (\w+)", text)]
+
+
+def md5(text):
+    return hashlib.md5(text.encode()).hexdigest()
+
+
+def check_invite_digest(run, user, password, uri):
+    """The carrier's side of digest (RFC 2617, qop=auth): the INVITE that answered the 407 carries
+    the right response for this nonce, the Request-URI and the trunk's password."""
+    log = "\n".join(f.read_text(errors="replace") for f in run.cwd.glob("*_messages.log"))
+    nonce = re.search(r'Proxy-Authenticate: Digest realm="carrier\.test", nonce="([^"]+)"', log).group(1)
+    answer = re.search(r"Proxy-Authorization: Digest ([^\r\n]+)", log).group(1)
+    got = dict(re.findall(r'(\w+)="?([^",]*)"?', answer))
+    assert (got["username"], got["realm"], got["nonce"], got["uri"], got["qop"]) == (
+        user, "carrier.test", nonce, uri, "auth"), got
+    ha1 = md5(f"{user}:carrier.test:{password}")
+    ha2 = md5(f"INVITE:{uri}")
+    assert got["response"] == md5(f"{ha1}:{nonce}:{got['nc']}:{got['cnonce']}:auth:{ha2}"), got
 
 
 def trunks(p):
@@ -121,3 +141,72 @@ def test_trunk_commands_refuse_absurd_settings_with_the_reason(parley_factory):
     dup = p.cli("trunk", "add", "pbx", "--host", "10.0.0.2", check=False)
     assert dup.returncode != 0 and "exists already" in dup.stderr
     assert re.search(r"pbx\s+peer\s+10\.0\.0\.2:5060\s+udp\s+-\s+-\s+yes\s+10\.0\.0\.2,10\.0\.0\.3", p.cli("trunk", "list").stdout)
+
+
+@pytest.mark.postgres
+def test_a_phone_dials_9_and_a_national_number_the_carrier_gets_e164_and_the_caller_id_and_both_hear_each_other(
+        parley_factory, sipp, tmp_path):
+    p = parley_factory(main_number="+15855550100")
+    p.add_user("100", "secret100")
+    p.cli("user", "set", "100", "--outside-number", "+15855550142")
+    # An IP peer that challenges the calls it takes (no registration), with the media at a test end
+    # that sends a 1000 Hz tone and keeps what it hears.
+    media = RtpEnd(p.sip_port + 18, 1000)
+    port = p.sip_port + 10
+    uas = sipp(p, "carrier_uas.xml", port=port, keys={"user": ACCOUNT, "password": "Trunk-s3cret!"},
+               subst={"number_re": r"\+15855550123", "caller_id_re": r"\+15855550142", "rtp": media.port})
+    p.cli("trunk", "add", "carrier", "--host", "127.0.0.1", "--port", str(port), "--register", "off",
+          "--username", ACCOUNT, "--password", "Trunk-s3cret!")
+    p.start()
+    wait_for(lambda: trunks(p).get("carrier", {}).get("state") == "peer", what="the trunk read")
+    phone = Baresip(tmp_path, "phone", p.sip_port + 6, p.sip_port + 9, p.sip_port, "100", "secret100", 440)
+    try:
+        wait_for(lambda: any(r["extension"] == "100" for r in p.status()["registrations"]), what="the phone")
+        phone.send("dial", f"sip:95855550123@127.0.0.1:{p.sip_port}")
+        phone.wait_event("CALL_ESTABLISHED", secs=15)
+        phone.drain(4.0)
+        calls = p.status()["calls"]
+        assert len(calls) == 1 and calls[0]["callee"] == "+15855550123", calls
+        assert calls[0]["packets_a_to_b"] > 100 and calls[0]["packets_b_to_a"] > 100, calls
+        phone.send("hangup")
+        phone.wait_event("CALL_CLOSED")
+        phone.drain(0.5)
+    finally:
+        phone.stop()
+        media.stop()
+    # The carrier's scenario checked the Request-URI and the caller ID; the answer to its 407 is right.
+    uas.assert_ok(timeout=10)
+    check_invite_digest(uas, ACCOUNT, "Trunk-s3cret!", f"sip:+15855550123@127.0.0.1:{port}")
+    # The carrier heard the phone's 440 Hz; the phone heard the carrier's 1000 Hz.
+    heard = media.samples[len(media.samples) // 4: len(media.samples) * 3 // 4]
+    assert len(heard) > 8000 * 2 and rms(heard) > 1000, len(heard)
+    freq, share = dominant_frequency(heard, 8000)
+    assert abs(freq - 440) <= 10 and share > 0.3, (freq, share)
+    samples, rate = read_wav(phone.recordings("dec")[-1])
+    middle = samples[len(samples) // 4: len(samples) * 3 // 4]
+    freq, share = dominant_frequency(middle, rate)
+    assert abs(freq - 1000) <= 10 and share > 0.3 and rms(middle) > 1000, (freq, share)
+
+
+def test_a_user_without_international_permission_gets_403_and_the_carrier_sees_nothing(parley_factory, sipp):
+    p = parley_factory()
+    p.add_user("100", "secret100")
+    port = p.sip_port + 10
+    uas = sipp(p, "carrier_uas.xml", port=port, keys={"user": ACCOUNT, "password": "x"},
+               subst={"number_re": "x", "caller_id_re": "x", "rtp": 4000})
+    p.cli("trunk", "add", "carrier", "--host", "127.0.0.1", "--port", str(port))
+    bad = p.cli("user", "set", "100", "--dial-class", "everything", check=False)
+    assert bad.returncode != 0 and "not a dialling class" in bad.stderr
+    p.start()
+    wait_for(lambda: trunks(p).get("carrier", {}).get("state") == "peer", what="the trunk read")
+    from sipclient import Client, header
+    for i, (number, reason) in enumerate([("9011442079460123", "international calls are not allowed"),
+                                          ("99005550123", "premium-rate calls are not allowed")]):
+        phone = Client(p.sip_port, p.sip_port + 2 + i)
+        status, headers = phone.call("100", "secret100", number)
+        # The reason is in a Warning (the SIP stack writes its own reason phrase).
+        assert status == 403 and header(headers, "Warning") == [f'399 127.0.0.1 "{reason}"'], (number, headers)
+        phone.close()
+    uas.proc.kill()
+    uas.wait()
+    assert not list(uas.cwd.glob("*_logs.log")) or "INVITE" not in uas.logs(), "the carrier saw no INVITE"

@@ -67,6 +67,17 @@ pub struct Config {
     pub auth_failure_window_secs: u64,
     /// First lockout length in seconds (doubles with each repeat, up to a day).
     pub auth_lockout_secs: u64,
+    /// The outside-line prefix (default `9`; empty: none, then only `+` numbers and emergency numbers
+    /// go out).
+    pub outside_prefix: String,
+    /// The home country (ISO 3166 code, default `US`): national numbers are read by its rules.
+    pub home_country: String,
+    /// Emergency numbers: always allowed, never held back by a limit.
+    pub emergency_numbers: Vec<String>,
+    /// The company's main number (E.164), shown outside for users without a number of their own.
+    pub main_number: Option<String>,
+    /// Premium-rate numbers may be dialled (by users allowed national calls).
+    pub allow_premium: bool,
     /// Seconds before a failed registration to a trunk is tried again (doubling with each further
     /// failure).
     pub trunk_retry_secs: u64,
@@ -193,6 +204,11 @@ impl Default for Config {
             digest_algorithms: vec!["MD5".into()],
             dangerous_digest_rfc2069: false,
             call_waiting: true,
+            outside_prefix: "9".into(),
+            home_country: "US".into(),
+            emergency_numbers: vec!["911".into(), "112".into()],
+            main_number: None,
+            allow_premium: false,
             trunk_retry_secs: 20,
             trunk_retry_max_secs: 600,
             auth_max_failures: 10,
@@ -260,6 +276,44 @@ impl Config {
             bail!("digest_algorithms must name at least one algorithm");
         }
         Ok(algs)
+    }
+
+    /// How calls are dialled outside, checked.
+    pub fn outside(&self) -> Result<parley_core::switch::OutsideSettings> {
+        let home =
+            parley_core::trunk::dialplan::country(&self.home_country).with_context(|| {
+                format!(
+                    "home_country {:?} is not an ISO 3166 country code",
+                    self.home_country
+                )
+            })?;
+        let prefix = self.outside_prefix.trim().to_string();
+        if !prefix.bytes().all(|b| b.is_ascii_digit()) || prefix.len() > 3 {
+            anyhow::bail!("outside_prefix must be up to 3 digits, got {prefix:?}");
+        }
+        if let Some(n) = &self.main_number {
+            parley_store::check_e164(n).context("main_number")?;
+        }
+        let emergency: Vec<String> = self
+            .emergency_numbers
+            .iter()
+            .map(|e| e.trim().to_string())
+            .collect();
+        if emergency
+            .iter()
+            .any(|e| e.is_empty() || e.len() > 6 || !e.bytes().all(|b| b.is_ascii_digit()))
+        {
+            anyhow::bail!("emergency_numbers are 1 to 6 digits each");
+        }
+        Ok(parley_core::switch::OutsideSettings {
+            dialplan: parley_core::trunk::dialplan::Dialplan {
+                prefix,
+                home,
+                emergency,
+            },
+            main_number: self.main_number.clone(),
+            allow_premium: self.allow_premium,
+        })
     }
 
     /// Voicemail settings for the SIP server.

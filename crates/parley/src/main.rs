@@ -216,6 +216,14 @@ enum UserCommand {
         /// Replace the privileges (admin, rest, groups, sms; `none` clears them); repeat or use commas.
         #[arg(long = "privilege", value_delimiter = ',')]
         privileges: Vec<String>,
+        /// What the user may dial outside: internal, national (or local) or international
+        /// (emergency numbers always go through; default national).
+        #[arg(long)]
+        dial_class: Option<String>,
+        /// The user's own outside number in E.164 (+15855550142), the caller ID callers outside see;
+        /// empty clears it (the company's main number is shown).
+        #[arg(long)]
+        outside_number: Option<String>,
     },
 }
 
@@ -653,15 +661,29 @@ async fn user_command(store: &Store, cmd: UserCommand, pin_min_len: usize) -> Re
             email,
             mobile,
             privileges,
+            dial_class,
+            outside_number,
         } => {
-            if name.is_none()
-                && password.is_none()
-                && pin.is_none()
-                && email.is_none()
-                && mobile.is_none()
-                && privileges.is_empty()
-            {
-                bail!("nothing to change: give --name, --password, --pin, --email, --mobile or --privilege");
+            let dialing = dial_class.is_some() || outside_number.is_some();
+            let account = name.is_some()
+                || password.is_some()
+                || pin.is_some()
+                || email.is_some()
+                || mobile.is_some()
+                || !privileges.is_empty();
+            if !account && !dialing {
+                bail!("nothing to change: give --name, --password, --pin, --email, --mobile, --privilege, --dial-class or --outside-number");
+            }
+            let class = match dial_class.as_deref() {
+                Some(c) => Some(parley_core::trunk::dialplan::DialClass::parse(c).with_context(
+                    || format!("{c:?} is not a dialling class: internal, national, local or international"),
+                )?),
+                None => None,
+            };
+            let number =
+                outside_number.map(|n| Some(n.trim().to_string()).filter(|n| !n.is_empty()));
+            if dialing && !store.set_dialing(&ext, class, number.clone()).await? {
+                bail!("extension {ext} does not exist");
             }
             check_pin(pin.as_deref(), pin_min_len, &ext)?;
             let privileges = if privileges.is_empty() {
@@ -687,19 +709,27 @@ async fn user_command(store: &Store, cmd: UserCommand, pin_min_len: usize) -> Re
                     p.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(",")
                 ));
             }
-            store
-                .update_user(
-                    &ext,
-                    &UserChanges {
-                        name,
-                        password,
-                        pin,
-                        email,
-                        mobile,
-                        privileges,
-                    },
-                )
-                .await?;
+            if let Some(c) = class {
+                changed.push(format!("dial_class={c}"));
+            }
+            if let Some(n) = &number {
+                changed.push(format!("outside_number={}", n.as_deref().unwrap_or("none")));
+            }
+            if account {
+                store
+                    .update_user(
+                        &ext,
+                        &UserChanges {
+                            name,
+                            password,
+                            pin,
+                            email,
+                            mobile,
+                            privileges,
+                        },
+                    )
+                    .await?;
+            }
             audit_cli(store, "user.set", &ext, &changed.join(" ")).await;
             println!("updated extension {ext}");
         }
@@ -953,6 +983,7 @@ async fn serve(mut config: Config, args: ServeArgs) -> Result<()> {
         algorithms,
         dangerous_digest_rfc2069: config.dangerous_digest_rfc2069,
         call_waiting: config.call_waiting,
+        outside: config.outside()?,
         trunk_retry: parley_core::switch::TrunkRetry {
             first: Duration::from_secs(config.trunk_retry_secs.max(1)),
             max: Duration::from_secs(

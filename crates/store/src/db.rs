@@ -232,6 +232,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(9, "0009_recording_liveness.sql"),
     migration!(10, "0010_audio.sql"),
     migration!(11, "0011_trunks.sql"),
+    migration!(12, "0012_dialing.sql"),
 ];
 
 /// The newest schema version this build knows.

@@ -30,7 +30,7 @@ pub use ma::{Announcement, Change, Group, Member, Vip};
 pub use outbox::{Channel, Event, OutboxItem, Webhook};
 pub use switch::{Take, TEND_EVERY};
 pub use tokens::TokenInfo;
-pub use trunks::{Trunk, TrunkChanges};
+pub use trunks::{check_e164, Trunk, TrunkChanges};
 pub use users::{
     hash_secret, unix_now, validate_extension, verify_secret, Disposal, NewUser, Privilege, User,
     UserChanges,

@@ -116,11 +116,17 @@ impl Store {
             return Ok(None);
         };
         let settings = self.mailbox_settings(name).await.unwrap_or_default();
+        let (dial_class, outside_number) = self
+            .dialing(name)
+            .await?
+            .unwrap_or((parley_core::trunk::dialplan::DialClass::Internal, None));
         Ok(Some(Account {
             name: user.name,
             always_prompt: settings.always_prompt,
             mark_read: settings.mark_read,
             greetings: self.greetings(name, &settings).await,
+            dial_class,
+            outside_number,
         }))
     }
 
@@ -147,6 +153,8 @@ impl Store {
                 always_prompt: true,
                 mark_read: false,
                 greetings: Greetings::default(),
+                dial_class: parley_core::trunk::dialplan::DialClass::Internal,
+                outside_number: None,
             }));
         }
         Ok(found)

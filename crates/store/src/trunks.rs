@@ -6,6 +6,7 @@
 use std::net::IpAddr;
 
 use parley_core::sip::digest::ClientSecret;
+use parley_core::trunk::dialplan::DialClass;
 use parley_core::trunk::{self, TrunkName};
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -305,6 +306,67 @@ impl Store {
     }
 }
 
+/// Check a number in E.164 (`+` and 8-15 digits), as a user's outside number is written.
+pub fn check_e164(n: &str) -> Result<(), StoreError> {
+    let digits = n.strip_prefix('+').unwrap_or("");
+    if (8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid(format!(
+            "{:?} is not a number in E.164 (+ and 8 to 15 digits)",
+            parley_core::text::printable(n)
+        )))
+    }
+}
+
+impl Store {
+    /// An account's dialling class and outside number (`None`: no such account).
+    pub async fn dialing(
+        &self,
+        ext: &str,
+    ) -> Result<Option<(DialClass, Option<String>)>, StoreError> {
+        let row = sqlx::query("SELECT dial_class, outside_number FROM users WHERE extension = $1")
+            .bind(ext)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| {
+            let class =
+                DialClass::parse(&r.get::<String, _>("dial_class")).unwrap_or(DialClass::Internal);
+            (
+                class,
+                r.try_get::<Option<String>, _>("outside_number")
+                    .ok()
+                    .flatten(),
+            )
+        }))
+    }
+
+    /// Change an account's dialling class and outside number (`Some(None)` clears it). False if
+    /// there is no such account.
+    pub async fn set_dialing(
+        &self,
+        ext: &str,
+        class: Option<DialClass>,
+        outside_number: Option<Option<String>>,
+    ) -> Result<bool, StoreError> {
+        if let Some(Some(n)) = &outside_number {
+            check_e164(n)?;
+        }
+        let Some((old_class, old_number)) = self.dialing(ext).await? else {
+            return Ok(false);
+        };
+        let class = class.unwrap_or(old_class);
+        let number = outside_number.unwrap_or(old_number);
+        sqlx::query("UPDATE users SET dial_class = $1, outside_number = $2 WHERE extension = $3")
+            .bind(class.as_str())
+            .bind(number)
+            .bind(ext)
+            .execute(&self.pool)
+            .await?;
+        Ok(true)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -352,6 +414,46 @@ mod tests {
         assert!(s.remove_trunk("pbx").await.unwrap());
         assert!(!s.remove_trunk("pbx").await.unwrap());
         assert_eq!(s.trunks().await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_accounts_dialling_class_and_outside_number_are_kept_and_checked() {
+        let (s, _dir) = crate::test_store(None).await;
+        assert_eq!(
+            s.dialing("101").await.unwrap(),
+            Some((DialClass::National, None)),
+            "the default"
+        );
+        assert!(s
+            .set_dialing(
+                "101",
+                Some(DialClass::International),
+                Some(Some("+15855550101".into()))
+            )
+            .await
+            .unwrap());
+        let a = s.switch_account("101").await.unwrap().unwrap();
+        assert_eq!(
+            (a.dial_class, a.outside_number.as_deref()),
+            (DialClass::International, Some("+15855550101"))
+        );
+        assert!(s.set_dialing("101", None, Some(None)).await.unwrap());
+        assert_eq!(
+            s.dialing("101").await.unwrap(),
+            Some((DialClass::International, None))
+        );
+        for bad in ["5855550101", "+1", "+1585555010x", "+1234567890123456"] {
+            assert!(
+                s.set_dialing("101", None, Some(Some(bad.into())))
+                    .await
+                    .is_err(),
+                "{bad}"
+            );
+        }
+        assert!(!s
+            .set_dialing("999", Some(DialClass::Internal), None)
+            .await
+            .unwrap());
     }
 
     #[tokio::test]

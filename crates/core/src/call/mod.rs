@@ -1,6 +1,7 @@
-//! A call between two extensions through Parley as a B2BUA: the caller's leg (A) and one forked leg per
-//! registered contact of the callee (B). Owns dialog state, forking, CANCEL, hold/resume re-INVITEs,
-//! BYE from either side and the no-answer timer. Never does IO: the shell feeds `handle_*` and drains
+//! A call through Parley as a B2BUA: the caller's leg (A) and one forked leg per registered contact
+//! of the callee, or a leg to a carrier through a trunk (B; an [`Outward`] leg answers the carrier's
+//! digest challenges). Owns dialog state, forking, CANCEL, hold/resume re-INVITEs, BYE from either
+//! side and the no-answer timer. Never does IO: the shell feeds `handle_*` and drains
 //! [`Call::poll_output`]; relay ports and randomness come in at creation.
 
 pub mod build;
@@ -13,6 +14,7 @@ pub use build::{Dialog, LocalAddr};
 
 use crate::ids::Ids;
 use crate::sdp::{AudioSession, Direction, LocalSdp, SdpError};
+use crate::sip::digest::{Challenge, ClientSecret};
 use crate::sip::header::NameAddr;
 use crate::sip::StatusCode;
 use crate::sip::{Method, Request, Response, SipUri};
@@ -40,7 +42,27 @@ pub struct ForkTarget {
     pub uri: SipUri,
     /// Where to send it (the registration's flow).
     pub target: Target,
+    /// A leg to the outside through a trunk: who the call is from and to as the carrier sees it, and
+    /// how to answer its challenges. `None`: a phone of Parley's own.
+    pub outward: Option<Outward>,
 }
+
+/// How a leg through a trunk presents itself to the carrier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outward {
+    /// The caller ID: the user of the From URI (`+15855550100`).
+    pub from_user: String,
+    /// The number called: the user of the To URI.
+    pub to_user: String,
+    /// The carrier's host, the host of both.
+    pub host: String,
+    /// The digest credentials for the carrier's 401/407 (username, password), if it has any.
+    pub auth: Option<(String, ClientSecret)>,
+}
+
+/// How many digest challenges one outside leg answers (a second challenge for a fresh answer means
+/// the credentials are wrong; the leg then fails with it).
+const MAX_LEG_CHALLENGES: u32 = 2;
 
 /// Everything needed to start a call.
 #[derive(Debug, Clone)]
@@ -169,6 +191,9 @@ struct Fork {
     state: ForkState,
     cancel_wanted: bool,
     remote: Option<AudioSession>,
+    /// The carrier's credentials (an outside leg), and how many challenges were answered.
+    auth: Option<(String, ClientSecret)>,
+    challenges: u32,
 }
 
 #[derive(Debug)]
@@ -294,13 +319,18 @@ impl Call {
         for fork in new.forks {
             let tag = call.ids.tag();
             let branch = call.ids.branch();
+            let (from_user, to_user, host) = match &fork.outward {
+                Some(o) => (o.from_user.as_str(), o.to_user.as_str(), o.host.as_str()),
+                None => (
+                    new.caller.as_str(),
+                    new.callee.as_str(),
+                    call.config.local.host.as_str(),
+                ),
+            };
             let mut dialog = Dialog {
                 call_id: call.ids.call_id(),
-                local: format!(
-                    "{display}<sip:{}@{}>;tag={tag}",
-                    new.caller, call.config.local.host
-                ),
-                remote: format!("<sip:{}@{}>", new.callee, call.config.local.host),
+                local: format!("{display}<sip:{from_user}@{host}>;tag={tag}"),
+                remote: format!("<sip:{to_user}@{host}>"),
                 remote_target: fork.uri.clone(),
                 route: Vec::new(),
                 local_cseq: 0,
@@ -311,7 +341,7 @@ impl Call {
                 &mut dialog,
                 Method::Invite,
                 &call.config.local,
-                &new.caller,
+                from_user,
                 &branch,
                 Some(body),
             );
@@ -327,6 +357,8 @@ impl Call {
                 state: ForkState::Calling,
                 cancel_wanted: false,
                 remote: None,
+                auth: fork.outward.and_then(|o| o.auth),
+                challenges: 0,
             });
         }
         call
@@ -626,6 +658,9 @@ impl Call {
             self.out.push_back(Output::Event(CallEvent::Answered));
             return;
         }
+        if matches!(status.as_u16(), 401 | 407) && self.answer_challenge(i, resp) {
+            return;
+        }
         // Final failure on this fork.
         self.forks[i].state = ForkState::Done;
         if self.state == State::Ringing && self.forks.iter().all(|f| f.state == ForkState::Done) {
@@ -635,6 +670,58 @@ impl Call {
             self.give_up_at = Some(now);
         }
         self.fork_failures.push(status);
+    }
+
+    /// A carrier challenged an outside leg's INVITE: send it again with the answer (the same dialog,
+    /// the next CSeq, a new branch), once per challenge and at most [`MAX_LEG_CHALLENGES`] times.
+    /// False when the leg cannot answer (a phone's leg, no credentials, no usable challenge, or
+    /// answered too often): the challenge is then the leg's failure.
+    fn answer_challenge(&mut self, i: usize, resp: &Response) -> bool {
+        let (header, answer_name) = if resp.status.as_u16() == 407 {
+            ("Proxy-Authenticate", "Proxy-Authorization")
+        } else {
+            ("WWW-Authenticate", "Authorization")
+        };
+        if self.state != State::Ringing || self.forks[i].cancel_wanted {
+            return false;
+        }
+        let fork = &mut self.forks[i];
+        let Some((user, secret)) = fork.auth.as_ref() else {
+            return false;
+        };
+        if fork.challenges >= MAX_LEG_CHALLENGES {
+            return false;
+        }
+        let Some(challenge) = Challenge::choose(resp.headers.get_all(header)) else {
+            return false;
+        };
+        fork.challenges += 1;
+        let cnonce = format!("{:016x}", self.ids.next_u64());
+        let uri = fork.invite.uri.to_string();
+        let value = challenge.answer(user, secret, "INVITE", &uri, 1, &cnonce);
+        fork.dialog.local_cseq += 1;
+        let mut invite = fork.invite.clone();
+        invite.headers.set(
+            "Via",
+            &self
+                .config
+                .local
+                .via(fork.dialog.transport, &self.ids.branch()),
+        );
+        invite
+            .headers
+            .set("CSeq", &format!("{} INVITE", fork.dialog.local_cseq));
+        invite.headers.remove("Authorization");
+        invite.headers.remove("Proxy-Authorization");
+        invite.headers.push(answer_name, &value);
+        fork.invite = invite.clone();
+        fork.state = ForkState::Calling;
+        self.out.push_back(Output::Request {
+            side: Side::B(i),
+            request: invite,
+            target: fork.target,
+        });
+        true
     }
 
     fn reinvite_response(&mut self, side: Side, cseq: u32, resp: &Response) {
@@ -708,8 +795,12 @@ impl Call {
         let mut all = self.fork_failures.iter().copied().chain([last]);
         if all.clone().any(|s| s.is_busy() && s != StatusCode::DECLINE) {
             StatusCode::BUSY_HERE
-        } else if all.any(|s| s == StatusCode::DECLINE) {
+        } else if all.clone().any(|s| s == StatusCode::DECLINE) {
             StatusCode::DECLINE
+        } else if all.any(|s| matches!(s.as_u16(), 401 | 407)) {
+            // A carrier that refused Parley's credentials: the outside line is out of service (its
+            // challenge is never passed to the caller, who has no business answering it).
+            StatusCode::SERVICE_UNAVAILABLE
         } else {
             StatusCode::TEMPORARILY_UNAVAILABLE
         }

@@ -98,6 +98,18 @@ impl serde::Serialize for Outcome {
     }
 }
 
+/// The legs that ring a callee's registered phones.
+pub(super) fn phone_forks(contacts: &[Binding]) -> Vec<ForkTarget> {
+    contacts
+        .iter()
+        .map(|b| ForkTarget {
+            uri: b.uri.clone(),
+            target: b.target,
+            outward: None,
+        })
+        .collect()
+}
+
 /// A call whose callee's phones are known, waiting for its relay.
 #[derive(Debug)]
 pub(super) struct Planned {
@@ -107,8 +119,10 @@ pub(super) struct Planned {
     pub(super) caller: String,
     pub(super) caller_name: Option<String>,
     pub(super) callee: String,
-    pub(super) contacts: Vec<Binding>,
-    /// The callee's account (its voicemail, should the call be diverted).
+    /// The legs to ring: the callee's phones, or a trunk.
+    pub(super) forks: Vec<ForkTarget>,
+    /// The callee's account (its voicemail, should the call be diverted); the caller's for a call to
+    /// the outside.
     pub(super) account: Account,
     pub(super) divert: bool,
 }
@@ -183,7 +197,7 @@ impl Switch {
             caller,
             caller_name,
             callee,
-            contacts,
+            forks,
             account,
             divert,
         } = *p;
@@ -192,7 +206,7 @@ impl Switch {
         let seed = self.ids.next_u64();
         let c = {
             let _g = span.enter();
-            info!(contacts = contacts.len(), "call started");
+            info!(legs = forks.len(), "call started");
             Call::new(
                 now,
                 self.call_config.clone(),
@@ -203,13 +217,7 @@ impl Switch {
                     caller,
                     caller_name: caller_name.clone(),
                     callee,
-                    forks: contacts
-                        .iter()
-                        .map(|b| ForkTarget {
-                            uri: b.uri.clone(),
-                            target: b.target,
-                        })
-                        .collect(),
+                    forks,
                     a_media_port: a_port,
                     b_media_port: b_port,
                     seed,

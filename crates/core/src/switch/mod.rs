@@ -18,6 +18,7 @@ mod auth;
 mod calls;
 pub mod control;
 mod mwi;
+mod outside;
 mod route;
 pub mod status;
 mod trunks;
@@ -113,6 +114,17 @@ impl Default for VmSettings {
     }
 }
 
+/// How calls to the outside are dialled and shown.
+#[derive(Debug, Clone, Default)]
+pub struct OutsideSettings {
+    /// The outside-line prefix, home country and emergency numbers.
+    pub dialplan: crate::trunk::dialplan::Dialplan,
+    /// The company's main number (E.164), the caller ID of users without a number of their own.
+    pub main_number: Option<String>,
+    /// Premium-rate numbers may be dialled (by users allowed national calls).
+    pub allow_premium: bool,
+}
+
 /// Everything the switch needs to know at start.
 #[derive(Debug, Clone)]
 pub struct SwitchConfig {
@@ -144,6 +156,8 @@ pub struct SwitchConfig {
     pub limits: Limits,
     /// When registrations to trunks retry after failures.
     pub trunk_retry: TrunkRetry,
+    /// Dialling out: the prefix, the home country, emergency numbers, the caller ID.
+    pub outside: OutsideSettings,
     /// Seed for tags, branches, Call-IDs and nonces.
     pub seed: u64,
 }
@@ -159,6 +173,10 @@ pub struct Account {
     pub mark_read: bool,
     /// The greetings callers would hear.
     pub greetings: Greetings,
+    /// What the account may dial outside.
+    pub dial_class: crate::trunk::dialplan::DialClass,
+    /// The number callers outside see (E.164), if the account has its own.
+    pub outside_number: Option<String>,
 }
 
 /// Why messages are counted.

@@ -17,6 +17,7 @@ use crate::sip::StatusCode;
 use crate::sip::{Method, Request, Response};
 use crate::target::Target;
 use crate::text::Printable;
+use crate::trunk::dialplan::NumberClass;
 use crate::vm::Reason;
 
 /// What an authenticated INVITE waits for the directory to tell.
@@ -55,6 +56,10 @@ enum Dialled {
     Diverted { mailbox: String, reason: Reason },
     /// An extension (answers: the callee, then the caller).
     Extension { callee: String },
+    /// A number outside (answers: the caller).
+    Outside {
+        number: crate::trunk::dialplan::Outside,
+    },
 }
 
 impl Switch {
@@ -284,12 +289,31 @@ impl Switch {
         source: Target,
         caller: String,
     ) {
-        // Calls still being set up count too: a burst cannot outrun the bound.
-        if let Err(refusal) = self.config.limits.admit_call(self.calls_of(&caller)) {
-            info!(caller = %caller, "call refused: too many calls in progress for this account");
-            return self.refuse(tx, &req, None, refusal);
-        }
         let callee = req.uri.user_base().unwrap_or_default().to_string();
+        let outside = self.config.outside.dialplan.outside(&callee);
+        let emergency = matches!(&outside, Some(Ok(o)) if o.class == NumberClass::Emergency);
+        // Calls still being set up count too: a burst cannot outrun the bound. An emergency call is
+        // never held back by a limit.
+        if !emergency {
+            if let Err(refusal) = self.config.limits.admit_call(self.calls_of(&caller)) {
+                info!(caller = %caller, "call refused: too many calls in progress for this account");
+                return self.refuse(tx, &req, None, refusal);
+            }
+        }
+        match outside {
+            Some(Ok(number)) => {
+                return self.look_up(tx, req, source, caller, Dialled::Outside { number })
+            }
+            // Something shaped like an extension that is no number outside (`999`, `9123`) is
+            // looked up as an extension: a 9xx extension stays reachable.
+            Some(Err(_)) if crate::extension::Extension::is_valid(&callee) => {}
+            Some(Err(e)) => {
+                info!(caller = %caller, dialled = %Printable(&callee), error = %e, "outside number refused: 484");
+                self.reply(tx, &req, StatusCode::ADDRESS_INCOMPLETE);
+                return self.refused_record(now, &caller, &callee, Outcome::Failed);
+            }
+            None => {}
+        }
         let vm = &self.config.vm;
         if callee == vm.own_code {
             return self.look_up(tx, req, source, caller, Dialled::OwnMailbox);
@@ -336,6 +360,7 @@ impl Switch {
             Dialled::OwnMailbox => vec![caller.clone()],
             Dialled::Diverted { mailbox, .. } => vec![mailbox.clone()],
             Dialled::Extension { callee } => vec![callee.clone(), caller.clone()],
+            Dialled::Outside { .. } => vec![caller.clone()],
         };
         let job = self.new_job();
         self.out.push_back(Command::Accounts { job, names });
@@ -406,6 +431,9 @@ impl Switch {
                 let caller_name = found.get_mut(1).and_then(Option::take).map(|a| a.name);
                 self.ring_extension(now, tx, req, source, caller, caller_name, callee, first)
             }
+            Dialled::Outside { number } => {
+                self.dial_out(now, tx, req, source, caller, first, number)
+            }
         }
     }
 
@@ -464,7 +492,7 @@ impl Switch {
                 caller,
                 caller_name,
                 callee,
-                contacts,
+                forks: super::calls::phone_forks(&contacts),
                 account,
                 divert: to_voicemail,
             }),

@@ -45,6 +45,10 @@ pub(super) fn config() -> SwitchConfig {
         },
         limits: Limits::default(),
         trunk_retry: TrunkRetry::default(),
+        outside: OutsideSettings {
+            main_number: Some("+15855550100".into()),
+            ..OutsideSettings::default()
+        },
         seed: 42,
     }
 }
@@ -202,6 +206,8 @@ fn account(name: &str) -> Account {
         always_prompt: true,
         mark_read: false,
         greetings: Greetings::default(),
+        dial_class: crate::trunk::dialplan::DialClass::National,
+        outside_number: None,
     }
 }
 
@@ -1541,3 +1547,5 @@ fn with_nothing_new_listening_starts_in_old_and_two_one_opens_old_as_well() {
     sim.keys(vm, "1");
     assert!(sim.last_play(vm).unwrap().1.contains(&Audio::Message(7)));
 }
+
+mod outside;

@@ -276,6 +276,19 @@ impl Switch {
         self.send_registers();
     }
 
+    /// The trunk an outside call goes through: the first (by name) that can carry it now, an IP peer
+    /// or a registering trunk that is registered.
+    pub(super) fn usable_trunk(&self) -> Option<(&TrunkConfig, Target)> {
+        self.trunks.lines.values().find_map(|l| {
+            let target = *l.config.target.as_ref().ok()?;
+            let up = match &l.reg {
+                None => l.config.login.is_none(),
+                Some(r) => matches!(r.reg.state(), RegState::Registered { .. }),
+            };
+            up.then_some((&l.config, target))
+        })
+    }
+
     /// The trunks as `parley trunk status` shows them.
     pub(super) fn trunk_views(&self, now: Instant) -> Vec<TrunkView> {
         self.trunks

@@ -4,6 +4,7 @@
 //! for every registering trunk. Routing calls through trunks, inbound numbers and the toll-fraud
 //! guards build on it.
 
+pub mod dialplan;
 pub mod registration;
 
 use std::fmt;
@@ -155,6 +156,9 @@ pub struct TrunkConfig {
     pub target: Result<Target, String>,
     /// Registering trunks log in; an IP peer does not.
     pub login: Option<TrunkLogin>,
+    /// The digest credentials (username, password) calls through it answer the carrier's 401/407
+    /// with: a registering trunk's, or an IP peer's that has them.
+    pub auth: Option<(String, ClientSecret)>,
     /// Addresses its calls may come from (an IP peer's; the target's address always counts).
     pub peers: Vec<IpAddr>,
 }

@@ -55,12 +55,20 @@ async fn config(name: TrunkName, t: Trunk) -> TrunkConfig {
         secret: t.password.clone().unwrap_or_else(|| ClientSecret::new("")),
         expires: Duration::from_secs(t.expires.into()),
     });
+    let auth = match (
+        t.auth_username.clone().or(t.username.clone()),
+        t.password.clone(),
+    ) {
+        (Some(user), Some(secret)) => Some((user, secret)),
+        _ => None,
+    };
     TrunkConfig {
         name,
         host: t.host,
         port: t.port,
         target,
         login,
+        auth,
         peers: t.peers,
     }
 }

@@ -29,6 +29,7 @@ fn trunk(name: &str, password: &str) -> TrunkConfig {
             secret: ClientSecret::new(password),
             expires: Duration::from_secs(600),
         }),
+        auth: Some(("4930123456".into(), ClientSecret::new(password))),
         peers: Vec::new(),
     }
 }

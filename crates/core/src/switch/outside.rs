@@ -1,0 +1,102 @@
+//! Calls to the outside: a number the dial plan sends out ([`crate::trunk::dialplan`]) is checked
+//! against the caller's dialling class (emergency numbers always pass), given the caller ID the
+//! carrier shows (the user's own number, else the company's main number), and rung through the first
+//! trunk that can carry it, with media anchored like every call.
+
+use std::time::Instant;
+
+use tracing::info;
+
+use super::calls::Planned;
+use super::{Account, Outcome, Switch};
+use crate::call::{ForkTarget, Outward, TxId};
+use crate::sip::{Request, Response, SipUri, StatusCode};
+use crate::target::Target;
+use crate::trunk::dialplan::Outside;
+use crate::trunk::uri_host;
+
+impl Switch {
+    /// Refuse `req` with `status`, saying why in the reason phrase and in a `Warning` (399, RFC 3261
+    /// §20.43), which survives a SIP stack that writes its own phrase.
+    fn explain(&mut self, tx: TxId, req: &Request, status: StatusCode, why: &str) {
+        let tag = self.tag();
+        let mut r = Response::to_request(req, status, Some(&tag));
+        r.reason = why.to_string();
+        let host = self.config.local.host.clone();
+        r.headers.push("Warning", &format!("399 {host} \"{why}\""));
+        self.respond(tx, r);
+    }
+
+    /// An authenticated caller dialled `number` outside.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn dial_out(
+        &mut self,
+        now: Instant,
+        tx: TxId,
+        req: Request,
+        source: Target,
+        caller: String,
+        account: Option<Account>,
+        number: Outside,
+    ) {
+        let Some(account) = account else {
+            self.reply(tx, &req, StatusCode::FORBIDDEN);
+            return self.refused_record(now, &caller, &number.number, Outcome::Failed);
+        };
+        let premium = self.config.outside.allow_premium;
+        if !account.dial_class.allows(number.class, premium) {
+            info!(caller = %caller, number = %number.number, class = number.class.as_str(), allowed = %account.dial_class, "outside call refused: not allowed for this extension");
+            let why = format!("{} calls are not allowed", number.class.as_str());
+            self.explain(tx, &req, StatusCode::FORBIDDEN, &why);
+            return self.refused_record(now, &caller, &number.number, Outcome::Failed);
+        }
+        let caller_id = account
+            .outside_number
+            .clone()
+            .or_else(|| self.config.outside.main_number.clone())
+            .unwrap_or_else(|| caller.clone());
+        let Some((trunk, target)) = self.usable_trunk() else {
+            info!(caller = %caller, number = %number.number, "outside call refused: no trunk can carry it");
+            self.explain(
+                tx,
+                &req,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "No Outside Line Available",
+            );
+            return self.refused_record(now, &caller, &number.number, Outcome::Failed);
+        };
+        let host = uri_host(&trunk.host);
+        let uri = if trunk.port == 5060 {
+            format!("sip:{}@{host}", number.number)
+        } else {
+            format!("sip:{}@{host}:{}", number.number, trunk.port)
+        };
+        let Ok(uri) = SipUri::parse(&uri) else {
+            self.reply(tx, &req, StatusCode::ADDRESS_INCOMPLETE);
+            return self.refused_record(now, &caller, &number.number, Outcome::Failed);
+        };
+        let auth = trunk.auth.clone();
+        info!(caller = %caller, number = %number.number, class = number.class.as_str(), trunk = %trunk.name, %caller_id, "calling outside");
+        let fork = ForkTarget {
+            uri,
+            target,
+            outward: Some(Outward {
+                from_user: caller_id,
+                to_user: number.number.clone(),
+                host,
+                auth,
+            }),
+        };
+        self.ring(Planned {
+            tx,
+            invite: req,
+            source,
+            caller_name: Some(account.name.clone()),
+            caller,
+            callee: number.number,
+            forks: vec![fork],
+            account,
+            divert: false,
+        });
+    }
+}

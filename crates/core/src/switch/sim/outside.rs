@@ -1,0 +1,217 @@
+//! Calls to the outside in the simulated switch: a phone dials `9` and a number, the switch sends it
+//! through a registered trunk to a carrier that challenges with 407 and checks the answer with
+//! Parley's own digest verifier; dialling classes, emergency numbers and refusals.
+
+use super::*;
+use crate::sip::digest::{Credentials, DigestAuth, RequestLine, Verdict};
+use crate::trunk::dialplan::DialClass;
+use crate::trunk::{TrunkConfig, TrunkLogin, TrunkName};
+
+const CARRIER: &str = "192.0.2.50:5060";
+
+/// The carrier as a phone of the simulation (its address is where the trunk's requests go).
+fn carrier() -> Phone {
+    Phone {
+        user: "carrier".into(),
+        password: String::new(),
+        addr: CARRIER.parse().unwrap(),
+        n: 0,
+    }
+}
+
+/// A registering trunk to the carrier, registered (its REGISTER answered 200 at once).
+fn trunk_up(sim: &mut Sim) {
+    let trunk = TrunkConfig {
+        name: TrunkName::new("carrier").unwrap(),
+        host: "carrier.example".into(),
+        port: 5060,
+        target: Ok(Target {
+            transport: Transport::Udp,
+            addr: CARRIER.parse().unwrap(),
+        }),
+        login: Some(TrunkLogin {
+            username: "4930123456".into(),
+            auth_username: None,
+            secret: crate::sip::digest::ClientSecret::new("trunk-pass"),
+            expires: Duration::from_secs(600),
+        }),
+        auth: Some((
+            "4930123456".into(),
+            crate::sip::digest::ClientSecret::new("trunk-pass"),
+        )),
+        peers: Vec::new(),
+    };
+    sim.sw.set_trunks(sim.now, vec![trunk]);
+    sim.run();
+    let reg = sim.sent_to(&carrier(), Method::Register).pop().unwrap();
+    let mut ok = Response::to_request(&reg.request, StatusCode::OK, Some("c"));
+    ok.headers.push("Expires", "600");
+    sim.sw.handle_response(sim.now, &reg.route, ok);
+    sim.run();
+    assert_eq!(sim.sw.view(sim.now).trunks[0].state, "registered");
+}
+
+fn user(r: &Request, header: &str) -> String {
+    r.headers
+        .get(header)
+        .and_then(crate::sip::header::NameAddr::parse)
+        .and_then(|n| n.uri.user)
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_national_number_goes_out_in_e164_with_the_company_number_and_the_carriers_challenge_answered()
+{
+    let mut sim = Sim::new();
+    let (mut alice, _) = two_phones(&mut sim);
+    trunk_up(&mut sim);
+    let (tx, _) = sim.dial(&mut alice, "95855550123");
+    let first = sim.sent_to(&carrier(), Method::Invite);
+    assert_eq!(first.len(), 1);
+    let invite = &first[0].request;
+    assert_eq!(invite.uri.to_string(), "sip:+15855550123@carrier.example");
+    assert_eq!(
+        user(invite, "From"),
+        "+15855550100",
+        "the company's main number"
+    );
+    assert_eq!(user(invite, "To"), "+15855550123");
+    assert!(
+        String::from_utf8_lossy(&invite.body).contains("m=audio 40002"),
+        "the relay faces the carrier"
+    );
+    // The carrier challenges (407) and checks the answer with a replay-proof verifier.
+    let mut verifier =
+        DigestAuth::new("carrier.example", b"carrier-key", 300, vec![Algorithm::Md5]);
+    let mut challenge = Response::to_request(invite, StatusCode::new(407).unwrap(), Some("k"));
+    for c in verifier.challenges(1_000, 1, false) {
+        challenge.headers.push("Proxy-Authenticate", &c);
+    }
+    sim.sw.handle_response(sim.now, &first[0].route, challenge);
+    sim.run();
+    let again = sim.sent_to(&carrier(), Method::Invite);
+    assert_eq!(again.len(), 2, "the INVITE again, with the answer");
+    let authed = &again[1].request;
+    assert_eq!(authed.call_id(), invite.call_id(), "the same dialog");
+    assert_eq!(authed.cseq(), invite.cseq() + 1);
+    assert_ne!(
+        authed.headers.get("Via"),
+        invite.headers.get("Via"),
+        "a new transaction"
+    );
+    let creds = Credentials::parse(authed.headers.get("Proxy-Authorization").unwrap()).unwrap();
+    assert_eq!(creds.username, "4930123456");
+    let verdict = verifier.verify(
+        &creds,
+        RequestLine {
+            method: "INVITE",
+            uri: &authed.uri,
+        },
+        1_000,
+        |u, alg| Some(ha1(alg, u, "carrier.example", "trunk-pass")),
+    );
+    assert_eq!(verdict, Verdict::Accepted);
+    assert!(
+        sim.final_on(tx).is_none(),
+        "the caller is not told of the carrier's challenge"
+    );
+    // The carrier rings and answers: the caller is connected, the record names the number.
+    sim.reply(&carrier(), Method::Invite, 180, "");
+    sim.reply(&carrier(), Method::Invite, 200, OFFER);
+    assert_eq!(sim.final_on(tx).unwrap().status, 200);
+    assert_eq!(sim.sw.view(sim.now).calls[0].callee, "+15855550123");
+}
+
+#[test]
+fn a_carrier_that_keeps_challenging_fails_the_leg_and_the_caller_never_sees_its_challenge() {
+    let mut sim = Sim::new();
+    let (mut alice, _) = two_phones(&mut sim);
+    trunk_up(&mut sim);
+    let (tx, _) = sim.dial(&mut alice, "95855550123");
+    let verifier = DigestAuth::new("carrier.example", b"carrier-key", 300, vec![Algorithm::Md5]);
+    for round in 0..3 {
+        let sent = sim.sent_to(&carrier(), Method::Invite);
+        assert_eq!(sent.len(), round + 1);
+        let last = sent.last().unwrap();
+        let mut challenge =
+            Response::to_request(&last.request, StatusCode::new(401).unwrap(), Some("k"));
+        for c in verifier.challenges(1_000 + round as u64, round as u64, false) {
+            challenge.headers.push("WWW-Authenticate", &c);
+        }
+        sim.sw.handle_response(sim.now, &last.route, challenge);
+        sim.run();
+    }
+    assert_eq!(
+        sim.sent_to(&carrier(), Method::Invite).len(),
+        3,
+        "two answers, no more"
+    );
+    let fin = sim.final_on(tx).unwrap();
+    assert_eq!(fin.status, 503);
+    assert!(fin.headers.get("WWW-Authenticate").is_none());
+    assert_eq!(sim.records.last().unwrap().outcome, Outcome::Failed);
+}
+
+#[test]
+fn dialling_classes_refuse_with_the_reason_and_emergency_numbers_always_go_out() {
+    let mut sim = Sim::new();
+    let (mut alice, _) = two_phones(&mut sim);
+    trunk_up(&mut sim);
+    sim.accounts.get_mut("100").unwrap().dial_class = DialClass::Internal;
+    let (tx, _) = sim.dial(&mut alice, "95855550123");
+    let fin = sim.final_on(tx).unwrap();
+    assert_eq!(
+        (fin.status.as_u16(), fin.reason.as_str()),
+        (403, "national calls are not allowed")
+    );
+    assert!(
+        sim.sent_to(&carrier(), Method::Invite).is_empty(),
+        "the carrier sees nothing"
+    );
+    // 911 with or without the prefix, whatever the class.
+    for dialled in ["911", "9911"] {
+        let (tx, _) = sim.dial(&mut alice, dialled);
+        assert!(sim.final_on(tx).is_none(), "{dialled} rings out");
+        let sent = sim.sent_to(&carrier(), Method::Invite);
+        assert_eq!(
+            sent.last().unwrap().request.uri.to_string(),
+            "sip:911@carrier.example"
+        );
+    }
+    let n = sim.sent_to(&carrier(), Method::Invite).len();
+    sim.accounts.get_mut("100").unwrap().dial_class = DialClass::National;
+    for (dialled, reason) in [
+        ("9011442079460123", "international calls are not allowed"),
+        ("99005550123", "premium-rate calls are not allowed"),
+    ] {
+        let (tx, _) = sim.dial(&mut alice, dialled);
+        let fin = sim.final_on(tx).unwrap();
+        assert_eq!((fin.status.as_u16(), fin.reason.as_str()), (403, reason));
+    }
+    assert_eq!(sim.sent_to(&carrier(), Method::Invite).len(), n);
+    // A number that is none: 484 (one shaped like an extension is looked up as one: 404); the
+    // user's own number shown when it has one.
+    let (tx, _) = sim.dial(&mut alice, "91234567890");
+    assert_eq!(sim.final_on(tx).unwrap().status, 484);
+    let (tx, _) = sim.dial(&mut alice, "9123");
+    assert_eq!(sim.final_on(tx).unwrap().status, 404);
+    sim.accounts.get_mut("100").unwrap().outside_number = Some("+15855550142".into());
+    sim.dial(&mut alice, "95855550123");
+    let last = sim.sent_to(&carrier(), Method::Invite).pop().unwrap();
+    assert_eq!(user(&last.request, "From"), "+15855550142");
+}
+
+#[test]
+fn without_a_trunk_that_is_up_an_outside_call_gets_503_and_extensions_still_ring() {
+    let mut sim = Sim::new();
+    let (mut alice, bob) = two_phones(&mut sim);
+    let (tx, _) = sim.dial(&mut alice, "95855550123");
+    let fin = sim.final_on(tx).unwrap();
+    assert_eq!(
+        (fin.status.as_u16(), fin.reason.as_str()),
+        (503, "No Outside Line Available")
+    );
+    let (tx, _) = sim.dial(&mut alice, "101");
+    assert!(sim.final_on(tx).is_none());
+    assert_eq!(sim.sent_to(&bob, Method::Invite).len(), 1);
+}

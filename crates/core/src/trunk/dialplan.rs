@@ -1,0 +1,293 @@
+//! What a dialled number is when it leaves the building: the outside-line prefix (default `9`, as in
+//! the Allworx guide's examples) taken off, the rest parsed with libphonenumber's rules for the home
+//! country (the `phonenumber` crate), written in E.164, and classed for the dialling permissions:
+//! emergency, national, international, or premium rate. Emergency numbers (`911`, `112`, configurable)
+//! are recognised with or without the prefix and go out as dialled.
+
+use std::fmt;
+
+use phonenumber::country;
+use phonenumber::{Mode, Type};
+
+/// The longest number taken from a Request-URI for parsing (E.164 has at most 15 digits; an
+/// international prefix and the outside-line prefix add a few).
+const MAX_DIGITS: usize = 24;
+
+/// What a user may dial outside, from least to most: each class allows those before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum DialClass {
+    /// Extensions only (emergency numbers always go through).
+    Internal,
+    /// Numbers of the home country. (Local and national are one class until area codes are known:
+    /// `local` is accepted as a name for it.)
+    National,
+    /// Any country.
+    International,
+}
+
+impl DialClass {
+    /// `internal`, `local`/`national`, `international`.
+    pub fn parse(s: &str) -> Option<DialClass> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "internal" => Some(DialClass::Internal),
+            "local" | "national" => Some(DialClass::National),
+            "international" => Some(DialClass::International),
+            _ => None,
+        }
+    }
+
+    /// Its name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DialClass::Internal => "internal",
+            DialClass::National => "national",
+            DialClass::International => "international",
+        }
+    }
+
+    /// Whether a number of `class` may be dialled with this permission (`premium`: premium-rate
+    /// numbers are allowed on this system).
+    pub fn allows(self, class: NumberClass, premium: bool) -> bool {
+        match class {
+            NumberClass::Emergency => true,
+            NumberClass::Premium => premium && self >= DialClass::National,
+            NumberClass::National => self >= DialClass::National,
+            NumberClass::International => self >= DialClass::International,
+        }
+    }
+}
+
+impl fmt::Display for DialClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What kind of outside number was dialled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NumberClass {
+    /// An emergency number: always allowed, never limited.
+    Emergency,
+    /// In the home country.
+    National,
+    /// Another country.
+    International,
+    /// A premium-rate or shared-cost number (refused unless allowed).
+    Premium,
+}
+
+impl NumberClass {
+    /// Its name, for logs, refusals and call records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NumberClass::Emergency => "emergency",
+            NumberClass::National => "national",
+            NumberClass::International => "international",
+            NumberClass::Premium => "premium-rate",
+        }
+    }
+}
+
+/// An outside number, ready for a trunk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outside {
+    /// E.164 with `+` (`+15855550123`), or the emergency number as dialled (`911`).
+    pub number: String,
+    /// Its class.
+    pub class: NumberClass,
+}
+
+/// Why a dialled number that meant to go outside cannot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DialError {
+    /// Not a number the home country's rules (or any country's) accept.
+    #[error("not a valid number")]
+    Invalid,
+}
+
+/// How numbers are dialled outside.
+#[derive(Debug, Clone)]
+pub struct Dialplan {
+    /// The outside-line prefix (`9`); empty: none (then only `+` numbers and emergency numbers go
+    /// out, the rest is internal).
+    pub prefix: String,
+    /// The home country, for national numbers.
+    pub home: country::Id,
+    /// Emergency numbers.
+    pub emergency: Vec<String>,
+}
+
+impl Default for Dialplan {
+    fn default() -> Self {
+        Dialplan {
+            prefix: "9".into(),
+            home: country::Id::US,
+            emergency: vec!["911".into(), "112".into()],
+        }
+    }
+}
+
+/// A home country by its ISO 3166 code (`US`, `DE`).
+pub fn country(code: &str) -> Option<country::Id> {
+    code.trim().to_ascii_uppercase().parse().ok()
+}
+
+impl Dialplan {
+    /// What `dialled` (a Request-URI's user part) is outside: `None` when it is not meant to leave
+    /// (no prefix, not `+`, not an emergency number: an extension or a feature code).
+    pub fn outside(&self, dialled: &str) -> Option<Result<Outside, DialError>> {
+        if self.emergency.iter().any(|e| e == dialled) {
+            return Some(Ok(self.emergency_number(dialled)));
+        }
+        let rest = if let Some(intl) = dialled.strip_prefix('+') {
+            return Some(self.parse(&format!("+{intl}")));
+        } else if !self.prefix.is_empty() && dialled.len() > self.prefix.len() {
+            dialled.strip_prefix(self.prefix.as_str())?
+        } else {
+            return None;
+        };
+        if self.emergency.iter().any(|e| e == rest) {
+            return Some(Ok(self.emergency_number(rest)));
+        }
+        Some(self.parse(rest))
+    }
+
+    fn emergency_number(&self, n: &str) -> Outside {
+        Outside {
+            number: n.to_string(),
+            class: NumberClass::Emergency,
+        }
+    }
+
+    fn parse(&self, digits: &str) -> Result<Outside, DialError> {
+        let body = digits.strip_prefix('+').unwrap_or(digits);
+        if body.is_empty() || body.len() > MAX_DIGITS || !body.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(DialError::Invalid);
+        }
+        let n = phonenumber::parse(Some(self.home), digits).map_err(|_| DialError::Invalid)?;
+        if !phonenumber::is_valid(&n) {
+            return Err(DialError::Invalid);
+        }
+        let home_code = phonenumber::metadata::DATABASE
+            .by_id(self.home.as_ref())
+            .map(|m| m.country_code());
+        let class = match n.number_type(&phonenumber::metadata::DATABASE) {
+            Type::PremiumRate | Type::SharedCost => NumberClass::Premium,
+            _ if Some(n.code().value()) == home_code => NumberClass::National,
+            _ => NumberClass::International,
+        };
+        let number = n.format().mode(Mode::E164).to_string();
+        // libphonenumber accepts some numbers longer than E.164 allows (15 digits); a carrier
+        // would not.
+        if number.len() > 16 {
+            return Err(DialError::Invalid);
+        }
+        Ok(Outside { number, class })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn out(plan: &Dialplan, d: &str) -> Option<Result<Outside, DialError>> {
+        plan.outside(d)
+    }
+
+    fn ok(number: &str, class: NumberClass) -> Option<Result<Outside, DialError>> {
+        Some(Ok(Outside {
+            number: number.into(),
+            class,
+        }))
+    }
+
+    #[test]
+    fn the_prefix_national_and_international_forms_become_e164_with_their_class() {
+        let us = Dialplan::default();
+        assert_eq!(
+            out(&us, "95855550123"),
+            ok("+15855550123", NumberClass::National)
+        );
+        assert_eq!(
+            out(&us, "915855550123"),
+            ok("+15855550123", NumberClass::National)
+        );
+        assert_eq!(
+            out(&us, "9011442079460123"),
+            ok("+442079460123", NumberClass::International)
+        );
+        assert_eq!(
+            out(&us, "+442079460123"),
+            ok("+442079460123", NumberClass::International)
+        );
+        assert_eq!(
+            out(&us, "99005550123"),
+            ok("+19005550123", NumberClass::Premium)
+        );
+        // Emergency numbers with or without the prefix, as dialled.
+        assert_eq!(out(&us, "911"), ok("911", NumberClass::Emergency));
+        assert_eq!(out(&us, "9911"), ok("911", NumberClass::Emergency));
+        assert_eq!(out(&us, "112"), ok("112", NumberClass::Emergency));
+        // Extensions and feature codes stay inside.
+        for internal in ["101", "*97", "9", "4081", ""] {
+            assert_eq!(out(&us, internal), None, "{internal:?}");
+        }
+        // Meant to go out, but not a number.
+        for bad in [
+            "9123",
+            "9abc",
+            "9+1",
+            &format!("9{}", "5".repeat(40)),
+            "+",
+            "+1x",
+        ] {
+            assert_eq!(out(&us, bad), Some(Err(DialError::Invalid)), "{bad:?}");
+        }
+        // Germany, no prefix: national numbers with the trunk prefix 0, international with 00.
+        let de = Dialplan {
+            prefix: String::new(),
+            home: country("de").unwrap(),
+            emergency: vec!["112".into()],
+        };
+        assert_eq!(
+            out(&de, "030123456"),
+            None,
+            "without a prefix only + numbers go out"
+        );
+        assert_eq!(
+            out(&de, "+4930123456"),
+            ok("+4930123456", NumberClass::National)
+        );
+        assert_eq!(
+            out(&de, "+15855550123"),
+            ok("+15855550123", NumberClass::International)
+        );
+        let de9 = Dialplan {
+            prefix: "0".into(),
+            ..de
+        };
+        assert_eq!(
+            out(&de9, "0030123456"),
+            ok("+4930123456", NumberClass::National)
+        );
+        assert_eq!(
+            out(&de9, "00015855550123"),
+            ok("+15855550123", NumberClass::International)
+        );
+    }
+
+    #[test]
+    fn dial_classes_allow_what_they_name_and_emergency_always() {
+        use NumberClass::*;
+        let c = DialClass::parse("internal").unwrap();
+        assert!(c.allows(Emergency, false) && !c.allows(National, false));
+        let c = DialClass::parse("LOCAL").unwrap();
+        assert_eq!(c, DialClass::National);
+        assert!(c.allows(National, false) && !c.allows(International, false));
+        assert!(!c.allows(Premium, false) && c.allows(Premium, true));
+        let c = DialClass::parse("international").unwrap();
+        assert!(c.allows(International, false) && !c.allows(Premium, false));
+        assert_eq!(DialClass::parse("everything"), None);
+        assert!(!DialClass::Internal.allows(Premium, true));
+    }
+}

@@ -1,0 +1,28 @@
+//! Any number a phone dials (the Request-URI's user part), under the dial plans of a few home
+//! countries, with and without an outside-line prefix: classing it never panics, and what goes to a
+//! carrier is an emergency number as dialled or E.164 (`+` and at most 15 digits).
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+use parley_core::trunk::dialplan::{country, Dialplan, NumberClass};
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    for (home, prefix) in [("US", "9"), ("DE", "0"), ("GB", ""), ("FR", "9")] {
+        let plan = Dialplan {
+            prefix: prefix.into(),
+            home: country(home).expect("a country"),
+            emergency: vec!["911".into(), "112".into()],
+        };
+        if let Some(Ok(out)) = plan.outside(text) {
+            if out.class == NumberClass::Emergency {
+                assert!(plan.emergency.contains(&out.number));
+            } else {
+                let digits = out.number.strip_prefix('+').expect("E.164 has a +");
+                assert!(!digits.is_empty() && digits.len() <= 15, "{}", out.number);
+                assert!(digits.bytes().all(|b| b.is_ascii_digit()), "{}", out.number);
+            }
+        }
+    }
+});
