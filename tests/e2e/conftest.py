@@ -169,7 +169,9 @@ class Sipp:
     """One SIPp run (foreground or background) against a Parley server."""
 
     def __init__(self, parley, scenario, port, user=None, password=None, service=None, keys=None, tmp=None, m=1,
-                 subst=None):
+                 subst=None, ip="127.0.0.1"):
+        """`ip`: the address SIPp's signalling uses (a carrier plays from 127.0.0.3, apart from the
+        phones on 127.0.0.1)."""
         self.cwd = tmp / f"sipp-{port}"
         self.cwd.mkdir(exist_ok=True)
         text = (SIPP / scenario).read_text()
@@ -177,7 +179,7 @@ class Sipp:
             text = text.replace(f"@@{k}@@", str(v))
         path = self.cwd / scenario
         path.write_text(text)
-        cmd = ["sipp", "-sf", str(path), "-i", "127.0.0.1", "-mi", "127.0.0.1", "-p", str(port),
+        cmd = ["sipp", "-sf", str(path), "-i", ip, "-mi", "127.0.0.1", "-p", str(port),
                "-mp", str(port + 2), "-m", str(m), "-nostdin", "-timeout", "30", "-cp", str(port + 5),
                "-trace_err", "-trace_msg", "-trace_logs"]
         if user:

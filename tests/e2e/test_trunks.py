@@ -10,13 +10,16 @@ from peers import Baresip, RtpEnd, dominant_frequency, read_wav, rms
 from vmhelp import wait_for
 
 ACCOUNT = "4930123456"
+# The carrier plays from its own address: every phone of a test is on 127.0.0.1, and a trunk's
+# address is its credential.
+CARRIER_IP = "127.0.0.3"
 
 
 def carrier(p, sipp, password, grant=10):
     """The carrier's registrar on its own port (inside the test's block)."""
     port = p.sip_port + 10
     return port, sipp(p, "carrier_register.xml", port=port, keys={"user": ACCOUNT, "password": password},
-                      subst={"grant": grant})
+                      subst={"grant": grant}, ip=CARRIER_IP)
 
 
 def registers(run):
@@ -55,7 +58,7 @@ def test_parley_registers_to_the_carrier_with_digest_refreshes_before_expiry_and
     p = parley_factory()
     port, reg = carrier(p, sipp, "Trunk-s3cret!")
     # The password goes in on standard input, never on the command line.
-    out = p.cli("trunk", "add", "carrier", "--host", "127.0.0.1", "--port", str(port), "--username", ACCOUNT,
+    out = p.cli("trunk", "add", "carrier", "--host", CARRIER_IP, "--port", str(port), "--username", ACCOUNT,
                 "--password-stdin", "--expires", "600", input="Trunk-s3cret!\n").stdout
     assert "added trunk carrier (registering)" in out
     listing = p.cli("trunk", "list").stdout
@@ -63,7 +66,7 @@ def test_parley_registers_to_the_carrier_with_digest_refreshes_before_expiry_and
     p.start()
     t = wait_for(lambda: trunks(p).get("carrier", {}).get("state") == "registered" and trunks(p)["carrier"],
                  what="registered")
-    assert t["kind"] == "registering" and t["address"] == f"udp:127.0.0.1:{port}"
+    assert t["kind"] == "registering" and t["address"] == f"udp:{CARRIER_IP}:{port}"
     assert 0 < t["expires_in"] <= 10, "the carrier's grant, not the 600 s asked for"
     # Refreshed at half the grant, with the kept nonce and the next nc (the carrier checks each one).
     wait_for(lambda: [w for _, w in registers(reg)].count("ok") >= 3, secs=14, what="two refreshes")
@@ -72,7 +75,7 @@ def test_parley_registers_to_the_carrier_with_digest_refreshes_before_expiry_and
     oks = [ms for ms, w in seen if w == "ok"]
     assert all(4000 <= b - a <= 6500 for a, b in zip(oks, oks[1:])), oks
     status = p.cli("status", "--http", f"127.0.0.1:{p.http_port}").stdout
-    assert re.search(r"carrier\s+registering\s+udp:127\.0\.0\.1:\d+\s+registered, expires in \d+s", status), status
+    assert re.search(r"carrier\s+registering\s+udp:127\.0\.0\.3:\d+\s+registered, expires in \d+s", status), status
     # Stopping removes the binding (Expires: 0): the carrier's scenario ends there, successfully.
     p.stop()
     reg.assert_ok(timeout=10)
@@ -88,7 +91,7 @@ def test_a_wrong_password_shows_the_failure_retries_with_back_off_and_a_fix_regi
         parley_factory, sipp):
     p = parley_factory(trunk_retry_secs=1, trunk_retry_max_secs=4)
     port, reg = carrier(p, sipp, "the-right-one")
-    p.cli("trunk", "add", "carrier", "--host", "127.0.0.1", "--port", str(port), "--username", ACCOUNT,
+    p.cli("trunk", "add", "carrier", "--host", CARRIER_IP, "--port", str(port), "--username", ACCOUNT,
           "--password", "a-wrong-one")
     p.start()
     t = wait_for(lambda: trunks(p).get("carrier", {}).get("state") == "failed" and trunks(p)["carrier"],
@@ -154,8 +157,9 @@ def test_a_phone_dials_9_and_a_national_number_the_carrier_gets_e164_and_the_cal
     media = RtpEnd(p.sip_port + 18, 1000)
     port = p.sip_port + 10
     uas = sipp(p, "carrier_uas.xml", port=port, keys={"user": ACCOUNT, "password": "Trunk-s3cret!"},
-               subst={"number_re": r"\+15855550123", "caller_id_re": r"\+15855550142", "rtp": media.port})
-    p.cli("trunk", "add", "carrier", "--host", "127.0.0.1", "--port", str(port), "--register", "off",
+               subst={"number_re": r"\+15855550123", "caller_id_re": r"\+15855550142", "rtp": media.port},
+               ip=CARRIER_IP)
+    p.cli("trunk", "add", "carrier", "--host", CARRIER_IP, "--port", str(port), "--register", "off",
           "--username", ACCOUNT, "--password", "Trunk-s3cret!")
     p.start()
     wait_for(lambda: trunks(p).get("carrier", {}).get("state") == "peer", what="the trunk read")
@@ -176,7 +180,7 @@ def test_a_phone_dials_9_and_a_national_number_the_carrier_gets_e164_and_the_cal
         media.stop()
     # The carrier's scenario checked the Request-URI and the caller ID; the answer to its 407 is right.
     uas.assert_ok(timeout=10)
-    check_invite_digest(uas, ACCOUNT, "Trunk-s3cret!", f"sip:+15855550123@127.0.0.1:{port}")
+    check_invite_digest(uas, ACCOUNT, "Trunk-s3cret!", f"sip:+15855550123@{CARRIER_IP}:{port}")
     # The carrier heard the phone's 440 Hz; the phone heard the carrier's 1000 Hz.
     heard = media.samples[len(media.samples) // 4: len(media.samples) * 3 // 4]
     assert len(heard) > 8000 * 2 and rms(heard) > 1000, len(heard)
@@ -193,8 +197,8 @@ def test_a_user_without_international_permission_gets_403_and_the_carrier_sees_n
     p.add_user("100", "secret100")
     port = p.sip_port + 10
     uas = sipp(p, "carrier_uas.xml", port=port, keys={"user": ACCOUNT, "password": "x"},
-               subst={"number_re": "x", "caller_id_re": "x", "rtp": 4000})
-    p.cli("trunk", "add", "carrier", "--host", "127.0.0.1", "--port", str(port))
+               subst={"number_re": "x", "caller_id_re": "x", "rtp": 4000}, ip=CARRIER_IP)
+    p.cli("trunk", "add", "carrier", "--host", CARRIER_IP, "--port", str(port))
     bad = p.cli("user", "set", "100", "--dial-class", "everything", check=False)
     assert bad.returncode != 0 and "not a dialling class" in bad.stderr
     p.start()
@@ -210,3 +214,68 @@ def test_a_user_without_international_permission_gets_403_and_the_carrier_sees_n
     uas.proc.kill()
     uas.wait()
     assert not list(uas.cwd.glob("*_logs.log")) or "INVITE" not in uas.logs(), "the carrier saw no INVITE"
+
+
+def test_calls_from_the_carrier_reach_the_did_extension_the_did_mailbox_and_the_default_and_a_stranger_is_refused(
+        parley_factory, sipp, tmp_path):
+    from vmhelp import messages, pcm_tone
+    p = parley_factory(inbound_default="100", no_answer_secs=3)
+    for ext in ("100", "101", "102"):
+        p.add_user(ext, f"secret{ext}")
+    greetings = p.data / "voicemail" / "102" / "greetings"
+    greetings.mkdir(parents=True)
+    pcm_tone(greetings / "unavailable.wav", 600, 2.0)
+    port = p.sip_port + 10
+    p.cli("trunk", "add", "carrier", "--host", CARRIER_IP, "--port", str(port))
+    p.cli("did", "set", "+15855550101", "--extension", "101")
+    p.cli("did", "set", "+15855550199", "--mailbox", "102")
+    assert re.search(r"\+15855550199\s+mailbox 102", p.cli("did", "list").stdout)
+    p.start()
+    wait_for(lambda: trunks(p).get("carrier", {}).get("state") == "peer", what="the trunk read")
+    bob = Baresip(tmp_path, "bob", p.sip_port + 6, p.sip_port + 9, p.sip_port, "101", "secret101", 440)
+    media = RtpEnd(p.sip_port + 18, 1000)
+    try:
+        wait_for(lambda: any(r["extension"] == "101" for r in p.status()["registrations"]), what="bob's phone")
+        # The carrier writes the DID without `+` and the caller in national form: bob's phone rings
+        # (baresip answers at once) and both hear each other.
+        call = sipp(p, "carrier_uac.xml", port=port, service="15855550101", ip=CARRIER_IP,
+                    subst={"caller": "5855550123", "rtp": media.port, "hold": 4000})
+        bob.wait_event("CALL_ESTABLISHED", secs=10)
+        wait_for(lambda: p.status()["calls"], secs=5, what="the call in the status")
+        assert p.status()["calls"][0]["caller"] == "+15855550123"
+        call.assert_ok(timeout=15)
+        bob.wait_event("CALL_CLOSED")
+    finally:
+        bob.stop()
+        media.stop()
+    heard = media.samples[len(media.samples) // 4: len(media.samples) * 3 // 4]
+    freq, share = dominant_frequency(heard, 8000)
+    assert abs(freq - 440) <= 10 and share > 0.3, (freq, share)
+    samples, rate = read_wav(bob.recordings("dec")[-1])
+    middle = samples[len(samples) // 4: len(samples) * 3 // 4]
+    freq, share = dominant_frequency(middle, rate)
+    assert abs(freq - 1000) <= 10 and share > 0.3, (freq, share)
+    # The mailbox DID: the caller hears 102's greeting (600 Hz) and leaves the carrier's 1000 Hz.
+    media = RtpEnd(p.sip_port + 19, 1000)
+    try:
+        sipp(p, "carrier_uac.xml", port=port, service="+15855550199", ip=CARRIER_IP,
+             subst={"caller": "+442079460123", "rtp": media.port, "hold": 12000}).assert_ok(timeout=25)
+    finally:
+        media.stop()
+    greeting = media.samples[int(8000 * 0.3): int(8000 * 1.5)]
+    freq, share = dominant_frequency(greeting, 8000)
+    assert abs(freq - 600) <= 10 and share > 0.3, (freq, share)
+    left = wait_for(lambda: messages(p, "102"), what="the message")
+    assert left[0]["caller"] == "+442079460123", left
+    # A number that is no DID reaches the default (100, not registered: its voicemail answers).
+    sipp(p, "carrier_uac.xml", port=port, service="+15855550777", ip=CARRIER_IP,
+         subst={"caller": "5855550124", "rtp": p.sip_port + 17, "hold": 3000}).assert_ok(timeout=20)
+    calls = [l for l in p.log.read_text().splitlines() if "call from outside" in l and "+15855550777" in l]
+    assert calls and 'to=Some(Extension("100"))' in calls[-1], calls
+    # Someone else claiming to be the carrier (another address) is challenged like any phone, and
+    # its call goes nowhere.
+    stranger = sipp(p, "carrier_uac.xml", port=port + 1, service="+15855550101",
+                    subst={"caller": "5855550123", "rtp": p.sip_port + 17, "hold": 1000})
+    assert stranger.wait(10) != 0
+    assert "407" in stranger.logs() or "407" in (stranger.output or "")
+    assert not any(c["caller"] == "+15855550123" for c in p.status()["calls"])

@@ -78,6 +78,9 @@ pub struct Config {
     pub main_number: Option<String>,
     /// Premium-rate numbers may be dialled (by users allowed national calls).
     pub allow_premium: bool,
+    /// Where calls from a trunk to a number that is no DID go (an extension, e.g. the operator's);
+    /// none: they are refused with 404.
+    pub inbound_default: Option<String>,
     /// Seconds before a failed registration to a trunk is tried again (doubling with each further
     /// failure).
     pub trunk_retry_secs: u64,
@@ -209,6 +212,7 @@ impl Default for Config {
             emergency_numbers: vec!["911".into(), "112".into()],
             main_number: None,
             allow_premium: false,
+            inbound_default: None,
             trunk_retry_secs: 20,
             trunk_retry_max_secs: 600,
             auth_max_failures: 10,
@@ -313,6 +317,14 @@ impl Config {
             },
             main_number: self.main_number.clone(),
             allow_premium: self.allow_premium,
+            inbound_default: match &self.inbound_default {
+                Some(e) => Some(
+                    parley_core::extension::Extension::parse(e)
+                        .map_err(|err| anyhow::anyhow!("inbound_default: {err}"))?
+                        .to_string(),
+                ),
+                None => None,
+            },
         })
     }
 

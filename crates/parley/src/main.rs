@@ -73,6 +73,9 @@ enum Command {
     /// Trunks to carriers: add, change, list, remove, and their registrations' state.
     #[command(subcommand)]
     Trunk(trunk_cli::TrunkCommand),
+    /// The company's numbers (DIDs): where calls from the trunks to each one go.
+    #[command(subcommand)]
+    Did(trunk_cli::DidCommand),
     /// Show registrations, trunks and calls of a running server.
     Status {
         /// HTTP address of the running server (default: from the config, else 127.0.0.1:8080).
@@ -321,6 +324,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Outbox(cmd) => notify_cli::outbox(&config, cmd).await,
         Command::Webhook(cmd) => notify_cli::webhook(&config, cmd).await,
         Command::Trunk(cmd) => trunk_cli::trunk(&config, cmd).await,
+        Command::Did(cmd) => trunk_cli::did(&config, cmd).await,
         Command::Status { http, json } => status(config, http, json),
     }
 }

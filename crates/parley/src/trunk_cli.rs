@@ -1,4 +1,4 @@
-//! `parley trunk ...`: trunks to carriers, kept in the database (their source of truth). `add`, `set`,
+//! `parley trunk ...` and `parley did ...`: trunks to carriers and the company's numbers, kept in the database (their source of truth). `add`, `set`,
 //! `remove` and `list` work on the database with or without a running server, and then tell a running
 //! server on this machine to read the trunks again (every node also reads them each minute);
 //! `status` asks the running server where each registration stands. A trunk's password is written,
@@ -60,6 +60,87 @@ pub enum TrunkCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Subcommand)]
+pub enum DidCommand {
+    /// Point one of the company's numbers (E.164, +15855550101) at an extension, or straight at a
+    /// mailbox's greeting; replaces where it pointed.
+    Set {
+        /// The number, in E.164.
+        number: String,
+        /// Ring this extension (its phones, then its voicemail).
+        #[arg(long, conflicts_with = "mailbox", required_unless_present = "mailbox")]
+        extension: Option<String>,
+        /// Send callers straight to this mailbox's greeting.
+        #[arg(long)]
+        mailbox: Option<String>,
+        /// HTTP address of the running server to tell (default: from the config, else
+        /// 127.0.0.1:8080).
+        #[arg(long)]
+        http: Option<String>,
+    },
+    /// List the numbers and where they go.
+    List,
+    /// Remove a number (its calls then go to `inbound_default`, or get 404).
+    Remove {
+        /// The number.
+        number: String,
+        /// HTTP address of the running server to tell.
+        #[arg(long)]
+        http: Option<String>,
+    },
+}
+
+pub async fn did(config: &Config, cmd: DidCommand) -> Result<()> {
+    use parley_core::trunk::DidTarget;
+    let store = config.open_store().await?;
+    let result = async {
+        match cmd {
+            DidCommand::Set {
+                number,
+                extension,
+                mailbox,
+                http,
+            } => {
+                let target = match (extension, mailbox) {
+                    (Some(e), _) => DidTarget::Extension(e),
+                    (None, Some(m)) => DidTarget::Mailbox(m),
+                    (None, None) => bail!("give --extension or --mailbox"),
+                };
+                store.set_did(&number, &target).await?;
+                let what = match &target {
+                    DidTarget::Extension(e) => format!("extension {e}"),
+                    DidTarget::Mailbox(m) => format!("mailbox {m}"),
+                };
+                audit_cli(&store, "did.set", &number, &what).await;
+                println!("calls to {number} go to {what}");
+                tell_server(config, http);
+            }
+            DidCommand::List => {
+                println!("{:<18} TO", "NUMBER");
+                for d in store.dids().await? {
+                    let to = match d.target {
+                        DidTarget::Extension(e) => format!("extension {e}"),
+                        DidTarget::Mailbox(m) => format!("mailbox {m}"),
+                    };
+                    println!("{:<18} {to}", d.number);
+                }
+            }
+            DidCommand::Remove { number, http } => {
+                if !store.remove_did(&number).await? {
+                    bail!("no number {number}");
+                }
+                audit_cli(&store, "did.remove", &number, "").await;
+                println!("removed {number}");
+                tell_server(config, http);
+            }
+        }
+        Ok(())
+    }
+    .await;
+    store.close().await;
+    result
 }
 
 /// The settings `add` and `set` share.
@@ -269,7 +350,7 @@ fn describe(t: &Trunk) -> String {
 /// Ask a running server on this machine to read the trunks now; without one, say when it will.
 fn tell_server(config: &Config, http: Option<String>) {
     match http_request(config, http, "POST", "/api/v1/trunks/reload", Some("{}")) {
-        Ok((200, _)) => println!("the running server reads the trunks now"),
+        Ok((200, _)) => println!("the running server reads the trunks and numbers now"),
         _ => println!(
             "(no running server here answered; a server reads the trunks at start and every minute)"
         ),

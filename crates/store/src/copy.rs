@@ -22,6 +22,7 @@ const TABLES: &[(&str, &str)] = &[
     ("outbox", "id"),
     ("call_records", "id"),
     ("trunks", "name"),
+    ("dids", "number"),
 ];
 
 /// What a target column holds, from its declared type (a NULL is sent typed as its column is).

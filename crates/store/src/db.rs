@@ -233,6 +233,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(10, "0010_audio.sql"),
     migration!(11, "0011_trunks.sql"),
     migration!(12, "0012_dialing.sql"),
+    migration!(13, "0013_dids.sql"),
 ];
 
 /// The newest schema version this build knows.

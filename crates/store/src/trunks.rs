@@ -7,7 +7,7 @@ use std::net::IpAddr;
 
 use parley_core::sip::digest::ClientSecret;
 use parley_core::trunk::dialplan::DialClass;
-use parley_core::trunk::{self, TrunkName};
+use parley_core::trunk::{self, Did, DidTarget, TrunkName};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
@@ -367,6 +367,65 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Point one of the company's numbers (E.164) at an extension or a mailbox (which must exist),
+    /// replacing where it pointed.
+    pub async fn set_did(&self, number: &str, target: &DidTarget) -> Result<(), StoreError> {
+        check_e164(number)?;
+        let (kind, ext) = match target {
+            DidTarget::Extension(e) => ("extension", e),
+            DidTarget::Mailbox(m) => ("mailbox", m),
+        };
+        if self.get_user(ext).await?.is_none() {
+            return Err(StoreError::Invalid(format!(
+                "extension {ext} does not exist"
+            )));
+        }
+        sqlx::query(
+            "INSERT INTO dids (number, kind, target, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (number) DO UPDATE SET kind = excluded.kind, target = excluded.target",
+        )
+        .bind(number)
+        .bind(kind)
+        .bind(ext)
+        .bind(unix_now())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Every DID, by number.
+    pub async fn dids(&self) -> Result<Vec<Did>, StoreError> {
+        let rows = sqlx::query("SELECT number, kind, target FROM dids ORDER BY number")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| {
+                let target: String = r.get("target");
+                let target = match r.get::<String, _>("kind").as_str() {
+                    "extension" => DidTarget::Extension(target),
+                    "mailbox" => DidTarget::Mailbox(target),
+                    _ => return None,
+                };
+                Some(Did {
+                    number: r.get("number"),
+                    target,
+                })
+            })
+            .collect())
+    }
+
+    /// Remove a DID. False if there is none.
+    pub async fn remove_did(&self, number: &str) -> Result<bool, StoreError> {
+        let r = sqlx::query("DELETE FROM dids WHERE number = $1")
+            .bind(number)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() > 0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -454,6 +513,45 @@ mod tests {
             .set_dialing("999", Some(DialClass::Internal), None)
             .await
             .unwrap());
+    }
+
+    #[tokio::test]
+    async fn dids_point_at_existing_extensions_or_mailboxes_and_can_be_moved_and_removed() {
+        let (s, _dir) = crate::test_store(None).await;
+        s.set_did("+15855550101", &DidTarget::Extension("101".into()))
+            .await
+            .unwrap();
+        s.set_did("+15855550199", &DidTarget::Mailbox("101".into()))
+            .await
+            .unwrap();
+        s.set_did("+15855550101", &DidTarget::Mailbox("101".into()))
+            .await
+            .unwrap();
+        assert_eq!(
+            s.dids().await.unwrap(),
+            vec![
+                Did {
+                    number: "+15855550101".into(),
+                    target: DidTarget::Mailbox("101".into())
+                },
+                Did {
+                    number: "+15855550199".into(),
+                    target: DidTarget::Mailbox("101".into())
+                },
+            ]
+        );
+        let e = s
+            .set_did("+15855550102", &DidTarget::Extension("999".into()))
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("does not exist"), "{e}");
+        assert!(s
+            .set_did("5855550102", &DidTarget::Extension("101".into()))
+            .await
+            .is_err());
+        assert!(s.remove_did("+15855550101").await.unwrap());
+        assert!(!s.remove_did("+15855550101").await.unwrap());
+        assert_eq!(s.dids().await.unwrap().len(), 1);
     }
 
     #[tokio::test]

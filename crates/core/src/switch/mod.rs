@@ -123,6 +123,9 @@ pub struct OutsideSettings {
     pub main_number: Option<String>,
     /// Premium-rate numbers may be dialled (by users allowed national calls).
     pub allow_premium: bool,
+    /// Where calls from a trunk to a number that is no DID go (an extension, the operator); none:
+    /// they get 404.
+    pub inbound_default: Option<String>,
 }
 
 /// Everything the switch needs to know at start.

@@ -1,7 +1,11 @@
-//! Calls to the outside: a number the dial plan sends out ([`crate::trunk::dialplan`]) is checked
-//! against the caller's dialling class (emergency numbers always pass), given the caller ID the
-//! carrier shows (the user's own number, else the company's main number), and rung through the first
-//! trunk that can carry it, with media anchored like every call.
+//! Calls to and from the outside. Out: a number the dial plan sends out ([`crate::trunk::dialplan`])
+//! is checked against the caller's dialling class (emergency numbers always pass), given the caller
+//! ID the carrier shows (the user's own number, else the company's main number), and rung through
+//! the first trunk that can carry it, with media anchored like every call. In: an INVITE from a
+//! trunk's address (no digest: the address is the trunk's credential) to one of the company's
+//! numbers goes where that number points (an extension, or a mailbox's greeting), any other number
+//! to the default destination or 404; the caller's number is shown in E.164, which phones can call
+//! back.
 
 use std::time::Instant;
 
@@ -14,6 +18,8 @@ use crate::sip::{Request, Response, SipUri, StatusCode};
 use crate::target::Target;
 use crate::trunk::dialplan::Outside;
 use crate::trunk::uri_host;
+use crate::trunk::{DidTarget, TrunkName};
+use crate::vm::Reason;
 
 impl Switch {
     /// Refuse `req` with `status`, saying why in the reason phrase and in a `Warning` (399, RFC 3261
@@ -25,6 +31,44 @@ impl Switch {
         let host = self.config.local.host.clone();
         r.headers.push("Warning", &format!("399 {host} \"{why}\""));
         self.respond(tx, r);
+    }
+
+    /// An INVITE from `trunk`'s address: a call from outside to one of the company's numbers.
+    pub(super) fn inbound(
+        &mut self,
+        now: Instant,
+        tx: TxId,
+        req: Request,
+        source: Target,
+        trunk: TrunkName,
+    ) {
+        let plan = &self.config.outside.dialplan;
+        let dialled = req.uri.user_base().unwrap_or_default().to_string();
+        let number = plan.e164(&dialled).unwrap_or_else(|| dialled.clone());
+        let from = req
+            .headers
+            .from()
+            .and_then(|f| f.uri.user_base().map(str::to_string))
+            .unwrap_or_default();
+        let caller = plan.e164(&from).unwrap_or_else(|| shown_number(&from));
+        let target = self.trunks.dids.get(&number).cloned().or_else(|| {
+            self.config
+                .outside
+                .inbound_default
+                .clone()
+                .map(DidTarget::Extension)
+        });
+        info!(%trunk, number = %crate::text::Printable(&number), %caller, to = ?target, "call from outside");
+        match target {
+            Some(DidTarget::Extension(ext)) => self.look_up_extension(tx, req, source, caller, ext),
+            Some(DidTarget::Mailbox(mailbox)) => {
+                self.look_up_mailbox(tx, req, source, caller, mailbox, Reason::Unavailable)
+            }
+            None => {
+                self.reply(tx, &req, StatusCode::NOT_FOUND);
+                self.refused_record(now, &caller, &number, Outcome::Failed);
+            }
+        }
     }
 
     /// An authenticated caller dialled `number` outside.
@@ -98,5 +142,20 @@ impl Switch {
             account,
             divert: false,
         });
+    }
+}
+
+/// A caller's number that is not one (`anonymous`, a SIP name) as it may be shown and written into a
+/// URI: letters, digits and `+-_.*#`, at most 32, else `anonymous`.
+fn shown_number(from: &str) -> String {
+    let kept: String = from
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "+-_.*#".contains(*c))
+        .take(32)
+        .collect();
+    if kept.is_empty() {
+        "anonymous".into()
+    } else {
+        kept
     }
 }

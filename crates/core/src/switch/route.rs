@@ -266,6 +266,10 @@ impl Switch {
     }
 
     fn invite(&mut self, now: Instant, tx: TxId, req: Request, source: Target) {
+        if let Some(trunk) = self.trunk_of(source.addr.ip()).cloned() {
+            // A call from a carrier: its address is its credential (phones never share it).
+            return self.inbound(now, tx, req, source, trunk);
+        }
         let callee = req.uri.user_base().unwrap_or_default().to_string();
         let vm = &self.config.vm;
         if callee == vm.pilot && vm.pbx_peers.contains(&source.addr.ip()) {
@@ -349,6 +353,37 @@ impl Switch {
                 self.start_voicemail(now, tx, req, source, None, caller, kind, None)
             }
         }
+    }
+
+    /// Look up extension `callee` for a call from `caller` (then ring it).
+    pub(super) fn look_up_extension(
+        &mut self,
+        tx: TxId,
+        req: Request,
+        source: Target,
+        caller: String,
+        callee: String,
+    ) {
+        self.look_up(tx, req, source, caller, Dialled::Extension { callee })
+    }
+
+    /// Look up `mailbox` for a caller sent straight to its greeting.
+    pub(super) fn look_up_mailbox(
+        &mut self,
+        tx: TxId,
+        req: Request,
+        source: Target,
+        caller: String,
+        mailbox: String,
+        reason: Reason,
+    ) {
+        self.look_up(
+            tx,
+            req,
+            source,
+            caller,
+            Dialled::Diverted { mailbox, reason },
+        )
     }
 
     fn look_up(&mut self, tx: TxId, req: Request, source: Target, caller: String, to: Dialled) {

@@ -11,7 +11,9 @@ use super::status::TrunkView;
 use super::{ClientRoute, Command, Switch};
 use crate::sip::{Response, SipUri};
 use crate::target::{Target, Transport};
-use crate::trunk::{RegState, Registration, RegistrationConfig, TrunkConfig, TrunkName};
+use crate::trunk::{
+    Did, DidTarget, RegState, Registration, RegistrationConfig, TrunkConfig, TrunkName,
+};
 
 /// When registrations to carriers retry after a failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +61,8 @@ struct Line {
 #[derive(Debug, Default)]
 pub(super) struct Trunks {
     lines: BTreeMap<TrunkName, Line>,
+    /// The company's numbers, by E.164.
+    pub(super) dids: BTreeMap<String, DidTarget>,
     retiring: VecDeque<Reg>,
     next_reg: u64,
 }
@@ -274,6 +278,33 @@ impl Switch {
             self.retire(now, line);
         }
         self.send_registers();
+    }
+
+    /// The company's numbers are now `dids` (a later duplicate of a number is ignored).
+    pub fn set_dids(&mut self, dids: Vec<Did>) {
+        let mut map = BTreeMap::new();
+        for d in dids {
+            map.entry(d.number).or_insert(d.target);
+        }
+        self.trunks.dids = map;
+    }
+
+    /// The trunk whose calls come from `ip`: its address, or one of an IP peer's.
+    pub(super) fn trunk_of(&self, ip: std::net::IpAddr) -> Option<&TrunkName> {
+        let ip = crate::target::canonical_ip(ip);
+        self.trunks.lines.values().find_map(|l| {
+            let own = l
+                .config
+                .target
+                .as_ref()
+                .is_ok_and(|t| crate::target::canonical_ip(t.addr.ip()) == ip);
+            let peer = l
+                .config
+                .peers
+                .iter()
+                .any(|p| crate::target::canonical_ip(*p) == ip);
+            (own || peer).then_some(&l.config.name)
+        })
     }
 
     /// The trunk an outside call goes through: the first (by name) that can carry it now, an IP peer

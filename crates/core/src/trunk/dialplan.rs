@@ -152,6 +152,16 @@ impl Dialplan {
         Some(self.parse(rest))
     }
 
+    /// A number as a carrier wrote it (`+15855550100`, `15855550100`, `5855550100`, `0030123456`) in
+    /// E.164, if it is one under the home country's rules.
+    pub fn e164(&self, number: &str) -> Option<String> {
+        if let Ok(o) = self.parse(number) {
+            return Some(o.number);
+        }
+        // A carrier that leaves out the `+` of an international number.
+        self.parse(&format!("+{number}")).ok().map(|o| o.number)
+    }
+
     fn emergency_number(&self, n: &str) -> Outside {
         Outside {
             number: n.to_string(),
@@ -274,6 +284,18 @@ mod tests {
             out(&de9, "00015855550123"),
             ok("+15855550123", NumberClass::International)
         );
+    }
+
+    #[test]
+    fn numbers_as_carriers_write_them_become_e164() {
+        let us = Dialplan::default();
+        for n in ["+15855550100", "15855550100", "5855550100"] {
+            assert_eq!(us.e164(n).as_deref(), Some("+15855550100"), "{n}");
+        }
+        assert_eq!(us.e164("4930123456").as_deref(), Some("+4930123456"));
+        for bad in ["", "anonymous", "123", "+", &"9".repeat(30)] {
+            assert_eq!(us.e164(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

@@ -142,6 +142,24 @@ pub struct TrunkLogin {
     pub expires: Duration,
 }
 
+/// Where calls to one of the company's numbers (a DID) go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DidTarget {
+    /// Ring an extension (its phones, then its voicemail as for any call).
+    Extension(String),
+    /// Straight to a mailbox's greeting.
+    Mailbox(String),
+}
+
+/// One inbound number: calls from a trunk to it go to its target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Did {
+    /// The number, in E.164.
+    pub number: String,
+    /// Where its calls go.
+    pub target: DidTarget,
+}
+
 /// One trunk as the switch uses it: its name, where its requests go, how it logs in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrunkConfig {

@@ -53,7 +53,10 @@ pub(super) enum Back {
     Accounts(JobId, Result<Vec<Option<Account>>, ()>),
     Counts(String, CountFor, Counts),
     Vm(CallId, VmInput),
-    Trunks(Vec<parley_core::trunk::TrunkConfig>),
+    Trunks(
+        Vec<parley_core::trunk::TrunkConfig>,
+        Vec<parley_core::trunk::Did>,
+    ),
     Lamp {
         mailbox: String,
         on: bool,
@@ -284,7 +287,13 @@ impl Shell {
                 Some(id),
                 contain::contained_sync(|| sw.handle_voicemail(t, id, input)),
             ),
-            Back::Trunks(list) => (None, contain::contained_sync(|| sw.set_trunks(t, list))),
+            Back::Trunks(list, dids) => (
+                None,
+                contain::contained_sync(|| {
+                    sw.set_dids(dids);
+                    sw.set_trunks(t, list)
+                }),
+            ),
             Back::Lamp {
                 mailbox,
                 on,
@@ -350,8 +359,8 @@ impl Shell {
         let back = self.back.clone();
         tokio::spawn(async move {
             match trunks::load(&store).await {
-                Ok(list) => {
-                    let _ = back.send(Back::Trunks(list));
+                Ok((list, dids)) => {
+                    let _ = back.send(Back::Trunks(list, dids));
                 }
                 Err(e) => warn!(error = %e, "cannot read the trunks; they stay as they were"),
             }

@@ -1,5 +1,6 @@
-//! The shell's side of trunks: read them from the store (their source of truth) and resolve where
-//! each one's requests go, off the signalling task; the switch gets the result whole
+//! The shell's side of trunks: read them and the company's numbers (DIDs) from the store (their
+//! source of truth) and resolve where each trunk's requests go, off the signalling task; the switch
+//! gets the result whole
 //! ([`parley_core::switch::Switch::set_trunks`]). Read at start, when told
 //! ([`parley_core::switch::Control::TrunksChanged`]), and every minute (so that a change made on
 //! another node, or a host name that resolves differently, is picked up).
@@ -9,7 +10,7 @@ use std::time::Duration;
 
 use parley_core::sip::digest::ClientSecret;
 use parley_core::target::{Target, Transport};
-use parley_core::trunk::{parse_host_port, TrunkConfig, TrunkLogin, TrunkName};
+use parley_core::trunk::{parse_host_port, Did, TrunkConfig, TrunkLogin, TrunkName};
 use parley_store::{Store, StoreError, Trunk};
 use tracing::warn;
 
@@ -18,8 +19,9 @@ pub(super) const RELOAD_EVERY: Duration = Duration::from_secs(60);
 /// The longest wait for a host name to resolve.
 const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The enabled trunks, resolved.
-pub(super) async fn load(store: &Store) -> Result<Vec<TrunkConfig>, StoreError> {
+/// The enabled trunks, resolved, and the company's numbers.
+pub(super) async fn load(store: &Store) -> Result<(Vec<TrunkConfig>, Vec<Did>), StoreError> {
+    let dids = store.dids().await?;
     let mut out = Vec::new();
     for t in store.trunks().await?.into_iter().filter(|t| t.enabled) {
         match TrunkName::new(&t.name) {
@@ -29,7 +31,7 @@ pub(super) async fn load(store: &Store) -> Result<Vec<TrunkConfig>, StoreError> 
             }
         }
     }
-    Ok(out)
+    Ok((out, dids))
 }
 
 async fn config(name: TrunkName, t: Trunk) -> TrunkConfig {

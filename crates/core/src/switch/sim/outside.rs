@@ -215,3 +215,111 @@ fn without_a_trunk_that_is_up_an_outside_call_gets_503_and_extensions_still_ring
     assert!(sim.final_on(tx).is_none());
     assert_eq!(sim.sent_to(&bob, Method::Invite).len(), 1);
 }
+
+/// The carrier's INVITE to `number` from `caller`.
+fn from_outside(
+    sim: &mut Sim,
+    from: &mut Phone,
+    caller: &str,
+    number: &str,
+) -> (TxId, Option<Response>) {
+    from.n += 1;
+    let text = format!(
+        "INVITE sip:{number}@192.0.2.1 SIP/2.0\r\nVia: SIP/2.0/UDP {addr};branch=z9hG4bKc{n}\r\nFrom: <sip:{caller}@carrier.example>;tag=c{n}\r\nTo: <sip:{number}@192.0.2.1>\r\nCall-ID: in-{n}\r\nCSeq: 1 INVITE\r\nContact: <sip:{caller}@{addr}>\r\nMax-Forwards: 70\r\nContent-Type: application/sdp\r\nContent-Length: {len}\r\n\r\n{OFFER}",
+        addr = from.addr,
+        n = from.n,
+        len = OFFER.len()
+    );
+    let target = from.target();
+    sim.send(parse_request(&text), target)
+}
+
+fn peer_trunk(sim: &mut Sim, default: Option<&str>) {
+    let trunk = TrunkConfig {
+        name: TrunkName::new("carrier").unwrap(),
+        host: "carrier.example".into(),
+        port: 5060,
+        target: Ok(Target {
+            transport: Transport::Udp,
+            addr: CARRIER.parse().unwrap(),
+        }),
+        login: None,
+        auth: None,
+        peers: vec!["192.0.2.51".parse().unwrap()],
+    };
+    sim.sw.set_trunks(sim.now, vec![trunk]);
+    sim.sw.set_dids(vec![
+        crate::trunk::Did {
+            number: "+15855550101".into(),
+            target: crate::trunk::DidTarget::Extension("101".into()),
+        },
+        crate::trunk::Did {
+            number: "+15855550199".into(),
+            target: crate::trunk::DidTarget::Mailbox("102".into()),
+        },
+    ]);
+    sim.sw.config.outside.inbound_default = default.map(str::to_string);
+    sim.run();
+}
+
+#[test]
+fn a_call_from_the_trunk_to_a_did_rings_its_extension_with_the_callers_number_in_e164() {
+    let mut sim = Sim::new();
+    let (alice, bob) = two_phones(&mut sim);
+    peer_trunk(&mut sim, Some("100"));
+    let mut c = carrier();
+    // The carrier writes the number without `+`; the caller in national form.
+    let (tx, r) = from_outside(&mut sim, &mut c, "5855550123", "15855550101");
+    assert!(
+        r.is_none(),
+        "no challenge: the trunk's address is its credential"
+    );
+    let ring = sim.sent_to(&bob, Method::Invite);
+    assert_eq!(ring.len(), 1);
+    assert_eq!(
+        user(&ring[0].request, "From"),
+        "+15855550123",
+        "a number the phone can call back"
+    );
+    sim.reply(&bob, Method::Invite, 200, OFFER);
+    assert_eq!(sim.final_on(tx).unwrap().status, 200);
+    // A number that is no DID goes to the default destination.
+    let (_, r) = from_outside(&mut sim, &mut c, "+442079460123", "+15855550777");
+    assert!(r.is_none());
+    let ring = sim.sent_to(&alice, Method::Invite);
+    assert_eq!(ring.len(), 1);
+    assert_eq!(user(&ring[0].request, "From"), "+442079460123");
+    // From an IP peer's other address, to the mailbox DID: straight to 102's voicemail.
+    let mut other = Phone {
+        addr: "192.0.2.51:5060".parse().unwrap(),
+        ..carrier()
+    };
+    let before = sim.voicemail_calls().len();
+    let (_, r) = from_outside(&mut sim, &mut other, "anonymous", "+15855550199");
+    assert_eq!(r.map(|r| r.status.as_u16()), Some(200), "voicemail answers");
+    assert_eq!(sim.voicemail_calls().len(), before + 1);
+    assert!(sim
+        .sent_to(&Phone::new("102", 9), Method::Invite)
+        .is_empty());
+}
+
+#[test]
+fn without_a_default_an_unknown_number_gets_404_and_a_stranger_claiming_to_be_the_carrier_is_challenged(
+) {
+    let mut sim = Sim::new();
+    let (_alice, bob) = two_phones(&mut sim);
+    peer_trunk(&mut sim, None);
+    let (_, r) = from_outside(&mut sim, &mut carrier(), "5855550123", "+15855550777");
+    assert_eq!(r.unwrap().status, 404);
+    let mut stranger = Phone {
+        addr: "198.51.100.9:5060".parse().unwrap(),
+        ..carrier()
+    };
+    let (_, r) = from_outside(&mut sim, &mut stranger, "5855550123", "+15855550101");
+    assert_eq!(
+        r.unwrap().status,
+        407,
+        "a stranger must authenticate like any phone"
+    );
+    assert!(sim.sent_to(&bob, Method::Invite).is_empty());
+}
