@@ -151,7 +151,8 @@ def test_a_phone_dials_9_and_a_national_number_the_carrier_gets_e164_and_the_cal
         parley_factory, sipp, tmp_path):
     p = parley_factory(main_number="+15855550100")
     p.add_user("100", "secret100")
-    p.cli("user", "set", "100", "--outside-number", "+15855550142")
+    # Nobody dials out unless allowed: 100 may call national numbers.
+    p.cli("user", "set", "100", "--outside-number", "+15855550142", "--dial-class", "national")
     # An IP peer that challenges the calls it takes (no registration), with the media at a test end
     # that sends a 1000 Hz tone and keeps what it hears.
     media = RtpEnd(p.sip_port + 18, 1000)
@@ -201,19 +202,33 @@ def test_a_user_without_international_permission_gets_403_and_the_carrier_sees_n
     p.cli("trunk", "add", "carrier", "--host", CARRIER_IP, "--port", str(port))
     bad = p.cli("user", "set", "100", "--dial-class", "everything", check=False)
     assert bad.returncode != 0 and "not a dialling class" in bad.stderr
+    # Allowed national calls, not international ones: +1 numbers of other countries (Jamaica's 876,
+    # the classic toll-fraud destination) are international.
+    p.cli("user", "set", "100", "--dial-class", "national")
     p.start()
     wait_for(lambda: trunks(p).get("carrier", {}).get("state") == "peer", what="the trunk read")
     from sipclient import Client, header
+    # A probe the carrier must log (so that finding no INVITE in its log below means something).
+    import socket
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    probe.sendto(f"OPTIONS sip:probe@{CARRIER_IP} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKprobe\r\n"
+                 "From: <sip:probe@t>;tag=1\r\nTo: <sip:probe@t>\r\nCall-ID: probe\r\nCSeq: 1 OPTIONS\r\n"
+                 "Content-Length: 0\r\n\r\n".encode(), (CARRIER_IP, port))
+    probe.close()
     for i, (number, reason) in enumerate([("9011442079460123", "international calls are not allowed"),
+                                          ("918765550123", "international calls are not allowed"),
                                           ("99005550123", "premium-rate calls are not allowed")]):
         phone = Client(p.sip_port, p.sip_port + 2 + i)
         status, headers = phone.call("100", "secret100", number)
         # The reason is in a Warning (the SIP stack writes its own reason phrase).
         assert status == 403 and header(headers, "Warning") == [f'399 127.0.0.1 "{reason}"'], (number, headers)
         phone.close()
-    uas.proc.kill()
-    uas.wait()
-    assert not list(uas.cwd.glob("*_logs.log")) or "INVITE" not in uas.logs(), "the carrier saw no INVITE"
+    # SIPp ends cleanly on SIGINT (its message log written out): the carrier received nothing.
+    uas.proc.send_signal(2)
+    uas.wait(10)
+    received = "\n".join(f.read_text(errors="replace") for f in uas.cwd.glob("*_messages.log"))
+    assert "OPTIONS sip:probe@" in received, "the carrier's log works"
+    assert "INVITE sip:" not in received, received[-2000:]
 
 
 def test_calls_from_the_carrier_reach_the_did_extension_the_did_mailbox_and_the_default_and_a_stranger_is_refused(

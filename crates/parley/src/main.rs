@@ -686,8 +686,8 @@ async fn user_command(store: &Store, cmd: UserCommand, pin_min_len: usize) -> Re
             };
             let number =
                 outside_number.map(|n| Some(n.trim().to_string()).filter(|n| !n.is_empty()));
-            if dialing && !store.set_dialing(&ext, class, number.clone()).await? {
-                bail!("extension {ext} does not exist");
+            if let Some(Some(n)) = &number {
+                parley_store::check_e164(n)?;
             }
             check_pin(pin.as_deref(), pin_min_len, &ext)?;
             let privileges = if privileges.is_empty() {
@@ -719,6 +719,9 @@ async fn user_command(store: &Store, cmd: UserCommand, pin_min_len: usize) -> Re
             if let Some(n) = &number {
                 changed.push(format!("outside_number={}", n.as_deref().unwrap_or("none")));
             }
+            if dialing && store.get_user(&ext).await?.is_none() {
+                bail!("extension {ext} does not exist");
+            }
             if account {
                 store
                     .update_user(
@@ -733,6 +736,9 @@ async fn user_command(store: &Store, cmd: UserCommand, pin_min_len: usize) -> Re
                         },
                     )
                     .await?;
+            }
+            if dialing && !store.set_dialing(&ext, class, number).await? {
+                bail!("extension {ext} does not exist");
             }
             audit_cli(store, "user.set", &ext, &changed.join(" ")).await;
             println!("updated extension {ext}");

@@ -480,8 +480,8 @@ mod tests {
         let (s, _dir) = crate::test_store(None).await;
         assert_eq!(
             s.dialing("101").await.unwrap(),
-            Some((DialClass::National, None)),
-            "the default"
+            Some((DialClass::Internal, None)),
+            "the default: nobody dials out unless allowed"
         );
         assert!(s
             .set_dialing(

@@ -90,6 +90,9 @@ pub struct NewCall {
     /// When the callee does not answer, is busy or refuses, hand the caller to voicemail
     /// ([`CallEvent::Unanswered`]) instead of failing the call.
     pub divert: bool,
+    /// How long it rings before it is given up, when not the configured no-answer time (a call to
+    /// the outside rings as long as the far end lets it).
+    pub ring_for: Option<Duration>,
 }
 
 /// Which side of the call.
@@ -284,7 +287,7 @@ impl Call {
             answered: None,
             a_final_sent: false,
             ringing_sent: false,
-            no_answer_at: Some(now + config.no_answer),
+            no_answer_at: Some(now + new.ring_for.unwrap_or(config.no_answer)),
             give_up_at: None,
             pending: None,
             fork_failures: Vec::new(),
@@ -711,8 +714,9 @@ impl Call {
         invite
             .headers
             .set("CSeq", &format!("{} INVITE", fork.dialog.local_cseq));
-        invite.headers.remove("Authorization");
-        invite.headers.remove("Proxy-Authorization");
+        // A proxy's 407 and the far end's 401 are answered side by side; a new challenge of the
+        // same kind replaces the answer to the old one.
+        invite.headers.remove(answer_name);
         invite.headers.push(answer_name, &value);
         fork.invite = invite.clone();
         fork.state = ForkState::Calling;

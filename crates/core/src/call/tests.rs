@@ -64,6 +64,7 @@ fn start_with(forks: usize, divert: bool) -> (Call, Instant) {
             b_media_port: 30002,
             seed: 7,
             divert,
+            ring_for: None,
         },
     );
     (call, now)

@@ -125,6 +125,8 @@ pub(super) struct Planned {
     /// the outside.
     pub(super) account: Account,
     pub(super) divert: bool,
+    /// How long it rings, when not the no-answer time.
+    pub(super) ring_for: Option<Duration>,
 }
 
 /// A B2BUA call in progress.
@@ -200,6 +202,7 @@ impl Switch {
             forks,
             account,
             divert,
+            ring_for,
         } = *p;
         let span =
             info_span!("call", id = call.0, from = %Printable(&caller), to = %Printable(&callee));
@@ -222,6 +225,7 @@ impl Switch {
                     b_media_port: b_port,
                     seed,
                     divert,
+                    ring_for,
                 },
             )
         };

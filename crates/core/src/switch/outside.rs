@@ -16,12 +16,50 @@ use super::{Account, Outcome, Switch};
 use crate::call::{ForkTarget, Outward, TxId};
 use crate::sip::{Request, Response, SipUri, StatusCode};
 use crate::target::Target;
-use crate::trunk::dialplan::Outside;
+use crate::trunk::dialplan::{NumberClass, Outside};
 use crate::trunk::uri_host;
 use crate::trunk::{DidTarget, TrunkName};
 use crate::vm::Reason;
 
+/// How long a call to the outside rings before Parley gives up (the carrier usually ends it
+/// sooner, with the far end's voicemail or a 480).
+pub(super) const OUTSIDE_RING: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Emergency calls one account may have in progress at once.
+pub(super) const MAX_EMERGENCY_PER_ACCOUNT: usize = 2;
+
 impl Switch {
+    /// Emergency calls `caller` has in progress or being set up.
+    pub(super) fn emergency_calls_of(&self, caller: &str) -> usize {
+        let emergency = |n: &str| {
+            self.config
+                .outside
+                .dialplan
+                .emergency
+                .iter()
+                .any(|e| e == n)
+        };
+        let up = self
+            .calls
+            .values()
+            .filter(|c| {
+                let (a, b) = c.call.parties();
+                a == caller && emergency(b)
+            })
+            .count();
+        let opening = self
+            .opening
+            .values()
+            .filter(|o| matches!(o, super::Opening::Relay(p) if p.caller == caller && emergency(&p.callee)))
+            .count();
+        let waiting = self
+            .pending
+            .values()
+            .filter(|p| matches!(p, super::Pending::Invite(w) if w.caller() == caller && w.is_emergency()))
+            .count();
+        up + opening + waiting
+    }
+
     /// Refuse `req` with `status`, saying why in the reason phrase and in a `Warning` (399, RFC 3261
     /// §20.43), which survives a SIP stack that writes its own phrase.
     fn explain(&mut self, tx: TxId, req: &Request, status: StatusCode, why: &str) {
@@ -83,9 +121,23 @@ impl Switch {
         account: Option<Account>,
         number: Outside,
     ) {
-        let Some(account) = account else {
-            self.reply(tx, &req, StatusCode::FORBIDDEN);
-            return self.refused_record(now, &caller, &number.number, Outcome::Failed);
+        let emergency = number.class == NumberClass::Emergency;
+        let account = match account {
+            Some(a) => a,
+            // The directory could not be read: an emergency call still goes out, with the
+            // company's number.
+            None if emergency => Account {
+                name: caller.clone(),
+                always_prompt: true,
+                mark_read: false,
+                greetings: crate::vm::Greetings::default(),
+                dial_class: crate::trunk::dialplan::DialClass::Internal,
+                outside_number: None,
+            },
+            None => {
+                self.reply(tx, &req, StatusCode::FORBIDDEN);
+                return self.refused_record(now, &caller, &number.number, Outcome::Failed);
+            }
         };
         let premium = self.config.outside.allow_premium;
         if !account.dial_class.allows(number.class, premium) {
@@ -99,7 +151,7 @@ impl Switch {
             .clone()
             .or_else(|| self.config.outside.main_number.clone())
             .unwrap_or_else(|| caller.clone());
-        let Some((trunk, target)) = self.usable_trunk() else {
+        let Some((trunk, target)) = self.usable_trunk(emergency) else {
             info!(caller = %caller, number = %number.number, "outside call refused: no trunk can carry it");
             self.explain(
                 tx,
@@ -141,6 +193,7 @@ impl Switch {
             forks: vec![fork],
             account,
             divert: false,
+            ring_for: Some(OUTSIDE_RING),
         });
     }
 }

@@ -45,6 +45,11 @@ impl Waiting {
     pub(super) fn caller(&self) -> &str {
         &self.caller
     }
+
+    /// Whether it is an emergency call.
+    pub(super) fn is_emergency(&self) -> bool {
+        matches!(&self.to, Dialled::Outside { number } if number.class == NumberClass::Emergency)
+    }
 }
 
 /// What the number dialled turned out to be, before the directory answered.
@@ -297,7 +302,14 @@ impl Switch {
         let outside = self.config.outside.dialplan.outside(&callee);
         let emergency = matches!(&outside, Some(Ok(o)) if o.class == NumberClass::Emergency);
         // Calls still being set up count too: a burst cannot outrun the bound. An emergency call is
-        // never held back by a limit.
+        // never held back by the limits of ordinary calls; it has its own small one, so that one
+        // account cannot flood the emergency centre or take every line.
+        if emergency
+            && self.emergency_calls_of(&caller) >= super::outside::MAX_EMERGENCY_PER_ACCOUNT
+        {
+            info!(caller = %caller, "emergency call refused: this account has emergency calls in progress");
+            return self.reply(tx, &req, StatusCode::BUSY_HERE);
+        }
         if !emergency {
             if let Err(refusal) = self.config.limits.admit_call(self.calls_of(&caller)) {
                 info!(caller = %caller, "call refused: too many calls in progress for this account");
@@ -429,6 +441,11 @@ impl Switch {
             Ok(found) => found,
             // The own mailbox still opens (with the PIN prompt) when its settings cannot be read.
             Err(()) if matches!(w.to, Dialled::OwnMailbox) => vec![None],
+            // An emergency call goes out even when the directory cannot be read.
+            Err(()) if matches!(&w.to, Dialled::Outside { number } if number.class == NumberClass::Emergency) =>
+            {
+                vec![None]
+            }
             Err(()) => {
                 warn!("account lookup failed: 503");
                 return self.unavailable(w.tx, &w.req);
@@ -530,6 +547,7 @@ impl Switch {
                 forks: super::calls::phone_forks(&contacts),
                 account,
                 divert: to_voicemail,
+                ring_for: None,
             }),
         }
     }

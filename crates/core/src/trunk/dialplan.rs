@@ -178,12 +178,12 @@ impl Dialplan {
         if !phonenumber::is_valid(&n) {
             return Err(DialError::Invalid);
         }
-        let home_code = phonenumber::metadata::DATABASE
-            .by_id(self.home.as_ref())
-            .map(|m| m.country_code());
+        // The region, not the country calling code: +1 is shared by the whole North American
+        // numbering plan (Jamaica's 876, the Dominican Republic's 809: the classic toll-fraud
+        // destinations), and +7 by Russia and Kazakhstan.
         let class = match n.number_type(&phonenumber::metadata::DATABASE) {
             Type::PremiumRate | Type::SharedCost => NumberClass::Premium,
-            _ if Some(n.code().value()) == home_code => NumberClass::National,
+            _ if n.country().id() == Some(self.home) => NumberClass::National,
             _ => NumberClass::International,
         };
         let number = n.format().mode(Mode::E164).to_string();

@@ -53,7 +53,9 @@ pub(super) enum Back {
     Accounts(JobId, Result<Vec<Option<Account>>, ()>),
     Counts(String, CountFor, Counts),
     Vm(CallId, VmInput),
+    /// Trunks and numbers read by reload number `.0` (older reloads' answers are dropped).
     Trunks(
+        u64,
         Vec<parley_core::trunk::TrunkConfig>,
         Vec<parley_core::trunk::Did>,
     ),
@@ -84,6 +86,10 @@ struct Shell {
     status: StatusHandle,
     /// After a timer's handling faulted: no timer fires before this.
     timers_paused_until: Option<Instant>,
+    /// How many times the trunks were read (the answer of the latest is the one taken).
+    trunk_reloads: u64,
+    /// The address each trunk host resolved to last.
+    resolved: trunks::Resolved,
 }
 
 /// Start the SIP server; it runs until `cancel` fires, then ends calls in progress with BYE.
@@ -135,6 +141,8 @@ pub async fn run(
         prompts: Arc::new(Mutex::new(Prompts::new(config.switch.vm.prompts.clone()))),
         status,
         timers_paused_until: None,
+        trunk_reloads: 0,
+        resolved: trunks::Resolved::default(),
     };
     info!(listen = %config.listen, public_ip = %config.public_ip, "SIP server listening on UDP and TCP");
     let mut refresh = tokio::time::interval(Duration::from_secs(1));
@@ -287,13 +295,14 @@ impl Shell {
                 Some(id),
                 contain::contained_sync(|| sw.handle_voicemail(t, id, input)),
             ),
-            Back::Trunks(list, dids) => (
+            Back::Trunks(generation, list, dids) if generation == self.trunk_reloads => (
                 None,
                 contain::contained_sync(|| {
                     sw.set_dids(dids);
                     sw.set_trunks(t, list)
                 }),
             ),
+            Back::Trunks(..) => (None, None),
             Back::Lamp {
                 mailbox,
                 on,
@@ -352,15 +361,19 @@ impl Shell {
         }
     }
 
-    /// Read the trunks from the store again (in a task of its own); the switch gets them whole. While
-    /// the database is away the trunks stay as they are.
-    fn reload_trunks(&self) {
+    /// Read the trunks from the store again (in a task of its own); the switch gets them whole, from
+    /// the latest reload only (an older one finishing last must not bring a removed trunk or an old
+    /// password back). While the database is away the trunks stay as they are.
+    fn reload_trunks(&mut self) {
+        self.trunk_reloads += 1;
+        let generation = self.trunk_reloads;
         let store = self.store.clone();
         let back = self.back.clone();
+        let resolved = self.resolved.clone();
         tokio::spawn(async move {
-            match trunks::load(&store).await {
+            match trunks::load(&store, &resolved).await {
                 Ok((list, dids)) => {
-                    let _ = back.send(Back::Trunks(list, dids));
+                    let _ = back.send(Back::Trunks(generation, list, dids));
                 }
                 Err(e) => warn!(error = %e, "cannot read the trunks; they stay as they were"),
             }

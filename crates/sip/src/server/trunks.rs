@@ -5,7 +5,9 @@
 //! ([`parley_core::switch::Control::TrunksChanged`]), and every minute (so that a change made on
 //! another node, or a host name that resolves differently, is picked up).
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use parley_core::sip::digest::ClientSecret;
@@ -19,13 +21,24 @@ pub(super) const RELOAD_EVERY: Duration = Duration::from_secs(60);
 /// The longest wait for a host name to resolve.
 const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The address each host resolved to last: kept while it is still among the answers (round-robin
+/// DNS does not move a registration every minute), and used when a lookup fails.
+pub(super) type Resolved = Arc<Mutex<HashMap<(String, u16), SocketAddr>>>;
+
 /// The enabled trunks, resolved, and the company's numbers.
-pub(super) async fn load(store: &Store) -> Result<(Vec<TrunkConfig>, Vec<Did>), StoreError> {
+pub(super) async fn load(
+    store: &Store,
+    resolved: &Resolved,
+) -> Result<(Vec<TrunkConfig>, Vec<Did>), StoreError> {
     let dids = store.dids().await?;
     let mut out = Vec::new();
     for t in store.trunks().await?.into_iter().filter(|t| t.enabled) {
-        match TrunkName::new(&t.name) {
-            Ok(name) => out.push(config(name, t).await),
+        // A row written by hand or by an older build is checked as the command line checks it.
+        let name = t
+            .check()
+            .and_then(|()| TrunkName::new(&t.name).map_err(|e| StoreError::Invalid(e.to_string())));
+        match name {
+            Ok(name) => out.push(config(name, t, resolved).await),
             Err(e) => {
                 warn!(trunk = %parley_core::text::Printable(&t.name), error = %e, "a stored trunk is skipped")
             }
@@ -34,7 +47,7 @@ pub(super) async fn load(store: &Store) -> Result<(Vec<TrunkConfig>, Vec<Did>), 
     Ok((out, dids))
 }
 
-async fn config(name: TrunkName, t: Trunk) -> TrunkConfig {
+async fn config(name: TrunkName, t: Trunk, resolved: &Resolved) -> TrunkConfig {
     let transport = if t.transport == "tcp" {
         Transport::Tcp
     } else {
@@ -48,7 +61,7 @@ async fn config(name: TrunkName, t: Trunk) -> TrunkConfig {
         }),
         None => (t.host.clone(), t.port),
     };
-    let target = resolve(&host, port)
+    let target = resolve(&host, port, resolved)
         .await
         .map(|addr| Target { transport, addr });
     let login = t.register.then(|| TrunkLogin {
@@ -75,16 +88,38 @@ async fn config(name: TrunkName, t: Trunk) -> TrunkConfig {
     }
 }
 
-async fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {
+async fn resolve(host: &str, port: u16, resolved: &Resolved) -> Result<SocketAddr, String> {
     if port == 0 {
         return Err("the outbound proxy is not valid".into());
     }
     if let Ok(ip) = host.parse() {
         return Ok(SocketAddr::new(ip, port));
     }
-    match tokio::time::timeout(RESOLVE_TIMEOUT, tokio::net::lookup_host((host, port))).await {
-        Ok(Ok(mut addrs)) => addrs.next().ok_or_else(|| format!("{host} has no address")),
-        Ok(Err(e)) => Err(format!("cannot resolve {host}: {e}")),
-        Err(_) => Err(format!("cannot resolve {host}: no answer")),
-    }
+    let key = (host.to_string(), port);
+    let last = resolved
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(&key)
+        .copied();
+    let answers: Result<Vec<SocketAddr>, String> =
+        match tokio::time::timeout(RESOLVE_TIMEOUT, tokio::net::lookup_host((host, port))).await {
+            Ok(Ok(addrs)) => Ok(addrs.collect()),
+            Ok(Err(e)) => Err(format!("cannot resolve {host}: {e}")),
+            Err(_) => Err(format!("cannot resolve {host}: no answer")),
+        };
+    let chosen = match (answers, last) {
+        (Ok(a), Some(l)) if a.contains(&l) => l,
+        (Ok(a), _) if !a.is_empty() => a[0],
+        (Ok(_), _) => return Err(format!("{host} has no address")),
+        (Err(e), Some(l)) => {
+            warn!(%host, error = %e, address = %l, "a trunk's host did not resolve; its last address is kept");
+            l
+        }
+        (Err(e), None) => return Err(e),
+    };
+    resolved
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .insert(key, chosen);
+    Ok(chosen)
 }

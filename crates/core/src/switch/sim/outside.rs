@@ -115,8 +115,11 @@ fn a_national_number_goes_out_in_e164_with_the_company_number_and_the_carriers_c
         sim.final_on(tx).is_none(),
         "the caller is not told of the carrier's challenge"
     );
-    // The carrier rings and answers: the caller is connected, the record names the number.
+    // The carrier rings (longer than an extension's no-answer time) and answers: the caller is
+    // connected, the call names the number.
     sim.reply(&carrier(), Method::Invite, 180, "");
+    sim.advance(Duration::from_secs(40));
+    assert!(sim.final_on(tx).is_none(), "still ringing after 40 s");
     sim.reply(&carrier(), Method::Invite, 200, OFFER);
     assert_eq!(sim.final_on(tx).unwrap().status, 200);
     assert_eq!(sim.sw.view(sim.now).calls[0].callee, "+15855550123");
@@ -322,4 +325,41 @@ fn without_a_default_an_unknown_number_gets_404_and_a_stranger_claiming_to_be_th
         "a stranger must authenticate like any phone"
     );
     assert!(sim.sent_to(&bob, Method::Invite).is_empty());
+}
+
+#[test]
+fn emergency_calls_go_out_without_a_registration_and_one_account_holds_two_at_most() {
+    let mut sim = Sim::new();
+    let (mut alice, _) = two_phones(&mut sim);
+    trunk_up(&mut sim);
+    sim.accounts.get_mut("100").unwrap().dial_class = DialClass::Internal;
+    for _ in 0..2 {
+        let (tx, _) = sim.dial(&mut alice, "911");
+        assert!(sim.final_on(tx).is_none(), "rings out");
+    }
+    assert_eq!(sim.sent_to(&carrier(), Method::Invite).len(), 2);
+    let (tx, _) = sim.dial(&mut alice, "911");
+    assert_eq!(
+        sim.final_on(tx).unwrap().status,
+        486,
+        "a third at once is one too many"
+    );
+    assert_eq!(sim.sent_to(&carrier(), Method::Invite).len(), 2);
+    // The trunk's registration failed: 911 still goes out through it, ordinary calls do not.
+    let mut sim = Sim::new();
+    let (mut alice, _) = two_phones(&mut sim);
+    trunk_up(&mut sim);
+    // The refresh goes unanswered.
+    sim.advance(Duration::from_secs(600));
+    let reg = sim.sent_to(&carrier(), Method::Register).pop().unwrap();
+    sim.sw.handle_client_done(sim.now, reg.route.clone(), false);
+    sim.run();
+    assert_eq!(sim.sw.view(sim.now).trunks[0].state, "failed");
+    let (tx, _) = sim.dial(&mut alice, "95855550123");
+    assert_eq!(sim.final_on(tx).unwrap().status, 503);
+    let (tx, _) = sim.dial(&mut alice, "911");
+    assert!(sim.final_on(tx).is_none());
+    let out = sim.sent_to(&carrier(), Method::Invite).pop().unwrap();
+    assert_eq!(out.request.uri.to_string(), "sip:911@carrier.example");
+    assert_eq!(user(&out.request, "From"), "+15855550100");
 }
