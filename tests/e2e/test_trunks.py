@@ -147,7 +147,7 @@ def test_trunk_commands_refuse_absurd_settings_with_the_reason(parley_factory):
 
 
 @pytest.mark.postgres
-def test_a_phone_dials_9_and_a_national_number_the_carrier_gets_e164_and_the_caller_id_and_both_hear_each_other(
+def test_a_phone_dials_9_and_a_national_number_a_trunk_answering_503_hands_it_on_the_carrier_gets_e164_and_the_caller_id_and_both_hear_each_other(
         parley_factory, sipp, tmp_path):
     p = parley_factory(main_number="+15855550100")
     p.add_user("100", "secret100")
@@ -162,6 +162,10 @@ def test_a_phone_dials_9_and_a_national_number_the_carrier_gets_e164_and_the_cal
                ip=CARRIER_IP)
     p.cli("trunk", "add", "carrier", "--host", CARRIER_IP, "--port", str(port), "--register", "off",
           "--username", ACCOUNT, "--password", "Trunk-s3cret!")
+    # The first trunk tried (by name) cannot take the call: 503, and the call goes on the next.
+    first_port = p.sip_port + 30  # (SIPp takes its -mp port and the one two above for media)
+    first = sipp(p, "carrier_refuse.xml", port=first_port, subst={"status": 503}, ip=CARRIER_IP)
+    p.cli("trunk", "add", "a-first", "--host", CARRIER_IP, "--port", str(first_port))
     p.start()
     wait_for(lambda: trunks(p).get("carrier", {}).get("state") == "peer", what="the trunk read")
     phone = Baresip(tmp_path, "phone", p.sip_port + 6, p.sip_port + 9, p.sip_port, "100", "secret100", 440)
@@ -179,6 +183,7 @@ def test_a_phone_dials_9_and_a_national_number_the_carrier_gets_e164_and_the_cal
     finally:
         phone.stop()
         media.stop()
+    first.assert_ok(timeout=5)
     # The carrier's scenario checked the Request-URI and the caller ID; the answer to its 407 is right.
     uas.assert_ok(timeout=10)
     check_invite_digest(uas, ACCOUNT, "Trunk-s3cret!", f"sip:+15855550123@{CARRIER_IP}:{port}")

@@ -93,6 +93,9 @@ pub struct NewCall {
     /// How long it rings before it is given up, when not the configured no-answer time (a call to
     /// the outside rings as long as the far end lets it).
     pub ring_for: Option<Duration>,
+    /// Legs tried one after the other when every leg failed with a status that says the way was
+    /// at fault rather than the callee (408, 5xx): the next trunk after the first.
+    pub alternates: Vec<ForkTarget>,
 }
 
 /// Which side of the call.
@@ -231,6 +234,10 @@ pub struct Call {
     pending: Option<Pending>,
     fork_failures: Vec<StatusCode>,
     divert: bool,
+    /// The caller's display name as the B legs' From writes it (`"Alice" `).
+    display: String,
+    /// Legs still to try should every leg fail on the way (failover).
+    alternates: VecDeque<ForkTarget>,
     out: VecDeque<Output>,
 }
 
@@ -292,6 +299,8 @@ impl Call {
             pending: None,
             fork_failures: Vec::new(),
             divert: new.divert,
+            display: String::new(),
+            alternates: VecDeque::new(),
             out: VecDeque::new(),
             state: State::Ringing,
             ids,
@@ -314,57 +323,63 @@ impl Call {
             return call.refuse(StatusCode::TEMPORARILY_UNAVAILABLE, "callee not registered");
         }
         call.respond_a(StatusCode::TRYING, None);
-        let display = new
+        call.display = new
             .caller_name
             .as_deref()
             .map(|n| format!("\"{}\" ", n.replace('"', "")))
             .unwrap_or_default();
+        call.alternates = new.alternates.into();
         for fork in new.forks {
-            let tag = call.ids.tag();
-            let branch = call.ids.branch();
-            let (from_user, to_user, host) = match &fork.outward {
-                Some(o) => (o.from_user.as_str(), o.to_user.as_str(), o.host.as_str()),
-                None => (
-                    new.caller.as_str(),
-                    new.callee.as_str(),
-                    call.config.local.host.as_str(),
-                ),
-            };
-            let mut dialog = Dialog {
-                call_id: call.ids.call_id(),
-                local: format!("{display}<sip:{from_user}@{host}>;tag={tag}"),
-                remote: format!("<sip:{to_user}@{host}>"),
-                remote_target: fork.uri.clone(),
-                route: Vec::new(),
-                local_cseq: 0,
-                transport: fork.target.transport,
-            };
-            let body = call.b_sdp.render();
-            let invite = build::in_dialog(
-                &mut dialog,
-                Method::Invite,
-                &call.config.local,
-                from_user,
-                &branch,
-                Some(body),
-            );
-            call.out.push_back(Output::Request {
-                side: Side::B(call.forks.len()),
-                request: invite.clone(),
-                target: fork.target,
-            });
-            call.forks.push(Fork {
-                target: fork.target,
-                invite,
-                dialog,
-                state: ForkState::Calling,
-                cancel_wanted: false,
-                remote: None,
-                auth: fork.outward.and_then(|o| o.auth),
-                challenges: 0,
-            });
+            call.start_fork(fork);
         }
         call
+    }
+
+    /// Send the INVITE of a new B leg.
+    fn start_fork(&mut self, fork: ForkTarget) {
+        let tag = self.ids.tag();
+        let branch = self.ids.branch();
+        let (from_user, to_user, host) = match &fork.outward {
+            Some(o) => (o.from_user.clone(), o.to_user.clone(), o.host.clone()),
+            None => (
+                self.caller.clone(),
+                self.callee.clone(),
+                self.config.local.host.clone(),
+            ),
+        };
+        let mut dialog = Dialog {
+            call_id: self.ids.call_id(),
+            local: format!("{}<sip:{from_user}@{host}>;tag={tag}", self.display),
+            remote: format!("<sip:{to_user}@{host}>"),
+            remote_target: fork.uri.clone(),
+            route: Vec::new(),
+            local_cseq: 0,
+            transport: fork.target.transport,
+        };
+        let body = self.b_sdp.render();
+        let invite = build::in_dialog(
+            &mut dialog,
+            Method::Invite,
+            &self.config.local,
+            &from_user,
+            &branch,
+            Some(body),
+        );
+        self.out.push_back(Output::Request {
+            side: Side::B(self.forks.len()),
+            request: invite.clone(),
+            target: fork.target,
+        });
+        self.forks.push(Fork {
+            target: fork.target,
+            invite,
+            dialog,
+            state: ForkState::Calling,
+            cancel_wanted: false,
+            remote: None,
+            auth: fork.outward.and_then(|o| o.auth),
+            challenges: 0,
+        });
     }
 
     fn refuse(mut self, status: StatusCode, reason: &'static str) -> Call {
@@ -666,6 +681,18 @@ impl Call {
         }
         // Final failure on this fork.
         self.forks[i].state = ForkState::Done;
+        let way_failed = status == StatusCode::REQUEST_TIMEOUT
+            || status.as_u16() >= 500 && status.as_u16() < 600;
+        if self.state == State::Ringing
+            && way_failed
+            && self.forks.iter().all(|f| f.state == ForkState::Done)
+        {
+            if let Some(next) = self.alternates.pop_front() {
+                self.fork_failures.push(status);
+                self.start_fork(next);
+                return;
+            }
+        }
         if self.state == State::Ringing && self.forks.iter().all(|f| f.state == ForkState::Done) {
             let best = self.best_failure(status);
             self.fail_a(best, "callee refused");

@@ -65,6 +65,7 @@ fn start_with(forks: usize, divert: bool) -> (Call, Instant) {
             seed: 7,
             divert,
             ring_for: None,
+            alternates: Vec::new(),
         },
     );
     (call, now)

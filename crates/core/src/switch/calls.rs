@@ -127,6 +127,8 @@ pub(super) struct Planned {
     pub(super) divert: bool,
     /// How long it rings, when not the no-answer time.
     pub(super) ring_for: Option<Duration>,
+    /// Legs to try in turn when the way fails (the next trunks).
+    pub(super) alternates: Vec<ForkTarget>,
 }
 
 /// A B2BUA call in progress.
@@ -203,6 +205,7 @@ impl Switch {
             account,
             divert,
             ring_for,
+            alternates,
         } = *p;
         let span =
             info_span!("call", id = call.0, from = %Printable(&caller), to = %Printable(&callee));
@@ -226,6 +229,7 @@ impl Switch {
                     seed,
                     divert,
                     ring_for,
+                    alternates,
                 },
             )
         };
@@ -267,15 +271,24 @@ impl Switch {
                         side,
                         request,
                         target,
-                    } => self.out.push_back(Command::Send {
-                        route: ClientRoute::Call {
-                            call: id,
-                            side,
-                            request: request.clone(),
-                        },
-                        request,
-                        target,
-                    }),
+                    } => {
+                        // A leg started later (the next trunk after a failure) is found by its
+                        // Call-ID like the first ones.
+                        if let (Side::B(_), crate::sip::Method::Invite) = (side, &request.method) {
+                            self.by_call_id
+                                .entry(request.call_id().to_string())
+                                .or_insert((id, side));
+                        }
+                        self.out.push_back(Command::Send {
+                            route: ClientRoute::Call {
+                                call: id,
+                                side,
+                                request: request.clone(),
+                            },
+                            request,
+                            target,
+                        })
+                    }
                     // The SIP stack's client INVITE transaction ACKs every 2xx itself (and its
                     // retransmissions), so the core's ACK is not sent a second time.
                     Output::Ack { .. } => {}

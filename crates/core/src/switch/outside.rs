@@ -151,7 +151,30 @@ impl Switch {
             .clone()
             .or_else(|| self.config.outside.main_number.clone())
             .unwrap_or_else(|| caller.clone());
-        let Some((trunk, target)) = self.usable_trunk(emergency) else {
+        let legs: Vec<ForkTarget> = self
+            .usable_trunks(emergency)
+            .into_iter()
+            .filter_map(|(trunk, target)| {
+                let host = uri_host(&trunk.host);
+                let uri = if trunk.port == 5060 {
+                    format!("sip:{}@{host}", number.number)
+                } else {
+                    format!("sip:{}@{host}:{}", number.number, trunk.port)
+                };
+                Some(ForkTarget {
+                    uri: SipUri::parse(&uri).ok()?,
+                    target,
+                    outward: Some(Outward {
+                        from_user: caller_id.clone(),
+                        to_user: number.number.clone(),
+                        host,
+                        auth: trunk.auth.clone(),
+                    }),
+                })
+            })
+            .collect();
+        let mut legs = legs.into_iter();
+        let Some(first) = legs.next() else {
             info!(caller = %caller, number = %number.number, "outside call refused: no trunk can carry it");
             self.explain(
                 tx,
@@ -161,28 +184,7 @@ impl Switch {
             );
             return self.refused_record(now, &caller, &number.number, Outcome::Failed);
         };
-        let host = uri_host(&trunk.host);
-        let uri = if trunk.port == 5060 {
-            format!("sip:{}@{host}", number.number)
-        } else {
-            format!("sip:{}@{host}:{}", number.number, trunk.port)
-        };
-        let Ok(uri) = SipUri::parse(&uri) else {
-            self.reply(tx, &req, StatusCode::ADDRESS_INCOMPLETE);
-            return self.refused_record(now, &caller, &number.number, Outcome::Failed);
-        };
-        let auth = trunk.auth.clone();
-        info!(caller = %caller, number = %number.number, class = number.class.as_str(), trunk = %trunk.name, %caller_id, "calling outside");
-        let fork = ForkTarget {
-            uri,
-            target,
-            outward: Some(Outward {
-                from_user: caller_id,
-                to_user: number.number.clone(),
-                host,
-                auth,
-            }),
-        };
+        info!(caller = %caller, number = %number.number, class = number.class.as_str(), via = %first.target, alternates = legs.len(), %caller_id, "calling outside");
         self.ring(Planned {
             tx,
             invite: req,
@@ -190,10 +192,11 @@ impl Switch {
             caller_name: Some(account.name.clone()),
             caller,
             callee: number.number,
-            forks: vec![fork],
+            forks: vec![first],
             account,
             divert: false,
             ring_for: Some(OUTSIDE_RING),
+            alternates: legs.collect(),
         });
     }
 }

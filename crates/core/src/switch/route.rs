@@ -548,6 +548,7 @@ impl Switch {
                 account,
                 divert: to_voicemail,
                 ring_for: None,
+                alternates: Vec::new(),
             }),
         }
     }

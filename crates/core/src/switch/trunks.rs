@@ -307,25 +307,32 @@ impl Switch {
         })
     }
 
-    /// The trunk an outside call goes through: the first (by name) that can carry it now, an IP peer
-    /// or a registering trunk that is registered; for an emergency call, failing that, any trunk
-    /// with an address (a carrier may take it whatever our registration's state).
-    pub(super) fn usable_trunk(&self, emergency: bool) -> Option<(&TrunkConfig, Target)> {
-        let up = self.trunks.lines.values().find_map(|l| {
-            let target = *l.config.target.as_ref().ok()?;
-            let up = match &l.reg {
-                None => l.config.login.is_none(),
-                Some(r) => matches!(r.reg.state(), RegState::Registered { .. }),
-            };
-            up.then_some((&l.config, target))
-        });
-        if up.is_some() || !emergency {
+    /// The trunks an outside call may go through, in the order they are tried (by name): those that
+    /// can carry it now, IP peers and registering trunks that are registered; for an emergency call,
+    /// failing those, any trunk with an address (a carrier may take it whatever our registration's
+    /// state).
+    pub(super) fn usable_trunks(&self, emergency: bool) -> Vec<(&TrunkConfig, Target)> {
+        let up: Vec<_> = self
+            .trunks
+            .lines
+            .values()
+            .filter_map(|l| {
+                let target = *l.config.target.as_ref().ok()?;
+                let up = match &l.reg {
+                    None => l.config.login.is_none(),
+                    Some(r) => matches!(r.reg.state(), RegState::Registered { .. }),
+                };
+                up.then_some((&l.config, target))
+            })
+            .collect();
+        if !up.is_empty() || !emergency {
             return up;
         }
         self.trunks
             .lines
             .values()
-            .find_map(|l| Some((&l.config, *l.config.target.as_ref().ok()?)))
+            .filter_map(|l| Some((&l.config, *l.config.target.as_ref().ok()?)))
+            .collect()
     }
 
     /// The trunks as `parley trunk status` shows them.

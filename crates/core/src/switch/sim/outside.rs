@@ -363,3 +363,77 @@ fn emergency_calls_go_out_without_a_registration_and_one_account_holds_two_at_mo
     assert_eq!(out.request.uri.to_string(), "sip:911@carrier.example");
     assert_eq!(user(&out.request, "From"), "+15855550100");
 }
+
+#[test]
+fn a_trunk_that_answers_503_or_times_out_hands_the_call_to_the_next_and_a_busy_far_end_does_not() {
+    let mut sim = Sim::new();
+    let (mut alice, _) = two_phones(&mut sim);
+    let backup: SocketAddr = "192.0.2.60:5060".parse().unwrap();
+    let third: SocketAddr = "192.0.2.70:5060".parse().unwrap();
+    let peer = |name: &str, addr: SocketAddr| TrunkConfig {
+        name: TrunkName::new(name).unwrap(),
+        host: addr.ip().to_string(),
+        port: 5060,
+        target: Ok(Target {
+            transport: Transport::Udp,
+            addr,
+        }),
+        login: None,
+        auth: None,
+        peers: Vec::new(),
+    };
+    sim.sw.set_trunks(
+        sim.now,
+        vec![
+            peer("a-main", CARRIER.parse().unwrap()),
+            peer("b-backup", backup),
+            peer("c-third", third),
+        ],
+    );
+    sim.accounts.get_mut("100").unwrap().dial_class = DialClass::National;
+    let (tx, _) = sim.dial(&mut alice, "95855550123");
+    let main = carrier();
+    let second = Phone {
+        addr: backup,
+        ..carrier()
+    };
+    let last = Phone {
+        addr: third,
+        ..carrier()
+    };
+    assert_eq!(sim.sent_to(&main, Method::Invite).len(), 1);
+    assert!(
+        sim.sent_to(&second, Method::Invite).is_empty(),
+        "one trunk at a time"
+    );
+    sim.reply(&main, Method::Invite, 503, "");
+    let out = sim.sent_to(&second, Method::Invite);
+    assert_eq!(out.len(), 1, "the next trunk");
+    assert_eq!(
+        out[0].request.uri.to_string(),
+        "sip:+15855550123@192.0.2.60"
+    );
+    // The backup times out (408 from the transaction): the third trunk.
+    sim.sw
+        .handle_client_done(sim.now, out[0].route.clone(), false);
+    sim.run();
+    assert_eq!(sim.sent_to(&last, Method::Invite).len(), 1);
+    assert!(sim.final_on(tx).is_none());
+    sim.reply(&last, Method::Invite, 180, "");
+    sim.reply(&last, Method::Invite, 200, OFFER);
+    assert_eq!(sim.final_on(tx).unwrap().status, 200);
+    // The answered leg's BYE is found by its Call-ID.
+    let bye_from_far_end = {
+        let inv = &sim.sent_to(&last, Method::Invite)[0].request;
+        let mut r = inv.clone();
+        r.method = Method::Bye;
+        r
+    };
+    assert!(sim.sw.by_call_id.contains_key(bye_from_far_end.call_id()));
+    // A busy far end is the callee's answer, not the way's fault: no other trunk is tried.
+    let (tx, _) = sim.dial(&mut alice, "95855550124");
+    let n2 = sim.sent_to(&second, Method::Invite).len();
+    sim.reply(&main, Method::Invite, 486, "");
+    assert_eq!(sim.final_on(tx).unwrap().status, 486);
+    assert_eq!(sim.sent_to(&second, Method::Invite).len(), n2);
+}
