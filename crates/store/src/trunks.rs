@@ -199,6 +199,25 @@ fn row_to_trunk(r: &AnyRow) -> Trunk {
     }
 }
 
+/// Bind a trunk's settings (every column but its name and creation time), in the order both the
+/// INSERT and the UPDATE list them.
+fn bind_settings<'q>(
+    q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    t: &'q Trunk,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    q.bind(&t.host)
+        .bind(i64::from(t.port))
+        .bind(&t.transport)
+        .bind(t.proxy.as_deref())
+        .bind(t.register)
+        .bind(t.username.as_deref())
+        .bind(t.auth_username.as_deref())
+        .bind(t.password.as_ref().map(ClientSecret::expose))
+        .bind(i64::from(t.expires))
+        .bind(peers_text(&t.peers))
+        .bind(t.enabled)
+}
+
 fn peers_text(peers: &[IpAddr]) -> String {
     peers
         .iter()
@@ -211,26 +230,16 @@ impl Store {
     /// Add a trunk (checked first).
     pub async fn add_trunk(&self, t: &Trunk) -> Result<(), StoreError> {
         t.check()?;
-        let r = sqlx::query(
+        let q = sqlx::query(
             "INSERT INTO trunks (name, host, port, transport, proxy, register, username, auth_username, \
              password, expires, peers, enabled, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
-        .bind(&t.name)
-        .bind(&t.host)
-        .bind(i64::from(t.port))
-        .bind(&t.transport)
-        .bind(t.proxy.as_deref())
-        .bind(t.register)
-        .bind(t.username.as_deref())
-        .bind(t.auth_username.as_deref())
-        .bind(t.password.as_ref().map(ClientSecret::expose))
-        .bind(i64::from(t.expires))
-        .bind(peers_text(&t.peers))
-        .bind(t.enabled)
-        .bind(unix_now())
-        .execute(&self.pool)
-        .await;
+        .bind(&t.name);
+        let r = bind_settings(q, t)
+            .bind(unix_now())
+            .execute(&self.pool)
+            .await;
         match r {
             Ok(_) => Ok(()),
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(StoreError::Invalid(
@@ -273,25 +282,12 @@ impl Store {
         };
         changes.apply(&mut t);
         t.check()?;
-        sqlx::query(
+        let q = sqlx::query(
             "UPDATE trunks SET host = $1, port = $2, transport = $3, proxy = $4, register = $5, \
              username = $6, auth_username = $7, password = $8, expires = $9, peers = $10, enabled = $11 \
              WHERE name = $12",
-        )
-        .bind(&t.host)
-        .bind(i64::from(t.port))
-        .bind(&t.transport)
-        .bind(t.proxy.as_deref())
-        .bind(t.register)
-        .bind(t.username.as_deref())
-        .bind(t.auth_username.as_deref())
-        .bind(t.password.as_ref().map(ClientSecret::expose))
-        .bind(i64::from(t.expires))
-        .bind(peers_text(&t.peers))
-        .bind(t.enabled)
-        .bind(name)
-        .execute(&mut *tx)
-        .await?;
+        );
+        bind_settings(q, &t).bind(name).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(true)
     }
