@@ -81,8 +81,19 @@ impl Switch {
         trunk: TrunkName,
     ) {
         let plan = &self.config.outside.dialplan;
-        let dialled = req.uri.user_base().unwrap_or_default().to_string();
-        let number = plan.e164(&dialled).unwrap_or_else(|| dialled.clone());
+        // The number called: the Request-URI's user, unless that is no DID and the To header's
+        // is (a carrier sending calls to a registration's Contact puts the account there).
+        let as_number = |user: &str| plan.e164(user).unwrap_or_else(|| user.to_string());
+        let in_uri = as_number(req.uri.user_base().unwrap_or_default());
+        let in_to = req
+            .headers
+            .to()
+            .and_then(|t| t.uri.user_base().map(as_number))
+            .filter(|n| self.trunks.dids.contains_key(n));
+        let number = match in_to {
+            Some(to) if !self.trunks.dids.contains_key(&in_uri) => to,
+            _ => in_uri,
+        };
         let from = req
             .headers
             .from()

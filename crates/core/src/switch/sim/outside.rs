@@ -286,6 +286,18 @@ fn a_call_from_the_trunk_to_a_did_rings_its_extension_with_the_callers_number_in
     );
     sim.reply(&bob, Method::Invite, 200, OFFER);
     assert_eq!(sim.final_on(tx).unwrap().status, 200);
+    // A carrier that sends calls to the registration's Contact names the DID in To only.
+    c.n += 1;
+    let text = format!(
+        "INVITE sip:4930123456@192.0.2.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP {CARRIER};branch=z9hG4bKto{n}\r\nFrom: <sip:5855550125@carrier.example>;tag=t{n}\r\nTo: <sip:+15855550101@carrier.example>\r\nCall-ID: to-{n}\r\nCSeq: 1 INVITE\r\nContact: <sip:x@{CARRIER}>\r\nMax-Forwards: 70\r\nContent-Type: application/sdp\r\nContent-Length: {len}\r\n\r\n{OFFER}",
+        n = c.n,
+        len = OFFER.len()
+    );
+    let target = c.target();
+    sim.send(parse_request(&text), target);
+    let ring = sim.sent_to(&bob, Method::Invite);
+    assert_eq!(ring.len(), 2, "bob's DID, named in To");
+    assert_eq!(user(&ring[1].request, "From"), "+15855550125");
     // A number that is no DID goes to the default destination.
     let (_, r) = from_outside(&mut sim, &mut c, "+442079460123", "+15855550777");
     assert!(r.is_none());
