@@ -3,6 +3,7 @@ every REGISTER with verifyauth), configured with `parley trunk`, its state read 
 status` and `parley status`."""
 import hashlib
 import re
+import time
 
 import pytest
 
@@ -299,3 +300,68 @@ def test_calls_from_the_carrier_reach_the_did_extension_the_did_mailbox_and_the_
     assert stranger.wait(10) != 0
     assert "407" in stranger.logs() or "407" in (stranger.output or "")
     assert not any(c["caller"] == "+15855550123" for c in p.status()["calls"])
+
+
+def test_the_hourly_limit_trips_with_403_an_audit_entry_and_one_alert_email_and_an_emergency_call_still_goes_out(
+        parley_factory, sipp):
+    import json
+    from conftest import next_ports
+    from sipclient import Client, header
+    from test_notify import Receiver, SmtpSink
+    smtp = SmtpSink(next_ports()).start()
+    web = Receiver(next_ports())
+    try:
+        p = parley_factory(outside_calls_per_user_hour=2,
+                           smtp={"host": "127.0.0.1", "port": smtp.port, "security": "none"})
+        p.cli("user", "add", "100", "--name", "Admin", "--password", "secret100", "--privilege", "admin",
+              "--email", "admin@example.com")
+        p.cli("user", "add", "101", "--name", "Bob", "--password", "secret101", "--email", "bob@example.com")
+        p.cli("user", "set", "101", "--dial-class", "national")
+        port = p.sip_port + 10
+        # The far end is busy: each call that goes out ends at once (two ordinary ones and 911).
+        carrier = sipp(p, "carrier_refuse.xml", port=port, subst={"status": 486}, ip=CARRIER_IP, m=3)
+        p.cli("trunk", "add", "carrier", "--host", CARRIER_IP, "--port", str(port))
+        # A webhook for alerts, and one for messages only (the default), which hears nothing of them.
+        p.cli("webhook", "add", web.url + "/alerts", "--event", "alert.outside_limit")
+        p.cli("webhook", "add", web.url + "/messages")
+        p.start()
+        wait_for(lambda: trunks(p).get("carrier", {}).get("state") == "peer", what="the trunk read")
+        reason = "Outside call limit reached: 2 an hour per user"
+        got = []
+        for i, number in enumerate(["95855550123", "95855550124", "95855550125", "95855550126", "911"]):
+            phone = Client(p.sip_port, p.sip_port + 2 + i)
+            status, headers = phone.call("101", "secret101", number)
+            got.append((status, header(headers, "Warning")))
+            phone.close()
+        refused = (403, [f'399 127.0.0.1 "{reason}"'])
+        assert [g[0] for g in got[:2]] == [486, 486] and got[2:4] == [refused, refused] and got[4][0] == 486, got
+        # The carrier took the two calls within the limit and the emergency call over it.
+        carrier.assert_ok(timeout=10)
+        seen = "\n".join(f.read_text(errors="replace") for f in carrier.cwd.glob("*_messages.log"))
+        invites = re.findall(r"^INVITE (sip:\S+)", seen, re.M)
+        assert invites == [f"sip:+15855550123@{CARRIER_IP}:{port}", f"sip:+15855550124@{CARRIER_IP}:{port}",
+                           f"sip:911@{CARRIER_IP}:{port}"], invites
+        # Every refusal is audited with the caller, its address and the number.
+        audit = [line for line in p.cli("audit").stdout.splitlines() if "outside.refused" in line]
+        assert len(audit) == 2 and all("101" in a and "127.0.0.1" in a and reason in a for a in audit), audit
+        assert "+15855550125" in audit[1] and "+15855550126" in audit[0], audit
+        # One alert, to the administrator only, arrives by email.
+        wait_for(lambda: len(smtp.messages()) >= 1, what="the alert email")
+        time.sleep(1.5)
+        mails = smtp.messages()
+        assert len(mails) == 1, [m["To"] for m in mails]
+        mail = mails[0]
+        assert mail["To"] == "admin@example.com" and "101" in mail["Subject"], (mail["To"], mail["Subject"])
+        body = mail.get_body(("plain",)).get_content()
+        assert "+15855550125" in body and reason in body and "user.hourly" in body, body
+        alerts = [o for o in json.loads(p.cli("outbox", "list", "--json").stdout)
+                  if o["event"] == "alert.outside_limit"]
+        assert len(alerts) == 2 and all(a["state"] == "sent" for a in alerts), alerts
+        hooks = web.to("/alerts")
+        assert len(hooks) == 1 and web.to("/messages") == [], web.requests
+        sent = json.loads(hooks[0]["body"])
+        assert sent["event"] == "alert.outside_limit" and sent["alert"]["caller"] == "101", sent
+        assert (sent["alert"]["number"], sent["alert"]["limit"]) == ("+15855550125", "user.hourly"), sent
+    finally:
+        smtp.stop()
+        web.close()

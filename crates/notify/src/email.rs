@@ -108,6 +108,26 @@ impl Mailer {
             }
         };
         let msg = self.build(to, vars, attachment)?;
+        self.deliver(msg).await
+    }
+
+    /// Send a plain-text email (an alert to an administrator) to `to`.
+    pub async fn send_text(&self, to: &str, subject: &str, text: &str) -> Result<(), Failure> {
+        let to: Mailbox = to
+            .parse()
+            .map_err(|e| Failure::permanent(format!("address {to:?}: {e}")))?;
+        let msg = Message::builder()
+            .message_id(None)
+            .from(self.from.clone())
+            .to(to)
+            .subject(subject.replace(['\r', '\n'], " "))
+            .header(ContentType::TEXT_PLAIN)
+            .body(text.to_string())
+            .map_err(|e| Failure::permanent(format!("cannot build the email: {e}")))?;
+        self.deliver(msg).await
+    }
+
+    async fn deliver(&self, msg: Message) -> Result<(), Failure> {
         match tokio::time::timeout(self.timeout * 2, self.transport.send(msg)).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) if e.is_permanent() => Err(Failure::permanent(format!("SMTP: {e}"))),

@@ -118,15 +118,17 @@ impl Sender {
 
     /// POST a signed event to a webhook.
     pub async fn webhook(&self, hook: &Webhook, item: &OutboxItem) -> Result<(), Failure> {
-        let message: serde_json::Value =
+        let payload: serde_json::Value =
             serde_json::from_str(&item.payload).unwrap_or(serde_json::Value::Null);
-        let body = serde_json::json!({
+        // A message's event carries the message; an alert the alert.
+        let key = if item.is_alert() { "alert" } else { "message" };
+        let mut body = serde_json::json!({
             "id": item.id,
             "event": item.event,
             "created_at": item.created_at,
-            "message": message,
-        })
-        .to_string();
+        });
+        body[key] = payload;
+        let body = body.to_string();
         let t = unix_now();
         let req = self
             .client

@@ -424,6 +424,22 @@ impl Notifier {
                     .ok_or_else(|| Failure::permanent(format!("webhook {id} was removed")))?;
                 self.http.webhook(&hook, item).await
             }
+            Channel::Email if item.is_alert() => {
+                let alert = item
+                    .alert()
+                    .map_err(|e| Failure::permanent(e.to_string()))?;
+                let Some(mailer) = &self.email else {
+                    return Err(Failure::permanent(
+                        "no SMTP server is configured ([smtp] host)",
+                    ));
+                };
+                mailer
+                    .send_text(&item.target, &alert.subject(), &alert.text())
+                    .await
+            }
+            Channel::Sms if item.is_alert() => {
+                Err(Failure::permanent("alerts are not sent by SMS"))
+            }
             Channel::Email | Channel::Sms => {
                 let m = item
                     .message()

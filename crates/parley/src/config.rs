@@ -1,6 +1,7 @@
 //! Parley's configuration: defaults, the TOML file given with `--config`, and command-line flags (which
 //! win). Plain documented data; every option is listed in the README.
 
+use parley_core::trunk::limits::OutsideLimits;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -81,6 +82,14 @@ pub struct Config {
     /// Where calls from a trunk to a number that is no DID go (an extension, e.g. the operator's);
     /// none: they are refused with 404.
     pub inbound_default: Option<String>,
+    /// Toll-fraud limits (0: none of that kind): outside calls one user may have at once.
+    pub outside_calls_per_user: u32,
+    /// Outside calls the whole system may have at once.
+    pub outside_calls_total: u32,
+    /// Outside calls one user may place in an hour (sliding).
+    pub outside_calls_per_user_hour: u32,
+    /// Outside calls the whole system may place in an hour (sliding).
+    pub outside_calls_total_hour: u32,
     /// Seconds before a failed registration to a trunk is tried again (doubling with each further
     /// failure).
     pub trunk_retry_secs: u64,
@@ -213,6 +222,10 @@ impl Default for Config {
             main_number: None,
             allow_premium: false,
             inbound_default: None,
+            outside_calls_per_user: OutsideLimits::default().per_user,
+            outside_calls_total: OutsideLimits::default().total,
+            outside_calls_per_user_hour: OutsideLimits::default().per_user_hour,
+            outside_calls_total_hour: OutsideLimits::default().total_hour,
             trunk_retry_secs: 20,
             trunk_retry_max_secs: 600,
             auth_max_failures: 10,
@@ -324,6 +337,12 @@ impl Config {
                         .to_string(),
                 ),
                 None => None,
+            },
+            limits: OutsideLimits {
+                per_user: self.outside_calls_per_user,
+                total: self.outside_calls_total,
+                per_user_hour: self.outside_calls_per_user_hour,
+                total_hour: self.outside_calls_total_hour,
             },
         })
     }

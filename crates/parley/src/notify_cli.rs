@@ -42,7 +42,7 @@ pub enum WebhookCommand {
     Add {
         /// http:// or https:// URL receiving POSTed JSON events.
         url: String,
-        /// Events: message.new, message.read, message.deleted (default all); repeat or use commas.
+        /// Events: message.new, message.read, message.deleted, alert.outside_limit (default: the message events); repeat or use commas.
         #[arg(long = "event", value_delimiter = ',')]
         events: Vec<String>,
         /// Signing secret (at least 16 characters; default: a random one).
@@ -127,7 +127,7 @@ pub async fn webhook(config: &crate::config::Config, cmd: WebhookCommand) -> Res
                 secret,
             } => {
                 let events = if events.is_empty() {
-                    Event::ALL.to_vec()
+                    Event::MESSAGES.to_vec()
                 } else {
                     events
                         .iter()

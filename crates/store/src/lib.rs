@@ -27,7 +27,7 @@ pub use calls::{CallRecord, Outcome};
 pub use copy::TableCounts;
 pub use db::{Backend, Location, SCHEMA_VERSION};
 pub use ma::{Announcement, Change, Group, Member, Vip};
-pub use outbox::{Channel, Event, OutboxItem, Webhook};
+pub use outbox::{Alert, Channel, Event, OutboxItem, Webhook};
 pub use switch::{Take, TEND_EVERY};
 pub use tokens::TokenInfo;
 pub use trunks::{check_e164, Trunk, TrunkChanges};

@@ -20,18 +20,25 @@ pub enum Event {
     Read,
     /// A message was deleted.
     Deleted,
+    /// An outside call was refused by a toll-fraud limit (an alert to the administrators).
+    OutsideLimit,
 }
 
 impl Event {
     /// Every event.
-    pub const ALL: [Event; 3] = [Event::New, Event::Read, Event::Deleted];
+    pub const ALL: [Event; 4] = [Event::New, Event::Read, Event::Deleted, Event::OutsideLimit];
 
-    /// The event's name in webhooks (`message.new`, `message.read`, `message.deleted`).
+    /// The events of messages (a webhook's default).
+    pub const MESSAGES: [Event; 3] = [Event::New, Event::Read, Event::Deleted];
+
+    /// The event's name in webhooks (`message.new`, `message.read`, `message.deleted`,
+    /// `alert.outside_limit`).
     pub fn as_str(self) -> &'static str {
         match self {
             Event::New => "message.new",
             Event::Read => "message.read",
             Event::Deleted => "message.deleted",
+            Event::OutsideLimit => "alert.outside_limit",
         }
     }
 
@@ -42,7 +49,8 @@ impl Event {
             .find(|e| e.as_str() == s.trim())
             .ok_or_else(|| {
                 StoreError::Invalid(format!(
-                    "unknown event {s:?} (message.new, message.read or message.deleted)"
+                    "unknown event {s:?} (message.new, message.read, message.deleted or \
+                     alert.outside_limit)"
                 ))
             })
     }
@@ -88,9 +96,9 @@ pub struct OutboxItem {
     pub channel: Channel,
     /// Email address, mobile number, or webhook id.
     pub target: String,
-    /// `message.new`, `message.read` or `message.deleted`.
+    /// `message.new`, `message.read`, `message.deleted` or `alert.outside_limit`.
     pub event: String,
-    /// The message as it was when the event happened (JSON).
+    /// The message as it was when the event happened, or the alert (JSON).
     pub payload: String,
     /// `pending`, `sent` or `failed`.
     pub state: String,
@@ -107,6 +115,18 @@ pub struct OutboxItem {
 }
 
 impl OutboxItem {
+    /// Whether this is an alert to the administrators (its payload an [`Alert`]), not a message's
+    /// event.
+    pub fn is_alert(&self) -> bool {
+        self.event == Event::OutsideLimit.as_str()
+    }
+
+    /// The alert.
+    pub fn alert(&self) -> Result<Alert, StoreError> {
+        serde_json::from_str(&self.payload)
+            .map_err(|e| StoreError::Invalid(format!("outbox {} payload: {e}", self.id)))
+    }
+
     /// The message the event is about.
     pub fn message(&self) -> Result<StoredMessage, StoreError> {
         serde_json::from_str(&self.payload)
@@ -127,6 +147,43 @@ fn row_to_item(r: &AnyRow) -> OutboxItem {
         last_error: r.get("last_error"),
         created_at: r.get("created_at"),
         done_at: r.get("done_at"),
+    }
+}
+
+/// An alert to the administrators: an outside call a toll-fraud limit refused (the first of that
+/// limit in the hour; the audit log has every one).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Alert {
+    /// The calling extension.
+    pub caller: String,
+    /// Where its call came from.
+    pub source: String,
+    /// The number dialled.
+    pub number: String,
+    /// The limit (`user.hourly`, `system.simultaneous`...).
+    pub limit: String,
+    /// What the caller was told.
+    pub reason: String,
+    /// Unix seconds.
+    pub at: i64,
+}
+
+impl Alert {
+    /// A one-line subject.
+    pub fn subject(&self) -> String {
+        format!("Parley: outside calls of {} refused", self.caller).replace(['\r', '\n'], " ")
+    }
+
+    /// The plain-text body.
+    pub fn text(&self) -> String {
+        format!(
+            "An outside call was refused by a toll-fraud limit.\n\n\
+             Extension: {}\nFrom:      {}\nNumber:    {}\nLimit:     {} ({})\n\n\
+             Further refusals of this limit in the next hour are in the audit log (parley audit) \
+             without another alert. If these calls are not the user's, change the account's \
+             password and check its phones.\n",
+            self.caller, self.source, self.number, self.reason, self.limit
+        )
     }
 }
 
@@ -220,14 +277,25 @@ pub(crate) async fn enqueue(
             }
         }
     }
+    Ok(n + queue_webhooks(tx, event, &payload, now).await?)
+}
+
+/// Queue `event` for every webhook subscribed to it; how many.
+async fn queue_webhooks(
+    tx: &mut AnyConnection,
+    event: Event,
+    payload: &str,
+    now: i64,
+) -> Result<usize, StoreError> {
     let hooks = sqlx::query("SELECT id, events FROM webhooks")
         .fetch_all(&mut *tx)
         .await?;
+    let mut n = 0;
     for h in hooks {
         let events: String = h.get("events");
         if events.split(',').any(|e| e == event.as_str()) {
             let id: i64 = h.get("id");
-            insert(tx, Channel::Webhook, &id.to_string(), event, &payload, now).await?;
+            insert(tx, Channel::Webhook, &id.to_string(), event, payload, now).await?;
             n += 1;
         }
     }
@@ -235,6 +303,58 @@ pub(crate) async fn enqueue(
 }
 
 impl Store {
+    /// An outside call refused by a toll-fraud limit: its audit entry (when `r.audit`) and, when
+    /// `r.alert`, an alert for every administrator with an email address and every webhook
+    /// subscribed to `alert.outside_limit`, in one transaction. Returns how many alerts were queued.
+    pub async fn outside_limit_refused(
+        &self,
+        r: &parley_core::switch::LimitRefusal,
+        at: i64,
+    ) -> Result<usize, StoreError> {
+        use parley_core::text::escape_controls as safe;
+        let mut tx = self.pool.begin().await?;
+        if r.audit {
+            sqlx::query("INSERT INTO audit_log (at, actor, source, action, target, detail) VALUES ($1, $2, $3, $4, $5, $6)")
+                .bind(at)
+                .bind(safe(&r.caller))
+                .bind(r.source.to_string())
+                .bind("outside.refused")
+                .bind(safe(&r.number))
+                .bind(format!("{}: {}", r.limit, r.reason))
+                .execute(&mut *tx)
+                .await?;
+        }
+        let mut n = 0;
+        if r.alert {
+            let alert = Alert {
+                caller: safe(&r.caller),
+                source: r.source.to_string(),
+                number: safe(&r.number),
+                limit: r.limit.to_string(),
+                reason: r.reason.clone(),
+                at,
+            };
+            let payload = serde_json::to_string(&alert)
+                .map_err(|e| StoreError::Invalid(format!("alert: {e}")))?;
+            let event = Event::OutsideLimit;
+            let admins = sqlx::query("SELECT email, privileges FROM users WHERE email IS NOT NULL")
+                .fetch_all(&mut *tx)
+                .await?;
+            for a in admins {
+                let privs = crate::users::split_privileges(&a.get::<String, _>("privileges"));
+                let email: String = a.get("email");
+                if privs.contains(&crate::Privilege::Admin) && !email.trim().is_empty() {
+                    insert(&mut tx, Channel::Email, &email, event, &payload, at).await?;
+                    n += 1;
+                }
+            }
+            n += queue_webhooks(&mut tx, event, &payload, at).await?;
+        }
+        tx.commit().await?;
+        self.outbox_queued(n);
+        Ok(n)
+    }
+
     /// Wake the notifier when rows were queued.
     pub(crate) fn outbox_queued(&self, n: usize) {
         if n > 0 {

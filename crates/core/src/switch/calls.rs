@@ -144,6 +144,8 @@ pub(super) struct Entry {
     /// Handed to voicemail: the voicemail call writes the record.
     diverted: bool,
     account: Account,
+    /// A call to the outside that counts towards the limits (not an emergency call).
+    pub(super) outside: bool,
 }
 
 impl Switch {
@@ -207,6 +209,7 @@ impl Switch {
             ring_for,
             alternates,
         } = *p;
+        let outside = self.counts_as_outside(&forks, &callee);
         let span =
             info_span!("call", id = call.0, from = %Printable(&caller), to = %Printable(&callee));
         let seed = self.ids.next_u64();
@@ -249,6 +252,7 @@ impl Switch {
                 end_status: None,
                 diverted: false,
                 account,
+                outside,
             },
         );
         self.changed = true;

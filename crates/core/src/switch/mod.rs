@@ -126,6 +126,8 @@ pub struct OutsideSettings {
     /// Where calls from a trunk to a number that is no DID go (an extension, the operator); none:
     /// they get 404.
     pub inbound_default: Option<String>,
+    /// Toll-fraud limits on calls to the outside.
+    pub limits: crate::trunk::limits::OutsideLimits,
 }
 
 /// Everything the switch needs to know at start.
@@ -425,6 +427,28 @@ pub enum Command {
     Voicemail(CallId, VmIo),
     /// Write a call record.
     RecordCall(CallSummary),
+    /// An outside call was refused by a toll-fraud limit: write an audit entry (`audit`) and alert
+    /// the administrators (`alert`, once per limit and hour).
+    OutsideLimit(LimitRefusal),
+}
+
+/// A call to the outside that a limit refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LimitRefusal {
+    /// The calling extension.
+    pub caller: String,
+    /// Where its INVITE came from.
+    pub source: IpAddr,
+    /// The number dialled (E.164).
+    pub number: String,
+    /// The limit (`user.hourly`, `system.simultaneous`...).
+    pub limit: &'static str,
+    /// The reason the caller was given.
+    pub reason: String,
+    /// Write an audit entry.
+    pub audit: bool,
+    /// Alert the administrators.
+    pub alert: bool,
 }
 
 /// The lookups waiting for an answer.
@@ -465,6 +489,8 @@ pub struct Switch {
     waiting_invites: HashMap<TxId, JobId>,
     mwi: mwi::Mwi,
     trunks: trunks::Trunks,
+    /// Outside calls placed in the last hour, and the limit refusals reported.
+    outside_hourly: crate::trunk::limits::Hourly,
     next_id: u64,
     out: VecDeque<Command>,
     changed: bool,
@@ -510,6 +536,7 @@ impl Switch {
             waiting_invites: HashMap::new(),
             mwi: mwi::Mwi::default(),
             trunks: trunks::Trunks::default(),
+            outside_hourly: Default::default(),
             next_id: 1,
             out: VecDeque::new(),
             changed: false,

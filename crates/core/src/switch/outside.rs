@@ -29,6 +29,38 @@ pub(super) const OUTSIDE_RING: std::time::Duration = std::time::Duration::from_s
 pub(super) const MAX_EMERGENCY_PER_ACCOUNT: usize = 2;
 
 impl Switch {
+    /// Whether a call ringing `forks` to `callee` counts towards the outside-call limits: it goes
+    /// through a trunk and is no emergency call.
+    pub(super) fn counts_as_outside(&self, forks: &[ForkTarget], callee: &str) -> bool {
+        forks.iter().any(|f| f.outward.is_some())
+            && !self
+                .config
+                .outside
+                .dialplan
+                .emergency
+                .iter()
+                .any(|e| e == callee)
+    }
+
+    /// Outside calls (not emergency calls) in progress or being set up: `caller`'s, or everyone's.
+    fn outside_calls(&self, caller: Option<&str>) -> usize {
+        let mine = |name: &str| caller.is_none_or(|c| c == name);
+        let up = self
+            .calls
+            .values()
+            .filter(|c| c.outside && mine(c.call.parties().0))
+            .count();
+        let opening = self
+            .opening
+            .values()
+            .filter(|o| {
+                matches!(o, super::Opening::Relay(p)
+                    if mine(&p.caller) && self.counts_as_outside(&p.forks, &p.callee))
+            })
+            .count();
+        up + opening
+    }
+
     /// Emergency calls `caller` has in progress or being set up.
     pub(super) fn emergency_calls_of(&self, caller: &str) -> usize {
         let emergency = |n: &str| {
@@ -157,6 +189,29 @@ impl Switch {
             self.explain(tx, &req, StatusCode::FORBIDDEN, &why);
             return self.refused_record(now, &caller, &number.number, Outcome::Failed);
         }
+        let limits = self.config.outside.limits;
+        if !emergency {
+            let (mine, all) = (self.outside_calls(Some(&caller)), self.outside_calls(None));
+            if let Some(tripped) = self.outside_hourly.check(now, &caller, mine, all, &limits) {
+                let report = self.outside_hourly.refused(now, &caller, tripped);
+                let why = tripped.reason();
+                tracing::warn!(caller = %caller, number = %number.number, limit = tripped.name(), mine, all, alert = report.alert, "outside call refused: over a limit");
+                self.explain(tx, &req, StatusCode::FORBIDDEN, &why);
+                if report.audit || report.alert {
+                    self.out
+                        .push_back(super::Command::OutsideLimit(super::LimitRefusal {
+                            caller: caller.clone(),
+                            source: source.addr.ip(),
+                            number: number.number.clone(),
+                            limit: tripped.name(),
+                            reason: why,
+                            audit: report.audit,
+                            alert: report.alert,
+                        }));
+                }
+                return self.refused_record(now, &caller, &number.number, Outcome::Failed);
+            }
+        }
         let caller_id = account
             .outside_number
             .clone()
@@ -195,6 +250,9 @@ impl Switch {
             );
             return self.refused_record(now, &caller, &number.number, Outcome::Failed);
         };
+        if !emergency {
+            self.outside_hourly.placed(now, &caller, &limits);
+        }
         info!(caller = %caller, number = %number.number, class = number.class.as_str(), via = %first.target, alternates = legs.len(), %caller_id, "calling outside");
         self.ring(Planned {
             tx,

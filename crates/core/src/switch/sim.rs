@@ -181,6 +181,8 @@ struct Sim {
     responses: Vec<(TxId, Response)>,
     sent: Vec<Sent>,
     records: Vec<CallSummary>,
+    /// Outside calls refused by a limit, as the shell would audit and alert them.
+    refusals: Vec<LimitRefusal>,
     io: Vec<(CallId, VmIo)>,
     relays: BTreeMap<CallId, bool>,
     /// Lookups are held (not answered) while set: the test answers them with `release`.
@@ -229,6 +231,7 @@ impl Sim {
             responses: Vec::new(),
             sent: Vec::new(),
             records: Vec::new(),
+            refusals: Vec::new(),
             io: Vec::new(),
             relays: BTreeMap::new(),
             hold: false,
@@ -316,6 +319,7 @@ impl Sim {
             Command::OpenMedia(id) => self.sw.handle_media_opened(now, id, Ok(41000)),
             Command::Voicemail(id, io) => self.voicemail_io(id, io),
             Command::RecordCall(r) => self.records.push(r),
+            Command::OutsideLimit(r) => self.refusals.push(r),
         }
     }
 

@@ -5,6 +5,7 @@
 //! guards build on it.
 
 pub mod dialplan;
+pub mod limits;
 pub mod registration;
 
 use std::fmt;

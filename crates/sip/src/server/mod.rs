@@ -563,6 +563,16 @@ impl Shell {
                 }
             }
             Command::RecordCall(summary) => self.record(summary),
+            Command::OutsideLimit(refusal) => {
+                let store = self.store.clone();
+                tokio::spawn(async move {
+                    match store.outside_limit_refused(&refusal, unix_now() as i64).await {
+                        Ok(0) if refusal.alert => warn!(limit = refusal.limit, "outside-call limit tripped; no administrator has an email address nor a webhook for alert.outside_limit"),
+                        Ok(_) => {}
+                        Err(e) => warn!(error = %e, "outside-call refusal not audited"),
+                    }
+                });
+            }
         }
     }
 

@@ -449,3 +449,101 @@ fn a_trunk_that_answers_503_or_times_out_hands_the_call_to_the_next_and_a_busy_f
     assert_eq!(sim.final_on(tx).unwrap().status, 486);
     assert_eq!(sim.sent_to(&second, Method::Invite).len(), n2);
 }
+
+/// The status and reason of a call refused at once.
+#[track_caller]
+fn refused(sim: &Sim, tx: TxId) -> (u16, String) {
+    let fin = sim.final_on(tx).expect("refused at once");
+    (fin.status.as_u16(), fin.reason.clone())
+}
+
+/// The carrier answers every INVITE it was sent with `status`.
+fn carrier_answers_all(sim: &mut Sim, status: u16) {
+    for s in sim.sent_to(&carrier(), Method::Invite) {
+        let r = answer(&s.request, status, "tc", "");
+        sim.sw.handle_response(sim.now, &s.route, r);
+        sim.run();
+    }
+}
+
+#[test]
+fn outside_call_limits_refuse_with_403_audit_and_alert_once_and_never_hold_back_an_emergency_call()
+{
+    let mut cfg = config();
+    cfg.outside.limits = crate::trunk::limits::OutsideLimits {
+        per_user: 2,
+        total: 3,
+        per_user_hour: 4,
+        total_hour: 100,
+    };
+    let mut sim = Sim::with(cfg);
+    let (mut alice, mut bob) = two_phones(&mut sim);
+    trunk_up(&mut sim);
+    // Two at once per user: the third is refused, and the carrier never sees it.
+    for n in ["95855550123", "95855550124"] {
+        let (tx, _) = sim.dial(&mut alice, n);
+        assert!(sim.final_on(tx).is_none(), "{n} rings out");
+    }
+    let (tx, _) = sim.dial(&mut alice, "95855550125");
+    assert_eq!(
+        refused(&sim, tx),
+        (403, "Outside call limit reached: 2 at once per user".into())
+    );
+    assert_eq!(sim.sent_to(&carrier(), Method::Invite).len(), 2);
+    assert_eq!(sim.refusals.len(), 1);
+    let r = &sim.refusals[0];
+    assert_eq!(
+        (r.caller.as_str(), r.number.as_str(), r.limit),
+        ("100", "+15855550125", "user.simultaneous")
+    );
+    assert_eq!(r.source, alice.addr.ip());
+    assert!(r.audit && r.alert);
+    // Tried again: audited, but no second alert.
+    let (tx, _) = sim.dial(&mut alice, "95855550125");
+    assert_eq!(refused(&sim, tx).0, 403);
+    assert!(sim.refusals[1].audit && !sim.refusals[1].alert);
+    // Over the limit, an emergency call still goes out, and does not count.
+    let (tx, _) = sim.dial(&mut alice, "911");
+    assert!(sim.final_on(tx).is_none(), "911 rings out");
+    assert_eq!(sim.sent_to(&carrier(), Method::Invite).len(), 3);
+    // The system's three at once: bob's first fits, his second does not.
+    let (tx, _) = sim.dial(&mut bob, "95855550126");
+    assert!(sim.final_on(tx).is_none());
+    let (tx, _) = sim.dial(&mut bob, "95855550127");
+    assert_eq!(
+        refused(&sim, tx),
+        (
+            403,
+            "Outside call limit reached: 3 at once for the system".into()
+        )
+    );
+    assert_eq!(sim.refusals.last().unwrap().limit, "system.simultaneous");
+    // The calls end (the far ends are busy): alice may call again, two more make her four in
+    // the hour, and the fifth trips the hourly limit (one alert for it).
+    carrier_answers_all(&mut sim, 486);
+    for n in ["95855550128", "95855550129"] {
+        let (tx, _) = sim.dial(&mut alice, n);
+        assert!(sim.final_on(tx).is_none(), "{n} rings out");
+    }
+    carrier_answers_all(&mut sim, 486);
+    let before = sim.refusals.len();
+    for _ in 0..3 {
+        let (tx, _) = sim.dial(&mut alice, "95855550130");
+        assert_eq!(
+            refused(&sim, tx),
+            (403, "Outside call limit reached: 4 an hour per user".into())
+        );
+    }
+    let hourly: Vec<_> = sim.refusals[before..].iter().collect();
+    assert!(hourly.iter().all(|r| r.limit == "user.hourly" && r.audit));
+    assert_eq!(hourly.iter().filter(|r| r.alert).count(), 1, "one alert");
+    let (tx, _) = sim.dial(&mut alice, "9112");
+    assert!(sim.final_on(tx).is_none(), "112 over the hourly limit");
+    // Bob's hour is his own; an hour later alice may call again.
+    let (tx, _) = sim.dial(&mut bob, "95855550131");
+    assert!(sim.final_on(tx).is_none());
+    carrier_answers_all(&mut sim, 486);
+    sim.advance(crate::trunk::limits::HOUR);
+    let (tx, _) = sim.dial(&mut alice, "95855550132");
+    assert!(sim.final_on(tx).is_none(), "a new hour");
+}
