@@ -75,6 +75,9 @@ pub struct Config {
     pub home_country: String,
     /// Emergency numbers: always allowed, never held back by a limit.
     pub emergency_numbers: Vec<String>,
+    /// Dialled before an outside number, hides the caller's number from the far end (default
+    /// `*67`; empty: none). Emergency calls always show it.
+    pub anonymous_prefix: String,
     /// The company's main number (E.164), shown outside for users without a number of their own.
     pub main_number: Option<String>,
     /// Premium-rate numbers may be dialled (by users allowed national calls).
@@ -219,6 +222,7 @@ impl Default for Config {
             outside_prefix: "9".into(),
             home_country: "US".into(),
             emergency_numbers: vec!["911".into(), "112".into()],
+            anonymous_prefix: "*67".into(),
             main_number: None,
             allow_premium: false,
             inbound_default: None,
@@ -322,11 +326,22 @@ impl Config {
         {
             anyhow::bail!("emergency_numbers are 1 to 6 digits each");
         }
+        let anonymous_prefix = self.anonymous_prefix.trim().to_string();
+        let feature_code = |p: &str| {
+            p.len() <= 4
+                && p.starts_with('*')
+                && p.len() > 1
+                && p[1..].bytes().all(|b| b.is_ascii_digit())
+        };
+        if !anonymous_prefix.is_empty() && !feature_code(&anonymous_prefix) {
+            anyhow::bail!("anonymous_prefix must be * and 1 to 3 digits, got {anonymous_prefix:?}");
+        }
         Ok(parley_core::switch::OutsideSettings {
             dialplan: parley_core::trunk::dialplan::Dialplan {
                 prefix,
                 home,
                 emergency,
+                anonymous_prefix,
             },
             main_number: self.main_number.clone(),
             allow_premium: self.allow_premium,

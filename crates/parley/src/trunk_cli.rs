@@ -179,6 +179,28 @@ pub struct Settings {
     /// commas; `none` clears.
     #[arg(long = "peer", value_delimiter = ',')]
     peers: Vec<String>,
+    /// Send an OPTIONS every this many seconds (5-3600; 0: never, the default); two failures in a
+    /// row mark the trunk down and its calls go to the next trunk.
+    #[arg(long)]
+    keepalive: Option<u32>,
+    /// How numbers are written to the carrier: e164 (+15855550123, the default), digits
+    /// (15855550123) or national (5855550123; other countries with the international prefix).
+    #[arg(long)]
+    number_format: Option<String>,
+    /// Where the caller ID goes besides From: from (the default), pai (P-Asserted-Identity) or
+    /// rpid (Remote-Party-ID).
+    #[arg(long)]
+    caller_id: Option<String>,
+    /// The most calls the trunk carries at once, both ways (0: no limit of its own, the default).
+    #[arg(long)]
+    max_calls: Option<u32>,
+    /// The codecs the carrier may be offered: pcmu, pcma, comma-separated, or any (the default).
+    #[arg(long)]
+    codecs: Option<String>,
+    /// The numbers the trunk carries: E.164 prefixes (+1585,+44), comma-separated, or any (the
+    /// default). The trunk whose pattern matches the most digits is tried first.
+    #[arg(long)]
+    patterns: Option<String>,
     /// HTTP address of the running server to tell (default: from the config, else 127.0.0.1:8080).
     #[arg(long)]
     http: Option<String>,
@@ -228,6 +250,28 @@ impl Settings {
             password: self.password()?.map(Some),
             expires: self.expires,
             peers: self.peers()?,
+            keepalive: self.keepalive,
+            number_format: self
+                .number_format
+                .as_deref()
+                .map(parley_store::parse_number_format)
+                .transpose()?,
+            caller_id: self
+                .caller_id
+                .as_deref()
+                .map(parley_store::parse_caller_id)
+                .transpose()?,
+            max_calls: self.max_calls,
+            codecs: self
+                .codecs
+                .as_deref()
+                .map(parley_store::parse_codecs)
+                .transpose()?,
+            patterns: self
+                .patterns
+                .as_deref()
+                .map(parley_store::parse_patterns)
+                .transpose()?,
             ..TrunkChanges::default()
         })
     }
@@ -304,6 +348,7 @@ pub async fn trunk(config: &Config, cmd: TrunkCommand) -> Result<()> {
                             .collect::<Vec<_>>()
                             .join(",")
                     );
+                    println!("{:<16} {}", "", options(&t));
                 }
                 return Ok(());
             }
@@ -332,10 +377,29 @@ fn kind(t: &Trunk) -> &'static str {
     }
 }
 
+/// A trunk's options, as `list` and the audit log show them.
+pub fn options(t: &Trunk) -> String {
+    format!(
+        "keepalive {} numbers {} caller-id {} max-calls {} codecs {} patterns {}",
+        match t.keepalive {
+            0 => "off".to_string(),
+            s => format!("{s}s"),
+        },
+        t.number_format.as_str(),
+        t.caller_id.as_str(),
+        match t.max_calls {
+            0 => "any".to_string(),
+            n => n.to_string(),
+        },
+        parley_store::codecs_text(&t.codecs),
+        parley_store::patterns_text(&t.patterns),
+    )
+}
+
 /// What the audit log says of a trunk: its settings, never its password.
 fn describe(t: &Trunk) -> String {
     format!(
-        "{} {}:{} {}{}{}",
+        "{} {}:{} {}{}{}; {}",
         kind(t),
         t.host,
         t.port,
@@ -343,7 +407,8 @@ fn describe(t: &Trunk) -> String {
         t.username
             .as_ref()
             .map_or(String::new(), |u| format!(" user {u}")),
-        if t.enabled { "" } else { " disabled" }
+        if t.enabled { "" } else { " disabled" },
+        options(t)
     )
 }
 

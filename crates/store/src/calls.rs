@@ -5,8 +5,8 @@ use sqlx::Row;
 
 use crate::{Store, StoreError};
 
-/// How a call ended; the switch decides it.
-pub use parley_core::switch::Outcome;
+/// How a call ended and which way it went; the switch decides both.
+pub use parley_core::switch::{Direction, Outcome};
 
 /// One call, as written when it ended.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -27,14 +27,19 @@ pub struct CallRecord {
     pub talk_ms: i64,
     /// From start to end, in milliseconds.
     pub total_ms: i64,
+    /// Which way it went: between extensions, from outside, to outside.
+    pub direction: Direction,
+    /// The trunk a call from or to outside went through (none: no trunk took it).
+    pub trunk: Option<String>,
 }
 
 impl Store {
     /// Write a call record; returns its id.
     pub async fn add_call_record(&self, r: &CallRecord) -> Result<i64, StoreError> {
         let row = sqlx::query(
-            "INSERT INTO call_records (started_at, caller, caller_name, callee, outcome, talk_ms, total_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+            "INSERT INTO call_records (started_at, caller, caller_name, callee, outcome, talk_ms, total_ms,
+             direction, trunk)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
         )
         .bind(r.started_at)
         .bind(&r.caller)
@@ -43,6 +48,8 @@ impl Store {
         .bind(r.outcome.as_str())
         .bind(r.talk_ms)
         .bind(r.total_ms)
+        .bind(r.direction.as_str())
+        .bind(&r.trunk)
         .fetch_one(&self.pool)
         .await?;
         Ok(row.get("id"))
@@ -73,6 +80,9 @@ impl Store {
                 outcome: Outcome::parse(r.get::<&str, _>("outcome")).unwrap_or(Outcome::Failed),
                 talk_ms: r.get("talk_ms"),
                 total_ms: r.get("total_ms"),
+                direction: Direction::parse(r.get::<&str, _>("direction"))
+                    .unwrap_or(Direction::Internal),
+                trunk: r.get("trunk"),
             })
             .collect())
     }
@@ -94,6 +104,8 @@ mod tests {
             outcome: o,
             talk_ms: 1000,
             total_ms: 2000,
+            direction: Direction::Internal,
+            trunk: None,
         };
         s.add_call_record(&rec(10, "100", "101", Outcome::Answered))
             .await
@@ -121,5 +133,17 @@ mod tests {
         );
         assert_eq!(of(None).await.len(), 3);
         assert_eq!(s.call_records(Some("102"), 1).await.unwrap().len(), 1);
+        // A call to the outside keeps its direction and trunk.
+        let out = CallRecord {
+            direction: Direction::Outbound,
+            trunk: Some("carrier".into()),
+            ..rec(40, "100", "+15855550123", Outcome::Answered)
+        };
+        s.add_call_record(&out).await.unwrap();
+        let got = s.call_records(Some("100"), 1).await.unwrap().remove(0);
+        assert_eq!(
+            (got.direction, got.trunk.as_deref(), got.callee.as_str()),
+            (Direction::Outbound, Some("carrier"), "+15855550123")
+        );
     }
 }

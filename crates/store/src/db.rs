@@ -234,6 +234,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(11, "0011_trunks.sql"),
     migration!(12, "0012_dialing.sql"),
     migration!(13, "0013_dids.sql"),
+    migration!(14, "0014_trunk_options.sql"),
 ];
 
 /// The newest schema version this build knows.

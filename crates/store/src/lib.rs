@@ -23,14 +23,17 @@ use sqlx::AnyPool;
 
 pub use audio::{AudioKey, AudioPlace, AudioStream};
 pub use audit::AuditEntry;
-pub use calls::{CallRecord, Outcome};
+pub use calls::{CallRecord, Direction, Outcome};
 pub use copy::TableCounts;
 pub use db::{Backend, Location, SCHEMA_VERSION};
 pub use ma::{Announcement, Change, Group, Member, Vip};
 pub use outbox::{Alert, Channel, Event, OutboxItem, Webhook};
 pub use switch::{Take, TEND_EVERY};
 pub use tokens::TokenInfo;
-pub use trunks::{check_e164, Trunk, TrunkChanges};
+pub use trunks::{
+    check_e164, codecs_text, parse_caller_id, parse_codecs, parse_number_format, parse_patterns,
+    patterns_text, Trunk, TrunkChanges,
+};
 pub use users::{
     hash_secret, unix_now, validate_extension, verify_secret, Disposal, NewUser, Privilege, User,
     UserChanges,

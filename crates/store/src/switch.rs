@@ -405,6 +405,8 @@ impl Store {
             outcome: s.outcome,
             talk_ms: s.talk.as_millis() as i64,
             total_ms: s.total.as_millis() as i64,
+            direction: s.direction,
+            trunk: s.trunk,
         };
         if let Err(e) = self.add_call_record(&r).await {
             warn!(error = %e, "call record not written");

@@ -7,7 +7,10 @@ use std::net::IpAddr;
 
 use parley_core::sip::digest::ClientSecret;
 use parley_core::trunk::dialplan::DialClass;
-use parley_core::trunk::{self, Did, DidTarget, TrunkName};
+use parley_core::trunk::{
+    self, keepalive, CallerIdHeader, Codec, Did, DidTarget, NumberFormat, NumberPattern, TrunkName,
+    TrunkOptions,
+};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
@@ -20,6 +23,8 @@ pub const EXPIRES_RANGE: std::ops::RangeInclusive<u32> = 60..=86_400;
 pub const MAX_PEERS: usize = 16;
 /// The longest trunk password.
 pub const MAX_PASSWORD: usize = 128;
+/// At most this many number patterns per trunk.
+pub const MAX_PATTERNS: usize = 64;
 
 /// A trunk as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +53,18 @@ pub struct Trunk {
     pub peers: Vec<IpAddr>,
     /// Disabled trunks are kept but neither register nor carry calls.
     pub enabled: bool,
+    /// Seconds between OPTIONS keep-alives (0: none).
+    pub keepalive: u32,
+    /// How numbers are written towards the carrier.
+    pub number_format: NumberFormat,
+    /// Where the caller ID goes.
+    pub caller_id: CallerIdHeader,
+    /// The most calls at once, both ways (0: no limit of its own).
+    pub max_calls: u32,
+    /// The codecs it may be offered (empty: any).
+    pub codecs: Vec<Codec>,
+    /// The numbers it carries, as E.164 prefixes (empty: every number).
+    pub patterns: Vec<NumberPattern>,
 }
 
 impl Trunk {
@@ -76,6 +93,25 @@ impl Trunk {
             expires: 3600,
             peers: Vec::new(),
             enabled: true,
+            keepalive: 0,
+            number_format: NumberFormat::E164,
+            caller_id: CallerIdHeader::From,
+            max_calls: 0,
+            codecs: Vec::new(),
+            patterns: Vec::new(),
+        }
+    }
+
+    /// Its options as the switch takes them.
+    pub fn options(&self) -> TrunkOptions {
+        TrunkOptions {
+            keepalive: (self.keepalive > 0)
+                .then(|| std::time::Duration::from_secs(self.keepalive.into())),
+            number_format: self.number_format,
+            caller_id: self.caller_id,
+            max_calls: (self.max_calls > 0).then_some(self.max_calls),
+            codecs: self.codecs.clone(),
+            patterns: self.patterns.clone(),
         }
     }
 
@@ -124,8 +160,107 @@ impl Trunk {
                 "at most {MAX_PEERS} peer addresses"
             )));
         }
+        let range = keepalive::INTERVAL_RANGE;
+        if self.keepalive != 0 && !range.contains(&u64::from(self.keepalive)) {
+            return Err(StoreError::Invalid(format!(
+                "keepalive is 0 (none) or {}-{} seconds",
+                range.start(),
+                range.end()
+            )));
+        }
+        if self.max_calls > trunk::MAX_CALLS_LIMIT {
+            return Err(StoreError::Invalid(format!(
+                "max calls is 0 (no limit) to {}",
+                trunk::MAX_CALLS_LIMIT
+            )));
+        }
+        if self.patterns.len() > MAX_PATTERNS {
+            return Err(StoreError::Invalid(format!(
+                "at most {MAX_PATTERNS} number patterns"
+            )));
+        }
         Ok(())
     }
+}
+
+/// Codecs as an administrator writes them (`pcmu,pcma`; `any` or nothing: any), each once.
+pub fn parse_codecs(s: &str) -> Result<Vec<Codec>, StoreError> {
+    let mut out = Vec::new();
+    for c in s.split(',').map(str::trim).filter(|c| !c.is_empty()) {
+        if c.eq_ignore_ascii_case("any") {
+            continue;
+        }
+        let codec = Codec::parse(c).ok_or_else(|| {
+            StoreError::Invalid(format!(
+                "{:?} is not a codec Parley relays: pcmu or pcma",
+                parley_core::text::printable(c)
+            ))
+        })?;
+        if !out.contains(&codec) {
+            out.push(codec);
+        }
+    }
+    Ok(out)
+}
+
+/// Number patterns as an administrator writes them (`+1585,+44`; `any` or nothing: every number),
+/// each once.
+pub fn parse_patterns(s: &str) -> Result<Vec<NumberPattern>, StoreError> {
+    let mut out = Vec::new();
+    for p in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        if p.eq_ignore_ascii_case("any") {
+            continue;
+        }
+        let pattern = NumberPattern::new(p).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        if !out.contains(&pattern) {
+            out.push(pattern);
+        }
+    }
+    Ok(out)
+}
+
+/// A number format by name, or why not.
+pub fn parse_number_format(s: &str) -> Result<NumberFormat, StoreError> {
+    NumberFormat::parse(s.trim()).ok_or_else(|| {
+        StoreError::Invalid(format!(
+            "number format is e164, digits or national, not {:?}",
+            parley_core::text::printable(s)
+        ))
+    })
+}
+
+/// A caller-ID header by name, or why not.
+pub fn parse_caller_id(s: &str) -> Result<CallerIdHeader, StoreError> {
+    CallerIdHeader::parse(s.trim()).ok_or_else(|| {
+        StoreError::Invalid(format!(
+            "caller ID header is from, pai or rpid, not {:?}",
+            parley_core::text::printable(s)
+        ))
+    })
+}
+
+/// Codecs as they are written back (`pcmu,pcma`, or `any`).
+pub fn codecs_text(codecs: &[Codec]) -> String {
+    if codecs.is_empty() {
+        return "any".into();
+    }
+    codecs
+        .iter()
+        .map(|c| c.sdp_name().to_ascii_lowercase())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Patterns as they are written back (`+1585,+44`, or `any`).
+pub fn patterns_text(patterns: &[NumberPattern]) -> String {
+    if patterns.is_empty() {
+        return "any".into();
+    }
+    patterns
+        .iter()
+        .map(NumberPattern::as_str)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Changes to a trunk (`None`: unchanged; `Some(None)`: cleared).
@@ -153,6 +288,18 @@ pub struct TrunkChanges {
     pub peers: Option<Vec<IpAddr>>,
     /// Enable or disable.
     pub enabled: Option<bool>,
+    /// New keep-alive interval (0: none).
+    pub keepalive: Option<u32>,
+    /// New number format.
+    pub number_format: Option<NumberFormat>,
+    /// New caller-ID header.
+    pub caller_id: Option<CallerIdHeader>,
+    /// New limit of calls (0: none).
+    pub max_calls: Option<u32>,
+    /// New codecs (empty: any).
+    pub codecs: Option<Vec<Codec>>,
+    /// New number patterns (empty: every number).
+    pub patterns: Option<Vec<NumberPattern>>,
 }
 
 impl TrunkChanges {
@@ -172,7 +319,13 @@ impl TrunkChanges {
             password,
             expires,
             peers,
-            enabled
+            enabled,
+            keepalive,
+            number_format,
+            caller_id,
+            max_calls,
+            codecs,
+            patterns
         );
     }
 }
@@ -196,6 +349,21 @@ fn row_to_trunk(r: &AnyRow) -> Trunk {
             .filter_map(|p| p.trim().parse().ok())
             .collect(),
         enabled: flag(r, "enabled"),
+        keepalive: u32::try_from(r.get::<i64, _>("keepalive")).unwrap_or(0),
+        number_format: NumberFormat::parse(&r.get::<String, _>("number_format"))
+            .unwrap_or_default(),
+        caller_id: CallerIdHeader::parse(&r.get::<String, _>("caller_id")).unwrap_or_default(),
+        max_calls: u32::try_from(r.get::<i64, _>("max_calls")).unwrap_or(0),
+        codecs: r
+            .get::<String, _>("codecs")
+            .split(',')
+            .filter_map(|c| Codec::parse(c.trim()))
+            .collect(),
+        patterns: r
+            .get::<String, _>("patterns")
+            .split(',')
+            .filter_map(|p| NumberPattern::new(p.trim()).ok())
+            .collect(),
     }
 }
 
@@ -216,6 +384,21 @@ fn bind_settings<'q>(
         .bind(i64::from(t.expires))
         .bind(peers_text(&t.peers))
         .bind(t.enabled)
+        .bind(i64::from(t.keepalive))
+        .bind(t.number_format.as_str())
+        .bind(t.caller_id.as_str())
+        .bind(i64::from(t.max_calls))
+        .bind(stored_list(codecs_text(&t.codecs)))
+        .bind(stored_list(patterns_text(&t.patterns)))
+}
+
+/// A list as its column holds it (empty for `any`).
+fn stored_list(text: String) -> String {
+    if text == "any" {
+        String::new()
+    } else {
+        text
+    }
 }
 
 fn peers_text(peers: &[IpAddr]) -> String {
@@ -232,8 +415,9 @@ impl Store {
         t.check()?;
         let q = sqlx::query(
             "INSERT INTO trunks (name, host, port, transport, proxy, register, username, auth_username, \
-             password, expires, peers, enabled, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+             password, expires, peers, enabled, keepalive, number_format, caller_id, max_calls, codecs, \
+             patterns, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
         )
         .bind(&t.name);
         let r = bind_settings(q, t)
@@ -284,8 +468,9 @@ impl Store {
         t.check()?;
         let q = sqlx::query(
             "UPDATE trunks SET host = $1, port = $2, transport = $3, proxy = $4, register = $5, \
-             username = $6, auth_username = $7, password = $8, expires = $9, peers = $10, enabled = $11 \
-             WHERE name = $12",
+             username = $6, auth_username = $7, password = $8, expires = $9, peers = $10, enabled = $11, \
+             keepalive = $12, number_format = $13, caller_id = $14, max_calls = $15, codecs = $16, \
+             patterns = $17 WHERE name = $18",
         );
         bind_settings(q, &t).bind(name).execute(&mut *tx).await?;
         tx.commit().await?;
@@ -466,6 +651,42 @@ mod tests {
             .update_trunk("nobody", TrunkChanges::default())
             .await
             .unwrap());
+        // The options, stored and read back.
+        let options = TrunkChanges {
+            keepalive: Some(30),
+            number_format: Some(NumberFormat::National),
+            caller_id: Some(CallerIdHeader::Pai),
+            max_calls: Some(4),
+            codecs: Some(parse_codecs("PCMA, pcmu,pcma").unwrap()),
+            patterns: Some(parse_patterns("+1585,+44,+1585").unwrap()),
+            ..TrunkChanges::default()
+        };
+        assert!(s.update_trunk("pbx", options).await.unwrap());
+        let pbx = s.trunk("pbx").await.unwrap().unwrap();
+        assert_eq!(
+            (
+                pbx.keepalive,
+                pbx.number_format,
+                pbx.caller_id,
+                pbx.max_calls
+            ),
+            (30, NumberFormat::National, CallerIdHeader::Pai, 4)
+        );
+        assert_eq!(codecs_text(&pbx.codecs), "pcma,pcmu");
+        assert_eq!(patterns_text(&pbx.patterns), "+1585,+44");
+        let o = pbx.options();
+        assert_eq!(o.keepalive, Some(std::time::Duration::from_secs(30)));
+        assert_eq!(o.max_calls, Some(4));
+        assert_eq!(Trunk::peer("x", "h").options(), TrunkOptions::default());
+        let e = parse_codecs("pcmu,g729").unwrap_err();
+        assert!(e.to_string().contains("not a codec"), "{e}");
+        for bad in ["+1,x", "1585", "+", "+1234567890123456"] {
+            let e = parse_patterns(bad).unwrap_err();
+            assert!(e.to_string().contains("number pattern"), "{bad}: {e}");
+        }
+        assert!(parse_codecs("any").unwrap().is_empty());
+        assert!(parse_patterns("any").unwrap().is_empty());
+        assert!(parse_number_format("e.164").is_err() && parse_caller_id("pai ").is_ok());
         assert!(s.remove_trunk("pbx").await.unwrap());
         assert!(!s.remove_trunk("pbx").await.unwrap());
         assert_eq!(s.trunks().await.unwrap().len(), 1);
@@ -646,6 +867,34 @@ mod tests {
                     ..ok.clone()
                 },
                 "peer addresses",
+            ),
+            (
+                Trunk {
+                    keepalive: 1,
+                    ..ok.clone()
+                },
+                "keepalive",
+            ),
+            (
+                Trunk {
+                    keepalive: 86_400,
+                    ..ok.clone()
+                },
+                "keepalive",
+            ),
+            (
+                Trunk {
+                    max_calls: 1_000_000,
+                    ..ok.clone()
+                },
+                "max calls",
+            ),
+            (
+                Trunk {
+                    patterns: vec![NumberPattern::new("+1").unwrap(); 65],
+                    ..ok.clone()
+                },
+                "number patterns",
             ),
         ];
         for (t, why) in cases {

@@ -623,6 +623,8 @@ mod tests {
             outcome: crate::Outcome::Voicemail,
             talk_ms: 1500,
             total_ms: 2000,
+            direction: crate::Direction::Internal,
+            trunk: None,
         })
         .await
         .unwrap();

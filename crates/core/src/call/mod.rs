@@ -13,12 +13,13 @@ use std::time::{Duration, Instant};
 pub use build::{Dialog, LocalAddr};
 
 use crate::ids::Ids;
-use crate::sdp::{AudioSession, Direction, LocalSdp, SdpError};
+use crate::sdp::{AudioSession, Direction, Format, LocalSdp, SdpError};
 use crate::sip::digest::{Challenge, ClientSecret};
 use crate::sip::header::NameAddr;
 use crate::sip::StatusCode;
 use crate::sip::{Method, Request, Response, SipUri};
 use crate::target::Target;
+use crate::trunk::{CallerIdHeader, Codec, TrunkName};
 
 /// A SIP transaction (server or client), as the shell's adapter names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -50,7 +51,10 @@ pub struct ForkTarget {
 /// How a leg through a trunk presents itself to the carrier.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outward {
-    /// The caller ID: the user of the From URI (`+15855550100`).
+    /// The trunk it goes through.
+    pub trunk: TrunkName,
+    /// The caller ID as the carrier wants it written (`+15855550100`): the user of the From URI,
+    /// and of the identity header the trunk asks for.
     pub from_user: String,
     /// The number called: the user of the To URI.
     pub to_user: String,
@@ -58,6 +62,68 @@ pub struct Outward {
     pub host: String,
     /// The digest credentials for the carrier's 401/407 (username, password), if it has any.
     pub auth: Option<(String, ClientSecret)>,
+    /// Where the caller ID goes besides From.
+    pub caller_id: CallerIdHeader,
+    /// The far end must not see the caller's number: From is anonymous (RFC 3323), the number goes
+    /// to the carrier only, in the identity header with `Privacy: id`.
+    pub anonymous: bool,
+    /// The codecs the carrier may be offered (empty: all of the caller's).
+    pub codecs: Vec<Codec>,
+}
+
+impl Outward {
+    /// The From header value (without its tag) and the identity headers of an INVITE through the
+    /// trunk; `display` is the caller's name as it is written before the URI (`"Alice" `).
+    fn identity(&self, display: &str) -> (String, Vec<(&'static str, String)>) {
+        let asserted = format!("<sip:{}@{}>", self.from_user, self.host);
+        let mut headers = Vec::new();
+        if self.anonymous {
+            headers.push(("Privacy", "id".to_string()));
+            headers.push(match self.caller_id {
+                CallerIdHeader::Rpid => (
+                    "Remote-Party-ID",
+                    format!("{asserted};party=calling;privacy=full;screen=yes"),
+                ),
+                _ => ("P-Asserted-Identity", asserted),
+            });
+            let from = "\"Anonymous\" <sip:anonymous@anonymous.invalid>".to_string();
+            return (from, headers);
+        }
+        match self.caller_id {
+            CallerIdHeader::From => {}
+            CallerIdHeader::Pai => {
+                headers.push(("P-Asserted-Identity", format!("{display}{asserted}")))
+            }
+            CallerIdHeader::Rpid => headers.push((
+                "Remote-Party-ID",
+                format!("{display}{asserted};party=calling;privacy=off;screen=yes"),
+            )),
+        }
+        (format!("{display}{asserted}"), headers)
+    }
+}
+
+/// `formats` without the audio codecs a trunk does not take (`codecs` empty: all of them);
+/// telephone-event is kept.
+fn keep_codecs(formats: &[Format], codecs: &[Codec]) -> Vec<Format> {
+    formats
+        .iter()
+        .filter(|f| {
+            codecs.is_empty()
+                || f.is_telephone_event()
+                || codecs
+                    .iter()
+                    .any(|c| c.sdp_name().eq_ignore_ascii_case(&f.name))
+        })
+        .cloned()
+        .collect()
+}
+
+/// Whether an offer of `formats` leaves an audio codec a trunk taking `codecs` can be offered.
+pub fn offer_fits(formats: &[Format], codecs: &[Codec]) -> bool {
+    keep_codecs(formats, codecs)
+        .iter()
+        .any(|f| !f.is_telephone_event())
 }
 
 /// How many digest challenges one outside leg answers (a second challenge for a fresh answer means
@@ -200,6 +266,10 @@ struct Fork {
     /// The carrier's credentials (an outside leg), and how many challenges were answered.
     auth: Option<(String, ClientSecret)>,
     challenges: u32,
+    /// The trunk of an outside leg.
+    trunk: Option<TrunkName>,
+    /// The codecs the leg may be offered (empty: all).
+    codecs: Vec<Codec>,
 }
 
 #[derive(Debug)]
@@ -339,7 +409,8 @@ impl Call {
     fn start_fork(&mut self, fork: ForkTarget) {
         let tag = self.ids.tag();
         let branch = self.ids.branch();
-        let (from_user, to_user, host) = match &fork.outward {
+        let (contact_user, to_user, host) = match &fork.outward {
+            Some(o) if o.anonymous => ("parley".into(), o.to_user.clone(), o.host.clone()),
             Some(o) => (o.from_user.clone(), o.to_user.clone(), o.host.clone()),
             None => (
                 self.caller.clone(),
@@ -347,24 +418,43 @@ impl Call {
                 self.config.local.host.clone(),
             ),
         };
+        let (from, identity) = match &fork.outward {
+            Some(o) => o.identity(&self.display),
+            None => (
+                format!("{}<sip:{contact_user}@{host}>", self.display),
+                Vec::new(),
+            ),
+        };
+        let codecs = fork
+            .outward
+            .as_ref()
+            .map(|o| o.codecs.clone())
+            .unwrap_or_default();
         let mut dialog = Dialog {
             call_id: self.ids.call_id(),
-            local: format!("{}<sip:{from_user}@{host}>;tag={tag}", self.display),
+            local: format!("{from};tag={tag}"),
             remote: format!("<sip:{to_user}@{host}>"),
             remote_target: fork.uri.clone(),
             route: Vec::new(),
             local_cseq: 0,
             transport: fork.target.transport,
         };
-        let body = self.b_sdp.render();
-        let invite = build::in_dialog(
+        let body = LocalSdp {
+            formats: keep_codecs(&self.b_sdp.formats, &codecs),
+            ..self.b_sdp.clone()
+        }
+        .render();
+        let mut invite = build::in_dialog(
             &mut dialog,
             Method::Invite,
             &self.config.local,
-            &from_user,
+            &contact_user,
             &branch,
             Some(body),
         );
+        for (name, value) in identity {
+            invite.headers.push(name, &value);
+        }
         self.out.push_back(Output::Request {
             side: Side::B(self.forks.len()),
             request: invite.clone(),
@@ -377,8 +467,10 @@ impl Call {
             state: ForkState::Calling,
             cancel_wanted: false,
             remote: None,
+            trunk: fork.outward.as_ref().map(|o| o.trunk.clone()),
             auth: fork.outward.and_then(|o| o.auth),
             challenges: 0,
+            codecs,
         });
     }
 
@@ -410,6 +502,15 @@ impl Call {
             tag: crate::sip::header::param(&self.a_dialog.local, "tag")
                 .unwrap_or_default()
                 .to_string(),
+        }
+    }
+
+    /// The trunk the call goes out through: the answered leg's, else the latest leg's (the one
+    /// ringing now, after any failover); `None` for a call to Parley's own phones.
+    pub fn trunk(&self) -> Option<&TrunkName> {
+        match self.answered {
+            Some(i) => self.forks.get(i)?.trunk.as_ref(),
+            None => self.forks.last()?.trunk.as_ref(),
         }
     }
 
@@ -574,7 +675,11 @@ impl Call {
             Side::B(_) => (&mut self.a_sdp, Side::A),
         };
         sdp.version += 1;
-        sdp.formats = offer.formats.clone();
+        sdp.formats = match other {
+            // A carrier is offered only the codecs its trunk takes.
+            Side::B(i) => keep_codecs(&offer.formats, &self.forks[i].codecs),
+            Side::A => offer.formats.clone(),
+        };
         sdp.direction = offer.direction;
         let body = sdp.render();
         let branch = self.ids.branch();

@@ -14,6 +14,7 @@ use crate::sip::Request;
 use crate::sip::StatusCode;
 use crate::target::Target;
 use crate::text::Printable;
+use crate::trunk::TrunkName;
 use crate::vm::Reason;
 
 /// How a call ended, for its record.
@@ -98,6 +99,52 @@ impl serde::Serialize for Outcome {
     }
 }
 
+/// Which way a call went, for its record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Direction {
+    /// Between Parley's own extensions (or to voicemail from one).
+    #[default]
+    Internal,
+    /// From outside, through a trunk.
+    Inbound,
+    /// To the outside, through a trunk.
+    Outbound,
+}
+
+impl Direction {
+    /// Every direction.
+    pub const ALL: [Direction; 3] = [Direction::Internal, Direction::Inbound, Direction::Outbound];
+
+    /// Stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Internal => "internal",
+            Direction::Inbound => "inbound",
+            Direction::Outbound => "outbound",
+        }
+    }
+
+    /// Parse a stored name.
+    pub fn parse(s: &str) -> Option<Direction> {
+        Direction::ALL.into_iter().find(|d| d.as_str() == s)
+    }
+
+    /// For people.
+    pub fn label(self) -> &'static str {
+        match self {
+            Direction::Internal => "Internal",
+            Direction::Inbound => "From outside",
+            Direction::Outbound => "To outside",
+        }
+    }
+}
+
+impl serde::Serialize for Direction {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 /// The legs that ring a callee's registered phones.
 pub(super) fn phone_forks(contacts: &[Binding]) -> Vec<ForkTarget> {
     contacts
@@ -146,6 +193,8 @@ pub(super) struct Entry {
     account: Account,
     /// A call to the outside that counts towards the limits (not an emergency call).
     pub(super) outside: bool,
+    /// The trunk a call from outside came in through.
+    pub(super) inbound: Option<TrunkName>,
 }
 
 impl Switch {
@@ -210,6 +259,7 @@ impl Switch {
             alternates,
         } = *p;
         let outside = self.counts_as_outside(&forks, &callee);
+        let inbound = self.trunk_of(source.addr.ip()).cloned();
         let span =
             info_span!("call", id = call.0, from = %Printable(&caller), to = %Printable(&callee));
         let seed = self.ids.next_u64();
@@ -253,6 +303,7 @@ impl Switch {
                 diverted: false,
                 account,
                 outside,
+                inbound,
             },
         );
         self.changed = true;
@@ -364,6 +415,11 @@ impl Switch {
                 Some(_) => Outcome::Answered,
                 None => Outcome::of_unanswered(e.end_status),
             };
+            let (direction, trunk) = match (&e.inbound, e.call.trunk()) {
+                (Some(t), _) => (Direction::Inbound, Some(t.to_string())),
+                (None, Some(t)) => (Direction::Outbound, Some(t.to_string())),
+                (None, None) => (Direction::Internal, None),
+            };
             self.out.push_back(Command::RecordCall(CallSummary {
                 started: e.started,
                 caller: a.to_string(),
@@ -375,6 +431,8 @@ impl Switch {
                     .map(|t| now.saturating_duration_since(t))
                     .unwrap_or_default(),
                 total: now.saturating_duration_since(e.started),
+                direction,
+                trunk,
             }));
         }
     }
@@ -387,6 +445,19 @@ impl Switch {
         callee: &str,
         outcome: Outcome,
     ) {
+        self.refused_via(now, caller, callee, outcome, Direction::Internal, None);
+    }
+
+    /// The record of a call from or to the outside refused before anything rang.
+    pub(super) fn refused_via(
+        &mut self,
+        now: Instant,
+        caller: &str,
+        callee: &str,
+        outcome: Outcome,
+        direction: Direction,
+        trunk: Option<&TrunkName>,
+    ) {
         self.out.push_back(Command::RecordCall(CallSummary {
             started: now,
             caller: caller.to_string(),
@@ -395,6 +466,8 @@ impl Switch {
             outcome,
             talk: Duration::ZERO,
             total: Duration::ZERO,
+            direction,
+            trunk: trunk.map(TrunkName::to_string),
         }));
     }
 }

@@ -46,7 +46,7 @@ use crate::vm::pin::Pin;
 use crate::vm::profile::Profile;
 use crate::vm::{Folder, Greetings, MailboxView, RecordResult, RecordingFor, VmConfig};
 
-pub use calls::Outcome;
+pub use calls::{Direction, Outcome};
 pub use control::{Control, Reply};
 pub use mwi::Counts;
 pub use trunks::TrunkRetry;
@@ -227,6 +227,11 @@ pub enum ClientRoute {
         /// The registration (the switch's own number for it).
         reg: u64,
     },
+    /// An OPTIONS keep-alive of a trunk.
+    Options {
+        /// The keep-alive (the switch's own number for it).
+        probe: u64,
+    },
     /// Nothing waits for the answer.
     Ignore,
 }
@@ -369,6 +374,10 @@ pub struct CallSummary {
     pub talk: Duration,
     /// From start to end.
     pub total: Duration,
+    /// Which way it went.
+    pub direction: Direction,
+    /// The trunk it went through, if any.
+    pub trunk: Option<String>,
 }
 
 /// What the shell must do.

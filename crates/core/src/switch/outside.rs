@@ -12,7 +12,7 @@ use std::time::Instant;
 use tracing::info;
 
 use super::calls::Planned;
-use super::{Account, Outcome, Switch};
+use super::{Account, Direction, Outcome, Switch};
 use crate::call::{ForkTarget, Outward, TxId};
 use crate::sip::{Request, Response, SipUri, StatusCode};
 use crate::target::Target;
@@ -140,6 +140,26 @@ impl Switch {
                 .map(DidTarget::Extension)
         });
         info!(%trunk, number = %crate::text::Printable(&number), %caller, to = ?target, "call from outside");
+        if self
+            .trunk_config(&trunk)
+            .is_some_and(|t| self.trunk_full(t))
+        {
+            info!(%trunk, "call from outside refused: the trunk carries its most calls");
+            self.explain(
+                tx,
+                &req,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Too Many Calls On This Trunk",
+            );
+            return self.refused_via(
+                now,
+                &caller,
+                &number,
+                Outcome::Failed,
+                Direction::Inbound,
+                Some(&trunk),
+            );
+        }
         match target {
             Some(DidTarget::Extension(ext)) => self.look_up_extension(tx, req, source, caller, ext),
             Some(DidTarget::Mailbox(mailbox)) => {
@@ -147,7 +167,14 @@ impl Switch {
             }
             None => {
                 self.reply(tx, &req, StatusCode::NOT_FOUND);
-                self.refused_record(now, &caller, &number, Outcome::Failed);
+                self.refused_via(
+                    now,
+                    &caller,
+                    &number,
+                    Outcome::Failed,
+                    Direction::Inbound,
+                    Some(&trunk),
+                );
             }
         }
     }
@@ -179,7 +206,7 @@ impl Switch {
             },
             None => {
                 self.reply(tx, &req, StatusCode::FORBIDDEN);
-                return self.refused_record(now, &caller, &number.number, Outcome::Failed);
+                return self.refused_outside(now, &caller, &number.number);
             }
         };
         let premium = self.config.outside.allow_premium;
@@ -187,7 +214,7 @@ impl Switch {
             info!(caller = %caller, number = %number.number, class = number.class.as_str(), allowed = %account.dial_class, "outside call refused: not allowed for this extension");
             let why = format!("{} calls are not allowed", number.class.as_str());
             self.explain(tx, &req, StatusCode::FORBIDDEN, &why);
-            return self.refused_record(now, &caller, &number.number, Outcome::Failed);
+            return self.refused_outside(now, &caller, &number.number);
         }
         let limits = self.config.outside.limits;
         if !emergency {
@@ -209,7 +236,7 @@ impl Switch {
                             alert: report.alert,
                         }));
                 }
-                return self.refused_record(now, &caller, &number.number, Outcome::Failed);
+                return self.refused_outside(now, &caller, &number.number);
             }
         }
         let caller_id = account
@@ -217,43 +244,68 @@ impl Switch {
             .clone()
             .or_else(|| self.config.outside.main_number.clone())
             .unwrap_or_else(|| caller.clone());
+        let plan = &self.config.outside.dialplan;
+        let offered = crate::sdp::AudioSession::parse(&req.body)
+            .map(|o| o.formats)
+            .unwrap_or_default();
+        let mut codec_misfit = false;
         let legs: Vec<ForkTarget> = self
-            .usable_trunks(emergency)
+            .usable_trunks(&number.number, emergency)
             .into_iter()
             .filter_map(|(trunk, target)| {
+                let o = &trunk.options;
+                if !crate::call::offer_fits(&offered, &o.codecs) {
+                    codec_misfit = true;
+                    return None;
+                }
                 let host = uri_host(&trunk.host);
+                let to = plan.format(&number.number, o.number_format);
                 let uri = if trunk.port == 5060 {
-                    format!("sip:{}@{host}", number.number)
+                    format!("sip:{to}@{host}")
                 } else {
-                    format!("sip:{}@{host}:{}", number.number, trunk.port)
+                    format!("sip:{to}@{host}:{}", trunk.port)
                 };
                 Some(ForkTarget {
                     uri: SipUri::parse(&uri).ok()?,
                     target,
                     outward: Some(Outward {
-                        from_user: caller_id.clone(),
-                        to_user: number.number.clone(),
+                        trunk: trunk.name.clone(),
+                        from_user: plan.format(&caller_id, o.number_format),
+                        to_user: to,
                         host,
                         auth: trunk.auth.clone(),
+                        caller_id: o.caller_id,
+                        anonymous: number.anonymous,
+                        codecs: o.codecs.clone(),
                     }),
                 })
             })
             .collect();
         let mut legs = legs.into_iter();
         let Some(first) = legs.next() else {
-            info!(caller = %caller, number = %number.number, "outside call refused: no trunk can carry it");
-            self.explain(
-                tx,
-                &req,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "No Outside Line Available",
-            );
-            return self.refused_record(now, &caller, &number.number, Outcome::Failed);
+            if codec_misfit {
+                info!(caller = %caller, number = %number.number, "outside call refused: no trunk takes the phone's codecs");
+                self.explain(
+                    tx,
+                    &req,
+                    StatusCode::NOT_ACCEPTABLE_HERE,
+                    "No Outside Line Takes These Codecs",
+                );
+            } else {
+                info!(caller = %caller, number = %number.number, "outside call refused: no trunk can carry it");
+                self.explain(
+                    tx,
+                    &req,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "No Outside Line Available",
+                );
+            }
+            return self.refused_outside(now, &caller, &number.number);
         };
         if !emergency {
             self.outside_hourly.placed(now, &caller, &limits);
         }
-        info!(caller = %caller, number = %number.number, class = number.class.as_str(), via = %first.target, alternates = legs.len(), %caller_id, "calling outside");
+        info!(caller = %caller, number = %number.number, class = number.class.as_str(), via = %first.target, alternates = legs.len(), %caller_id, anonymous = number.anonymous, "calling outside");
         self.ring(Planned {
             tx,
             invite: req,
@@ -267,6 +319,20 @@ impl Switch {
             ring_for: Some(OUTSIDE_RING),
             alternates: legs.collect(),
         });
+    }
+}
+
+impl Switch {
+    /// The record of a call to the outside refused before any trunk rang.
+    fn refused_outside(&mut self, now: Instant, caller: &str, number: &str) {
+        self.refused_via(
+            now,
+            caller,
+            number,
+            Outcome::Failed,
+            Direction::Outbound,
+            None,
+        );
     }
 }
 

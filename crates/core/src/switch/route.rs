@@ -205,6 +205,7 @@ impl Switch {
                 self.transfer_result(now, *call, response.status)
             }
             ClientRoute::Register { reg } => self.register_response(now, *reg, &response),
+            ClientRoute::Options { probe } => self.probe_response(now, *probe, &response),
             _ => {}
         }
     }
@@ -235,6 +236,7 @@ impl Switch {
                 self.drive_call(now, call);
             }
             ClientRoute::Register { reg } => self.register_failed(now, reg),
+            ClientRoute::Options { probe } => self.probe_failed(now, probe),
             ClientRoute::Ignore => {}
         }
     }

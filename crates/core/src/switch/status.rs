@@ -85,8 +85,11 @@ pub struct TrunkView {
     pub kind: String,
     /// Where its requests go (`udp:192.0.2.5:5060`), or its host and port when unresolved.
     pub address: String,
-    /// `registered`, `registering`, `failed`, `unregistered`, or `peer` (no registration).
+    /// `registered`, `registering`, `failed`, `unregistered`, `peer` (no registration, up), or
+    /// `down` (its OPTIONS keep-alive failed: it carries no calls).
     pub state: String,
+    /// Calls through it now, both ways.
+    pub calls: usize,
     /// Why it failed (`403 Forbidden`, `wrong credentials`, `no answer from the registrar`).
     pub reason: Option<String>,
     /// Seconds until the binding lapses, when registered.

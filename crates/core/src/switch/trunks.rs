@@ -11,6 +11,7 @@ use super::status::TrunkView;
 use super::{ClientRoute, Command, Switch};
 use crate::sip::{Response, SipUri};
 use crate::target::{Target, Transport};
+use crate::trunk::keepalive::{KeepAlive, KeepAliveConfig};
 use crate::trunk::{
     Did, DidTarget, RegState, Registration, RegistrationConfig, TrunkConfig, TrunkName,
 };
@@ -48,11 +49,20 @@ struct Reg {
     reg: Registration,
 }
 
+/// A trunk's OPTIONS keep-alive, with where its probes go.
+#[derive(Debug)]
+struct Probe {
+    id: u64,
+    target: Target,
+    keep: KeepAlive,
+}
+
 /// A configured trunk.
 #[derive(Debug)]
 struct Line {
     config: TrunkConfig,
     reg: Option<Reg>,
+    probe: Option<Probe>,
     /// Why a registering trunk cannot register (its host could not be resolved, …).
     error: Option<String>,
 }
@@ -82,12 +92,27 @@ impl Trunks {
             .chain(self.retiring.iter_mut())
     }
 
-    /// When a registration's timer is next due.
+    /// When a registration's or a keep-alive's timer is next due.
     pub(super) fn poll_timeout(&self) -> Option<(Instant, &'static str)> {
-        self.regs()
+        let reg = self
+            .regs()
             .filter_map(|r| r.reg.poll_timeout())
             .min()
-            .map(|t| (t, "trunk registration"))
+            .map(|t| (t, "trunk registration"));
+        let probe = self
+            .lines
+            .values()
+            .filter_map(|l| l.probe.as_ref()?.keep.poll_timeout())
+            .min()
+            .map(|t| (t, "trunk keep-alive"));
+        reg.into_iter().chain(probe).min()
+    }
+
+    fn probe_mut(&mut self, id: u64) -> Option<(&TrunkName, &mut KeepAlive)> {
+        self.lines.values_mut().find_map(|l| match &mut l.probe {
+            Some(p) if p.id == id => Some((&l.config.name, &mut p.keep)),
+            _ => None,
+        })
     }
 }
 
@@ -114,6 +139,7 @@ impl Switch {
             self.retire(now, line);
         }
         self.send_registers();
+        self.fire_probes(now);
         self.changed = true;
     }
 
@@ -160,6 +186,7 @@ impl Switch {
         let name = config.name.clone();
         let mut line = Line {
             reg: None,
+            probe: self.probe_for(now, &config),
             error: None,
             config,
         };
@@ -194,6 +221,7 @@ impl Switch {
             if r.target == *target && r.reg.same_binding(rc) {
                 r.reg.reconfigure(now, rc.clone());
                 tracing::info!(trunk = %config.name, "the trunk's settings changed; registering with them");
+                line.probe = self.probe_for(now, &config);
                 line.config = config;
                 line.error = None;
                 let name = line.config.name.clone();
@@ -203,6 +231,70 @@ impl Switch {
         }
         self.retire(now, line);
         self.add_line(now, config);
+    }
+
+    /// The keep-alive of a trunk that asks for one (and has an address).
+    fn probe_for(&mut self, now: Instant, config: &TrunkConfig) -> Option<Probe> {
+        let interval = config.options.keepalive?;
+        let target = *config.target.as_ref().ok()?;
+        let uri = SipUri::parse(&config.registrar_uri()).ok()?;
+        let local = &self.config.local;
+        self.trunks.next_reg += 1;
+        Some(Probe {
+            id: self.trunks.next_reg,
+            target,
+            keep: KeepAlive::new(
+                now,
+                KeepAliveConfig {
+                    uri,
+                    via_host: format!("{}:{}", local.host, local.port),
+                    from: format!("sip:parley@{}", local.host),
+                    transport: target.transport,
+                    interval,
+                },
+                self.ids.next_u64(),
+            ),
+        })
+    }
+
+    /// Send the keep-alives' probes.
+    fn send_probes(&mut self) {
+        let mut sends = Vec::new();
+        for p in self
+            .trunks
+            .lines
+            .values_mut()
+            .filter_map(|l| l.probe.as_mut())
+        {
+            while let Some(request) = p.keep.poll_request() {
+                sends.push(Command::Send {
+                    request,
+                    target: p.target,
+                    route: ClientRoute::Options { probe: p.id },
+                });
+            }
+        }
+        self.out.extend(sends);
+    }
+
+    /// A carrier's answer to a keep-alive.
+    pub(super) fn probe_response(&mut self, now: Instant, id: u64, response: &Response) {
+        if let Some((trunk, keep)) = self.trunks.probe_mut(id) {
+            if keep.handle_response(now, response) {
+                log_probe(trunk, keep);
+                self.changed = true;
+            }
+        }
+    }
+
+    /// A keep-alive went unanswered.
+    pub(super) fn probe_failed(&mut self, now: Instant, id: u64) {
+        if let Some((trunk, keep)) = self.trunks.probe_mut(id) {
+            if keep.handle_failed(now) {
+                log_probe(trunk, keep);
+                self.changed = true;
+            }
+        }
     }
 
     /// A trunk changed or went: its binding at the carrier is removed.
@@ -269,6 +361,26 @@ impl Switch {
             self.changed = true;
             self.send_registers();
         }
+        self.fire_probes(now);
+    }
+
+    /// Send the keep-alive probes that are due.
+    fn fire_probes(&mut self, now: Instant) {
+        let mut probed = false;
+        for p in self
+            .trunks
+            .lines
+            .values_mut()
+            .filter_map(|l| l.probe.as_mut())
+        {
+            if p.keep.poll_timeout().is_some_and(|t| t <= now) {
+                p.keep.handle_timeout(now);
+                probed = true;
+            }
+        }
+        if probed {
+            self.send_probes();
+        }
     }
 
     /// Remove every binding at the carriers (the server stops).
@@ -307,32 +419,84 @@ impl Switch {
         })
     }
 
-    /// The trunks an outside call may go through, in the order they are tried (by name): those that
-    /// can carry it now, IP peers and registering trunks that are registered; for an emergency call,
-    /// failing those, any trunk with an address (a carrier may take it whatever our registration's
-    /// state).
-    pub(super) fn usable_trunks(&self, emergency: bool) -> Vec<(&TrunkConfig, Target)> {
-        let up: Vec<_> = self
+    /// Calls through `trunk` now, both ways: B2BUA calls in or out, calls being set up, voicemail
+    /// calls from it.
+    pub(super) fn calls_on(&self, trunk: &TrunkName) -> usize {
+        let from_it = |ip: std::net::IpAddr| self.trunk_of(ip) == Some(trunk);
+        let calls = self
+            .calls
+            .values()
+            .filter(|e| e.inbound.as_ref() == Some(trunk) || e.call.trunk() == Some(trunk))
+            .count();
+        let opening = self
+            .opening
+            .values()
+            .filter(|o| match o {
+                super::Opening::Relay(p) => {
+                    from_it(p.source.addr.ip())
+                        || p.forks
+                            .iter()
+                            .any(|f| f.outward.as_ref().is_some_and(|o| o.trunk == *trunk))
+                }
+                super::Opening::Voicemail(p) => from_it(p.source_ip()),
+            })
+            .count();
+        let voicemail = self
+            .voicemail
+            .values()
+            .filter(|v| v.trunk() == Some(trunk.as_str()))
+            .count();
+        calls + opening + voicemail
+    }
+
+    /// Whether `trunk` carries as many calls as it may.
+    pub(super) fn trunk_full(&self, trunk: &TrunkConfig) -> bool {
+        trunk
+            .options
+            .max_calls
+            .is_some_and(|max| self.calls_on(&trunk.name) >= max as usize)
+    }
+
+    /// The trunks a call to `number` may go through, in the order they are tried: those that can
+    /// carry it now (IP peers, and registering trunks that are registered; none that its OPTIONS
+    /// found down or that carries its most calls), whose patterns take the number, the longest
+    /// match first, then by name. For an emergency call, failing those, any trunk with an address
+    /// (a carrier may take it whatever our registration's state).
+    pub(super) fn usable_trunks(
+        &self,
+        number: &str,
+        emergency: bool,
+    ) -> Vec<(&TrunkConfig, Target)> {
+        let mut up: Vec<_> = self
             .trunks
             .lines
             .values()
             .filter_map(|l| {
                 let target = *l.config.target.as_ref().ok()?;
+                let fit = l.config.options.fits(number, emergency)?;
                 let up = match &l.reg {
                     None => l.config.login.is_none(),
                     Some(r) => matches!(r.reg.state(), RegState::Registered { .. }),
-                };
-                up.then_some((&l.config, target))
+                } && l.probe.as_ref().is_none_or(|p| p.keep.down().is_none())
+                    && !self.trunk_full(&l.config);
+                up.then_some((fit, &l.config, target))
             })
             .collect();
+        // Stable: trunks that fit as well stay in name order.
+        up.sort_by_key(|(fit, _, _)| std::cmp::Reverse(*fit));
         if !up.is_empty() || !emergency {
-            return up;
+            return up.into_iter().map(|(_, c, t)| (c, t)).collect();
         }
         self.trunks
             .lines
             .values()
             .filter_map(|l| Some((&l.config, *l.config.target.as_ref().ok()?)))
             .collect()
+    }
+
+    /// A trunk's configuration, by name.
+    pub(super) fn trunk_config(&self, name: &TrunkName) -> Option<&TrunkConfig> {
+        self.trunks.lines.get(name).map(|l| &l.config)
     }
 
     /// The trunks as `parley trunk status` shows them.
@@ -349,6 +513,7 @@ impl Switch {
                         Err(_) => format!("{}:{}", l.config.host, l.config.port),
                     },
                     state: "peer".into(),
+                    calls: self.calls_on(&l.config.name),
                     reason: l.error.clone(),
                     expires_in: None,
                     retry_in: None,
@@ -371,9 +536,22 @@ impl Switch {
                         }
                     }
                 }
+                if let Some(why) = l.probe.as_ref().and_then(|p| p.keep.down()) {
+                    v.state = "down".into();
+                    v.reason = Some(why.to_string());
+                }
                 v
             })
             .collect()
+    }
+}
+
+fn log_probe(trunk: &TrunkName, keep: &KeepAlive) {
+    match keep.down() {
+        Some(why) => {
+            tracing::warn!(%trunk, reason = why, "the trunk is down: no calls go through it")
+        }
+        None => tracing::info!(%trunk, "the trunk answers OPTIONS again: it is up"),
     }
 }
 

@@ -104,9 +104,19 @@ impl Planned {
     pub(super) fn caller(&self) -> &str {
         &self.caller
     }
+
+    /// Where its INVITE came from.
+    pub(super) fn source_ip(&self) -> IpAddr {
+        self.source.addr.ip()
+    }
 }
 
 impl VmCall {
+    /// The trunk a call from outside came through.
+    pub(super) fn trunk(&self) -> Option<&str> {
+        self.record.trunk.as_deref()
+    }
+
     /// The reservation of a PIN check still running: its address and account.
     pub(super) fn login_in_flight(&self) -> Option<(IpAddr, Option<String>)> {
         match &self.login {
@@ -215,6 +225,7 @@ impl Switch {
                 ),
             );
         };
+        let inbound = self.trunk_of(source.addr.ip()).cloned();
         let (label, span) = match &kind {
             VmKind::Deposit {
                 mailbox, reason, ..
@@ -246,6 +257,11 @@ impl Switch {
             },
             talk: Default::default(),
             total: Default::default(),
+            direction: match inbound {
+                Some(_) => super::Direction::Inbound,
+                None => super::Direction::Internal,
+            },
+            trunk: inbound.as_ref().map(|t| t.to_string()),
         };
         let menus = self.config.vm.menus.clone();
         let profile = self.config.vm.profile.clone();

@@ -95,6 +95,9 @@ pub struct Outside {
     pub number: String,
     /// Its class.
     pub class: NumberClass,
+    /// The caller asked that the carrier not show its number to the far end (the anonymous prefix,
+    /// `*67`, dialled first; never for an emergency call).
+    pub anonymous: bool,
 }
 
 /// Why a dialled number that meant to go outside cannot.
@@ -115,6 +118,9 @@ pub struct Dialplan {
     pub home: country::Id,
     /// Emergency numbers.
     pub emergency: Vec<String>,
+    /// Dialled before a number, asks that the caller's number not be shown (`*67`, as in North
+    /// America; empty: none).
+    pub anonymous_prefix: String,
 }
 
 impl Default for Dialplan {
@@ -123,6 +129,7 @@ impl Default for Dialplan {
             prefix: "9".into(),
             home: country::Id::US,
             emergency: vec!["911".into(), "112".into()],
+            anonymous_prefix: "*67".into(),
         }
     }
 }
@@ -136,6 +143,22 @@ impl Dialplan {
     /// What `dialled` (a Request-URI's user part) is outside: `None` when it is not meant to leave
     /// (no prefix, not `+`, not an emergency number: an extension or a feature code).
     pub fn outside(&self, dialled: &str) -> Option<Result<Outside, DialError>> {
+        let hidden = (!self.anonymous_prefix.is_empty())
+            .then(|| dialled.strip_prefix(self.anonymous_prefix.as_str()))
+            .flatten()
+            .filter(|rest| !rest.is_empty());
+        match hidden {
+            Some(rest) => self.outside_shown(rest).map(|r| {
+                r.map(|o| Outside {
+                    anonymous: o.class != NumberClass::Emergency,
+                    ..o
+                })
+            }),
+            None => self.outside_shown(dialled),
+        }
+    }
+
+    fn outside_shown(&self, dialled: &str) -> Option<Result<Outside, DialError>> {
         if self.emergency.iter().any(|e| e == dialled) {
             return Some(Ok(self.emergency_number(dialled)));
         }
@@ -162,10 +185,52 @@ impl Dialplan {
         self.parse(&format!("+{number}")).ok().map(|o| o.number)
     }
 
+    /// `number` (E.164 with `+`, or an emergency number as dialled, which is sent as it is) as a
+    /// carrier that wants `format` writes it.
+    pub fn format(&self, number: &str, format: super::NumberFormat) -> String {
+        use super::NumberFormat;
+        let Some(digits) = number.strip_prefix('+') else {
+            return number.to_string();
+        };
+        match format {
+            NumberFormat::E164 => number.to_string(),
+            NumberFormat::Digits => digits.to_string(),
+            NumberFormat::National => {
+                let db = &*phonenumber::metadata::DATABASE;
+                let Ok(n) = phonenumber::parse(None, number) else {
+                    return number.to_string();
+                };
+                let home = db.by_id(self.home.as_ref());
+                if home.is_some_and(|h| h.country_code() == n.code().value()) {
+                    // The national form (`(585) 555-0123`, `030 123456`) without its punctuation.
+                    return n
+                        .format()
+                        .mode(Mode::National)
+                        .to_string()
+                        .chars()
+                        .filter(char::is_ascii_digit)
+                        .collect();
+                }
+                // Another country: the home country's international prefix, when it has one
+                // that is digits (`011`, `00`), else E.164 as it is.
+                let prefix = home.and_then(|h| {
+                    h.preferred_international_prefix()
+                        .or(h.international_prefix().map(|r| r.as_str()))
+                        .filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+                });
+                match prefix {
+                    Some(p) => format!("{p}{digits}"),
+                    None => number.to_string(),
+                }
+            }
+        }
+    }
+
     fn emergency_number(&self, n: &str) -> Outside {
         Outside {
             number: n.to_string(),
             class: NumberClass::Emergency,
+            anonymous: false,
         }
     }
 
@@ -192,7 +257,11 @@ impl Dialplan {
         if number.len() > 16 {
             return Err(DialError::Invalid);
         }
-        Ok(Outside { number, class })
+        Ok(Outside {
+            number,
+            class,
+            anonymous: false,
+        })
     }
 }
 
@@ -208,6 +277,7 @@ mod tests {
         Some(Ok(Outside {
             number: number.into(),
             class,
+            anonymous: false,
         }))
     }
 
@@ -238,6 +308,19 @@ mod tests {
         assert_eq!(out(&us, "911"), ok("911", NumberClass::Emergency));
         assert_eq!(out(&us, "9911"), ok("911", NumberClass::Emergency));
         assert_eq!(out(&us, "112"), ok("112", NumberClass::Emergency));
+        // The anonymous prefix hides the caller's number, never an emergency caller's.
+        let hidden = |n: &str| {
+            Some(Ok(Outside {
+                anonymous: true,
+                ..out(&us, n).unwrap().unwrap()
+            }))
+        };
+        assert_eq!(out(&us, "*6795855550123"), hidden("95855550123"));
+        assert_eq!(out(&us, "*67+442079460123"), hidden("+442079460123"));
+        assert_eq!(out(&us, "*67911"), ok("911", NumberClass::Emergency));
+        assert_eq!(out(&us, "*679911"), ok("911", NumberClass::Emergency));
+        assert_eq!(out(&us, "*67"), None, "the prefix alone is a feature code");
+        assert_eq!(out(&us, "*67101"), None, "an extension stays inside");
         // Extensions and feature codes stay inside.
         for internal in ["101", "*97", "9", "4081", ""] {
             assert_eq!(out(&us, internal), None, "{internal:?}");
@@ -258,6 +341,7 @@ mod tests {
             prefix: String::new(),
             home: country("de").unwrap(),
             emergency: vec!["112".into()],
+            anonymous_prefix: String::new(),
         };
         assert_eq!(
             out(&de, "030123456"),
@@ -284,6 +368,36 @@ mod tests {
             out(&de9, "00015855550123"),
             ok("+15855550123", NumberClass::International)
         );
+    }
+
+    #[test]
+    fn numbers_are_written_as_the_carrier_wants_them() {
+        use crate::trunk::NumberFormat::*;
+        let us = Dialplan::default();
+        let de = Dialplan {
+            home: country("de").unwrap(),
+            ..Dialplan::default()
+        };
+        let cases = [
+            (&us, "+15855550123", E164, "+15855550123"),
+            (&us, "+15855550123", Digits, "15855550123"),
+            (&us, "+15855550123", National, "5855550123"),
+            // Canada shares the calling code: dialled from the US as a national number.
+            (&us, "+14165550123", National, "4165550123"),
+            (&us, "+442079460123", National, "011442079460123"),
+            (&us, "911", National, "911"),
+            (&us, "911", Digits, "911"),
+            (&de, "+4930123456", National, "030123456"),
+            (&de, "+442079460123", National, "00442079460123"),
+            (&de, "+4930123456", Digits, "4930123456"),
+        ];
+        for (plan, n, f, want) in cases {
+            assert_eq!(plan.format(n, f), want, "{n} {f:?} from {:?}", plan.home);
+            // What a carrier sends back in the same format reads as the same number.
+            if n.starts_with('+') {
+                assert_eq!(plan.e164(want).as_deref(), Some(n), "{want} read back");
+            }
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! guards build on it.
 
 pub mod dialplan;
+pub mod keepalive;
 pub mod limits;
 pub mod registration;
 
@@ -32,6 +33,9 @@ pub enum TrunkError {
     /// A username for the carrier that could not be written into a SIP URI.
     #[error("a username is 1-64 characters of letters, digits and - _ . ! ~ * ' ( ) + ; = $ ,")]
     Username,
+    /// A number pattern that is not `+` and digits.
+    #[error("'{0}' is not a number pattern: + and 1-15 digits, a prefix of the numbers in E.164")]
+    Pattern(String),
 }
 
 /// A trunk's name, as the administrator chose it (`carrier`, `backup-1`): the key of its row and of
@@ -180,6 +184,164 @@ pub struct TrunkConfig {
     pub auth: Option<(String, ClientSecret)>,
     /// Addresses its calls may come from (an IP peer's; the target's address always counts).
     pub peers: Vec<IpAddr>,
+    /// How calls through it are written and how many it carries.
+    pub options: TrunkOptions,
+}
+
+/// How a carrier wants the numbers of a call written (the Request-URI's, To's and the caller ID's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NumberFormat {
+    /// E.164 with `+` (`+15855550123`): the default.
+    #[default]
+    E164,
+    /// E.164 without the `+` (`15855550123`).
+    Digits,
+    /// As dialled in the home country: national numbers in their national form (`5855550123` in
+    /// the US, `030123456` in Germany), others with the home country's international prefix
+    /// (`011442079460123`, `00442079460123`).
+    National,
+}
+
+impl NumberFormat {
+    /// `e164`, `digits`, `national`.
+    pub fn parse(s: &str) -> Option<NumberFormat> {
+        match s {
+            "e164" => Some(NumberFormat::E164),
+            "digits" => Some(NumberFormat::Digits),
+            "national" => Some(NumberFormat::National),
+            _ => None,
+        }
+    }
+
+    /// Its name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NumberFormat::E164 => "e164",
+            NumberFormat::Digits => "digits",
+            NumberFormat::National => "national",
+        }
+    }
+}
+
+/// Where the caller ID goes in a call to the carrier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CallerIdHeader {
+    /// The From header's user (the default; most carriers read it).
+    #[default]
+    From,
+    /// `P-Asserted-Identity` (RFC 3325), beside the same number in From: carriers that trust the
+    /// PBX's assertion.
+    Pai,
+    /// `Remote-Party-ID` (the draft older carriers and PBXs still read), beside From.
+    Rpid,
+}
+
+impl CallerIdHeader {
+    /// `from`, `pai`, `rpid`.
+    pub fn parse(s: &str) -> Option<CallerIdHeader> {
+        match s {
+            "from" => Some(CallerIdHeader::From),
+            "pai" => Some(CallerIdHeader::Pai),
+            "rpid" => Some(CallerIdHeader::Rpid),
+            _ => None,
+        }
+    }
+
+    /// Its name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallerIdHeader::From => "from",
+            CallerIdHeader::Pai => "pai",
+            CallerIdHeader::Rpid => "rpid",
+        }
+    }
+}
+
+/// The codecs a trunk may be offered (Parley relays G.711 only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Codec {
+    /// G.711 µ-law.
+    Pcmu,
+    /// G.711 A-law.
+    Pcma,
+}
+
+impl Codec {
+    /// `pcmu`/`pcma` (any case; as SDP names them, `PCMU`).
+    pub fn parse(s: &str) -> Option<Codec> {
+        match s.to_ascii_lowercase().as_str() {
+            "pcmu" => Some(Codec::Pcmu),
+            "pcma" => Some(Codec::Pcma),
+            _ => None,
+        }
+    }
+
+    /// Its SDP name.
+    pub fn sdp_name(self) -> &'static str {
+        match self {
+            Codec::Pcmu => "PCMU",
+            Codec::Pcma => "PCMA",
+        }
+    }
+}
+
+/// A number pattern of a trunk: a prefix of the numbers it carries, in E.164 (`+1585`, `+44`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct NumberPattern(String);
+
+impl NumberPattern {
+    /// `+` and 1-15 digits.
+    pub fn new(s: &str) -> Result<NumberPattern, TrunkError> {
+        let digits = s.strip_prefix('+').unwrap_or("");
+        if (1..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
+            Ok(NumberPattern(s.to_string()))
+        } else {
+            Err(TrunkError::Pattern(crate::text::printable(s)))
+        }
+    }
+
+    /// The pattern.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// How many digits of `number` (E.164) it matches: `None` if it does not.
+    pub fn matches(&self, number: &str) -> Option<usize> {
+        number.starts_with(&self.0).then_some(self.0.len())
+    }
+}
+
+/// The most calls a trunk may be set to carry at once.
+pub const MAX_CALLS_LIMIT: u32 = 10_000;
+
+/// The options of a trunk beside where it is and how it logs in.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TrunkOptions {
+    /// How often an OPTIONS checks that the carrier is there (none: never).
+    pub keepalive: Option<Duration>,
+    /// How numbers are written towards the carrier.
+    pub number_format: NumberFormat,
+    /// Where the caller ID goes.
+    pub caller_id: CallerIdHeader,
+    /// The most calls it carries at once, both ways (none: no limit of its own).
+    pub max_calls: Option<u32>,
+    /// The codecs it may be offered, in no order (empty: whatever the phone offers).
+    pub codecs: Vec<Codec>,
+    /// The numbers it carries (empty: every number); the trunk whose pattern matches the most digits
+    /// is tried first.
+    pub patterns: Vec<NumberPattern>,
+}
+
+impl TrunkOptions {
+    /// How well the trunk fits `number` (E.164, or an emergency number as dialled): `None` if it
+    /// does not carry it, else the digits its best pattern matched (0 for a trunk without patterns,
+    /// which carries every number, and for emergency numbers, which every trunk carries).
+    pub fn fits(&self, number: &str, emergency: bool) -> Option<usize> {
+        if emergency || self.patterns.is_empty() {
+            return Some(0);
+        }
+        self.patterns.iter().filter_map(|p| p.matches(number)).max()
+    }
 }
 
 impl TrunkConfig {

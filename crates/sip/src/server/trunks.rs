@@ -79,6 +79,7 @@ async fn config(name: TrunkName, t: Trunk, resolved: &Resolved) -> TrunkConfig {
     };
     TrunkConfig {
         name,
+        options: t.options(),
         host: t.host,
         port: t.port,
         target,

@@ -40,6 +40,7 @@ fn trunk_up(sim: &mut Sim) {
             crate::sip::digest::ClientSecret::new("trunk-pass"),
         )),
         peers: Vec::new(),
+        options: Default::default(),
     };
     sim.sw.set_trunks(sim.now, vec![trunk]);
     sim.run();
@@ -249,6 +250,7 @@ fn peer_trunk(sim: &mut Sim, default: Option<&str>) {
         login: None,
         auth: None,
         peers: vec!["192.0.2.51".parse().unwrap()],
+        options: Default::default(),
     };
     sim.sw.set_trunks(sim.now, vec![trunk]);
     sim.sw.set_dids(vec![
@@ -393,6 +395,7 @@ fn a_trunk_that_answers_503_or_times_out_hands_the_call_to_the_next_and_a_busy_f
         login: None,
         auth: None,
         peers: Vec::new(),
+        options: Default::default(),
     };
     sim.sw.set_trunks(
         sim.now,
@@ -547,3 +550,5 @@ fn outside_call_limits_refuse_with_403_audit_and_alert_once_and_never_hold_back_
     let (tx, _) = sim.dial(&mut alice, "95855550132");
     assert!(sim.final_on(tx).is_none(), "a new hour");
 }
+
+mod options;

@@ -31,6 +31,7 @@ fn trunk(name: &str, password: &str) -> TrunkConfig {
         }),
         auth: Some(("4930123456".into(), ClientSecret::new(password))),
         peers: Vec::new(),
+        options: Default::default(),
     }
 }
 
