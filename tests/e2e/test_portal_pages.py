@@ -42,11 +42,12 @@ def test_call_details_directory_and_phone_functions(parley_factory, sipp, browse
     table = wait_for(lambda: len(rows()) == 3 and rows(), what="three call records")
     # Newest first: the voicemail call from 102, the cancelled call, the answered call.
     (vm, cancelled, answered) = table
-    assert vm[2:5] == ["Incoming", "102", "Carol Jones"] and vm[6] == "Voicemail", vm
-    assert cancelled[2:5] == ["Incoming", "100", "User 100"] and cancelled[6] == "Cancelled (missed)", cancelled
-    assert answered[2:5] == ["Incoming", "100", "User 100"] and answered[6] == "Answered", answered
-    assert answered[5] in ("0:02", "0:03"), answered
-    assert vm[5] >= "0:08", vm  # the caller stayed 12 s in voicemail: greeting and message
+    assert vm[2:6] == ["Incoming", "Internal", "102", "Carol Jones"] and vm[7] == "Voicemail", vm
+    assert cancelled[2:6] == ["Incoming", "Internal", "100", "User 100"] and cancelled[7] == "Cancelled (missed)", \
+        cancelled
+    assert answered[2:6] == ["Incoming", "Internal", "100", "User 100"] and answered[7] == "Answered", answered
+    assert answered[6] in ("0:02", "0:03"), answered
+    assert vm[6] >= "0:08", vm  # the caller stayed 12 s in voicemail: greeting and message
     shot(page, "calls", "desktop")
     # The caller's side of the same calls, plus a call to a number that does not exist.
     caller, _ = call(p, sipp, "uac_call_fails.xml", None, subst={"status": 404}, to="199")
@@ -58,13 +59,14 @@ def test_call_details_directory_and_phone_functions(parley_factory, sipp, browse
         other.goto(base + "/calls")
         return [[c.inner_text() for c in r.locator("td").all()][2:] for r in other.locator("tr.call").all()]
     out = wait_for(lambda: len(outgoing()) == 3 and outgoing(), what="100's three calls")
-    assert [(r[0], r[1], r[4]) for r in out] == [("Outgoing", "199", "Failed"), ("Outgoing", "101", "Cancelled"),
+    assert [(r[0], r[2], r[5]) for r in out] == [("Outgoing", "199", "Failed"), ("Outgoing", "101", "Cancelled"),
                                                  ("Outgoing", "101", "Answered")], out
     # The same records over the JSON API.
     status, body, _ = api_call(p, "GET", "/api/v1/me/calls", auth=("101", "secret101"))
     assert status == 200 and body["total"] == 3
-    assert [(c["direction"], c["number"], c["outcome"]) for c in body["items"]] == [
-        ("incoming", "102", "voicemail"), ("incoming", "100", "cancelled"), ("incoming", "100", "answered")]
+    assert [(c["direction"], c["number"], c["outcome"], c["outside"]) for c in body["items"]] == [
+        ("incoming", "102", "voicemail", False), ("incoming", "100", "cancelled", False),
+        ("incoming", "100", "answered", False)]
     assert body["items"][2]["talk_ms"] >= 1500
 
     # Directory: everyone, sorted by name, with a play button where a name is recorded.

@@ -365,3 +365,55 @@ def test_the_hourly_limit_trips_with_403_an_audit_entry_and_one_alert_email_and_
     finally:
         smtp.stop()
         web.close()
+
+
+def test_a_trunk_whose_options_fail_is_skipped_and_the_next_gets_the_number_and_caller_id_as_it_asks(
+        parley_factory, sipp):
+    """The first trunk answers its OPTIONS keep-alive 503 twice: it is down, and a call goes to the
+    second, which wants national numbers and the caller ID in P-Asserted-Identity; the phone dialled
+    *67 first, so the far end sees nobody. The record names the trunk. When the first answers
+    OPTIONS again it is up."""
+    import json
+    from sipclient import Client
+    from test_json_api import call as api_call
+    p = parley_factory(main_number="+15855550100")
+    p.add_user("100", "secret100")
+    p.cli("user", "set", "100", "--outside-number", "+15855550142", "--dial-class", "national")
+    first_port, second_port = p.sip_port + 10, p.sip_port + 30
+    down = sipp(p, "carrier_options.xml", port=first_port, subst={"status": 503}, ip=CARRIER_IP, m=2)
+    p.cli("trunk", "add", "a-first", "--host", CARRIER_IP, "--port", str(first_port), "--keepalive", "2")
+    # (Substituted into XML attributes: < and > written as entities.)
+    second = sipp(p, "carrier_check.xml", port=second_port, ip=CARRIER_IP, subst={
+        "number_re": "5855550123", "from_re": r".Anonymous. &lt;sip:anonymous@anonymous\.invalid&gt;;tag=",
+        "identity_re": r"P-Asserted-Identity: &lt;sip:5855550142@127\.0\.0\.3&gt;", "privacy_re": "Privacy: id",
+        "status": 486})
+    out = p.cli("trunk", "add", "b-second", "--host", CARRIER_IP, "--port", str(second_port),
+                "--number-format", "national", "--caller-id", "pai", "--codecs", "pcmu").stdout
+    assert "added trunk b-second" in out
+    listing = p.cli("trunk", "list").stdout
+    assert "keepalive off numbers national caller-id pai max-calls any codecs pcmu patterns any" in listing, listing
+    assert "keepalive 2s numbers e164 caller-id from" in listing, listing
+    p.start()
+    t = wait_for(lambda: trunks(p).get("a-first", {}).get("state") == "down" and trunks(p)["a-first"],
+                 secs=10, what="the first trunk down")
+    assert t["reason"] == "OPTIONS answered 503 (2 in a row)", t
+    down.assert_ok(timeout=5)
+    assert "a-first" in p.cli("status", "--http", f"127.0.0.1:{p.http_port}").stdout
+    phone = Client(p.sip_port, p.sip_port + 2)
+    status, _ = phone.call("100", "secret100", "*6795855550123")
+    phone.close()
+    assert status == 486, status
+    # The second carrier's scenario checked the number, the anonymous From, P-Asserted-Identity with
+    # the user's number in national form, and Privacy: id (a mismatch fails its run).
+    second.assert_ok(timeout=5)
+    # The record: an outside call, through the second trunk, to the number in E.164.
+    code, body, _ = api_call(p, "GET", "/api/v1/me/calls", auth=("100", "secret100"))
+    assert code == 200, body
+    got = [(c["number"], c["outside"], c["trunk"], c["outcome"]) for c in body["items"]]
+    assert got == [("+15855550123", True, "b-second", "busy")], got
+    # The first carrier answers again: the trunk is up at its next keep-alive.
+    up = sipp(p, "carrier_options.xml", port=first_port, subst={"status": 200}, ip=CARRIER_IP, m=1)
+    wait_for(lambda: trunks(p)["a-first"]["state"] == "peer", secs=8, what="the first trunk up again")
+    up.assert_ok(timeout=5)
+    status = json.loads(p.cli("trunk", "status", "--http", f"127.0.0.1:{p.http_port}", "--json").stdout)
+    assert [t["calls"] for t in status] == [0, 0], status

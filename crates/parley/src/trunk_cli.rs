@@ -179,7 +179,7 @@ pub struct Settings {
     /// commas; `none` clears.
     #[arg(long = "peer", value_delimiter = ',')]
     peers: Vec<String>,
-    /// Send an OPTIONS every this many seconds (5-3600; 0: never, the default); two failures in a
+    /// Send an OPTIONS every this many seconds (2-3600; 0: never, the default); two failures in a
     /// row mark the trunk down and its calls go to the next trunk.
     #[arg(long)]
     keepalive: Option<u32>,

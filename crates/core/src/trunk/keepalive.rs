@@ -15,7 +15,7 @@ use crate::target::Transport;
 pub const DOWN_AFTER: u32 = 2;
 
 /// The shortest and longest interval an administrator may set.
-pub const INTERVAL_RANGE: std::ops::RangeInclusive<u64> = 5..=3600;
+pub const INTERVAL_RANGE: std::ops::RangeInclusive<u64> = 2..=3600;
 
 /// What the probes need to know.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -777,6 +777,11 @@ pub struct CallRecordOut {
     pub talk_ms: i64,
     /// From start to end, in milliseconds.
     pub total_ms: i64,
+    /// Whether the call came from or went to the outside, through a trunk.
+    pub outside: bool,
+    /// The trunk it went through (none for internal calls, and for outside calls refused before a
+    /// trunk rang).
+    pub trunk: Option<String>,
 }
 
 /// The caller's latest calls (at most 1000), newest first: what "My Call Details" shows.
@@ -811,6 +816,8 @@ pub async fn my_calls(
                 outcome: r.outcome.as_str().into(),
                 talk_ms: r.talk_ms,
                 total_ms: r.total_ms,
+                outside: r.direction != parley_store::Direction::Internal,
+                trunk: r.trunk,
             }
         })
         .collect();

@@ -147,7 +147,7 @@ async fn calls_page(
             table.grid.calls {
                 thead { tr {
                     th scope="col" { "Date" } th scope="col" { "Time" } th scope="col" { "Direction" }
-                    th scope="col" { "Number" } th scope="col" { "Caller ID" } th scope="col" { "Duration" } th scope="col" { "Outcome" }
+                    th scope="col" { "Line" } th scope="col" { "Number" } th scope="col" { "Caller ID" } th scope="col" { "Duration" } th scope="col" { "Outcome" }
                 } }
                 tbody {
                     @for c in &calls {
@@ -160,6 +160,10 @@ async fn calls_page(
                             td data-label="Date" { time datetime=(iso) { (iso.get(..10).unwrap_or("")) } }
                             td data-label="Time" { (iso.get(11..16).unwrap_or("")) }
                             td data-label="Direction" { @if outgoing { "Outgoing" } @else { "Incoming" } }
+                            td.line data-label="Line" {
+                                @if c.direction == parley_store::Direction::Internal { "Internal" }
+                                @else { "Outside" @if let Some(t) = &c.trunk { " (" (t) ")" } }
+                            }
                             td.number data-label="Number" { (other) }
                             td data-label="Caller ID" { (id.unwrap_or_default()) }
                             td data-label="Duration" { (duration(c.talk_ms)) }
