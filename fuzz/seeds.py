@@ -78,7 +78,9 @@ def wav(rate, channels, samples):
 
 
 SEEDS["dialplan"] = [b"95855550123", b"9011442079460123", b"+4930123456", b"911", b"9911", b"0030123456",
-                     b"99005550123", b"101", b"*97"]
+                     b"99005550123", b"101", b"*97", b"*6795855550123", b"*67911"]
+SEEDS["trunk_settings"] = [b"+1585,+44", b"pcmu,PCMA", b"any", b"sip.carrier.example", b"[2001:db8::1]:5062",
+                           b"10.0.0.1:5080", b"4930123456", b"carrier-1.main_b"]
 SEEDS["wav_header"] = [wav(8000, 1, 400), wav(16000, 2, 200)]
 SEEDS["convert"] = [wav(8000, 1, 2000), wav(16000, 2, 1600), wav(44100, 1, 4410)]
 

@@ -78,13 +78,17 @@ def test_openapi_document_validates_and_a_property_based_run_finds_no_server_err
     validate(doc)
     for path in ["/api/v1/me", "/api/v1/users", "/api/v1/mailboxes/{extension}/messages",
                  "/api/v1/mailboxes/{extension}/messages/{id}/audio", "/api/v1/mailboxes/{extension}/greetings/{kind}",
-                 "/api/v1/ma/{instance}/groups/{id}", "/api/v1/audit", "/api/v1/tokens"]:
+                 "/api/v1/ma/{instance}/groups/{id}", "/api/v1/audit", "/api/v1/tokens", "/api/v1/trunks",
+                 "/api/v1/trunks/{name}", "/api/v1/dids/{number}"]:
         assert path in doc["paths"], path
     r = subprocess.run(
         ["schemathesis", "run", f"http://127.0.0.1:{p.http_port}/api/v1/openapi.json", "-a", "100:adminpw100",
          "-c", "not_a_server_error", "-n", "12", "--generation-deterministic",
          # a raw audio/wav body cannot be generated from a schema; uploads are tested below
-         "--exclude-operation-id", "put_greeting"],
+         "--exclude-operation-id", "put_greeting",
+         # a trunk made up by the generator would have the SIP server send OPTIONS and REGISTERs to
+         # its made-up host, off this machine; trunks are tested in test_trunk_admin.py
+         "--exclude-operation-id", "create_trunk", "--exclude-operation-id", "patch_trunk"],
         capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert r.returncode == 0, r.stdout[-4000:]
     assert "Server error" not in r.stdout

@@ -303,8 +303,8 @@ pub async fn trunk(config: &Config, cmd: TrunkCommand) -> Result<()> {
                 let mut t = Trunk::peer(&name, host.trim());
                 changes.apply(&mut t);
                 store.add_trunk(&t).await?;
-                audit_cli(&store, "trunk.add", &name, &describe(&t)).await;
-                println!("added trunk {name} ({})", kind(&t));
+                audit_cli(&store, "trunk.add", &name, &t.describe()).await;
+                println!("added trunk {name} ({})", t.kind());
             }
             TrunkCommand::Set {
                 name,
@@ -320,7 +320,7 @@ pub async fn trunk(config: &Config, cmd: TrunkCommand) -> Result<()> {
                     bail!("no trunk named {name}");
                 }
                 let t = store.trunk(&name).await?.context("the trunk went away")?;
-                let mut detail = describe(&t);
+                let mut detail = t.describe();
                 if password_changed {
                     detail.push_str(", password changed");
                 }
@@ -336,7 +336,7 @@ pub async fn trunk(config: &Config, cmd: TrunkCommand) -> Result<()> {
                     println!(
                         "{:<16} {:<12} {:<28} {:<5} {:<20} {:<8} {:<8} {}",
                         t.name,
-                        kind(&t),
+                        t.kind(),
                         format!("{}:{}", t.host, t.port),
                         t.transport,
                         t.username.as_deref().unwrap_or("-"),
@@ -348,7 +348,7 @@ pub async fn trunk(config: &Config, cmd: TrunkCommand) -> Result<()> {
                             .collect::<Vec<_>>()
                             .join(",")
                     );
-                    println!("{:<16} {}", "", options(&t));
+                    println!("{:<16} {}", "", t.options_text());
                 }
                 return Ok(());
             }
@@ -367,49 +367,6 @@ pub async fn trunk(config: &Config, cmd: TrunkCommand) -> Result<()> {
     .await;
     store.close().await;
     result
-}
-
-fn kind(t: &Trunk) -> &'static str {
-    if t.register {
-        "registering"
-    } else {
-        "peer"
-    }
-}
-
-/// A trunk's options, as `list` and the audit log show them.
-pub fn options(t: &Trunk) -> String {
-    format!(
-        "keepalive {} numbers {} caller-id {} max-calls {} codecs {} patterns {}",
-        match t.keepalive {
-            0 => "off".to_string(),
-            s => format!("{s}s"),
-        },
-        t.number_format.as_str(),
-        t.caller_id.as_str(),
-        match t.max_calls {
-            0 => "any".to_string(),
-            n => n.to_string(),
-        },
-        parley_store::codecs_text(&t.codecs),
-        parley_store::patterns_text(&t.patterns),
-    )
-}
-
-/// What the audit log says of a trunk: its settings, never its password.
-fn describe(t: &Trunk) -> String {
-    format!(
-        "{} {}:{} {}{}{}; {}",
-        kind(t),
-        t.host,
-        t.port,
-        t.transport,
-        t.username
-            .as_ref()
-            .map_or(String::new(), |u| format!(" user {u}")),
-        if t.enabled { "" } else { " disabled" },
-        options(t)
-    )
 }
 
 /// Ask a running server on this machine to read the trunks now; without one, say when it will.

@@ -102,6 +102,50 @@ impl Trunk {
         }
     }
 
+    /// `registering` or `peer`.
+    pub fn kind(&self) -> &'static str {
+        if self.register {
+            "registering"
+        } else {
+            "peer"
+        }
+    }
+
+    /// Its options, as `parley trunk list` and the audit log show them.
+    pub fn options_text(&self) -> String {
+        format!(
+            "keepalive {} numbers {} caller-id {} max-calls {} codecs {} patterns {}",
+            match self.keepalive {
+                0 => "off".to_string(),
+                s => format!("{s}s"),
+            },
+            self.number_format.as_str(),
+            self.caller_id.as_str(),
+            match self.max_calls {
+                0 => "any".to_string(),
+                n => n.to_string(),
+            },
+            codecs_text(&self.codecs),
+            patterns_text(&self.patterns),
+        )
+    }
+
+    /// What the audit log says of it: its settings, never its password.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} {}:{} {}{}{}; {}",
+            self.kind(),
+            self.host,
+            self.port,
+            self.transport,
+            self.username
+                .as_ref()
+                .map_or(String::new(), |u| format!(" user {u}")),
+            if self.enabled { "" } else { " disabled" },
+            self.options_text()
+        )
+    }
+
     /// Its options as the switch takes them.
     pub fn options(&self) -> TrunkOptions {
         TrunkOptions {
@@ -185,38 +229,13 @@ impl Trunk {
 
 /// Codecs as an administrator writes them (`pcmu,pcma`; `any` or nothing: any), each once.
 pub fn parse_codecs(s: &str) -> Result<Vec<Codec>, StoreError> {
-    let mut out = Vec::new();
-    for c in s.split(',').map(str::trim).filter(|c| !c.is_empty()) {
-        if c.eq_ignore_ascii_case("any") {
-            continue;
-        }
-        let codec = Codec::parse(c).ok_or_else(|| {
-            StoreError::Invalid(format!(
-                "{:?} is not a codec Parley relays: pcmu or pcma",
-                parley_core::text::printable(c)
-            ))
-        })?;
-        if !out.contains(&codec) {
-            out.push(codec);
-        }
-    }
-    Ok(out)
+    trunk::parse_codecs(s).map_err(|e| StoreError::Invalid(e.to_string()))
 }
 
 /// Number patterns as an administrator writes them (`+1585,+44`; `any` or nothing: every number),
 /// each once.
 pub fn parse_patterns(s: &str) -> Result<Vec<NumberPattern>, StoreError> {
-    let mut out = Vec::new();
-    for p in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        if p.eq_ignore_ascii_case("any") {
-            continue;
-        }
-        let pattern = NumberPattern::new(p).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        if !out.contains(&pattern) {
-            out.push(pattern);
-        }
-    }
-    Ok(out)
+    trunk::parse_patterns(s).map_err(|e| StoreError::Invalid(e.to_string()))
 }
 
 /// A number format by name, or why not.

@@ -11,6 +11,7 @@ mod callisto;
 pub mod greetings;
 pub mod harden;
 mod portal;
+pub mod trunks;
 
 use std::sync::{Arc, Mutex};
 

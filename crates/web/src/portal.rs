@@ -27,6 +27,7 @@ mod admin;
 mod directory;
 mod greetings;
 mod messages;
+mod trunks;
 
 /// The portal's routes.
 pub fn routes() -> Router<AppState> {
@@ -39,6 +40,7 @@ pub fn routes() -> Router<AppState> {
         .merge(account::routes())
         .merge(directory::routes())
         .merge(admin::routes())
+        .merge(trunks::routes())
         .route("/portal.css", get(css))
         .route("/portal.js", get(js))
 }
@@ -103,6 +105,7 @@ pub(super) fn page(title: &str, who: Option<&WebSession>, body: Markup) -> Marku
                             }
                             @if s.who.has(Privilege::Admin) {
                                 a href="/admin" aria-current=[(title == "Admin").then_some("page")] { "Admin" }
+                                a href="/admin/trunks" aria-current=[(title == "Trunks").then_some("page")] { "Trunks" }
                             }
                         }
                         form.logout method="post" action="/logout" {

@@ -33,6 +33,9 @@ pub enum TrunkError {
     /// A username for the carrier that could not be written into a SIP URI.
     #[error("a username is 1-64 characters of letters, digits and - _ . ! ~ * ' ( ) + ; = $ ,")]
     Username,
+    /// A codec Parley does not relay.
+    #[error("{0:?} is not a codec Parley relays: pcmu or pcma")]
+    Codec(String),
     /// A number pattern that is not `+` and digits.
     #[error("'{0}' is not a number pattern: + and 1-15 digits, a prefix of the numbers in E.164")]
     Pattern(String),
@@ -283,6 +286,37 @@ impl Codec {
             Codec::Pcma => "PCMA",
         }
     }
+}
+
+/// Codecs as an administrator writes them (`pcmu,pcma`; `any` or nothing: any), each once.
+pub fn parse_codecs(s: &str) -> Result<Vec<Codec>, TrunkError> {
+    let mut out = Vec::new();
+    for c in s.split(',').map(str::trim).filter(|c| !c.is_empty()) {
+        if c.eq_ignore_ascii_case("any") {
+            continue;
+        }
+        let codec = Codec::parse(c).ok_or_else(|| TrunkError::Codec(crate::text::printable(c)))?;
+        if !out.contains(&codec) {
+            out.push(codec);
+        }
+    }
+    Ok(out)
+}
+
+/// Number patterns as an administrator writes them (`+1585,+44`; `any` or nothing: every
+/// number), each once.
+pub fn parse_patterns(s: &str) -> Result<Vec<NumberPattern>, TrunkError> {
+    let mut out = Vec::new();
+    for p in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        if p.eq_ignore_ascii_case("any") {
+            continue;
+        }
+        let pattern = NumberPattern::new(p)?;
+        if !out.contains(&pattern) {
+            out.push(pattern);
+        }
+    }
+    Ok(out)
 }
 
 /// A number pattern of a trunk: a prefix of the numbers it carries, in E.164 (`+1585`, `+44`).

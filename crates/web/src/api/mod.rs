@@ -6,6 +6,7 @@ pub(crate) mod account;
 mod groups;
 mod notify;
 pub mod session;
+mod trunks;
 mod voicemail;
 
 pub(crate) use voicemail::{account_removed, mailbox_changed};
@@ -469,6 +470,14 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(notify::list_outbox))
         .routes(routes!(notify::retry_one))
         .routes(routes!(notify::retry_all))
+        .routes(routes!(trunks::list_trunks, trunks::create_trunk))
+        .routes(routes!(
+            trunks::get_trunk,
+            trunks::patch_trunk,
+            trunks::delete_trunk
+        ))
+        .routes(routes!(trunks::list_dids))
+        .routes(routes!(trunks::put_did, trunks::delete_did))
         .routes(routes!(groups::list_instances, groups::create_instance))
         .routes(routes!(groups::delete_instance))
         .routes(routes!(groups::list_groups, groups::create_group))
