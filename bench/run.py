@@ -53,8 +53,10 @@ def scenario(tmp, name, **subst):
     return path
 
 
-def sipp(tmp, path, port, *args):
-    cmd = ["sipp", "-sf", str(path), "-i", "127.0.0.1", "-mi", "127.0.0.1", "-p", str(port), "-mp", str(port + 2),
+def sipp(tmp, path, port, *args, ip="127.0.0.1"):
+    """SIPp against Parley; `ip`: the address it signals from (a carrier plays from 127.0.0.3, since a
+    trunk's address is its credential and the phones are on 127.0.0.1)."""
+    cmd = ["sipp", "-sf", str(path), "-i", ip, "-mi", "127.0.0.1", "-p", str(port), "-mp", str(port + 2),
            "-nostdin", "-timeout", "120", "-cp", str(port + 5), *args, f"127.0.0.1:{SIP_PORT}"]
     return subprocess.Popen(cmd, cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
@@ -104,10 +106,17 @@ def run(database, quick):
     # protect a real system from one phone are lifted for it (the bounds are not what is measured).
     conf = tmp / "parley.toml"
     conf.write_text("max_calls_per_account = 100000\nmax_voicemail_per_account = 100000\n"
-                    "max_voicemail_per_address = 100000\n")
+                    "max_voicemail_per_address = 100000\nmain_number = \"+15855550100\"\n"
+                    "outside_calls_per_user = 0\noutside_calls_total = 0\noutside_calls_per_user_hour = 0\n"
+                    "outside_calls_total_hour = 0\n")
+    def cli(*args):
+        subprocess.run([str(BIN), "--config", str(conf), *db_args(data, database), *args], check=True,
+                       capture_output=True)
     for ext in ("100", "101", "102"):
-        subprocess.run([str(BIN), "--config", str(conf), *db_args(data, database), "user", "add", ext, "--name",
-                        f"Bench {ext}", "--password", f"secret{ext}"], check=True, capture_output=True)
+        cli("user", "add", ext, "--name", f"Bench {ext}", "--password", f"secret{ext}")
+    # Outside calls: 100 may dial national numbers through an IP peer, the carrier SIPp on 127.0.0.3.
+    cli("user", "set", "100", "--dial-class", "national")
+    cli("trunk", "add", "carrier", "--host", "127.0.0.3", "--port", "25600")
     print(f"\ndatabase: {database.split('@')[-1] if database else 'SQLite in the data directory'}")
     server = subprocess.Popen([str(BIN), "--config", str(conf), *db_args(data, database), "serve",
                                "--sip-listen", f"127.0.0.1:{SIP_PORT}",
@@ -154,6 +163,33 @@ def run(database, quick):
         results["call setups/s"] = ok / wall
         results["CPU ms per call"] = 1e3 * cpu / max(ok, 1)
         print(f"call setups: {ok}/{n} ok in {wall:.2f}s = {ok / wall:.0f}/s (offered 3000/s); CPU {1e3 * cpu / max(ok, 1):.2f} ms per call (setup + teardown)")
+
+        # 2b. Through a trunk, beside internal calls at the same offered rate (1000/s: the outside
+        #     call costs more, and a carrier SIPp swamped at 3000/s aborts on INVITE retransmissions,
+        #     which would measure SIPp): 100 dials 9 and a national number, the dial plan and the
+        #     dialling class decide, and the B leg goes to the carrier (SIPp as UAS on 127.0.0.3).
+        def calls_at(rate, service, uas_port, uas_ip):
+            uas = sipp(tmp, scenario(tmp, "uas_answer.xml"), uas_port, "-m", str(n), ip=uas_ip)
+            time.sleep(0.5)
+            c0, t0 = cpu_secs(pid), time.time()
+            p = sipp(tmp, uac, 25700, "-m", str(n), "-r", str(rate), "-l", "400", "-au", "100", "-ap", "secret100",
+                     "-s", service, "-auth_uri", f"{service}@127.0.0.1:{SIP_PORT}")
+            out = p.communicate()[0]
+            wall, cpu = time.time() - t0, cpu_secs(pid) - c0
+            try:
+                uas.communicate(timeout=40)
+            except subprocess.TimeoutExpired:
+                uas.kill()
+            ok = successful(out)
+            return ok, ok / wall, 1e3 * cpu / max(ok, 1)
+        in_ok, in_rate, in_ms = calls_at(1000, "101", 25300, "127.0.0.1")
+        out_ok, out_rate, out_ms = calls_at(1000, "95855550123", 25600, "127.0.0.3")
+        results["outside call setups/s"] = out_rate
+        results["CPU ms per outside call"] = out_ms
+        results["outside/internal CPU per call"] = out_ms / max(in_ms, 1e-9)
+        print(f"at 1000/s offered: internal {in_ok}/{n} ok = {in_rate:.0f}/s, CPU {in_ms:.2f} ms per call; "
+              f"outside through the trunk {out_ok}/{n} ok = {out_rate:.0f}/s, CPU {out_ms:.2f} ms per call "
+              f"({out_ms / max(in_ms, 1e-9):.2f}x internal)")
 
         # 3. Simultaneous anchored calls with RTP both ways, 50 packets/s each way.
         duration = 5 if quick else 10

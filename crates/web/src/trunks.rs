@@ -105,7 +105,8 @@ impl TrunkOut {
 
 /// A trunk's settings as the API or a form sends them: only what is given changes. Text that may
 /// be cleared (`proxy`, `username`, `auth_username`, `password`) is cleared by an empty string.
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+/// (No `Debug`: it holds the password as typed.)
+#[derive(Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TrunkInput {
     /// Its name (when adding; a trunk cannot be renamed).

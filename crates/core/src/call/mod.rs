@@ -119,11 +119,26 @@ fn keep_codecs(formats: &[Format], codecs: &[Codec]) -> Vec<Format> {
         .collect()
 }
 
-/// Whether an offer of `formats` leaves an audio codec a trunk taking `codecs` can be offered.
+/// Whether an offer of `formats` leaves an audio codec a trunk taking `codecs` can be offered
+/// (a trunk without a list of codecs takes any offer).
 pub fn offer_fits(formats: &[Format], codecs: &[Codec]) -> bool {
-    keep_codecs(formats, codecs)
-        .iter()
-        .any(|f| !f.is_telephone_event())
+    codecs.is_empty()
+        || keep_codecs(formats, codecs)
+            .iter()
+            .any(|f| !f.is_telephone_event())
+}
+
+/// A display name as the inside of a quoted string (RFC 3261 §25.1: `\` and `"` escaped; control
+/// characters, which a quoted string cannot hold, left out).
+fn quoted(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars().filter(|c| !c.is_control()) {
+        if c == '\\' || c == '"' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// How many digest challenges one outside leg answers (a second challenge for a fresh answer means
@@ -396,7 +411,7 @@ impl Call {
         call.display = new
             .caller_name
             .as_deref()
-            .map(|n| format!("\"{}\" ", n.replace('"', "")))
+            .map(|n| format!("\"{}\" ", quoted(n)))
             .unwrap_or_default();
         call.alternates = new.alternates.into();
         for fork in new.forks {
@@ -503,6 +518,18 @@ impl Call {
                 .unwrap_or_default()
                 .to_string(),
         }
+    }
+
+    /// Keep only the legs still to be tried whose trunk `keep` says can take the call now (a trunk
+    /// found down or full since the call was placed is skipped).
+    pub fn retain_alternates(&mut self, keep: impl Fn(&TrunkName) -> bool) {
+        self.alternates
+            .retain(|f| f.outward.as_ref().is_none_or(|o| keep(&o.trunk)));
+    }
+
+    /// Whether legs are left to try when the current one fails on the way.
+    pub fn has_alternates(&self) -> bool {
+        !self.alternates.is_empty()
     }
 
     /// The trunk the call goes out through: the answered leg's, else the latest leg's (the one
@@ -665,21 +692,30 @@ impl Call {
                 )
             }
         };
+        let other = match side {
+            Side::A => Side::B(self.answered.unwrap_or_default()),
+            Side::B(_) => Side::A,
+        };
+        // A carrier is offered only the codecs its trunk takes; an offer without any of them is
+        // refused here rather than passed on empty.
+        let formats = match other {
+            Side::B(i) if !offer_fits(&offer.formats, &self.forks[i].codecs) => {
+                return self.reply(tx, req, StatusCode::NOT_ACCEPTABLE_HERE);
+            }
+            Side::B(i) => keep_codecs(&offer.formats, &self.forks[i].codecs),
+            Side::A => offer.formats.clone(),
+        };
         // Remember the offerer's new address; the other side gets Parley's relay address instead.
         match side {
             Side::A => self.a_offer = offer.clone(),
             Side::B(i) => self.forks[i].remote = Some(offer.clone()),
         }
-        let (sdp, other) = match side {
-            Side::A => (&mut self.b_sdp, Side::B(self.answered.unwrap_or_default())),
-            Side::B(_) => (&mut self.a_sdp, Side::A),
+        let sdp = match side {
+            Side::A => &mut self.b_sdp,
+            Side::B(_) => &mut self.a_sdp,
         };
         sdp.version += 1;
-        sdp.formats = match other {
-            // A carrier is offered only the codecs its trunk takes.
-            Side::B(i) => keep_codecs(&offer.formats, &self.forks[i].codecs),
-            Side::A => offer.formats.clone(),
-        };
+        sdp.formats = formats;
         sdp.direction = offer.direction;
         let body = sdp.render();
         let branch = self.ids.branch();

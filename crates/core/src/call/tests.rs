@@ -359,3 +359,17 @@ fn only_the_legs_own_party_with_the_dialogs_tags_may_act_on_the_call() {
 fn requests_local_from(call: &Call) -> String {
     call.forks[0].dialog.local.clone()
 }
+
+#[test]
+fn a_display_name_is_written_as_a_quoted_string_whatever_it_holds() {
+    assert_eq!(super::quoted("Bob"), "Bob");
+    assert_eq!(super::quoted(r#"Bob "B" Jr\"#), r#"Bob \"B\" Jr\\"#);
+    assert_eq!(super::quoted("a\r\nb\u{7}"), "ab");
+    // What is written parses back as one name-addr.
+    let header = format!(
+        "\"{}\" <sip:100@parley>;tag=x",
+        super::quoted(r#"x\" <sip:evil@x>"#)
+    );
+    let parsed = crate::sip::header::NameAddr::parse(&header).unwrap();
+    assert_eq!(parsed.uri.to_string(), "sip:100@parley");
+}

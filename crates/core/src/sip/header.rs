@@ -260,16 +260,51 @@ pub struct NameAddr {
     pub params: String,
 }
 
+/// Where the `<` of a name-addr is: the first one outside the display name's quoted string (whose
+/// `\"` does not end it, RFC 3261 §25.1); `None` for an addr-spec, or an unterminated quote.
+fn angle_outside_quotes(v: &str) -> Option<usize> {
+    let mut quoted = false;
+    let mut escaped = false;
+    for (i, c) in v.char_indices() {
+        match (quoted, escaped, c) {
+            (true, true, _) => escaped = false,
+            (true, false, '\\') => escaped = true,
+            (_, false, '"') => quoted = !quoted,
+            (false, _, '<') => return Some(i),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// A display name as written (`"Bob \"B\""` or a token) as text: the quotes off, escapes undone.
+fn unquote(d: &str) -> String {
+    let Some(inner) = d.strip_prefix('"').and_then(|d| d.strip_suffix('"')) else {
+        return d.trim_matches('"').trim().to_string();
+    };
+    let mut out = String::with_capacity(inner.len());
+    let mut escaped = false;
+    for c in inner.chars() {
+        if escaped || c != '\\' {
+            out.push(c);
+            escaped = false;
+        } else {
+            escaped = true;
+        }
+    }
+    out.trim().to_string()
+}
+
 impl NameAddr {
     /// Parse a name-addr or addr-spec.
     pub fn parse(v: &str) -> Option<NameAddr> {
         let v = v.trim();
-        if let Some(lt) = v.find('<') {
+        if let Some(lt) = angle_outside_quotes(v) {
             let gt = lt + v[lt..].find('>')?;
-            let display = v[..lt].trim().trim_matches('"').trim();
+            let display = unquote(v[..lt].trim());
             let uri = SipUri::parse(&v[lt + 1..gt]).ok()?;
             Some(NameAddr {
-                display: (!display.is_empty()).then(|| display.to_string()),
+                display: (!display.is_empty()).then_some(display),
                 uri,
                 params: v[gt + 1..].trim().to_string(),
             })
@@ -301,7 +336,15 @@ impl NameAddr {
 impl std::fmt::Display for NameAddr {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if let Some(d) = &self.display {
-            write!(f, "\"{}\" ", d.replace('"', ""))?;
+            let quoted: String = d
+                .chars()
+                .filter(|c| !c.is_control())
+                .flat_map(|c| match c {
+                    '"' | '\\' => vec!['\\', c],
+                    c => vec![c],
+                })
+                .collect();
+            write!(f, "\"{quoted}\" ")?;
         }
         write!(f, "<{}>{}", self.uri, self.params)
     }
@@ -364,6 +407,23 @@ pub fn split_host_port(s: &str) -> (&str, Option<u16>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_quoted_display_name_may_hold_angle_brackets_and_escaped_quotes() {
+        let n = NameAddr::parse(r#""x\" <sip:evil@x>" <sip:100@pbx>;tag=t"#).unwrap();
+        assert_eq!(n.uri.to_string(), "sip:100@pbx", "the < inside the quotes is the name's");
+        assert_eq!(n.display.as_deref(), Some(r#"x" <sip:evil@x>"#));
+        assert_eq!(n.tag(), Some("t"));
+        // Written back, it reads the same.
+        let again = NameAddr::parse(&n.to_string()).unwrap();
+        assert_eq!((again.display, again.uri), (n.display.clone(), n.uri.clone()));
+        // An unterminated quote is no name-addr.
+        assert!(NameAddr::parse(r#""Bob <sip:100@pbx>"#).is_none());
+        assert_eq!(
+            NameAddr::parse("Bob <sip:100@pbx>").unwrap().display.as_deref(),
+            Some("Bob")
+        );
+    }
 
     #[test]
     fn name_addr_with_display_and_tag_parses() {

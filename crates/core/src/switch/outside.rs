@@ -12,7 +12,7 @@ use std::time::Instant;
 use tracing::info;
 
 use super::calls::Planned;
-use super::{Account, Direction, Outcome, Switch};
+use super::{Account, CallId, Direction, Outcome, Switch};
 use crate::call::{ForkTarget, Outward, TxId};
 use crate::sip::{Request, Response, SipUri, StatusCode};
 use crate::target::Target;
@@ -254,7 +254,10 @@ impl Switch {
             .into_iter()
             .filter_map(|(trunk, target)| {
                 let o = &trunk.options;
-                if !crate::call::offer_fits(&offered, &o.codecs) {
+                // An emergency call goes out whatever the trunk's codecs: better a carrier that
+                // might refuse it than no call at all.
+                let fits = crate::call::offer_fits(&offered, &o.codecs);
+                if !fits && !emergency {
                     codec_misfit = true;
                     return None;
                 }
@@ -276,7 +279,7 @@ impl Switch {
                         auth: trunk.auth.clone(),
                         caller_id: o.caller_id,
                         anonymous: number.anonymous,
-                        codecs: o.codecs.clone(),
+                        codecs: if fits { o.codecs.clone() } else { Vec::new() },
                     }),
                 })
             })
@@ -323,6 +326,28 @@ impl Switch {
 }
 
 impl Switch {
+    /// Before a leg's failure may hand an outside call to its next trunk: drop the trunks that
+    /// cannot take it now (found down by their keep-alive, unregistered, or full since the call was
+    /// placed), so that failover asks the same question as the first choice.
+    pub(super) fn prune_alternates(&mut self, id: CallId) {
+        let Some(e) = self.calls.get(&id) else {
+            return;
+        };
+        if !e.call.has_alternates() {
+            return;
+        }
+        let number = e.call.parties().1.to_string();
+        let emergency = self.config.outside.dialplan.emergency.contains(&number);
+        let usable: Vec<TrunkName> = self
+            .usable_trunks(&number, emergency)
+            .into_iter()
+            .map(|(t, _)| t.name.clone())
+            .collect();
+        if let Some(e) = self.calls.get_mut(&id) {
+            e.call.retain_alternates(|t| usable.contains(t));
+        }
+    }
+
     /// The record of a call to the outside refused before any trunk rang.
     fn refused_outside(&mut self, now: Instant, caller: &str, number: &str) {
         self.refused_via(

@@ -41,6 +41,11 @@ impl Waiting {
         crate::guard::address_key(self.source.addr.ip())
     }
 
+    /// The address it came from, as it is.
+    pub(super) fn source_addr(&self) -> std::net::IpAddr {
+        self.source.addr.ip()
+    }
+
     /// The authenticated caller.
     pub(super) fn caller(&self) -> &str {
         &self.caller
@@ -194,6 +199,9 @@ impl Switch {
     pub fn handle_response(&mut self, now: Instant, route: &ClientRoute, response: Response) {
         match route {
             ClientRoute::Call { call, side, .. } => {
+                if response.status >= 300 {
+                    self.prune_alternates(*call);
+                }
                 if let Some(c) = self.calls.get_mut(call) {
                     let _g = c.span.clone().entered();
                     c.call.handle_response(now, *side, &response);
@@ -230,6 +238,7 @@ impl Switch {
                 // Timeout or transport failure: as if the peer had answered 408.
                 let resp =
                     Response::to_request(&request, StatusCode::REQUEST_TIMEOUT, Some("timeout"));
+                self.prune_alternates(call);
                 if let Some(c) = self.calls.get_mut(&call) {
                     c.call.handle_response(now, side, &resp);
                 }

@@ -132,7 +132,7 @@ impl Switch {
                     self.trunks.lines.insert(name, line);
                 }
                 Some(line) => self.change_line(now, line, config),
-                None => self.add_line(now, config),
+                None => self.add_line(now, config, None),
             }
         }
         for (_, line) in old {
@@ -182,11 +182,13 @@ impl Switch {
         )))
     }
 
-    fn add_line(&mut self, now: Instant, config: TrunkConfig) {
+    /// A trunk that is new (or starts anew): `probe`, its keep-alive before, is kept if it probes
+    /// the same way.
+    fn add_line(&mut self, now: Instant, config: TrunkConfig, probe: Option<Probe>) {
         let name = config.name.clone();
         let mut line = Line {
             reg: None,
-            probe: self.probe_for(now, &config),
+            probe: self.probe_for(now, &config, probe),
             error: None,
             config,
         };
@@ -221,7 +223,7 @@ impl Switch {
             if r.target == *target && r.reg.same_binding(rc) {
                 r.reg.reconfigure(now, rc.clone());
                 tracing::info!(trunk = %config.name, "the trunk's settings changed; registering with them");
-                line.probe = self.probe_for(now, &config);
+                line.probe = self.probe_for(now, &config, line.probe.take());
                 line.config = config;
                 line.error = None;
                 let name = line.config.name.clone();
@@ -229,31 +231,40 @@ impl Switch {
                 return;
             }
         }
+        let probe = line.probe.take();
         self.retire(now, line);
-        self.add_line(now, config);
+        self.add_line(now, config, probe);
     }
 
-    /// The keep-alive of a trunk that asks for one (and has an address).
-    fn probe_for(&mut self, now: Instant, config: &TrunkConfig) -> Option<Probe> {
+    /// The keep-alive of a trunk that asks for one (and has an address). `old`, the trunk's
+    /// keep-alive before its settings changed, is kept when it probes the same address the same
+    /// way: a carrier found down stays down until it answers, whatever else the administrator
+    /// changed.
+    fn probe_for(
+        &mut self,
+        now: Instant,
+        config: &TrunkConfig,
+        old: Option<Probe>,
+    ) -> Option<Probe> {
         let interval = config.options.keepalive?;
         let target = *config.target.as_ref().ok()?;
         let uri = SipUri::parse(&config.registrar_uri()).ok()?;
         let local = &self.config.local;
+        let keep = KeepAliveConfig {
+            uri,
+            via_host: format!("{}:{}", local.host, local.port),
+            from: format!("sip:parley@{}", local.host),
+            transport: target.transport,
+            interval,
+        };
+        if let Some(old) = old.filter(|o| o.target == target && *o.keep.config() == keep) {
+            return Some(old);
+        }
         self.trunks.next_reg += 1;
         Some(Probe {
             id: self.trunks.next_reg,
             target,
-            keep: KeepAlive::new(
-                now,
-                KeepAliveConfig {
-                    uri,
-                    via_host: format!("{}:{}", local.host, local.port),
-                    from: format!("sip:parley@{}", local.host),
-                    transport: target.transport,
-                    interval,
-                },
-                self.ids.next_u64(),
-            ),
+            keep: KeepAlive::new(now, keep, self.ids.next_u64()),
         })
     }
 
@@ -419,8 +430,9 @@ impl Switch {
         })
     }
 
-    /// Calls through `trunk` now, both ways: B2BUA calls in or out, calls being set up, voicemail
-    /// calls from it.
+    /// Calls through `trunk` now, both ways: B2BUA calls in or out, calls being set up (those from
+    /// it still waiting for the directory among them, so that a burst cannot outrun the limit),
+    /// voicemail calls from it.
     pub(super) fn calls_on(&self, trunk: &TrunkName) -> usize {
         let from_it = |ip: std::net::IpAddr| self.trunk_of(ip) == Some(trunk);
         let calls = self
@@ -446,7 +458,12 @@ impl Switch {
             .values()
             .filter(|v| v.trunk() == Some(trunk.as_str()))
             .count();
-        calls + opening + voicemail
+        let waiting = self
+            .pending
+            .values()
+            .filter(|p| matches!(p, super::Pending::Invite(w) if from_it(w.source_addr())))
+            .count();
+        calls + opening + voicemail + waiting
     }
 
     /// Whether `trunk` carries as many calls as it may.

@@ -59,6 +59,11 @@ impl KeepAlive {
         }
     }
 
+    /// How it probes.
+    pub fn config(&self) -> &KeepAliveConfig {
+        &self.config
+    }
+
     /// Why the trunk is down (`None`: up, or not known to be down yet).
     pub fn down(&self) -> Option<&str> {
         self.down.as_deref()

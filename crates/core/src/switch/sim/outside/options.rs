@@ -253,9 +253,29 @@ fn patterns_choose_the_trunk_with_the_longest_match_first_and_a_number_none_carr
     assert_eq!(sim.sent_to(&any, Method::Invite).len(), 1, "then any");
     sim.reply(&any, Method::Invite, 200, OFFER);
     assert_eq!(sim.final_on(tx).unwrap().status, 200);
-    // Emergency numbers go through whatever the patterns say.
+    // Emergency numbers go through whatever the patterns say: with only a trunk for the UK, 911
+    // still goes out through it.
+    sim.sw.set_trunks(
+        sim.now,
+        vec![peer(
+            "a-uk",
+            CARRIER,
+            TrunkOptions {
+                patterns: patterns(&["+44"]),
+                ..TrunkOptions::default()
+            },
+        )],
+    );
+    sim.run();
+    let before = sim.sent_to(&uk, Method::Invite).len();
     let (tx, _) = sim.dial(&mut alice, "911");
     assert!(sim.final_on(tx).is_none());
+    let out = sim.sent_to(&uk, Method::Invite);
+    assert_eq!(out.len(), before + 1);
+    assert_eq!(
+        out.last().unwrap().request.uri.to_string(),
+        "sip:911@192.0.2.50"
+    );
 }
 
 #[test]
@@ -328,6 +348,38 @@ fn a_trunk_is_offered_only_its_codecs_and_a_phone_offering_none_of_them_gets_488
     let body = String::from_utf8_lossy(&invite.body).to_string();
     assert!(body.contains("m=audio 40002 RTP/AVP 8 101\r\n"), "{body}");
     assert!(!body.contains("PCMU"), "{body}");
+    // Answered in A-law; a re-INVITE from the phone offering µ-law only is refused with 488, not
+    // passed to the carrier without a codec.
+    sim.reply(
+        &carrier(),
+        Method::Invite,
+        200,
+        &OFFER.replace("RTP/AVP 0 101", "RTP/AVP 8 101"),
+    );
+    let to = sim
+        .responses
+        .iter()
+        .rev()
+        .find(|(_, r)| r.headers.get("Call-ID") == Some("codecs-1") && r.status == 200)
+        .map(|(_, r)| r.headers.get("To").unwrap().to_string())
+        .unwrap();
+    let mut reinvite = alice.request(
+        "INVITE",
+        "sip:95855550123@parley",
+        "95855550123",
+        "codecs-1",
+        2,
+        "Content-Type: application/sdp\r\n",
+        OFFER,
+    );
+    reinvite.headers.set("To", &to);
+    let (_, r) = sim.send(reinvite, alice.target());
+    assert_eq!(r.unwrap().status, 488);
+    assert_eq!(
+        sim.sent_to(&carrier(), Method::Invite).len(),
+        1,
+        "nothing to the carrier"
+    );
     // µ-law only (the simulation's usual offer): no trunk takes it.
     let (tx, _) = sim.dial(&mut alice, "95855550124");
     assert_eq!(
@@ -335,6 +387,111 @@ fn a_trunk_is_offered_only_its_codecs_and_a_phone_offering_none_of_them_gets_488
         (488, "No Outside Line Takes These Codecs".into())
     );
     assert_eq!(sim.sent_to(&carrier(), Method::Invite).len(), 1);
+    // An emergency call goes out all the same, with the phone's codecs.
+    let (tx, _) = sim.dial(&mut alice, "911");
+    assert!(sim.final_on(tx).is_none());
+    let invite = sim
+        .sent_to(&carrier(), Method::Invite)
+        .pop()
+        .unwrap()
+        .request;
+    assert_eq!(invite.uri.to_string(), "sip:911@192.0.2.50");
+    assert!(String::from_utf8_lossy(&invite.body).contains("RTP/AVP 0 101"));
+}
+
+#[test]
+fn a_burst_of_calls_from_a_full_trunk_cannot_outrun_its_limit() {
+    let two = TrunkOptions {
+        max_calls: Some(2),
+        ..TrunkOptions::default()
+    };
+    let (mut sim, _alice, _bob) = with_trunks(vec![peer("carrier", CARRIER, two)]);
+    sim.sw.set_dids(vec![crate::trunk::Did {
+        number: "+15855550101".into(),
+        target: crate::trunk::DidTarget::Extension("101".into()),
+    }]);
+    // The directory is slow: five INVITEs arrive while the first are still being looked up.
+    sim.hold = true;
+    let mut c = carrier();
+    let answers: Vec<_> = (0..5)
+        .map(|_| from_outside(&mut sim, &mut c, "+15855550999", "+15855550101").1)
+        .collect();
+    let refused: Vec<_> = answers
+        .iter()
+        .map(|r| r.as_ref().map(|r| r.status.as_u16()))
+        .collect();
+    assert_eq!(refused, [None, None, Some(503), Some(503), Some(503)]);
+    sim.hold = false;
+    sim.release();
+    assert_eq!(sim.sw.view(sim.now).trunks[0].calls, 2);
+}
+
+#[test]
+fn failover_skips_a_trunk_that_went_down_or_filled_up_while_the_call_rang() {
+    let keep = TrunkOptions {
+        keepalive: Some(Duration::from_secs(10)),
+        ..TrunkOptions::default()
+    };
+    let third = "192.0.2.70:5060";
+    let (mut sim, mut alice, _) = with_trunks(vec![
+        peer("a-main", CARRIER, TrunkOptions::default()),
+        peer("b-backup", BACKUP, keep),
+        peer("c-last", third, TrunkOptions::default()),
+    ]);
+    let (main, backup, last) = (carrier(), at(BACKUP), at(third));
+    answer_probe(&mut sim, &backup, Some(200));
+    let (tx, _) = sim.dial(&mut alice, "95855550123");
+    assert_eq!(sim.sent_to(&main, Method::Invite).len(), 1);
+    // While it rings, the backup stops answering its keep-alive.
+    for _ in 0..2 {
+        sim.advance(Duration::from_secs(10));
+        answer_probe(&mut sim, &backup, Some(503));
+    }
+    assert_eq!(state(&sim, "b-backup"), "down");
+    sim.reply(&main, Method::Invite, 503, "");
+    assert!(
+        sim.sent_to(&backup, Method::Invite).is_empty(),
+        "down: skipped"
+    );
+    assert_eq!(sim.sent_to(&last, Method::Invite).len(), 1);
+    sim.reply(&last, Method::Invite, 200, OFFER);
+    assert_eq!(sim.final_on(tx).unwrap().status, 200);
+}
+
+#[test]
+fn changing_a_down_trunks_other_settings_leaves_it_down_until_it_answers() {
+    let keep = TrunkOptions {
+        keepalive: Some(Duration::from_secs(10)),
+        ..TrunkOptions::default()
+    };
+    let (mut sim, _, _) = with_trunks(vec![peer("carrier", CARRIER, keep.clone())]);
+    let main = carrier();
+    answer_probe(&mut sim, &main, Some(503));
+    sim.advance(Duration::from_secs(10));
+    answer_probe(&mut sim, &main, Some(503));
+    assert_eq!(state(&sim, "carrier"), "down");
+    let probes = sim.sent_to(&main, Method::Options).len();
+    // The administrator changes the most calls: the trunk stays down, no new probe at once.
+    let changed = TrunkOptions {
+        max_calls: Some(4),
+        ..keep.clone()
+    };
+    sim.sw
+        .set_trunks(sim.now, vec![peer("carrier", CARRIER, changed.clone())]);
+    sim.run();
+    assert_eq!(state(&sim, "carrier"), "down");
+    assert_eq!(sim.sent_to(&main, Method::Options).len(), probes);
+    // A new interval starts the keep-alive anew (its first probe at once).
+    let faster = TrunkOptions {
+        keepalive: Some(Duration::from_secs(5)),
+        ..changed
+    };
+    sim.sw
+        .set_trunks(sim.now, vec![peer("carrier", CARRIER, faster)]);
+    sim.run();
+    assert_eq!(sim.sent_to(&main, Method::Options).len(), probes + 1);
+    answer_probe(&mut sim, &main, Some(200));
+    assert_eq!(state(&sim, "carrier"), "peer");
 }
 
 #[test]
