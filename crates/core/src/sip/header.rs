@@ -411,16 +411,26 @@ mod tests {
     #[test]
     fn a_quoted_display_name_may_hold_angle_brackets_and_escaped_quotes() {
         let n = NameAddr::parse(r#""x\" <sip:evil@x>" <sip:100@pbx>;tag=t"#).unwrap();
-        assert_eq!(n.uri.to_string(), "sip:100@pbx", "the < inside the quotes is the name's");
+        assert_eq!(
+            n.uri.to_string(),
+            "sip:100@pbx",
+            "the < inside the quotes is the name's"
+        );
         assert_eq!(n.display.as_deref(), Some(r#"x" <sip:evil@x>"#));
         assert_eq!(n.tag(), Some("t"));
         // Written back, it reads the same.
         let again = NameAddr::parse(&n.to_string()).unwrap();
-        assert_eq!((again.display, again.uri), (n.display.clone(), n.uri.clone()));
+        assert_eq!(
+            (again.display, again.uri),
+            (n.display.clone(), n.uri.clone())
+        );
         // An unterminated quote is no name-addr.
         assert!(NameAddr::parse(r#""Bob <sip:100@pbx>"#).is_none());
         assert_eq!(
-            NameAddr::parse("Bob <sip:100@pbx>").unwrap().display.as_deref(),
+            NameAddr::parse("Bob <sip:100@pbx>")
+                .unwrap()
+                .display
+                .as_deref(),
             Some("Bob")
         );
     }
