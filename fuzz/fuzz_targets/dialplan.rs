@@ -17,6 +17,7 @@ fuzz_target!(|data: &[u8]| {
             home: country(home).expect("a country"),
             emergency: vec!["911".into(), "112".into()],
             anonymous_prefix: "*67".into(),
+            home_area: Some("585".into()),
         };
         if let Some(Ok(out)) = plan.outside(text) {
             if out.class == NumberClass::Emergency {

@@ -78,6 +78,19 @@ def test_the_trunk_api_adds_checks_changes_and_removes_trunks_and_numbers_and_ne
     assert body == [{"number": "+15855550101", "extension": "101"}], body
     assert call(p, "DELETE", "/api/v1/dids/+15855550101")[0] == 204
     assert call(p, "DELETE", "/api/v1/dids/+15855550101")[0] == 404
+    # Each user's outside calls and own number, set by an administrator.
+    status, body, _ = call(p, "PATCH", "/api/v1/users/101", {"dial_class": "local", "outside_number": "+15855550142"})
+    assert status == 200 and (body["dial_class"], body["outside_number"]) == ("local", "+15855550142"), body
+    status, body, _ = call(p, "GET", "/api/v1/users/101", auth=("101", "secret101"))
+    assert body["dial_class"] == "local", body
+    status, body, _ = call(p, "PATCH", "/api/v1/users/101", {"dial_class": "everywhere"})
+    assert status == 400 and body["field"] == "dial_class", body
+    status, body, _ = call(p, "PATCH", "/api/v1/users/101", {"outside_number": "5855550142"})
+    assert status == 400 and body["field"] == "outside_number", body
+    status, body, _ = call(p, "PATCH", "/api/v1/users/101", {"dial_class": "international"}, auth=("101", "secret101"))
+    assert status == 403, "users cannot raise their own dialling class"
+    status, body, _ = call(p, "PATCH", "/api/v1/users/101", {"outside_number": ""})
+    assert status == 200 and body["outside_number"] is None and body["dial_class"] == "local", body
     # Removed: gone from the store and from the running server.
     assert call(p, "DELETE", "/api/v1/trunks/carrier")[0] == 204
     assert call(p, "GET", "/api/v1/trunks/carrier")[0] == 404
@@ -142,6 +155,18 @@ def test_the_trunks_page_adds_and_changes_a_trunk_shows_its_state_and_maps_a_num
     status, body, _ = call(p, "GET", "/api/v1/trunks/carrier")
     assert (body["patterns"], body["caller_id"], body["number_format"], body["password_set"]) == (
         ["+1585", "+44"], "rpid", "digits", True), body
+    # A user's outside calls, on the admin page.
+    page.goto(base + "/admin")
+    page.locator("#user-101 summary").click()
+    form = page.locator("#user-101 form")
+    expect(form.get_by_label("Outside calls")).to_have_value("internal")
+    form.get_by_label("Outside calls").select_option("national")
+    form.get_by_label("Own outside number").fill("+15855550142")
+    form.get_by_role("button", name="Save 101").click()
+    expect(page.get_by_role("status")).to_have_text("Saved 101.")
+    status, body, _ = call(p, "GET", "/api/v1/users/101")
+    assert (body["dial_class"], body["outside_number"]) == ("national", "+15855550142"), body
+    page.goto(base + "/admin/trunks")
     # A number for an extension.
     dids = page.locator("#add-did")
     dids.get_by_label("Number (E.164)").fill("+15855550101")

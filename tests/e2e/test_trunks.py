@@ -200,8 +200,11 @@ def test_a_phone_dials_9_and_a_national_number_a_trunk_answering_503_hands_it_on
 
 
 def test_a_user_without_international_permission_gets_403_and_the_carrier_sees_nothing(parley_factory, sipp):
-    p = parley_factory()
+    p = parley_factory(main_number="+15855550100")
     p.add_user("100", "secret100")
+    # 101 may call the company's own area code (585, of the main number) only.
+    p.add_user("101", "secret101")
+    p.cli("user", "set", "101", "--dial-class", "local")
     port = p.sip_port + 10
     uas = sipp(p, "carrier_uas.xml", port=port, keys={"user": ACCOUNT, "password": "x"},
                subst={"number_re": "x", "caller_id_re": "x", "rtp": 4000}, ip=CARRIER_IP)
@@ -221,11 +224,13 @@ def test_a_user_without_international_permission_gets_403_and_the_carrier_sees_n
                  "From: <sip:probe@t>;tag=1\r\nTo: <sip:probe@t>\r\nCall-ID: probe\r\nCSeq: 1 OPTIONS\r\n"
                  "Content-Length: 0\r\n\r\n".encode(), (CARRIER_IP, port))
     probe.close()
-    for i, (number, reason) in enumerate([("9011442079460123", "international calls are not allowed"),
-                                          ("918765550123", "international calls are not allowed"),
-                                          ("99005550123", "premium-rate calls are not allowed")]):
+    for i, (user, number, reason) in enumerate([
+            ("100", "9011442079460123", "international calls are not allowed"),
+            ("100", "918765550123", "international calls are not allowed"),
+            ("100", "99005550123", "premium-rate calls are not allowed"),
+            ("101", "97165550123", "national calls are not allowed")]):
         phone = Client(p.sip_port, p.sip_port + 2 + i)
-        status, headers = phone.call("100", "secret100", number)
+        status, headers = phone.call(user, f"secret{user}", number)
         # The reason is in a Warning (the SIP stack writes its own reason phrase).
         assert status == 403 and header(headers, "Warning") == [f'399 127.0.0.1 "{reason}"'], (number, headers)
         phone.close()

@@ -342,6 +342,10 @@ impl Config {
                 home,
                 emergency,
                 anonymous_prefix,
+                home_area: self
+                    .main_number
+                    .as_deref()
+                    .and_then(parley_core::trunk::dialplan::area_of),
             },
             main_number: self.main_number.clone(),
             allow_premium: self.allow_premium,

@@ -219,8 +219,9 @@ enum UserCommand {
         /// Replace the privileges (admin, rest, groups, sms; `none` clears them); repeat or use commas.
         #[arg(long = "privilege", value_delimiter = ',')]
         privileges: Vec<String>,
-        /// What the user may dial outside: internal, national (or local) or international
-        /// (emergency numbers always go through; default national).
+        /// What the user may dial outside: internal, local (the area code of the company's
+        /// main number), national or international (emergency numbers always go through; default
+        /// internal).
         #[arg(long)]
         dial_class: Option<String>,
         /// The user's own outside number in E.164 (+15855550142), the caller ID callers outside see;
@@ -668,19 +669,20 @@ async fn user_command(store: &Store, cmd: UserCommand, pin_min_len: usize) -> Re
             dial_class,
             outside_number,
         } => {
-            let dialing = dial_class.is_some() || outside_number.is_some();
-            let account = name.is_some()
-                || password.is_some()
-                || pin.is_some()
-                || email.is_some()
-                || mobile.is_some()
-                || !privileges.is_empty();
-            if !account && !dialing {
+            let nothing = name.is_none()
+                && password.is_none()
+                && pin.is_none()
+                && email.is_none()
+                && mobile.is_none()
+                && privileges.is_empty()
+                && dial_class.is_none()
+                && outside_number.is_none();
+            if nothing {
                 bail!("nothing to change: give --name, --password, --pin, --email, --mobile, --privilege, --dial-class or --outside-number");
             }
             let class = match dial_class.as_deref() {
                 Some(c) => Some(parley_core::trunk::dialplan::DialClass::parse(c).with_context(
-                    || format!("{c:?} is not a dialling class: internal, national, local or international"),
+                    || format!("{c:?} is not a dialling class: internal, local, national or international"),
                 )?),
                 None => None,
             };
@@ -719,27 +721,28 @@ async fn user_command(store: &Store, cmd: UserCommand, pin_min_len: usize) -> Re
             if let Some(n) = &number {
                 changed.push(format!("outside_number={}", n.as_deref().unwrap_or("none")));
             }
-            if dialing && store.get_user(&ext).await?.is_none() {
-                bail!("extension {ext} does not exist");
-            }
-            if account {
-                store
-                    .update_user(
-                        &ext,
-                        &UserChanges {
-                            name,
-                            password,
-                            pin,
-                            email,
-                            mobile,
-                            privileges,
-                        },
-                    )
-                    .await?;
-            }
-            if dialing && !store.set_dialing(&ext, class, number).await? {
-                bail!("extension {ext} does not exist");
-            }
+            // The account and its dialling change in one transaction.
+            store
+                .update_user(
+                    &ext,
+                    &UserChanges {
+                        name,
+                        password,
+                        pin,
+                        email,
+                        mobile,
+                        privileges,
+                        dial_class: class,
+                        outside_number: number.map(Option::unwrap_or_default),
+                    },
+                )
+                .await
+                .map_err(|e| match e {
+                    parley_store::StoreError::NotFound(_) => {
+                        anyhow::anyhow!("extension {ext} does not exist")
+                    }
+                    e => e.into(),
+                })?;
             audit_cli(store, "user.set", &ext, &changed.join(" ")).await;
             println!("updated extension {ext}");
         }

@@ -540,31 +540,6 @@ impl Store {
             )
         }))
     }
-
-    /// Change an account's dialling class and outside number (`Some(None)` clears it). False if
-    /// there is no such account.
-    pub async fn set_dialing(
-        &self,
-        ext: &str,
-        class: Option<DialClass>,
-        outside_number: Option<Option<String>>,
-    ) -> Result<bool, StoreError> {
-        if let Some(Some(n)) = &outside_number {
-            check_e164(n)?;
-        }
-        let Some((old_class, old_number)) = self.dialing(ext).await? else {
-            return Ok(false);
-        };
-        let class = class.unwrap_or(old_class);
-        let number = outside_number.unwrap_or(old_number);
-        sqlx::query("UPDATE users SET dial_class = $1, outside_number = $2 WHERE extension = $3")
-            .bind(class.as_str())
-            .bind(number)
-            .bind(ext)
-            .execute(&self.pool)
-            .await?;
-        Ok(true)
-    }
 }
 
 impl Store {
@@ -719,36 +694,47 @@ mod tests {
             Some((DialClass::Internal, None)),
             "the default: nobody dials out unless allowed"
         );
-        assert!(s
-            .set_dialing(
-                "101",
-                Some(DialClass::International),
-                Some(Some("+15855550101".into()))
-            )
-            .await
-            .unwrap());
+        let dialing = |class: Option<DialClass>, number: Option<&str>| crate::UserChanges {
+            dial_class: class,
+            outside_number: number.map(str::to_string),
+            ..Default::default()
+        };
+        s.update_user(
+            "101",
+            &dialing(Some(DialClass::International), Some("+15855550101")),
+        )
+        .await
+        .unwrap();
         let a = s.switch_account("101").await.unwrap().unwrap();
         assert_eq!(
             (a.dial_class, a.outside_number.as_deref()),
             (DialClass::International, Some("+15855550101"))
         );
-        assert!(s.set_dialing("101", None, Some(None)).await.unwrap());
+        let u = s.get_user("101").await.unwrap().unwrap();
+        assert_eq!(
+            (u.dial_class, u.outside_number.as_deref()),
+            (DialClass::International, Some("+15855550101"))
+        );
+        s.update_user("101", &dialing(Some(DialClass::Local), Some("")))
+            .await
+            .unwrap();
         assert_eq!(
             s.dialing("101").await.unwrap(),
-            Some((DialClass::International, None))
+            Some((DialClass::Local, None))
         );
         for bad in ["5855550101", "+1", "+1585555010x", "+1234567890123456"] {
             assert!(
-                s.set_dialing("101", None, Some(Some(bad.into())))
+                s.update_user("101", &dialing(None, Some(bad)))
                     .await
                     .is_err(),
                 "{bad}"
             );
         }
-        assert!(!s
-            .set_dialing("999", Some(DialClass::Internal), None)
-            .await
-            .unwrap());
+        assert!(matches!(
+            s.update_user("999", &dialing(Some(DialClass::Internal), None))
+                .await,
+            Err(StoreError::NotFound(_))
+        ));
     }
 
     #[tokio::test]

@@ -6,6 +6,7 @@ use argon2::password_hash::{
 };
 use argon2::Argon2;
 use parley_core::sip::digest::{ha1, Algorithm};
+use parley_core::trunk::dialplan::DialClass;
 use sqlx::Row;
 
 use crate::{Store, StoreError, SIP_REALM};
@@ -34,6 +35,31 @@ pub struct User {
     pub has_pin: bool,
     /// Privileges beyond managing one's own things.
     pub privileges: Vec<Privilege>,
+    /// What the account may dial outside.
+    pub dial_class: DialClass,
+    /// The number callers outside see (E.164), if the account has its own.
+    pub outside_number: Option<String>,
+}
+
+/// The columns of [`User`] (for [`user_of_row`]).
+const USER_COLUMNS: &str = "extension, name, email, mobile, \
+     CASE WHEN pin_hash IS NULL THEN 0 ELSE 1 END AS has_pin, privileges, dial_class, outside_number";
+
+fn user_of_row(r: &sqlx::any::AnyRow) -> User {
+    User {
+        extension: r.get("extension"),
+        name: r.get("name"),
+        email: r.get("email"),
+        mobile: r.get("mobile"),
+        has_pin: crate::db::flag(r, "has_pin"),
+        privileges: Privilege::split(&r.get::<String, _>("privileges")),
+        dial_class: DialClass::parse(&r.get::<String, _>("dial_class"))
+            .unwrap_or(DialClass::Internal),
+        outside_number: r
+            .try_get::<Option<String>, _>("outside_number")
+            .ok()
+            .flatten(),
+    }
 }
 
 /// What an account may do beyond managing its own things (the seeds' privileges).
@@ -132,6 +158,10 @@ pub struct UserChanges {
     pub mobile: Option<String>,
     /// New privileges (replacing the old ones).
     pub privileges: Option<Vec<Privilege>>,
+    /// New dialling class.
+    pub dial_class: Option<DialClass>,
+    /// New outside number in E.164 (empty string clears it).
+    pub outside_number: Option<String>,
 }
 
 /// Check an extension: 2 to 10 digits.
@@ -273,36 +303,23 @@ impl Store {
 
     /// All accounts, by extension.
     pub async fn list_users(&self) -> Result<Vec<User>, StoreError> {
-        let rows = sqlx::query("SELECT extension, name, email, mobile, CASE WHEN pin_hash IS NULL THEN 0 ELSE 1 END AS has_pin, privileges FROM users ORDER BY extension")
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| User {
-                extension: r.get("extension"),
-                name: r.get("name"),
-                email: r.get("email"),
-                mobile: r.get("mobile"),
-                has_pin: crate::db::flag(&r, "has_pin"),
-                privileges: Privilege::split(&r.get::<String, _>("privileges")),
-            })
-            .collect())
+        let rows = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users ORDER BY extension"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(user_of_row).collect())
     }
 
     /// One account.
     pub async fn get_user(&self, ext: &str) -> Result<Option<User>, StoreError> {
-        let row = sqlx::query("SELECT extension, name, email, mobile, CASE WHEN pin_hash IS NULL THEN 0 ELSE 1 END AS has_pin, privileges FROM users WHERE extension = $1")
-            .bind(ext)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.map(|r| User {
-            extension: r.get("extension"),
-            name: r.get("name"),
-            email: r.get("email"),
-            mobile: r.get("mobile"),
-            has_pin: crate::db::flag(&r, "has_pin"),
-            privileges: Privilege::split(&r.get::<String, _>("privileges")),
-        }))
+        let row = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE extension = $1"
+        ))
+        .bind(ext)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(user_of_row))
     }
 
     /// Remove an account.
@@ -434,6 +451,9 @@ impl Store {
         if let Some(m) = c.mobile.as_deref().filter(|m| !m.is_empty()) {
             validate_mobile(m)?;
         }
+        if let Some(n) = c.outside_number.as_deref().filter(|n| !n.is_empty()) {
+            crate::check_e164(n)?;
+        }
         let password = c
             .password
             .as_deref()
@@ -496,6 +516,21 @@ impl Store {
             let m = (!m.is_empty()).then(|| normalize_mobile(m));
             sqlx::query("UPDATE users SET mobile = $1 WHERE extension = $2")
                 .bind(m)
+                .bind(ext)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(class) = c.dial_class {
+            sqlx::query("UPDATE users SET dial_class = $1 WHERE extension = $2")
+                .bind(class.as_str())
+                .bind(ext)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(n) = &c.outside_number {
+            let n = (!n.is_empty()).then_some(n);
+            sqlx::query("UPDATE users SET outside_number = $1 WHERE extension = $2")
+                .bind(n)
                 .bind(ext)
                 .execute(&mut *tx)
                 .await?;

@@ -18,8 +18,10 @@ const MAX_DIGITS: usize = 24;
 pub enum DialClass {
     /// Extensions only (emergency numbers always go through).
     Internal,
-    /// Numbers of the home country. (Local and national are one class until area codes are known:
-    /// `local` is accepted as a name for it.)
+    /// Numbers of the company's own area: the home country's numbers with the national
+    /// destination code (area code) of the company's main number.
+    Local,
+    /// Numbers of the home country.
     National,
     /// Any country.
     International,
@@ -30,7 +32,8 @@ impl DialClass {
     pub fn parse(s: &str) -> Option<DialClass> {
         match s.trim().to_ascii_lowercase().as_str() {
             "internal" => Some(DialClass::Internal),
-            "local" | "national" => Some(DialClass::National),
+            "local" => Some(DialClass::Local),
+            "national" => Some(DialClass::National),
             "international" => Some(DialClass::International),
             _ => None,
         }
@@ -40,6 +43,7 @@ impl DialClass {
     pub fn as_str(self) -> &'static str {
         match self {
             DialClass::Internal => "internal",
+            DialClass::Local => "local",
             DialClass::National => "national",
             DialClass::International => "international",
         }
@@ -51,9 +55,16 @@ impl DialClass {
         match class {
             NumberClass::Emergency => true,
             NumberClass::Premium => premium && self >= DialClass::National,
+            NumberClass::Local => self >= DialClass::Local,
             NumberClass::National => self >= DialClass::National,
             NumberClass::International => self >= DialClass::International,
         }
+    }
+}
+
+impl serde::Serialize for DialClass {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
     }
 }
 
@@ -68,7 +79,9 @@ impl fmt::Display for DialClass {
 pub enum NumberClass {
     /// An emergency number: always allowed, never limited.
     Emergency,
-    /// In the home country.
+    /// In the company's own area (the area code of its main number).
+    Local,
+    /// Elsewhere in the home country.
     National,
     /// Another country.
     International,
@@ -81,6 +94,7 @@ impl NumberClass {
     pub fn as_str(self) -> &'static str {
         match self {
             NumberClass::Emergency => "emergency",
+            NumberClass::Local => "local",
             NumberClass::National => "national",
             NumberClass::International => "international",
             NumberClass::Premium => "premium-rate",
@@ -121,6 +135,9 @@ pub struct Dialplan {
     /// Dialled before a number, asks that the caller's number not be shown (`*67`, as in North
     /// America; empty: none).
     pub anonymous_prefix: String,
+    /// The company's own area: the national destination code (area code) of its main number
+    /// ([`area_of`]); none: every number of the home country is national.
+    pub home_area: Option<String>,
 }
 
 impl Default for Dialplan {
@@ -130,8 +147,22 @@ impl Default for Dialplan {
             home: country::Id::US,
             emergency: vec!["911".into(), "112".into()],
             anonymous_prefix: "*67".into(),
+            home_area: None,
         }
     }
+}
+
+/// The national destination code (area code) of a number in E.164 (`585` of `+15855550123`, `30`
+/// of `+4930123456`), as libphonenumber finds it: the first group after the country code of its
+/// international format; none for a number whose format has no such group.
+pub fn area_of(number: &str) -> Option<String> {
+    let n = phonenumber::parse(None, number).ok()?;
+    let text = n.format().mode(Mode::International).to_string();
+    let groups: Vec<&str> = text
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|g| !g.is_empty())
+        .collect();
+    (groups.len() > 2).then(|| groups[1].to_string())
 }
 
 /// A home country by its ISO 3166 code (`US`, `DE`).
@@ -246,12 +277,18 @@ impl Dialplan {
         // The region, not the country calling code: +1 is shared by the whole North American
         // numbering plan (Jamaica's 876, the Dominican Republic's 809: the classic toll-fraud
         // destinations), and +7 by Russia and Kazakhstan.
+        let number = n.format().mode(Mode::E164).to_string();
         let class = match n.number_type(&phonenumber::metadata::DATABASE) {
             Type::PremiumRate | Type::SharedCost => NumberClass::Premium,
-            _ if n.country().id() == Some(self.home) => NumberClass::National,
+            _ if n.country().id() == Some(self.home) => {
+                if self.home_area.is_some() && area_of(&number) == self.home_area {
+                    NumberClass::Local
+                } else {
+                    NumberClass::National
+                }
+            }
             _ => NumberClass::International,
         };
-        let number = n.format().mode(Mode::E164).to_string();
         // libphonenumber accepts some numbers longer than E.164 allows (15 digits); a carrier
         // would not.
         if number.len() > 16 {
@@ -342,6 +379,7 @@ mod tests {
             home: country("de").unwrap(),
             emergency: vec!["112".into()],
             anonymous_prefix: String::new(),
+            home_area: None,
         };
         assert_eq!(
             out(&de, "030123456"),
@@ -413,13 +451,47 @@ mod tests {
     }
 
     #[test]
+    fn the_area_of_the_main_number_makes_its_numbers_local() {
+        assert_eq!(area_of("+15855550100").as_deref(), Some("585"));
+        assert_eq!(area_of("+4930123456").as_deref(), Some("30"));
+        assert_eq!(area_of("+442079460123").as_deref(), Some("20"));
+        assert_eq!(area_of("nonsense"), None);
+        let us = Dialplan {
+            home_area: area_of("+15855550100"),
+            ..Dialplan::default()
+        };
+        assert_eq!(
+            out(&us, "95855550123"),
+            ok("+15855550123", NumberClass::Local)
+        );
+        assert_eq!(
+            out(&us, "915855550123"),
+            ok("+15855550123", NumberClass::Local)
+        );
+        assert_eq!(
+            out(&us, "97165550123"),
+            ok("+17165550123", NumberClass::National)
+        );
+        // Without a main number there is no area: the home country's numbers are national.
+        assert_eq!(
+            out(&Dialplan::default(), "95855550123"),
+            ok("+15855550123", NumberClass::National)
+        );
+    }
+
+    #[test]
     fn dial_classes_allow_what_they_name_and_emergency_always() {
         use NumberClass::*;
         let c = DialClass::parse("internal").unwrap();
         assert!(c.allows(Emergency, false) && !c.allows(National, false));
+        assert!(!c.allows(Local, false));
         let c = DialClass::parse("LOCAL").unwrap();
-        assert_eq!(c, DialClass::National);
-        assert!(c.allows(National, false) && !c.allows(International, false));
+        assert_eq!(c, DialClass::Local);
+        assert!(c.allows(Local, false) && c.allows(Emergency, false));
+        assert!(!c.allows(National, false) && !c.allows(Premium, true));
+        let c = DialClass::parse("national").unwrap();
+        assert!(c.allows(Local, false) && c.allows(National, false));
+        assert!(!c.allows(International, false));
         assert!(!c.allows(Premium, false) && c.allows(Premium, true));
         let c = DialClass::parse("international").unwrap();
         assert!(c.allows(International, false) && !c.allows(Premium, false));

@@ -4,6 +4,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
+use parley_core::trunk::dialplan::DialClass;
 use parley_store::{NewUser, Privilege, UserChanges};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -399,6 +400,11 @@ pub struct UserOut {
     pub has_pin: bool,
     /// Privileges.
     pub privileges: Vec<String>,
+    /// What the account may dial outside: `internal`, `local`, `national` or `international`
+    /// (emergency numbers always go through).
+    pub dial_class: String,
+    /// The number callers outside see (E.164); none: the company's main number.
+    pub outside_number: Option<String>,
 }
 
 impl From<parley_store::User> for UserOut {
@@ -410,6 +416,8 @@ impl From<parley_store::User> for UserOut {
             mobile: u.mobile,
             has_pin: u.has_pin,
             privileges: names(&u.privileges),
+            dial_class: u.dial_class.as_str().into(),
+            outside_number: u.outside_number,
         }
     }
 }
@@ -449,6 +457,10 @@ pub struct UserPatch {
     pub mobile: Option<String>,
     /// Privileges (replacing the old ones).
     pub privileges: Option<Vec<String>>,
+    /// What the account may dial outside: `internal`, `local`, `national`, `international`.
+    pub dial_class: Option<String>,
+    /// The number callers outside see, in E.164 ("" clears: the company's main number).
+    pub outside_number: Option<String>,
 }
 
 fn privileges(list: &[String]) -> ApiResult<Vec<Privilege>> {
@@ -584,6 +596,18 @@ pub async fn patch_user(
     if let Some(pin) = &c.pin {
         pin_policy(&s, pin, &ext)?;
     }
+    let dial_class = match c.dial_class.as_deref() {
+        None => None,
+        Some(d) => Some(DialClass::parse(d).ok_or_else(|| {
+            ApiError::invalid(
+                "dial_class",
+                "a dialling class is internal, local, national or international",
+            )
+        })?),
+    };
+    if let Some(n) = c.outside_number.as_deref().filter(|n| !n.is_empty()) {
+        parley_store::check_e164(n).map_err(|e| ApiError::store(e, "outside_number"))?;
+    }
     let field = field_of_user_error(
         &ext,
         c.name.as_deref().unwrap_or("x"),
@@ -592,13 +616,15 @@ pub async fn patch_user(
         c.email.as_deref().filter(|e| !e.is_empty()),
     );
     let detail = format!(
-        "name={:?} password={} pin={} email={:?} mobile={} privileges={:?}",
+        "name={:?} password={} pin={} email={:?} mobile={} privileges={:?} dial_class={:?} outside_number={:?}",
         c.name,
         c.password.is_some(),
         c.pin.is_some(),
         c.email,
         c.mobile.is_some(),
-        c.privileges
+        c.privileges,
+        c.dial_class,
+        c.outside_number
     );
     let field = if c.mobile.is_some() && field == "extension" {
         "mobile"
@@ -614,6 +640,8 @@ pub async fn patch_user(
             email: c.email,
             mobile: c.mobile,
             privileges: privs,
+            dial_class,
+            outside_number: c.outside_number,
         },
     )
     .await

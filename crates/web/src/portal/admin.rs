@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use maud::html;
+use parley_core::trunk::dialplan::DialClass;
 use parley_store::{NewUser, Privilege, UserChanges};
 use tokio::sync::oneshot;
 
@@ -23,6 +24,17 @@ use crate::AppState;
 pub(super) fn routes() -> Router<AppState> {
     Router::new().route("/admin", get(admin_page).post(admin_action))
 }
+
+/// The dialling classes as the user form offers them.
+const DIAL_CLASSES: [(DialClass, &str); 4] = [
+    (
+        DialClass::Internal,
+        "None: extensions only (emergency numbers always)",
+    ),
+    (DialClass::Local, "Local: the company's area code"),
+    (DialClass::National, "National"),
+    (DialClass::International, "International"),
+];
 
 /// How many audit entries the page shows.
 const AUDIT_SHOWN: u32 = 100;
@@ -114,6 +126,15 @@ async fn admin_page(State(s): State<AppState>, headers: HeaderMap) -> Response {
                                 label for=(format!("email-{}", u.extension)) { "Email address" }
                                 input id=(format!("email-{}", u.extension)) name="email" type="email" value=(u.email.clone().unwrap_or_default());
                                 (privilege_boxes(&format!("p-{}", u.extension), &u.privileges))
+                                label for=(format!("dial-{}", u.extension)) { "Outside calls" }
+                                select id=(format!("dial-{}", u.extension)) name="dial_class" {
+                                    @for (class, label) in DIAL_CLASSES {
+                                        option value=(class.as_str()) selected[u.dial_class == class] { (label) }
+                                    }
+                                }
+                                label for=(format!("num-{}", u.extension)) { "Own outside number, E.164 (empty: the company's)" }
+                                input id=(format!("num-{}", u.extension)) name="outside_number" placeholder="+15855550142"
+                                    value=(u.outside_number.clone().unwrap_or_default());
                                 label for=(format!("pw-{}", u.extension)) { "New password (leave empty to keep)" }
                                 input id=(format!("pw-{}", u.extension)) name="password" type="password" autocomplete="new-password";
                                 label for=(format!("pin-{}", u.extension)) { "New PIN (leave empty to keep)" }
@@ -307,14 +328,18 @@ async fn admin_action(
                 password: non_empty(&f, "password"),
                 pin,
                 privileges: Some(privileges.clone()),
+                dial_class: field(&f, "dial_class").and_then(DialClass::parse),
+                outside_number: field(&f, "outside_number").map(|n| n.trim().to_string()),
                 ..Default::default()
             };
             let detail = format!(
-                "name={:?} email={:?} password={} pin={} privileges={privileges:?}",
+                "name={:?} email={:?} password={} pin={} privileges={privileges:?} dial_class={:?} outside_number={:?}",
                 changes.name,
                 changes.email,
                 changes.password.is_some(),
-                changes.pin.is_some()
+                changes.pin.is_some(),
+                changes.dial_class.map(DialClass::as_str),
+                changes.outside_number
             );
             match store.update_user(&ext, &changes).await {
                 Ok(()) => {

@@ -574,3 +574,22 @@ fn calls_in_and_out_are_recorded_with_their_direction_and_trunk() {
     let r = sim.records.pop().unwrap();
     assert_eq!((r.direction, r.trunk), (Direction::Internal, None));
 }
+
+#[test]
+fn a_local_caller_reaches_the_companys_area_code_and_nothing_further() {
+    let (mut sim, mut alice, _) =
+        with_trunks(vec![peer("carrier", CARRIER, TrunkOptions::default())]);
+    sim.sw.config.outside.dialplan.home_area = crate::trunk::dialplan::area_of("+15855550100");
+    sim.accounts.get_mut("100").unwrap().dial_class = DialClass::Local;
+    let (tx, _) = sim.dial(&mut alice, "95855550123");
+    assert!(sim.final_on(tx).is_none(), "585 is local: it rings out");
+    assert_eq!(sim.sent_to(&carrier(), Method::Invite).len(), 1);
+    let (tx, _) = sim.dial(&mut alice, "97165550123");
+    assert_eq!(
+        refused(&sim, tx),
+        (403, "national calls are not allowed".into())
+    );
+    let (tx, _) = sim.dial(&mut alice, "911");
+    assert!(sim.final_on(tx).is_none(), "emergency calls always go out");
+    assert_eq!(sim.sent_to(&carrier(), Method::Invite).len(), 2);
+}
