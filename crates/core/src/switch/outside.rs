@@ -151,14 +151,7 @@ impl Switch {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Too Many Calls On This Trunk",
             );
-            return self.refused_via(
-                now,
-                &caller,
-                &number,
-                Outcome::Failed,
-                Direction::Inbound,
-                Some(&trunk),
-            );
+            return self.refused_inbound(now, &caller, &number, &trunk);
         }
         match target {
             Some(DidTarget::Extension(ext)) => self.look_up_extension(tx, req, source, caller, ext),
@@ -167,14 +160,7 @@ impl Switch {
             }
             None => {
                 self.reply(tx, &req, StatusCode::NOT_FOUND);
-                self.refused_via(
-                    now,
-                    &caller,
-                    &number,
-                    Outcome::Failed,
-                    Direction::Inbound,
-                    Some(&trunk),
-                );
+                self.refused_inbound(now, &caller, &number, &trunk);
             }
         }
     }
@@ -346,6 +332,18 @@ impl Switch {
         if let Some(e) = self.calls.get_mut(&id) {
             e.call.retain_alternates(|t| usable.contains(t));
         }
+    }
+
+    /// The record of a call from `trunk` refused before anything rang.
+    fn refused_inbound(&mut self, now: Instant, caller: &str, number: &str, trunk: &TrunkName) {
+        self.refused_via(
+            now,
+            caller,
+            number,
+            Outcome::Failed,
+            Direction::Inbound,
+            Some(trunk),
+        );
     }
 
     /// The record of a call to the outside refused before any trunk rang.

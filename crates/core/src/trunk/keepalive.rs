@@ -84,12 +84,7 @@ impl KeepAlive {
         let mut headers = Headers::default();
         headers.push(
             "Via",
-            &format!(
-                "SIP/2.0/{} {};branch={};rport",
-                c.transport.token(),
-                c.via_host,
-                self.ids.branch()
-            ),
+            &super::via(c.transport, &c.via_host, &self.ids.branch()),
         );
         headers.push("Max-Forwards", "70");
         headers.push("From", &format!("<{}>;tag={}", c.from, self.ids.tag()));

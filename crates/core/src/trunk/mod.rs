@@ -114,6 +114,15 @@ pub fn parse_host_port(s: &str) -> Result<(String, Option<u16>), TrunkError> {
     Ok((host.to_string(), port))
 }
 
+/// The Via of a request Parley sends to a carrier out of any dialog (a REGISTER, an OPTIONS):
+/// `via_host` is Parley's `host:port`.
+pub(crate) fn via(transport: crate::target::Transport, via_host: &str, branch: &str) -> String {
+    format!(
+        "SIP/2.0/{} {via_host};branch={branch};rport",
+        transport.token()
+    )
+}
+
 /// A checked host as it goes into a SIP URI (`[2001:db8::1]` for IPv6).
 pub fn uri_host(host: &str) -> String {
     match host.parse::<IpAddr>() {

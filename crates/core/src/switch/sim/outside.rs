@@ -5,7 +5,7 @@
 use super::*;
 use crate::sip::digest::{Credentials, DigestAuth, RequestLine, Verdict};
 use crate::trunk::dialplan::DialClass;
-use crate::trunk::{TrunkConfig, TrunkLogin, TrunkName};
+use crate::trunk::{TrunkConfig, TrunkLogin, TrunkName, TrunkOptions};
 
 const CARRIER: &str = "192.0.2.50:5060";
 
@@ -220,6 +220,24 @@ fn without_a_trunk_that_is_up_an_outside_call_gets_503_and_extensions_still_ring
     assert_eq!(sim.sent_to(&bob, Method::Invite).len(), 1);
 }
 
+/// An IP peer at `addr` (`host:port`) with `options`.
+fn peer(name: &str, addr: &str, options: TrunkOptions) -> TrunkConfig {
+    let addr: SocketAddr = addr.parse().unwrap();
+    TrunkConfig {
+        name: TrunkName::new(name).unwrap(),
+        host: addr.ip().to_string(),
+        port: 5060,
+        target: Ok(Target {
+            transport: Transport::Udp,
+            addr,
+        }),
+        login: None,
+        auth: None,
+        peers: Vec::new(),
+        options,
+    }
+}
+
 /// The carrier's INVITE to `number` from `caller`.
 fn from_outside(
     sim: &mut Sim,
@@ -384,25 +402,12 @@ fn a_trunk_that_answers_503_or_times_out_hands_the_call_to_the_next_and_a_busy_f
     let (mut alice, _) = two_phones(&mut sim);
     let backup: SocketAddr = "192.0.2.60:5060".parse().unwrap();
     let third: SocketAddr = "192.0.2.70:5060".parse().unwrap();
-    let peer = |name: &str, addr: SocketAddr| TrunkConfig {
-        name: TrunkName::new(name).unwrap(),
-        host: addr.ip().to_string(),
-        port: 5060,
-        target: Ok(Target {
-            transport: Transport::Udp,
-            addr,
-        }),
-        login: None,
-        auth: None,
-        peers: Vec::new(),
-        options: Default::default(),
-    };
     sim.sw.set_trunks(
         sim.now,
         vec![
-            peer("a-main", CARRIER.parse().unwrap()),
-            peer("b-backup", backup),
-            peer("c-third", third),
+            peer("a-main", CARRIER, Default::default()),
+            peer("b-backup", &backup.to_string(), Default::default()),
+            peer("c-third", &third.to_string(), Default::default()),
         ],
     );
     sim.accounts.get_mut("100").unwrap().dial_class = DialClass::National;

@@ -8,23 +8,6 @@ use crate::trunk::{CallerIdHeader, Codec, NumberFormat, NumberPattern, TrunkOpti
 
 const BACKUP: &str = "192.0.2.60:5060";
 
-fn peer(name: &str, addr: &str, options: TrunkOptions) -> TrunkConfig {
-    let addr: SocketAddr = addr.parse().unwrap();
-    TrunkConfig {
-        name: TrunkName::new(name).unwrap(),
-        host: addr.ip().to_string(),
-        port: 5060,
-        target: Ok(Target {
-            transport: Transport::Udp,
-            addr,
-        }),
-        login: None,
-        auth: None,
-        peers: Vec::new(),
-        options,
-    }
-}
-
 fn at(addr: &str) -> Phone {
     Phone {
         addr: addr.parse().unwrap(),
