@@ -10,6 +10,7 @@ pub mod ids;
 pub mod limits;
 pub mod ma;
 pub mod registrar;
+pub mod routing;
 pub mod sdp;
 pub mod sip;
 pub mod switch;

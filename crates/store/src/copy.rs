@@ -23,6 +23,7 @@ const TABLES: &[(&str, &str)] = &[
     ("call_records", "id"),
     ("trunks", "name"),
     ("dids", "number"),
+    ("routing", "extension"),
 ];
 
 /// What a target column holds, from its declared type (a NULL is sent typed as its column is).

@@ -235,6 +235,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(12, "0012_dialing.sql"),
     migration!(13, "0013_dids.sql"),
     migration!(14, "0014_trunk_options.sql"),
+    migration!(15, "0015_routing.sql"),
 ];
 
 /// The newest schema version this build knows.

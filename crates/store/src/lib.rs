@@ -10,6 +10,7 @@ mod copy;
 mod db;
 mod ma;
 mod outbox;
+mod routing;
 mod spool;
 mod switch;
 mod tokens;

@@ -127,6 +127,7 @@ impl Store {
             greetings: self.greetings(name, &settings).await,
             dial_class,
             outside_number,
+            routing: self.routing(name).await?,
         }))
     }
 
@@ -155,6 +156,7 @@ impl Store {
                 greetings: Greetings::default(),
                 dial_class: parley_core::trunk::dialplan::DialClass::Internal,
                 outside_number: None,
+                routing: Default::default(),
             }));
         }
         Ok(found)

@@ -396,6 +396,10 @@ impl Store {
                 self.backend.payload_mailbox()
             );
             sqlx::query(&sql).bind(ext).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM routing WHERE extension = $1")
+                .bind(ext)
+                .execute(&mut *tx)
+                .await?;
             sqlx::query("DELETE FROM users WHERE extension = $1")
                 .bind(ext)
                 .execute(&mut *tx)

@@ -177,6 +177,22 @@ pub struct NewCall {
     /// Legs tried one after the other when every leg failed with a status that says the way was
     /// at fault rather than the callee (408, 5xx): the next trunk after the first.
     pub alternates: Vec<ForkTarget>,
+    /// The connection attempts after the first (whose legs are `forks`, ringing `ring_for`): each
+    /// starts when the one before rang out or every leg of it refused.
+    pub next_attempts: Vec<NextAttempt>,
+    /// The To tag the caller already saw (a call forwarded from another user's route keeps the
+    /// caller's dialog); none: a new one.
+    pub a_tag: Option<String>,
+}
+
+/// A connection attempt after the first: its legs ring at once for `ring_for`. A phone that rang
+/// in the attempt before and rings in this one too keeps ringing (it is not rung twice).
+#[derive(Debug, Clone)]
+pub struct NextAttempt {
+    /// The legs.
+    pub forks: Vec<ForkTarget>,
+    /// How long they ring.
+    pub ring_for: Duration,
 }
 
 /// Which side of the call.
@@ -323,6 +339,7 @@ pub struct Call {
     display: String,
     /// Legs still to try should every leg fail on the way (failover).
     alternates: VecDeque<ForkTarget>,
+    attempts: VecDeque<NextAttempt>,
     out: VecDeque<Output>,
 }
 
@@ -345,7 +362,8 @@ impl Call {
     /// (the returned call then holds only the refusal and is already ended).
     pub fn new(now: Instant, config: CallConfig, new: NewCall) -> Call {
         let mut ids = Ids::new(new.seed);
-        let a_tag = ids.tag();
+        let fresh = ids.tag();
+        let a_tag = new.a_tag.clone().unwrap_or(fresh);
         let a_dialog = Dialog::answering(&new.invite, &a_tag, new.source.transport);
         let session_seed = ids.next_u64() >> 16;
         let offer = AudioSession::parse(&new.invite.body);
@@ -386,6 +404,7 @@ impl Call {
             divert: new.divert,
             display: String::new(),
             alternates: VecDeque::new(),
+            attempts: VecDeque::new(),
             out: VecDeque::new(),
             state: State::Ringing,
             ids,
@@ -414,6 +433,7 @@ impl Call {
             .map(|n| format!("\"{}\" ", quoted(n)))
             .unwrap_or_default();
         call.alternates = new.alternates.into();
+        call.attempts = new.next_attempts.into();
         for fork in new.forks {
             call.start_fork(fork);
         }
@@ -578,8 +598,10 @@ impl Call {
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.state == State::Ringing && self.no_answer_at.is_some_and(|t| now >= t) {
             self.no_answer_at = None;
-            self.cancel_forks(None);
-            self.fail_a(StatusCode::TEMPORARILY_UNAVAILABLE, "no answer");
+            if !self.next_attempt(now) {
+                self.cancel_forks(None);
+                self.fail_a(StatusCode::TEMPORARILY_UNAVAILABLE, "no answer");
+            }
         }
         if self.give_up_at.is_some_and(|t| now >= t) {
             for f in &mut self.forks {
@@ -834,6 +856,13 @@ impl Call {
                 return;
             }
         }
+        if self.state == State::Ringing
+            && self.forks.iter().all(|f| f.state == ForkState::Done)
+            && self.next_attempt(now)
+        {
+            self.fork_failures.push(status);
+            return;
+        }
         if self.state == State::Ringing && self.forks.iter().all(|f| f.state == ForkState::Done) {
             let best = self.best_failure(status);
             self.fail_a(best, "callee refused");
@@ -1004,6 +1033,49 @@ impl Call {
             request: ack,
             target: f.target,
         });
+    }
+
+    /// Start the next connection attempt, if there is one: the legs of this one that the next does
+    /// not ring are cancelled, those it rings too go on ringing, the rest start; its time starts
+    /// now. An attempt that leaves nothing ringing (every phone of it gone) gives way to the next.
+    fn next_attempt(&mut self, now: Instant) -> bool {
+        while let Some(mut next) = self.attempts.pop_front() {
+            let live = |f: &Fork| f.state != ForkState::Done && !f.cancel_wanted;
+            for i in 0..self.forks.len() {
+                if !live(&self.forks[i]) {
+                    continue;
+                }
+                let (uri, target) = (&self.forks[i].invite.uri, self.forks[i].target);
+                match next
+                    .forks
+                    .iter()
+                    .position(|f| f.uri == *uri && f.target == target)
+                {
+                    Some(k) => {
+                        next.forks.remove(k);
+                    }
+                    None => self.cancel_fork(i),
+                }
+            }
+            for fork in next.forks {
+                self.start_fork(fork);
+            }
+            self.no_answer_at = Some(now + next.ring_for);
+            if self.forks.iter().any(live) {
+                return true;
+            }
+        }
+        false
+    }
+
+    fn cancel_fork(&mut self, i: usize) {
+        if self.forks[i].state == ForkState::Done || self.forks[i].cancel_wanted {
+            return;
+        }
+        self.forks[i].cancel_wanted = true;
+        if self.forks[i].state == ForkState::Proceeding {
+            self.send_cancel(i);
+        }
     }
 
     fn cancel_forks(&mut self, except: Option<usize>) {

@@ -66,6 +66,8 @@ fn start_with(forks: usize, divert: bool) -> (Call, Instant) {
             divert,
             ring_for: None,
             alternates: Vec::new(),
+            next_attempts: Vec::new(),
+            a_tag: None,
         },
     );
     (call, now)

@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use tracing::{info, info_span, Span};
 
-use super::vm::VmKind;
 use super::{Account, CallId, CallSummary, ClientRoute, Command, Opening, Switch};
 use crate::call::{Call, CallEvent, ForkTarget, NewCall, Output, Side, TxId};
 use crate::registrar::Binding;
@@ -176,6 +175,27 @@ pub(super) struct Planned {
     pub(super) ring_for: Option<Duration>,
     /// Legs to try in turn when the way fails (the next trunks).
     pub(super) alternates: Vec<ForkTarget>,
+    /// The connection attempts of the callee's route after the first.
+    pub(super) next_attempts: Vec<crate::call::NextAttempt>,
+    /// Where the call goes when nobody answered (the callee's voicemail, another user, or 480).
+    pub(super) finally: crate::routing::Finally,
+    /// A call forwarded from another user's route: the caller's To tag, when it started, and how
+    /// many times it was forwarded.
+    pub(super) forwarded: Option<Forwarded>,
+}
+
+/// A call forwarded from one user's route to another user.
+#[derive(Debug, Clone)]
+pub(super) struct Forwarded {
+    /// The To tag the caller already saw.
+    pub(super) tag: String,
+    /// When the call started.
+    pub(super) since: Instant,
+    /// Forwards so far (1 for the first).
+    pub(super) hops: u32,
+    /// The users whose routes the call went through, in order (it never goes to one twice, so no
+    /// phone rings twice for a loop of forwards).
+    pub(super) visited: Vec<String>,
 }
 
 /// A B2BUA call in progress.
@@ -195,6 +215,12 @@ pub(super) struct Entry {
     pub(super) outside: bool,
     /// The trunk a call from outside came in through.
     pub(super) inbound: Option<TrunkName>,
+    /// Where it goes when nobody answers.
+    finally: crate::routing::Finally,
+    /// How many times it was forwarded before (0: dialled).
+    hops: u32,
+    /// The users whose routes it went through before this one.
+    visited: Vec<String>,
 }
 
 impl Switch {
@@ -257,6 +283,9 @@ impl Switch {
             divert,
             ring_for,
             alternates,
+            next_attempts,
+            finally,
+            forwarded,
         } = *p;
         let outside = self.counts_as_outside(&forks, &callee);
         let inbound = self.trunk_of(source.addr.ip()).cloned();
@@ -283,6 +312,8 @@ impl Switch {
                     divert,
                     ring_for,
                     alternates,
+                    next_attempts,
+                    a_tag: forwarded.as_ref().map(|f| f.tag.clone()),
                 },
             )
         };
@@ -296,7 +327,13 @@ impl Switch {
             Entry {
                 call: c,
                 span,
-                started: now,
+                started: forwarded.as_ref().map_or(now, |f| f.since),
+                finally,
+                hops: forwarded.as_ref().map_or(0, |f| f.hops),
+                visited: forwarded
+                    .as_ref()
+                    .map(|f| f.visited.clone())
+                    .unwrap_or_default(),
                 caller_name,
                 answered_at: None,
                 end_status: None,
@@ -360,7 +397,7 @@ impl Switch {
                                 entry.end_status = Some(status);
                             }
                             CallEvent::Unanswered { busy } => {
-                                info!(busy, "callee did not take the call: to voicemail");
+                                info!(busy, finally = ?entry.finally, "callee did not take the call: its Finally route");
                                 entry.diverted = true;
                                 let (a, b) = entry.call.parties();
                                 diverted = Some((
@@ -370,6 +407,8 @@ impl Switch {
                                     busy,
                                     entry.started,
                                     entry.account.clone(),
+                                    entry.finally.clone(),
+                                    (entry.hops, entry.visited.clone()),
                                 ));
                             }
                             CallEvent::Dtmf(_) => {}
@@ -379,22 +418,21 @@ impl Switch {
                 }
             }
         }
-        if let Some((leg, caller, callee, busy, since, account)) = diverted {
-            // The caller's requests now belong to the voicemail call.
-            let kind = VmKind::Deposit {
-                mailbox: callee,
-                reason: if busy { Reason::Busy } else { Reason::NoAnswer },
-                since: Some(since),
-            };
-            self.start_voicemail(
+        if let Some((leg, caller, callee, busy, since, account, finally, (hops, visited))) =
+            diverted
+        {
+            // The caller's requests now belong to the voicemail call, or to the next user's call.
+            let reason = if busy { Reason::Busy } else { Reason::NoAnswer };
+            self.finally(
                 now,
-                leg.tx,
-                leg.invite,
-                leg.source,
-                Some(leg.tag),
+                leg,
                 caller,
-                kind,
-                Some(account),
+                callee,
+                account,
+                finally,
+                reason,
+                Some(since),
+                (hops, visited),
             );
         }
         let ended = self.calls.get(&id).is_some_and(|e| e.call.is_ended());

@@ -182,6 +182,8 @@ pub struct Account {
     pub dial_class: crate::trunk::dialplan::DialClass,
     /// The number callers outside see (E.164), if the account has its own.
     pub outside_number: Option<String>,
+    /// Its presence and call routes.
+    pub routing: crate::routing::Routing,
 }
 
 /// Why messages are counted.

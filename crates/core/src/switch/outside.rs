@@ -189,6 +189,7 @@ impl Switch {
                 greetings: crate::vm::Greetings::default(),
                 dial_class: crate::trunk::dialplan::DialClass::Internal,
                 outside_number: None,
+                routing: Default::default(),
             },
             None => {
                 self.reply(tx, &req, StatusCode::FORBIDDEN);
@@ -307,6 +308,9 @@ impl Switch {
             divert: false,
             ring_for: Some(OUTSIDE_RING),
             alternates: legs.collect(),
+            next_attempts: Vec::new(),
+            finally: crate::routing::Finally::HangUp,
+            forwarded: None,
         });
     }
 }

@@ -8,11 +8,13 @@ use std::time::Instant;
 use tracing::{debug, info, info_span, warn};
 
 use super::auth::Then;
+use super::calls::Forwarded;
 use super::vm::VmKind;
 use super::{
     Account, ClientRoute, Command, CountFor, JobId, Outcome, Pending, Switch, MAX_PENDING,
 };
 use crate::call::{Side, TxId};
+use crate::routing::{Destination, Finally, MAX_HOPS};
 use crate::sip::StatusCode;
 use crate::sip::{Method, Request, Response};
 use crate::target::Target;
@@ -64,8 +66,11 @@ enum Dialled {
     OwnMailbox,
     /// The pilot with diversion headers naming a mailbox.
     Diverted { mailbox: String, reason: Reason },
-    /// An extension (answers: the callee, then the caller).
-    Extension { callee: String },
+    /// An extension (answers: the callee, then the caller); `forwarded`: by another user's route.
+    Extension {
+        callee: String,
+        forwarded: Option<Forwarded>,
+    },
     /// A number outside (answers: the caller).
     Outside {
         number: crate::trunk::dialplan::Outside,
@@ -355,7 +360,16 @@ impl Switch {
         if callee == vm.pilot {
             return self.pilot(now, tx, req, source, caller);
         }
-        self.look_up(tx, req, source, caller, Dialled::Extension { callee })
+        self.look_up(
+            tx,
+            req,
+            source,
+            caller,
+            Dialled::Extension {
+                callee,
+                forwarded: None,
+            },
+        )
     }
 
     /// A call to the voicemail pilot: the mailbox the diversion headers name, else the mailbox menu.
@@ -387,7 +401,16 @@ impl Switch {
         caller: String,
         callee: String,
     ) {
-        self.look_up(tx, req, source, caller, Dialled::Extension { callee })
+        self.look_up(
+            tx,
+            req,
+            source,
+            caller,
+            Dialled::Extension {
+                callee,
+                forwarded: None,
+            },
+        )
     }
 
     /// Look up `mailbox` for a caller sent straight to its greeting.
@@ -417,7 +440,7 @@ impl Switch {
         let names = match &to {
             Dialled::OwnMailbox => vec![caller.clone()],
             Dialled::Diverted { mailbox, .. } => vec![mailbox.clone()],
-            Dialled::Extension { callee } => vec![callee.clone(), caller.clone()],
+            Dialled::Extension { callee, .. } => vec![callee.clone(), caller.clone()],
             Dialled::Outside { .. } => vec![caller.clone()],
         };
         let job = self.new_job();
@@ -490,9 +513,18 @@ impl Switch {
                 };
                 self.start_voicemail(now, tx, req, source, None, caller, kind, first)
             }
-            Dialled::Extension { callee } => {
+            Dialled::Extension { callee, forwarded } => {
                 let caller_name = found.get_mut(1).and_then(Option::take).map(|a| a.name);
-                self.ring_extension(now, tx, req, source, caller, caller_name, callee, first)
+                let call = Ring {
+                    tx,
+                    req,
+                    source,
+                    caller,
+                    caller_name,
+                    callee,
+                    forwarded,
+                };
+                self.ring_extension(now, call, first)
             }
             Dialled::Outside { number } => {
                 self.dial_out(now, tx, req, source, caller, first, number)
@@ -500,25 +532,29 @@ impl Switch {
         }
     }
 
-    /// The one decision of what a call to an extension does.
-    #[allow(clippy::too_many_arguments)]
-    fn ring_extension(
-        &mut self,
-        now: Instant,
-        tx: TxId,
-        req: Request,
-        source: Target,
-        caller: String,
-        caller_name: Option<String>,
-        callee: String,
-        account: Option<Account>,
-    ) {
+    /// The one decision of what a call to an extension does: the callee's route (its presence's
+    /// connection attempts, each ringing its destinations' phones at once), then its Finally route.
+    fn ring_extension(&mut self, now: Instant, call: Ring, account: Option<Account>) {
+        let Ring {
+            tx,
+            req,
+            source,
+            caller,
+            caller_name,
+            callee,
+            forwarded,
+        } = call;
         let Some(account) = account else {
             self.reply(tx, &req, StatusCode::NOT_FOUND);
             return self.refused_record(now, &caller, &callee, Outcome::Failed);
         };
+        let route = account.routing.route();
         let to_voicemail = self.config.vm.enabled;
-        let contacts = self.registrar.lookup(now, &callee);
+        let divert = match &route.finally {
+            Finally::Voicemail => to_voicemail,
+            Finally::Extension(_) => true,
+            Finally::HangUp => false,
+        };
         let busy = !self.config.call_waiting
             && self.calls.values().any(|c| {
                 c.call.is_answered() && {
@@ -526,7 +562,8 @@ impl Switch {
                     a == callee || b == callee
                 }
             });
-        let unreachable = match (contacts.is_empty(), busy) {
+        let mut attempts = self.attempts_of(now, &callee, &route);
+        let unreachable = match (attempts.is_empty(), busy) {
             (true, _) => Some((
                 StatusCode::TEMPORARILY_UNAVAILABLE,
                 Reason::Unavailable,
@@ -535,32 +572,184 @@ impl Switch {
             (false, true) => Some((StatusCode::BUSY_HERE, Reason::Busy, Outcome::Busy)),
             (false, false) => None,
         };
+        let tag = forwarded.as_ref().map(|f| f.tag.clone());
         match unreachable {
-            Some((status, _, outcome)) if !to_voicemail => {
-                self.reply(tx, &req, status);
+            Some((status, _, outcome)) if !divert => {
+                let tag = tag.unwrap_or_else(|| self.tag());
+                self.respond(tx, Response::to_request(&req, status, Some(&tag)));
                 self.refused_record(now, &caller, &callee, outcome)
             }
             Some((_, reason, _)) => {
+                let hops = forwarded
+                    .as_ref()
+                    .map_or((0, Vec::new()), |f| (f.hops, f.visited.clone()));
+                let since = forwarded.as_ref().map(|f| f.since);
+                let leg = crate::call::ALeg {
+                    invite: req,
+                    tx,
+                    source,
+                    tag: tag.unwrap_or_else(|| self.tag()),
+                };
+                self.finally(
+                    now,
+                    leg,
+                    caller,
+                    callee,
+                    account,
+                    route.finally,
+                    reason,
+                    since,
+                    hops,
+                );
+            }
+            None => {
+                let first = attempts.remove(0);
+                self.ring(super::calls::Planned {
+                    tx,
+                    invite: req,
+                    source,
+                    caller,
+                    caller_name,
+                    callee,
+                    forks: first.forks,
+                    account,
+                    divert,
+                    ring_for: Some(first.ring_for),
+                    alternates: Vec::new(),
+                    next_attempts: attempts,
+                    finally: route.finally,
+                    forwarded,
+                })
+            }
+        }
+    }
+
+    /// The connection attempts of `route` for a call to `callee`, each with the phones its
+    /// destinations have now (each phone once in an attempt); attempts with no phone are left out.
+    fn attempts_of(
+        &self,
+        now: Instant,
+        callee: &str,
+        route: &crate::routing::CallRoute,
+    ) -> Vec<crate::call::NextAttempt> {
+        route
+            .attempts
+            .iter()
+            .filter_map(|a| {
+                let mut forks: Vec<crate::call::ForkTarget> = Vec::new();
+                for d in &a.destinations {
+                    let ext = match d {
+                        Destination::Handsets => callee,
+                        Destination::Extension(e) => e.as_str(),
+                    };
+                    for f in super::calls::phone_forks(&self.registrar.lookup(now, ext)) {
+                        if !forks.iter().any(|g| g.uri == f.uri && g.target == f.target) {
+                            forks.push(f);
+                        }
+                    }
+                }
+                (!forks.is_empty()).then(|| crate::call::NextAttempt {
+                    forks,
+                    ring_for: a.ring_for(self.config.no_answer),
+                })
+            })
+            .collect()
+    }
+
+    /// Nobody answered a call to `callee` (or nobody could be rung): its Finally route. To another
+    /// user: the caller's leg goes on to that extension, which is looked up anew (its own route
+    /// applies), unless the call was forwarded [`MAX_HOPS`] times already or went through that
+    /// user's route before (a loop): then, as for a route ending in voicemail, the caller leaves a
+    /// message for `callee`.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn finally(
+        &mut self,
+        now: Instant,
+        leg: crate::call::ALeg,
+        caller: String,
+        callee: String,
+        account: Account,
+        finally: Finally,
+        reason: Reason,
+        since: Option<Instant>,
+        (hops, mut visited): (u32, Vec<String>),
+    ) {
+        visited.push(callee.clone());
+        match finally {
+            Finally::Extension(next) if hops < MAX_HOPS && !visited.contains(&next) => {
+                info!(from = %callee, to = %next, hops = hops + 1, "call forwarded by the callee's route");
+                let forwarded = Forwarded {
+                    tag: leg.tag,
+                    since: since.unwrap_or(now),
+                    hops: hops + 1,
+                    visited,
+                };
+                self.look_up(
+                    leg.tx,
+                    leg.invite,
+                    leg.source,
+                    caller,
+                    Dialled::Extension {
+                        callee: next,
+                        forwarded: Some(forwarded),
+                    },
+                );
+            }
+            Finally::HangUp => {
+                let status = if reason == Reason::Busy {
+                    StatusCode::BUSY_HERE
+                } else {
+                    StatusCode::TEMPORARILY_UNAVAILABLE
+                };
+                self.respond(
+                    leg.tx,
+                    Response::to_request(&leg.invite, status, Some(&leg.tag)),
+                );
+                let outcome = Outcome::of_unanswered(Some(status));
+                self.refused_record(now, &caller, &callee, outcome);
+            }
+            _ => {
+                if matches!(finally, Finally::Extension(_)) {
+                    info!(%callee, hops, "forwarding stops here (a loop, or too many hops): voicemail");
+                }
+                if !self.config.vm.enabled {
+                    self.respond(
+                        leg.tx,
+                        Response::to_request(
+                            &leg.invite,
+                            StatusCode::TEMPORARILY_UNAVAILABLE,
+                            Some(&leg.tag),
+                        ),
+                    );
+                    return self.refused_record(now, &caller, &callee, Outcome::NoAnswer);
+                }
                 let kind = VmKind::Deposit {
                     mailbox: callee,
                     reason,
-                    since: None,
+                    since,
                 };
-                self.start_voicemail(now, tx, req, source, None, caller, kind, Some(account))
+                self.start_voicemail(
+                    now,
+                    leg.tx,
+                    leg.invite,
+                    leg.source,
+                    Some(leg.tag),
+                    caller,
+                    kind,
+                    Some(account),
+                );
             }
-            None => self.ring(super::calls::Planned {
-                tx,
-                invite: req,
-                source,
-                caller,
-                caller_name,
-                callee,
-                forks: super::calls::phone_forks(&contacts),
-                account,
-                divert: to_voicemail,
-                ring_for: None,
-                alternates: Vec::new(),
-            }),
         }
     }
+}
+
+/// A call to an extension, its directory lookup answered.
+pub(super) struct Ring {
+    tx: TxId,
+    req: Request,
+    source: Target,
+    caller: String,
+    caller_name: Option<String>,
+    callee: String,
+    forwarded: Option<Forwarded>,
 }

@@ -210,6 +210,7 @@ fn account(name: &str) -> Account {
         greetings: Greetings::default(),
         dial_class: crate::trunk::dialplan::DialClass::National,
         outside_number: None,
+        routing: Default::default(),
     }
 }
 
@@ -1553,3 +1554,4 @@ fn with_nothing_new_listening_starts_in_old_and_two_one_opens_old_as_well() {
 }
 
 mod outside;
+mod routes;

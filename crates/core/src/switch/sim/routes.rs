@@ -1,0 +1,267 @@
+//! Call routes in the simulated switch: a presence's connection attempts ring their destinations at
+//! once and in turn, a phone in two attempts keeps ringing, the Finally route takes the call to
+//! voicemail, another user (whose own route applies) or a refusal, and a loop of forwards stops.
+
+use super::*;
+use crate::routing::{Attempt, CallRoute, Destination, Finally, Presence};
+
+fn carol(sim: &mut Sim) -> Phone {
+    let mut carol = Phone::new("102", 4);
+    assert_eq!(sim.register(&mut carol, 3600), 200);
+    carol
+}
+
+fn attempt(destinations: &[Destination], secs: u32) -> Attempt {
+    Attempt {
+        destinations: destinations.to_vec(),
+        ring_secs: Some(secs),
+    }
+}
+
+fn ext(e: &str) -> Destination {
+    Destination::Extension(e.into())
+}
+
+/// `user`'s route for its current presence.
+fn route(sim: &mut Sim, user: &str, route: CallRoute) {
+    let r = &mut sim.accounts.get_mut(user).unwrap().routing;
+    r.routes.insert(r.presence, route);
+}
+
+/// The mailbox each voicemail call in progress takes a message for.
+fn deposits(sim: &Sim) -> Vec<String> {
+    sim.sw
+        .view(sim.now)
+        .voicemail
+        .iter()
+        .map(|v| v.what.clone())
+        .collect()
+}
+
+#[test]
+fn two_destinations_ring_at_once_and_the_first_to_answer_wins() {
+    let mut sim = Sim::new();
+    let (mut alice, bob) = two_phones(&mut sim);
+    let carol = carol(&mut sim);
+    route(
+        &mut sim,
+        "101",
+        CallRoute {
+            attempts: vec![attempt(&[Destination::Handsets, ext("102")], 20)],
+            finally: Finally::Voicemail,
+        },
+    );
+    let (tx, _) = sim.dial(&mut alice, "101");
+    assert_eq!(sim.sent_to(&bob, Method::Invite).len(), 1);
+    assert_eq!(sim.sent_to(&carol, Method::Invite).len(), 1, "at once");
+    sim.reply(&bob, Method::Invite, 180, "");
+    sim.reply(&carol, Method::Invite, 180, "");
+    sim.reply(&carol, Method::Invite, 200, OFFER);
+    assert_eq!(sim.final_on(tx).unwrap().status, 200);
+    assert_eq!(
+        sim.sent_to(&bob, Method::Cancel).len(),
+        1,
+        "the other is cancelled"
+    );
+}
+
+#[test]
+fn the_next_attempt_rings_when_the_first_rang_out_and_then_the_caller_leaves_a_message() {
+    let mut sim = Sim::new();
+    let (mut alice, bob) = two_phones(&mut sim);
+    let carol = carol(&mut sim);
+    route(
+        &mut sim,
+        "101",
+        CallRoute {
+            attempts: vec![
+                attempt(&[Destination::Handsets], 10),
+                attempt(&[ext("102")], 15),
+            ],
+            finally: Finally::Voicemail,
+        },
+    );
+    let (tx, _) = sim.dial(&mut alice, "101");
+    sim.reply(&bob, Method::Invite, 180, "");
+    assert!(sim.sent_to(&carol, Method::Invite).is_empty(), "not yet");
+    sim.advance(Duration::from_secs(10));
+    assert_eq!(
+        sim.sent_to(&bob, Method::Cancel).len(),
+        1,
+        "the first attempt is over"
+    );
+    assert_eq!(sim.sent_to(&carol, Method::Invite).len(), 1);
+    assert!(sim.final_on(tx).is_none(), "the caller is still ringing");
+    sim.reply(&carol, Method::Invite, 180, "");
+    sim.advance(Duration::from_secs(15));
+    assert_eq!(sim.sent_to(&carol, Method::Cancel).len(), 1);
+    // Finally: 101's voicemail, with the caller's leg as it was.
+    assert_eq!(sim.final_on(tx).unwrap().status, 200);
+    assert_eq!(deposits(&sim), ["voicemail 101"]);
+}
+
+#[test]
+fn a_phone_in_two_attempts_keeps_ringing_and_an_attempt_that_refuses_gives_way_at_once() {
+    let mut sim = Sim::new();
+    let (mut alice, bob) = two_phones(&mut sim);
+    let carol = carol(&mut sim);
+    route(
+        &mut sim,
+        "101",
+        CallRoute {
+            attempts: vec![
+                attempt(&[Destination::Handsets], 10),
+                attempt(&[Destination::Handsets, ext("102")], 10),
+            ],
+            finally: Finally::HangUp,
+        },
+    );
+    let (tx, _) = sim.dial(&mut alice, "101");
+    sim.reply(&bob, Method::Invite, 180, "");
+    sim.advance(Duration::from_secs(10));
+    assert!(
+        sim.sent_to(&bob, Method::Cancel).is_empty(),
+        "bob's phone rings on"
+    );
+    assert_eq!(
+        sim.sent_to(&bob, Method::Invite).len(),
+        1,
+        "and is not rung again"
+    );
+    assert_eq!(sim.sent_to(&carol, Method::Invite).len(), 1);
+    sim.reply(&bob, Method::Invite, 200, OFFER);
+    assert_eq!(sim.final_on(tx).unwrap().status, 200);
+    // An attempt whose phones all refuse gives way to the next at once: 486 from bob, then carol.
+    let mut sim = Sim::new();
+    let (mut alice, bob) = two_phones(&mut sim);
+    let carol = self::carol(&mut sim);
+    route(
+        &mut sim,
+        "101",
+        CallRoute {
+            attempts: vec![
+                attempt(&[Destination::Handsets], 30),
+                attempt(&[ext("102")], 30),
+            ],
+            finally: Finally::HangUp,
+        },
+    );
+    let (tx, _) = sim.dial(&mut alice, "101");
+    sim.reply(&bob, Method::Invite, 486, "");
+    assert_eq!(sim.sent_to(&carol, Method::Invite).len(), 1);
+    sim.reply(&carol, Method::Invite, 180, "");
+    // Finally: hang up. The caller hears that nobody is there; the record says so.
+    sim.advance(Duration::from_secs(30));
+    assert_eq!(sim.final_on(tx).unwrap().status, 480);
+    assert_eq!(sim.sent_to(&carol, Method::Cancel).len(), 1);
+    sim.reply(&carol, Method::Invite, 487, "");
+    assert_eq!(sim.records.last().unwrap().outcome, Outcome::NoAnswer);
+    assert!(deposits(&sim).is_empty());
+}
+
+#[test]
+fn finally_another_user_rings_that_users_route_with_the_callers_dialog() {
+    let mut sim = Sim::new();
+    let (mut alice, bob) = two_phones(&mut sim);
+    let carol = carol(&mut sim);
+    route(
+        &mut sim,
+        "101",
+        CallRoute {
+            attempts: vec![attempt(&[Destination::Handsets], 10)],
+            finally: Finally::Extension("102".into()),
+        },
+    );
+    let (tx, _) = sim.dial(&mut alice, "101");
+    sim.reply(&bob, Method::Invite, 180, "");
+    let ringing_tag = sim
+        .responses
+        .iter()
+        .find(|(t, r)| *t == tx && r.status == 180)
+        .map(|(_, r)| r.headers.to().unwrap().tag().unwrap().to_string())
+        .unwrap();
+    sim.advance(Duration::from_secs(10));
+    assert_eq!(
+        sim.sent_to(&carol, Method::Invite).len(),
+        1,
+        "carol's phones"
+    );
+    sim.reply(&carol, Method::Invite, 200, OFFER);
+    let ok = sim.final_on(tx).unwrap();
+    assert_eq!(ok.status, 200);
+    assert_eq!(
+        ok.headers.to().unwrap().tag(),
+        Some(ringing_tag.as_str()),
+        "one dialog for the caller"
+    );
+    assert_eq!(sim.sw.view(sim.now).calls[0].callee, "102");
+}
+
+#[test]
+fn a_loop_of_forwards_ends_in_voicemail_without_ringing_a_phone_twice() {
+    let mut sim = Sim::new();
+    let (mut alice, bob) = two_phones(&mut sim);
+    let carol = carol(&mut sim);
+    for (user, next) in [("101", "102"), ("102", "101")] {
+        route(
+            &mut sim,
+            user,
+            CallRoute {
+                attempts: vec![attempt(&[Destination::Handsets], 10)],
+                finally: Finally::Extension(next.into()),
+            },
+        );
+    }
+    let (tx, _) = sim.dial(&mut alice, "101");
+    sim.advance(Duration::from_secs(10));
+    assert_eq!(sim.sent_to(&carol, Method::Invite).len(), 1);
+    sim.advance(Duration::from_secs(10));
+    // 102 forwards back to 101, where the call has been: it stops, in 102's voicemail.
+    assert_eq!(
+        sim.sent_to(&bob, Method::Invite).len(),
+        1,
+        "bob is not rung again"
+    );
+    assert_eq!(sim.final_on(tx).unwrap().status, 200);
+    assert_eq!(deposits(&sim), ["voicemail 102"]);
+}
+
+#[test]
+fn the_presence_chooses_the_route_of_the_next_call() {
+    let mut sim = Sim::new();
+    let (mut alice, bob) = two_phones(&mut sim);
+    let carol = carol(&mut sim);
+    let r = &mut sim.accounts.get_mut("101").unwrap().routing;
+    r.routes.insert(
+        Presence::Away,
+        CallRoute {
+            attempts: vec![attempt(&[ext("102")], 20)],
+            finally: Finally::Voicemail,
+        },
+    );
+    sim.dial(&mut alice, "101");
+    assert_eq!(
+        sim.sent_to(&bob, Method::Invite).len(),
+        1,
+        "In Office: the default route"
+    );
+    sim.accounts.get_mut("101").unwrap().routing.presence = Presence::Away;
+    sim.dial(&mut alice, "101");
+    assert_eq!(sim.sent_to(&bob, Method::Invite).len(), 1);
+    assert_eq!(sim.sent_to(&carol, Method::Invite).len(), 1, "Away: carol");
+    // With nobody to ring (carol unregistered), the Finally route at once.
+    let mut sim = Sim::new();
+    let (mut alice, _) = two_phones(&mut sim);
+    let r = &mut sim.accounts.get_mut("101").unwrap().routing;
+    r.presence = Presence::Away;
+    r.routes.insert(
+        Presence::Away,
+        CallRoute {
+            attempts: vec![attempt(&[ext("102")], 20)],
+            finally: Finally::Voicemail,
+        },
+    );
+    let (tx, _) = sim.dial(&mut alice, "101");
+    assert_eq!(sim.final_on(tx).unwrap().status, 200);
+    assert_eq!(deposits(&sim), ["voicemail 101"]);
+}
