@@ -216,7 +216,7 @@ enum UserCommand {
         /// New mobile number (empty to clear).
         #[arg(long)]
         mobile: Option<String>,
-        /// Replace the privileges (admin, rest, groups, sms; `none` clears them); repeat or use commas.
+        /// Replace the privileges (admin, rest, groups, sms, routes; `none` clears them); repeat or use commas.
         #[arg(long = "privilege", value_delimiter = ',')]
         privileges: Vec<String>,
         /// What the user may dial outside: internal, local (the area code of the company's
@@ -1056,6 +1056,7 @@ async fn serve(mut config: Config, args: ServeArgs) -> Result<()> {
         }),
         voicemail: vm.clone(),
         sessions: Default::default(),
+        no_answer_secs: config.no_answer_secs,
     });
     let http_cancel = cancel.clone();
     let http = tokio::spawn(async move {

@@ -74,15 +74,20 @@ pub enum Privilege {
     Groups,
     /// May send SMS: "Send SMS when receiving a message" is offered only to such accounts.
     Sms,
+    /// May define the call routes of one's own extension (Allworx: "The Allworx Server
+    /// Administrator must configure permissions for users to define the routing of their
+    /// extensions"). Changing one's presence needs none.
+    Routes,
 }
 
 impl Privilege {
     /// Every privilege.
-    pub const ALL: [Privilege; 4] = [
+    pub const ALL: [Privilege; 5] = [
         Privilege::Admin,
         Privilege::Rest,
         Privilege::Groups,
         Privilege::Sms,
+        Privilege::Routes,
     ];
 
     /// Stored and command-line name (`admin`, `rest`, `groups`).
@@ -92,6 +97,7 @@ impl Privilege {
             Privilege::Rest => "rest",
             Privilege::Groups => "groups",
             Privilege::Sms => "sms",
+            Privilege::Routes => "routes",
         }
     }
 
@@ -102,7 +108,7 @@ impl Privilege {
             .find(|p| p.as_str().eq_ignore_ascii_case(s.trim()))
             .ok_or_else(|| {
                 StoreError::Invalid(format!(
-                    "unknown privilege {s:?} (admin, rest, groups or sms)"
+                    "unknown privilege {s:?} (admin, rest, groups, sms or routes)"
                 ))
             })
     }

@@ -11,6 +11,7 @@ mod callisto;
 pub mod greetings;
 pub mod harden;
 mod portal;
+pub mod routing;
 pub mod trunks;
 
 use std::sync::{Arc, Mutex};
@@ -40,6 +41,8 @@ pub struct AppState {
     pub voicemail: parley_core::switch::VmSettings,
     /// Logged-in browsers.
     pub sessions: api::session::Sessions,
+    /// How long a call rings when a route does not say (the system's no-answer time), in seconds.
+    pub no_answer_secs: u64,
 }
 
 /// The file in the data directory holding the control token (mode 0600).
@@ -234,6 +237,7 @@ mod tests {
             }),
             voicemail: Default::default(),
             sessions: Default::default(),
+            no_answer_secs: 30,
         });
         let resp = app
             .oneshot(Request::get("/health").body(Body::empty()).unwrap())

@@ -27,6 +27,7 @@ mod admin;
 mod directory;
 mod greetings;
 mod messages;
+mod presence;
 mod trunks;
 
 /// The portal's routes.
@@ -41,6 +42,7 @@ pub fn routes() -> Router<AppState> {
         .merge(directory::routes())
         .merge(admin::routes())
         .merge(trunks::routes())
+        .merge(presence::routes())
         .route("/portal.css", get(css))
         .route("/portal.js", get(js))
 }
@@ -77,6 +79,7 @@ const NAV: &[(&str, &str)] = &[
     ("/greetings", "Greetings"),
     ("/settings", "Message settings"),
     ("/account", "My Account"),
+    ("/presence", "My Presence"),
     ("/directory", "Directory"),
     ("/calls", "My Call Details"),
     ("/phone", "Phone Functions"),

@@ -5,6 +5,7 @@
 pub(crate) mod account;
 mod groups;
 mod notify;
+mod routing;
 pub mod session;
 mod trunks;
 mod voicemail;
@@ -477,6 +478,9 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
             trunks::delete_trunk
         ))
         .routes(routes!(trunks::list_dids))
+        .routes(routes!(routing::get_presence, routing::put_presence))
+        .routes(routes!(routing::get_routes))
+        .routes(routes!(routing::put_route, routing::delete_route))
         .routes(routes!(trunks::put_did, trunks::delete_did))
         .routes(routes!(groups::list_instances, groups::create_instance))
         .routes(routes!(groups::delete_instance))

@@ -1,4 +1,4 @@
-//! Directory (every user with extension, name and recorded name), My Call Details (the call records the
+//! Directory (every user with extension, name, presence and recorded name), My Call Details (the call records the
 //! B2BUA writes) and Phone Functions (the dial codes and voicemail keys, generated from the
 //! configuration and the menu profile, so the page cannot drift from what the phones do).
 
@@ -33,9 +33,10 @@ async fn directory_page(State(s): State<AppState>, headers: HeaderMap) -> Respon
     let Some(store) = s.store.as_ref() else {
         return no_db();
     };
-    let Ok(mut users) = store.list_users().await else {
+    let (Ok(mut users), Ok(presences)) = (store.list_users().await, store.presences().await) else {
         return (StatusCode::INTERNAL_SERVER_ERROR, "database error").into_response();
     };
+    let presence_of = |u: &User| presences.get(&u.extension).copied().unwrap_or_default();
     users.sort_by_key(|a| a.name.to_lowercase());
     let mut named = std::collections::HashSet::new();
     for u in &users {
@@ -51,12 +52,13 @@ async fn directory_page(State(s): State<AppState>, headers: HeaderMap) -> Respon
         h1 { "Directory" }
         p.hint { "Everyone on this system. Dial the extension from your phone to call them." }
         table.grid.directory {
-            thead { tr { th scope="col" { "Name" } th scope="col" { "Extension" } th scope="col" { "Recorded name" } } }
+            thead { tr { th scope="col" { "Name" } th scope="col" { "Extension" } th scope="col" { "Presence" } th scope="col" { "Recorded name" } } }
             tbody {
                 @for u in &users {
                     tr #(format!("u-{}", u.extension)) {
                         td { strong { (u.name) } }
                         td { span.phone-only { "Extension " } (u.extension) }
+                        td.presence data-presence=(presence_of(u).as_str()) { (presence_of(u).label()) }
                         td {
                             @if has_name(u) {
                                 audio controls preload="none" src=(format!("/directory/{}/name.wav", u.extension))

@@ -1,0 +1,137 @@
+"""Where a call goes (issue 17): call routes per presence, set through the JSON API by the user (with the
+routes privilege) and the presence from the portal's My Presence page in a real Chromium. SIPp plays
+the phones: two destinations ring at once and the first to answer wins, the next connection attempt
+rings when the first rang out, the Finally route takes a message, and a presence change moves the next
+call."""
+import time
+
+from playwright.sync_api import expect
+
+from test_json_api import call as api
+from test_portal import SIZES, assert_fits, browser, login, shot  # noqa: F401 (fixture)
+from test_voicemail import deposit
+from vmhelp import messages, wait_for
+
+
+def start(parley_factory, sipp, **config):
+    p = parley_factory(**config)
+    for ext in ("100", "101", "102"):
+        p.add_user(ext, f"secret{ext}")
+    # 101 may define its own routes (the administrator grants it, as the seed says).
+    p.cli("user", "set", "101", "--privilege", "routes")
+    p.start()
+    for ext, port in (("101", 4), ("102", 20)):
+        sipp(p, "register.xml", port=p.sip_port + port, user=ext, password=f"secret{ext}", service=ext,
+             keys={"expires": 300}).assert_ok()
+    return p
+
+
+def set_route(p, presence, route, user="101"):
+    status, body, _ = api(p, "PUT", f"/api/v1/users/{user}/routes/{presence}", route, auth=(user, f"secret{user}"))
+    assert status == 200, body
+    return body
+
+
+def test_two_phones_ring_at_once_the_next_attempt_after_the_first_and_finally_a_message(
+        parley_factory, sipp, tmp_path):
+    p = start(parley_factory, sipp)
+    # Without the routes privilege a user cannot change routes; with it, only its own.
+    status, body, _ = api(p, "PUT", "/api/v1/users/102/routes/in-office",
+                          {"attempts": [{"destinations": ["handsets"]}]}, auth=("102", "secret102"))
+    assert status == 403, body
+    status, body, _ = api(p, "PUT", "/api/v1/users/102/routes/in-office",
+                          {"attempts": [{"destinations": ["handsets"]}]}, auth=("101", "secret101"))
+    assert status == 403, body
+    for bad, words in [({"attempts": [{"destinations": ["999"]}]}, "extension 999 does not exist"),
+                       ({"attempts": [{"destinations": ["handsets"], "ring_secs": 1}]}, "rings 5-300 seconds"),
+                       ({"attempts": [{"destinations": []}]}, "1 to 8 destinations")]:
+        status, body, _ = api(p, "PUT", "/api/v1/users/101/routes/in-office", bad, auth=("101", "secret101"))
+        assert status == 400 and words in body["message"], (bad, body)
+    # In Office: 101's phone and 102's at once for 20 s, then voicemail.
+    body = set_route(p, "in-office", {"attempts": [{"destinations": ["handsets", "102"], "ring_secs": 20}]})
+    assert body["routes"]["in-office"] == {"attempts": [{"destinations": ["handsets", "102"], "ring_secs": 20}],
+                                           "finally": "voicemail"}, body
+    assert body["custom"] == ["in-office"]
+    # 102 answers: the call is up within a second or two (both rang at once), 101's phone is cancelled.
+    ringing = sipp(p, "uas_ring_cancel.xml", port=p.sip_port + 4)
+    answering = sipp(p, "uas_answer.xml", port=p.sip_port + 20)
+    time.sleep(0.3)
+    t0 = time.time()
+    caller = sipp(p, "uac_call.xml", port=p.sip_port + 10, user="100", password="secret100", service="101",
+                  subst={"caller": "100", "hold": 1000})
+    wait_for(lambda: p.status()["calls"] and p.status()["calls"][0]["state"] == "answered", secs=5,
+             what="the call answered")
+    assert time.time() - t0 < 5
+    caller.assert_ok()
+    answering.assert_ok()
+    ringing.assert_ok(timeout=10)
+    # Two attempts: 101's phone for 3 s, then 102's, which answers after the first rang out.
+    set_route(p, "in-office", {"attempts": [{"destinations": ["handsets"], "ring_secs": 5},
+                                            {"destinations": ["102"], "ring_secs": 20}]})
+    ringing = sipp(p, "uas_ring_cancel.xml", port=p.sip_port + 4)
+    answering = sipp(p, "uas_answer.xml", port=p.sip_port + 20)
+    time.sleep(0.3)
+    t0 = time.time()
+    caller = sipp(p, "uac_call.xml", port=p.sip_port + 10, user="100", password="secret100", service="101",
+                  subst={"caller": "100", "hold": 1000})
+    ringing.assert_ok(timeout=10)
+    assert 4 <= time.time() - t0 < 8, "101's phone rang its 5 s"
+    answering.assert_ok(timeout=10)
+    caller.assert_ok()
+    # Nobody answers either attempt: Finally, the caller leaves a message in 101's mailbox.
+    set_route(p, "in-office", {"attempts": [{"destinations": ["handsets"], "ring_secs": 5},
+                                            {"destinations": ["102"], "ring_secs": 5}]})
+    first = sipp(p, "uas_ring_cancel.xml", port=p.sip_port + 4)
+    second = sipp(p, "uas_ring_cancel.xml", port=p.sip_port + 20)
+    time.sleep(0.3)
+    deposit(p, sipp, tmp_path, to="101", hold=20000, port=10).assert_ok(timeout=40)
+    first.assert_ok()
+    second.assert_ok()
+    left = wait_for(lambda: messages(p, "101"), what="the message")
+    assert left[0]["caller"] == "100", left
+    # Back to the default route (the handsets, then voicemail); audited.
+    status, _, _ = api(p, "DELETE", "/api/v1/users/101/routes/in-office", auth=("101", "secret101"))
+    assert status == 204
+    status, body, _ = api(p, "GET", "/api/v1/users/101/routes", auth=("101", "secret101"))
+    assert body["custom"] == [] and body["routes"]["in-office"] == {
+        "attempts": [{"destinations": ["handsets"]}], "finally": "voicemail"}, body
+    assert p.cli("audit").stdout.count("route.set") == 4
+
+
+def test_a_presence_chosen_in_the_portal_moves_the_next_call_and_shows_in_the_directory(
+        parley_factory, sipp, browser):
+    p = start(parley_factory, sipp)
+    # Away: 102's phone, then 101's voicemail.
+    set_route(p, "away", {"attempts": [{"destinations": ["102"], "ring_secs": 20}]})
+    base = f"http://127.0.0.1:{p.http_port}"
+    page = browser.new_page(viewport=SIZES["desktop"])
+    login(page, base, "101", "secret101")
+    page.get_by_role("link", name="My Presence").click()
+    expect(page.get_by_label("In Office")).to_be_checked()
+    expect(page.locator("#presence .route").nth(5)).to_have_text("Rings extension 102 for 20 s, then voicemail.")
+    page.get_by_label("Away").check()
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status")).to_have_text("Your presence is Away.")
+    expect(page.get_by_label("Away")).to_be_checked()
+    shot(page, "presence", "desktop")
+    # Others see it in the Directory, and over the API.
+    other = browser.new_page(viewport=SIZES["phone"])
+    login(other, base, "102", "secret102")
+    other.goto(base + "/directory")
+    expect(other.locator("#u-101 .presence")).to_have_text("Away")
+    expect(other.locator("#u-100 .presence")).to_have_text("In Office")
+    assert_fits(other)
+    status, body, _ = api(p, "GET", "/api/v1/users/101/presence", auth=("102", "secret102"))
+    assert status == 200 and body == {"presence": "away", "label": "Away"}, body
+    status, body, _ = api(p, "PUT", "/api/v1/users/101/presence", {"presence": "busy"}, auth=("102", "secret102"))
+    assert status == 403, "only the user (or an administrator) changes a presence"
+    # The next call rings 102, not 101.
+    answering = sipp(p, "uas_answer.xml", port=p.sip_port + 20)
+    time.sleep(0.3)
+    caller = sipp(p, "uac_call.xml", port=p.sip_port + 10, user="100", password="secret100", service="101",
+                  subst={"caller": "100", "hold": 1000})
+    caller.assert_ok()
+    answering.assert_ok()
+    calls = [l for l in p.log.read_text().splitlines() if "udp send" in l and "INVITE sip:101@" in l]
+    assert not calls, "101's phone was not rung"
+    assert "presence.set" in p.cli("audit").stdout
