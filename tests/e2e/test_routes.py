@@ -135,3 +135,63 @@ def test_a_presence_chosen_in_the_portal_moves_the_next_call_and_shows_in_the_di
     calls = [l for l in p.log.read_text().splitlines() if "udp send" in l and "INVITE sip:101@" in l]
     assert not calls, "101's phone was not rung"
     assert "presence.set" in p.cli("audit").stdout
+
+
+def test_a_caller_id_route_takes_a_carriers_callers_and_the_on_busy_route_a_busy_users_calls(
+        parley_factory, sipp):
+    from test_trunks import CARRIER_IP
+    p = start(parley_factory, sipp)
+    trunk_port = p.sip_port + 50
+    http = f"127.0.0.1:{p.http_port}"
+    # The number first: the reload the trunk's addition asks for then reads both.
+    p.cli("did", "set", "+15855550101", "--extension", "101", "--http", http)
+    p.cli("trunk", "add", "carrier", "--host", CARRIER_IP, "--port", str(trunk_port), "--http", http)
+    wait_for(lambda: "carrier" in p.cli("trunk", "status", "--http", http).stdout, what="the trunk read")
+    sipp(p, "register.xml", port=p.sip_port + 30, user="100", password="secret100", service="100",
+         keys={"expires": 300}).assert_ok()
+    # Callers from the 585 area go to 102; 102's phones call 101 as usual.
+    status, body, _ = api(p, "PUT", "/api/v1/users/101/routes/in-office/callers",
+                          [{"external": "585*", "attempts": [{"destinations": ["102"], "ring_secs": 20}]},
+                           {"internal": "999", "attempts": [{"destinations": ["handsets"]}]}],
+                          auth=("101", "secret101"))
+    assert status == 400 and "999" in body["message"], body
+    status, body, _ = api(p, "PUT", "/api/v1/users/101/routes/in-office/callers",
+                          [{"external": "585*", "internal": "100", "attempts": []}], auth=("101", "secret101"))
+    assert status == 400 and body["field"] == "caller", body
+    status, body, _ = api(p, "PUT", "/api/v1/users/101/routes/in-office/callers",
+                          [{"external": "585*", "attempts": [{"destinations": ["102"], "ring_secs": 20}]}],
+                          auth=("101", "secret101"))
+    assert status == 200 and body["callers"]["in-office"][0]["external"] == "585*", body
+    answering = sipp(p, "uas_answer.xml", port=p.sip_port + 20)
+    time.sleep(0.3)
+    sipp(p, "carrier_uac.xml", port=trunk_port, service="+15855550101", ip=CARRIER_IP,
+         subst={"caller": "5854213850", "rtp": p.sip_port + 17, "hold": 1000}).assert_ok(timeout=15)
+    answering.assert_ok()
+    invites_to = lambda ext: [l for l in p.log.read_text().splitlines()
+                              if "udp send" in l and f"INVITE sip:{ext}@" in l]
+    assert invites_to("102") and not invites_to("101"), "a 585 caller rang 102 only"
+    # A caller from London: 101's own phone.
+    answering = sipp(p, "uas_answer.xml", port=p.sip_port + 4)
+    time.sleep(0.3)
+    sipp(p, "carrier_uac.xml", port=trunk_port, service="+15855550101", ip=CARRIER_IP,
+         subst={"caller": "+442079460123", "rtp": p.sip_port + 17, "hold": 1000}).assert_ok(timeout=15)
+    answering.assert_ok()
+    assert len(invites_to("101")) == 1
+    # On-Busy: while 101 is on a call, its calls ring 100 instead.
+    status, body, _ = api(p, "PUT", "/api/v1/users/101/routes/in-office/on-busy",
+                          {"attempts": [{"destinations": ["100"], "ring_secs": 20}]}, auth=("101", "secret101"))
+    assert status == 200 and "in-office" in body["on_busy"], body
+    busy = sipp(p, "uas_answer.xml", port=p.sip_port + 4)
+    time.sleep(0.3)
+    first = sipp(p, "uac_call.xml", port=p.sip_port + 10, user="102", password="secret102", service="101",
+                 subst={"caller": "102", "hold": 6000})
+    wait_for(lambda: any(c["state"] == "answered" for c in p.status()["calls"]), secs=5, what="101 on a call")
+    stand_in = sipp(p, "uas_answer.xml", port=p.sip_port + 30)
+    time.sleep(0.3)
+    sipp(p, "uac_call.xml", port=p.sip_port + 40, user="102", password="secret102", service="101",
+         subst={"caller": "102", "hold": 1000}).assert_ok()
+    stand_in.assert_ok()
+    first.assert_ok()
+    busy.assert_ok()
+    assert len(invites_to("101")) == 2, "101's phone rang for its own call only"
+    assert invites_to("100")

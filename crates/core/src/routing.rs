@@ -194,6 +194,12 @@ pub enum RouteError {
     /// A destination given twice in one attempt.
     #[error("a destination is given twice in one connection attempt")]
     Twice,
+    /// A caller number pattern that is not digits and `*`.
+    #[error("{0:?} is not a caller number pattern: digits, with * for any digits (585*)")]
+    Pattern(String),
+    /// Too many Caller-ID routes.
+    #[error("at most {MAX_CALLER_ROUTES} Caller-ID routes per presence")]
+    Callers,
 }
 
 impl CallRoute {
@@ -247,8 +253,92 @@ fn check_extension(e: &str) -> Result<(), RouteError> {
         .map_err(|_| RouteError::Extension(crate::text::printable(e)))
 }
 
+/// At most this many Caller-ID routes per presence.
+pub const MAX_CALLER_ROUTES: usize = 32;
+
+/// Which callers a Caller-ID route is for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "value", rename_all = "kebab-case")]
+pub enum CallerMatch {
+    /// Callers from outside whose number matches: digits, with `*` standing for any digits
+    /// (`5854213850`, `585*`, `*`), compared with the number in E.164 without its `+` and in its
+    /// national form, so that `585*` and `1585*` both find +1 585 numbers.
+    External(String),
+    /// Calls from this extension's phones.
+    Internal(String),
+}
+
+impl CallerMatch {
+    /// Whether a caller (`external`: from a trunk, `forms`: the number as E.164 digits and in
+    /// national form; else the calling extension in `forms[0]`) is one this route is for.
+    pub fn matches(&self, external: bool, forms: &[&str]) -> bool {
+        match self {
+            CallerMatch::External(pattern) => external && forms.iter().any(|f| glob(pattern, f)),
+            CallerMatch::Internal(ext) => !external && forms.first() == Some(&ext.as_str()),
+        }
+    }
+
+    fn check(&self) -> Result<(), RouteError> {
+        match self {
+            CallerMatch::External(p) => {
+                let ok = !p.is_empty()
+                    && p.len() <= 20
+                    && p.bytes().all(|b| b.is_ascii_digit() || b == b'*');
+                if ok {
+                    Ok(())
+                } else {
+                    Err(RouteError::Pattern(crate::text::printable(p)))
+                }
+            }
+            CallerMatch::Internal(e) => check_extension(e),
+        }
+    }
+}
+
+/// `*` for any run of characters, everything else itself; whole string.
+fn glob(pattern: &str, text: &str) -> bool {
+    let (p, t) = (pattern.as_bytes(), text.as_bytes());
+    // Iterative matching with one backtrack point (patterns are at most 20 bytes).
+    let (mut i, mut j, mut star, mut mark) = (0, 0, None, 0);
+    while j < t.len() {
+        if i < p.len() && p[i] != b'*' && p[i] == t[j] {
+            i += 1;
+            j += 1;
+        } else if i < p.len() && p[i] == b'*' {
+            star = Some(i);
+            mark = j;
+            i += 1;
+        } else if let Some(s) = star {
+            i = s + 1;
+            mark += 1;
+            j = mark;
+        } else {
+            return false;
+        }
+    }
+    p[i..].iter().all(|&b| b == b'*')
+}
+
+/// A route for some callers only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallerRoute {
+    /// Which callers.
+    pub caller: CallerMatch,
+    /// Their route.
+    pub route: CallRoute,
+}
+
+/// Who is calling, as routing sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller<'a> {
+    /// From outside (a trunk).
+    pub external: bool,
+    /// The calling extension, or the number in E.164 without `+` and in national form.
+    pub forms: &'a [&'a str],
+}
+
 /// A user's routing: the current presence and the routes the user set (a presence without one has
-/// the default route).
+/// the default route), with, per presence, the On-Busy route and the Caller-ID routes.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Routing {
     /// The current presence.
@@ -257,6 +347,13 @@ pub struct Routing {
     /// The routes set, by presence.
     #[serde(default)]
     pub routes: BTreeMap<Presence, CallRoute>,
+    /// The On-Busy routes, by presence: used instead of the whole route while the user is on a
+    /// call.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub on_busy: BTreeMap<Presence, CallRoute>,
+    /// The Caller-ID routes, by presence, tried in order before the presence's route.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub callers: BTreeMap<Presence, Vec<CallerRoute>>,
 }
 
 impl Routing {
@@ -264,6 +361,70 @@ impl Routing {
     pub fn route(&self) -> CallRoute {
         self.routes.get(&self.presence).cloned().unwrap_or_default()
     }
+
+    /// The route of a call from `caller` with the user `busy` (on a call): the presence's On-Busy
+    /// route if there is one and the user is busy, else its first Caller-ID route that takes the
+    /// caller, else its route.
+    pub fn route_for(&self, caller: Caller<'_>, busy: bool) -> (CallRoute, Chosen) {
+        if busy {
+            if let Some(r) = self.on_busy.get(&self.presence) {
+                return (r.clone(), Chosen::OnBusy);
+            }
+        }
+        let by_caller = self.callers.get(&self.presence).and_then(|list| {
+            list.iter()
+                .find(|c| c.caller.matches(caller.external, caller.forms))
+        });
+        match by_caller {
+            Some(c) => (c.route.clone(), Chosen::Caller),
+            None => (self.route(), Chosen::Presence),
+        }
+    }
+
+    /// Every rule of its routes.
+    pub fn check(&self) -> Result<(), RouteError> {
+        for r in self.routes.values().chain(self.on_busy.values()) {
+            r.check()?;
+        }
+        for list in self.callers.values() {
+            if list.len() > MAX_CALLER_ROUTES {
+                return Err(RouteError::Callers);
+            }
+            for c in list {
+                c.caller.check()?;
+                c.route.check()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every extension its routes name.
+    pub fn extensions(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = self
+            .routes
+            .values()
+            .chain(self.on_busy.values())
+            .flat_map(CallRoute::extensions)
+            .collect();
+        for c in self.callers.values().flatten() {
+            out.extend(c.route.extensions());
+            if let CallerMatch::Internal(e) = &c.caller {
+                out.push(e);
+            }
+        }
+        out
+    }
+}
+
+/// Which of a user's routes a call took.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Chosen {
+    /// The presence's route.
+    Presence,
+    /// The On-Busy route.
+    OnBusy,
+    /// A Caller-ID route.
+    Caller,
 }
 
 #[cfg(test)]
@@ -289,6 +450,110 @@ mod tests {
         assert_eq!(Presence::from_digit('8'), None);
         assert_eq!(Presence::from_digit('0'), None);
         assert_eq!(Presence::parse("asleep"), None);
+    }
+
+    #[test]
+    fn the_on_busy_route_then_caller_id_routes_then_the_presence_route() {
+        let to = |e: &str| CallRoute {
+            attempts: vec![Attempt {
+                destinations: vec![Destination::Extension(e.into())],
+                ring_secs: None,
+            }],
+            finally: Finally::Voicemail,
+        };
+        let mut r = Routing::default();
+        r.routes.insert(Presence::InOffice, to("102"));
+        r.callers.insert(
+            Presence::InOffice,
+            vec![
+                CallerRoute {
+                    caller: CallerMatch::External("5854213850".into()),
+                    route: to("103"),
+                },
+                CallerRoute {
+                    caller: CallerMatch::External("585*".into()),
+                    route: to("104"),
+                },
+                CallerRoute {
+                    caller: CallerMatch::Internal("100".into()),
+                    route: to("105"),
+                },
+            ],
+        );
+        let first = |r: &Routing, external, forms: &[&str], busy| {
+            let (route, chosen) = r.route_for(Caller { external, forms }, busy);
+            match &route.attempts[0].destinations[0] {
+                Destination::Extension(e) => (e.clone(), chosen),
+                Destination::Handsets => ("handsets".into(), chosen),
+            }
+        };
+        let out = |n: &'static str, national: &'static str| [n, national];
+        assert_eq!(
+            first(&r, true, &out("15854213850", "5854213850"), false),
+            ("103".into(), Chosen::Caller),
+            "exactly"
+        );
+        assert_eq!(
+            first(&r, true, &out("15855550199", "5855550199"), false),
+            ("104".into(), Chosen::Caller),
+            "585*"
+        );
+        assert_eq!(
+            first(&r, true, &out("442079460123", "02079460123"), false),
+            ("102".into(), Chosen::Presence),
+            "nobody's: the presence route"
+        );
+        assert_eq!(
+            first(&r, false, &["100"], false),
+            ("105".into(), Chosen::Caller)
+        );
+        assert_eq!(
+            first(&r, false, &["101"], false),
+            ("102".into(), Chosen::Presence)
+        );
+        assert_eq!(
+            first(&r, true, &["100"], false),
+            ("102".into(), Chosen::Presence),
+            "an outside number 100 is no internal caller"
+        );
+        // Busy, with an On-Busy route: it replaces everything.
+        assert_eq!(
+            first(&r, false, &["100"], true),
+            ("105".into(), Chosen::Caller)
+        );
+        r.on_busy.insert(Presence::InOffice, to("106"));
+        assert_eq!(
+            first(&r, false, &["100"], true),
+            ("106".into(), Chosen::OnBusy)
+        );
+        // Another presence has none of these.
+        r.presence = Presence::Away;
+        assert_eq!(
+            first(&r, true, &out("15854213850", "5854213850"), true).0,
+            "handsets"
+        );
+        assert_eq!(r.check(), Ok(()));
+        assert_eq!(r.extensions().len(), 6);
+        r.callers.get_mut(&Presence::InOffice).unwrap()[1].caller =
+            CallerMatch::External("58a".into());
+        assert!(matches!(r.check(), Err(RouteError::Pattern(_))));
+    }
+
+    #[test]
+    fn caller_patterns_are_globs_over_the_whole_number() {
+        for (p, t, want) in [
+            ("*", "123", true),
+            ("*", "", true),
+            ("585*", "5851234", true),
+            ("585*", "1585123", false),
+            ("*123", "9999123", true),
+            ("5*5", "5123455", true),
+            ("5*5", "51234", false),
+            ("123", "1234", false),
+            ("1**3", "13", true),
+        ] {
+            assert_eq!(glob(p, t), want, "{p} {t}");
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use parley_core::routing::{CallRoute, Presence, Routing};
+use parley_core::routing::{CallRoute, CallerRoute, Presence, Routing};
 use sqlx::Row;
 
 use crate::{unix_now, Store, StoreError};
@@ -16,18 +16,7 @@ impl Store {
             .bind(ext)
             .fetch_optional(&self.pool)
             .await?;
-        let Some(r) = row else {
-            return Ok(Routing::default());
-        };
-        // A row written by hand or by an older build is read as far as it can be.
-        let presence = Presence::parse(&r.get::<String, _>("presence")).unwrap_or_default();
-        let routes: BTreeMap<Presence, CallRoute> =
-            serde_json::from_str(&r.get::<String, _>("routes")).unwrap_or_default();
-        let routes = routes
-            .into_iter()
-            .filter(|(_, c)| c.check().is_ok())
-            .collect();
-        Ok(Routing { presence, routes })
+        Ok(row.as_ref().map(routing_of).unwrap_or_default())
     }
 
     /// Every user's presence, by extension (those never set are In Office).
@@ -57,26 +46,37 @@ impl Store {
         presence: Presence,
         route: Option<CallRoute>,
     ) -> Result<bool, StoreError> {
-        if let Some(r) = &route {
-            r.check().map_err(|e| StoreError::Invalid(e.to_string()))?;
-            for e in r.extensions() {
-                if self.get_user(e).await?.is_none() {
-                    return Err(StoreError::Invalid(format!("extension {e} does not exist")));
-                }
-            }
-        }
-        self.change_routing(ext, |r| match route {
-            Some(c) => {
-                r.routes.insert(presence, c);
-            }
-            None => {
-                r.routes.remove(&presence);
-            }
-        })
-        .await
+        self.change_routing(ext, |r| set_or_remove(&mut r.routes, presence, route))
+            .await
     }
 
-    /// Read, change and write a user's routing in one transaction.
+    /// Set the On-Busy route of one presence (`None`: none, a busy user's calls follow the
+    /// ordinary routes). Checked as [`Store::set_route`].
+    pub async fn set_busy_route(
+        &self,
+        ext: &str,
+        presence: Presence,
+        route: Option<CallRoute>,
+    ) -> Result<bool, StoreError> {
+        self.change_routing(ext, |r| set_or_remove(&mut r.on_busy, presence, route))
+            .await
+    }
+
+    /// Replace the Caller-ID routes of one presence (tried in order). Checked as
+    /// [`Store::set_route`].
+    pub async fn set_caller_routes(
+        &self,
+        ext: &str,
+        presence: Presence,
+        routes: Vec<CallerRoute>,
+    ) -> Result<bool, StoreError> {
+        let list = (!routes.is_empty()).then_some(routes);
+        self.change_routing(ext, |r| set_or_remove(&mut r.callers, presence, list))
+            .await
+    }
+
+    /// Read, change and write a user's routing in one transaction; the result is checked, and
+    /// every extension it names must exist.
     async fn change_routing(
         &self,
         ext: &str,
@@ -94,16 +94,22 @@ impl Store {
             .bind(ext)
             .fetch_optional(&mut *tx)
             .await?;
-        let mut routing = match row {
-            Some(r) => Routing {
-                presence: Presence::parse(&r.get::<String, _>("presence")).unwrap_or_default(),
-                routes: serde_json::from_str(&r.get::<String, _>("routes")).unwrap_or_default(),
-            },
-            None => Routing::default(),
-        };
+        let mut routing = row.as_ref().map(routing_of).unwrap_or_default();
         change(&mut routing);
-        let routes = serde_json::to_string(&routing.routes)
+        routing
+            .check()
             .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        for e in routing.extensions() {
+            let found = sqlx::query("SELECT 1 FROM users WHERE extension = $1")
+                .bind(e)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if found.is_none() {
+                return Err(StoreError::Invalid(format!("extension {e} does not exist")));
+            }
+        }
+        let routes =
+            serde_json::to_string(&routing).map_err(|e| StoreError::Invalid(e.to_string()))?;
         sqlx::query(
             "INSERT INTO routing (extension, presence, routes, updated_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (extension) DO UPDATE SET presence = excluded.presence, \
@@ -117,6 +123,36 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(true)
+    }
+}
+
+/// A stored row as a routing: the presence from its column, the routes from the JSON (a row
+/// written by hand or by an older build is read as far as it can be: a route that breaks a rule is
+/// left out).
+fn routing_of(r: &sqlx::any::AnyRow) -> Routing {
+    let mut routing: Routing =
+        serde_json::from_str(&r.get::<String, _>("routes")).unwrap_or_default();
+    routing.presence = Presence::parse(&r.get::<String, _>("presence")).unwrap_or_default();
+    routing.routes.retain(|_, c| c.check().is_ok());
+    routing.on_busy.retain(|_, c| c.check().is_ok());
+    routing.callers.retain(|p, list| {
+        let one = Routing {
+            callers: BTreeMap::from([(*p, list.clone())]),
+            ..Routing::default()
+        };
+        one.check().is_ok()
+    });
+    routing
+}
+
+fn set_or_remove<T>(map: &mut BTreeMap<Presence, T>, presence: Presence, value: Option<T>) {
+    match value {
+        Some(v) => {
+            map.insert(presence, v);
+        }
+        None => {
+            map.remove(&presence);
+        }
     }
 }
 
@@ -193,6 +229,37 @@ mod tests {
             (r.presence, r.route()),
             (Presence::AtAMeeting, CallRoute::default())
         );
+        // On-Busy and Caller-ID routes, kept beside; an internal caller must exist too.
+        use parley_core::routing::CallerMatch;
+        assert!(s
+            .set_busy_route("101", Presence::AtAMeeting, Some(meeting.clone()))
+            .await
+            .unwrap());
+        let callers = vec![CallerRoute {
+            caller: CallerMatch::External("585*".into()),
+            route: meeting.clone(),
+        }];
+        assert!(s
+            .set_caller_routes("101", Presence::AtAMeeting, callers.clone())
+            .await
+            .unwrap());
+        let r = s.routing("101").await.unwrap();
+        assert_eq!(r.on_busy.get(&Presence::AtAMeeting), Some(&meeting));
+        assert_eq!(r.callers.get(&Presence::AtAMeeting), Some(&callers));
+        let nobody = vec![CallerRoute {
+            caller: CallerMatch::Internal("999".into()),
+            route: meeting.clone(),
+        }];
+        let e = s
+            .set_caller_routes("101", Presence::AtAMeeting, nobody)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("999"), "{e}");
+        assert!(s
+            .set_caller_routes("101", Presence::AtAMeeting, Vec::new())
+            .await
+            .unwrap());
+        assert!(s.routing("101").await.unwrap().callers.is_empty());
         // The next user of the extension inherits nothing.
         s.remove_user("101").await.unwrap();
         assert!(!s.presences().await.unwrap().contains_key("101"));

@@ -3,7 +3,9 @@
 //! `voicemail`, `hang-up` or an extension), checked by the core's rules and the store's (the
 //! extensions must exist), audited, and in effect for the next call.
 
-use parley_core::routing::{Attempt, CallRoute, Destination, Finally, Presence, Routing};
+use parley_core::routing::{
+    Attempt, CallRoute, CallerMatch, CallerRoute, Destination, Finally, Presence, Routing,
+};
 use parley_store::Privilege;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -110,8 +112,65 @@ impl RouteBody {
     }
 }
 
+/// A route for some callers only: `external` (a caller number pattern, digits with `*` for any
+/// digits: `5854213850`, `585*`, `*`) or `internal` (an extension whose phones call), then the
+/// route.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CallerRouteBody {
+    /// Callers from outside whose number matches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external: Option<String>,
+    /// Or calls from this extension.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub internal: Option<String>,
+    /// Tried in order.
+    pub attempts: Vec<AttemptBody>,
+    /// Where an unanswered call goes: `voicemail` (the default), `hang-up`, or an extension.
+    #[serde(default = "voicemail")]
+    pub finally: String,
+}
+
+impl From<&CallerRoute> for CallerRouteBody {
+    fn from(c: &CallerRoute) -> CallerRouteBody {
+        let r = RouteBody::from(&c.route);
+        let (external, internal) = match &c.caller {
+            CallerMatch::External(p) => (Some(p.clone()), None),
+            CallerMatch::Internal(e) => (None, Some(e.clone())),
+        };
+        CallerRouteBody {
+            external,
+            internal,
+            attempts: r.attempts,
+            finally: r.finally,
+        }
+    }
+}
+
+impl CallerRouteBody {
+    /// The Caller-ID route it describes.
+    pub fn caller_route(&self) -> ApiResult<CallerRoute> {
+        let caller = match (&self.external, &self.internal) {
+            (Some(p), None) => CallerMatch::External(p.trim().to_string()),
+            (None, Some(e)) => CallerMatch::Internal(e.trim().to_string()),
+            _ => {
+                return Err(ApiError::invalid(
+                    "caller",
+                    "a Caller-ID route is for external (a number pattern) or internal (an extension) callers: one of them",
+                ))
+            }
+        };
+        let route = RouteBody {
+            attempts: self.attempts.clone(),
+            finally: self.finally.clone(),
+        }
+        .route();
+        Ok(CallerRoute { caller, route })
+    }
+}
+
 /// A user's routing: the current presence and the route of every presence (the default where the
-/// user set none).
+/// user set none), with the On-Busy and Caller-ID routes set.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct RoutingOut {
     /// The current presence.
@@ -120,6 +179,10 @@ pub struct RoutingOut {
     pub routes: std::collections::BTreeMap<String, RouteBody>,
     /// Presences whose route the user set (the others have the default route).
     pub custom: Vec<String>,
+    /// On-Busy routes, by presence (a presence without one: a busy user's calls follow its route).
+    pub on_busy: std::collections::BTreeMap<String, RouteBody>,
+    /// Caller-ID routes, by presence, in the order they are tried.
+    pub callers: std::collections::BTreeMap<String, Vec<CallerRouteBody>>,
 }
 
 impl From<&Routing> for RoutingOut {
@@ -134,8 +197,34 @@ impl From<&Routing> for RoutingOut {
                 })
                 .collect(),
             custom: r.routes.keys().map(|p| p.as_str().to_string()).collect(),
+            on_busy: r
+                .on_busy
+                .iter()
+                .map(|(p, c)| (p.as_str().to_string(), RouteBody::from(c)))
+                .collect(),
+            callers: r
+                .callers
+                .iter()
+                .map(|(p, list)| {
+                    (
+                        p.as_str().to_string(),
+                        list.iter().map(CallerRouteBody::from).collect(),
+                    )
+                })
+                .collect(),
         }
     }
+}
+
+/// A change to a user's routes.
+#[derive(Debug, Clone)]
+pub enum RouteChange {
+    /// The route of a presence (`None`: the default).
+    Route(Presence, Option<CallRoute>),
+    /// The On-Busy route of a presence (`None`: none).
+    OnBusy(Presence, Option<CallRoute>),
+    /// The Caller-ID routes of a presence, replaced whole.
+    Callers(Presence, Vec<CallerRoute>),
 }
 
 /// A presence by name, or why not.
@@ -190,14 +279,13 @@ pub async fn set_presence(
     Ok(p.into())
 }
 
-/// Set (or, with `None`, reset to the default) the route of one presence: the user with the
-/// `routes` privilege, or an administrator; audited.
-pub async fn set_route(
+/// Change a user's routes: the user with the `routes` privilege, or an administrator; checked by
+/// the store, audited.
+pub async fn change_routes(
     s: &AppState,
     caller: &Caller,
     ext: &str,
-    p: Presence,
-    route: Option<CallRoute>,
+    change: RouteChange,
 ) -> ApiResult<RoutingOut> {
     let may = caller.who.has(Privilege::Admin)
         || (caller.who.user == ext && caller.who.has(Privilege::Routes));
@@ -206,26 +294,35 @@ pub async fn set_route(
             "changing call routes needs the routes privilege (an administrator grants it)",
         ));
     }
-    let detail = match &route {
+    let json = |r: &Option<CallRoute>| match r {
         Some(r) => serde_json::to_string(&RouteBody::from(r)).unwrap_or_default(),
-        None => "default".into(),
+        None => "none".into(),
     };
-    if !store(s)?
-        .set_route(ext, p, route)
-        .await
-        .map_err(|e| ApiError::store(e, "route"))?
-    {
+    let st = store(s)?;
+    let (done, detail) = match change {
+        RouteChange::Route(p, r) => {
+            let d = format!("{}: {}", p.as_str(), json(&r));
+            (st.set_route(ext, p, r).await, d)
+        }
+        RouteChange::OnBusy(p, r) => {
+            let d = format!("{} on busy: {}", p.as_str(), json(&r));
+            (st.set_busy_route(ext, p, r).await, d)
+        }
+        RouteChange::Callers(p, list) => {
+            let bodies: Vec<CallerRouteBody> = list.iter().map(CallerRouteBody::from).collect();
+            let d = format!(
+                "{} callers: {}",
+                p.as_str(),
+                serde_json::to_string(&bodies).unwrap_or_default()
+            );
+            (st.set_caller_routes(ext, p, list).await, d)
+        }
+    };
+    if !done.map_err(|e| ApiError::store(e, "route"))? {
         return Err(ApiError::not_found(format!(
             "extension {ext} does not exist"
         )));
     }
-    audit(
-        s,
-        caller,
-        "route.set",
-        ext,
-        &format!("{}: {detail}", p.as_str()),
-    )
-    .await;
+    audit(s, caller, "route.set", ext, &detail).await;
     routing(s, caller, ext).await
 }

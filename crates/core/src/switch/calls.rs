@@ -182,6 +182,8 @@ pub(super) struct Planned {
     /// A call forwarded from another user's route: the caller's To tag, when it started, and how
     /// many times it was forwarded.
     pub(super) forwarded: Option<Forwarded>,
+    /// It follows the callee's On-Busy route (its voicemail greets as busy).
+    pub(super) on_busy: bool,
 }
 
 /// A call forwarded from one user's route to another user.
@@ -217,6 +219,8 @@ pub(super) struct Entry {
     pub(super) inbound: Option<TrunkName>,
     /// Where it goes when nobody answers.
     finally: crate::routing::Finally,
+    /// It follows the callee's On-Busy route.
+    on_busy: bool,
     /// How many times it was forwarded before (0: dialled).
     hops: u32,
     /// The users whose routes it went through before this one.
@@ -286,6 +290,7 @@ impl Switch {
             next_attempts,
             finally,
             forwarded,
+            on_busy,
         } = *p;
         let outside = self.counts_as_outside(&forks, &callee);
         let inbound = self.trunk_of(source.addr.ip()).cloned();
@@ -329,6 +334,7 @@ impl Switch {
                 span,
                 started: forwarded.as_ref().map_or(now, |f| f.since),
                 finally,
+                on_busy,
                 hops: forwarded.as_ref().map_or(0, |f| f.hops),
                 visited: forwarded
                     .as_ref()
@@ -404,7 +410,7 @@ impl Switch {
                                     entry.call.a_leg(),
                                     a.to_string(),
                                     b.to_string(),
-                                    busy,
+                                    busy || entry.on_busy,
                                     entry.started,
                                     entry.account.clone(),
                                     entry.finally.clone(),

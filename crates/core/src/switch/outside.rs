@@ -311,6 +311,7 @@ impl Switch {
             next_attempts: Vec::new(),
             finally: crate::routing::Finally::HangUp,
             forwarded: None,
+            on_busy: false,
         });
     }
 }

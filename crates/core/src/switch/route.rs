@@ -14,7 +14,7 @@ use super::{
     Account, ClientRoute, Command, CountFor, JobId, Outcome, Pending, Switch, MAX_PENDING,
 };
 use crate::call::{Side, TxId};
-use crate::routing::{Destination, Finally, MAX_HOPS};
+use crate::routing::{Chosen, Destination, Finally, MAX_HOPS};
 use crate::sip::StatusCode;
 use crate::sip::{Method, Request, Response};
 use crate::target::Target;
@@ -548,20 +548,43 @@ impl Switch {
             self.reply(tx, &req, StatusCode::NOT_FOUND);
             return self.refused_record(now, &caller, &callee, Outcome::Failed);
         };
-        let route = account.routing.route();
+        let on_call = self.calls.values().any(|c| {
+            c.call.is_answered() && {
+                let (a, b) = c.call.parties();
+                a == callee || b == callee
+            }
+        });
+        // Who calls, as Caller-ID routes see it: an outside number in E.164 digits and in its
+        // national form, or the calling extension.
+        let external = self.trunk_of(source.addr.ip()).is_some();
+        let national = external.then(|| {
+            self.config
+                .outside
+                .dialplan
+                .format(&caller, crate::trunk::NumberFormat::National)
+        });
+        let digits = caller.strip_prefix('+').unwrap_or(&caller);
+        let forms: Vec<&str> = std::iter::once(digits).chain(national.as_deref()).collect();
+        let (route, chosen) = account.routing.route_for(
+            crate::routing::Caller {
+                external,
+                forms: &forms,
+            },
+            on_call,
+        );
+        let on_busy = chosen == Chosen::OnBusy;
+        if chosen != Chosen::Presence {
+            info!(%callee, route = ?chosen, "the callee's route for this call");
+        }
         let to_voicemail = self.config.vm.enabled;
         let divert = match &route.finally {
             Finally::Voicemail => to_voicemail,
             Finally::Extension(_) => true,
             Finally::HangUp => false,
         };
-        let busy = !self.config.call_waiting
-            && self.calls.values().any(|c| {
-                c.call.is_answered() && {
-                    let (a, b) = c.call.parties();
-                    a == callee || b == callee
-                }
-            });
+        // Without call waiting a user on a call is busy, unless an On-Busy route says where its
+        // calls go.
+        let busy = !on_busy && !self.config.call_waiting && on_call;
         let mut attempts = self.attempts_of(now, &callee, &route);
         let unreachable = match (attempts.is_empty(), busy) {
             (true, _) => Some((
@@ -580,6 +603,7 @@ impl Switch {
                 self.refused_record(now, &caller, &callee, outcome)
             }
             Some((_, reason, _)) => {
+                let reason = if on_busy { Reason::Busy } else { reason };
                 let hops = forwarded
                     .as_ref()
                     .map_or((0, Vec::new()), |f| (f.hops, f.visited.clone()));
@@ -619,6 +643,7 @@ impl Switch {
                     next_attempts: attempts,
                     finally: route.finally,
                     forwarded,
+                    on_busy,
                 })
             }
         }

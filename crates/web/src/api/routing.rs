@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::Json;
 
 use super::{store, ApiError, ApiResult, Body, Caller, P};
-use crate::routing::{self, PresenceBody, RouteBody, RoutingOut};
+use crate::routing::{self, CallerRouteBody, PresenceBody, RouteBody, RouteChange, RoutingOut};
 use crate::AppState;
 
 /// A user's presence (any logged-in user may read it).
@@ -72,8 +72,9 @@ pub async fn put_route(
     Body(b): Body<RouteBody>,
 ) -> ApiResult<Json<RoutingOut>> {
     let p = routing::presence(&presence)?;
+    let change = RouteChange::Route(p, Some(b.route()));
     Ok(Json(
-        routing::set_route(&s, &caller, &ext, p, Some(b.route())).await?,
+        routing::change_routes(&s, &caller, &ext, change).await?,
     ))
 }
 
@@ -87,6 +88,60 @@ pub async fn delete_route(
     P((ext, presence)): P<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let p = routing::presence(&presence)?;
-    routing::set_route(&s, &caller, &ext, p, None).await?;
+    routing::change_routes(&s, &caller, &ext, RouteChange::Route(p, None)).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Set the On-Busy route of one presence: used instead of the whole route while the user is on a
+/// call (the user with the `routes` privilege, or an administrator).
+#[utoipa::path(put, path = "/api/v1/users/{extension}/routes/{presence}/on-busy", tag = "routing", request_body = RouteBody,
+    params(("extension" = String, Path, description = "Extension"), ("presence" = String, Path, description = "Presence (in-office, …)")),
+    responses((status = 200, body = RoutingOut), (status = 400, body = super::ErrorBody), (status = 401, body = super::ErrorBody), (status = 403, body = super::ErrorBody), (status = 404, body = super::ErrorBody)))]
+pub async fn put_busy_route(
+    caller: Caller,
+    State(s): State<AppState>,
+    P((ext, presence)): P<(String, String)>,
+    Body(b): Body<RouteBody>,
+) -> ApiResult<Json<RoutingOut>> {
+    let p = routing::presence(&presence)?;
+    let change = RouteChange::OnBusy(p, Some(b.route()));
+    Ok(Json(
+        routing::change_routes(&s, &caller, &ext, change).await?,
+    ))
+}
+
+/// Remove the On-Busy route of one presence.
+#[utoipa::path(delete, path = "/api/v1/users/{extension}/routes/{presence}/on-busy", tag = "routing",
+    params(("extension" = String, Path, description = "Extension"), ("presence" = String, Path, description = "Presence (in-office, …)")),
+    responses((status = 204), (status = 401, body = super::ErrorBody), (status = 403, body = super::ErrorBody), (status = 404, body = super::ErrorBody)))]
+pub async fn delete_busy_route(
+    caller: Caller,
+    State(s): State<AppState>,
+    P((ext, presence)): P<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let p = routing::presence(&presence)?;
+    routing::change_routes(&s, &caller, &ext, RouteChange::OnBusy(p, None)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Replace the Caller-ID routes of one presence (tried in order, before its route; an empty list
+/// removes them).
+#[utoipa::path(put, path = "/api/v1/users/{extension}/routes/{presence}/callers", tag = "routing", request_body = Vec<CallerRouteBody>,
+    params(("extension" = String, Path, description = "Extension"), ("presence" = String, Path, description = "Presence (in-office, …)")),
+    responses((status = 200, body = RoutingOut), (status = 400, body = super::ErrorBody), (status = 401, body = super::ErrorBody), (status = 403, body = super::ErrorBody), (status = 404, body = super::ErrorBody)))]
+pub async fn put_caller_routes(
+    caller: Caller,
+    State(s): State<AppState>,
+    P((ext, presence)): P<(String, String)>,
+    Body(list): Body<Vec<CallerRouteBody>>,
+) -> ApiResult<Json<RoutingOut>> {
+    let p = routing::presence(&presence)?;
+    let routes = list
+        .iter()
+        .map(CallerRouteBody::caller_route)
+        .collect::<ApiResult<Vec<_>>>()?;
+    let change = RouteChange::Callers(p, routes);
+    Ok(Json(
+        routing::change_routes(&s, &caller, &ext, change).await?,
+    ))
 }

@@ -265,3 +265,75 @@ fn the_presence_chooses_the_route_of_the_next_call() {
     assert_eq!(sim.final_on(tx).unwrap().status, 200);
     assert_eq!(deposits(&sim), ["voicemail 101"]);
 }
+
+#[test]
+fn a_busy_user_s_calls_follow_the_on_busy_route_and_end_at_the_busy_greeting() {
+    let mut sim = Sim::new();
+    sim.accounts.insert("103".into(), account("Dave"));
+    sim.passwords.insert("103".into(), "secret103".into());
+    let (mut alice, bob) = two_phones(&mut sim);
+    let mut carol = carol(&mut sim);
+    let mut dave = Phone::new("103", 5);
+    assert_eq!(sim.register(&mut dave, 3600), 200);
+    let busy_route = CallRoute {
+        attempts: vec![attempt(&[ext("103")], 10)],
+        finally: Finally::Voicemail,
+    };
+    sim.accounts
+        .get_mut("101")
+        .unwrap()
+        .routing
+        .on_busy
+        .insert(Presence::InOffice, busy_route);
+    // Not on a call: the ordinary route.
+    let (tx, _) = sim.dial(&mut alice, "101");
+    assert!(sim.sent_to(&dave, Method::Invite).is_empty());
+    sim.reply(&bob, Method::Invite, 200, OFFER);
+    assert_eq!(sim.final_on(tx).unwrap().status, 200);
+    // On a call: 103 rings instead of bob's phone, then bob's voicemail greets as busy.
+    let (tx, _) = sim.dial(&mut carol, "101");
+    assert_eq!(
+        sim.sent_to(&bob, Method::Invite).len(),
+        1,
+        "bob's phone is not rung"
+    );
+    assert_eq!(sim.sent_to(&dave, Method::Invite).len(), 1);
+    sim.reply(&dave, Method::Invite, 180, "");
+    sim.advance(Duration::from_secs(10));
+    assert_eq!(sim.final_on(tx).unwrap().status, 200);
+    let vm = *sim.voicemail_calls().last().unwrap();
+    let (_, audio) = sim.last_play(vm).unwrap();
+    assert!(
+        audio.contains(&prompt("vm-isonphone")),
+        "the busy greeting: {audio:?}"
+    );
+}
+
+#[test]
+fn a_caller_id_route_takes_the_calls_of_one_internal_caller() {
+    let mut sim = Sim::new();
+    let (mut alice, bob) = two_phones(&mut sim);
+    let mut carol = carol(&mut sim);
+    sim.accounts.get_mut("101").unwrap().routing.callers.insert(
+        Presence::InOffice,
+        vec![crate::routing::CallerRoute {
+            caller: crate::routing::CallerMatch::Internal("100".into()),
+            route: CallRoute {
+                attempts: vec![attempt(&[ext("102")], 10)],
+                finally: Finally::HangUp,
+            },
+        }],
+    );
+    sim.dial(&mut alice, "101");
+    assert!(
+        sim.sent_to(&bob, Method::Invite).is_empty(),
+        "alice's calls go to carol"
+    );
+    assert_eq!(sim.sent_to(&carol, Method::Invite).len(), 1);
+    sim.dial(&mut carol, "101");
+    assert_eq!(
+        sim.sent_to(&bob, Method::Invite).len(),
+        1,
+        "carol's ring bob"
+    );
+}
