@@ -195,3 +195,72 @@ def test_a_caller_id_route_takes_a_carriers_callers_and_the_on_busy_route_a_busy
     busy.assert_ok()
     assert len(invites_to("101")) == 2, "101's phone rang for its own call only"
     assert invites_to("100")
+
+
+def test_my_extension_edits_routes_copies_them_to_other_presences_and_needs_the_permission(
+        parley_factory, sipp, browser):
+    p = start(parley_factory, sipp)
+    base = f"http://127.0.0.1:{p.http_port}"
+    # Without the routes privilege: the routes are shown, not editable.
+    page = browser.new_page(viewport=SIZES["desktop"])
+    login(page, base, "102", "secret102")
+    page.get_by_role("link", name="My Extension").click()
+    expect(page.locator("#editor .notice")).to_contain_text("has not given you permission")
+    assert page.get_by_role("button", name="Update Call Route").count() == 0
+    expect(page.locator("#route-in-office .route")).to_have_text("Rings your phones for 30 s, then voicemail.")
+    # With it.
+    page = browser.new_page(viewport=SIZES["desktop"])
+    page.on("dialog", lambda d: d.accept())
+    login(page, base, "101", "secret101")
+    page.goto(base + "/extension")
+    form = page.locator("#route")
+    form.get_by_label("Connection attempt 1: rings").fill("handsets, 999")
+    form.get_by_role("button", name="Update Call Route").click()
+    expect(page.get_by_role("alert")).to_contain_text("extension 999 does not exist")
+    form = page.locator("#route")
+    form.get_by_label("Connection attempt 1: rings").fill("handsets, 102")
+    form.locator("#route-ring-0").fill("10")
+    form.get_by_label("Connection attempt 2: rings").fill("100")
+    form.get_by_label("Finally").select_option("extension")
+    form.get_by_label("Extension (for Another extension)").fill("102")
+    form.get_by_label("Away").check()
+    form.get_by_role("button", name="Update Call Route").click()
+    expect(page.get_by_role("status")).to_have_text("Call route of In Office updated, and of Away.")
+    expect(page.locator("#route-in-office .route")).to_have_text(
+        "Rings your phones and extension 102 for 10 s, rings extension 100 for 30 s, then goes to extension 102.")
+    expect(page.locator("#route-away .route")).to_have_text(page.locator("#route-in-office .route").inner_text())
+    # On-Busy.
+    busy = page.locator("#on-busy")
+    busy.get_by_label("Use the call route below").check()
+    busy.get_by_label("Connection attempt 1: rings").fill("100")
+    busy.get_by_role("button", name="Update On-Busy Route").click()
+    expect(page.get_by_role("status")).to_have_text("On-Busy route updated.")
+    # A Caller-ID route, then removed.
+    add = page.locator("#add-caller")
+    add.get_by_label("Number (* for any digits) or extension").fill("585*")
+    add.get_by_label("Connection attempt 1: rings").fill("102")
+    add.get_by_role("button", name="Add Call Route").click()
+    expect(page.get_by_role("status")).to_have_text("Caller-ID route added.")
+    expect(page.locator("tr.caller")).to_have_count(1)
+    expect(page.locator("tr.caller td").first).to_have_text("Caller ID 585*")
+    shot(page, "my-extension", "desktop")
+    status, body, _ = api(p, "GET", "/api/v1/users/101/routes", auth=("101", "secret101"))
+    assert body["routes"]["in-office"] == {
+        "attempts": [{"destinations": ["handsets", "102"], "ring_secs": 10}, {"destinations": ["100"]}],
+        "finally": "102"}, body
+    assert body["routes"]["away"] == body["routes"]["in-office"]
+    assert body["on_busy"]["in-office"] == {"attempts": [{"destinations": ["100"]}], "finally": "voicemail"}
+    assert body["callers"]["in-office"][0]["external"] == "585*"
+    page.get_by_role("button", name="Remove").click()
+    expect(page.get_by_role("status")).to_have_text("Caller-ID route removed.")
+    expect(page.locator("tr.caller")).to_have_count(0)
+    # The Away route, chosen from the list, back to the default.
+    page.locator("#route-away a").click()
+    expect(page.locator("#editor-h")).to_have_text("Away")
+    page.get_by_role("button", name="Use the default route").click()
+    expect(page.get_by_role("status")).to_have_text("Away uses the default route.")
+    expect(page.locator("#route-away .route")).to_have_text("Rings your phones for 30 s, then voicemail.")
+    small = browser.new_page(viewport=SIZES["phone"])
+    login(small, base, "101", "secret101")
+    small.goto(base + "/extension")
+    assert_fits(small)

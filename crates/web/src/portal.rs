@@ -25,6 +25,7 @@ use crate::{auth, AppState};
 mod account;
 mod admin;
 mod directory;
+mod extension;
 mod greetings;
 mod messages;
 mod presence;
@@ -43,6 +44,7 @@ pub fn routes() -> Router<AppState> {
         .merge(admin::routes())
         .merge(trunks::routes())
         .merge(presence::routes())
+        .merge(extension::routes())
         .route("/portal.css", get(css))
         .route("/portal.js", get(js))
 }
@@ -79,6 +81,7 @@ const NAV: &[(&str, &str)] = &[
     ("/greetings", "Greetings"),
     ("/settings", "Message settings"),
     ("/account", "My Account"),
+    ("/extension", "My Extension"),
     ("/presence", "My Presence"),
     ("/directory", "Directory"),
     ("/calls", "My Call Details"),
