@@ -264,3 +264,75 @@ def test_my_extension_edits_routes_copies_them_to_other_presences_and_needs_the_
     login(small, base, "101", "secret101")
     small.goto(base + "/extension")
     assert_fits(small)
+
+
+def test_callisto_forwarding_unconditional_to_a_number_no_answer_after_5_s_and_busy_to_another_extension(
+        parley_factory, sipp, browser, tmp_path):
+    p = start(parley_factory, sipp)
+    sipp(p, "register.xml", port=p.sip_port + 30, user="100", password="secret100", service="100",
+         keys={"expires": 300}).assert_ok()
+    base = f"http://127.0.0.1:{p.http_port}"
+    page = browser.new_page(viewport=SIZES["desktop"])
+    login(page, base, "101", "secret101")
+    page.goto(base + "/settings")
+    card = page.locator("#forwarding")
+    expect(card.locator("#fwd-unconditional").get_by_label("No Forwarding")).to_be_checked()
+    expect(card.locator("#fwd-no_answer").get_by_label("Voicemail", exact=True)).to_be_checked()
+    # Unconditional: To Number 102.
+    card.locator("#fwd-unconditional").get_by_label("To Number").check()
+    card.locator("#unconditional-number").fill("102")
+    card.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status")).to_have_text("Forwarding saved.")
+    expect(page.locator("#unconditional-number")).to_have_value("102")
+    answering = sipp(p, "uas_answer.xml", port=p.sip_port + 20)
+    time.sleep(0.3)
+    sipp(p, "uac_call.xml", port=p.sip_port + 10, user="100", password="secret100", service="101",
+         subst={"caller": "100", "hold": 1000}).assert_ok()
+    answering.assert_ok()
+    invites_to = lambda ext: [l for l in p.log.read_text().splitlines()
+                              if "udp send" in l and f"INVITE sip:{ext}@" in l]
+    assert invites_to("102") and not invites_to("101"), "every call to 102, 101's phone not rung"
+    # No Forwarding unconditionally; No Answer after 5 s to voicemail; Busy to 100.
+    page.goto(base + "/settings")
+    card = page.locator("#forwarding")
+    card.locator("#fwd-unconditional").get_by_label("No Forwarding").check()
+    card.locator("#fwd-busy").get_by_label("To Number").check()
+    card.locator("#busy-number").fill("100")
+    card.locator("#fwd-no_answer").get_by_label("Voicemail", exact=True).check()
+    card.get_by_label("Forward after [...] Seconds").fill("5")
+    card.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status")).to_have_text("Forwarding saved.")
+    status, body, _ = api(p, "GET", "/api/v1/users/101/forwarding", auth=("101", "secret101"))
+    assert body == {"unconditional": "no-forwarding", "busy": "100", "no_answer": "voicemail", "after_secs": 5,
+                    "custom": False}, body
+    shot(page, "forwarding", "desktop")
+    # Nobody answers: after 5 s the caller is in 101's voicemail.
+    ringing = sipp(p, "uas_ring_cancel.xml", port=p.sip_port + 4)
+    time.sleep(0.3)
+    t0 = time.time()
+    deposit(p, sipp, tmp_path, to="101", hold=12000, port=10).assert_ok(timeout=40)
+    ringing.assert_ok()
+    left = wait_for(lambda: messages(p, "101"), what="the message")
+    assert left[0]["caller"] == "100" and time.time() - t0 > 5
+    # 101 on a call: the next caller reaches 100 instead.
+    busy = sipp(p, "uas_answer.xml", port=p.sip_port + 4)
+    time.sleep(0.3)
+    first = sipp(p, "uac_call.xml", port=p.sip_port + 10, user="102", password="secret102", service="101",
+                 subst={"caller": "102", "hold": 6000})
+    wait_for(lambda: any(c["state"] == "answered" for c in p.status()["calls"]), secs=5, what="101 on a call")
+    stand_in = sipp(p, "uas_answer.xml", port=p.sip_port + 30)
+    time.sleep(0.3)
+    sipp(p, "uac_call.xml", port=p.sip_port + 40, user="102", password="secret102", service="101",
+         subst={"caller": "102", "hold": 1000}).assert_ok()
+    stand_in.assert_ok()
+    first.assert_ok()
+    busy.assert_ok()
+    # A number that is no extension is refused with the reason; nothing changes.
+    page.goto(base + "/settings")
+    card = page.locator("#forwarding")
+    card.locator("#fwd-unconditional").get_by_label("To Number").check()
+    card.locator("#unconditional-number").fill("999")
+    card.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("alert")).to_contain_text("extension 999 does not exist")
+    status, body, _ = api(p, "GET", "/api/v1/users/101/forwarding", auth=("101", "secret101"))
+    assert body["unconditional"] == "no-forwarding", body

@@ -427,6 +427,140 @@ pub enum Chosen {
     Caller,
 }
 
+/// Callisto's forwarding of one call-diversion state (seed 000).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ForwardTo {
+    /// "No Forwarding": the phone is called directly.
+    NoForwarding,
+    /// "Voicemail": to the user's voice mail box.
+    Voicemail,
+    /// "To Number": to another extension (numbers outside come with external destinations).
+    Number(String),
+}
+
+/// Callisto's forwarding settings (Unconditional, Busy, No Answer with "Forward after N seconds"):
+/// a simpler editor of the current presence's routes. Unconditional replaces the route (no attempt,
+/// straight to its target), Busy is the On-Busy route, No Answer sets the first attempt's ring time
+/// and the Finally route ("No Forwarding" there: the phones ring for the longest time a route
+/// allows, then the caller hears that nobody is available).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Forwarding {
+    /// Unconditional.
+    pub unconditional: ForwardTo,
+    /// Busy.
+    pub busy: ForwardTo,
+    /// No Answer.
+    pub no_answer: ForwardTo,
+    /// "Forward after N seconds" (No Answer only; none: the system's no-answer time).
+    pub after_secs: Option<u32>,
+    /// The routes hold more than these settings can say (set in My Extension): saving them
+    /// replaces those routes.
+    pub custom: bool,
+}
+
+fn forward_of(finally: &Finally) -> ForwardTo {
+    match finally {
+        Finally::Voicemail => ForwardTo::Voicemail,
+        Finally::Extension(e) => ForwardTo::Number(e.clone()),
+        Finally::HangUp => ForwardTo::NoForwarding,
+    }
+}
+
+/// The route that sends every call straight to `to` (none for No Forwarding).
+fn straight_to(to: &ForwardTo) -> Option<CallRoute> {
+    let finally = match to {
+        ForwardTo::NoForwarding => return None,
+        ForwardTo::Voicemail => Finally::Voicemail,
+        ForwardTo::Number(e) => Finally::Extension(e.clone()),
+    };
+    Some(CallRoute {
+        attempts: Vec::new(),
+        finally,
+    })
+}
+
+impl Routing {
+    /// The current presence's routes as Callisto's forwarding settings.
+    pub fn forwarding(&self) -> Forwarding {
+        let route = self.route();
+        let handsets_only =
+            route.attempts.len() == 1 && route.attempts[0].destinations == [Destination::Handsets];
+        let (unconditional, no_answer, after_secs, plain) = if route.attempts.is_empty() {
+            (forward_of(&route.finally), ForwardTo::Voicemail, None, true)
+        } else {
+            let secs = route.attempts[0].ring_secs;
+            let no_answer = match (&route.finally, secs) {
+                // No Forwarding: the longest ring, then nobody.
+                (Finally::HangUp, Some(s)) if s == *RING_SECS.end() => ForwardTo::NoForwarding,
+                (f, _) => forward_of(f),
+            };
+            let after = match no_answer {
+                ForwardTo::NoForwarding => None,
+                _ => secs,
+            };
+            let plain = handsets_only
+                && !(matches!(route.finally, Finally::HangUp)
+                    && no_answer != ForwardTo::NoForwarding);
+            (ForwardTo::NoForwarding, no_answer, after, plain)
+        };
+        let (busy, busy_plain) = match self.on_busy.get(&self.presence) {
+            None => (ForwardTo::NoForwarding, true),
+            Some(r) => (
+                forward_of(&r.finally),
+                r.attempts.is_empty() && r.finally != Finally::HangUp,
+            ),
+        };
+        let callers = self
+            .callers
+            .get(&self.presence)
+            .is_some_and(|c| !c.is_empty());
+        Forwarding {
+            unconditional,
+            busy,
+            no_answer,
+            after_secs,
+            custom: !plain || !busy_plain || callers,
+        }
+    }
+
+    /// Apply Callisto's forwarding settings to the current presence's routes (its Caller-ID
+    /// routes are left as they are).
+    pub fn set_forwarding(&mut self, f: &Forwarding) {
+        let route = match straight_to(&f.unconditional) {
+            Some(r) => r,
+            None => {
+                let (finally, ring_secs) = match &f.no_answer {
+                    ForwardTo::NoForwarding => (Finally::HangUp, Some(*RING_SECS.end())),
+                    other => (
+                        straight_to(other).map(|r| r.finally).unwrap_or_default(),
+                        f.after_secs,
+                    ),
+                };
+                CallRoute {
+                    attempts: vec![Attempt {
+                        destinations: vec![Destination::Handsets],
+                        ring_secs,
+                    }],
+                    finally,
+                }
+            }
+        };
+        if route == CallRoute::default() {
+            self.routes.remove(&self.presence);
+        } else {
+            self.routes.insert(self.presence, route);
+        }
+        match straight_to(&f.busy) {
+            Some(r) => {
+                self.on_busy.insert(self.presence, r);
+            }
+            None => {
+                self.on_busy.remove(&self.presence);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -537,6 +671,95 @@ mod tests {
         r.callers.get_mut(&Presence::InOffice).unwrap()[1].caller =
             CallerMatch::External("58a".into());
         assert!(matches!(r.check(), Err(RouteError::Pattern(_))));
+    }
+
+    #[test]
+    fn callisto_forwarding_edits_the_same_routes_and_reads_them_back() {
+        let mut r = Routing::default();
+        let f = r.forwarding();
+        assert_eq!(
+            (
+                f.unconditional.clone(),
+                f.busy.clone(),
+                f.no_answer.clone(),
+                f.after_secs,
+                f.custom
+            ),
+            (
+                ForwardTo::NoForwarding,
+                ForwardTo::NoForwarding,
+                ForwardTo::Voicemail,
+                None,
+                false
+            ),
+            "a new user: the phones, then voicemail"
+        );
+        let cases = [
+            Forwarding {
+                unconditional: ForwardTo::Number("102".into()),
+                busy: ForwardTo::NoForwarding,
+                no_answer: ForwardTo::Voicemail,
+                after_secs: None,
+                custom: false,
+            },
+            Forwarding {
+                unconditional: ForwardTo::Voicemail,
+                busy: ForwardTo::Voicemail,
+                no_answer: ForwardTo::Voicemail,
+                after_secs: None,
+                custom: false,
+            },
+            Forwarding {
+                unconditional: ForwardTo::NoForwarding,
+                busy: ForwardTo::Number("103".into()),
+                no_answer: ForwardTo::Voicemail,
+                after_secs: Some(5),
+                custom: false,
+            },
+            Forwarding {
+                unconditional: ForwardTo::NoForwarding,
+                busy: ForwardTo::NoForwarding,
+                no_answer: ForwardTo::Number("104".into()),
+                after_secs: Some(20),
+                custom: false,
+            },
+            Forwarding {
+                unconditional: ForwardTo::NoForwarding,
+                busy: ForwardTo::NoForwarding,
+                no_answer: ForwardTo::NoForwarding,
+                after_secs: None,
+                custom: false,
+            },
+        ];
+        for f in cases {
+            r.set_forwarding(&f);
+            assert_eq!(r.check(), Ok(()));
+            assert_eq!(r.forwarding(), f, "{:?}", r);
+        }
+        // Unconditional to 102: no attempt, straight there.
+        r.set_forwarding(&Forwarding {
+            unconditional: ForwardTo::Number("102".into()),
+            busy: ForwardTo::NoForwarding,
+            no_answer: ForwardTo::Voicemail,
+            after_secs: None,
+            custom: false,
+        });
+        assert!(r.route().attempts.is_empty());
+        assert_eq!(r.route().finally, Finally::Extension("102".into()));
+        // No Answer after 5 s to voicemail: the handsets for 5 s.
+        r.set_forwarding(&Forwarding {
+            unconditional: ForwardTo::NoForwarding,
+            busy: ForwardTo::NoForwarding,
+            no_answer: ForwardTo::Voicemail,
+            after_secs: Some(5),
+            custom: false,
+        });
+        assert_eq!(r.route().attempts[0].ring_secs, Some(5));
+        // A route from My Extension that Callisto cannot show is flagged.
+        r.routes.get_mut(&Presence::InOffice).unwrap().attempts[0]
+            .destinations
+            .push(Destination::Extension("102".into()));
+        assert!(r.forwarding().custom);
     }
 
     #[test]

@@ -75,6 +75,17 @@ impl Store {
             .await
     }
 
+    /// Apply Callisto's forwarding settings to the current presence's routes. Checked as
+    /// [`Store::set_route`].
+    pub async fn set_forwarding(
+        &self,
+        ext: &str,
+        forwarding: &parley_core::routing::Forwarding,
+    ) -> Result<bool, StoreError> {
+        self.change_routing(ext, |r| r.set_forwarding(forwarding))
+            .await
+    }
+
     /// Read, change and write a user's routing in one transaction; the result is checked, and
     /// every extension it names must exist.
     async fn change_routing(

@@ -4,7 +4,8 @@
 //! extensions must exist), audited, and in effect for the next call.
 
 use parley_core::routing::{
-    Attempt, CallRoute, CallerMatch, CallerRoute, Destination, Finally, Presence, Routing,
+    Attempt, CallRoute, CallerMatch, CallerRoute, Destination, Finally, ForwardTo, Forwarding,
+    Presence, Routing,
 };
 use parley_store::Privilege;
 use serde::{Deserialize, Serialize};
@@ -216,6 +217,67 @@ impl From<&Routing> for RoutingOut {
     }
 }
 
+/// Callisto's forwarding settings (Message settings, seed 000) of the current presence: for each
+/// call-diversion state `no-forwarding`, `voicemail` or an extension ("To Number").
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ForwardingBody {
+    /// Unconditional: every call.
+    pub unconditional: String,
+    /// Busy: while the user is on a call.
+    pub busy: String,
+    /// No Answer: when the phones rang out.
+    pub no_answer: String,
+    /// "Forward after N seconds" (No Answer only; 5-300; absent: the system's no-answer time).
+    #[serde(default)]
+    pub after_secs: Option<u32>,
+    /// The routes hold more than these settings say (set in My Extension); saving replaces them.
+    /// Ignored when sent.
+    #[serde(default, skip_deserializing)]
+    pub custom: bool,
+}
+
+fn forward_text(f: &ForwardTo) -> String {
+    match f {
+        ForwardTo::NoForwarding => "no-forwarding".into(),
+        ForwardTo::Voicemail => "voicemail".into(),
+        ForwardTo::Number(n) => n.clone(),
+    }
+}
+
+fn forward_of(s: &str) -> ForwardTo {
+    match s.trim() {
+        s if s.eq_ignore_ascii_case("no-forwarding") || s.is_empty() => ForwardTo::NoForwarding,
+        s if s.eq_ignore_ascii_case("voicemail") => ForwardTo::Voicemail,
+        s => ForwardTo::Number(s.to_string()),
+    }
+}
+
+impl From<&Forwarding> for ForwardingBody {
+    fn from(f: &Forwarding) -> ForwardingBody {
+        ForwardingBody {
+            unconditional: forward_text(&f.unconditional),
+            busy: forward_text(&f.busy),
+            no_answer: forward_text(&f.no_answer),
+            after_secs: f.after_secs,
+            custom: f.custom,
+        }
+    }
+}
+
+impl ForwardingBody {
+    /// The settings it describes (checked by the store with the routes they make).
+    pub fn forwarding(&self) -> Forwarding {
+        Forwarding {
+            unconditional: forward_of(&self.unconditional),
+            busy: forward_of(&self.busy),
+            no_answer: forward_of(&self.no_answer),
+            after_secs: self.after_secs,
+            custom: false,
+        }
+    }
+}
+
 /// A change to a user's routes.
 #[derive(Debug, Clone)]
 pub enum RouteChange {
@@ -225,6 +287,8 @@ pub enum RouteChange {
     OnBusy(Presence, Option<CallRoute>),
     /// The Caller-ID routes of a presence, replaced whole.
     Callers(Presence, Vec<CallerRoute>),
+    /// Callisto's forwarding settings, applied to the current presence.
+    Forwarding(Forwarding),
 }
 
 /// A presence by name, or why not.
@@ -316,6 +380,13 @@ pub async fn change_routes(
                 serde_json::to_string(&bodies).unwrap_or_default()
             );
             (st.set_caller_routes(ext, p, list).await, d)
+        }
+        RouteChange::Forwarding(f) => {
+            let d = format!(
+                "forwarding: {}",
+                serde_json::to_string(&ForwardingBody::from(&f)).unwrap_or_default()
+            );
+            (st.set_forwarding(ext, &f).await, d)
         }
     };
     if !done.map_err(|e| ApiError::store(e, "route"))? {

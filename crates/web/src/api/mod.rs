@@ -483,6 +483,7 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(routing::put_route, routing::delete_route))
         .routes(routes!(routing::put_busy_route, routing::delete_busy_route))
         .routes(routes!(routing::put_caller_routes))
+        .routes(routes!(routing::get_forwarding, routing::put_forwarding))
         .routes(routes!(trunks::put_did, trunks::delete_did))
         .routes(routes!(groups::list_instances, groups::create_instance))
         .routes(routes!(groups::delete_instance))

@@ -7,7 +7,9 @@ use axum::http::StatusCode;
 use axum::Json;
 
 use super::{store, ApiError, ApiResult, Body, Caller, P};
-use crate::routing::{self, CallerRouteBody, PresenceBody, RouteBody, RouteChange, RoutingOut};
+use crate::routing::{
+    self, CallerRouteBody, ForwardingBody, PresenceBody, RouteBody, RouteChange, RoutingOut,
+};
 use crate::AppState;
 
 /// A user's presence (any logged-in user may read it).
@@ -144,4 +146,48 @@ pub async fn put_caller_routes(
     Ok(Json(
         routing::change_routes(&s, &caller, &ext, change).await?,
     ))
+}
+
+/// Callisto's forwarding settings (Unconditional, Busy, No Answer) of the user's current presence.
+#[utoipa::path(get, path = "/api/v1/users/{extension}/forwarding", tag = "routing",
+    params(("extension" = String, Path, description = "Extension")),
+    responses((status = 200, body = ForwardingBody), (status = 401, body = super::ErrorBody), (status = 403, body = super::ErrorBody), (status = 404, body = super::ErrorBody)))]
+pub async fn get_forwarding(
+    caller: Caller,
+    State(s): State<AppState>,
+    P(ext): P<String>,
+) -> ApiResult<Json<ForwardingBody>> {
+    caller.owner_or_admin(&ext)?;
+    let st = store(&s)?;
+    if st
+        .get_user(&ext)
+        .await
+        .map_err(|e| ApiError::store(e, ""))?
+        .is_none()
+    {
+        return Err(ApiError::not_found(format!(
+            "extension {ext} does not exist"
+        )));
+    }
+    let r = st.routing(&ext).await.map_err(|e| ApiError::store(e, ""))?;
+    Ok(Json(ForwardingBody::from(&r.forwarding())))
+}
+
+/// Set Callisto's forwarding settings: they rewrite the current presence's route and On-Busy route
+/// (the user with the `routes` privilege, or an administrator).
+#[utoipa::path(put, path = "/api/v1/users/{extension}/forwarding", tag = "routing", request_body = ForwardingBody,
+    params(("extension" = String, Path, description = "Extension")),
+    responses((status = 200, body = ForwardingBody), (status = 400, body = super::ErrorBody), (status = 401, body = super::ErrorBody), (status = 403, body = super::ErrorBody), (status = 404, body = super::ErrorBody)))]
+pub async fn put_forwarding(
+    caller: Caller,
+    State(s): State<AppState>,
+    P(ext): P<String>,
+    Body(b): Body<ForwardingBody>,
+) -> ApiResult<Json<ForwardingBody>> {
+    routing::change_routes(&s, &caller, &ext, RouteChange::Forwarding(b.forwarding())).await?;
+    let r = store(&s)?
+        .routing(&ext)
+        .await
+        .map_err(|e| ApiError::store(e, ""))?;
+    Ok(Json(ForwardingBody::from(&r.forwarding())))
 }

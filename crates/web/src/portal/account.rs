@@ -120,6 +120,7 @@ async fn settings_page(
                 button.primary name="act" value="save" { "Save" }
             }
         }
+        (forwarding_card(&s, &sess, &here, &mailbox, own).await)
         section.card aria-labelledby="mwi-h" {
             h2 #mwi-h { "MWI calibration" }
             p { "If your phone's message lamp is out of step with your messages, switch it on or off here. It follows your messages again at the next change." }
@@ -133,6 +134,84 @@ async fn settings_page(
         }
     };
     html_response(StatusCode::OK, page("Message settings", Some(&sess), body))
+}
+
+/// A diversion state's choice from the form: `no-forwarding`, `voicemail`, or the number typed for
+/// "To Number".
+fn forward_field(f: &[(String, String)], state: &str, label: &str) -> Result<String, String> {
+    match field(f, state).unwrap_or("no-forwarding") {
+        "number" => {
+            let n = field(f, &format!("{state}_number")).unwrap_or("").trim();
+            if n.is_empty() {
+                Err(format!("{label}: give the number for To Number"))
+            } else {
+                Ok(n.to_string())
+            }
+        }
+        "voicemail" => Ok("voicemail".into()),
+        _ => Ok("no-forwarding".into()),
+    }
+}
+
+/// Callisto's forwarding per call-diversion state (Unconditional, Busy, No Answer), a simpler
+/// editor of the current presence's routes.
+async fn forwarding_card(
+    s: &AppState,
+    sess: &crate::api::session::WebSession,
+    here: &str,
+    mailbox: &str,
+    own: bool,
+) -> Markup {
+    let Some(store) = s.store.as_ref() else {
+        return html! {};
+    };
+    let Ok(routing) = store.routing(mailbox).await else {
+        return html! {};
+    };
+    let f = crate::routing::ForwardingBody::from(&routing.forwarding());
+    let editable = sess.who.has(parley_store::Privilege::Admin)
+        || (own && sess.who.has(parley_store::Privilege::Routes));
+    let tab = |state: &str, label: &str, current: &str, after: bool| {
+        let number = !matches!(current, "no-forwarding" | "voicemail");
+        html! {
+            fieldset.forwarding #(format!("fwd-{state}")) {
+                legend { (label) }
+                label.check { input type="radio" name=(state) value="no-forwarding" checked[current == "no-forwarding"] disabled[!editable]; "No Forwarding" }
+                label.check { input type="radio" name=(state) value="voicemail" checked[current == "voicemail"] disabled[!editable]; "Voicemail" }
+                label.check { input type="radio" name=(state) value="number" checked[number] disabled[!editable]; "To Number" }
+                label for=(format!("{state}-number")) { "Number (an extension)" }
+                input id=(format!("{state}-number")) name=(format!("{state}_number")) inputmode="numeric" disabled[!editable]
+                    value=(if number { current } else { "" });
+                label.check.muted { input type="radio" disabled; "Voicemail with Transfer (not available yet)" }
+                label.check.muted { input type="radio" disabled; "Mobile Connect (not available yet)" }
+                @if after {
+                    label for="after-secs" { "Forward after [...] Seconds" }
+                    input #after-secs name="after_secs" inputmode="numeric" disabled[!editable]
+                        placeholder=(s.no_answer_secs) value=(f.after_secs.map(|v| v.to_string()).unwrap_or_default());
+                }
+            }
+        }
+    };
+    html! {
+        section.card #forwarding aria-labelledby="fwd-h" {
+            h2 #fwd-h { "Forwarding" }
+            p.hint { "Where calls go when you are " strong { (routing.presence.label()) } ", for each call diversion state." }
+            @if !editable {
+                p.notice { "Your administrator has not given you permission to change where your calls go." }
+            } @else if f.custom {
+                p.notice { "Your call routes were set in " a href="/extension" { "My Extension" } " and say more than this; saving here replaces them." }
+            }
+            form.stack method="post" action=(here) data-dirty-warn {
+                input type="hidden" name="csrf" value=(sess.csrf);
+                (tab("unconditional", "Unconditional", &f.unconditional, false))
+                (tab("busy", "Busy", &f.busy, false))
+                (tab("no_answer", "No Answer", &f.no_answer, true))
+                @if editable {
+                    button.primary name="act" value="forwarding" { "Save" }
+                }
+            }
+        }
+    }
 }
 
 async fn settings_save(
@@ -155,6 +234,48 @@ async fn settings_save(
     };
     let back = url_for("/settings", &mailbox, mailbox == sess.who.user);
     let act = field(&f, "act").unwrap_or("");
+    if act == "forwarding" {
+        let states = (
+            forward_field(&f, "unconditional", "Unconditional"),
+            forward_field(&f, "busy", "Busy"),
+            forward_field(&f, "no_answer", "No Answer"),
+        );
+        let after_secs = match field(&f, "after_secs")
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+        {
+            None => Ok(None),
+            Some(v) => v
+                .parse::<u32>()
+                .map(Some)
+                .map_err(|_| "Forward after: a number of seconds".to_string()),
+        };
+        let body = match (states, after_secs) {
+            ((Ok(unconditional), Ok(busy), Ok(no_answer)), Ok(after_secs)) => {
+                crate::routing::ForwardingBody {
+                    unconditional,
+                    busy,
+                    no_answer,
+                    after_secs,
+                    custom: false,
+                }
+            }
+            ((Err(e), _, _), _) | ((_, Err(e), _), _) | ((_, _, Err(e)), _) | (_, Err(e)) => {
+                return flash_to(&s, &headers, true, format!("Not saved: {e}."), &back)
+            }
+        };
+        let change = crate::routing::RouteChange::Forwarding(body.forwarding());
+        return match crate::routing::change_routes(&s, &caller, &mailbox, change).await {
+            Ok(_) => flash_to(&s, &headers, false, "Forwarding saved.", &back),
+            Err(e) => flash_to(
+                &s,
+                &headers,
+                true,
+                format!("Not saved: {}.", e.message()),
+                &back,
+            ),
+        };
+    }
     if act == "mwi-on" || act == "mwi-off" {
         let on = act == "mwi-on";
         return match crate::calibrate_lamp(&s, mailbox.clone(), on).await {
