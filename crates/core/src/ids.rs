@@ -1,28 +1,25 @@
 //! Identifier generation for tags, branches and Call-IDs from a seed the shell provides, so that the core
 //! never touches a thread RNG and tests are deterministic.
 
-/// A small xorshift generator. Not cryptographic: SIP tags and branches only need to be unique.
+/// A ChaCha8 stream seeded by the shell. Each call, endpoint and trunk gets its own generator seeded
+/// from the switch's: the streams are independent, so the tags, branches and Call-IDs of calls
+/// running side by side never collide (a branch shared by two calls' legs would hand one leg's
+/// responses to the other's transaction), and a peer that sees some of them cannot work out the
+/// next ones of another call.
 #[derive(Debug, Clone)]
-pub struct Ids(u64);
+pub struct Ids(rand_chacha::ChaCha8Rng);
 
 impl Ids {
-    /// A generator from a seed (a zero seed is replaced by a fixed constant).
+    /// A generator from a seed.
     pub fn new(seed: u64) -> Ids {
-        Ids(if seed == 0 {
-            0x9E37_79B9_7F4A_7C15
-        } else {
-            seed
-        })
+        use rand_chacha::rand_core::SeedableRng;
+        Ids(rand_chacha::ChaCha8Rng::seed_from_u64(seed))
     }
 
     /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
+        use rand_chacha::rand_core::RngCore;
+        self.0.next_u64()
     }
 
     /// A fresh dialog tag.
@@ -38,5 +35,25 @@ impl Ids {
     /// A fresh Call-ID.
     pub fn call_id(&mut self) -> String {
         format!("{:x}{:x}@parley", self.next_u64(), self.next_u64())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Ids;
+    use std::collections::HashSet;
+
+    /// Generators seeded one from another (as the switch seeds each call's) share no values: with a
+    /// plain xorshift, each child's stream was its parent's shifted by one step.
+    #[test]
+    fn children_seeded_from_a_parent_do_not_overlap() {
+        let mut parent = Ids::new(7);
+        let mut seen = HashSet::new();
+        for _ in 0..200 {
+            let mut child = Ids::new(parent.next_u64());
+            for _ in 0..50 {
+                assert!(seen.insert(child.branch()), "a branch came twice");
+            }
+        }
     }
 }
