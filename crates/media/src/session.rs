@@ -166,6 +166,10 @@ pub struct Counters {
 }
 
 /// A frame whose mean power is below this (about -45 dBFS) counts as silence.
+/// Frames of silence sent after a playback ends (100 ms): they push the prompt's last frames out of
+/// the phone's jitter buffer.
+const HANGOVER_FRAMES: u8 = 5;
+
 const SILENCE_POWER: f64 = 180.0 * 180.0;
 
 #[derive(Debug)]
@@ -201,6 +205,8 @@ pub struct MediaSession {
     header: RtpHeader,
     talkspurt: bool,
     playing: Option<Playing>,
+    /// Frames of silence still to send after a playback ended.
+    hangover: u8,
     recording: Option<Recording>,
     rfc4733: Rfc4733Receiver,
     inband: InbandDetector,
@@ -228,6 +234,7 @@ impl MediaSession {
             },
             talkspurt: true,
             playing: None,
+            hangover: 0,
             recording: None,
             rfc4733: Rfc4733Receiver::new(),
             inband: InbandDetector::new(),
@@ -263,6 +270,7 @@ impl MediaSession {
             position: 0,
         });
         self.talkspurt = true;
+        self.hangover = 0;
         self.ask();
     }
 
@@ -350,6 +358,7 @@ impl MediaSession {
     /// Stop playing (no [`Event::PlayDone`]).
     pub fn stop_play(&mut self) {
         self.playing = None;
+        self.hangover = 0;
     }
 
     /// Move within the seekable clip playing (negative rewinds); clamped to the clip.
@@ -482,6 +491,12 @@ impl MediaSession {
             }
         }
         let Some(p) = self.playing.as_mut() else {
+            if self.hangover > 0 {
+                // Silence after the last words: a phone whose jitter buffer plays out only as
+                // packets arrive would otherwise keep the prompt's tail until the next prompt.
+                self.hangover -= 1;
+                return self.send_frame(&[0; FRAME_SAMPLES]);
+            }
             self.talkspurt = true;
             return None;
         };
@@ -513,14 +528,25 @@ impl MediaSession {
             let generation = p.generation;
             self.playing = None;
             self.events.push_back(Event::PlayDone(generation));
-            return None;
+            self.hangover = HANGOVER_FRAMES;
+            return self.handle_tick_silent();
         }
         self.ask();
+        self.send_frame(&frame)
+    }
+
+    fn handle_tick_silent(&mut self) -> Option<(SocketAddr, &[u8])> {
+        self.hangover = self.hangover.saturating_sub(1);
+        self.send_frame(&[0; FRAME_SAMPLES])
+    }
+
+    /// Encode `frame` into the next RTP packet, for the caller's address (if known).
+    fn send_frame(&mut self, frame: &[i16; FRAME_SAMPLES]) -> Option<(SocketAddr, &[u8])> {
         let to = self.source.destination();
         self.packet.clear();
         self.header.marker = std::mem::take(&mut self.talkspurt);
         self.header.write(&mut self.packet);
-        self.codec.encode(&frame, &mut self.packet);
+        self.codec.encode(frame, &mut self.packet);
         self.header.sequence = self.header.sequence.wrapping_add(1);
         self.header.timestamp = self.header.timestamp.wrapping_add(FRAME_SAMPLES as u32);
         let to = to?;
@@ -606,11 +632,17 @@ mod tests {
             second.header.timestamp,
             first.header.timestamp.wrapping_add(160)
         );
-        assert!(s.handle_tick().is_none());
+        // Done: silence for the hangover (pushing the tail out of the phone's jitter buffer), then
+        // nothing.
+        let silence = pcmu(&[0; FRAME_SAMPLES]);
+        for _ in 0..HANGOVER_FRAMES {
+            let p = s.handle_tick().unwrap().1.to_vec();
+            assert_eq!(RtpPacket::parse(&p).unwrap().payload, &silence[..]);
+        }
         assert_eq!(events(&mut s), vec![Event::PlayDone(3)]);
         assert!(s.handle_tick().is_none());
         assert!(events(&mut s).is_empty());
-        assert_eq!(s.counters().sent, 2);
+        assert_eq!(s.counters().sent, 2 + u64::from(HANGOVER_FRAMES));
     }
 
     #[test]
@@ -749,6 +781,12 @@ mod tests {
             assert_eq!(sent, pcmu(frame));
             most = most.max(held(&s));
         }
+        for _ in 0..HANGOVER_FRAMES {
+            assert_eq!(
+                shell.tick(&mut s, &mut others),
+                Some(pcmu(&[0; FRAME_SAMPLES]))
+            );
+        }
         assert!(shell.tick(&mut s, &mut others).is_none());
         assert_eq!(others, vec![Event::PlayDone(4)]);
         assert!(
@@ -799,6 +837,12 @@ mod tests {
         };
         assert_eq!(f, pcmu(&long[back..back + 160]));
         s.seek(120_000);
+        for _ in 0..HANGOVER_FRAMES {
+            assert_eq!(
+                shell.tick(&mut s, &mut others),
+                Some(pcmu(&[0; FRAME_SAMPLES]))
+            );
+        }
         for _ in 0..3 {
             assert!(shell.tick(&mut s, &mut others).is_none());
         }
@@ -845,6 +889,9 @@ mod tests {
         };
         assert_eq!(payload(&mut s), Some(pcmu(&[500; 160])));
         assert_eq!(payload(&mut s), Some(pcmu(&[1000; 160])));
+        for _ in 0..HANGOVER_FRAMES {
+            assert_eq!(payload(&mut s), Some(pcmu(&[0; FRAME_SAMPLES])));
+        }
         assert_eq!(payload(&mut s), None);
         assert_eq!(events(&mut s), vec![Event::PlayDone(7)]);
     }

@@ -14,7 +14,7 @@ mod session;
 use std::time::Duration;
 
 pub use say::LocalTime;
-pub use session::{Deposit, Session};
+pub use session::{Deposit, Session, HANGUP_LINGER};
 
 /// A voicemail folder, with the digit that selects it in the classic menus.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -50,9 +50,15 @@ enum Phase {
     Recording,
     /// A message plays.
     PlayingMessage,
+    /// The last words were sent; the call ends at the deadline.
+    Ending,
     /// Over.
     Done,
 }
+
+/// How long after its last prompt was sent a call is ended: the phone still holds the prompt's
+/// last packets in its jitter buffer, and a BYE at once would cut them off.
+pub const HANGUP_LINGER: std::time::Duration = std::time::Duration::from_millis(400);
 
 /// The take being recorded or reviewed.
 #[derive(Debug, Clone)]
@@ -192,6 +198,17 @@ impl Session {
         s
     }
 
+    /// Say `audio` and hang up (the answer to a feature code, such as a presence set from the phone).
+    pub fn notice(
+        profile: impl Into<std::sync::Arc<Profile>>,
+        config: VmConfig,
+        audio: Vec<Audio>,
+    ) -> Session {
+        let mut s = Session::new(profile.into(), config);
+        s.say(audio, Then::Hangup);
+        s
+    }
+
     /// The next command for the shell.
     pub fn poll_command(&mut self) -> Option<Command> {
         self.out.pop_front()
@@ -235,7 +252,7 @@ impl Session {
                 self.phase = Phase::Collecting(c);
                 self.handle_dtmf(now, key);
             }
-            Phase::Saying(_) | Phase::Waiting | Phase::Done => {}
+            Phase::Saying(_) | Phase::Waiting | Phase::Ending | Phase::Done => {}
             Phase::Menu(m) => {
                 self.stop_playing();
                 self.menu_key(now, m, key);
@@ -280,7 +297,7 @@ impl Session {
                 self.deadline = Some(now + self.config.digit_timeout)
             }
             Phase::PlayingMessage => self.enter_menu("message"),
-            Phase::Waiting | Phase::Recording | Phase::Done => {}
+            Phase::Waiting | Phase::Recording | Phase::Ending | Phase::Done => {}
         }
     }
 
@@ -383,6 +400,11 @@ impl Session {
             return;
         }
         self.deadline = None;
+        if self.phase == Phase::Ending {
+            self.out.push_back(Command::Hangup);
+            self.phase = Phase::Done;
+            return;
+        }
         if let Phase::Collecting(c) = self.phase {
             if !self.digits.is_empty() {
                 return self.submit(now, c);
@@ -446,9 +468,8 @@ impl Session {
             Then::Record => self.start_recording(),
             Then::Collect(c) => self.collect(c),
             Then::Hangup => {
-                self.out.push_back(Command::Hangup);
-                self.phase = Phase::Done;
-                self.deadline = None;
+                self.phase = Phase::Ending;
+                self.deadline = Some(now + HANGUP_LINGER);
             }
             Then::PlayMessage => self.play_current(now),
             Then::LoggedIn => {

@@ -154,7 +154,7 @@ fn pound_ends_the_recording_and_offers_the_review_menu() {
     assert_eq!(cmds[1], Command::KeepTake);
     assert_eq!(played(&cmds), ["vm-msgsaved", "vm-goodbye"]);
     s.handle_play_done(t0());
-    assert_eq!(drain(&mut s), [Command::Hangup]);
+    assert_eq!(ended(&mut s), [Command::Hangup]);
 }
 
 #[test]
@@ -377,7 +377,7 @@ fn three_wrong_pins_end_the_call() {
     }
     assert_eq!(played(&drain(&mut s)), ["vm-incorrect", "vm-goodbye"]);
     s.handle_play_done(t0());
-    assert_eq!(drain(&mut s), [Command::Hangup]);
+    assert_eq!(ended(&mut s), [Command::Hangup]);
 }
 
 #[test]
@@ -547,7 +547,7 @@ fn with_recording_off_the_caller_hears_the_announcement_then_goodbye_and_cannot_
         ["greeting:announcement-a", "vm-goodbye"]
     );
     s.handle_play_done(t0());
-    let cmds = drain(&mut s);
+    let cmds = ended(&mut s);
     assert!(cmds.iter().any(|c| matches!(c, Command::Hangup)));
     assert!(!cmds.iter().any(|c| matches!(c, Command::Record { .. })));
     assert!(s.is_done());
@@ -557,7 +557,7 @@ fn with_recording_off_the_caller_hears_the_announcement_then_goodbye_and_cannot_
     s.handle_dtmf(t0(), '#');
     assert_eq!(played(&drain(&mut s)), ["vm-goodbye"]);
     s.handle_play_done(t0());
-    assert!(drain(&mut s).iter().any(|c| matches!(c, Command::Hangup)));
+    assert!(ended(&mut s).iter().any(|c| matches!(c, Command::Hangup)));
     // The standard greeting can be announce-only too.
     let mut s = deposit(
         Reason::Busy,
@@ -596,4 +596,19 @@ fn zero_four_records_the_temporary_greeting_at_once_when_none_is_on() {
     assert_eq!(played(&drain(&mut s)), ["vm-review"]);
     s.handle_dtmf(t0(), '1');
     assert!(drain(&mut s).contains(&Command::KeepTake));
+}
+
+/// After the last prompt: nothing until the linger has passed (the phone plays out what it holds),
+/// then the commands that end the call.
+fn ended(s: &mut Session) -> Vec<Command> {
+    let before = drain(s);
+    assert!(
+        !before.iter().any(|c| matches!(c, Command::Hangup)),
+        "the call must not end before the prompt has played out: {before:?}"
+    );
+    assert!(!s.is_done());
+    s.handle_timeout(t0() + super::HANGUP_LINGER);
+    let mut cmds = before;
+    cmds.extend(drain(s));
+    cmds
 }
