@@ -84,6 +84,8 @@ def test_call_details_directory_and_phone_functions(parley_factory, sipp, browse
     expect(page.get_by_role("cell", name="*97", exact=True)).to_be_visible()
     expect(page.get_by_role("cell", name="*98", exact=True)).to_be_visible()
     expect(page.get_by_role("cell", name="*86", exact=True)).to_be_visible()
+    expect(page.get_by_role("cell", name="*80 and a digit", exact=True)).to_be_visible()
+    expect(page.get_by_text("*806 Away")).to_be_visible()
     expect(page.get_by_text("Record your Announcement A greeting")).to_be_visible()
     shot(page, "phone-functions", "desktop")
 

@@ -8,6 +8,7 @@ import time
 from playwright.sync_api import expect
 
 from test_json_api import call as api
+from test_notify import peers  # noqa: F401 (fixture)
 from test_portal import SIZES, assert_fits, browser, login, shot  # noqa: F401 (fixture)
 from test_voicemail import deposit
 from vmhelp import messages, wait_for
@@ -336,3 +337,73 @@ def test_callisto_forwarding_unconditional_to_a_number_no_answer_after_5_s_and_b
     expect(page.get_by_role("alert")).to_contain_text("extension 999 does not exist")
     status, body, _ = api(p, "GET", "/api/v1/users/101/forwarding", auth=("101", "secret101"))
     assert body["unconditional"] == "no-forwarding", body
+
+
+def test_the_presence_code_on_the_phone_sets_the_presence_says_it_tells_webhooks_and_moves_the_next_call(
+        parley_factory, peers, sipp, tmp_path):
+    from peers import Baresip
+    from test_notify import Receiver
+    from conftest import next_ports
+    from vmhelp import prompt_match, prompt_secs
+    import hashlib
+    import hmac
+    import json
+    web = peers(Receiver, next_ports())
+    p = parley_factory()
+    p.cli("user", "add", "100", "--name", "Admin", "--password", "secret100", "--privilege", "admin")
+    for ext in ("101", "102"):
+        p.add_user(ext, f"secret{ext}")
+    p.start()
+    status, hook, _ = api(p, "POST", "/api/v1/webhooks", {"url": web.url + "/hook", "events": ["presence.changed"]},
+                          auth=("100", "secret100"))
+    assert status == 201 and hook["events"] == ["presence.changed"], hook
+    # 101's Away route rings 102.
+    status, body, _ = api(p, "PUT", "/api/v1/users/101/routes/away",
+                          {"attempts": [{"destinations": ["102"], "ring_secs": 20}]}, auth=("100", "secret100"))
+    assert status == 200, body
+    phone = Baresip(tmp_path, "bob", p.sip_port + 6, p.sip_port + 9, p.sip_port, "101", "secret101", 440)
+    try:
+        wait_for(lambda: p.status()["registrations"], what="101's registration")
+        # *80 then 6: Away. Parley answers, says "Your presence is now Away." and hangs up.
+        t0 = time.time()
+        phone.send("dial", f"sip:*806@127.0.0.1:{p.sip_port}")
+        phone.wait_event("CALL_ESTABLISHED")
+        phone.wait_event("CALL_CLOSED", secs=15)
+        assert time.time() - t0 < prompt_secs("presence-now", "presence-away") + 4
+        heard = phone.recordings("dec")[-1]
+        r = prompt_match(heard, "presence-now", "presence-away")
+        assert r > 0.97, f"the phone did not hear the whole confirmation (envelope correlation {r:.3f})"
+        assert prompt_match(heard, "presence-now", "presence-busy") < 0.95, "another presence's name"
+        # A code naming no presence is an unknown number.
+        phone.events.clear()
+        phone.send("dial", f"sip:*809@127.0.0.1:{p.sip_port}")
+        phone.wait_event("CALL_CLOSED", secs=10)
+    finally:
+        phone.stop()
+    status, body, _ = api(p, "GET", "/api/v1/users/101/presence", auth=("102", "secret102"))
+    assert body == {"presence": "away", "label": "Away"}, body
+    audit = p.cli("audit").stdout
+    assert "presence.set" in audit and "away" in audit, audit
+    # The webhook, signed, says who changed from what to what.
+    [req] = wait_for(lambda: web.to("/hook"), what="the presence.changed webhook")
+    event = json.loads(req["body"])
+    assert event["event"] == "presence.changed" and req["headers"]["x-parley-event"] == "presence.changed"
+    change = event["presence"]
+    assert (change["extension"], change["presence"], change["label"], change["previous"]) == \
+        ("101", "away", "Away", "in-office"), change
+    t, v1 = (kv.split("=", 1)[1] for kv in req["headers"]["x-parley-signature"].split(","))
+    mac = hmac.new(hook["secret"].encode(), f"{t}.".encode() + req["body"], hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(mac, v1)
+    # Setting the same presence again is no change: no second webhook.
+    status, _, _ = api(p, "PUT", "/api/v1/users/101/presence", {"presence": "away"}, auth=("101", "secret101"))
+    assert status == 200
+    # The next call to 101 follows Away: 102 rings and answers.
+    sipp(p, "register.xml", port=p.sip_port + 20, user="102", password="secret102", service="102",
+         keys={"expires": 300}).assert_ok()
+    answering = sipp(p, "uas_answer.xml", port=p.sip_port + 20)
+    time.sleep(0.3)
+    sipp(p, "uac_call.xml", port=p.sip_port + 10, user="100", password="secret100", service="101",
+         subst={"caller": "100", "hold": 1000}).assert_ok()
+    answering.assert_ok()
+    time.sleep(1.0)
+    assert len(web.to("/hook")) == 1

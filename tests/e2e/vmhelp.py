@@ -146,6 +146,33 @@ def first_sound(path, level=500, window=0.1):
     return None
 
 
+def envelope(samples, rate, frame=0.02):
+    """Loudness (RMS) per `frame` seconds."""
+    n = int(rate * frame)
+    return [rms(samples[i:i + n]) for i in range(0, len(samples) - n + 1, n)]
+
+
+def prompt_match(heard, *ids):
+    """How well what a phone recorded (`heard`, a WAV) follows the prompts `ids` played back to back: the
+    best Pearson correlation of the two loudness envelopes over every alignment (1.0: the same shape)."""
+    expected = []
+    for i in ids:
+        samples, _ = read_wav(PROMPTS / f"{i}.wav")
+        expected += samples
+    want = envelope(expected, 8000)
+    got = envelope(*read_wav(heard))
+    assert len(got) >= len(want), f"{heard}: {len(got)} frames heard, the prompts are {len(want)}"
+
+    def pearson(a, b):
+        ma, mb = sum(a) / len(a), sum(b) / len(b)
+        cov = sum((x - ma) * (y - mb) for x, y in zip(a, b))
+        va = sum((x - ma) ** 2 for x in a) ** 0.5
+        vb = sum((y - mb) ** 2 for y in b) ** 0.5
+        return cov / (va * vb) if va and vb else 0.0
+
+    return max(pearson(want, got[k:k + len(want)]) for k in range(len(got) - len(want) + 1))
+
+
 def wait_for(cond, secs=15, what="condition"):
     """Poll `cond` until it gives something true (returned), or fail after `secs`."""
     deadline = time.time() + secs

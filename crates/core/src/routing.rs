@@ -98,6 +98,19 @@ impl Presence {
         char::from(b'1' + i as u8)
     }
 
+    /// The prompt that says its label (`presence-in-office`...).
+    pub fn prompt(self) -> &'static str {
+        match self {
+            Presence::InOffice => "presence-in-office",
+            Presence::AtAMeeting => "presence-at-a-meeting",
+            Presence::OnVacation => "presence-on-vacation",
+            Presence::OnBusinessTrip => "presence-on-business-trip",
+            Presence::AtHome => "presence-at-home",
+            Presence::Away => "presence-away",
+            Presence::Busy => "presence-busy",
+        }
+    }
+
     /// The presence a feature-code digit names.
     pub fn from_digit(d: char) -> Option<Presence> {
         let i = d.to_digit(10)?.checked_sub(1)? as usize;

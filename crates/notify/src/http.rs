@@ -120,8 +120,8 @@ impl Sender {
     pub async fn webhook(&self, hook: &Webhook, item: &OutboxItem) -> Result<(), Failure> {
         let payload: serde_json::Value =
             serde_json::from_str(&item.payload).unwrap_or(serde_json::Value::Null);
-        // A message's event carries the message; an alert the alert.
-        let key = if item.is_alert() { "alert" } else { "message" };
+        // A message's event carries the message; an alert the alert; a presence change the change.
+        let key = item.payload_name();
         let mut body = serde_json::json!({
             "id": item.id,
             "event": item.event,

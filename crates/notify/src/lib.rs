@@ -440,6 +440,9 @@ impl Notifier {
             Channel::Sms if item.is_alert() => {
                 Err(Failure::permanent("alerts are not sent by SMS"))
             }
+            Channel::Email | Channel::Sms if item.payload_name() != "message" => Err(
+                Failure::permanent(format!("{} is only sent to webhooks", item.event)),
+            ),
             Channel::Email | Channel::Sms => {
                 let m = item
                     .message()

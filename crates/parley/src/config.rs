@@ -109,6 +109,9 @@ pub struct Config {
     pub dangerous_digest_rfc2069: bool,
     /// Send unanswered, busy and unregistered calls to voicemail (false: callers get 480 / 486).
     pub voicemail: bool,
+    /// Feature code that sets one's presence, followed by its digit: `*80` then 1 In Office, 2 At A
+    /// Meeting, 3 On Vacation, 4 On Business Trip, 5 At Home, 6 Away, 7 Busy (empty: none).
+    pub presence_code: String,
     /// Feature code that opens one's own mailbox.
     pub voicemail_own_code: String,
     /// Feature code that asks for a mailbox number, then its PIN.
@@ -236,6 +239,7 @@ impl Default for Config {
             auth_failure_window_secs: 300,
             auth_lockout_secs: 300,
             voicemail: true,
+            presence_code: "*80".into(),
             voicemail_own_code: "*97".into(),
             voicemail_any_code: "*98".into(),
             voicemail_pilot: "*86".into(),
@@ -364,6 +368,20 @@ impl Config {
                 total_hour: self.outside_calls_total_hour,
             },
         })
+    }
+
+    /// The presence feature code, checked: `*` and 1 to 3 digits, or empty (none).
+    pub fn presence_code(&self) -> Result<String> {
+        let code = self.presence_code.trim();
+        let ok = code.is_empty()
+            || (code.len() >= 2
+                && code.len() <= 4
+                && code.starts_with('*')
+                && code[1..].bytes().all(|b| b.is_ascii_digit()));
+        if !ok {
+            bail!("presence_code must be * and 1 to 3 digits, got {code:?}");
+        }
+        Ok(code.to_string())
     }
 
     /// Voicemail settings for the SIP server.

@@ -984,6 +984,7 @@ async fn serve(mut config: Config, args: ServeArgs) -> Result<()> {
         realm: parley_store::SIP_REALM.to_string(),
         digest_key: rand::random(),
         seed: rand::random(),
+        presence_code: config.presence_code()?,
         no_answer: Duration::from_secs(config.no_answer_secs),
         registrar: parley_core::registrar::RegistrarConfig {
             default_expires: config.register_default_expires,
@@ -1057,6 +1058,7 @@ async fn serve(mut config: Config, args: ServeArgs) -> Result<()> {
         voicemail: vm.clone(),
         sessions: Default::default(),
         no_answer_secs: config.no_answer_secs,
+        presence_code: config.presence_code()?,
     });
     let http_cancel = cancel.clone();
     let http = tokio::spawn(async move {

@@ -42,7 +42,7 @@ pub enum WebhookCommand {
     Add {
         /// http:// or https:// URL receiving POSTed JSON events.
         url: String,
-        /// Events: message.new, message.read, message.deleted, alert.outside_limit (default: the message events); repeat or use commas.
+        /// Events: message.new, message.read, message.deleted, alert.outside_limit, presence.changed (default: the message events); repeat or use commas.
         #[arg(long = "event", value_delimiter = ',')]
         events: Vec<String>,
         /// Signing secret (at least 16 characters; default: a random one).

@@ -28,7 +28,7 @@ pub use calls::{CallRecord, Direction, Outcome};
 pub use copy::TableCounts;
 pub use db::{Backend, Location, SCHEMA_VERSION};
 pub use ma::{Announcement, Change, Group, Member, Vip};
-pub use outbox::{Alert, Channel, Event, OutboxItem, Webhook};
+pub use outbox::{Alert, Channel, Event, OutboxItem, PresenceChange, Webhook};
 pub use switch::{Take, TEND_EVERY};
 pub use tokens::TokenInfo;
 pub use trunks::{

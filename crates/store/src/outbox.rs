@@ -22,23 +22,32 @@ pub enum Event {
     Deleted,
     /// An outside call was refused by a toll-fraud limit (an alert to the administrators).
     OutsideLimit,
+    /// A user's presence changed (webhooks only).
+    PresenceChanged,
 }
 
 impl Event {
     /// Every event.
-    pub const ALL: [Event; 4] = [Event::New, Event::Read, Event::Deleted, Event::OutsideLimit];
+    pub const ALL: [Event; 5] = [
+        Event::New,
+        Event::Read,
+        Event::Deleted,
+        Event::OutsideLimit,
+        Event::PresenceChanged,
+    ];
 
     /// The events of messages (a webhook's default).
     pub const MESSAGES: [Event; 3] = [Event::New, Event::Read, Event::Deleted];
 
     /// The event's name in webhooks (`message.new`, `message.read`, `message.deleted`,
-    /// `alert.outside_limit`).
+    /// `alert.outside_limit`, `presence.changed`).
     pub fn as_str(self) -> &'static str {
         match self {
             Event::New => "message.new",
             Event::Read => "message.read",
             Event::Deleted => "message.deleted",
             Event::OutsideLimit => "alert.outside_limit",
+            Event::PresenceChanged => "presence.changed",
         }
     }
 
@@ -49,8 +58,8 @@ impl Event {
             .find(|e| e.as_str() == s.trim())
             .ok_or_else(|| {
                 StoreError::Invalid(format!(
-                    "unknown event {s:?} (message.new, message.read, message.deleted or \
-                     alert.outside_limit)"
+                    "unknown event {s:?} (message.new, message.read, message.deleted, \
+                     alert.outside_limit or presence.changed)"
                 ))
             })
     }
@@ -96,7 +105,8 @@ pub struct OutboxItem {
     pub channel: Channel,
     /// Email address, mobile number, or webhook id.
     pub target: String,
-    /// `message.new`, `message.read`, `message.deleted` or `alert.outside_limit`.
+    /// `message.new`, `message.read`, `message.deleted`, `alert.outside_limit` or
+    /// `presence.changed`.
     pub event: String,
     /// The message as it was when the event happened, or the alert (JSON).
     pub payload: String,
@@ -125,6 +135,17 @@ impl OutboxItem {
     pub fn alert(&self) -> Result<Alert, StoreError> {
         serde_json::from_str(&self.payload)
             .map_err(|e| StoreError::Invalid(format!("outbox {} payload: {e}", self.id)))
+    }
+
+    /// The name of the payload in a webhook's body: `message`, `alert` or `presence`.
+    pub fn payload_name(&self) -> &'static str {
+        if self.is_alert() {
+            "alert"
+        } else if self.event == Event::PresenceChanged.as_str() {
+            "presence"
+        } else {
+            "message"
+        }
     }
 
     /// The message the event is about.
@@ -185,6 +206,21 @@ impl Alert {
             self.caller, self.source, self.number, self.reason, self.limit
         )
     }
+}
+
+/// A user's presence changed: the payload of `presence.changed`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PresenceChange {
+    /// The user.
+    pub extension: String,
+    /// The presence now (`in-office`, `away`...).
+    pub presence: String,
+    /// Its label (`In Office`, `Away`...).
+    pub label: String,
+    /// The presence before.
+    pub previous: String,
+    /// Unix seconds.
+    pub at: i64,
 }
 
 /// A webhook subscription.
@@ -281,7 +317,7 @@ pub(crate) async fn enqueue(
 }
 
 /// Queue `event` for every webhook subscribed to it; how many.
-async fn queue_webhooks(
+pub(crate) async fn queue_webhooks(
     tx: &mut AnyConnection,
     event: Event,
     payload: &str,

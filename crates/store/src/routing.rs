@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use parley_core::routing::{CallRoute, CallerRoute, Presence, Routing};
 use sqlx::Row;
 
+use crate::outbox::{queue_webhooks, Event, PresenceChange};
 use crate::{unix_now, Store, StoreError};
 
 impl Store {
@@ -106,6 +107,7 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?;
         let mut routing = row.as_ref().map(routing_of).unwrap_or_default();
+        let before = routing.presence;
         change(&mut routing);
         routing
             .check()
@@ -121,6 +123,21 @@ impl Store {
         }
         let routes =
             serde_json::to_string(&routing).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let now = unix_now();
+        let mut queued = 0;
+        if routing.presence != before {
+            // Subscribers hear of the change in the transaction that makes it.
+            let change = PresenceChange {
+                extension: ext.to_string(),
+                presence: routing.presence.as_str().to_string(),
+                label: routing.presence.label().to_string(),
+                previous: before.as_str().to_string(),
+                at: now,
+            };
+            let payload =
+                serde_json::to_string(&change).map_err(|e| StoreError::Invalid(e.to_string()))?;
+            queued = queue_webhooks(&mut tx, Event::PresenceChanged, &payload, now).await?;
+        }
         sqlx::query(
             "INSERT INTO routing (extension, presence, routes, updated_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (extension) DO UPDATE SET presence = excluded.presence, \
@@ -129,10 +146,11 @@ impl Store {
         .bind(ext)
         .bind(routing.presence.as_str())
         .bind(routes)
-        .bind(unix_now())
+        .bind(now)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        self.outbox_queued(queued);
         Ok(true)
     }
 }
@@ -274,5 +292,30 @@ mod tests {
         // The next user of the extension inherits nothing.
         s.remove_user("101").await.unwrap();
         assert!(!s.presences().await.unwrap().contains_key("101"));
+    }
+
+    #[tokio::test]
+    async fn a_presence_change_queues_its_webhook_in_the_same_transaction_and_no_change_none() {
+        let (s, _dir) = crate::test_store(None).await;
+        s.add_webhook("http://hooks.test/p", None, &[Event::PresenceChanged])
+            .await
+            .unwrap();
+        s.add_webhook("http://hooks.test/m", None, &[Event::New])
+            .await
+            .unwrap();
+        assert!(s.set_presence("101", Presence::Away).await.unwrap());
+        // The same presence again, and a route change: no presence change.
+        assert!(s.set_presence("101", Presence::Away).await.unwrap());
+        assert!(s.set_route("101", Presence::Away, None).await.unwrap());
+        let rows = s.outbox_list(None, 10).await.unwrap();
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(rows[0].event, "presence.changed");
+        assert_eq!(rows[0].payload_name(), "presence");
+        let change: PresenceChange = serde_json::from_str(&rows[0].payload).unwrap();
+        assert_eq!(
+            (change.extension.as_str(), change.presence.as_str(), change.previous.as_str()),
+            ("101", "away", "in-office")
+        );
+        assert_eq!(change.label, "Away");
     }
 }

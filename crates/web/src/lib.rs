@@ -43,6 +43,8 @@ pub struct AppState {
     pub sessions: api::session::Sessions,
     /// How long a call rings when a route does not say (the system's no-answer time), in seconds.
     pub no_answer_secs: u64,
+    /// The feature code that sets one's presence from the phone (empty: none).
+    pub presence_code: String,
 }
 
 /// The file in the data directory holding the control token (mode 0600).
@@ -238,6 +240,7 @@ mod tests {
             voicemail: Default::default(),
             sessions: Default::default(),
             no_answer_secs: 30,
+            presence_code: "*80".into(),
         });
         let resp = app
             .oneshot(Request::get("/health").body(Body::empty()).unwrap())

@@ -33,11 +33,13 @@ pub enum Outcome {
     Voicemail,
     /// A call to the mailbox menu (`*97`, `*98`, the pilot).
     Mailbox,
+    /// A feature code (a presence set from the phone).
+    Feature,
 }
 
 impl Outcome {
     /// Every outcome.
-    pub const ALL: [Outcome; 7] = [
+    pub const ALL: [Outcome; 8] = [
         Outcome::Answered,
         Outcome::Busy,
         Outcome::NoAnswer,
@@ -45,6 +47,7 @@ impl Outcome {
         Outcome::Failed,
         Outcome::Voicemail,
         Outcome::Mailbox,
+        Outcome::Feature,
     ];
 
     /// Stored name.
@@ -57,6 +60,7 @@ impl Outcome {
             Outcome::Failed => "failed",
             Outcome::Voicemail => "voicemail",
             Outcome::Mailbox => "mailbox",
+            Outcome::Feature => "feature",
         }
     }
 
@@ -75,6 +79,7 @@ impl Outcome {
             Outcome::Failed => "Failed",
             Outcome::Voicemail => "Voicemail",
             Outcome::Mailbox => "Mailbox menu",
+            Outcome::Feature => "Feature code",
         }
     }
 

@@ -163,6 +163,9 @@ pub struct SwitchConfig {
     pub trunk_retry: TrunkRetry,
     /// Dialling out: the prefix, the home country, emergency numbers, the caller ID.
     pub outside: OutsideSettings,
+    /// Feature code that sets the caller's presence, followed by its digit (`*80` then 1 In Office
+    /// ... 7 Busy, the digits of the Allworx message center's presence menu); empty: none.
+    pub presence_code: String,
     /// Seed for tags, branches, Call-IDs and nonces.
     pub seed: u64,
 }
@@ -441,6 +444,15 @@ pub enum Command {
     /// An outside call was refused by a toll-fraud limit: write an audit entry (`audit`) and alert
     /// the administrators (`alert`, once per limit and hour).
     OutsideLimit(LimitRefusal),
+    /// A user set their presence from the phone: store it (webhooks follow), audit it.
+    SetPresence {
+        /// The user.
+        ext: String,
+        /// The new presence.
+        presence: crate::routing::Presence,
+        /// Where the call came from (for the audit log).
+        source: IpAddr,
+    },
 }
 
 /// A call to the outside that a limit refused.

@@ -346,6 +346,20 @@ impl Switch {
             }
             None => {}
         }
+        if let Some(presence) = self.presence_dialled(&callee) {
+            info!(caller = %Printable(&caller), presence = presence.as_str(), "presence set from the phone");
+            self.out.push_back(Command::SetPresence {
+                ext: caller.clone(),
+                presence,
+                source: source.addr.ip(),
+            });
+            let audio = ["presence-now", presence.prompt()]
+                .into_iter()
+                .map(|p| crate::vm::Audio::Prompt(p.to_string()))
+                .collect();
+            let kind = VmKind::Notice { audio };
+            return self.start_voicemail(now, tx, req, source, None, caller, kind, None);
+        }
         let vm = &self.config.vm;
         if callee == vm.own_code {
             return self.look_up(tx, req, source, caller, Dialled::OwnMailbox);
@@ -370,6 +384,19 @@ impl Switch {
                 forwarded: None,
             },
         )
+    }
+
+    /// The presence a dialled number sets: the presence code and one presence digit.
+    fn presence_dialled(&self, dialled: &str) -> Option<crate::routing::Presence> {
+        let code = &self.config.presence_code;
+        let rest = dialled
+            .strip_prefix(code.as_str())
+            .filter(|_| !code.is_empty())?;
+        let mut digits = rest.chars();
+        match (digits.next(), digits.next()) {
+            (Some(d), None) => crate::routing::Presence::from_digit(d),
+            _ => None,
+        }
     }
 
     /// A call to the voicemail pilot: the mailbox the diversion headers name, else the mailbox menu.

@@ -49,6 +49,7 @@ pub(super) fn config() -> SwitchConfig {
             main_number: Some("+15855550100".into()),
             ..OutsideSettings::default()
         },
+        presence_code: "*80".into(),
         seed: 42,
     }
 }
@@ -321,6 +322,12 @@ impl Sim {
             Command::Voicemail(id, io) => self.voicemail_io(id, io),
             Command::RecordCall(r) => self.records.push(r),
             Command::OutsideLimit(r) => self.refusals.push(r),
+            // As the store would: the presence is the account's for the next call.
+            Command::SetPresence { ext, presence, .. } => {
+                if let Some(a) = self.accounts.get_mut(&ext) {
+                    a.routing.presence = presence;
+                }
+            }
         }
     }
 

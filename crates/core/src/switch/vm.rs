@@ -41,6 +41,8 @@ pub(super) enum VmKind {
     },
     /// The mailbox menu (`mailbox` known for `*97`).
     Retrieval { mailbox: Option<String>, own: bool },
+    /// A feature code's answer: what it did, said, then the call ends.
+    Notice { audio: Vec<crate::vm::Audio> },
 }
 
 /// A voicemail call admitted, waiting for its media port.
@@ -163,6 +165,10 @@ impl Switch {
                 caller: &caller,
                 own: *own,
             },
+            VmKind::Notice { .. } => NewVoicemail::Menu {
+                caller: &caller,
+                own: true,
+            },
         };
         let open = self.voicemail.values().map(|v| OpenVoicemail {
             deposit_into: v.deposit_into.as_deref(),
@@ -237,6 +243,10 @@ impl Switch {
                 "mailbox menu".to_string(),
                 info_span!("mailbox-menu", id = call.0, from = %Printable(&caller), mailbox = %Printable(mailbox.as_deref().unwrap_or("?"))),
             ),
+            VmKind::Notice { .. } => (
+                "feature code".to_string(),
+                info_span!("feature-code", id = call.0, from = %Printable(&caller)),
+            ),
         };
         let record = CallSummary {
             started: match &kind {
@@ -249,11 +259,14 @@ impl Switch {
             caller_name: None,
             callee: match &kind {
                 VmKind::Deposit { mailbox, .. } => mailbox.clone(),
-                VmKind::Retrieval { .. } => invite.uri.user_base().unwrap_or("").to_string(),
+                VmKind::Retrieval { .. } | VmKind::Notice { .. } => {
+                    invite.uri.user_base().unwrap_or("").to_string()
+                }
             },
             outcome: match &kind {
                 VmKind::Deposit { .. } => Outcome::Voicemail,
                 VmKind::Retrieval { .. } => Outcome::Mailbox,
+                VmKind::Notice { .. } => Outcome::Feature,
             },
             talk: Default::default(),
             total: Default::default(),
@@ -268,7 +281,7 @@ impl Switch {
         let own_phone = matches!(kind, VmKind::Retrieval { own: true, .. });
         let deposit_into = match &kind {
             VmKind::Deposit { mailbox, .. } => Some(mailbox.clone()),
-            VmKind::Retrieval { .. } => None,
+            VmKind::Retrieval { .. } | VmKind::Notice { .. } => None,
         };
         let session = match kind {
             VmKind::Deposit {
@@ -289,6 +302,7 @@ impl Switch {
                     !(own && mailbox.is_some()) || account.as_ref().is_none_or(|a| a.always_prompt);
                 Session::retrieval(profile, menus, mailbox, prompt)
             }
+            VmKind::Notice { audio } => Session::notice(profile, menus, audio),
         };
         let user = invite.uri.user_base().unwrap_or("voicemail").to_string();
         let seed = self.ids.next_u64();

@@ -563,6 +563,28 @@ impl Shell {
                 }
             }
             Command::RecordCall(summary) => self.record(summary),
+            Command::SetPresence {
+                ext,
+                presence,
+                source,
+            } => {
+                let store = self.store.clone();
+                tokio::spawn(async move {
+                    let at = unix_now() as i64;
+                    match store.set_presence(&ext, presence).await {
+                        Ok(_) => {
+                            let source = source.to_string();
+                            let r = store
+                                .audit(at, &ext, &source, "presence.set", &ext, presence.as_str())
+                                .await;
+                            if let Err(e) = r {
+                                warn!(error = %e, "presence change not audited");
+                            }
+                        }
+                        Err(e) => warn!(error = %e, %ext, "presence not stored"),
+                    }
+                });
+            }
             Command::OutsideLimit(refusal) => {
                 let store = self.store.clone();
                 tokio::spawn(async move {

@@ -44,7 +44,7 @@ pub struct CreatedWebhook {
 pub struct NewWebhook {
     /// `http://` or `https://` URL.
     pub url: String,
-    /// `message.new`, `message.read`, `message.deleted`, `alert.outside_limit` (default: the three message events).
+    /// `message.new`, `message.read`, `message.deleted`, `alert.outside_limit`, `presence.changed` (default: the three message events).
     #[serde(default)]
     pub events: Vec<String>,
     /// Signing secret, at least 16 characters (default: a random one).
@@ -156,7 +156,7 @@ pub struct OutboxOut {
     pub channel: String,
     /// Address, mobile number or webhook id.
     pub target: String,
-    /// `message.new`, `message.read`, `message.deleted` or `alert.outside_limit`.
+    /// `message.new`, `message.read`, `message.deleted`, `alert.outside_limit` or `presence.changed`.
     pub event: String,
     /// Id of the message concerned.
     pub message_id: Option<i64>,

@@ -223,6 +223,19 @@ async fn phone_page(State(s): State<AppState>, headers: HeaderMap) -> Response {
                     tr { td { kbd { (vm.own_code) } } td { "Your mailbox, from your own phone (it asks for your PIN when Always prompt is on)." } }
                     tr { td { kbd { (vm.any_code) } } td { "Any mailbox, from any phone: enter the mailbox number, then its PIN." } }
                     tr { td { kbd { (vm.pilot) } } td { "The voicemail pilot: calls another PBX diverts here land in the mailbox they name; dialled directly it works like " kbd { (vm.any_code) } "." } }
+                    @if !s.presence_code.is_empty() {
+                        tr {
+                            td { kbd { (s.presence_code) } " and a digit" }
+                            td {
+                                "Sets your presence, which chooses where your calls go: "
+                                @for (i, p) in parley_core::routing::Presence::ALL.iter().enumerate() {
+                                    @if i > 0 { ", " }
+                                    kbd { (s.presence_code) (p.digit()) } " " (p.label())
+                                }
+                                ". The phone says the presence it set."
+                            }
+                        }
+                    }
                     tr { td { "An extension" } td { "Calls that person; if they do not answer, are busy or have no phone registered, you reach their voicemail." } }
                 }
             }

@@ -337,3 +337,52 @@ fn a_caller_id_route_takes_the_calls_of_one_internal_caller() {
         "carol's ring bob"
     );
 }
+
+#[test]
+fn the_presence_code_sets_the_presence_says_it_and_the_next_call_follows_it() {
+    let mut sim = Sim::new();
+    let (mut alice, mut bob) = two_phones(&mut sim);
+    let carol = carol(&mut sim);
+    sim.accounts.get_mut("101").unwrap().routing.routes.insert(
+        Presence::Away,
+        CallRoute {
+            attempts: vec![attempt(&[ext("102")], 20)],
+            finally: Finally::Voicemail,
+        },
+    );
+    // Bob dials *80 and 6 (Away): Parley answers, says so and hangs up.
+    let (tx, call_id) = sim.dial(&mut bob, "*806");
+    assert_eq!(sim.final_on(tx).unwrap().status, 200);
+    let vm = *sim.voicemail_calls().last().unwrap();
+    assert_eq!(
+        sim.last_play(vm).unwrap().1,
+        [prompt("presence-now"), prompt("presence-away")]
+    );
+    assert_eq!(sim.accounts["101"].routing.presence, Presence::Away);
+    sim.play_done(vm);
+    assert!(
+        sim.sent_to(&bob, Method::Bye).is_empty(),
+        "not before it played out"
+    );
+    sim.advance(crate::vm::HANGUP_LINGER);
+    assert!(sim
+        .sent_to(&bob, Method::Bye)
+        .iter()
+        .any(|s| s.request.call_id() == call_id));
+    let record = sim.records.last().unwrap();
+    assert_eq!(
+        (record.callee.as_str(), record.outcome),
+        ("*806", Outcome::Feature)
+    );
+    // Alice's next call to Bob follows the Away route: Carol rings, Bob's phone does not.
+    let before = sim.sent_to(&bob, Method::Invite).len();
+    sim.dial(&mut alice, "101");
+    assert_eq!(sim.sent_to(&carol, Method::Invite).len(), 1);
+    assert_eq!(sim.sent_to(&bob, Method::Invite).len(), before);
+    // A digit that names no presence, or more digits, is no feature code: 404 like any unknown number.
+    for dialled in ["*808", "*80", "*8012"] {
+        let (tx, _) = sim.dial(&mut bob, dialled);
+        assert_eq!(sim.final_on(tx).unwrap().status, 404, "{dialled}");
+    }
+    assert_eq!(sim.accounts["101"].routing.presence, Presence::Away);
+}
