@@ -407,3 +407,52 @@ def test_the_presence_code_on_the_phone_sets_the_presence_says_it_tells_webhooks
     answering.assert_ok()
     time.sleep(1.0)
     assert len(web.to("/hook")) == 1
+
+
+def test_unconditional_to_a_number_outside_reaches_the_carrier_with_the_central_number_or_else_voicemail(
+        parley_factory, sipp, browser, tmp_path):
+    from test_trunks import CARRIER_IP
+    p = parley_factory(main_number="+15855550100")
+    for ext in ("100", "101", "102"):
+        p.add_user(ext, f"secret{ext}")
+    p.cli("user", "set", "101", "--privilege", "routes")
+    p.cli("user", "set", "101", "--dial-class", "national")
+    p.start()
+    trunk_port = p.sip_port + 50
+    http = f"127.0.0.1:{p.http_port}"
+    p.cli("trunk", "add", "carrier", "--host", CARRIER_IP, "--port", str(trunk_port), "--http", http)
+    wait_for(lambda: "carrier" in p.cli("trunk", "status", "--http", http).stdout, what="the trunk read")
+    # 101 forwards every call to a mobile (Callisto's Unconditional To Number), typed as people do.
+    base = f"http://127.0.0.1:{p.http_port}"
+    page = browser.new_page(viewport=SIZES["phone"])
+    login(page, base, "101", "secret101")
+    page.goto(base + "/settings")
+    card = page.locator("#forwarding")
+    card.locator("#fwd-unconditional").get_by_label("To Number").check()
+    card.locator("#unconditional-number").fill("+1 585 555-0199")
+    card.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status")).to_have_text("Forwarding saved.")
+    expect(page.locator("#unconditional-number")).to_have_value("+15855550199")
+    assert_fits(page)
+    status, body, _ = api(p, "GET", "/api/v1/users/101/routes", auth=("101", "secret101"))
+    assert body["routes"]["in-office"] == {"attempts": [], "finally": "+15855550199"}, body
+    # A call to 101 goes straight out: the carrier sees the mobile's number and, as the caller, the
+    # company's central number (not 100, not 101). The mobile is busy: the caller hears busy.
+    carrier = sipp(p, "carrier_check.xml", port=trunk_port, ip=CARRIER_IP, subst={
+        "number_re": r"\+15855550199", "from_re": r"[^\r\n]*&lt;sip:\+15855550100@",
+        "identity_re": "CSeq: 1 INVITE", "privacy_re": "Call-ID", "status": 486})
+    time.sleep(0.3)
+    sipp(p, "uac_call_fails.xml", port=p.sip_port + 10, user="100", password="secret100", service="101",
+         subst={"caller": "100", "status": 486}).assert_ok()
+    carrier.assert_ok()
+    # 101 may not call outside (dialling class internal): the forward cannot go out, and the
+    # caller leaves a message in 101's mailbox instead; nothing reaches the carrier.
+    p.cli("user", "set", "101", "--dial-class", "internal")
+    deposit(p, sipp, tmp_path, to="101", hold=12000, port=12).assert_ok(timeout=30)
+    left = wait_for(lambda: messages(p, "101"), what="the message")
+    assert left[0]["caller"] == "100"
+    assert "the route cannot forward outside: voicemail" in p.log.read_text()
+    # A number that is none is refused with the reason.
+    status, body, _ = api(p, "PUT", "/api/v1/users/101/routes/in-office",
+                          {"attempts": [], "finally": "+0123"}, auth=("101", "secret101"))
+    assert status == 400 and "not an outside number" in body["message"], body

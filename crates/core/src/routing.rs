@@ -162,8 +162,37 @@ pub enum Finally {
     Voicemail,
     /// Another user, as if the caller had dialled that extension (its own route applies).
     Extension(String),
+    /// A number outside (E.164, `+` and digits), called through a trunk as the user would dial it
+    /// (the user's dialling class and outside-call limits apply), showing the company's central
+    /// number; if it cannot be called, the user's voicemail.
+    Number(String),
     /// The caller hears that nobody is available (480).
     HangUp,
+}
+
+impl Finally {
+    /// The Finally route to `target` as a person writes it: an outside number in E.164 (`+1 585
+    /// 555 0123`: spaces, dashes, dots and parentheses are dropped) or an extension.
+    pub fn to(target: &str) -> Finally {
+        let t = target.trim();
+        if t.starts_with('+') {
+            Finally::Number(
+                t.chars()
+                    .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')'))
+                    .collect(),
+            )
+        } else {
+            Finally::Extension(t.to_string())
+        }
+    }
+
+    /// As [`Finally::to`] reads it: the extension or the number.
+    pub fn target(&self) -> Option<&str> {
+        match self {
+            Finally::Extension(t) | Finally::Number(t) => Some(t),
+            Finally::Voicemail | Finally::HangUp => None,
+        }
+    }
 }
 
 /// A call route: connection attempts, then the Finally route.
@@ -213,6 +242,11 @@ pub enum RouteError {
     /// Too many Caller-ID routes.
     #[error("at most {MAX_CALLER_ROUTES} Caller-ID routes per presence")]
     Callers,
+    /// An outside number that is not one.
+    #[error(
+        "{0:?} is not an outside number: + and the country code, then the number (+1 585 555 0123)"
+    )]
+    Number(String),
 }
 
 impl CallRoute {
@@ -238,8 +272,10 @@ impl CallRoute {
                 }
             }
         }
-        if let Finally::Extension(e) = &self.finally {
-            check_extension(e)?;
+        match &self.finally {
+            Finally::Extension(e) => check_extension(e)?,
+            Finally::Number(n) => check_number(n)?,
+            Finally::Voicemail | Finally::HangUp => {}
         }
         Ok(())
     }
@@ -257,6 +293,19 @@ impl CallRoute {
             _ => None,
         };
         rung.chain(finally)
+    }
+}
+
+/// E.164: `+`, then 7 to 15 digits, the first not 0.
+fn check_number(n: &str) -> Result<(), RouteError> {
+    let digits = n.strip_prefix('+').unwrap_or("");
+    let ok = (7..=15).contains(&digits.len())
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && !digits.starts_with('0');
+    if ok {
+        Ok(())
+    } else {
+        Err(RouteError::Number(crate::text::printable(n)))
     }
 }
 
@@ -447,7 +496,7 @@ pub enum ForwardTo {
     NoForwarding,
     /// "Voicemail": to the user's voice mail box.
     Voicemail,
-    /// "To Number": to another extension (numbers outside come with external destinations).
+    /// "To Number": to another extension, or to a number outside (`+` and the country code).
     Number(String),
 }
 
@@ -474,7 +523,7 @@ pub struct Forwarding {
 fn forward_of(finally: &Finally) -> ForwardTo {
     match finally {
         Finally::Voicemail => ForwardTo::Voicemail,
-        Finally::Extension(e) => ForwardTo::Number(e.clone()),
+        Finally::Extension(e) | Finally::Number(e) => ForwardTo::Number(e.clone()),
         Finally::HangUp => ForwardTo::NoForwarding,
     }
 }
@@ -484,7 +533,7 @@ fn straight_to(to: &ForwardTo) -> Option<CallRoute> {
     let finally = match to {
         ForwardTo::NoForwarding => return None,
         ForwardTo::Voicemail => Finally::Voicemail,
-        ForwardTo::Number(e) => Finally::Extension(e.clone()),
+        ForwardTo::Number(e) => Finally::to(e),
     };
     Some(CallRoute {
         attempts: Vec::new(),
@@ -842,6 +891,32 @@ mod tests {
             bad(&|c| c.attempts = vec![c.attempts[0].clone(); 9]),
             RouteError::Attempts
         );
+        for n in [
+            "+0123456789",
+            "+1",
+            "+1234567890123456",
+            "+1585x550123",
+            "5855550123",
+        ] {
+            let f = Finally::Number(n.into());
+            assert!(
+                matches!(bad(&|c| c.finally = f.clone()), RouteError::Number(_)),
+                "{n}"
+            );
+        }
+        // A number as a person writes it is a Finally route outside; digits alone an extension.
+        assert_eq!(
+            Finally::to(" +1 (585) 555-0123 "),
+            Finally::Number("+15855550123".into())
+        );
+        assert_eq!(Finally::to("102"), Finally::Extension("102".into()));
+        let mut outside = r.clone();
+        outside
+            .routes
+            .get_mut(&Presence::AtAMeeting)
+            .unwrap()
+            .finally = Finally::to("+15855550123");
+        outside.check().unwrap();
         // Stored as JSON and read back.
         let text = serde_json::to_string(&r).unwrap();
         assert!(text.contains("\"at-a-meeting\""), "{text}");

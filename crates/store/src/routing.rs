@@ -313,7 +313,11 @@ mod tests {
         assert_eq!(rows[0].payload_name(), "presence");
         let change: PresenceChange = serde_json::from_str(&rows[0].payload).unwrap();
         assert_eq!(
-            (change.extension.as_str(), change.presence.as_str(), change.previous.as_str()),
+            (
+                change.extension.as_str(),
+                change.presence.as_str(),
+                change.previous.as_str()
+            ),
             ("101", "away", "in-office")
         );
         assert_eq!(change.label, "Away");

@@ -52,7 +52,8 @@ pub struct AttemptBody {
 pub struct RouteBody {
     /// Tried in order (at most 8).
     pub attempts: Vec<AttemptBody>,
-    /// Where an unanswered call goes: `voicemail` (the default), `hang-up`, or an extension.
+    /// Where an unanswered call goes: `voicemail` (the default), `hang-up`, an extension, or a
+    /// number outside in E.164 (`+15855550123`; the user's dialling class applies).
     #[serde(default = "voicemail")]
     pub finally: String,
 }
@@ -82,7 +83,7 @@ impl From<&CallRoute> for RouteBody {
             finally: match &r.finally {
                 Finally::Voicemail => "voicemail".into(),
                 Finally::HangUp => "hang-up".into(),
-                Finally::Extension(e) => e.clone(),
+                Finally::Extension(e) | Finally::Number(e) => e.clone(),
             },
         }
     }
@@ -107,7 +108,7 @@ impl RouteBody {
             finally: match self.finally.trim() {
                 f if f.eq_ignore_ascii_case("voicemail") => Finally::Voicemail,
                 f if f.eq_ignore_ascii_case("hang-up") => Finally::HangUp,
-                f => Finally::Extension(f.to_string()),
+                f => Finally::to(f),
             },
         }
     }

@@ -169,6 +169,9 @@ pub(super) struct Planned {
     pub(super) source: Target,
     pub(super) caller: String,
     pub(super) caller_name: Option<String>,
+    /// The user whose outside-call limits the call counts against (the caller, or the user whose
+    /// route forwarded it outside).
+    pub(super) payer: String,
     pub(super) callee: String,
     /// The legs to ring: the callee's phones, or a trunk.
     pub(super) forks: Vec<ForkTarget>,
@@ -220,6 +223,8 @@ pub(super) struct Entry {
     account: Account,
     /// A call to the outside that counts towards the limits (not an emergency call).
     pub(super) outside: bool,
+    /// Whose limits it counts against.
+    pub(super) payer: String,
     /// The trunk a call from outside came in through.
     pub(super) inbound: Option<TrunkName>,
     /// Where it goes when nobody answers.
@@ -296,6 +301,7 @@ impl Switch {
             finally,
             forwarded,
             on_busy,
+            payer,
         } = *p;
         let outside = self.counts_as_outside(&forks, &callee);
         let inbound = self.trunk_of(source.addr.ip()).cloned();
@@ -351,6 +357,7 @@ impl Switch {
                 diverted: false,
                 account,
                 outside,
+                payer,
                 inbound,
             },
         );

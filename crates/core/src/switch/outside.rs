@@ -42,20 +42,21 @@ impl Switch {
                 .any(|e| e == callee)
     }
 
-    /// Outside calls (not emergency calls) in progress or being set up: `caller`'s, or everyone's.
+    /// Outside calls (not emergency calls) in progress or being set up: those `caller` pays for
+    /// (dialled, or forwarded by its route), or everyone's.
     fn outside_calls(&self, caller: Option<&str>) -> usize {
         let mine = |name: &str| caller.is_none_or(|c| c == name);
         let up = self
             .calls
             .values()
-            .filter(|c| c.outside && mine(c.call.parties().0))
+            .filter(|c| c.outside && mine(&c.payer))
             .count();
         let opening = self
             .opening
             .values()
             .filter(|o| {
                 matches!(o, super::Opening::Relay(p)
-                    if mine(&p.caller) && self.counts_as_outside(&p.forks, &p.callee))
+                    if mine(&p.payer) && self.counts_as_outside(&p.forks, &p.callee))
             })
             .count();
         up + opening
@@ -196,43 +197,196 @@ impl Switch {
                 return self.refused_outside(now, &caller, &number.number);
             }
         };
-        let premium = self.config.outside.allow_premium;
-        if !account.dial_class.allows(number.class, premium) {
-            info!(caller = %caller, number = %number.number, class = number.class.as_str(), allowed = %account.dial_class, "outside call refused: not allowed for this extension");
-            let why = format!("{} calls are not allowed", number.class.as_str());
+        if let Err(why) = self.outside_allowed(now, &caller, source, &account, &number) {
             self.explain(tx, &req, StatusCode::FORBIDDEN, &why);
             return self.refused_outside(now, &caller, &number.number);
-        }
-        let limits = self.config.outside.limits;
-        if !emergency {
-            let (mine, all) = (self.outside_calls(Some(&caller)), self.outside_calls(None));
-            if let Some(tripped) = self.outside_hourly.check(now, &caller, mine, all, &limits) {
-                let report = self.outside_hourly.refused(now, &caller, tripped);
-                let why = tripped.reason();
-                tracing::warn!(caller = %caller, number = %number.number, limit = tripped.name(), mine, all, alert = report.alert, "outside call refused: over a limit");
-                self.explain(tx, &req, StatusCode::FORBIDDEN, &why);
-                if report.audit || report.alert {
-                    self.out
-                        .push_back(super::Command::OutsideLimit(super::LimitRefusal {
-                            caller: caller.clone(),
-                            source: source.addr.ip(),
-                            number: number.number.clone(),
-                            limit: tripped.name(),
-                            reason: why,
-                            audit: report.audit,
-                            alert: report.alert,
-                        }));
-                }
-                return self.refused_outside(now, &caller, &number.number);
-            }
         }
         let caller_id = account
             .outside_number
             .clone()
             .or_else(|| self.config.outside.main_number.clone())
             .unwrap_or_else(|| caller.clone());
+        let mut legs = match self.outside_legs(&number, &caller_id, &req) {
+            Ok(legs) => legs.into_iter(),
+            Err(NoLeg::Codecs) => {
+                info!(caller = %caller, number = %number.number, "outside call refused: no trunk takes the phone's codecs");
+                self.explain(
+                    tx,
+                    &req,
+                    StatusCode::NOT_ACCEPTABLE_HERE,
+                    "No Outside Line Takes These Codecs",
+                );
+                return self.refused_outside(now, &caller, &number.number);
+            }
+            Err(NoLeg::Trunk) => {
+                info!(caller = %caller, number = %number.number, "outside call refused: no trunk can carry it");
+                self.explain(
+                    tx,
+                    &req,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "No Outside Line Available",
+                );
+                return self.refused_outside(now, &caller, &number.number);
+            }
+        };
+        let Some(first) = legs.next() else {
+            return self.refused_outside(now, &caller, &number.number);
+        };
+        if !emergency {
+            let limits = self.config.outside.limits;
+            self.outside_hourly.placed(now, &caller, &limits);
+        }
+        info!(caller = %caller, number = %number.number, class = number.class.as_str(), via = %first.target, alternates = legs.len(), %caller_id, anonymous = number.anonymous, "calling outside");
+        self.ring(Planned {
+            tx,
+            invite: req,
+            source,
+            caller_name: Some(account.name.clone()),
+            payer: caller.clone(),
+            caller,
+            callee: number.number,
+            forks: vec![first],
+            account,
+            divert: false,
+            ring_for: Some(OUTSIDE_RING),
+            alternates: legs.collect(),
+            next_attempts: Vec::new(),
+            finally: crate::routing::Finally::HangUp,
+            forwarded: None,
+            on_busy: false,
+        });
+    }
+
+    /// A user's route forwards an unanswered call to `number` outside (its Finally route): the call
+    /// goes out as if the user had dialled it (the user's dialling class and outside-call limits),
+    /// showing the company's central number with the caller's name, the caller's leg kept. When
+    /// it cannot go (not allowed, over a limit, no trunk), the leg is handed back for the user's
+    /// voicemail. A call it places that is not answered ends with the far end's answer (busy,
+    /// unavailable): the number was the end of the route.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn forward_out(
+        &mut self,
+        now: Instant,
+        leg: crate::call::ALeg,
+        caller: &str,
+        user: &str,
+        account: &Account,
+        number: &str,
+        since: Option<Instant>,
+        (hops, visited): (u32, Vec<String>),
+    ) -> Result<(), Box<crate::call::ALeg>> {
+        let number = match self.config.outside.dialplan.outside(number) {
+            Some(Ok(n)) if n.class != NumberClass::Emergency => n,
+            _ => {
+                info!(%user, number = %number, "the route's number is not one Parley can call: voicemail");
+                return Err(Box::new(leg));
+            }
+        };
+        if let Err(why) = self.outside_allowed(now, user, leg.source, account, &number) {
+            info!(%user, number = %number.number, why, "the route cannot forward outside: voicemail");
+            return Err(Box::new(leg));
+        }
+        let caller_id = self
+            .config
+            .outside
+            .main_number
+            .clone()
+            .or_else(|| account.outside_number.clone())
+            .unwrap_or_else(|| user.to_string());
+        let mut legs = match self.outside_legs(&number, &caller_id, &leg.invite) {
+            Ok(legs) => legs.into_iter(),
+            Err(_) => {
+                info!(%user, number = %number.number, "no trunk can carry the route's forward: voicemail");
+                return Err(Box::new(leg));
+            }
+        };
+        let Some(first) = legs.next() else {
+            return Err(Box::new(leg));
+        };
+        let limits = self.config.outside.limits;
+        self.outside_hourly.placed(now, user, &limits);
+        info!(from = %user, number = %number.number, via = %first.target, %caller_id, hops = hops + 1, "call forwarded outside by the callee's route");
+        self.ring(Planned {
+            tx: leg.tx,
+            invite: leg.invite,
+            source: leg.source,
+            caller: caller.to_string(),
+            caller_name: None,
+            payer: user.to_string(),
+            callee: number.number,
+            forks: vec![first],
+            account: account.clone(),
+            divert: false,
+            ring_for: Some(OUTSIDE_RING),
+            alternates: legs.collect(),
+            next_attempts: Vec::new(),
+            finally: crate::routing::Finally::HangUp,
+            forwarded: Some(super::calls::Forwarded {
+                tag: leg.tag,
+                since: since.unwrap_or(now),
+                hops: hops + 1,
+                visited,
+            }),
+            on_busy: false,
+        });
+        Ok(())
+    }
+
+    /// Whether `payer` may have a call to `number` placed now: its dialling class, and (but for an
+    /// emergency call) the outside-call limits, a refusal by a limit audited and alerted as the
+    /// limits say. Err: why not, for the caller.
+    fn outside_allowed(
+        &mut self,
+        now: Instant,
+        payer: &str,
+        source: Target,
+        account: &Account,
+        number: &Outside,
+    ) -> Result<(), String> {
+        let premium = self.config.outside.allow_premium;
+        if !account.dial_class.allows(number.class, premium) {
+            info!(caller = %payer, number = %number.number, class = number.class.as_str(), allowed = %account.dial_class, "outside call refused: not allowed for this extension");
+            return Err(format!("{} calls are not allowed", number.class.as_str()));
+        }
+        if number.class == NumberClass::Emergency {
+            return Ok(());
+        }
+        let limits = self.config.outside.limits;
+        let (mine, all) = (self.outside_calls(Some(payer)), self.outside_calls(None));
+        let Some(tripped) = self.outside_hourly.check(now, payer, mine, all, &limits) else {
+            return Ok(());
+        };
+        let report = self.outside_hourly.refused(now, payer, tripped);
+        let why = tripped.reason();
+        tracing::warn!(caller = %payer, number = %number.number, limit = tripped.name(), mine, all, alert = report.alert, "outside call refused: over a limit");
+        if report.audit || report.alert {
+            self.out
+                .push_back(super::Command::OutsideLimit(super::LimitRefusal {
+                    caller: payer.to_string(),
+                    source: source.addr.ip(),
+                    number: number.number.clone(),
+                    limit: tripped.name(),
+                    reason: why.clone(),
+                    audit: report.audit,
+                    alert: report.alert,
+                }));
+        }
+        Err(why)
+    }
+
+    /// The legs of a call to `number` through the trunks that can carry it now, in the order they
+    /// are tried, each written as its trunk asks and showing `caller_id`; only trunks that take
+    /// one of the codecs `invite` offers (an emergency call goes out whatever the codecs: better a
+    /// carrier that might refuse it than no call at all).
+    fn outside_legs(
+        &self,
+        number: &Outside,
+        caller_id: &str,
+        invite: &Request,
+    ) -> Result<Vec<ForkTarget>, NoLeg> {
+        let emergency = number.class == NumberClass::Emergency;
         let plan = &self.config.outside.dialplan;
-        let offered = crate::sdp::AudioSession::parse(&req.body)
+        let offered = crate::sdp::AudioSession::parse(&invite.body)
             .map(|o| o.formats)
             .unwrap_or_default();
         let mut codec_misfit = false;
@@ -241,8 +395,6 @@ impl Switch {
             .into_iter()
             .filter_map(|(trunk, target)| {
                 let o = &trunk.options;
-                // An emergency call goes out whatever the trunk's codecs: better a carrier that
-                // might refuse it than no call at all.
                 let fits = crate::call::offer_fits(&offered, &o.codecs);
                 if !fits && !emergency {
                     codec_misfit = true;
@@ -260,7 +412,7 @@ impl Switch {
                     target,
                     outward: Some(Outward {
                         trunk: trunk.name.clone(),
-                        from_user: plan.format(&caller_id, o.number_format),
+                        from_user: plan.format(caller_id, o.number_format),
                         to_user: to,
                         host,
                         auth: trunk.auth.clone(),
@@ -271,49 +423,20 @@ impl Switch {
                 })
             })
             .collect();
-        let mut legs = legs.into_iter();
-        let Some(first) = legs.next() else {
-            if codec_misfit {
-                info!(caller = %caller, number = %number.number, "outside call refused: no trunk takes the phone's codecs");
-                self.explain(
-                    tx,
-                    &req,
-                    StatusCode::NOT_ACCEPTABLE_HERE,
-                    "No Outside Line Takes These Codecs",
-                );
-            } else {
-                info!(caller = %caller, number = %number.number, "outside call refused: no trunk can carry it");
-                self.explain(
-                    tx,
-                    &req,
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "No Outside Line Available",
-                );
-            }
-            return self.refused_outside(now, &caller, &number.number);
-        };
-        if !emergency {
-            self.outside_hourly.placed(now, &caller, &limits);
+        match (legs.is_empty(), codec_misfit) {
+            (false, _) => Ok(legs),
+            (true, true) => Err(NoLeg::Codecs),
+            (true, false) => Err(NoLeg::Trunk),
         }
-        info!(caller = %caller, number = %number.number, class = number.class.as_str(), via = %first.target, alternates = legs.len(), %caller_id, anonymous = number.anonymous, "calling outside");
-        self.ring(Planned {
-            tx,
-            invite: req,
-            source,
-            caller_name: Some(account.name.clone()),
-            caller,
-            callee: number.number,
-            forks: vec![first],
-            account,
-            divert: false,
-            ring_for: Some(OUTSIDE_RING),
-            alternates: legs.collect(),
-            next_attempts: Vec::new(),
-            finally: crate::routing::Finally::HangUp,
-            forwarded: None,
-            on_busy: false,
-        });
     }
+}
+
+/// Why a call to the outside has no leg.
+enum NoLeg {
+    /// The trunks that could carry it take none of the codecs offered.
+    Codecs,
+    /// No trunk can carry it now.
+    Trunk,
 }
 
 impl Switch {

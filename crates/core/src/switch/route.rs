@@ -606,7 +606,7 @@ impl Switch {
         let to_voicemail = self.config.vm.enabled;
         let divert = match &route.finally {
             Finally::Voicemail => to_voicemail,
-            Finally::Extension(_) => true,
+            Finally::Extension(_) | Finally::Number(_) => true,
             Finally::HangUp => false,
         };
         // Without call waiting a user on a call is busy, unless an On-Busy route says where its
@@ -659,6 +659,7 @@ impl Switch {
                     tx,
                     invite: req,
                     source,
+                    payer: caller.clone(),
                     caller,
                     caller_name,
                     callee,
@@ -727,6 +728,17 @@ impl Switch {
         (hops, mut visited): (u32, Vec<String>),
     ) {
         visited.push(callee.clone());
+        // Outside: the call goes out as the user would dial it; if it cannot, voicemail.
+        let leg = match &finally {
+            Finally::Number(number) if hops < MAX_HOPS => {
+                let hops = (hops, visited.clone());
+                match self.forward_out(now, leg, &caller, &callee, &account, number, since, hops) {
+                    Ok(()) => return,
+                    Err(leg) => *leg,
+                }
+            }
+            _ => leg,
+        };
         match finally {
             Finally::Extension(next) if hops < MAX_HOPS && !visited.contains(&next) => {
                 info!(from = %callee, to = %next, hops = hops + 1, "call forwarded by the callee's route");

@@ -179,8 +179,8 @@ async fn forwarding_card(
                 label.check { input type="radio" name=(state) value="no-forwarding" checked[current == "no-forwarding"] disabled[!editable]; "No Forwarding" }
                 label.check { input type="radio" name=(state) value="voicemail" checked[current == "voicemail"] disabled[!editable]; "Voicemail" }
                 label.check { input type="radio" name=(state) value="number" checked[number] disabled[!editable]; "To Number" }
-                label for=(format!("{state}-number")) { "Number (an extension)" }
-                input id=(format!("{state}-number")) name=(format!("{state}_number")) inputmode="numeric" disabled[!editable]
+                label for=(format!("{state}-number")) { "Number (an extension, or outside: +1 585 555 0123)" }
+                input id=(format!("{state}-number")) name=(format!("{state}_number")) inputmode="tel" disabled[!editable]
                     value=(if number { current } else { "" });
                 label.check.muted { input type="radio" disabled; "Voicemail with Transfer (not available yet)" }
                 label.check.muted { input type="radio" disabled; "Mobile Connect (not available yet)" }

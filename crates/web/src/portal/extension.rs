@@ -53,7 +53,7 @@ fn route_fields(prefix: &str, route: &CallRoute, editable: bool) -> Markup {
     let (finally, finally_ext) = match &route.finally {
         Finally::Voicemail => ("voicemail", String::new()),
         Finally::HangUp => ("hang-up", String::new()),
-        Finally::Extension(e) => ("extension", e.clone()),
+        Finally::Extension(e) | Finally::Number(e) => ("extension", e.clone()),
     };
     html! {
         @for i in 0..rows {
@@ -76,13 +76,13 @@ fn route_fields(prefix: &str, route: &CallRoute, editable: bool) -> Markup {
                 label for=(format!("{prefix}-finally")) { "Finally" }
                 select id=(format!("{prefix}-finally")) name=(format!("{prefix}_finally")) disabled[!editable] {
                     option value="voicemail" selected[finally == "voicemail"] { "Voicemail" }
-                    option value="extension" selected[finally == "extension"] { "Another extension" }
+                    option value="extension" selected[finally == "extension"] { "Another extension or a number" }
                     option value="hang-up" selected[finally == "hang-up"] { "Hang up" }
                 }
             }
             span {
-                label for=(format!("{prefix}-finally-ext")) { "Extension (for Another extension)" }
-                input id=(format!("{prefix}-finally-ext")) name=(format!("{prefix}_finally_ext")) inputmode="numeric"
+                label for=(format!("{prefix}-finally-ext")) { "Extension, or a number outside as +1 585 555 0123" }
+                input id=(format!("{prefix}-finally-ext")) name=(format!("{prefix}_finally_ext")) inputmode="tel"
                     disabled[!editable] value=(finally_ext);
             }
         }
@@ -126,7 +126,7 @@ fn posted_route(f: &[(String, String)], prefix: &str) -> Result<RouteBody, Strin
                 .unwrap_or("")
                 .trim();
             if e.is_empty() {
-                return Err("Finally: give the extension".into());
+                return Err("Finally: give the extension or the number".into());
             }
             e.to_string()
         }

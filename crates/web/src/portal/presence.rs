@@ -51,6 +51,7 @@ pub(super) fn describe(route: &CallRoute, no_answer_secs: u64) -> String {
         Finally::Voicemail => "then voicemail".to_string(),
         Finally::HangUp => "then the caller hears that nobody is available".to_string(),
         Finally::Extension(e) => format!("then goes to extension {e}"),
+        Finally::Number(n) => format!("then goes outside to {n}"),
     });
     let mut text = parts.join(", ");
     if let Some(first) = text.get(..1) {

@@ -557,3 +557,79 @@ fn outside_call_limits_refuse_with_403_audit_and_alert_once_and_never_hold_back_
 }
 
 mod options;
+
+/// The voicemail calls in progress, by what they take.
+fn voicemail_views(sim: &Sim) -> Vec<String> {
+    sim.sw
+        .view(sim.now)
+        .voicemail
+        .iter()
+        .map(|v| v.what.clone())
+        .collect()
+}
+
+#[test]
+fn a_route_ending_in_a_number_outside_calls_it_as_the_user_would_with_the_central_number() {
+    use crate::routing::{CallRoute, Finally};
+    let mut cfg = config();
+    cfg.outside.limits = crate::trunk::limits::OutsideLimits {
+        per_user: 1,
+        total: 10,
+        per_user_hour: 10,
+        total_hour: 100,
+    };
+    let mut sim = Sim::with(cfg);
+    let (mut alice, _bob) = two_phones(&mut sim);
+    trunk_up(&mut sim);
+    // Bob (101) forwards every call to his mobile: Callisto's Unconditional "To Number".
+    let bob = sim.accounts.get_mut("101").unwrap();
+    bob.outside_number = Some("+15855550101".into());
+    let r = &mut bob.routing;
+    r.routes.insert(
+        r.presence,
+        CallRoute {
+            attempts: Vec::new(),
+            finally: Finally::to("+1 585 555 0199"),
+        },
+    );
+    let (tx, _) = sim.dial(&mut alice, "101");
+    let out = sim.sent_to(&carrier(), Method::Invite);
+    assert_eq!(out.len(), 1, "straight out, no phone rings");
+    let invite = &out[0].request;
+    assert_eq!(invite.uri.to_string(), "sip:+15855550199@carrier.example");
+    assert_eq!(
+        user(invite, "From"),
+        "+15855550100",
+        "the company's central number, not Bob's own nor Alice's extension"
+    );
+    sim.reply(&carrier(), Method::Invite, 180, "");
+    sim.reply(&carrier(), Method::Invite, 200, OFFER);
+    assert_eq!(sim.final_on(tx).unwrap().status, 200, "the mobile answered");
+    // It counts against Bob's limit (one at once): a second forward cannot go out and the caller
+    // reaches Bob's voicemail instead, the carrier never sees it.
+    let mut carol = Phone::new("102", 4);
+    sim.register(&mut carol, 3600);
+    let (tx, _) = sim.dial(&mut carol, "101");
+    assert_eq!(sim.final_on(tx).unwrap().status, 200);
+    assert_eq!(voicemail_views(&sim), ["voicemail 101"]);
+    assert_eq!(sim.sent_to(&carrier(), Method::Invite).len(), 1);
+    assert_eq!(sim.refusals.last().unwrap().caller, "101");
+    // A user whose dialling class does not allow the number: voicemail, nothing goes out.
+    let mut sim = Sim::new();
+    let (mut alice, _bob) = two_phones(&mut sim);
+    trunk_up(&mut sim);
+    let bob = sim.accounts.get_mut("101").unwrap();
+    bob.dial_class = DialClass::Internal;
+    let r = &mut bob.routing;
+    r.routes.insert(
+        r.presence,
+        CallRoute {
+            attempts: Vec::new(),
+            finally: Finally::to("+442079460000"),
+        },
+    );
+    let (tx, _) = sim.dial(&mut alice, "101");
+    assert_eq!(sim.final_on(tx).unwrap().status, 200);
+    assert_eq!(voicemail_views(&sim), ["voicemail 101"]);
+    assert!(sim.sent_to(&carrier(), Method::Invite).is_empty());
+}
