@@ -10,6 +10,7 @@ SQLite's WAL with synchronous=NORMAL), and prints each figure side by side with
 the ratio; the signalling rates on PostgreSQL must be within 2x of SQLite's (exit status 1 otherwise).
 CPU comes from Parley's own /proc/PID/stat (utime+stime), memory from VmRSS.
 Prints figures and ratios against the reference figures measured on this machine kind (see README)."""
+import base64
 import json
 import os
 import pathlib
@@ -114,6 +115,8 @@ def run(database, quick):
                        capture_output=True)
     for ext in ("100", "101", "102"):
         cli("user", "add", ext, "--name", f"Bench {ext}", "--password", f"secret{ext}")
+    # 101 sets its own call route over the JSON API (the routing phase).
+    cli("user", "set", "101", "--privilege", "routes")
     # Outside calls: 100 may dial national numbers through an IP peer, the carrier SIPp on 127.0.0.3.
     cli("user", "set", "100", "--dial-class", "national")
     cli("trunk", "add", "carrier", "--host", "127.0.0.3", "--port", "25600")
@@ -190,6 +193,42 @@ def run(database, quick):
         print(f"at 1000/s offered: internal {in_ok}/{n} ok = {in_rate:.0f}/s, CPU {in_ms:.2f} ms per call; "
               f"outside through the trunk {out_ok}/{n} ok = {out_rate:.0f}/s, CPU {out_ms:.2f} ms per call "
               f"({out_ms / max(in_ms, 1e-9):.2f}x internal)")
+
+        # 2c. Through a call route with two destinations at once (101's phone and 102's; 102
+        #     answers, 101's is cancelled), beside the direct call at the same offered rate.
+        def route(method, body=None):
+            req = urllib.request.Request(f"http://127.0.0.1:{HTTP_PORT}/api/v1/users/101/routes/in-office",
+                                         data=json.dumps(body).encode() if body else None, method=method,
+                                         headers={"Content-Type": "application/json",
+                                                  "Authorization": "Basic " + base64.b64encode(b"101:secret101").decode()})
+            urllib.request.urlopen(req, timeout=5).read()
+        reg102 = sipp(tmp, reg, 25800, "-m", "1", "-au", "102", "-ap", "secret102", "-s", "102", "-key", "expires", "3600")
+        reg102.communicate()
+        route("PUT", {"attempts": [{"destinations": ["handsets", "102"]}]})
+        ringing = sipp(tmp, scenario(tmp, "uas_ring_cancel.xml"), 25300, "-m", str(n))
+        answering = sipp(tmp, scenario(tmp, "uas_answer.xml"), 25800, "-m", str(n))
+        time.sleep(0.5)
+        c0, t0 = cpu_secs(pid), time.time()
+        p = sipp(tmp, uac, 25700, "-m", str(n), "-r", "1000", "-l", "400", "-au", "100", "-ap", "secret100",
+                 "-s", "101", "-auth_uri", f"101@127.0.0.1:{SIP_PORT}")
+        out = p.communicate()[0]
+        wall, cpu = time.time() - t0, cpu_secs(pid) - c0
+        for uas in (answering, ringing):
+            try:
+                uas.communicate(timeout=40)
+            except subprocess.TimeoutExpired:
+                uas.kill()
+        route_ok = successful(out)
+        route_ms = 1e3 * cpu / max(route_ok, 1)
+        results["route call setups/s"] = route_ok / wall
+        results["CPU ms per routed call"] = route_ms
+        results["routed/direct CPU per call"] = route_ms / max(in_ms, 1e-9)
+        print(f"at 1000/s offered: through a route with two phones at once {route_ok}/{n} ok = "
+              f"{route_ok / wall:.0f}/s, CPU {route_ms:.2f} ms per call ({route_ms / max(in_ms, 1e-9):.2f}x direct)")
+        route("DELETE")
+        # 102 is the voicemail phase's mailbox, which must have no phone: its binding goes.
+        sipp(tmp, reg, 25800, "-m", "1", "-au", "102", "-ap", "secret102", "-s", "102", "-key", "expires",
+             "0").communicate()
 
         # 3. Simultaneous anchored calls with RTP both ways, 50 packets/s each way.
         duration = 5 if quick else 10
