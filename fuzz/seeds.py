@@ -79,6 +79,10 @@ def wav(rate, channels, samples):
 
 SEEDS["dialplan"] = [b"95855550123", b"9011442079460123", b"+4930123456", b"911", b"9911", b"0030123456",
                      b"99005550123", b"101", b"*97", b"*6795855550123", b"*67911"]
+SEEDS["routing"] = [
+    b'{"presence":"away","routes":{"away":{"attempts":[{"destinations":[{"type":"handsets"},{"type":"extension","extension":"102"}],"ring_secs":20}],"finally":{"type":"number","extension":"+15855550199"}}},"on_busy":{},"callers":{"away":[{"caller":{"type":"external","value":"585*"},"route":{"attempts":[],"finally":{"type":"voicemail"}}}]}}',
+    b"+1 (585) 555-0199", b"102", b"585*", b"*",
+]
 SEEDS["trunk_settings"] = [b"+1585,+44", b"pcmu,PCMA", b"any", b"sip.carrier.example", b"[2001:db8::1]:5062",
                            b"10.0.0.1:5080", b"4930123456", b"carrier-1.main_b"]
 SEEDS["wav_header"] = [wav(8000, 1, 400), wav(16000, 2, 200)]
