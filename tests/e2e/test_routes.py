@@ -3,7 +3,13 @@ routes privilege) and the presence from the portal's My Presence page in a real 
 the phones: two destinations ring at once and the first to answer wins, the next connection attempt
 rings when the first rang out, the Finally route takes a message, and a presence change moves the next
 call."""
+import re
+import socket
+import struct
+import threading
 import time
+
+import pytest
 
 from playwright.sync_api import expect
 
@@ -456,3 +462,98 @@ def test_unconditional_to_a_number_outside_reaches_the_carrier_with_the_central_
     status, body, _ = api(p, "PUT", "/api/v1/users/101/routes/in-office",
                           {"attempts": [], "finally": "+0123"}, auth=("101", "secret101"))
     assert status == 400 and "not an outside number" in body["message"], body
+
+
+def follow_me_parley(parley_factory, port_offset=50):
+    """Parley with a trunk to the carrier's address, 100 and 101 (101 may call out and set routes),
+    and 101's route: its mobile +1 585 555 0199 for 30 s, then voicemail."""
+    from test_trunks import CARRIER_IP
+    p = parley_factory(main_number="+15855550100")
+    for ext in ("100", "101"):
+        p.add_user(ext, f"secret{ext}")
+    p.cli("user", "set", "101", "--privilege", "routes")
+    p.cli("user", "set", "101", "--dial-class", "national")
+    p.start()
+    trunk_port = p.sip_port + port_offset
+    http = f"127.0.0.1:{p.http_port}"
+    p.cli("trunk", "add", "carrier", "--host", CARRIER_IP, "--port", str(trunk_port), "--http", http)
+    wait_for(lambda: "carrier" in p.cli("trunk", "status", "--http", http).stdout, what="the trunk read")
+    body = set_route(p, "in-office", {"attempts": [{"destinations": ["+1 585 555 0199"], "ring_secs": 30}]})
+    assert body["routes"]["in-office"]["attempts"] == [{"destinations": ["+15855550199"], "ring_secs": 30}], body
+    return p, CARRIER_IP, trunk_port
+
+
+FOLLOW_ME_PROMPT = ("followme-call-from", "digits/1", "digits/0", "digits/0", "followme-press")
+
+
+@pytest.mark.parametrize("keys", ["rfc4733", "inband"])
+def test_follow_me_the_mobile_hears_who_calls_presses_1_and_is_bridged_both_ways(parley_factory, tmp_path, keys):
+    from mobile import Mobile
+    from peers import Baresip
+    from vmhelp import find_tone, prompt_match, prompt_secs, tone_of
+    p, carrier_ip, trunk_port = follow_me_parley(parley_factory)
+    key_at = prompt_secs(*FOLLOW_ME_PROMPT) + 1.0
+    mobile = Mobile(carrier_ip, trunk_port, trunk_port + 2, answer_after=1.0, keys=[(key_at, "1", keys)],
+                    tone_hz=1000, events=(keys == "rfc4733"))
+    caller = Baresip(tmp_path, "caller", p.sip_port + 12, p.sip_port + 15, p.sip_port, "100", "secret100", 440)
+    try:
+        wait_for(lambda: p.status()["registrations"], what="the caller's registration")
+        caller.send("dial", f"sip:101@127.0.0.1:{p.sip_port}")
+        caller.wait_event("CALL_ESTABLISHED", secs=20)
+        established = time.time()
+        invite = mobile.invites[0]
+        assert invite.startswith("INVITE sip:+15855550199@"), invite
+        assert re.search(r"(?m)^From: .*<sip:\+15855550100@", invite), "the central number"
+        assert mobile.keys_sent_at and established >= mobile.keys_sent_at[0], "bridged only once 1 was pressed"
+        caller.drain(3.0)
+        caller.send("hangup")
+        caller.wait_event("CALL_CLOSED", secs=10)
+    finally:
+        caller.stop()
+    wait_for(lambda: mobile.bye_at, what="the mobile's BYE")
+    mobile.close()
+    # Before its key the mobile heard the caller's number and the question, nothing of the caller.
+    before = mobile.heard(tmp_path / "before.wav", end=mobile.keys_sent_at[0])
+    r = prompt_match(before, *FOLLOW_ME_PROMPT)
+    assert r > 0.97, f"the mobile did not hear the screening prompt (envelope correlation {r:.3f})"
+    assert prompt_match(before, "followme-call", "followme-press") < 0.95, "without the caller's number"
+    assert not find_tone(before, 440), "the caller was not heard before the key"
+    # After it, both ways: the mobile hears the caller's 440 Hz, the caller the mobile's 1000 Hz.
+    after = mobile.heard(tmp_path / "after.wav", start=mobile.keys_sent_at[0] + 1.0)
+    (freq, share), level = tone_of(after)
+    assert abs(freq - 440) <= 15 and share > 0.5 and level > 500, (freq, share, level)
+    assert find_tone(caller.recordings("dec")[-1], 1000), "the caller hears the mobile"
+    assert "Follow-Me leg answered: screening it" in p.log.read_text()
+
+
+def test_follow_me_a_mobile_that_answers_and_presses_nothing_is_dropped_and_the_caller_leaves_a_message(
+        parley_factory, sipp, tmp_path):
+    from mobile import Mobile
+    p, carrier_ip, trunk_port = follow_me_parley(parley_factory)
+    # The mobile's own voicemail, say: it answers and never presses a key.
+    mobile = Mobile(carrier_ip, trunk_port, trunk_port + 2, answer_after=1.0)
+
+    def stranger():
+        # Meanwhile a stranger who learned Parley's port sends "1" as RFC 4733 events: it must not
+        # accept the call for the mobile.
+        wait_for(lambda: mobile.answered_at, secs=20, what="the mobile's answer")
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(("127.0.0.9", 0))
+        for n in range(100):
+            end = n % 8 >= 5
+            payload = struct.pack("!BBH", 1, (0x80 if end else 0) | 10, 160 * (n % 8 + 1))
+            s.sendto(struct.pack("!BBHII", 0x80, 101, n, 800 * (n // 8), 0xBAD) + payload, mobile.peer_media)
+            time.sleep(0.02)
+        s.close()
+
+    attacker = threading.Thread(target=stranger, daemon=True)
+    attacker.start()
+    try:
+        t0 = time.time()
+        deposit(p, sipp, tmp_path, to="101", hold=12000, port=10).assert_ok(timeout=60)
+        left = wait_for(lambda: messages(p, "101"), what="the message")
+        assert left[0]["caller"] == "100"
+        assert mobile.bye_at and mobile.bye_at - mobile.answered_at >= 19, "dropped after its 20 s"
+        assert time.time() - t0 > 21
+    finally:
+        mobile.close()

@@ -132,6 +132,25 @@ pub enum Destination {
     Handsets,
     /// Another user's handsets.
     Extension(String),
+    /// Follow-Me: a number outside (E.164), called through a trunk as the user would dial it,
+    /// showing the company's central number; the person answering hears who is calling and must
+    /// press 1 to take the call (2 declines), so that a mobile's own voicemail never takes it.
+    Number(String),
+}
+
+impl Destination {
+    /// A destination as a person writes it: `handsets`, a number outside in E.164 (`+1 585 555
+    /// 0123`), or an extension.
+    pub fn to(target: &str) -> Destination {
+        let t = target.trim();
+        if t.eq_ignore_ascii_case("handsets") {
+            return Destination::Handsets;
+        }
+        match Finally::to(t) {
+            Finally::Number(n) => Destination::Number(n),
+            _ => Destination::Extension(t.to_string()),
+        }
+    }
 }
 
 /// One connection attempt: its destinations ring at once, for `ring_secs` (none: the system's
@@ -247,6 +266,9 @@ pub enum RouteError {
         "{0:?} is not an outside number: + and the country code, then the number (+1 585 555 0123)"
     )]
     Number(String),
+    /// More than one number outside among a route's connection attempts.
+    #[error("a call route rings at most one number outside (Follow-Me)")]
+    Numbers,
 }
 
 impl CallRoute {
@@ -267,10 +289,27 @@ impl CallRoute {
                 if a.destinations[..i].contains(d) {
                     return Err(RouteError::Twice);
                 }
-                if let Destination::Extension(e) = d {
-                    check_extension(e)?;
+                match d {
+                    Destination::Extension(e) => check_extension(e)?,
+                    Destination::Number(n) => check_number(n)?,
+                    Destination::Handsets => {}
                 }
             }
+        }
+        // One number outside at most: one screened leg at a time, and one outside call per route.
+        let mut numbers = self
+            .attempts
+            .iter()
+            .flat_map(|a| &a.destinations)
+            .filter_map(|d| match d {
+                Destination::Number(n) => Some(n),
+                _ => None,
+            })
+            .collect::<Vec<_>>();
+        numbers.sort();
+        numbers.dedup();
+        if numbers.len() > 1 {
+            return Err(RouteError::Numbers);
         }
         match &self.finally {
             Finally::Extension(e) => check_extension(e)?,
@@ -285,7 +324,7 @@ impl CallRoute {
         let rung = self.attempts.iter().flat_map(|a| {
             a.destinations.iter().filter_map(|d| match d {
                 Destination::Extension(e) => Some(e.as_str()),
-                Destination::Handsets => None,
+                Destination::Handsets | Destination::Number(_) => None,
             })
         });
         let finally = match &self.finally {
@@ -679,7 +718,7 @@ mod tests {
         let first = |r: &Routing, external, forms: &[&str], busy| {
             let (route, chosen) = r.route_for(Caller { external, forms }, busy);
             match &route.attempts[0].destinations[0] {
-                Destination::Extension(e) => (e.clone(), chosen),
+                Destination::Extension(e) | Destination::Number(e) => (e.clone(), chosen),
                 Destination::Handsets => ("handsets".into(), chosen),
             }
         };

@@ -3,6 +3,11 @@
 //! [`StrictSource`]: learned once from the addresses the signalling named, then strangers are dropped
 //! and counted), and sends back to where the party really sends from (symmetric RTP, which is what
 //! works behind NAT). Ports are drawn at random from the range. Owns sockets; no call logic.
+//!
+//! While a Follow-Me leg is screened ([`Relay::screen`]), the callee side is Parley's own media end
+//! instead: a [`MediaSession`] plays the prompt to that leg and listens for its keys (RFC 4733 or
+//! in-band), the caller's audio is held back and the leg's audio reaches nobody, until the switch
+//! accepts or drops the leg.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,8 +15,9 @@ use std::sync::Arc;
 
 use parley_core::call::MediaUpdate;
 use parley_media::rtp::{SourceCheck, StrictSource};
+use parley_media::session::{Clip, Event, MediaSession};
 use tokio::net::UdpSocket;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tracing::debug;
 
 /// Packet counters of one relayed call.
@@ -96,7 +102,35 @@ pub struct Relay {
     /// Counters.
     pub stats: Arc<RelayStats>,
     update: watch::Sender<MediaUpdate>,
+    screen: mpsc::UnboundedSender<Option<Screen>>,
     task: tokio::task::JoinHandle<()>,
+}
+
+/// Screening a Follow-Me leg on the callee side: whom to talk to, in which payload types, what to
+/// play, and where its keys go.
+pub struct Screen {
+    /// The leg's RTP address (its SDP).
+    pub remote: SocketAddr,
+    /// Where its signalling comes from.
+    pub signalling: IpAddr,
+    /// Its audio payload type (0 PCMU, 8 PCMA).
+    pub pt: u8,
+    /// Its telephone-event payload type (none: keys are heard in-band).
+    pub te: Option<u8>,
+    /// The prompt, in 8 kHz samples, clip by clip.
+    pub prompt: Vec<Arc<[i16]>>,
+    /// Called with each key the leg presses.
+    pub keys: Box<dyn Fn(char) + Send>,
+}
+
+impl std::fmt::Debug for Screen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Screen")
+            .field("remote", &self.remote)
+            .field("pt", &self.pt)
+            .field("te", &self.te)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Relay {
@@ -106,12 +140,14 @@ impl Relay {
         let b_port = b.0.local_addr()?.port();
         let stats = Arc::new(RelayStats::default());
         let (update, rx) = watch::channel(MediaUpdate::default());
-        let task = tokio::spawn(run(a, b, rx, stats.clone()));
+        let (screen, screen_rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(run(a, b, rx, screen_rx, stats.clone()));
         Ok(Relay {
             a_port,
             b_port,
             stats,
             update,
+            screen,
             task,
         })
     }
@@ -120,6 +156,11 @@ impl Relay {
     /// party's real source from that.
     pub fn update(&self, u: MediaUpdate) {
         let _ = self.update.send(u);
+    }
+
+    /// Screen a Follow-Me leg on the callee side (`None`: stop, back to relaying).
+    pub fn screen(&self, s: Option<Screen>) {
+        let _ = self.screen.send(s);
     }
 }
 
@@ -175,14 +216,41 @@ fn admit(policy: &mut StrictSource, src: SocketAddr, stats: &RelayStats, side: &
     }
 }
 
+/// The media end screening a leg, and where its keys go.
+struct Screening {
+    session: MediaSession,
+    keys: Box<dyn Fn(char) + Send>,
+}
+
+impl Screening {
+    fn start(s: Screen) -> Screening {
+        let mut session = MediaSession::new(rand::random());
+        session.set_remote(Some(s.remote), Some(s.signalling), s.pt, s.te);
+        let clips = s
+            .prompt
+            .into_iter()
+            .map(|samples| Clip::whole(samples, false))
+            .collect();
+        session.play(1, clips);
+        Screening {
+            session,
+            keys: s.keys,
+        }
+    }
+}
+
 async fn run(
     a: (UdpSocket, UdpSocket),
     b: (UdpSocket, UdpSocket),
     mut updates: watch::Receiver<MediaUpdate>,
+    mut screens: mpsc::UnboundedReceiver<Option<Screen>>,
     stats: Arc<RelayStats>,
 ) {
     let (mut pa, mut pb) = (Party::default(), Party::default());
     let (mut ba, mut bb, mut ca, mut cb) = ([0u8; 2048], [0u8; 2048], [0u8; 1500], [0u8; 1500]);
+    let mut screening: Option<Screening> = None;
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(20));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     loop {
         tokio::select! {
             changed = updates.changed() => {
@@ -191,14 +259,37 @@ async fn run(
                 pa.expect(u.a_remote, u.a_signalling);
                 pb.expect(u.b_remote, u.b_signalling);
             }
+            s = screens.recv() => {
+                let Some(s) = s else { return };
+                screening = s.map(Screening::start);
+                tick.reset();
+            }
+            _ = tick.tick(), if screening.is_some() => {
+                if let Some(sc) = screening.as_mut() {
+                    if let Some((to, pkt)) = sc.session.handle_tick() {
+                        let _ = b.0.send_to(pkt, to).await;
+                    }
+                }
+            }
             r = a.0.recv_from(&mut ba) => {
                 let Ok((n, src)) = r else { continue };
-                if admit(&mut pa.rtp, src, &stats, "caller") {
+                // While a leg is screened, the caller's audio is held back.
+                if admit(&mut pa.rtp, src, &stats, "caller") && screening.is_none() {
                     forward(&b.0, &ba[..n], pb.rtp.destination(), &stats.a_to_b, &stats.dropped).await;
                 }
             }
             r = b.0.recv_from(&mut bb) => {
                 let Ok((n, src)) = r else { continue };
+                if let Some(sc) = screening.as_mut() {
+                    // The screened leg talks to Parley only: its keys, never to the caller.
+                    let _ = sc.session.handle_packet(now(), src, &bb[..n]);
+                    while let Some(ev) = sc.session.poll_event() {
+                        if let Event::Digit(d) = ev {
+                            (sc.keys)(d);
+                        }
+                    }
+                    continue;
+                }
                 if admit(&mut pb.rtp, src, &stats, "callee") {
                     forward(&a.0, &bb[..n], pa.rtp.destination(), &stats.b_to_a, &stats.dropped).await;
                 }

@@ -39,7 +39,8 @@ impl From<Presence> for PresenceBody {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AttemptBody {
-    /// What rings at once: `handsets` (the user's own phones) or an extension.
+    /// What rings at once: `handsets` (the user's own phones), an extension, or one number outside
+    /// in E.164 (`+15855550199`, Follow-Me: the person answering presses 1 to take the call).
     pub destinations: Vec<String>,
     /// For how long, in seconds (5-300; absent: the system's no-answer time).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -74,7 +75,7 @@ impl From<&CallRoute> for RouteBody {
                         .iter()
                         .map(|d| match d {
                             Destination::Handsets => "handsets".to_string(),
-                            Destination::Extension(e) => e.clone(),
+                            Destination::Extension(e) | Destination::Number(e) => e.clone(),
                         })
                         .collect(),
                     ring_secs: a.ring_secs,
@@ -92,10 +93,7 @@ impl From<&CallRoute> for RouteBody {
 impl RouteBody {
     /// The route it describes (its rules are checked by the store).
     pub fn route(&self) -> CallRoute {
-        let destination = |d: &str| match d.trim() {
-            d if d.eq_ignore_ascii_case("handsets") => Destination::Handsets,
-            d => Destination::Extension(d.to_string()),
-        };
+        let destination = Destination::to;
         CallRoute {
             attempts: self
                 .attempts

@@ -69,6 +69,37 @@ pub struct Outward {
     pub anonymous: bool,
     /// The codecs the carrier may be offered (empty: all of the caller's).
     pub codecs: Vec<Codec>,
+    /// Follow-Me: the person answering must accept the call first (none: bridged on answer).
+    pub screen: Option<ScreenSpec>,
+}
+
+/// How a Follow-Me leg is screened: once the far end answers, Parley (not the caller) talks to it:
+/// it plays `audio` and waits up to `wait` from the answer for `1` (accept: the call is bridged)
+/// or `2` (decline); anything else in that time, or hanging up, declines. Only an accepted leg
+/// is bridged, so a mobile's own voicemail never takes the call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScreenSpec {
+    /// What the person answering hears (the caller's number, "press 1 to accept").
+    pub audio: Vec<crate::vm::Audio>,
+    /// How long after the answer the key is awaited.
+    pub wait: Duration,
+}
+
+/// Parley's own media on a screened leg, for the shell to start in the relay's callee side (and
+/// stop with [`Output::ScreenEnd`]): the relay neither forwards the caller's audio to it nor its
+/// audio to the caller meanwhile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Screening {
+    /// The leg's RTP address (its SDP).
+    pub remote: SocketAddr,
+    /// Where its signalling comes from.
+    pub signalling: IpAddr,
+    /// The audio payload type it answered with (0 PCMU, 8 PCMA).
+    pub pt: u8,
+    /// Its telephone-event payload type, if any.
+    pub te: Option<u8>,
+    /// What to play.
+    pub audio: Vec<crate::vm::Audio>,
 }
 
 impl Outward {
@@ -267,6 +298,10 @@ pub enum Output {
     },
     /// Reconfigure the relay.
     Media(MediaUpdate),
+    /// Start screening a Follow-Me leg that answered ([`Call::handle_screen_digit`] takes its keys).
+    Screen(Screening),
+    /// Stop screening (the leg was accepted, declined or is gone).
+    ScreenEnd,
     /// Report an event.
     Event(CallEvent),
 }
@@ -282,6 +317,8 @@ enum State {
 enum ForkState {
     Calling,
     Proceeding,
+    /// A Follow-Me leg answered and hears the screening prompt until this time.
+    Screening(Instant),
     Answered,
     Done,
 }
@@ -301,6 +338,8 @@ struct Fork {
     trunk: Option<TrunkName>,
     /// The codecs the leg may be offered (empty: all).
     codecs: Vec<Codec>,
+    /// Follow-Me: accepted by a key before it is bridged.
+    screen: Option<ScreenSpec>,
 }
 
 #[derive(Debug)]
@@ -503,6 +542,7 @@ impl Call {
             cancel_wanted: false,
             remote: None,
             trunk: fork.outward.as_ref().map(|o| o.trunk.clone()),
+            screen: fork.outward.as_ref().and_then(|o| o.screen.clone()),
             auth: fork.outward.and_then(|o| o.auth),
             challenges: 0,
             codecs,
@@ -587,6 +627,9 @@ impl Call {
 
     /// The next time [`Call::handle_timeout`] must be called.
     pub fn poll_timeout(&self) -> Option<(Instant, &'static str)> {
+        if let Some(t) = self.screening().map(|(_, t)| t) {
+            return Some((t, "waiting for a key on a Follow-Me leg"));
+        }
         match (self.no_answer_at, self.give_up_at) {
             (Some(t), _) if self.state == State::Ringing => Some((t, "no answer")),
             (_, Some(t)) => Some((t, "waiting for forks to finish")),
@@ -594,8 +637,58 @@ impl Call {
         }
     }
 
+    /// The leg being screened, and until when.
+    fn screening(&self) -> Option<(usize, Instant)> {
+        self.forks
+            .iter()
+            .enumerate()
+            .find_map(|(i, f)| match f.state {
+                ForkState::Screening(t) => Some((i, t)),
+                _ => None,
+            })
+    }
+
+    /// A key pressed on the Follow-Me leg being screened: `1` accepts it (the call is bridged to
+    /// it), `2` declines it; other keys are ignored.
+    pub fn handle_screen_digit(&mut self, now: Instant, key: char) {
+        let Some((i, _)) = self.screening() else {
+            return;
+        };
+        match key {
+            '1' => {
+                self.out.push_back(Output::ScreenEnd);
+                let answer = self.forks[i].remote.clone();
+                match answer {
+                    Some(a) if self.state == State::Ringing => self.take_answer(i, a),
+                    _ => self.screened_out(now, i, StatusCode::TEMPORARILY_UNAVAILABLE),
+                }
+            }
+            '2' => self.screened_out(now, i, StatusCode::DECLINE),
+            _ => {}
+        }
+    }
+
+    /// A screened leg that was not accepted: hung up on, and a failure of its fork.
+    fn screened_out(&mut self, now: Instant, i: usize, status: StatusCode) {
+        if !matches!(self.forks[i].state, ForkState::Screening(_)) {
+            return;
+        }
+        self.out.push_back(Output::ScreenEnd);
+        self.forks[i].state = ForkState::Done;
+        self.send_bye(Side::B(i));
+        self.fork_failed(now, status);
+    }
+
     /// Timers: no answer rings out; a call stuck ending is dropped.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if let Some((i, until)) = self.screening() {
+            if now >= until {
+                self.screened_out(now, i, StatusCode::TEMPORARILY_UNAVAILABLE);
+            } else if self.no_answer_at.is_some_and(|t| now >= t) {
+                // The person answering is deciding: the route waits for them.
+                self.no_answer_at = Some(until);
+            }
+        }
         if self.state == State::Ringing && self.no_answer_at.is_some_and(|t| now >= t) {
             self.no_answer_at = None;
             if !self.next_attempt(now) {
@@ -659,6 +752,18 @@ impl Call {
                     self.finish(StatusCode::REQUEST_TERMINATED, "caller cancelled");
                     self.give_up_at.get_or_insert(now + Duration::from_secs(32));
                 }
+            }
+            (Method::Bye, Side::B(i))
+                if self
+                    .forks
+                    .get(i)
+                    .is_some_and(|f| matches!(f.state, ForkState::Screening(_))) =>
+            {
+                // The person answering hung up before accepting.
+                self.reply(tx, req, StatusCode::OK);
+                self.out.push_back(Output::ScreenEnd);
+                self.forks[i].state = ForkState::Done;
+                self.fork_failed(now, StatusCode::TEMPORARILY_UNAVAILABLE);
             }
             (Method::Bye, _) => {
                 self.reply(tx, req, StatusCode::OK);
@@ -812,7 +917,15 @@ impl Call {
                 return;
             }
             let answer = match AudioSession::parse(&resp.body) {
+                Ok(a) if self.forks[i].screen.is_some() => {
+                    return self.start_screening(now, i, a);
+                }
                 Ok(a) => a,
+                Err(_) if self.forks[i].screen.is_some() => {
+                    self.forks[i].state = ForkState::Done;
+                    self.send_bye(Side::B(i));
+                    return self.fork_failed(now, StatusCode::NOT_ACCEPTABLE_HERE);
+                }
                 Err(_) => {
                     self.forks[i].state = ForkState::Done;
                     self.send_bye(Side::B(i));
@@ -825,28 +938,77 @@ impl Call {
                     return;
                 }
             };
-            self.forks[i].state = ForkState::Answered;
-            self.answered = Some(i);
-            self.state = State::Answered;
-            self.no_answer_at = None;
-            self.cancel_forks(Some(i));
-            self.a_sdp.formats = answer.formats.clone();
-            self.a_sdp.direction = answer.direction;
-            self.forks[i].remote = Some(answer);
-            let body = self.a_sdp.render();
-            self.respond_a(StatusCode::OK, Some(body));
-            self.push_media();
-            self.out.push_back(Output::Event(CallEvent::Answered));
-            return;
+            return self.take_answer(i, answer);
         }
         if matches!(status.as_u16(), 401 | 407) && self.answer_challenge(i, resp) {
             return;
         }
         // Final failure on this fork.
         self.forks[i].state = ForkState::Done;
+        self.fork_failed_with(now, status, true);
+    }
+
+    /// Fork `i` answered with `answer`: the caller is answered and bridged to it, the other forks
+    /// are cancelled.
+    fn take_answer(&mut self, i: usize, answer: AudioSession) {
+        self.forks[i].state = ForkState::Answered;
+        self.answered = Some(i);
+        self.state = State::Answered;
+        self.no_answer_at = None;
+        self.cancel_forks(Some(i));
+        self.a_sdp.formats = answer.formats.clone();
+        self.a_sdp.direction = answer.direction;
+        self.forks[i].remote = Some(answer);
+        let body = self.a_sdp.render();
+        self.respond_a(StatusCode::OK, Some(body));
+        self.push_media();
+        self.out.push_back(Output::Event(CallEvent::Answered));
+    }
+
+    /// A Follow-Me leg answered: Parley plays it the screening prompt and waits for its key;
+    /// the caller goes on hearing it ring. Only one leg is screened at a time: another that
+    /// answers meanwhile is hung up on (a failure of that leg).
+    fn start_screening(&mut self, now: Instant, i: usize, answer: AudioSession) {
+        let Some(spec) = self.forks[i].screen.clone() else {
+            return;
+        };
+        if self.screening().is_some() {
+            self.forks[i].state = ForkState::Done;
+            self.send_bye(Side::B(i));
+            return self.fork_failed(now, StatusCode::BUSY_HERE);
+        }
+        let audio_pt = answer
+            .formats
+            .iter()
+            .find(|f| !f.is_telephone_event())
+            .map_or(0, |f| f.pt);
+        let te = answer
+            .formats
+            .iter()
+            .find(|f| f.is_telephone_event())
+            .map(|f| f.pt);
+        self.out.push_back(Output::Screen(Screening {
+            remote: answer.addr,
+            signalling: self.forks[i].target.addr.ip(),
+            pt: audio_pt,
+            te,
+            audio: spec.audio,
+        }));
+        self.forks[i].remote = Some(answer);
+        self.forks[i].state = ForkState::Screening(now + spec.wait);
+    }
+
+    /// A fork failed with `status` (it is already Done): the next trunk, the next connection
+    /// attempt, or, when nothing is left, the caller's failure (or voicemail).
+    fn fork_failed(&mut self, now: Instant, status: StatusCode) {
+        self.fork_failed_with(now, status, false)
+    }
+
+    fn fork_failed_with(&mut self, now: Instant, status: StatusCode, failover: bool) {
         let way_failed = status == StatusCode::REQUEST_TIMEOUT
             || status.as_u16() >= 500 && status.as_u16() < 600;
         if self.state == State::Ringing
+            && failover
             && way_failed
             && self.forks.iter().all(|f| f.state == ForkState::Done)
         {
@@ -1072,6 +1234,10 @@ impl Call {
         if self.forks[i].state == ForkState::Done || self.forks[i].cancel_wanted {
             return;
         }
+        if matches!(self.forks[i].state, ForkState::Screening(_)) {
+            // Still deciding: the next attempt does not cut them off.
+            return;
+        }
         self.forks[i].cancel_wanted = true;
         if self.forks[i].state == ForkState::Proceeding {
             self.send_cancel(i);
@@ -1084,6 +1250,13 @@ impl Call {
                 || self.forks[i].state == ForkState::Done
                 || self.forks[i].cancel_wanted
             {
+                continue;
+            }
+            if matches!(self.forks[i].state, ForkState::Screening(_)) {
+                // Answered, not yet accepted: hung up on.
+                self.out.push_back(Output::ScreenEnd);
+                self.forks[i].state = ForkState::Done;
+                self.send_bye(Side::B(i));
                 continue;
             }
             self.forks[i].cancel_wanted = true;

@@ -270,6 +270,17 @@ impl Switch {
         self.refused_record(now, &caller, &callee, Outcome::Cancelled);
     }
 
+    /// A key pressed on the Follow-Me leg of `call` being screened (RFC 4733 or in-band, as the
+    /// relay's media end heard it).
+    pub fn handle_screen_digit(&mut self, now: Instant, call: CallId, key: char) {
+        if let Some(e) = self.calls.get_mut(&call) {
+            let _g = e.span.clone().entered();
+            info!(key = %key, "key on the Follow-Me leg");
+            e.call.handle_screen_digit(now, key);
+        }
+        self.drive_call(now, call);
+    }
+
     /// The relay of `call` is open with these ports facing the caller and the callee, or could not
     /// be opened.
     pub fn handle_relay(&mut self, now: Instant, call: CallId, ports: Result<(u16, u16), ()>) {
@@ -303,7 +314,10 @@ impl Switch {
             on_busy,
             payer,
         } = *p;
-        let outside = self.counts_as_outside(&forks, &callee);
+        let outside = self.counts_as_outside(&forks, &callee)
+            || next_attempts
+                .iter()
+                .any(|a| self.counts_as_outside(&a.forks, &callee));
         let inbound = self.trunk_of(source.addr.ip()).cloned();
         let span =
             info_span!("call", id = call.0, from = %Printable(&caller), to = %Printable(&callee));
@@ -403,6 +417,12 @@ impl Switch {
                     // retransmissions), so the core's ACK is not sent a second time.
                     Output::Ack { .. } => {}
                     Output::Media(update) => self.out.push_back(Command::SteerRelay(id, update)),
+                    Output::Screen(s) => {
+                        let _g = entry.span.enter();
+                        info!(remote = %s.remote, "Follow-Me leg answered: screening it");
+                        self.out.push_back(Command::Screen(id, Some(s)))
+                    }
+                    Output::ScreenEnd => self.out.push_back(Command::Screen(id, None)),
                     Output::Event(ev) => {
                         let _g = entry.span.enter();
                         match ev {

@@ -435,6 +435,9 @@ pub enum Command {
     SteerRelay(CallId, MediaUpdate),
     /// Close a call's relay.
     CloseRelay(CallId),
+    /// Start Parley's own media on the callee side of a call's relay to screen a Follow-Me leg
+    /// (keys back through [`Switch::handle_screen_digit`]), or stop it (`None`).
+    Screen(CallId, Option<crate::call::Screening>),
     /// Open Parley's own media end for a voicemail call ([`Switch::handle_media_opened`]).
     OpenMedia(CallId),
     /// IO of a voicemail call, to be carried out in order.

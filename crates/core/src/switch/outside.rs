@@ -335,7 +335,7 @@ impl Switch {
     /// Whether `payer` may have a call to `number` placed now: its dialling class, and (but for an
     /// emergency call) the outside-call limits, a refusal by a limit audited and alerted as the
     /// limits say. Err: why not, for the caller.
-    fn outside_allowed(
+    pub(super) fn outside_allowed(
         &mut self,
         now: Instant,
         payer: &str,
@@ -378,7 +378,7 @@ impl Switch {
     /// are tried, each written as its trunk asks and showing `caller_id`; only trunks that take
     /// one of the codecs `invite` offers (an emergency call goes out whatever the codecs: better a
     /// carrier that might refuse it than no call at all).
-    fn outside_legs(
+    pub(super) fn outside_legs(
         &self,
         number: &Outside,
         caller_id: &str,
@@ -419,6 +419,7 @@ impl Switch {
                         caller_id: o.caller_id,
                         anonymous: number.anonymous,
                         codecs: if fits { o.codecs.clone() } else { Vec::new() },
+                        screen: None,
                     }),
                 })
             })
@@ -432,7 +433,7 @@ impl Switch {
 }
 
 /// Why a call to the outside has no leg.
-enum NoLeg {
+pub(super) enum NoLeg {
     /// The trunks that could carry it take none of the codecs offered.
     Codecs,
     /// No trunk can carry it now.

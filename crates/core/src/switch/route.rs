@@ -612,7 +612,14 @@ impl Switch {
         // Without call waiting a user on a call is busy, unless an On-Busy route says where its
         // calls go.
         let busy = !on_busy && !self.config.call_waiting && on_call;
-        let mut attempts = self.attempts_of(now, &callee, &route);
+        let whose = Whose {
+            callee: &callee,
+            account: &account,
+            caller: &caller,
+            invite: &req,
+            source,
+        };
+        let mut attempts = self.attempts_of(now, &whose, &route);
         let unreachable = match (attempts.is_empty(), busy) {
             (true, _) => Some((
                 StatusCode::TEMPORARILY_UNAVAILABLE,
@@ -655,11 +662,19 @@ impl Switch {
             }
             None => {
                 let first = attempts.remove(0);
+                // A Follow-Me leg is the callee's outside call.
+                let follows = std::iter::once(&first)
+                    .chain(&attempts)
+                    .any(|a| a.forks.iter().any(|f| f.outward.is_some()));
                 self.ring(super::calls::Planned {
                     tx,
                     invite: req,
                     source,
-                    payer: caller.clone(),
+                    payer: if follows {
+                        callee.clone()
+                    } else {
+                        caller.clone()
+                    },
                     caller,
                     caller_name,
                     callee,
@@ -680,33 +695,99 @@ impl Switch {
     /// The connection attempts of `route` for a call to `callee`, each with the phones its
     /// destinations have now (each phone once in an attempt); attempts with no phone are left out.
     fn attempts_of(
-        &self,
+        &mut self,
         now: Instant,
-        callee: &str,
+        whose: &Whose<'_>,
         route: &crate::routing::CallRoute,
     ) -> Vec<crate::call::NextAttempt> {
-        route
-            .attempts
-            .iter()
-            .filter_map(|a| {
-                let mut forks: Vec<crate::call::ForkTarget> = Vec::new();
-                for d in &a.destinations {
-                    let ext = match d {
-                        Destination::Handsets => callee,
-                        Destination::Extension(e) => e.as_str(),
-                    };
-                    for f in super::calls::phone_forks(&self.registrar.lookup(now, ext)) {
-                        if !forks.iter().any(|g| g.uri == f.uri && g.target == f.target) {
-                            forks.push(f);
-                        }
+        let mut follow_me: Option<Option<crate::call::ForkTarget>> = None;
+        let mut attempts = Vec::new();
+        for a in &route.attempts {
+            let mut forks: Vec<crate::call::ForkTarget> = Vec::new();
+            for d in &a.destinations {
+                let ext = match d {
+                    Destination::Handsets => whose.callee,
+                    Destination::Extension(e) => e.as_str(),
+                    Destination::Number(n) => {
+                        // One leg for the route's number, planned once (a route names one).
+                        let leg = follow_me
+                            .get_or_insert_with(|| self.follow_me_leg(now, whose, n))
+                            .clone();
+                        forks.extend(leg);
+                        continue;
+                    }
+                };
+                for f in super::calls::phone_forks(&self.registrar.lookup(now, ext)) {
+                    if !forks.iter().any(|g| g.uri == f.uri && g.target == f.target) {
+                        forks.push(f);
                     }
                 }
-                (!forks.is_empty()).then(|| crate::call::NextAttempt {
+            }
+            if !forks.is_empty() {
+                attempts.push(crate::call::NextAttempt {
                     forks,
                     ring_for: a.ring_for(self.config.no_answer),
-                })
-            })
-            .collect()
+                });
+            }
+        }
+        if let Some(Some(_)) = follow_me {
+            let limits = self.config.outside.limits;
+            self.outside_hourly.placed(now, whose.callee, &limits);
+        }
+        attempts
+    }
+
+    /// The Follow-Me leg to `number` of a call to `whose.callee`: through the first trunk that can
+    /// carry it, as the user would dial it (its dialling class and outside-call limits), showing
+    /// the company's central number, screened (the caller's number said, then press 1). None when
+    /// it cannot go (the route then rings the rest).
+    fn follow_me_leg(
+        &mut self,
+        now: Instant,
+        whose: &Whose<'_>,
+        number: &str,
+    ) -> Option<crate::call::ForkTarget> {
+        let user = whose.callee;
+        let number = match self.config.outside.dialplan.outside(number) {
+            Some(Ok(n)) if n.class != NumberClass::Emergency => n,
+            _ => {
+                info!(%user, number = %Printable(number), "Follow-Me number is not one Parley can call");
+                return None;
+            }
+        };
+        if let Err(why) = self.outside_allowed(now, user, whose.source, whose.account, &number) {
+            info!(%user, number = %number.number, why, "Follow-Me not placed");
+            return None;
+        }
+        let caller_id = self
+            .config
+            .outside
+            .main_number
+            .clone()
+            .or_else(|| whose.account.outside_number.clone())
+            .unwrap_or_else(|| user.to_string());
+        let mut leg = self
+            .outside_legs(&number, &caller_id, whose.invite)
+            .ok()?
+            .into_iter()
+            .next()?;
+        let mut audio = Vec::new();
+        let caller_digits = whose.caller.strip_prefix('+').unwrap_or(whose.caller);
+        if !caller_digits.is_empty() && caller_digits.bytes().all(|b| b.is_ascii_digit()) {
+            audio.push(crate::vm::Audio::Prompt("followme-call-from".into()));
+            audio.extend(crate::vm::say::digits(caller_digits));
+        } else {
+            audio.push(crate::vm::Audio::Prompt("followme-call".into()));
+        }
+        audio.push(crate::vm::Audio::Prompt("followme-press".into()));
+        if let Some(o) = leg.outward.as_mut() {
+            o.screen = Some(crate::call::ScreenSpec {
+                audio,
+                wait: FOLLOW_ME_WAIT,
+            });
+        }
+        info!(%user, number = %number.number, via = %leg.target, "Follow-Me leg planned");
+        Some(leg)
     }
 
     /// Nobody answered a call to `callee` (or nobody could be rung): its Finally route. To another
@@ -805,6 +886,19 @@ impl Switch {
             }
         }
     }
+}
+
+/// How long after a Follow-Me leg answers its key is awaited (the prompt with the caller's number
+/// takes about ten seconds).
+const FOLLOW_ME_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Whose route a call follows, and the call, for planning its legs.
+pub(super) struct Whose<'a> {
+    callee: &'a str,
+    account: &'a Account,
+    caller: &'a str,
+    invite: &'a Request,
+    source: Target,
 }
 
 /// A call to an extension, its directory lookup answered.

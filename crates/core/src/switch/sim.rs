@@ -184,6 +184,10 @@ struct Sim {
     records: Vec<CallSummary>,
     /// Outside calls refused by a limit, as the shell would audit and alert them.
     refusals: Vec<LimitRefusal>,
+    /// Relays steered, in order.
+    steered: Vec<(CallId, crate::call::MediaUpdate)>,
+    /// Follow-Me screenings started (`Some`) and stopped (`None`), in order.
+    screens: Vec<(CallId, Option<crate::call::Screening>)>,
     io: Vec<(CallId, VmIo)>,
     relays: BTreeMap<CallId, bool>,
     /// Lookups are held (not answered) while set: the test answers them with `release`.
@@ -234,6 +238,8 @@ impl Sim {
             sent: Vec::new(),
             records: Vec::new(),
             refusals: Vec::new(),
+            steered: Vec::new(),
+            screens: Vec::new(),
             io: Vec::new(),
             relays: BTreeMap::new(),
             hold: false,
@@ -314,7 +320,8 @@ impl Sim {
                     self.sw.handle_relay(now, id, Ok((40000, 40002)));
                 }
             }
-            Command::SteerRelay(..) => {}
+            Command::SteerRelay(id, u) => self.steered.push((id, u)),
+            Command::Screen(id, s) => self.screens.push((id, s)),
             Command::CloseRelay(id) => {
                 self.relays.insert(id, false);
             }

@@ -465,7 +465,8 @@ impl Switch {
                             route,
                         });
                     }
-                    Output::Ack { .. } => {}
+                    // An endpoint screens nothing.
+                    Output::Ack { .. } | Output::Screen(_) | Output::ScreenEnd => {}
                     Output::Media(u) => {
                         let n = v.endpoint.negotiated();
                         let io = VmIo::Remote {

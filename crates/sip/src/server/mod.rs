@@ -53,6 +53,8 @@ pub(super) enum Back {
     Accounts(JobId, Result<Vec<Option<Account>>, ()>),
     Counts(String, CountFor, Counts),
     Vm(CallId, VmInput),
+    /// A key pressed on the Follow-Me leg a call's relay screens.
+    ScreenKey(CallId, char),
     /// Trunks and numbers read by reload number `.0` (older reloads' answers are dropped).
     Trunks(
         u64,
@@ -295,6 +297,10 @@ impl Shell {
                 Some(id),
                 contain::contained_sync(|| sw.handle_voicemail(t, id, input)),
             ),
+            Back::ScreenKey(id, key) => (
+                Some(id),
+                contain::contained_sync(|| sw.handle_screen_digit(t, id, key)),
+            ),
             Back::Trunks(generation, list, dids) if generation == self.trunk_reloads => (
                 None,
                 contain::contained_sync(|| {
@@ -504,6 +510,36 @@ impl Shell {
                 if let Some(r) = self.relays.get(&id) {
                     r.update(update);
                 }
+            }
+            Command::Screen(id, screening) => {
+                let Some(r) = self.relays.get(&id) else {
+                    return;
+                };
+                let Some(s) = screening else {
+                    return r.screen(None);
+                };
+                let prompt = match self.prompts.lock() {
+                    Ok(mut prompts) => s
+                        .audio
+                        .iter()
+                        .filter_map(|a| match a {
+                            parley_core::vm::Audio::Prompt(p) => Some(prompts.get(p)),
+                            _ => None,
+                        })
+                        .collect(),
+                    Err(_) => Vec::new(),
+                };
+                let back = self.back.clone();
+                r.screen(Some(parley_rtp::relay::Screen {
+                    remote: s.remote,
+                    signalling: s.signalling,
+                    pt: s.pt,
+                    te: s.te,
+                    prompt,
+                    keys: Box::new(move |key| {
+                        let _ = back.send(Back::ScreenKey(id, key));
+                    }),
+                }));
             }
             Command::CloseRelay(id) => {
                 if let Some(r) = self.relays.remove(&id) {

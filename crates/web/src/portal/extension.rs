@@ -62,7 +62,7 @@ fn route_fields(prefix: &str, route: &CallRoute, editable: bool) -> Markup {
                 span {
                     label for=(format!("{prefix}-dest-{i}")) { "Connection attempt " (i + 1) ": rings" }
                     input id=(format!("{prefix}-dest-{i}")) name=(format!("{prefix}_dest_{i}")) disabled[!editable]
-                        placeholder="handsets, 102" value=(a.map(|a| a.destinations.join(", ")).unwrap_or_default());
+                        placeholder="handsets, 102, +15855550199" value=(a.map(|a| a.destinations.join(", ")).unwrap_or_default());
                 }
                 span {
                     label for=(format!("{prefix}-ring-{i}")) { "for (s)" }

@@ -41,6 +41,7 @@ pub(super) fn describe(route: &CallRoute, no_answer_secs: u64) -> String {
                 .map(|d| match d {
                     Destination::Handsets => "your phones".to_string(),
                     Destination::Extension(e) => format!("extension {e}"),
+                    Destination::Number(n) => format!("{n} (press 1 to accept)"),
                 })
                 .collect();
             let secs = a.ring_secs.map_or(no_answer_secs, u64::from);

@@ -633,3 +633,208 @@ fn a_route_ending_in_a_number_outside_calls_it_as_the_user_would_with_the_centra
     assert_eq!(voicemail_views(&sim), ["voicemail 101"]);
     assert!(sim.sent_to(&carrier(), Method::Invite).is_empty());
 }
+
+// ---- Follow-Me: a number outside in a connection attempt, screened ----
+
+/// Bob (101) rings his phone and his mobile at once for 20 s, then voicemail; the trunk is up.
+fn follow_me(sim: &mut Sim) -> (Phone, Phone) {
+    use crate::routing::{Attempt, CallRoute, Destination, Finally};
+    let (alice, bob) = two_phones(sim);
+    trunk_up(sim);
+    let r = &mut sim.accounts.get_mut("101").unwrap().routing;
+    r.routes.insert(
+        r.presence,
+        CallRoute {
+            attempts: vec![Attempt {
+                destinations: vec![Destination::Handsets, Destination::to("+1 585 555 0199")],
+                ring_secs: Some(20),
+            }],
+            finally: Finally::Voicemail,
+        },
+    );
+    (alice, bob)
+}
+
+/// The screenings started and stopped, in order (`true`: started).
+fn screenings(sim: &Sim) -> Vec<bool> {
+    sim.screens.iter().map(|(_, s)| s.is_some()).collect()
+}
+
+/// The carrier hangs up the Follow-Me leg it answered.
+fn carrier_hangs_up(sim: &mut Sim) {
+    let invite = sim
+        .sent_to(&carrier(), Method::Invite)
+        .pop()
+        .unwrap()
+        .request;
+    let mut c = carrier();
+    let mut bye = c.request(
+        "BYE",
+        "sip:parley@127.0.0.1",
+        "x",
+        invite.call_id(),
+        2,
+        "",
+        "",
+    );
+    let to = invite.headers.get("To").unwrap().to_string();
+    bye.headers.set("From", &format!("{to};tag=tcarrier"));
+    let from = invite.headers.get("From").unwrap().to_string();
+    bye.headers.set("To", &from);
+    let (_, ok) = sim.send(bye, c.target());
+    assert_eq!(ok.unwrap().status, 200);
+}
+
+#[test]
+fn follow_me_rings_the_mobile_with_the_phone_and_bridges_only_once_1_is_pressed() {
+    let mut sim = Sim::new();
+    let (mut alice, bob) = follow_me(&mut sim);
+    let (tx, _) = sim.dial(&mut alice, "101");
+    assert_eq!(
+        sim.sent_to(&bob, Method::Invite).len(),
+        1,
+        "the desk phone rings"
+    );
+    sim.reply(&bob, Method::Invite, 180, "");
+    let out = sim.sent_to(&carrier(), Method::Invite);
+    assert_eq!(out.len(), 1, "and the mobile at once");
+    assert_eq!(
+        out[0].request.uri.to_string(),
+        "sip:+15855550199@carrier.example"
+    );
+    assert_eq!(
+        user(&out[0].request, "From"),
+        "+15855550100",
+        "the central number"
+    );
+    // The mobile answers: Parley screens it; the caller still hears ringing.
+    sim.reply(&carrier(), Method::Invite, 200, OFFER);
+    assert!(sim.final_on(tx).is_none(), "not bridged on answer");
+    let (call, s) = sim.screens.last().cloned().unwrap();
+    let s = s.expect("screening started");
+    assert_eq!(s.remote, "127.0.0.1:4000".parse().unwrap());
+    assert_eq!((s.pt, s.te), (0, Some(101)));
+    let said: Vec<String> = s
+        .audio
+        .iter()
+        .map(|a| match a {
+            Audio::Prompt(p) => p.clone(),
+            other => format!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        said,
+        [
+            "followme-call-from",
+            "digits/1",
+            "digits/0",
+            "digits/0",
+            "followme-press"
+        ],
+        "the caller's number, then press 1"
+    );
+    assert!(
+        sim.sent_to(&bob, Method::Cancel).is_empty(),
+        "the desk phone rings on"
+    );
+    // Other keys do nothing; 1 accepts: the caller is answered and bridged to the mobile, the
+    // desk phone is cancelled.
+    sim.sw.handle_screen_digit(sim.now, call, '5');
+    sim.run();
+    assert!(sim.final_on(tx).is_none());
+    sim.sw.handle_screen_digit(sim.now, call, '1');
+    sim.run();
+    assert_eq!(sim.final_on(tx).unwrap().status, 200);
+    assert_eq!(screenings(&sim), [true, false]);
+    assert_eq!(sim.sent_to(&bob, Method::Cancel).len(), 1);
+    let (_, u) = sim.steered.last().unwrap();
+    assert_eq!(u.b_remote, Some("127.0.0.1:4000".parse().unwrap()));
+    assert!(sim.sent_to(&carrier(), Method::Bye).is_empty());
+}
+
+#[test]
+fn a_mobile_that_answers_and_presses_nothing_is_dropped_and_the_caller_leaves_a_message() {
+    let mut sim = Sim::new();
+    let (mut alice, _bob) = follow_me(&mut sim);
+    let (tx, _) = sim.dial(&mut alice, "101");
+    // The mobile's own voicemail answers after 15 s and never presses a key.
+    sim.advance(Duration::from_secs(15));
+    sim.reply(&carrier(), Method::Invite, 200, OFFER);
+    // The route's 20 s pass: it waits for the person answering to decide.
+    sim.advance(Duration::from_secs(10));
+    assert!(
+        sim.sent_to(&carrier(), Method::Bye).is_empty(),
+        "still deciding"
+    );
+    assert!(sim.final_on(tx).is_none());
+    // 20 s after its answer the mobile is hung up on and the route goes on: voicemail.
+    sim.advance(Duration::from_secs(10));
+    assert_eq!(sim.sent_to(&carrier(), Method::Bye).len(), 1);
+    assert_eq!(screenings(&sim), [true, false]);
+    assert_eq!(sim.final_on(tx).unwrap().status, 200);
+    assert_eq!(voicemail_views(&sim), ["voicemail 101"]);
+}
+
+#[test]
+fn a_mobile_that_declines_or_hangs_up_leaves_the_desk_phone_ringing() {
+    for how in ["2", "hang up"] {
+        let mut sim = Sim::new();
+        let (mut alice, bob) = follow_me(&mut sim);
+        let (tx, _) = sim.dial(&mut alice, "101");
+        sim.reply(&carrier(), Method::Invite, 200, OFFER);
+        let call = sim.screens[0].0;
+        if how == "2" {
+            sim.sw.handle_screen_digit(sim.now, call, '2');
+            sim.run();
+            assert_eq!(sim.sent_to(&carrier(), Method::Bye).len(), 1, "{how}");
+        } else {
+            carrier_hangs_up(&mut sim);
+            assert!(sim.sent_to(&carrier(), Method::Bye).is_empty(), "{how}");
+        }
+        assert_eq!(screenings(&sim), [true, false], "{how}");
+        assert!(
+            sim.final_on(tx).is_none(),
+            "{how}: the desk phone still rings"
+        );
+        assert!(sim.sent_to(&bob, Method::Cancel).is_empty(), "{how}");
+        // A late 1 does nothing; Bob answers his desk phone.
+        sim.sw.handle_screen_digit(sim.now, call, '1');
+        sim.run();
+        assert!(sim.final_on(tx).is_none(), "{how}");
+        sim.reply(&bob, Method::Invite, 200, OFFER);
+        assert_eq!(sim.final_on(tx).unwrap().status, 200, "{how}");
+    }
+}
+
+#[test]
+fn the_caller_hanging_up_while_the_mobile_decides_ends_the_mobiles_leg_too() {
+    let mut sim = Sim::new();
+    let (mut alice, bob) = follow_me(&mut sim);
+    let (_, call_id) = sim.dial(&mut alice, "101");
+    sim.reply(&bob, Method::Invite, 180, "");
+    sim.reply(&carrier(), Method::Invite, 200, OFFER);
+    let cancel = alice.request("CANCEL", "sip:101@parley", "101", &call_id, 1, "", "");
+    sim.send(cancel, alice.target());
+    assert_eq!(sim.sent_to(&carrier(), Method::Bye).len(), 1);
+    assert_eq!(sim.sent_to(&bob, Method::Cancel).len(), 1);
+    assert_eq!(screenings(&sim), [true, false]);
+}
+
+#[test]
+fn follow_me_is_the_users_outside_call_and_not_placed_when_the_user_may_not_call_out() {
+    let mut sim = Sim::new();
+    let (mut alice, bob) = follow_me(&mut sim);
+    sim.accounts.get_mut("101").unwrap().dial_class = DialClass::Internal;
+    let (tx, _) = sim.dial(&mut alice, "101");
+    assert_eq!(
+        sim.sent_to(&bob, Method::Invite).len(),
+        1,
+        "the desk phone rings"
+    );
+    assert!(
+        sim.sent_to(&carrier(), Method::Invite).is_empty(),
+        "the mobile does not"
+    );
+    sim.reply(&bob, Method::Invite, 200, OFFER);
+    assert_eq!(sim.final_on(tx).unwrap().status, 200);
+}
