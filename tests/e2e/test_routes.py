@@ -227,14 +227,15 @@ def test_my_extension_edits_routes_copies_them_to_other_presences_and_needs_the_
     form = page.locator("#route")
     form.get_by_label("Connection attempt 1: rings").fill("handsets, 102")
     form.locator("#route-ring-0").fill("10")
-    form.get_by_label("Connection attempt 2: rings").fill("100")
+    form.get_by_label("Connection attempt 2: rings").fill("100, +1 585 555 0199")
     form.get_by_label("Finally").select_option("extension")
-    form.get_by_label("Extension (for Another extension)").fill("102")
+    form.get_by_label("Extension, or a number outside as +1 585 555 0123").fill("102")
     form.get_by_label("Away").check()
     form.get_by_role("button", name="Update Call Route").click()
     expect(page.get_by_role("status")).to_have_text("Call route of In Office updated, and of Away.")
     expect(page.locator("#route-in-office .route")).to_have_text(
-        "Rings your phones and extension 102 for 10 s, rings extension 100 for 30 s, then goes to extension 102.")
+        "Rings your phones and extension 102 for 10 s, rings extension 100 and +15855550199 (press 1 to accept) "
+        "for 30 s, then goes to extension 102.")
     expect(page.locator("#route-away .route")).to_have_text(page.locator("#route-in-office .route").inner_text())
     # On-Busy.
     busy = page.locator("#on-busy")
@@ -253,7 +254,7 @@ def test_my_extension_edits_routes_copies_them_to_other_presences_and_needs_the_
     shot(page, "my-extension", "desktop")
     status, body, _ = api(p, "GET", "/api/v1/users/101/routes", auth=("101", "secret101"))
     assert body["routes"]["in-office"] == {
-        "attempts": [{"destinations": ["handsets", "102"], "ring_secs": 10}, {"destinations": ["100"]}],
+        "attempts": [{"destinations": ["handsets", "102"], "ring_secs": 10}, {"destinations": ["100", "+15855550199"]}],
         "finally": "102"}, body
     assert body["routes"]["away"] == body["routes"]["in-office"]
     assert body["on_busy"]["in-office"] == {"attempts": [{"destinations": ["100"]}], "finally": "voicemail"}
