@@ -558,3 +558,46 @@ def test_follow_me_a_mobile_that_answers_and_presses_nothing_is_dropped_and_the_
         assert time.time() - t0 > 21
     finally:
         mobile.close()
+
+
+def test_callisto_mobile_connect_from_the_forwarding_card_offers_the_call_to_the_mobile(
+        parley_factory, browser, tmp_path):
+    from mobile import Mobile
+    from peers import Baresip
+    from vmhelp import prompt_match, prompt_secs
+    p, carrier_ip, trunk_port = follow_me_parley(parley_factory)
+    base = f"http://127.0.0.1:{p.http_port}"
+    page = browser.new_page(viewport=SIZES["phone"])
+    login(page, base, "101", "secret101")
+    page.goto(base + "/settings")
+    card = page.locator("#forwarding")
+    card.locator("#fwd-unconditional").get_by_label("Mobile Connect").check()
+    card.locator("#unconditional-number").fill("+1 585 555 0199")
+    card.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status")).to_have_text("Forwarding saved.")
+    expect(card.locator("#fwd-unconditional").get_by_label("Mobile Connect")).to_be_checked()
+    expect(page.locator("#unconditional-number")).to_have_value("+15855550199")
+    assert_fits(page)
+    status, body, _ = api(p, "GET", "/api/v1/users/101/forwarding", auth=("101", "secret101"))
+    assert body["unconditional"] == "mobile-connect:+15855550199", body
+    # Mobile Connect for a number that is no outside number is refused with the reason.
+    status, err, _ = api(p, "PUT", "/api/v1/users/101/forwarding",
+                         {"unconditional": "mobile-connect:102", "busy": "no-forwarding", "no_answer": "voicemail"},
+                         auth=("101", "secret101"))
+    assert status == 400 and "not an outside number" in err["message"], err
+    # A call to 101: the mobile hears who calls, presses 1, and is bridged.
+    key_at = prompt_secs(*FOLLOW_ME_PROMPT) + 0.5
+    mobile = Mobile(carrier_ip, trunk_port, trunk_port + 2, answer_after=0.5, keys=[(key_at, "1", "rfc4733")])
+    caller = Baresip(tmp_path, "caller", p.sip_port + 12, p.sip_port + 15, p.sip_port, "100", "secret100", 440)
+    try:
+        wait_for(lambda: p.status()["registrations"], what="the caller's registration")
+        caller.send("dial", f"sip:101@127.0.0.1:{p.sip_port}")
+        caller.wait_event("CALL_ESTABLISHED", secs=20)
+        assert mobile.keys_sent_at and time.time() >= mobile.keys_sent_at[0]
+        caller.send("hangup")
+        caller.wait_event("CALL_CLOSED", secs=10)
+    finally:
+        caller.stop()
+        mobile.close()
+    before = mobile.heard(tmp_path / "before.wav", end=mobile.keys_sent_at[0])
+    assert prompt_match(before, *FOLLOW_ME_PROMPT) > 0.97

@@ -537,6 +537,29 @@ pub enum ForwardTo {
     Voicemail,
     /// "To Number": to another extension, or to a number outside (`+` and the country code).
     Number(String),
+    /// "Mobile Connect": to a number outside that is offered the call (the caller's number said,
+    /// press 1 to take it), the company's central number shown; not taken: voicemail. The same
+    /// leg as Allworx's Follow-Me, in an attempt of its own.
+    MobileConnect(String),
+}
+
+/// The connection attempt of Mobile Connect to `number`.
+fn mobile_attempt(number: &str) -> Attempt {
+    Attempt {
+        destinations: vec![Destination::Number(number.to_string())],
+        ring_secs: None,
+    }
+}
+
+/// The number a route of Mobile Connect alone offers the call to (that attempt, then voicemail).
+fn mobile_of(route: &CallRoute) -> Option<String> {
+    match (route.attempts.as_slice(), &route.finally) {
+        ([a], Finally::Voicemail) if a.ring_secs.is_none() => match a.destinations.as_slice() {
+            [Destination::Number(n)] => Some(n.clone()),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 /// Callisto's forwarding settings (Unconditional, Busy, No Answer with "Forward after N seconds"):
@@ -559,6 +582,10 @@ pub struct Forwarding {
     pub custom: bool,
 }
 
+fn handsets_only_attempt(a: &Attempt) -> bool {
+    a.destinations == [Destination::Handsets]
+}
+
 fn forward_of(finally: &Finally) -> ForwardTo {
     match finally {
         Finally::Voicemail => ForwardTo::Voicemail,
@@ -573,6 +600,12 @@ fn straight_to(to: &ForwardTo) -> Option<CallRoute> {
         ForwardTo::NoForwarding => return None,
         ForwardTo::Voicemail => Finally::Voicemail,
         ForwardTo::Number(e) => Finally::to(e),
+        ForwardTo::MobileConnect(n) => {
+            return Some(CallRoute {
+                attempts: vec![mobile_attempt(n)],
+                finally: Finally::Voicemail,
+            })
+        }
     };
     Some(CallRoute {
         attempts: Vec::new(),
@@ -586,7 +619,31 @@ impl Routing {
         let route = self.route();
         let handsets_only =
             route.attempts.len() == 1 && route.attempts[0].destinations == [Destination::Handsets];
-        let (unconditional, no_answer, after_secs, plain) = if route.attempts.is_empty() {
+        // No Answer to Mobile Connect: the phones, then the mobile, then voicemail.
+        let no_answer_mobile = match (route.attempts.as_slice(), &route.finally) {
+            ([first, second], Finally::Voicemail) if handsets_only_attempt(first) => {
+                mobile_of(&CallRoute {
+                    attempts: vec![second.clone()],
+                    finally: Finally::Voicemail,
+                })
+            }
+            _ => None,
+        };
+        let (unconditional, no_answer, after_secs, plain) = if let Some(n) = mobile_of(&route) {
+            (
+                ForwardTo::MobileConnect(n),
+                ForwardTo::Voicemail,
+                None,
+                true,
+            )
+        } else if let Some(n) = no_answer_mobile {
+            (
+                ForwardTo::NoForwarding,
+                ForwardTo::MobileConnect(n),
+                route.attempts[0].ring_secs,
+                true,
+            )
+        } else if route.attempts.is_empty() {
             (forward_of(&route.finally), ForwardTo::Voicemail, None, true)
         } else {
             let secs = route.attempts[0].ring_secs;
@@ -606,6 +663,10 @@ impl Routing {
         };
         let (busy, busy_plain) = match self.on_busy.get(&self.presence) {
             None => (ForwardTo::NoForwarding, true),
+            Some(r) if mobile_of(r).is_some() => (
+                ForwardTo::MobileConnect(mobile_of(r).unwrap_or_default()),
+                true,
+            ),
             Some(r) => (
                 forward_of(&r.finally),
                 r.attempts.is_empty() && r.finally != Finally::HangUp,
@@ -637,13 +698,14 @@ impl Routing {
                         f.after_secs,
                     ),
                 };
-                CallRoute {
-                    attempts: vec![Attempt {
-                        destinations: vec![Destination::Handsets],
-                        ring_secs,
-                    }],
-                    finally,
+                let mut attempts = vec![Attempt {
+                    destinations: vec![Destination::Handsets],
+                    ring_secs,
+                }];
+                if let ForwardTo::MobileConnect(n) = &f.no_answer {
+                    attempts.push(mobile_attempt(n));
                 }
+                CallRoute { attempts, finally }
             }
         };
         if route == CallRoute::default() {
@@ -829,6 +891,20 @@ mod tests {
                 busy: ForwardTo::NoForwarding,
                 no_answer: ForwardTo::NoForwarding,
                 after_secs: None,
+                custom: false,
+            },
+            Forwarding {
+                unconditional: ForwardTo::MobileConnect("+15855550199".into()),
+                busy: ForwardTo::MobileConnect("+15855550199".into()),
+                no_answer: ForwardTo::Voicemail,
+                after_secs: None,
+                custom: false,
+            },
+            Forwarding {
+                unconditional: ForwardTo::NoForwarding,
+                busy: ForwardTo::Voicemail,
+                no_answer: ForwardTo::MobileConnect("+15855550199".into()),
+                after_secs: Some(15),
                 custom: false,
             },
         ];

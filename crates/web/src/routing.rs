@@ -217,7 +217,9 @@ impl From<&Routing> for RoutingOut {
 }
 
 /// Callisto's forwarding settings (Message settings, seed 000) of the current presence: for each
-/// call-diversion state `no-forwarding`, `voicemail` or an extension ("To Number").
+/// call-diversion state `no-forwarding`, `voicemail`, an extension or a number outside in E.164
+/// ("To Number"), or `mobile-connect:` and a number outside ("Mobile Connect": the person answering
+/// hears the caller's number and presses 1 to take the call; not taken: voicemail).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ForwardingBody {
@@ -241,13 +243,26 @@ fn forward_text(f: &ForwardTo) -> String {
         ForwardTo::NoForwarding => "no-forwarding".into(),
         ForwardTo::Voicemail => "voicemail".into(),
         ForwardTo::Number(n) => n.clone(),
+        ForwardTo::MobileConnect(n) => format!("{MOBILE_CONNECT}{n}"),
     }
 }
+
+/// How Mobile Connect is written in a forwarding setting (`mobile-connect:+15855550199`).
+pub const MOBILE_CONNECT: &str = "mobile-connect:";
 
 fn forward_of(s: &str) -> ForwardTo {
     match s.trim() {
         s if s.eq_ignore_ascii_case("no-forwarding") || s.is_empty() => ForwardTo::NoForwarding,
         s if s.eq_ignore_ascii_case("voicemail") => ForwardTo::Voicemail,
+        s if s
+            .get(..MOBILE_CONNECT.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(MOBILE_CONNECT)) =>
+        {
+            ForwardTo::MobileConnect(match Finally::to(&s[MOBILE_CONNECT.len()..]) {
+                Finally::Number(n) => n,
+                other => other.target().unwrap_or_default().to_string(),
+            })
+        }
         s => ForwardTo::Number(s.to_string()),
     }
 }

@@ -139,13 +139,17 @@ async fn settings_page(
 /// A diversion state's choice from the form: `no-forwarding`, `voicemail`, or the number typed for
 /// "To Number".
 fn forward_field(f: &[(String, String)], state: &str, label: &str) -> Result<String, String> {
-    match field(f, state).unwrap_or("no-forwarding") {
-        "number" => {
+    let choice = field(f, state).unwrap_or("no-forwarding");
+    match choice {
+        "number" | "mobile-connect" => {
             let n = field(f, &format!("{state}_number")).unwrap_or("").trim();
-            if n.is_empty() {
-                Err(format!("{label}: give the number for To Number"))
-            } else {
-                Ok(n.to_string())
+            match (n.is_empty(), choice) {
+                (true, "number") => Err(format!("{label}: give the number for To Number")),
+                (true, _) => Err(format!(
+                    "{label}: give the mobile number for Mobile Connect"
+                )),
+                (false, "number") => Ok(n.to_string()),
+                (false, _) => Ok(format!("{}{n}", crate::routing::MOBILE_CONNECT)),
             }
         }
         "voicemail" => Ok("voicemail".into()),
@@ -172,18 +176,20 @@ async fn forwarding_card(
     let editable = sess.who.has(parley_store::Privilege::Admin)
         || (own && sess.who.has(parley_store::Privilege::Routes));
     let tab = |state: &str, label: &str, current: &str, after: bool| {
-        let number = !matches!(current, "no-forwarding" | "voicemail");
+        let mobile = current.strip_prefix(crate::routing::MOBILE_CONNECT);
+        let number = !matches!(current, "no-forwarding" | "voicemail") && mobile.is_none();
+        let typed = mobile.unwrap_or(if number { current } else { "" });
         html! {
             fieldset.forwarding #(format!("fwd-{state}")) {
                 legend { (label) }
                 label.check { input type="radio" name=(state) value="no-forwarding" checked[current == "no-forwarding"] disabled[!editable]; "No Forwarding" }
                 label.check { input type="radio" name=(state) value="voicemail" checked[current == "voicemail"] disabled[!editable]; "Voicemail" }
                 label.check { input type="radio" name=(state) value="number" checked[number] disabled[!editable]; "To Number" }
+                label.check.muted { input type="radio" disabled; "Voicemail with Transfer (not available yet)" }
+                label.check { input type="radio" name=(state) value="mobile-connect" checked[mobile.is_some()] disabled[!editable]; "Mobile Connect" }
                 label for=(format!("{state}-number")) { "Number (an extension, or outside: +1 585 555 0123)" }
                 input id=(format!("{state}-number")) name=(format!("{state}_number")) inputmode="tel" disabled[!editable]
-                    value=(if number { current } else { "" });
-                label.check.muted { input type="radio" disabled; "Voicemail with Transfer (not available yet)" }
-                label.check.muted { input type="radio" disabled; "Mobile Connect (not available yet)" }
+                    value=(typed);
                 @if after {
                     label for="after-secs" { "Forward after [...] Seconds" }
                     input #after-secs name="after_secs" inputmode="numeric" disabled[!editable]
