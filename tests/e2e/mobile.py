@@ -17,7 +17,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     import audioop  # deprecated in 3.11, removed in 3.13; the test image runs 3.11
 
-DTMF = {"1": (697, 1209), "2": (697, 1336), "5": (770, 1336)}
+DTMF = {"1": (697, 1209), "2": (697, 1336), "5": (770, 1336), "#": (941, 1477)}
 
 
 def _header(msg, name):
@@ -139,7 +139,8 @@ class Mobile:
                     if how == "rfc4733":
                         for i in range(8):
                             end = i >= 5
-                            payload = struct.pack("!BBH", int(key), (0x80 if end else 0) | 10, 160 * (min(i, 4) + 1))
+                            event = {"*": 10, "#": 11}[key] if key in "*#" else int(key)
+                            payload = struct.pack("!BBH", event, (0x80 if end else 0) | 10, 160 * (min(i, 4) + 1))
                             hdr = struct.pack("!BBHII", 0x80, (0x80 if i == 0 else 0) | 101, seq, ts, ssrc)
                             self.rtp.sendto(hdr + payload, self.peer_media)
                             seq = (seq + 1) & 0xFFFF

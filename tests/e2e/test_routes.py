@@ -601,3 +601,40 @@ def test_callisto_mobile_connect_from_the_forwarding_card_offers_the_call_to_the
         mobile.close()
     before = mobile.heard(tmp_path / "before.wav", end=mobile.keys_sent_at[0])
     assert prompt_match(before, *FOLLOW_ME_PROMPT) > 0.97
+
+
+def test_follow_me_with_the_pin_required_a_wrong_pin_is_refused_and_the_right_one_takes_the_call(
+        parley_factory, tmp_path):
+    from mobile import Mobile
+    from peers import Baresip
+    from vmhelp import prompt_match, prompt_secs
+    p, carrier_ip, trunk_port = follow_me_parley(parley_factory)
+    # The administrator asks for the PIN on 101's Follow-Me calls.
+    p.cli("user", "set", "101", "--privilege", "routes,follow-me-pin", "--pin", "2580")
+    ask = ("followme-call-from", "digits/1", "digits/0", "digits/0", "followme-pin")
+    first = prompt_secs(*ask) + 0.5
+    again = first + 1.5 + prompt_secs("vm-incorrect", "followme-pin") + 0.5
+    keys = [(first + 0.3 * n, k, "rfc4733") for n, k in enumerate("1999#")]
+    keys += [(again + 0.3 * n, k, "rfc4733") for n, k in enumerate("2580#")]
+    mobile = Mobile(carrier_ip, trunk_port, trunk_port + 2, answer_after=0.5, keys=keys)
+    caller = Baresip(tmp_path, "caller", p.sip_port + 12, p.sip_port + 15, p.sip_port, "100", "secret100", 440)
+    try:
+        wait_for(lambda: p.status()["registrations"], what="the caller's registration")
+        caller.send("dial", f"sip:101@127.0.0.1:{p.sip_port}")
+        caller.wait_event("CALL_ESTABLISHED", secs=40)
+        established = time.time()
+        assert len(mobile.keys_sent_at) == 10 and established >= mobile.keys_sent_at[-1], \
+            "answered only after the right PIN, not after 1 nor the wrong PIN"
+        caller.send("hangup")
+        caller.wait_event("CALL_CLOSED", secs=10)
+    finally:
+        caller.stop()
+        mobile.close()
+    asked = mobile.heard(tmp_path / "asked.wav", end=mobile.keys_sent_at[0])
+    assert prompt_match(asked, *ask) > 0.97
+    refused = mobile.heard(tmp_path / "refused.wav", start=mobile.keys_sent_at[4], end=mobile.keys_sent_at[5])
+    r = prompt_match(refused, "vm-incorrect", "followme-pin")
+    assert r > 0.97, f"the wrong PIN was not refused aloud ({r:.3f})"
+    log = p.log.read_text()
+    assert "Follow-Me PIN mailbox=101 ok=false" in log and "Follow-Me PIN mailbox=101 ok=true" in log
+    assert "2580" not in "\n".join(l for l in log.splitlines() if "rsipstack" not in l), "a PIN never logged"

@@ -128,6 +128,7 @@ impl Store {
             dial_class,
             outside_number,
             routing: self.routing(name).await?,
+            follow_me_pin: user.privileges.contains(&crate::Privilege::FollowMePin),
         }))
     }
 
@@ -157,6 +158,7 @@ impl Store {
                 dial_class: parley_core::trunk::dialplan::DialClass::Internal,
                 outside_number: None,
                 routing: Default::default(),
+                follow_me_pin: false,
             }));
         }
         Ok(found)

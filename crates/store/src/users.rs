@@ -78,16 +78,21 @@ pub enum Privilege {
     /// Administrator must configure permissions for users to define the routing of their
     /// extensions"). Changing one's presence needs none.
     Routes,
+    /// Not a permission but the administrator's requirement: Follow-Me and Mobile Connect calls are
+    /// taken with the user's mailbox PIN instead of `1` (seed 000/003's option for shared or
+    /// unlocked mobiles).
+    FollowMePin,
 }
 
 impl Privilege {
     /// Every privilege.
-    pub const ALL: [Privilege; 5] = [
+    pub const ALL: [Privilege; 6] = [
         Privilege::Admin,
         Privilege::Rest,
         Privilege::Groups,
         Privilege::Sms,
         Privilege::Routes,
+        Privilege::FollowMePin,
     ];
 
     /// Stored and command-line name (`admin`, `rest`, `groups`).
@@ -98,6 +103,7 @@ impl Privilege {
             Privilege::Groups => "groups",
             Privilege::Sms => "sms",
             Privilege::Routes => "routes",
+            Privilege::FollowMePin => "follow-me-pin",
         }
     }
 

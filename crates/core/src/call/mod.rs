@@ -81,9 +81,17 @@ pub struct Outward {
 pub struct ScreenSpec {
     /// What the person answering hears (the caller's number, "press 1 to accept").
     pub audio: Vec<crate::vm::Audio>,
-    /// How long after the answer the key is awaited.
+    /// How long after the answer the key is awaited (again after each wrong PIN).
     pub wait: Duration,
+    /// The call is taken with the user's mailbox PIN and `#` instead of `1` (`2` and `#`
+    /// declines); a wrong PIN is refused ([`Output::ScreenPin`]), and the third drops the leg.
+    pub pin: bool,
+    /// What a wrong PIN hears before it may try again.
+    pub retry_audio: Vec<crate::vm::Audio>,
 }
+
+/// Wrong PINs a Follow-Me leg may enter before it is dropped.
+pub const SCREEN_PIN_TRIES: u32 = 3;
 
 /// Parley's own media on a screened leg, for the shell to start in the relay's callee side (and
 /// stop with [`Output::ScreenEnd`]): the relay neither forwards the caller's audio to it nor its
@@ -302,6 +310,14 @@ pub enum Output {
     Screen(Screening),
     /// Stop screening (the leg was accepted, declined or is gone).
     ScreenEnd,
+    /// The screened leg entered a PIN: check it against the callee's mailbox PIN and answer with
+    /// [`Call::handle_screen_pin`].
+    ScreenPin {
+        /// The digits.
+        pin: crate::vm::pin::Pin,
+        /// Where the leg's signalling comes from (for the lockout after wrong PINs).
+        from: IpAddr,
+    },
     /// Report an event.
     Event(CallEvent),
 }
@@ -379,6 +395,10 @@ pub struct Call {
     /// Legs still to try should every leg fail on the way (failover).
     alternates: VecDeque<ForkTarget>,
     attempts: VecDeque<NextAttempt>,
+    /// The PIN a screened leg is typing, whether it is being checked, and the wrong ones so far.
+    screen_keys: String,
+    screen_checking: bool,
+    screen_wrong: u32,
     out: VecDeque<Output>,
 }
 
@@ -444,6 +464,9 @@ impl Call {
             display: String::new(),
             alternates: VecDeque::new(),
             attempts: VecDeque::new(),
+            screen_keys: String::new(),
+            screen_checking: false,
+            screen_wrong: 0,
             out: VecDeque::new(),
             state: State::Ringing,
             ids,
@@ -654,6 +677,9 @@ impl Call {
         let Some((i, _)) = self.screening() else {
             return;
         };
+        if self.forks[i].screen.as_ref().is_some_and(|s| s.pin) {
+            return self.screen_pin_key(now, i, key);
+        }
         match key {
             '1' => {
                 self.out.push_back(Output::ScreenEnd);
@@ -666,6 +692,85 @@ impl Call {
             '2' => self.screened_out(now, i, StatusCode::DECLINE),
             _ => {}
         }
+    }
+
+    /// A key of a PIN being entered on screened leg `i`.
+    fn screen_pin_key(&mut self, now: Instant, i: usize, key: char) {
+        if self.screen_checking {
+            return;
+        }
+        match key {
+            '#' => {
+                let entry = std::mem::take(&mut self.screen_keys);
+                if entry == "2" {
+                    return self.screened_out(now, i, StatusCode::DECLINE);
+                }
+                if let Some(pin) = crate::vm::pin::Pin::new(entry) {
+                    self.screen_checking = true;
+                    let from = self.forks[i].target.addr.ip();
+                    self.out.push_back(Output::ScreenPin { pin, from });
+                }
+            }
+            '*' => self.screen_keys.clear(),
+            d if d.is_ascii_digit() && self.screen_keys.len() < 20 => self.screen_keys.push(d),
+            _ => {}
+        }
+    }
+
+    /// The PIN the screened leg entered was right (the call is bridged to it) or wrong (it hears so
+    /// and may try again; the third wrong one drops it).
+    pub fn handle_screen_pin(&mut self, now: Instant, ok: bool) {
+        let Some((i, _)) = self.screening() else {
+            return;
+        };
+        if !std::mem::take(&mut self.screen_checking) {
+            return;
+        }
+        if ok {
+            self.out.push_back(Output::ScreenEnd);
+            return match self.forks[i].remote.clone() {
+                Some(a) if self.state == State::Ringing => self.take_answer(i, a),
+                _ => self.screened_out(now, i, StatusCode::TEMPORARILY_UNAVAILABLE),
+            };
+        }
+        self.screen_wrong += 1;
+        if self.screen_wrong >= SCREEN_PIN_TRIES {
+            return self.screened_out(now, i, StatusCode::FORBIDDEN);
+        }
+        let (Some(spec), Some(remote)) =
+            (self.forks[i].screen.clone(), self.forks[i].remote.clone())
+        else {
+            return;
+        };
+        self.forks[i].state = ForkState::Screening(now + spec.wait);
+        self.out
+            .push_back(self.screening_of(i, &remote, spec.retry_audio));
+    }
+
+    /// The media end's orders for screening leg `i`, which answered `answer`.
+    fn screening_of(
+        &self,
+        i: usize,
+        answer: &AudioSession,
+        audio: Vec<crate::vm::Audio>,
+    ) -> Output {
+        let audio_pt = answer
+            .formats
+            .iter()
+            .find(|f| !f.is_telephone_event())
+            .map_or(0, |f| f.pt);
+        let te = answer
+            .formats
+            .iter()
+            .find(|f| f.is_telephone_event())
+            .map(|f| f.pt);
+        Output::Screen(Screening {
+            remote: answer.addr,
+            signalling: self.forks[i].target.addr.ip(),
+            pt: audio_pt,
+            te,
+            audio,
+        })
     }
 
     /// A screened leg that was not accepted: hung up on, and a failure of its fork.
@@ -977,23 +1082,10 @@ impl Call {
             self.send_bye(Side::B(i));
             return self.fork_failed(now, StatusCode::BUSY_HERE);
         }
-        let audio_pt = answer
-            .formats
-            .iter()
-            .find(|f| !f.is_telephone_event())
-            .map_or(0, |f| f.pt);
-        let te = answer
-            .formats
-            .iter()
-            .find(|f| f.is_telephone_event())
-            .map(|f| f.pt);
-        self.out.push_back(Output::Screen(Screening {
-            remote: answer.addr,
-            signalling: self.forks[i].target.addr.ip(),
-            pt: audio_pt,
-            te,
-            audio: spec.audio,
-        }));
+        self.screen_keys.clear();
+        self.screen_wrong = 0;
+        self.out
+            .push_back(self.screening_of(i, &answer, spec.audio));
         self.forks[i].remote = Some(answer);
         self.forks[i].state = ForkState::Screening(now + spec.wait);
     }

@@ -233,6 +233,8 @@ pub(super) struct Entry {
     on_busy: bool,
     /// How many times it was forwarded before (0: dialled).
     hops: u32,
+    /// A Follow-Me PIN being checked: where the leg signals from, and whose mailbox.
+    screen_pin: Option<(std::net::IpAddr, String)>,
     /// The users whose routes it went through before this one.
     visited: Vec<String>,
 }
@@ -278,6 +280,28 @@ impl Switch {
             info!(key = %key, "key on the Follow-Me leg");
             e.call.handle_screen_digit(now, key);
         }
+        self.drive_call(now, call);
+    }
+
+    /// The mailbox PIN a Follow-Me leg of `call` entered was checked.
+    pub fn handle_screen_pin(&mut self, now: Instant, call: CallId, check: super::PinCheck) {
+        let Some(e) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let Some((from, mailbox)) = e.screen_pin.take() else {
+            return;
+        };
+        // A PIN never set opens nothing from outside (the default PIN is for the owner's phone).
+        let ok = check == super::PinCheck::Matches;
+        let _g = e.span.clone().entered();
+        info!(%mailbox, ok, "Follow-Me PIN");
+        e.call.handle_screen_pin(now, ok);
+        let locks = self.pin_guard.end(now, from, Some(&mailbox), ok);
+        if !locks.is_empty() {
+            tracing::warn!(%mailbox, "Follow-Me PINs locked after repeated wrong ones");
+        }
+        self.changed = true;
+        drop(_g);
         self.drive_call(now, call);
     }
 
@@ -361,6 +385,7 @@ impl Switch {
                 finally,
                 on_busy,
                 hops: forwarded.as_ref().map_or(0, |f| f.hops),
+                screen_pin: None,
                 visited: forwarded
                     .as_ref()
                     .map(|f| f.visited.clone())
@@ -382,6 +407,7 @@ impl Switch {
     /// Carry out everything a call asked for; drop it once it has ended.
     pub(super) fn drive_call(&mut self, now: Instant, id: CallId) {
         let mut diverted = None;
+        let mut pin_refused = false;
         {
             let Some(entry) = self.calls.get_mut(&id) else {
                 return;
@@ -423,6 +449,29 @@ impl Switch {
                         self.out.push_back(Command::Screen(id, Some(s)))
                     }
                     Output::ScreenEnd => self.out.push_back(Command::Screen(id, None)),
+                    Output::ScreenPin { pin, from } => {
+                        // Counted before the check, so that parallel entries cannot outrun the
+                        // lockout (the mailbox's, shared with the mailbox menu's logins).
+                        let mailbox = entry.call.parties().1.to_string();
+                        match self.pin_guard.begin(now, from, Some(&mailbox)) {
+                            Ok(()) => {
+                                entry.screen_pin = Some((from, mailbox.clone()));
+                                self.out.push_back(Command::ScreenPin {
+                                    call: id,
+                                    mailbox,
+                                    pin,
+                                });
+                            }
+                            Err(refusal) => {
+                                let _g = entry.span.enter();
+                                info!(
+                                    ?refusal,
+                                    "Follow-Me PIN refused: locked after repeated wrong PINs"
+                                );
+                                pin_refused = true;
+                            }
+                        }
+                    }
                     Output::Event(ev) => {
                         let _g = entry.span.enter();
                         match ev {
@@ -455,6 +504,12 @@ impl Switch {
                     }
                 }
             }
+        }
+        if pin_refused {
+            if let Some(e) = self.calls.get_mut(&id) {
+                e.call.handle_screen_pin(now, false);
+            }
+            return self.drive_call(now, id);
         }
         if let Some((leg, caller, callee, busy, since, account, finally, (hops, visited))) =
             diverted

@@ -187,6 +187,9 @@ pub struct Account {
     pub outside_number: Option<String>,
     /// Its presence and call routes.
     pub routing: crate::routing::Routing,
+    /// Follow-Me and Mobile Connect calls are taken with the mailbox PIN, not with 1 (the
+    /// administrator's choice for this user).
+    pub follow_me_pin: bool,
 }
 
 /// Why messages are counted.
@@ -447,6 +450,15 @@ pub enum Command {
     /// An outside call was refused by a toll-fraud limit: write an audit entry (`audit`) and alert
     /// the administrators (`alert`, once per limit and hour).
     OutsideLimit(LimitRefusal),
+    /// Check the PIN a Follow-Me leg entered for `mailbox` ([`Switch::handle_screen_pin`]).
+    ScreenPin {
+        /// The call.
+        call: CallId,
+        /// The mailbox whose PIN it is.
+        mailbox: String,
+        /// The digits entered.
+        pin: crate::vm::pin::Pin,
+    },
     /// A user set their presence from the phone: store it (webhooks follow), audit it.
     SetPresence {
         /// The user.

@@ -191,6 +191,7 @@ impl Switch {
                 dial_class: crate::trunk::dialplan::DialClass::Internal,
                 outside_number: None,
                 routing: Default::default(),
+                follow_me_pin: false,
             },
             None => {
                 self.reply(tx, &req, StatusCode::FORBIDDEN);

@@ -779,11 +779,22 @@ impl Switch {
         } else {
             audio.push(crate::vm::Audio::Prompt("followme-call".into()));
         }
-        audio.push(crate::vm::Audio::Prompt("followme-press".into()));
+        let pin = whose.account.follow_me_pin;
+        let ask = if pin {
+            "followme-pin"
+        } else {
+            "followme-press"
+        };
+        audio.push(crate::vm::Audio::Prompt(ask.into()));
         if let Some(o) = leg.outward.as_mut() {
             o.screen = Some(crate::call::ScreenSpec {
                 audio,
                 wait: FOLLOW_ME_WAIT,
+                pin,
+                retry_audio: ["vm-incorrect", ask]
+                    .into_iter()
+                    .map(|p| crate::vm::Audio::Prompt(p.into()))
+                    .collect(),
             });
         }
         info!(%user, number = %number.number, via = %leg.target, "Follow-Me leg planned");

@@ -216,6 +216,7 @@ fn account(name: &str) -> Account {
         dial_class: crate::trunk::dialplan::DialClass::National,
         outside_number: None,
         routing: Default::default(),
+        follow_me_pin: false,
     }
 }
 
@@ -322,6 +323,14 @@ impl Sim {
             }
             Command::SteerRelay(id, u) => self.steered.push((id, u)),
             Command::Screen(id, s) => self.screens.push((id, s)),
+            Command::ScreenPin { call, mailbox, pin } => {
+                let check = match self.pins.get(&mailbox) {
+                    Some(p) if p == pin.expose() => PinCheck::Matches,
+                    Some(_) => PinCheck::Differs,
+                    None => PinCheck::NotSet,
+                };
+                self.sw.handle_screen_pin(now, call, check);
+            }
             Command::CloseRelay(id) => {
                 self.relays.insert(id, false);
             }

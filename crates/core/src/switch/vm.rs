@@ -466,7 +466,10 @@ impl Switch {
                         });
                     }
                     // An endpoint screens nothing.
-                    Output::Ack { .. } | Output::Screen(_) | Output::ScreenEnd => {}
+                    Output::Ack { .. }
+                    | Output::Screen(_)
+                    | Output::ScreenEnd
+                    | Output::ScreenPin { .. } => {}
                     Output::Media(u) => {
                         let n = v.endpoint.negotiated();
                         let io = VmIo::Remote {

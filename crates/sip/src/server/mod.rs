@@ -55,6 +55,8 @@ pub(super) enum Back {
     Vm(CallId, VmInput),
     /// A key pressed on the Follow-Me leg a call's relay screens.
     ScreenKey(CallId, char),
+    /// The mailbox PIN a Follow-Me leg entered, checked.
+    ScreenPin(CallId, parley_core::switch::PinCheck),
     /// Trunks and numbers read by reload number `.0` (older reloads' answers are dropped).
     Trunks(
         u64,
@@ -301,6 +303,10 @@ impl Shell {
                 Some(id),
                 contain::contained_sync(|| sw.handle_screen_digit(t, id, key)),
             ),
+            Back::ScreenPin(id, check) => (
+                Some(id),
+                contain::contained_sync(|| sw.handle_screen_pin(t, id, check)),
+            ),
             Back::Trunks(generation, list, dids) if generation == self.trunk_reloads => (
                 None,
                 contain::contained_sync(|| {
@@ -510,6 +516,12 @@ impl Shell {
                 if let Some(r) = self.relays.get(&id) {
                     r.update(update);
                 }
+            }
+            Command::ScreenPin { call, mailbox, pin } => {
+                let store = self.store.clone();
+                self.answer(
+                    async move { Back::ScreenPin(call, store.check_pin(&mailbox, pin).await) },
+                );
             }
             Command::Screen(id, screening) => {
                 let Some(r) = self.relays.get(&id) else {

@@ -838,3 +838,82 @@ fn follow_me_is_the_users_outside_call_and_not_placed_when_the_user_may_not_call
     sim.reply(&bob, Method::Invite, 200, OFFER);
     assert_eq!(sim.final_on(tx).unwrap().status, 200);
 }
+
+/// Keys pressed on the screened leg of `call`.
+fn keys(sim: &mut Sim, call: CallId, keys: &str) {
+    for k in keys.chars() {
+        sim.sw.handle_screen_digit(sim.now, call, k);
+        sim.run();
+    }
+}
+
+/// The prompts of the last screening started.
+fn screen_said(sim: &Sim) -> Vec<String> {
+    let s = sim
+        .screens
+        .iter()
+        .rev()
+        .find_map(|(_, s)| s.clone())
+        .unwrap();
+    s.audio
+        .iter()
+        .map(|a| match a {
+            Audio::Prompt(p) => p.clone(),
+            other => format!("{other:?}"),
+        })
+        .collect()
+}
+
+#[test]
+fn with_the_pin_required_the_mobile_takes_the_call_with_the_mailbox_pin_and_a_wrong_one_is_refused()
+{
+    let mut sim = Sim::new();
+    let (mut alice, _bob) = follow_me(&mut sim);
+    sim.accounts.get_mut("101").unwrap().follow_me_pin = true;
+    sim.pins.insert("101".into(), "4321".into());
+    let (tx, _) = sim.dial(&mut alice, "101");
+    sim.reply(&carrier(), Method::Invite, 200, OFFER);
+    let call = sim.screens[0].0;
+    assert_eq!(screen_said(&sim).last().unwrap(), "followme-pin");
+    // 1 is no PIN; a wrong PIN is refused and asked again.
+    keys(&mut sim, call, "1");
+    keys(&mut sim, call, "9999#");
+    assert!(sim.final_on(tx).is_none());
+    assert_eq!(screen_said(&sim), ["vm-incorrect", "followme-pin"]);
+    // The right one takes the call.
+    keys(&mut sim, call, "4321#");
+    assert_eq!(sim.final_on(tx).unwrap().status, 200);
+    assert!(sim.sent_to(&carrier(), Method::Bye).is_empty());
+    // Three wrong PINs drop the leg; the route goes on to voicemail.
+    let mut sim = Sim::new();
+    let (mut alice, _bob) = follow_me(&mut sim);
+    sim.accounts.get_mut("101").unwrap().follow_me_pin = true;
+    sim.pins.insert("101".into(), "4321".into());
+    let (tx, _) = sim.dial(&mut alice, "101");
+    sim.reply(&carrier(), Method::Invite, 200, OFFER);
+    let call = sim.screens[0].0;
+    keys(&mut sim, call, "1111#2222#3333#");
+    assert_eq!(sim.sent_to(&carrier(), Method::Bye).len(), 1);
+    sim.advance(Duration::from_secs(25));
+    assert_eq!(sim.final_on(tx).unwrap().status, 200);
+    assert_eq!(voicemail_views(&sim), ["voicemail 101"]);
+    // 2 and # declines; a mailbox whose PIN was never set cannot be opened from a mobile.
+    for (pins, entry) in [(true, "2#"), (false, "1234#")] {
+        let mut sim = Sim::new();
+        let (mut alice, _bob) = follow_me(&mut sim);
+        sim.accounts.get_mut("101").unwrap().follow_me_pin = true;
+        if pins {
+            sim.pins.insert("101".into(), "4321".into());
+        }
+        let (tx, _) = sim.dial(&mut alice, "101");
+        sim.reply(&carrier(), Method::Invite, 200, OFFER);
+        let call = sim.screens[0].0;
+        keys(&mut sim, call, entry);
+        assert!(sim.final_on(tx).is_none(), "{entry}");
+        if pins {
+            assert_eq!(sim.sent_to(&carrier(), Method::Bye).len(), 1, "declined");
+        } else {
+            assert_eq!(screen_said(&sim), ["vm-incorrect", "followme-pin"]);
+        }
+    }
+}
