@@ -142,6 +142,13 @@ def test_a_presence_chosen_in_the_portal_moves_the_next_call_and_shows_in_the_di
     calls = [l for l in p.log.read_text().splitlines() if "udp send" in l and "INVITE sip:101@" in l]
     assert not calls, "101's phone was not rung"
     assert "presence.set" in p.cli("audit").stdout
+    # The call records say how the call went, for 101 whose route sent it and for 102 who took it.
+    for who in ("101", "102"):
+        status, body, _ = api(p, "GET", "/api/v1/me/calls", auth=(who, f"secret{who}"))
+        [c] = [c for c in body["items"] if c["caller"] == "100"]
+        assert (c["callee"], c["routed_by"], c["answered_by"], c["outcome"]) == ("101", "101", "102", "answered"), c
+    page.goto(base + "/calls")
+    expect(page.locator("tr.call .routed").first).to_have_text("by 101's route, answered by 102")
 
 
 def test_a_caller_id_route_takes_a_carriers_callers_and_the_on_busy_route_a_busy_users_calls(
@@ -525,6 +532,9 @@ def test_follow_me_the_mobile_hears_who_calls_presses_1_and_is_bridged_both_ways
     assert abs(freq - 440) <= 15 and share > 0.5 and level > 500, (freq, share, level)
     assert find_tone(caller.recordings("dec")[-1], 1000), "the caller hears the mobile"
     assert "Follow-Me leg answered: screening it" in p.log.read_text()
+    status, body, _ = api(p, "GET", "/api/v1/me/calls", auth=("101", "secret101"))
+    [c] = body["items"]
+    assert (c["routed_by"], c["answered_by"], c["outcome"]) == ("101", "+15855550199", "answered"), c
 
 
 def test_follow_me_a_mobile_that_answers_and_presses_nothing_is_dropped_and_the_caller_leaves_a_message(

@@ -21,6 +21,10 @@ pub struct CallRecord {
     pub caller_name: Option<String>,
     /// The number called.
     pub callee: String,
+    /// The user whose call route sent it elsewhere (the extension first dialled), if it was.
+    pub routed_by: Option<String>,
+    /// Who took it: the extension whose phone answered, or the number outside.
+    pub answered_by: Option<String>,
     /// How it ended.
     pub outcome: Outcome,
     /// Time connected (answered, or in voicemail), in milliseconds.
@@ -38,8 +42,8 @@ impl Store {
     pub async fn add_call_record(&self, r: &CallRecord) -> Result<i64, StoreError> {
         let row = sqlx::query(
             "INSERT INTO call_records (started_at, caller, caller_name, callee, outcome, talk_ms, total_ms,
-             direction, trunk)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+             direction, trunk, routed_by, answered_by)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
         )
         .bind(r.started_at)
         .bind(&r.caller)
@@ -50,12 +54,15 @@ impl Store {
         .bind(r.total_ms)
         .bind(r.direction.as_str())
         .bind(&r.trunk)
+        .bind(&r.routed_by)
+        .bind(&r.answered_by)
         .fetch_one(&self.pool)
         .await?;
         Ok(row.get("id"))
     }
 
-    /// The latest calls made or received by `ext` (all calls when `None`), newest first.
+    /// The latest calls made or received by `ext` (all calls when `None`), those its route sent
+    /// elsewhere and those it took for another, newest first.
     pub async fn call_records(
         &self,
         ext: Option<&str>,
@@ -63,6 +70,7 @@ impl Store {
     ) -> Result<Vec<CallRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT * FROM call_records WHERE $1 IS NULL OR caller = $1 OR callee = $1
+             OR routed_by = $1 OR answered_by = $1
              ORDER BY started_at DESC, id DESC LIMIT $2",
         )
         .bind(ext)
@@ -83,6 +91,8 @@ impl Store {
                 direction: Direction::parse(r.get::<&str, _>("direction"))
                     .unwrap_or(Direction::Internal),
                 trunk: r.get("trunk"),
+                routed_by: r.get("routed_by"),
+                answered_by: r.get("answered_by"),
             })
             .collect())
     }
@@ -106,6 +116,8 @@ mod tests {
             total_ms: 2000,
             direction: Direction::Internal,
             trunk: None,
+            routed_by: None,
+            answered_by: None,
         };
         s.add_call_record(&rec(10, "100", "101", Outcome::Answered))
             .await
@@ -133,6 +145,21 @@ mod tests {
         );
         assert_eq!(of(None).await.len(), 3);
         assert_eq!(s.call_records(Some("102"), 1).await.unwrap().len(), 1);
+        // A call 103's route sent to 104's phone: listed for both, and says so.
+        let routed = CallRecord {
+            routed_by: Some("103".into()),
+            answered_by: Some("104".into()),
+            ..rec(40, "100", "103", Outcome::Answered)
+        };
+        s.add_call_record(&routed).await.unwrap();
+        for ext in ["103", "104"] {
+            let got = s.call_records(Some(ext), 10).await.unwrap();
+            assert_eq!(got.len(), 1, "{ext}");
+            assert_eq!(
+                (got[0].routed_by.as_deref(), got[0].answered_by.as_deref()),
+                (Some("103"), Some("104"))
+            );
+        }
         // A call to the outside keeps its direction and trunk.
         let out = CallRecord {
             direction: Direction::Outbound,

@@ -236,6 +236,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(13, "0013_dids.sql"),
     migration!(14, "0014_trunk_options.sql"),
     migration!(15, "0015_routing.sql"),
+    migration!(16, "0016_call_routing.sql"),
 ];
 
 /// The newest schema version this build knows.

@@ -411,6 +411,8 @@ impl Store {
             total_ms: s.total.as_millis() as i64,
             direction: s.direction,
             trunk: s.trunk,
+            routed_by: s.routed_by,
+            answered_by: s.answered_by,
         };
         if let Err(e) = self.add_call_record(&r).await {
             warn!(error = %e, "call record not written");

@@ -676,6 +676,8 @@ mod tests {
             total_ms: 2000,
             direction: crate::Direction::Internal,
             trunk: None,
+            routed_by: None,
+            answered_by: None,
         })
         .await
         .unwrap();

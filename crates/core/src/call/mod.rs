@@ -46,6 +46,8 @@ pub struct ForkTarget {
     /// A leg to the outside through a trunk: who the call is from and to as the carrier sees it, and
     /// how to answer its challenges. `None`: a phone of Parley's own.
     pub outward: Option<Outward>,
+    /// Whom it rings, for the call record: the extension whose phone it is, or the number outside.
+    pub owner: String,
 }
 
 /// How a leg through a trunk presents itself to the carrier.
@@ -356,6 +358,8 @@ struct Fork {
     codecs: Vec<Codec>,
     /// Follow-Me: accepted by a key before it is bridged.
     screen: Option<ScreenSpec>,
+    /// Whom it rings (an extension or a number).
+    owner: String,
 }
 
 #[derive(Debug)]
@@ -566,6 +570,7 @@ impl Call {
             remote: None,
             trunk: fork.outward.as_ref().map(|o| o.trunk.clone()),
             screen: fork.outward.as_ref().and_then(|o| o.screen.clone()),
+            owner: fork.owner.clone(),
             auth: fork.outward.and_then(|o| o.auth),
             challenges: 0,
             codecs,
@@ -627,6 +632,11 @@ impl Call {
     /// Caller and callee extensions.
     pub fn parties(&self) -> (&str, &str) {
         (&self.caller, &self.callee)
+    }
+
+    /// Whom the leg that answered rings (an extension, or a number outside).
+    pub fn answered_by(&self) -> Option<&str> {
+        self.answered.map(|i| self.forks[i].owner.as_str())
     }
 
     /// Whether the callee answered and the call is up.

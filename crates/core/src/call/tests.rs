@@ -44,6 +44,7 @@ fn start_with(forks: usize, divert: bool) -> (Call, Instant) {
             uri: SipUri::parse(&format!("sip:101@10.0.0.2:{}", 6000 + i)).unwrap(),
             target: target(6000 + i as u16),
             outward: None,
+            owner: "101".into(),
         })
         .collect();
     let call = Call::new(

@@ -150,13 +150,14 @@ impl serde::Serialize for Direction {
 }
 
 /// The legs that ring a callee's registered phones.
-pub(super) fn phone_forks(contacts: &[Binding]) -> Vec<ForkTarget> {
+pub(super) fn phone_forks(ext: &str, contacts: &[Binding]) -> Vec<ForkTarget> {
     contacts
         .iter()
         .map(|b| ForkTarget {
             uri: b.uri.clone(),
             target: b.target,
             outward: None,
+            owner: ext.to_string(),
         })
         .collect()
 }
@@ -551,11 +552,22 @@ impl Switch {
                 (None, Some(t)) => (Direction::Outbound, Some(t.to_string())),
                 (None, None) => (Direction::Internal, None),
             };
+            // How it was routed: the user whose route sent it on (the first it went through),
+            // and who took it.
+            let answered_by = e.call.answered_by().map(str::to_string);
+            let routed_by = e.visited.first().cloned().or_else(|| {
+                answered_by
+                    .as_deref()
+                    .filter(|who| *who != b && !b.is_empty())
+                    .map(|_| b.to_string())
+            });
             self.out.push_back(Command::RecordCall(CallSummary {
                 started: e.started,
                 caller: a.to_string(),
                 caller_name: e.caller_name.clone(),
                 callee: b.to_string(),
+                routed_by,
+                answered_by,
                 outcome,
                 talk: e
                     .answered_at
@@ -594,6 +606,8 @@ impl Switch {
             caller: caller.to_string(),
             caller_name: None,
             callee: callee.to_string(),
+            routed_by: None,
+            answered_by: None,
             outcome,
             talk: Duration::ZERO,
             total: Duration::ZERO,

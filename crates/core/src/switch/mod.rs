@@ -376,6 +376,11 @@ pub struct CallSummary {
     pub caller_name: Option<String>,
     /// Number called.
     pub callee: String,
+    /// The user whose call route sent the call elsewhere (the extension first dialled), if it
+    /// was routed on.
+    pub routed_by: Option<String>,
+    /// Who took it: the extension whose phone answered, or the number outside.
+    pub answered_by: Option<String>,
     /// How it ended.
     pub outcome: Outcome,
     /// Time connected.

@@ -409,6 +409,7 @@ impl Switch {
                     format!("sip:{to}@{host}:{}", trunk.port)
                 };
                 Some(ForkTarget {
+                    owner: number.number.clone(),
                     uri: SipUri::parse(&uri).ok()?,
                     target,
                     outward: Some(Outward {

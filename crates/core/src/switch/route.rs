@@ -717,7 +717,7 @@ impl Switch {
                         continue;
                     }
                 };
-                for f in super::calls::phone_forks(&self.registrar.lookup(now, ext)) {
+                for f in super::calls::phone_forks(ext, &self.registrar.lookup(now, ext)) {
                     if !forks.iter().any(|g| g.uri == f.uri && g.target == f.target) {
                         forks.push(f);
                     }

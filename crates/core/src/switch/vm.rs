@@ -257,6 +257,8 @@ impl Switch {
             },
             caller: caller.clone(),
             caller_name: None,
+            routed_by: None,
+            answered_by: None,
             callee: match &kind {
                 VmKind::Deposit { mailbox, .. } => mailbox.clone(),
                 VmKind::Retrieval { .. } | VmKind::Notice { .. } => {

@@ -810,6 +810,11 @@ pub struct CallRecordOut {
     /// The trunk it went through (none for internal calls, and for outside calls refused before a
     /// trunk rang).
     pub trunk: Option<String>,
+    /// The user whose call route sent it elsewhere (the extension first dialled), if it was.
+    pub routed_by: Option<String>,
+    /// Who took it: the extension whose phone answered, or the number outside (Follow-Me, a
+    /// forward).
+    pub answered_by: Option<String>,
 }
 
 /// The caller's latest calls (at most 1000), newest first: what "My Call Details" shows.
@@ -846,6 +851,8 @@ pub async fn my_calls(
                 total_ms: r.total_ms,
                 outside: r.direction != parley_store::Direction::Internal,
                 trunk: r.trunk,
+                routed_by: r.routed_by,
+                answered_by: r.answered_by,
             }
         })
         .collect();

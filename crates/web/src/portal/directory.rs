@@ -149,7 +149,7 @@ async fn calls_page(
             table.grid.calls {
                 thead { tr {
                     th scope="col" { "Date" } th scope="col" { "Time" } th scope="col" { "Direction" }
-                    th scope="col" { "Line" } th scope="col" { "Number" } th scope="col" { "Caller ID" } th scope="col" { "Duration" } th scope="col" { "Outcome" }
+                    th scope="col" { "Line" } th scope="col" { "Number" } th scope="col" { "Caller ID" } th scope="col" { "Duration" } th scope="col" { "Outcome" } th scope="col" { "Routed" }
                 } }
                 tbody {
                     @for c in &calls {
@@ -170,6 +170,7 @@ async fn calls_page(
                             td data-label="Caller ID" { (id.unwrap_or_default()) }
                             td data-label="Duration" { (duration(c.talk_ms)) }
                             td data-label="Outcome" { (c.outcome.label()) @if missed { " (missed)" } }
+                            td.routed data-label="Routed" { (routed(c)) }
                         }
                     }
                 }
@@ -177,6 +178,15 @@ async fn calls_page(
         }
     };
     html_response(StatusCode::OK, page("My Call Details", Some(&sess), body))
+}
+
+/// How a call was routed, in words ("by 101's route, answered by 102").
+fn routed(c: &parley_store::CallRecord) -> String {
+    match (&c.routed_by, &c.answered_by) {
+        (Some(by), Some(who)) => format!("by {by}'s route, answered by {who}"),
+        (Some(by), None) => format!("by {by}'s route"),
+        (None, _) => String::new(),
+    }
 }
 
 /// Menu ids of the profile in the order a caller meets them, with a heading for each.

@@ -51,7 +51,7 @@ fn two_destinations_ring_at_once_and_the_first_to_answer_wins() {
             finally: Finally::Voicemail,
         },
     );
-    let (tx, _) = sim.dial(&mut alice, "101");
+    let (tx, call_id) = sim.dial(&mut alice, "101");
     assert_eq!(sim.sent_to(&bob, Method::Invite).len(), 1);
     assert_eq!(sim.sent_to(&carol, Method::Invite).len(), 1, "at once");
     sim.reply(&bob, Method::Invite, 180, "");
@@ -62,6 +62,17 @@ fn two_destinations_ring_at_once_and_the_first_to_answer_wins() {
         sim.sent_to(&bob, Method::Cancel).len(),
         1,
         "the other is cancelled"
+    );
+    // The record says how: by 101's route, answered by 102.
+    sim.hang_up(&mut alice, tx, &call_id);
+    let r = sim.records.last().unwrap();
+    assert_eq!(
+        (
+            r.callee.as_str(),
+            r.routed_by.as_deref(),
+            r.answered_by.as_deref()
+        ),
+        ("101", Some("101"), Some("102"))
     );
 }
 
