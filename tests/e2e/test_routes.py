@@ -648,3 +648,27 @@ def test_follow_me_with_the_pin_required_a_wrong_pin_is_refused_and_the_right_on
     log = p.log.read_text()
     assert "Follow-Me PIN mailbox=101 ok=false" in log and "Follow-Me PIN mailbox=101 ok=true" in log
     assert "2580" not in "\n".join(l for l in log.splitlines() if "rsipstack" not in l), "a PIN never logged"
+
+
+def test_a_forwarding_loop_between_two_users_ends_in_voicemail_without_ringing_a_phone_twice(
+        parley_factory, sipp, tmp_path):
+    p = start(parley_factory, sipp)
+    p.cli("user", "set", "102", "--privilege", "routes")
+    # 101's phone for 5 s, then 102; 102's phone for 5 s, then back to 101.
+    set_route(p, "in-office", {"attempts": [{"destinations": ["handsets"], "ring_secs": 5}], "finally": "102"})
+    set_route(p, "in-office", {"attempts": [{"destinations": ["handsets"], "ring_secs": 5}], "finally": "101"},
+              user="102")
+    first = sipp(p, "uas_ring_cancel.xml", port=p.sip_port + 4)
+    second = sipp(p, "uas_ring_cancel.xml", port=p.sip_port + 20)
+    time.sleep(0.3)
+    t0 = time.time()
+    deposit(p, sipp, tmp_path, to="101", hold=12000, port=10).assert_ok(timeout=60)
+    first.assert_ok()
+    second.assert_ok()
+    assert time.time() - t0 > 10
+    # The loop stopped at 102, whose voicemail took the message; each phone rang once.
+    left = wait_for(lambda: messages(p, "102"), what="the message in 102's mailbox")
+    assert left[0]["caller"] == "100" and not messages(p, "101")
+    sent = [l for l in p.log.read_text().splitlines() if "udp send" in l]
+    assert sum("INVITE sip:101@" in l for l in sent) == 1, "101's phone rang once"
+    assert sum("INVITE sip:102@" in l for l in sent) == 1, "102's phone rang once"
