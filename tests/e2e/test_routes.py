@@ -672,3 +672,47 @@ def test_a_forwarding_loop_between_two_users_ends_in_voicemail_without_ringing_a
     sent = [l for l in p.log.read_text().splitlines() if "udp send" in l]
     assert sum("INVITE sip:101@" in l for l in sent) == 1, "101's phone rang once"
     assert sum("INVITE sip:102@" in l for l in sent) == 1, "102's phone rang once"
+
+
+def test_callisto_voicemail_with_transfer_offers_0_in_the_greeting_and_transfers_the_caller(
+        parley_factory, browser, tmp_path):
+    from peers import Baresip
+    from vmhelp import prompt_match, prompt_secs
+    p = parley_factory()
+    for ext in ("100", "101", "102"):
+        p.add_user(ext, f"secret{ext}")
+    p.cli("user", "set", "101", "--privilege", "routes")
+    p.start()
+    base = f"http://127.0.0.1:{p.http_port}"
+    page = browser.new_page(viewport=SIZES["desktop"])
+    login(page, base, "101", "secret101")
+    page.goto(base + "/settings")
+    card = page.locator("#forwarding")
+    card.locator("#fwd-unconditional").get_by_label("Voicemail with Transfer").check()
+    card.locator("#unconditional-number").fill("102")
+    card.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status")).to_have_text("Forwarding saved.")
+    expect(card.locator("#fwd-unconditional").get_by_label("Voicemail with Transfer")).to_be_checked()
+    status, body, _ = api(p, "GET", "/api/v1/users/101/forwarding", auth=("101", "secret101"))
+    assert body["unconditional"] == "voicemail-transfer:102", body
+    # A caller reaches 101's voicemail, is told that 0 transfers, presses it and is transferred to 102.
+    stand_in = Baresip(tmp_path, "stand-in", p.sip_port + 6, p.sip_port + 9, p.sip_port, "102", "secret102", 1000)
+    caller = Baresip(tmp_path, "caller", p.sip_port + 12, p.sip_port + 15, p.sip_port, "100", "secret100", 440)
+    try:
+        wait_for(lambda: len(p.status()["registrations"]) == 2, what="registrations")
+        caller.send("dial", f"sip:101@127.0.0.1:{p.sip_port}")
+        caller.wait_event("CALL_ESTABLISHED")
+        # The greeting, then the offer; 0 near the offer's end (before the tone).
+        greeting = ("vm-theperson", "digits/1", "digits/0", "digits/1", "vm-isunavail", "vm-intro-transfer")
+        caller.drain(prompt_secs(*greeting) - 0.3)
+        heard = caller.recordings("dec")[-1]
+        caller.send("sndcode", "0")
+        stand_in.wait_event("CALL_ESTABLISHED", secs=15)  # the caller's phone, referred, calls 102
+        calls = wait_for(lambda: p.status()["calls"], what="the transferred call")
+        assert (calls[0]["caller"], calls[0]["callee"]) == ("100", "102")
+    finally:
+        caller.stop()
+        stand_in.stop()
+    assert prompt_match(heard, "vm-intro-transfer") > 0.97, "the caller was told 0 transfers"
+    assert "transfer accepted by the caller's phone" in p.log.read_text()
+    assert not messages(p, "101")

@@ -185,6 +185,9 @@ pub enum Finally {
     /// (the user's dialling class and outside-call limits apply), showing the company's central
     /// number; if it cannot be called, the user's voicemail.
     Number(String),
+    /// Callisto's "Voicemail with Transfer": the user's voicemail, whose greeting offers the caller
+    /// `0` instead of leaving a message, to be transferred to this extension or number.
+    VoicemailTransfer(String),
     /// The caller hears that nobody is available (480).
     HangUp,
 }
@@ -208,7 +211,7 @@ impl Finally {
     /// As [`Finally::to`] reads it: the extension or the number.
     pub fn target(&self) -> Option<&str> {
         match self {
-            Finally::Extension(t) | Finally::Number(t) => Some(t),
+            Finally::Extension(t) | Finally::Number(t) | Finally::VoicemailTransfer(t) => Some(t),
             Finally::Voicemail | Finally::HangUp => None,
         }
     }
@@ -314,6 +317,8 @@ impl CallRoute {
         match &self.finally {
             Finally::Extension(e) => check_extension(e)?,
             Finally::Number(n) => check_number(n)?,
+            Finally::VoicemailTransfer(t) if t.starts_with('+') => check_number(t)?,
+            Finally::VoicemailTransfer(e) => check_extension(e)?,
             Finally::Voicemail | Finally::HangUp => {}
         }
         Ok(())
@@ -329,6 +334,7 @@ impl CallRoute {
         });
         let finally = match &self.finally {
             Finally::Extension(e) => Some(e.as_str()),
+            Finally::VoicemailTransfer(e) if !e.starts_with('+') => Some(e.as_str()),
             _ => None,
         };
         rung.chain(finally)
@@ -537,6 +543,9 @@ pub enum ForwardTo {
     Voicemail,
     /// "To Number": to another extension, or to a number outside (`+` and the country code).
     Number(String),
+    /// "Voicemail with Transfer": to voicemail, whose greeting offers `0` to be transferred to
+    /// this extension or number instead of leaving a message.
+    VoicemailTransfer(String),
     /// "Mobile Connect": to a number outside that is offered the call (the caller's number said,
     /// press 1 to take it), the company's central number shown; not taken: voicemail. The same
     /// leg as Allworx's Follow-Me, in an attempt of its own.
@@ -590,6 +599,7 @@ fn forward_of(finally: &Finally) -> ForwardTo {
     match finally {
         Finally::Voicemail => ForwardTo::Voicemail,
         Finally::Extension(e) | Finally::Number(e) => ForwardTo::Number(e.clone()),
+        Finally::VoicemailTransfer(t) => ForwardTo::VoicemailTransfer(t.clone()),
         Finally::HangUp => ForwardTo::NoForwarding,
     }
 }
@@ -600,6 +610,10 @@ fn straight_to(to: &ForwardTo) -> Option<CallRoute> {
         ForwardTo::NoForwarding => return None,
         ForwardTo::Voicemail => Finally::Voicemail,
         ForwardTo::Number(e) => Finally::to(e),
+        ForwardTo::VoicemailTransfer(t) => Finally::VoicemailTransfer(match Finally::to(t) {
+            Finally::Number(n) => n,
+            other => other.target().unwrap_or_default().to_string(),
+        }),
         ForwardTo::MobileConnect(n) => {
             return Some(CallRoute {
                 attempts: vec![mobile_attempt(n)],
@@ -905,6 +919,20 @@ mod tests {
                 busy: ForwardTo::Voicemail,
                 no_answer: ForwardTo::MobileConnect("+15855550199".into()),
                 after_secs: Some(15),
+                custom: false,
+            },
+            Forwarding {
+                unconditional: ForwardTo::VoicemailTransfer("102".into()),
+                busy: ForwardTo::VoicemailTransfer("+15855550199".into()),
+                no_answer: ForwardTo::Voicemail,
+                after_secs: None,
+                custom: false,
+            },
+            Forwarding {
+                unconditional: ForwardTo::NoForwarding,
+                busy: ForwardTo::NoForwarding,
+                no_answer: ForwardTo::VoicemailTransfer("102".into()),
+                after_secs: Some(10),
                 custom: false,
             },
         ];

@@ -53,8 +53,10 @@ pub struct AttemptBody {
 pub struct RouteBody {
     /// Tried in order (at most 8).
     pub attempts: Vec<AttemptBody>,
-    /// Where an unanswered call goes: `voicemail` (the default), `hang-up`, an extension, or a
-    /// number outside in E.164 (`+15855550123`; the user's dialling class applies).
+    /// Where an unanswered call goes: `voicemail` (the default), `hang-up`, an extension, a
+    /// number outside in E.164 (`+15855550123`; the user's dialling class applies), or
+    /// `voicemail-transfer:` and an extension or number (voicemail, whose greeting offers `0` to
+    /// be transferred there instead).
     #[serde(default = "voicemail")]
     pub finally: String,
 }
@@ -85,6 +87,7 @@ impl From<&CallRoute> for RouteBody {
                 Finally::Voicemail => "voicemail".into(),
                 Finally::HangUp => "hang-up".into(),
                 Finally::Extension(e) | Finally::Number(e) => e.clone(),
+                Finally::VoicemailTransfer(t) => format!("{VOICEMAIL_TRANSFER}{t}"),
             },
         }
     }
@@ -106,7 +109,10 @@ impl RouteBody {
             finally: match self.finally.trim() {
                 f if f.eq_ignore_ascii_case("voicemail") => Finally::Voicemail,
                 f if f.eq_ignore_ascii_case("hang-up") => Finally::HangUp,
-                f => Finally::to(f),
+                f => match after_prefix(f, VOICEMAIL_TRANSFER) {
+                    Some(t) => Finally::VoicemailTransfer(t),
+                    None => Finally::to(f),
+                },
             },
         }
     }
@@ -244,25 +250,41 @@ fn forward_text(f: &ForwardTo) -> String {
         ForwardTo::Voicemail => "voicemail".into(),
         ForwardTo::Number(n) => n.clone(),
         ForwardTo::MobileConnect(n) => format!("{MOBILE_CONNECT}{n}"),
+        ForwardTo::VoicemailTransfer(t) => format!("{VOICEMAIL_TRANSFER}{t}"),
     }
 }
 
 /// How Mobile Connect is written in a forwarding setting (`mobile-connect:+15855550199`).
 pub const MOBILE_CONNECT: &str = "mobile-connect:";
 
+/// How Voicemail with Transfer is written, in a forwarding setting and as a route's Finally
+/// (`voicemail-transfer:102`, `voicemail-transfer:+15855550199`).
+pub const VOICEMAIL_TRANSFER: &str = "voicemail-transfer:";
+
+/// What follows `prefix` (any case) in `s`, written as a person types it (a number's spaces and
+/// dashes dropped).
+pub fn after_prefix(s: &str, prefix: &str) -> Option<String> {
+    let head = s.get(..prefix.len())?;
+    if !head.eq_ignore_ascii_case(prefix) {
+        return None;
+    }
+    Some(match Finally::to(&s[prefix.len()..]) {
+        Finally::Number(n) => n,
+        other => other.target().unwrap_or_default().to_string(),
+    })
+}
+
 fn forward_of(s: &str) -> ForwardTo {
-    match s.trim() {
+    let s = s.trim();
+    if let Some(n) = after_prefix(s, MOBILE_CONNECT) {
+        return ForwardTo::MobileConnect(n);
+    }
+    if let Some(t) = after_prefix(s, VOICEMAIL_TRANSFER) {
+        return ForwardTo::VoicemailTransfer(t);
+    }
+    match s {
         s if s.eq_ignore_ascii_case("no-forwarding") || s.is_empty() => ForwardTo::NoForwarding,
         s if s.eq_ignore_ascii_case("voicemail") => ForwardTo::Voicemail,
-        s if s
-            .get(..MOBILE_CONNECT.len())
-            .is_some_and(|p| p.eq_ignore_ascii_case(MOBILE_CONNECT)) =>
-        {
-            ForwardTo::MobileConnect(match Finally::to(&s[MOBILE_CONNECT.len()..]) {
-                Finally::Number(n) => n,
-                other => other.target().unwrap_or_default().to_string(),
-            })
-        }
         s => ForwardTo::Number(s.to_string()),
     }
 }

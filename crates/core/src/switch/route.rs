@@ -537,6 +537,7 @@ impl Switch {
                     mailbox,
                     reason,
                     since: None,
+                    transfer_to: None,
                 };
                 self.start_voicemail(now, tx, req, source, None, caller, kind, first)
             }
@@ -605,7 +606,7 @@ impl Switch {
         }
         let to_voicemail = self.config.vm.enabled;
         let divert = match &route.finally {
-            Finally::Voicemail => to_voicemail,
+            Finally::Voicemail | Finally::VoicemailTransfer(_) => to_voicemail,
             Finally::Extension(_) | Finally::Number(_) => true,
             Finally::HangUp => false,
         };
@@ -879,10 +880,15 @@ impl Switch {
                     );
                     return self.refused_record(now, &caller, &callee, Outcome::NoAnswer);
                 }
+                let transfer_to = match &finally {
+                    Finally::VoicemailTransfer(t) => Some(t.clone()),
+                    _ => None,
+                };
                 let kind = VmKind::Deposit {
                     mailbox: callee,
                     reason,
                     since,
+                    transfer_to,
                 };
                 self.start_voicemail(
                     now,

@@ -38,6 +38,8 @@ pub(super) enum VmKind {
         reason: Reason,
         /// The call that was diverted here started then.
         since: Option<Instant>,
+        /// "Voicemail with Transfer": `0` in the greeting transfers the caller here instead.
+        transfer_to: Option<String>,
     },
     /// The mailbox menu (`mailbox` known for `*97`).
     Retrieval { mailbox: Option<String>, own: bool },
@@ -94,6 +96,8 @@ pub(super) struct VmCall {
     login: Option<Login>,
     /// A REFER to the operator is pending: the dialog ends with the transfer.
     transferring: bool,
+    /// Where `0` transfers the caller instead of the operator ("Voicemail with Transfer").
+    transfer_to: Option<String>,
     /// The media was told to close; its answer is awaited.
     closing: bool,
     /// The media has closed.
@@ -278,8 +282,16 @@ impl Switch {
             },
             trunk: inbound.as_ref().map(|t| t.to_string()),
         };
-        let menus = self.config.vm.menus.clone();
+        let mut menus = self.config.vm.menus.clone();
         let profile = self.config.vm.profile.clone();
+        let transfer_to = match &kind {
+            VmKind::Deposit { transfer_to, .. } => transfer_to.clone(),
+            _ => None,
+        };
+        if transfer_to.is_some() {
+            // The greeting's 0 leads there.
+            menus.operator = true;
+        }
         let own_phone = matches!(kind, VmKind::Retrieval { own: true, .. });
         let deposit_into = match &kind {
             VmKind::Deposit { mailbox, .. } => Some(mailbox.clone()),
@@ -296,6 +308,7 @@ impl Switch {
                     caller: (!caller.is_empty()).then(|| caller.clone()),
                     reason,
                     greetings: account.as_ref().map(|a| a.greetings).unwrap_or_default(),
+                    transfer: transfer_to.is_some(),
                 },
             ),
             VmKind::Retrieval { mailbox, own } => {
@@ -345,6 +358,7 @@ impl Switch {
                 generation: 0,
                 login: None,
                 transferring: false,
+                transfer_to,
                 closing: false,
                 closed: false,
                 record,
@@ -651,7 +665,11 @@ impl Switch {
             VmCommand::Operator => {
                 // Blind transfer: the caller's phone is asked (REFER) to call the operator; the call
                 // ends once the phone accepts, or at once if it refuses.
-                match self.config.vm.operator.clone() {
+                match v
+                    .transfer_to
+                    .clone()
+                    .or_else(|| self.config.vm.operator.clone())
+                {
                     Some(op) => {
                         info!(operator = %op, "transferring the caller to the operator");
                         v.endpoint.refer(now, &op);

@@ -79,6 +79,8 @@ pub struct Deposit {
     pub reason: Reason,
     /// The mailbox's greetings.
     pub greetings: Greetings,
+    /// "Voicemail with Transfer": the caller is told that `0` transfers instead.
+    pub transfer: bool,
 }
 
 /// One voicemail conversation. See the module documentation.
@@ -152,7 +154,11 @@ impl Session {
         s.login_number = Some(d.mailbox.clone());
         if g.record {
             if g.temporary || g.announcement.is_none() {
-                audio.push(prompt("vm-intro"));
+                audio.push(prompt(if d.transfer {
+                    "vm-intro-transfer"
+                } else {
+                    "vm-intro"
+                }));
             }
             audio.push(prompt("beep"));
             s.next_recording = Some(RecordingFor::Message {

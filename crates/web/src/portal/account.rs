@@ -137,19 +137,23 @@ async fn settings_page(
 }
 
 /// A diversion state's choice from the form: `no-forwarding`, `voicemail`, or the number typed for
-/// "To Number".
+/// "To Number", "Voicemail with Transfer" or "Mobile Connect".
 fn forward_field(f: &[(String, String)], state: &str, label: &str) -> Result<String, String> {
     let choice = field(f, state).unwrap_or("no-forwarding");
     match choice {
-        "number" | "mobile-connect" => {
+        "number" | "mobile-connect" | "voicemail-transfer" => {
             let n = field(f, &format!("{state}_number")).unwrap_or("").trim();
             match (n.is_empty(), choice) {
                 (true, "number") => Err(format!("{label}: give the number for To Number")),
-                (true, _) => Err(format!(
+                (true, "mobile-connect") => Err(format!(
                     "{label}: give the mobile number for Mobile Connect"
                 )),
+                (true, _) => Err(format!(
+                    "{label}: give the number Voicemail with Transfer transfers to"
+                )),
                 (false, "number") => Ok(n.to_string()),
-                (false, _) => Ok(format!("{}{n}", crate::routing::MOBILE_CONNECT)),
+                (false, "mobile-connect") => Ok(format!("{}{n}", crate::routing::MOBILE_CONNECT)),
+                (false, _) => Ok(format!("{}{n}", crate::routing::VOICEMAIL_TRANSFER)),
             }
         }
         "voicemail" => Ok("voicemail".into()),
@@ -177,15 +181,20 @@ async fn forwarding_card(
         || (own && sess.who.has(parley_store::Privilege::Routes));
     let tab = |state: &str, label: &str, current: &str, after: bool| {
         let mobile = current.strip_prefix(crate::routing::MOBILE_CONNECT);
-        let number = !matches!(current, "no-forwarding" | "voicemail") && mobile.is_none();
-        let typed = mobile.unwrap_or(if number { current } else { "" });
+        let transfer = current.strip_prefix(crate::routing::VOICEMAIL_TRANSFER);
+        let number = !matches!(current, "no-forwarding" | "voicemail")
+            && mobile.is_none()
+            && transfer.is_none();
+        let typed = mobile
+            .or(transfer)
+            .unwrap_or(if number { current } else { "" });
         html! {
             fieldset.forwarding #(format!("fwd-{state}")) {
                 legend { (label) }
                 label.check { input type="radio" name=(state) value="no-forwarding" checked[current == "no-forwarding"] disabled[!editable]; "No Forwarding" }
                 label.check { input type="radio" name=(state) value="voicemail" checked[current == "voicemail"] disabled[!editable]; "Voicemail" }
                 label.check { input type="radio" name=(state) value="number" checked[number] disabled[!editable]; "To Number" }
-                label.check.muted { input type="radio" disabled; "Voicemail with Transfer (not available yet)" }
+                label.check { input type="radio" name=(state) value="voicemail-transfer" checked[transfer.is_some()] disabled[!editable]; "Voicemail with Transfer" }
                 label.check { input type="radio" name=(state) value="mobile-connect" checked[mobile.is_some()] disabled[!editable]; "Mobile Connect" }
                 label for=(format!("{state}-number")) { "Number (an extension, or outside: +1 585 555 0123)" }
                 input id=(format!("{state}-number")) name=(format!("{state}_number")) inputmode="tel" disabled[!editable]

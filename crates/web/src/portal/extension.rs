@@ -54,6 +54,7 @@ fn route_fields(prefix: &str, route: &CallRoute, editable: bool) -> Markup {
         Finally::Voicemail => ("voicemail", String::new()),
         Finally::HangUp => ("hang-up", String::new()),
         Finally::Extension(e) | Finally::Number(e) => ("extension", e.clone()),
+        Finally::VoicemailTransfer(t) => ("voicemail-transfer", t.clone()),
     };
     html! {
         @for i in 0..rows {
@@ -77,6 +78,7 @@ fn route_fields(prefix: &str, route: &CallRoute, editable: bool) -> Markup {
                 select id=(format!("{prefix}-finally")) name=(format!("{prefix}_finally")) disabled[!editable] {
                     option value="voicemail" selected[finally == "voicemail"] { "Voicemail" }
                     option value="extension" selected[finally == "extension"] { "Another extension or a number" }
+                    option value="voicemail-transfer" selected[finally == "voicemail-transfer"] { "Voicemail, where 0 transfers to an extension or number" }
                     option value="hang-up" selected[finally == "hang-up"] { "Hang up" }
                 }
             }
@@ -129,6 +131,15 @@ fn posted_route(f: &[(String, String)], prefix: &str) -> Result<RouteBody, Strin
                 return Err("Finally: give the extension or the number".into());
             }
             e.to_string()
+        }
+        "voicemail-transfer" => {
+            let t = field(f, &format!("{prefix}_finally_ext"))
+                .unwrap_or("")
+                .trim();
+            if t.is_empty() {
+                return Err("Finally: give the extension or number 0 transfers to".into());
+            }
+            format!("{}{t}", crate::routing::VOICEMAIL_TRANSFER)
         }
         "hang-up" => "hang-up".into(),
         _ => "voicemail".into(),

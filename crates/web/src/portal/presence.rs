@@ -53,6 +53,7 @@ pub(super) fn describe(route: &CallRoute, no_answer_secs: u64) -> String {
         Finally::HangUp => "then the caller hears that nobody is available".to_string(),
         Finally::Extension(e) => format!("then goes to extension {e}"),
         Finally::Number(n) => format!("then goes outside to {n}"),
+        Finally::VoicemailTransfer(t) => format!("then voicemail, where 0 transfers to {t}"),
     });
     let mut text = parts.join(", ");
     if let Some(first) = text.get(..1) {

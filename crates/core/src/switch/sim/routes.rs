@@ -397,3 +397,32 @@ fn the_presence_code_sets_the_presence_says_it_and_the_next_call_follows_it() {
     }
     assert_eq!(sim.accounts["101"].routing.presence, Presence::Away);
 }
+
+#[test]
+fn voicemail_with_transfer_offers_0_and_refers_the_caller_to_the_target_not_the_operator() {
+    let mut cfg = config();
+    cfg.vm.operator = Some("100".into());
+    let mut sim = Sim::with(cfg);
+    let (mut alice, _bob) = two_phones(&mut sim);
+    route(
+        &mut sim,
+        "101",
+        CallRoute {
+            attempts: Vec::new(),
+            finally: Finally::VoicemailTransfer("102".into()),
+        },
+    );
+    let (tx, _) = sim.dial(&mut alice, "101");
+    assert_eq!(sim.final_on(tx).unwrap().status, 200);
+    assert_eq!(deposits(&sim), ["voicemail 101"]);
+    let vm = sim.voicemail_calls()[0];
+    assert!(sim
+        .last_play(vm)
+        .unwrap()
+        .1
+        .contains(&prompt("vm-intro-transfer")));
+    sim.keys(vm, "0");
+    let refer = sim.sent_to(&alice, Method::Refer).pop().expect("a REFER");
+    let to = refer.request.headers.get("Refer-To").unwrap().to_string();
+    assert!(to.contains("sip:102@"), "{to}");
+}

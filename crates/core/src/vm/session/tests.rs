@@ -36,6 +36,7 @@ fn deposit(reason: Reason, greetings: Greetings) -> Session {
             caller: Some("100".into()),
             reason,
             greetings,
+            transfer: false,
         },
     )
 }
@@ -201,6 +202,7 @@ fn zero_during_the_greeting_reaches_the_operator_only_when_configured() {
             caller: None,
             reason: Reason::NoAnswer,
             greetings: Greetings::default(),
+            transfer: false,
         },
     );
     drain(&mut s);
@@ -611,4 +613,27 @@ fn ended(s: &mut Session) -> Vec<Command> {
     let mut cmds = before;
     cmds.extend(drain(s));
     cmds
+}
+
+#[test]
+fn voicemail_with_transfer_tells_the_caller_0_transfers_and_0_does() {
+    let mut s = Session::deposit(
+        classic(),
+        VmConfig {
+            operator: true,
+            ..Default::default()
+        },
+        Deposit {
+            mailbox: "101".into(),
+            caller: Some("100".into()),
+            reason: Reason::NoAnswer,
+            greetings: Greetings::default(),
+            transfer: true,
+        },
+    );
+    let said = played(&drain(&mut s));
+    assert!(said.contains(&"vm-intro-transfer".to_string()), "{said:?}");
+    assert!(!said.contains(&"vm-intro".to_string()));
+    s.handle_dtmf(t0(), '0');
+    assert!(drain(&mut s).contains(&Command::Operator));
 }
