@@ -191,6 +191,25 @@ def test_a_caller_id_route_takes_a_carriers_callers_and_the_on_busy_route_a_busy
          subst={"caller": "+442079460123", "rtp": p.sip_port + 17, "hold": 1000}).assert_ok(timeout=15)
     answering.assert_ok()
     assert len(invites_to("101")) == 1
+    # That London number exactly, and the internal caller 102: both to 100's phone.
+    status, body, _ = api(p, "PUT", "/api/v1/users/101/routes/in-office/callers",
+                          [{"external": "442079460123", "attempts": [{"destinations": ["100"], "ring_secs": 20}]},
+                           {"internal": "102", "attempts": [{"destinations": ["100"], "ring_secs": 20}]}],
+                          auth=("101", "secret101"))
+    assert status == 200, body
+    for caller in ("+442079460123", "102"):
+        stand_in = sipp(p, "uas_answer.xml", port=p.sip_port + 30)
+        time.sleep(0.3)
+        if caller == "102":
+            sipp(p, "uac_call.xml", port=p.sip_port + 40, user="102", password="secret102", service="101",
+                 subst={"caller": "102", "hold": 1000}).assert_ok()
+        else:
+            sipp(p, "carrier_uac.xml", port=trunk_port, service="+15855550101", ip=CARRIER_IP,
+                 subst={"caller": caller, "rtp": p.sip_port + 17, "hold": 1000}).assert_ok(timeout=15)
+        stand_in.assert_ok()
+    assert len(invites_to("100")) == 2 and len(invites_to("101")) == 1, "both to 100, 101's phone not rung"
+    status, _, _ = api(p, "PUT", "/api/v1/users/101/routes/in-office/callers", [], auth=("101", "secret101"))
+    assert status == 200
     # On-Busy: while 101 is on a call, its calls ring 100 instead.
     status, body, _ = api(p, "PUT", "/api/v1/users/101/routes/in-office/on-busy",
                           {"attempts": [{"destinations": ["100"], "ring_secs": 20}]}, auth=("101", "secret101"))
@@ -208,7 +227,7 @@ def test_a_caller_id_route_takes_a_carriers_callers_and_the_on_busy_route_a_busy
     first.assert_ok()
     busy.assert_ok()
     assert len(invites_to("101")) == 2, "101's phone rang for its own call only"
-    assert invites_to("100")
+    assert len(invites_to("100")) == 3
 
 
 def test_my_extension_edits_routes_copies_them_to_other_presences_and_needs_the_permission(
