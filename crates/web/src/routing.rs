@@ -224,8 +224,10 @@ impl From<&Routing> for RoutingOut {
 
 /// Callisto's forwarding settings (Message settings, seed 000) of the current presence: for each
 /// call-diversion state `no-forwarding`, `voicemail`, an extension or a number outside in E.164
-/// ("To Number"), or `mobile-connect:` and a number outside ("Mobile Connect": the person answering
-/// hears the caller's number and presses 1 to take the call; not taken: voicemail).
+/// ("To Number"), `voicemail-transfer:` and an extension or number ("Voicemail with Transfer": the
+/// greeting offers 0 to be transferred there), or `mobile-connect:` and a number outside ("Mobile
+/// Connect": the person answering hears the caller's number and presses 1 to take the call; not
+/// taken: voicemail).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ForwardingBody {
