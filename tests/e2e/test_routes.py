@@ -510,6 +510,13 @@ def follow_me_parley(parley_factory, port_offset=50):
     return p, CARRIER_IP, trunk_port
 
 
+def caller_reaches_101(p, caller, secs):
+    """The baresip caller (100), registered, dials 101 and is answered within `secs`."""
+    wait_for(lambda: p.status()["registrations"], what="the caller's registration")
+    caller.send("dial", f"sip:101@127.0.0.1:{p.sip_port}")
+    caller.wait_event("CALL_ESTABLISHED", secs=secs)
+
+
 FOLLOW_ME_PROMPT = ("followme-call-from", "digits/1", "digits/0", "digits/0", "followme-press")
 
 
@@ -524,9 +531,7 @@ def test_follow_me_the_mobile_hears_who_calls_presses_1_and_is_bridged_both_ways
                     tone_hz=1000, events=(keys == "rfc4733"))
     caller = Baresip(tmp_path, "caller", p.sip_port + 12, p.sip_port + 15, p.sip_port, "100", "secret100", 440)
     try:
-        wait_for(lambda: p.status()["registrations"], what="the caller's registration")
-        caller.send("dial", f"sip:101@127.0.0.1:{p.sip_port}")
-        caller.wait_event("CALL_ESTABLISHED", secs=20)
+        caller_reaches_101(p, caller, secs=20)
         established = time.time()
         invite = mobile.invites[0]
         assert invite.startswith("INVITE sip:+15855550199@"), invite
@@ -619,9 +624,7 @@ def test_callisto_mobile_connect_from_the_forwarding_card_offers_the_call_to_the
     mobile = Mobile(carrier_ip, trunk_port, trunk_port + 2, answer_after=0.5, keys=[(key_at, "1", "rfc4733")])
     caller = Baresip(tmp_path, "caller", p.sip_port + 12, p.sip_port + 15, p.sip_port, "100", "secret100", 440)
     try:
-        wait_for(lambda: p.status()["registrations"], what="the caller's registration")
-        caller.send("dial", f"sip:101@127.0.0.1:{p.sip_port}")
-        caller.wait_event("CALL_ESTABLISHED", secs=20)
+        caller_reaches_101(p, caller, secs=20)
         assert mobile.keys_sent_at and time.time() >= mobile.keys_sent_at[0]
         caller.send("hangup")
         caller.wait_event("CALL_CLOSED", secs=10)
@@ -648,9 +651,7 @@ def test_follow_me_with_the_pin_required_a_wrong_pin_is_refused_and_the_right_on
     mobile = Mobile(carrier_ip, trunk_port, trunk_port + 2, answer_after=0.5, keys=keys)
     caller = Baresip(tmp_path, "caller", p.sip_port + 12, p.sip_port + 15, p.sip_port, "100", "secret100", 440)
     try:
-        wait_for(lambda: p.status()["registrations"], what="the caller's registration")
-        caller.send("dial", f"sip:101@127.0.0.1:{p.sip_port}")
-        caller.wait_event("CALL_ESTABLISHED", secs=40)
+        caller_reaches_101(p, caller, secs=40)
         established = time.time()
         assert len(mobile.keys_sent_at) == 10 and established >= mobile.keys_sent_at[-1], \
             "answered only after the right PIN, not after 1 nor the wrong PIN"

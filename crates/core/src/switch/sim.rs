@@ -562,6 +562,16 @@ impl Sim {
         self.now = end;
     }
 
+    /// What each voicemail call in progress takes (`voicemail 101`, `mailbox menu`).
+    fn deposits(&self) -> Vec<String> {
+        self.sw
+            .view(self.now)
+            .voicemail
+            .iter()
+            .map(|v| v.what.clone())
+            .collect()
+    }
+
     fn voicemail_calls(&self) -> Vec<CallId> {
         let mut ids: Vec<CallId> = self.io.iter().map(|(c, _)| *c).collect();
         ids.dedup();

@@ -558,16 +558,6 @@ fn outside_call_limits_refuse_with_403_audit_and_alert_once_and_never_hold_back_
 
 mod options;
 
-/// The voicemail calls in progress, by what they take.
-fn voicemail_views(sim: &Sim) -> Vec<String> {
-    sim.sw
-        .view(sim.now)
-        .voicemail
-        .iter()
-        .map(|v| v.what.clone())
-        .collect()
-}
-
 #[test]
 fn a_route_ending_in_a_number_outside_calls_it_as_the_user_would_with_the_central_number() {
     use crate::routing::{CallRoute, Finally};
@@ -611,7 +601,7 @@ fn a_route_ending_in_a_number_outside_calls_it_as_the_user_would_with_the_centra
     sim.register(&mut carol, 3600);
     let (tx, _) = sim.dial(&mut carol, "101");
     assert_eq!(sim.final_on(tx).unwrap().status, 200);
-    assert_eq!(voicemail_views(&sim), ["voicemail 101"]);
+    assert_eq!(sim.deposits(), ["voicemail 101"]);
     assert_eq!(sim.sent_to(&carrier(), Method::Invite).len(), 1);
     assert_eq!(sim.refusals.last().unwrap().caller, "101");
     // A user whose dialling class does not allow the number: voicemail, nothing goes out.
@@ -630,7 +620,7 @@ fn a_route_ending_in_a_number_outside_calls_it_as_the_user_would_with_the_centra
     );
     let (tx, _) = sim.dial(&mut alice, "101");
     assert_eq!(sim.final_on(tx).unwrap().status, 200);
-    assert_eq!(voicemail_views(&sim), ["voicemail 101"]);
+    assert_eq!(sim.deposits(), ["voicemail 101"]);
     assert!(sim.sent_to(&carrier(), Method::Invite).is_empty());
 }
 
@@ -772,7 +762,7 @@ fn a_mobile_that_answers_and_presses_nothing_is_dropped_and_the_caller_leaves_a_
     assert_eq!(sim.sent_to(&carrier(), Method::Bye).len(), 1);
     assert_eq!(screenings(&sim), [true, false]);
     assert_eq!(sim.final_on(tx).unwrap().status, 200);
-    assert_eq!(voicemail_views(&sim), ["voicemail 101"]);
+    assert_eq!(sim.deposits(), ["voicemail 101"]);
 }
 
 #[test]
@@ -896,7 +886,7 @@ fn with_the_pin_required_the_mobile_takes_the_call_with_the_mailbox_pin_and_a_wr
     assert_eq!(sim.sent_to(&carrier(), Method::Bye).len(), 1);
     sim.advance(Duration::from_secs(25));
     assert_eq!(sim.final_on(tx).unwrap().status, 200);
-    assert_eq!(voicemail_views(&sim), ["voicemail 101"]);
+    assert_eq!(sim.deposits(), ["voicemail 101"]);
     // 2 and # declines; a mailbox whose PIN was never set cannot be opened from a mobile.
     for (pins, entry) in [(true, "2#"), (false, "1234#")] {
         let mut sim = Sim::new();

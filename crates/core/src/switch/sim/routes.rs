@@ -28,16 +28,6 @@ fn route(sim: &mut Sim, user: &str, route: CallRoute) {
     r.routes.insert(r.presence, route);
 }
 
-/// The mailbox each voicemail call in progress takes a message for.
-fn deposits(sim: &Sim) -> Vec<String> {
-    sim.sw
-        .view(sim.now)
-        .voicemail
-        .iter()
-        .map(|v| v.what.clone())
-        .collect()
-}
-
 #[test]
 fn two_destinations_ring_at_once_and_the_first_to_answer_wins() {
     let mut sim = Sim::new();
@@ -108,7 +98,7 @@ fn the_next_attempt_rings_when_the_first_rang_out_and_then_the_caller_leaves_a_m
     assert_eq!(sim.sent_to(&carol, Method::Cancel).len(), 1);
     // Finally: 101's voicemail, with the caller's leg as it was.
     assert_eq!(sim.final_on(tx).unwrap().status, 200);
-    assert_eq!(deposits(&sim), ["voicemail 101"]);
+    assert_eq!(sim.deposits(), ["voicemail 101"]);
 }
 
 #[test]
@@ -167,7 +157,7 @@ fn a_phone_in_two_attempts_keeps_ringing_and_an_attempt_that_refuses_gives_way_a
     assert_eq!(sim.sent_to(&carol, Method::Cancel).len(), 1);
     sim.reply(&carol, Method::Invite, 487, "");
     assert_eq!(sim.records.last().unwrap().outcome, Outcome::NoAnswer);
-    assert!(deposits(&sim).is_empty());
+    assert!(sim.deposits().is_empty());
 }
 
 #[test]
@@ -234,7 +224,7 @@ fn a_loop_of_forwards_ends_in_voicemail_without_ringing_a_phone_twice() {
         "bob is not rung again"
     );
     assert_eq!(sim.final_on(tx).unwrap().status, 200);
-    assert_eq!(deposits(&sim), ["voicemail 102"]);
+    assert_eq!(sim.deposits(), ["voicemail 102"]);
 }
 
 #[test]
@@ -274,7 +264,7 @@ fn the_presence_chooses_the_route_of_the_next_call() {
     );
     let (tx, _) = sim.dial(&mut alice, "101");
     assert_eq!(sim.final_on(tx).unwrap().status, 200);
-    assert_eq!(deposits(&sim), ["voicemail 101"]);
+    assert_eq!(sim.deposits(), ["voicemail 101"]);
 }
 
 #[test]
@@ -414,7 +404,7 @@ fn voicemail_with_transfer_offers_0_and_refers_the_caller_to_the_target_not_the_
     );
     let (tx, _) = sim.dial(&mut alice, "101");
     assert_eq!(sim.final_on(tx).unwrap().status, 200);
-    assert_eq!(deposits(&sim), ["voicemail 101"]);
+    assert_eq!(sim.deposits(), ["voicemail 101"]);
     let vm = sim.voicemail_calls()[0];
     assert!(sim
         .last_play(vm)
