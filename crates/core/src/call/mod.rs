@@ -317,8 +317,8 @@ pub enum Output {
     ScreenPin {
         /// The digits.
         pin: crate::vm::pin::Pin,
-        /// Where the leg's signalling comes from (for the lockout after wrong PINs).
-        from: IpAddr,
+        /// Which screening it is for: an answer for another (a leg gone meanwhile) is ignored.
+        screening: u64,
     },
     /// Report an event.
     Event(CallEvent),
@@ -403,6 +403,8 @@ pub struct Call {
     screen_keys: String,
     screen_checking: bool,
     screen_wrong: u32,
+    /// Counts the legs screened, so that a PIN check's answer finds its own.
+    screen_generation: u64,
     out: VecDeque<Output>,
 }
 
@@ -471,6 +473,7 @@ impl Call {
             screen_keys: String::new(),
             screen_checking: false,
             screen_wrong: 0,
+            screen_generation: 0,
             out: VecDeque::new(),
             state: State::Ringing,
             ids,
@@ -660,7 +663,10 @@ impl Call {
 
     /// The next time [`Call::handle_timeout`] must be called.
     pub fn poll_timeout(&self) -> Option<(Instant, &'static str)> {
-        if let Some(t) = self.screening().map(|(_, t)| t) {
+        if let Some((_, t)) = self.screening() {
+            if self.screen_checking {
+                return None;
+            }
             return Some((t, "waiting for a key on a Follow-Me leg"));
         }
         match (self.no_answer_at, self.give_up_at) {
@@ -692,7 +698,7 @@ impl Call {
         }
         match key {
             '1' => {
-                self.out.push_back(Output::ScreenEnd);
+                self.end_screening();
                 let answer = self.forks[i].remote.clone();
                 match answer {
                     Some(a) if self.state == State::Ringing => self.take_answer(i, a),
@@ -715,10 +721,15 @@ impl Call {
                 if entry == "2" {
                     return self.screened_out(now, i, StatusCode::DECLINE);
                 }
-                if let Some(pin) = crate::vm::pin::Pin::new(entry) {
+                // A lone # is no attempt.
+                if let Some(pin) =
+                    crate::vm::pin::Pin::new(entry).filter(|p| !p.expose().is_empty())
+                {
                     self.screen_checking = true;
-                    let from = self.forks[i].target.addr.ip();
-                    self.out.push_back(Output::ScreenPin { pin, from });
+                    self.out.push_back(Output::ScreenPin {
+                        pin,
+                        screening: self.screen_generation,
+                    });
                 }
             }
             '*' => self.screen_keys.clear(),
@@ -729,7 +740,10 @@ impl Call {
 
     /// The PIN the screened leg entered was right (the call is bridged to it) or wrong (it hears so
     /// and may try again; the third wrong one drops it).
-    pub fn handle_screen_pin(&mut self, now: Instant, ok: bool) {
+    pub fn handle_screen_pin(&mut self, now: Instant, screening: u64, ok: bool) {
+        if screening != self.screen_generation {
+            return;
+        }
         let Some((i, _)) = self.screening() else {
             return;
         };
@@ -737,7 +751,7 @@ impl Call {
             return;
         }
         if ok {
-            self.out.push_back(Output::ScreenEnd);
+            self.end_screening();
             return match self.forks[i].remote.clone() {
                 Some(a) if self.state == State::Ringing => self.take_answer(i, a),
                 _ => self.screened_out(now, i, StatusCode::TEMPORARILY_UNAVAILABLE),
@@ -788,7 +802,7 @@ impl Call {
         if !matches!(self.forks[i].state, ForkState::Screening(_)) {
             return;
         }
-        self.out.push_back(Output::ScreenEnd);
+        self.end_screening();
         self.forks[i].state = ForkState::Done;
         self.send_bye(Side::B(i));
         self.fork_failed(now, status);
@@ -797,6 +811,10 @@ impl Call {
     /// Timers: no answer rings out; a call stuck ending is dropped.
     pub fn handle_timeout(&mut self, now: Instant) {
         if let Some((i, until)) = self.screening() {
+            if self.screen_checking {
+                // A PIN is being checked: its answer decides; nothing times out meanwhile.
+                return;
+            }
             if now >= until {
                 self.screened_out(now, i, StatusCode::TEMPORARILY_UNAVAILABLE);
             } else if self.no_answer_at.is_some_and(|t| now >= t) {
@@ -876,7 +894,7 @@ impl Call {
             {
                 // The person answering hung up before accepting.
                 self.reply(tx, req, StatusCode::OK);
-                self.out.push_back(Output::ScreenEnd);
+                self.end_screening();
                 self.forks[i].state = ForkState::Done;
                 self.fork_failed(now, StatusCode::TEMPORARILY_UNAVAILABLE);
             }
@@ -1022,6 +1040,15 @@ impl Call {
             }
             return;
         }
+        if status < 300
+            && matches!(
+                self.forks[i].state,
+                ForkState::Screening(_) | ForkState::Answered
+            )
+        {
+            // A 2xx again (a retransmission the stack passed on): answered already.
+            return;
+        }
         if status < 300 {
             self.learn_fork_dialog(i, resp);
             self.ack_fork(i, resp.cseq().0);
@@ -1094,10 +1121,21 @@ impl Call {
         }
         self.screen_keys.clear();
         self.screen_wrong = 0;
+        self.screen_checking = false;
+        self.screen_generation += 1;
         self.out
             .push_back(self.screening_of(i, &answer, spec.audio));
         self.forks[i].remote = Some(answer);
         self.forks[i].state = ForkState::Screening(now + spec.wait);
+    }
+
+    /// The screened leg is gone or accepted: the media end stops, and a PIN being typed or checked
+    /// is forgotten (a check's late answer finds no screening of its generation).
+    fn end_screening(&mut self) {
+        self.out.push_back(Output::ScreenEnd);
+        self.screen_keys.clear();
+        self.screen_checking = false;
+        self.screen_generation += 1;
     }
 
     /// A fork failed with `status` (it is already Done): the next trunk, the next connection
@@ -1356,7 +1394,7 @@ impl Call {
             }
             if matches!(self.forks[i].state, ForkState::Screening(_)) {
                 // Answered, not yet accepted: hung up on.
-                self.out.push_back(Output::ScreenEnd);
+                self.end_screening();
                 self.forks[i].state = ForkState::Done;
                 self.send_bye(Side::B(i));
                 continue;

@@ -149,6 +149,28 @@ impl serde::Serialize for Direction {
     }
 }
 
+/// The lockout's address for Follow-Me PINs entered for `mailbox`: every leg comes from the
+/// carrier's address, which all callers through it share, so a stand-in per mailbox takes its
+/// place (an address of the documentation range, never a real peer's): wrong PINs lock that
+/// mailbox's Follow-Me only, not the carrier's other callers.
+pub(super) fn screen_address(mailbox: &str) -> std::net::IpAddr {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in mailbox.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    let w = |n: u32| (h >> n) as u16;
+    std::net::IpAddr::V6(std::net::Ipv6Addr::new(
+        0x2001,
+        0x0db8,
+        0xf011,
+        0x0000,
+        w(48),
+        w(32),
+        w(16),
+        w(0),
+    ))
+}
+
 /// The legs that ring a callee's registered phones.
 pub(super) fn phone_forks(ext: &str, contacts: &[Binding]) -> Vec<ForkTarget> {
     contacts
@@ -234,8 +256,8 @@ pub(super) struct Entry {
     on_busy: bool,
     /// How many times it was forwarded before (0: dialled).
     hops: u32,
-    /// A Follow-Me PIN being checked: where the leg signals from, and whose mailbox.
-    screen_pin: Option<(std::net::IpAddr, String)>,
+    /// A Follow-Me PIN being checked: for which screening, and whose mailbox.
+    pub(super) screen_pin: Option<(u64, String)>,
     /// The users whose routes it went through before this one.
     visited: Vec<String>,
 }
@@ -277,27 +299,41 @@ impl Switch {
     /// relay's media end heard it).
     pub fn handle_screen_digit(&mut self, now: Instant, call: CallId, key: char) {
         if let Some(e) = self.calls.get_mut(&call) {
-            let _g = e.span.clone().entered();
-            info!(key = %key, "key on the Follow-Me leg");
+            // The key itself is not logged: it may be a digit of a PIN.
             e.call.handle_screen_digit(now, key);
         }
         self.drive_call(now, call);
     }
 
-    /// The mailbox PIN a Follow-Me leg of `call` entered was checked.
-    pub fn handle_screen_pin(&mut self, now: Instant, call: CallId, check: super::PinCheck) {
+    /// The mailbox PIN a Follow-Me leg of `call` entered (for screening number `screening`) was
+    /// checked.
+    pub fn handle_screen_pin(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        screening: u64,
+        check: super::PinCheck,
+    ) {
         let Some(e) = self.calls.get_mut(&call) else {
             return;
         };
-        let Some((from, mailbox)) = e.screen_pin.take() else {
+        // An answer for a check that ended already (its leg gone, another check since) is dropped.
+        if e.screen_pin.as_ref().is_none_or(|(g, _)| *g != screening) {
+            return;
+        }
+        let Some((_, mailbox)) = e.screen_pin.take() else {
             return;
         };
-        // A PIN never set opens nothing from outside (the default PIN is for the owner's phone).
+        // A PIN never set opens nothing from outside (the default PIN is for the owner's phone);
+        // that is no guess at a PIN, so it does not count towards the lockout.
         let ok = check == super::PinCheck::Matches;
+        let counted_ok = ok || check == super::PinCheck::NotSet;
         let _g = e.span.clone().entered();
         info!(%mailbox, ok, "Follow-Me PIN");
-        e.call.handle_screen_pin(now, ok);
-        let locks = self.pin_guard.end(now, from, Some(&mailbox), ok);
+        e.call.handle_screen_pin(now, screening, ok);
+        let locks = self
+            .pin_guard
+            .end(now, screen_address(&mailbox), Some(&mailbox), counted_ok);
         if !locks.is_empty() {
             tracing::warn!(%mailbox, "Follow-Me PINs locked after repeated wrong ones");
         }
@@ -408,7 +444,7 @@ impl Switch {
     /// Carry out everything a call asked for; drop it once it has ended.
     pub(super) fn drive_call(&mut self, now: Instant, id: CallId) {
         let mut diverted = None;
-        let mut pin_refused = false;
+        let mut pin_refused = None;
         {
             let Some(entry) = self.calls.get_mut(&id) else {
                 return;
@@ -450,17 +486,26 @@ impl Switch {
                         self.out.push_back(Command::Screen(id, Some(s)))
                     }
                     Output::ScreenEnd => self.out.push_back(Command::Screen(id, None)),
-                    Output::ScreenPin { pin, from } => {
+                    Output::ScreenPin { pin, screening } => {
                         // Counted before the check, so that parallel entries cannot outrun the
-                        // lockout (the mailbox's, shared with the mailbox menu's logins).
+                        // lockout (the mailbox's, shared with the mailbox menu's logins). The
+                        // leg's address is the carrier's, shared by every caller through it: the
+                        // mailbox stands in for it, so wrong PINs lock this mailbox only.
                         let mailbox = entry.call.parties().1.to_string();
+                        let from = screen_address(&mailbox);
+                        if let Some((_, old)) = entry.screen_pin.take() {
+                            // A check still out for a leg that is gone: it ends here, as wrong.
+                            self.pin_guard
+                                .end(now, screen_address(&old), Some(&old), false);
+                        }
                         match self.pin_guard.begin(now, from, Some(&mailbox)) {
                             Ok(()) => {
-                                entry.screen_pin = Some((from, mailbox.clone()));
+                                entry.screen_pin = Some((screening, mailbox.clone()));
                                 self.out.push_back(Command::ScreenPin {
                                     call: id,
                                     mailbox,
                                     pin,
+                                    screening,
                                 });
                             }
                             Err(refusal) => {
@@ -469,7 +514,7 @@ impl Switch {
                                     ?refusal,
                                     "Follow-Me PIN refused: locked after repeated wrong PINs"
                                 );
-                                pin_refused = true;
+                                pin_refused = Some(screening);
                             }
                         }
                     }
@@ -506,9 +551,9 @@ impl Switch {
                 }
             }
         }
-        if pin_refused {
+        if let Some(screening) = pin_refused {
             if let Some(e) = self.calls.get_mut(&id) {
-                e.call.handle_screen_pin(now, false);
+                e.call.handle_screen_pin(now, screening, false);
             }
             return self.drive_call(now, id);
         }
@@ -536,6 +581,11 @@ impl Switch {
         let Some(e) = self.calls.remove(&id) else {
             return;
         };
+        if let Some((_, mailbox)) = &e.screen_pin {
+            // A PIN check out when the call ended: it ends here, as wrong, releasing its place.
+            self.pin_guard
+                .end(now, screen_address(mailbox), Some(mailbox), false);
+        }
         // The voicemail call that took the caller keeps its own routes.
         self.by_call_id.retain(|_, (c, _)| *c != id);
         self.server_txs.retain(|_, c| *c != id);

@@ -463,6 +463,8 @@ pub enum Command {
         mailbox: String,
         /// The digits entered.
         pin: crate::vm::pin::Pin,
+        /// Which screening of the call it is for (handed back with the answer).
+        screening: u64,
     },
     /// A user set their presence from the phone: store it (webhooks follow), audit it.
     SetPresence {
@@ -659,7 +661,12 @@ impl Switch {
 
     /// Forget a call or voicemail call (its handling faulted): nothing more is sent for it.
     pub fn forget(&mut self, now: Instant, id: CallId) {
-        if self.calls.remove(&id).is_some() {
+        if let Some(e) = self.calls.remove(&id) {
+            if let Some((_, mailbox)) = &e.screen_pin {
+                // A Follow-Me PIN check in flight ends here, as wrong, releasing its place.
+                let from = calls::screen_address(mailbox);
+                self.pin_guard.end(now, from, Some(mailbox), false);
+            }
             self.out.push_back(Command::CloseRelay(id));
         }
         if let Some(v) = self.voicemail.remove(&id) {

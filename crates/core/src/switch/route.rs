@@ -772,6 +772,21 @@ impl Switch {
             .ok()?
             .into_iter()
             .next()?;
+        // Parley talks to the leg before it is bridged: G.711 only, which its media end speaks.
+        let g711 = [crate::trunk::Codec::Pcmu, crate::trunk::Codec::Pcma];
+        let offered = crate::sdp::AudioSession::parse(&whose.invite.body)
+            .map(|o| o.formats)
+            .unwrap_or_default();
+        if let Some(o) = leg.outward.as_mut() {
+            if o.codecs.is_empty() {
+                o.codecs = g711.to_vec();
+            }
+            o.codecs.retain(|c| g711.contains(c));
+            if !crate::call::offer_fits(&offered, &o.codecs) || o.codecs.is_empty() {
+                info!(%user, "Follow-Me not placed: the caller offers no G.711");
+                return None;
+            }
+        }
         let mut audio = Vec::new();
         let caller_digits = whose.caller.strip_prefix('+').unwrap_or(whose.caller);
         if !caller_digits.is_empty() && caller_digits.bytes().all(|b| b.is_ascii_digit()) {

@@ -323,13 +323,19 @@ impl Sim {
             }
             Command::SteerRelay(id, u) => self.steered.push((id, u)),
             Command::Screen(id, s) => self.screens.push((id, s)),
-            Command::ScreenPin { call, mailbox, pin } => {
+            Command::ScreenPin { .. } if self.hold_pin => self.held.push(cmd),
+            Command::ScreenPin {
+                call,
+                mailbox,
+                pin,
+                screening,
+            } => {
                 let check = match self.pins.get(&mailbox) {
                     Some(p) if p == pin.expose() => PinCheck::Matches,
                     Some(_) => PinCheck::Differs,
                     None => PinCheck::NotSet,
                 };
-                self.sw.handle_screen_pin(now, call, check);
+                self.sw.handle_screen_pin(now, call, screening, check);
             }
             Command::CloseRelay(id) => {
                 self.relays.insert(id, false);

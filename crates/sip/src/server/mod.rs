@@ -56,7 +56,7 @@ pub(super) enum Back {
     /// A key pressed on the Follow-Me leg a call's relay screens.
     ScreenKey(CallId, char),
     /// The mailbox PIN a Follow-Me leg entered, checked.
-    ScreenPin(CallId, parley_core::switch::PinCheck),
+    ScreenPin(CallId, u64, parley_core::switch::PinCheck),
     /// Trunks and numbers read by reload number `.0` (older reloads' answers are dropped).
     Trunks(
         u64,
@@ -303,9 +303,9 @@ impl Shell {
                 Some(id),
                 contain::contained_sync(|| sw.handle_screen_digit(t, id, key)),
             ),
-            Back::ScreenPin(id, check) => (
+            Back::ScreenPin(id, screening, check) => (
                 Some(id),
-                contain::contained_sync(|| sw.handle_screen_pin(t, id, check)),
+                contain::contained_sync(|| sw.handle_screen_pin(t, id, screening, check)),
             ),
             Back::Trunks(generation, list, dids) if generation == self.trunk_reloads => (
                 None,
@@ -517,11 +517,16 @@ impl Shell {
                     r.update(update);
                 }
             }
-            Command::ScreenPin { call, mailbox, pin } => {
+            Command::ScreenPin {
+                call,
+                mailbox,
+                pin,
+                screening,
+            } => {
                 let store = self.store.clone();
-                self.answer(
-                    async move { Back::ScreenPin(call, store.check_pin(&mailbox, pin).await) },
-                );
+                self.answer(async move {
+                    Back::ScreenPin(call, screening, store.check_pin(&mailbox, pin).await)
+                });
             }
             Command::Screen(id, screening) => {
                 let Some(r) = self.relays.get(&id) else {

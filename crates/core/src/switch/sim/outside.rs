@@ -907,3 +907,42 @@ fn with_the_pin_required_the_mobile_takes_the_call_with_the_mailbox_pin_and_a_wr
         }
     }
 }
+
+#[test]
+fn a_pin_check_cut_short_by_the_caller_counts_once_and_frees_its_place() {
+    let mut cfg = config();
+    cfg.vm.pin_guard.max_failures = 2;
+    let mut sim = Sim::with(cfg);
+    let (mut alice, bob) = follow_me(&mut sim);
+    sim.accounts.get_mut("101").unwrap().follow_me_pin = true;
+    sim.pins.insert("101".into(), "4321".into());
+    // Twice: a PIN entered, and the caller hangs up while it is being checked.
+    sim.hold_pin = true;
+    for n in 0..2u32 {
+        let (_, call_id) = sim.dial(&mut alice, "101");
+        sim.reply(&bob, Method::Invite, 180, "");
+        sim.reply(&carrier(), Method::Invite, 200, OFFER);
+        let call = sim.screens.last().unwrap().0;
+        keys(&mut sim, call, "1111#");
+        let cancel = alice.request("CANCEL", "sip:101@parley", "101", &call_id, 1, "", "");
+        sim.send(cancel, alice.target());
+        assert_eq!(sim.sent_to(&carrier(), Method::Bye).len() as u32, n + 1);
+    }
+    // Two abandoned checks count as two wrong PINs: locked for now...
+    sim.hold_pin = false;
+    let (tx, _) = sim.dial(&mut alice, "101");
+    sim.reply(&carrier(), Method::Invite, 200, OFFER);
+    let call = sim.screens.last().unwrap().0;
+    keys(&mut sim, call, "4321#");
+    assert!(
+        sim.final_on(tx).is_none(),
+        "locked: even the right PIN is refused"
+    );
+    // ...and, their places freed, the lockout ends with its time: the right PIN answers.
+    sim.advance(Duration::from_secs(30 * 60));
+    let (tx, _) = sim.dial(&mut alice, "101");
+    sim.reply(&carrier(), Method::Invite, 200, OFFER);
+    let call = sim.screens.last().unwrap().0;
+    keys(&mut sim, call, "4321#");
+    assert_eq!(sim.final_on(tx).unwrap().status, 200);
+}
