@@ -208,7 +208,7 @@ impl Finally {
         }
     }
 
-    /// As [`Finally::to`] reads it: the extension or the number.
+    /// What it goes to, as [`Finally::to`] reads it: the extension or the number.
     pub fn target(&self) -> Option<&str> {
         match self {
             Finally::Extension(t) | Finally::Number(t) | Finally::VoicemailTransfer(t) => Some(t),
@@ -339,6 +339,12 @@ impl CallRoute {
         };
         rung.chain(finally)
     }
+}
+
+/// A destination (an extension or a number outside) as a person writes it, the way routes keep it:
+/// a number's spaces, dashes, dots and parentheses dropped, an extension trimmed.
+pub fn target(text: &str) -> String {
+    Finally::to(text).target().unwrap_or_default().to_string()
 }
 
 /// E.164: `+`, then 7 to 15 digits, the first not 0.
@@ -610,10 +616,7 @@ fn straight_to(to: &ForwardTo) -> Option<CallRoute> {
         ForwardTo::NoForwarding => return None,
         ForwardTo::Voicemail => Finally::Voicemail,
         ForwardTo::Number(e) => Finally::to(e),
-        ForwardTo::VoicemailTransfer(t) => Finally::VoicemailTransfer(match Finally::to(t) {
-            Finally::Number(n) => n,
-            other => other.target().unwrap_or_default().to_string(),
-        }),
+        ForwardTo::VoicemailTransfer(t) => Finally::VoicemailTransfer(target(t)),
         ForwardTo::MobileConnect(n) => {
             return Some(CallRoute {
                 attempts: vec![mobile_attempt(n)],
@@ -675,13 +678,11 @@ impl Routing {
                     && no_answer != ForwardTo::NoForwarding);
             (ForwardTo::NoForwarding, no_answer, after, plain)
         };
-        let (busy, busy_plain) = match self.on_busy.get(&self.presence) {
-            None => (ForwardTo::NoForwarding, true),
-            Some(r) if mobile_of(r).is_some() => (
-                ForwardTo::MobileConnect(mobile_of(r).unwrap_or_default()),
-                true,
-            ),
-            Some(r) => (
+        let busy_route = self.on_busy.get(&self.presence);
+        let (busy, busy_plain) = match (busy_route, busy_route.and_then(mobile_of)) {
+            (None, _) => (ForwardTo::NoForwarding, true),
+            (Some(_), Some(n)) => (ForwardTo::MobileConnect(n), true),
+            (Some(r), None) => (
                 forward_of(&r.finally),
                 r.attempts.is_empty() && r.finally != Finally::HangUp,
             ),

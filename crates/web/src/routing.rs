@@ -270,10 +270,7 @@ pub fn after_prefix(s: &str, prefix: &str) -> Option<String> {
     if !head.eq_ignore_ascii_case(prefix) {
         return None;
     }
-    Some(match Finally::to(&s[prefix.len()..]) {
-        Finally::Number(n) => n,
-        other => other.target().unwrap_or_default().to_string(),
-    })
+    Some(parley_core::routing::target(&s[prefix.len()..]))
 }
 
 fn forward_of(s: &str) -> ForwardTo {
