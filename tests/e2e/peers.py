@@ -80,10 +80,11 @@ class RtpEnd:
         self.sock.close()
 
 
-def make_tone(path, freq, seconds=30):
-    """A 16-bit 8 kHz mono sine WAV (baresip's aufile ends the call at EOF, so make it long)."""
+def make_tone(path, freq, seconds=30, vol=0.5):
+    """A 16-bit 8 kHz mono sine WAV (baresip's aufile ends the call at EOF, so make it long); freq 0 is
+    silence."""
     subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(path), "synth", str(seconds),
-                    "sine", str(freq), "vol", "0.5"], check=True)
+                    "sine", str(freq), "vol", str(vol if freq else 0)], check=True)
     return path
 
 
@@ -121,12 +122,12 @@ class Baresip:
     """One baresip process with its own config dir, SIP port and ctrl_tcp port."""
 
     def __init__(self, tmp, name, sip_port, ctrl_port, parley_port, ext, password, tone_hz, transport="udp",
-                 regint=60, codec="pcmu", tone_secs=30):
+                 regint=60, codec="pcmu", tone_secs=30, tone_vol=0.5):
         self.dir = tmp / f"baresip-{name}"
         self.rec = self.dir / "rec"
         self.rec.mkdir(parents=True, exist_ok=True)
         rtp_low = 40000 + 10000 * WORKER + (sip_port % 500) * 20
-        tone = make_tone(self.dir / "tone.wav", tone_hz, tone_secs)  # the call ends with the file
+        tone = make_tone(self.dir / "tone.wav", tone_hz, tone_secs, tone_vol)  # the call ends with the file
         (self.dir / "config").write_text(f"""poll_method epoll
 sip_listen 127.0.0.1:{sip_port}
 call_local_timeout 120

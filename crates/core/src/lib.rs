@@ -3,6 +3,7 @@
 #![warn(missing_docs)]
 
 pub mod call;
+pub mod conference;
 pub mod endpoint;
 pub mod extension;
 pub mod guard;

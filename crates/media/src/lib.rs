@@ -19,6 +19,8 @@
 //!   [`convert::resample`] (windowed sinc).
 //! - [`session`]: [`session::MediaSession`], Parley's own media end without IO (paced playback with
 //!   seeking, DTMF reported once, strict source, a recording's length and silence on its own clock).
+//! - [`mixer`]: [`mixer::Mixer`], a conference room's N−1 mix without IO (strict sources, bounded
+//!   jitter buffers, talker detection, one shared encoding per codec for listeners, chimes).
 //! - [`tone`]: sine/dual-tone/noise generators, [`tone::goertzel_power`] and
 //!   [`tone::dominant_frequency`] for checking audio in tests.
 //!
@@ -29,6 +31,7 @@
 pub mod convert;
 pub mod dtmf;
 pub mod g711;
+pub mod mixer;
 pub mod rtp;
 pub mod session;
 pub mod tone;

@@ -50,6 +50,23 @@ pub fn sine(freq_hz: f64, amplitude: f64, n: usize) -> Vec<i16> {
     SineGenerator::new(freq_hz, amplitude).generate(n)
 }
 
+/// A bell-like chime: a sine of `freq_hz` with peak `amplitude`, `ms` long, fading out exponentially
+/// (to a thirtieth of its peak at the end), with a 5 ms attack so that it starts without a click. The
+/// conference room's ding and dong.
+pub fn chime(freq_hz: f64, amplitude: f64, ms: u32) -> Vec<i16> {
+    let n = (ms * SAMPLE_RATE / 1000) as usize;
+    let attack = (SAMPLE_RATE / 200) as f64;
+    let decay = (30.0f64).ln() / n.max(1) as f64;
+    let mut g = SineGenerator::new(freq_hz, 1.0);
+    (0..n)
+        .map(|i| {
+            let i = i as f64;
+            let envelope = (i / attack).min(1.0) * (-decay * i).exp();
+            to_i16(amplitude * envelope * g.next_value())
+        })
+        .collect()
+}
+
 /// `n` samples of the sum of two sines (e.g. a DTMF digit: row and column tone), clamped to i16.
 pub fn dual_tone(f1_hz: f64, a1: f64, f2_hz: f64, a2: f64, n: usize) -> Vec<i16> {
     let mut g1 = SineGenerator::new(f1_hz, a1);

@@ -112,6 +112,14 @@ pub struct Config {
     /// Feature code that sets one's presence, followed by its digit: `*80` then 1 In Office, 2 At A
     /// Meeting, 3 On Vacation, 4 On Business Trip, 5 At Home, 6 Away, 7 Busy (empty: none).
     pub presence_code: String,
+    /// The Conference Center's extension (Allworx: 4081; empty: no Conference Center). A user with
+    /// the same extension cannot be called.
+    pub conference_extension: String,
+    /// Attendees per conference, unless a conference says otherwise (Allworx: 8 or 30).
+    pub conference_seats: u16,
+    /// Conferences in session at once, server-wide (Allworx's larger servers: 4). With every one in
+    /// use, a caller starting another unscheduled conference is refused.
+    pub conference_rooms: usize,
     /// Feature code that opens one's own mailbox.
     pub voicemail_own_code: String,
     /// Feature code that asks for a mailbox number, then its PIN.
@@ -240,6 +248,9 @@ impl Default for Config {
             auth_lockout_secs: 300,
             voicemail: true,
             presence_code: "*80".into(),
+            conference_extension: "4081".into(),
+            conference_seats: 30,
+            conference_rooms: 4,
             voicemail_own_code: "*97".into(),
             voicemail_any_code: "*98".into(),
             voicemail_pilot: "*86".into(),
@@ -382,6 +393,31 @@ impl Config {
             bail!("presence_code must be * and 1 to 3 digits, got {code:?}");
         }
         Ok(code.to_string())
+    }
+
+    /// The Conference Center's settings, checked.
+    pub fn conference(&self) -> Result<parley_core::conference::ConferenceConfig> {
+        let extension = self.conference_extension.trim();
+        if !extension.is_empty() && !parley_core::extension::Extension::is_valid(extension) {
+            bail!("conference_extension must be an extension number or empty, got {extension:?}");
+        }
+        if !(1..=500).contains(&self.conference_seats) {
+            bail!(
+                "conference_seats must be 1 to 500, got {}",
+                self.conference_seats
+            );
+        }
+        if !(1..=1000).contains(&self.conference_rooms) {
+            bail!(
+                "conference_rooms must be 1 to 1000, got {}",
+                self.conference_rooms
+            );
+        }
+        Ok(parley_core::conference::ConferenceConfig {
+            extension: extension.to_string(),
+            seats: self.conference_seats,
+            active_limit: self.conference_rooms,
+        })
     }
 
     /// Voicemail settings for the SIP server.

@@ -985,6 +985,7 @@ async fn serve(mut config: Config, args: ServeArgs) -> Result<()> {
         digest_key: rand::random(),
         seed: rand::random(),
         presence_code: config.presence_code()?,
+        conference: config.conference()?,
         no_answer: Duration::from_secs(config.no_answer_secs),
         registrar: parley_core::registrar::RegistrarConfig {
             default_expires: config.register_default_expires,
@@ -1059,6 +1060,7 @@ async fn serve(mut config: Config, args: ServeArgs) -> Result<()> {
         sessions: Default::default(),
         no_answer_secs: config.no_answer_secs,
         presence_code: config.presence_code()?,
+        conference_extension: config.conference()?.extension,
     });
     let http_cancel = cancel.clone();
     let http = tokio::spawn(async move {

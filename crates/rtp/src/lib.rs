@@ -6,5 +6,6 @@
 //! event loop over all sockets, and later run beside signalling on other machines.
 #![warn(missing_docs)]
 
+pub mod conference;
 pub mod media;
 pub mod relay;

@@ -104,6 +104,10 @@ enum Cmd {
     /// A streamed clip's samples: generation, clip, from, samples.
     Supply(u64, usize, u64, Vec<i16>),
     Close(oneshot::Sender<Option<RecordResult>>),
+    /// Into a conference room: the rooms, the room's name, ding for the others.
+    Join(crate::conference::Rooms, String, bool),
+    /// Out of the conference room: dong for the others.
+    Leave(bool),
 }
 
 /// The handle the shell keeps for one media session.
@@ -166,6 +170,20 @@ impl Media {
         let _ = self.cmd.send(Cmd::StopRecord);
     }
 
+    /// Hand the caller's audio to conference room `room` (started if nobody is there): from now on
+    /// the room sends to the caller and hears it, and the session plays nothing; `chime`: the others
+    /// hear the ding.
+    pub fn join(&self, rooms: &crate::conference::Rooms, room: &str, chime: bool) {
+        let _ = self
+            .cmd
+            .send(Cmd::Join(rooms.clone(), room.to_string(), chime));
+    }
+
+    /// Take the caller's audio out of its conference room; `chime`: the others hear the dong.
+    pub fn leave(&self, chime: bool) {
+        let _ = self.cmd.send(Cmd::Leave(chime));
+    }
+
     /// End the session; returns the result of a recording that was still running (finalized on disk).
     pub async fn close(&self) -> Option<RecordResult> {
         let (tx, rx) = oneshot::channel();
@@ -190,7 +208,11 @@ struct Recording {
 pub type EventSink = Box<dyn Fn(MediaEvent) + Send + Sync>;
 
 struct Task {
-    socket: UdpSocket,
+    socket: Arc<UdpSocket>,
+    /// What the signalling said of the caller's media (for a conference room it joins).
+    remote: (Option<SocketAddr>, Option<IpAddr>, u8, Option<u8>),
+    /// The caller's place in a conference room: the room has its audio.
+    seat: Option<crate::conference::Seat>,
     events: EventSink,
     stats: Arc<MediaStats>,
     session: MediaSession,
@@ -223,7 +245,9 @@ impl Task {
         supply: mpsc::WeakUnboundedSender<Cmd>,
     ) -> Task {
         Task {
-            socket,
+            socket: Arc::new(socket),
+            remote: (None, None, 0, None),
+            seat: None,
             events,
             stats,
             session: MediaSession::new(rand::random()),
@@ -258,13 +282,18 @@ impl Task {
                         Some(c) => self.command(c),
                     }
                 }
-                _ = tick.tick() => {
+                // In a conference room, the room's clock sends to the caller.
+                _ = tick.tick(), if self.seat.is_none() => {
                     if let Some((to, packet)) = self.session.handle_tick() {
                         let _ = self.socket.send_to(packet, to).await;
                     }
                 }
                 r = self.socket.recv_from(&mut buf) => {
-                    if let Ok((n, from)) = r {
+                    if let (Ok((n, from)), Some(seat)) = (r.as_ref(), self.seat.as_ref()) {
+                        if let Some(c) = seat.packet(*from, &buf[..*n]) {
+                            self.count_room(c);
+                        }
+                    } else if let Ok((n, from)) = r {
                         if let Some(samples) = self.session.handle_packet(now(), from, &buf[..n]) {
                             if let Some(rec) = self.recording.as_mut() {
                                 write(rec, samples);
@@ -274,10 +303,23 @@ impl Task {
                 }
             }
             self.drain();
-            self.count();
+            if self.seat.is_none() {
+                self.count();
+            }
         }
         self.session.stop_recording(RecordStop::Hangup);
         self.drain();
+        if let Some(seat) = self.seat.take() {
+            seat.leave(false);
+        }
+    }
+
+    fn count_room(&self, c: parley_media::mixer::Counters) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.stats.received.store(c.received, Relaxed);
+        self.stats.sent.store(c.sent, Relaxed);
+        self.stats.lost.store(c.lost, Relaxed);
+        self.stats.strangers.store(c.strangers, Relaxed);
     }
 
     fn count(&self) {
@@ -350,7 +392,32 @@ impl Task {
     fn command(&mut self, c: Cmd) {
         match c {
             Cmd::Remote(remote, signalling, pt, event_pt) => {
+                self.remote = (remote, signalling, pt, event_pt);
+                if let Some(seat) = &self.seat {
+                    seat.update(remote, signalling, pt, event_pt);
+                }
                 self.session.set_remote(remote, signalling, pt, event_pt)
+            }
+            Cmd::Join(rooms, room, chime) => {
+                self.abort_reads();
+                self.session.stop_play();
+                if let Some(old) = self.seat.take() {
+                    old.leave(false);
+                }
+                let (remote, signalling, audio_pt, event_pt) = self.remote;
+                let attendee = crate::conference::Attendee {
+                    socket: self.socket.clone(),
+                    remote,
+                    signalling,
+                    audio_pt,
+                    event_pt,
+                };
+                self.seat = Some(rooms.join(&room, attendee, chime));
+            }
+            Cmd::Leave(chime) => {
+                if let Some(seat) = self.seat.take() {
+                    seat.leave(chime);
+                }
             }
             Cmd::Play(generation, clips) => {
                 let (clips, sources) = clips.into_iter().map(|c| (c.clip, c.source)).unzip();

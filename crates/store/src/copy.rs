@@ -24,7 +24,13 @@ const TABLES: &[(&str, &str)] = &[
     ("trunks", "name"),
     ("dids", "number"),
     ("routing", "extension"),
+    ("conferences", "id"),
+    ("conference_moderators", "conference, extension"),
 ];
+
+/// Tables a new database starts with rows in (the seed's unscheduled conferences): they do not make
+/// the target count as used, and the source's rows replace them.
+const SEEDED: &[&str] = &["conference_moderators", "conferences"];
 
 /// What a target column holds, from its declared type (a NULL is sent typed as its column is).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,7 +112,12 @@ impl Store {
     /// (nothing moves between two stores on the same files), counted as `recordings`. Returns the
     /// counts.
     pub async fn copy_into(&self, target: &Store) -> Result<TableCounts, StoreError> {
-        if self.table_counts().await?.iter().all(|(_, n)| *n == 0) {
+        if self
+            .table_counts()
+            .await?
+            .iter()
+            .all(|(t, n)| *n == 0 || SEEDED.contains(t))
+        {
             return Err(StoreError::Invalid(format!(
                 "the source database {} is empty: is it the right one?",
                 self.location()
@@ -115,13 +126,23 @@ impl Store {
         let target_audio: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audio")
             .fetch_one(&target.pool)
             .await?;
-        if target_audio > 0 || target.table_counts().await?.iter().any(|(_, n)| *n > 0) {
+        let used = target
+            .table_counts()
+            .await?
+            .iter()
+            .any(|(t, n)| *n > 0 && !SEEDED.contains(t));
+        if target_audio > 0 || used {
             return Err(StoreError::Invalid(format!(
                 "the target database {} is not empty: copy only into a new, empty database",
                 target.location()
             )));
         }
         let mut tx = target.pool.begin().await?;
+        for table in SEEDED {
+            sqlx::query(&format!("DELETE FROM {table}"))
+                .execute(&mut *tx)
+                .await?;
+        }
         for (table, order) in TABLES {
             let kinds = column_kinds(target, table).await?;
             let mut offset = 0;

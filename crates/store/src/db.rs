@@ -237,6 +237,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(14, "0014_trunk_options.sql"),
     migration!(15, "0015_routing.sql"),
     migration!(16, "0016_call_routing.sql"),
+    migration!(17, "0017_conferences.sql"),
 ];
 
 /// The newest schema version this build knows.

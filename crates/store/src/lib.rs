@@ -6,6 +6,7 @@
 mod audio;
 mod audit;
 mod calls;
+mod conferences;
 mod copy;
 mod db;
 mod ma;
@@ -25,6 +26,7 @@ use sqlx::AnyPool;
 pub use audio::{AudioKey, AudioPlace, AudioStream};
 pub use audit::AuditEntry;
 pub use calls::{CallRecord, Direction, Outcome};
+pub use conferences::ConferenceRow;
 pub use copy::TableCounts;
 pub use db::{Backend, Location, SCHEMA_VERSION};
 pub use ma::{Announcement, Change, Group, Member, Vip};

@@ -45,6 +45,8 @@ pub struct AppState {
     pub no_answer_secs: u64,
     /// The feature code that sets one's presence from the phone (empty: none).
     pub presence_code: String,
+    /// The Conference Center's extension (empty: none).
+    pub conference_extension: String,
 }
 
 /// The file in the data directory holding the control token (mode 0600).
@@ -241,6 +243,7 @@ mod tests {
             sessions: Default::default(),
             no_answer_secs: 30,
             presence_code: "*80".into(),
+            conference_extension: "4081".into(),
         });
         let resp = app
             .oneshot(Request::get("/health").body(Body::empty()).unwrap())

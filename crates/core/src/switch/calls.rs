@@ -35,11 +35,13 @@ pub enum Outcome {
     Mailbox,
     /// A feature code (a presence set from the phone).
     Feature,
+    /// A call to the Conference Center.
+    Conference,
 }
 
 impl Outcome {
     /// Every outcome.
-    pub const ALL: [Outcome; 8] = [
+    pub const ALL: [Outcome; 9] = [
         Outcome::Answered,
         Outcome::Busy,
         Outcome::NoAnswer,
@@ -48,6 +50,7 @@ impl Outcome {
         Outcome::Voicemail,
         Outcome::Mailbox,
         Outcome::Feature,
+        Outcome::Conference,
     ];
 
     /// Stored name.
@@ -61,6 +64,7 @@ impl Outcome {
             Outcome::Voicemail => "voicemail",
             Outcome::Mailbox => "mailbox",
             Outcome::Feature => "feature",
+            Outcome::Conference => "conference",
         }
     }
 
@@ -80,6 +84,7 @@ impl Outcome {
             Outcome::Voicemail => "Voicemail",
             Outcome::Mailbox => "Mailbox menu",
             Outcome::Feature => "Feature code",
+            Outcome::Conference => "Conference",
         }
     }
 

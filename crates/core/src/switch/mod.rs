@@ -166,6 +166,8 @@ pub struct SwitchConfig {
     /// Feature code that sets the caller's presence, followed by its digit (`*80` then 1 In Office
     /// ... 7 Busy, the digits of the Allworx message center's presence menu); empty: none.
     pub presence_code: String,
+    /// The Conference Center.
+    pub conference: crate::conference::ConferenceConfig,
     /// Seed for tags, branches, Call-IDs and nonces.
     pub seed: u64,
 }
@@ -338,6 +340,22 @@ pub enum VmIo {
     },
     /// Count a mailbox's messages ([`Switch::handle_counts`] with [`CountFor::Changed`]).
     CountMessages(String),
+    /// Look up a conference ([`VmInput::Conference`]).
+    LoadConference(crate::conference::ConferenceId),
+    /// Put the caller's audio into the conference room (opened if nobody is there); `chime`: the
+    /// others hear the ding of an arrival.
+    JoinRoom {
+        /// The conference.
+        room: crate::conference::ConferenceId,
+        /// Ding for the others.
+        chime: bool,
+    },
+    /// Take the caller's audio out of its conference room (the room closes with its last);
+    /// `chime`: the others hear the dong of a departure.
+    LeaveRoom {
+        /// Dong for the others.
+        chime: bool,
+    },
     /// The call is over: stop the media ([`VmInput::Closed`] follows with a recording cut short).
     Close,
     /// Nothing more comes for this call.
@@ -363,6 +381,11 @@ pub enum VmInput {
     Mailbox(Option<Box<MailboxView>>),
     /// The media stopped; the recording it cut short, if any.
     Closed(Option<RecordResult>),
+    /// A conference looked up (`None`: there is none with that ID).
+    Conference(
+        crate::conference::ConferenceId,
+        Option<Box<crate::conference::Conference>>,
+    ),
 }
 
 /// A finished call, for its record.
@@ -523,6 +546,10 @@ pub struct Switch {
     registrar: Registrar,
     guard: AuthGuard,
     pin_guard: AuthGuard,
+    /// Wrong Conference IDs and passwords, per caller address and per conference.
+    conf_guard: AuthGuard,
+    /// The conferences in session on this node.
+    rooms: crate::conference::Rooms,
     calls: BTreeMap<CallId, calls::Entry>,
     voicemail: BTreeMap<CallId, vm::VmCall>,
     /// Calls whose media is being opened.
@@ -572,6 +599,8 @@ impl Switch {
             registrar: Registrar::new(config.registrar.clone()),
             guard: AuthGuard::new(config.guard.clone()),
             pin_guard: AuthGuard::new(config.vm.pin_guard.clone()),
+            conf_guard: AuthGuard::new(config.vm.pin_guard.clone()),
+            rooms: Default::default(),
             calls: BTreeMap::new(),
             voicemail: BTreeMap::new(),
             opening: BTreeMap::new(),

@@ -261,13 +261,14 @@ impl Switch {
         had
     }
 
-    /// Lift the lockouts of an account, mailbox or address; answers whether anything was held.
+    /// Lift the lockouts of an account, mailbox, address or conference (`conference 480`); answers whether anything was held.
     pub fn unlock(&mut self, what: &str) -> bool {
         let sip = self.guard.unlock(what);
         let pin = self.pin_guard.unlock(what);
+        let conference = self.conf_guard.unlock(what);
         info!(what = %Printable(what), "lockout lifted by the administrator");
         self.changed = true;
-        sip || pin
+        sip || pin || conference
     }
 
     /// A NOTIFY of a subscription failed: a 481 (or any 3xx-6xx) ends the subscription.

@@ -360,6 +360,11 @@ impl Switch {
             let kind = VmKind::Notice { audio };
             return self.start_voicemail(now, tx, req, source, None, caller, kind, None);
         }
+        let conference = &self.config.conference.extension;
+        if !conference.is_empty() && callee == *conference {
+            let kind = VmKind::Conference;
+            return self.start_voicemail(now, tx, req, source, None, caller, kind, None);
+        }
         let vm = &self.config.vm;
         if callee == vm.own_code {
             return self.look_up(tx, req, source, caller, Dialled::OwnMailbox);

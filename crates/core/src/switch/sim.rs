@@ -50,6 +50,7 @@ pub(super) fn config() -> SwitchConfig {
             ..OutsideSettings::default()
         },
         presence_code: "*80".into(),
+        conference: Default::default(),
         seed: 42,
     }
 }
@@ -205,6 +206,8 @@ struct Sim {
     old_message: bool,
     /// The directory cannot be read (the database away).
     store_down: bool,
+    /// The conferences the store holds.
+    conferences: BTreeMap<String, crate::conference::Conference>,
 }
 
 fn account(name: &str) -> Account {
@@ -252,6 +255,7 @@ impl Sim {
             hold_pin: false,
             old_message: false,
             store_down: false,
+            conferences: BTreeMap::new(),
         };
         for (ext, name) in [("100", "Alice"), ("101", "Bob"), ("102", "Carol")] {
             sim.accounts.insert(ext.into(), account(name));
@@ -411,6 +415,10 @@ impl Sim {
                 self.recording.insert(id, now);
                 None
             }
+            VmIo::LoadConference(cid) => Some(VmInput::Conference(
+                cid.clone(),
+                self.conferences.get(cid.as_str()).cloned().map(Box::new),
+            )),
             VmIo::Close => Some(VmInput::Closed(self.recording.remove(&id).map(|since| {
                 RecordResult {
                     duration_ms: now.saturating_duration_since(since).as_millis() as u64,
@@ -1592,5 +1600,6 @@ fn with_nothing_new_listening_starts_in_old_and_two_one_opens_old_as_well() {
     assert!(sim.last_play(vm).unwrap().1.contains(&Audio::Message(7)));
 }
 
+mod conference;
 mod outside;
 mod routes;

@@ -98,6 +98,26 @@ pub struct TrunkView {
     pub retry_in: Option<u64>,
 }
 
+/// A conference in session and who is in it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct RoomView {
+    /// The Conference ID.
+    pub id: String,
+    /// Seconds since the first entered.
+    pub age_secs: u64,
+    /// Who is in it (or holds a seat, hearing that it goes in), in the order they entered.
+    pub participants: Vec<ParticipantView>,
+}
+
+/// One participant of a conference.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ParticipantView {
+    /// Parley's id for the call.
+    pub call: u64,
+    /// The caller.
+    pub caller: String,
+}
+
 /// Everything `parley status` shows.
 #[derive(Debug, Clone, Serialize, Default, PartialEq, Eq)]
 pub struct Status {
@@ -113,6 +133,8 @@ pub struct Status {
     pub mwi_subscriptions: usize,
     /// The trunks and their registrations.
     pub trunks: Vec<TrunkView>,
+    /// Conferences in session.
+    pub conferences: Vec<RoomView>,
 }
 
 impl Switch {
@@ -190,10 +212,30 @@ impl Switch {
                 key: a.to_string(),
                 seconds_left: d.as_secs(),
             });
+        let conferences = self
+            .conf_guard
+            .locked_accounts(now)
+            .into_iter()
+            .map(|(c, d)| LockoutView {
+                what: c.clone(),
+                key: c,
+                seconds_left: d.as_secs(),
+            });
+        let conference_addresses =
+            self.conf_guard
+                .locked_addresses(now)
+                .into_iter()
+                .map(|(a, d)| LockoutView {
+                    what: format!("Conference Center entries from {a}"),
+                    key: a.to_string(),
+                    seconds_left: d.as_secs(),
+                });
         let lockouts = sip_accounts
             .chain(sip_addresses)
             .chain(mailboxes)
             .chain(pin_addresses)
+            .chain(conferences)
+            .chain(conference_addresses)
             .collect();
         let voicemail = self
             .voicemail
@@ -207,6 +249,26 @@ impl Switch {
             voicemail,
             mwi_subscriptions: self.mwi.len(),
             trunks: self.trunk_views(now),
+            conferences: self
+                .rooms
+                .iter()
+                .map(|(id, r)| RoomView {
+                    id: id.to_string(),
+                    age_secs: now.saturating_duration_since(r.since).as_secs(),
+                    participants: r
+                        .participants
+                        .iter()
+                        .map(|c| ParticipantView {
+                            call: c.0,
+                            caller: self
+                                .voicemail
+                                .get(c)
+                                .map(|v| v.caller.clone())
+                                .unwrap_or_default(),
+                        })
+                        .collect(),
+                })
+                .collect(),
         }
     }
 }

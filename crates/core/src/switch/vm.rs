@@ -15,6 +15,7 @@ use super::{
     VmInput, VmIo,
 };
 use crate::call::{CallEvent, Output, Side, TxId};
+use crate::conference::{Conference, ConferenceId, Refused};
 use crate::endpoint::{Endpoint, NewEndpoint};
 use crate::extension::Extension;
 use crate::guard::Lockout;
@@ -25,8 +26,8 @@ use crate::target::Target;
 use crate::text::Printable;
 use crate::vm::pin::Pin;
 use crate::vm::{
-    Command as VmCommand, Deposit, Folder, GreetingKind, LoginResult, Reason, RecordEnd,
-    RecordResult, RecordingFor, Session,
+    Command as VmCommand, ConferenceAnswer, ConferenceRefusal, Deposit, Folder, GreetingKind,
+    LoginResult, Reason, RecordEnd, RecordResult, RecordingFor, Session,
 };
 
 /// What a new voicemail call is.
@@ -45,6 +46,20 @@ pub(super) enum VmKind {
     Retrieval { mailbox: Option<String>, own: bool },
     /// A feature code's answer: what it did, said, then the call ends.
     Notice { audio: Vec<crate::vm::Audio> },
+    /// The Conference Center: ID, password, then the conference room.
+    Conference,
+}
+
+/// Where a Conference Center caller is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Seat {
+    /// Not in a conference yet.
+    #[default]
+    None,
+    /// The password opened it and a seat is held (the caller hears that it goes in).
+    Held,
+    /// The caller's audio is in the room.
+    Joined,
 }
 
 /// A voicemail call admitted, waiting for its media port.
@@ -102,6 +117,9 @@ pub(super) struct VmCall {
     closing: bool,
     /// The media has closed.
     closed: bool,
+    /// The conference whose ID a Conference Center caller entered, and the seat in it.
+    conference: Option<Box<Conference>>,
+    seat: Seat,
     record: CallSummary,
 }
 
@@ -169,7 +187,7 @@ impl Switch {
                 caller: &caller,
                 own: *own,
             },
-            VmKind::Notice { .. } => NewVoicemail::Menu {
+            VmKind::Notice { .. } | VmKind::Conference => NewVoicemail::Menu {
                 caller: &caller,
                 own: true,
             },
@@ -251,6 +269,10 @@ impl Switch {
                 "feature code".to_string(),
                 info_span!("feature-code", id = call.0, from = %Printable(&caller)),
             ),
+            VmKind::Conference => (
+                "conference center".to_string(),
+                info_span!("conference", id = call.0, from = %Printable(&caller)),
+            ),
         };
         let record = CallSummary {
             started: match &kind {
@@ -265,7 +287,7 @@ impl Switch {
             answered_by: None,
             callee: match &kind {
                 VmKind::Deposit { mailbox, .. } => mailbox.clone(),
-                VmKind::Retrieval { .. } | VmKind::Notice { .. } => {
+                VmKind::Retrieval { .. } | VmKind::Notice { .. } | VmKind::Conference => {
                     invite.uri.user_base().unwrap_or("").to_string()
                 }
             },
@@ -273,6 +295,7 @@ impl Switch {
                 VmKind::Deposit { .. } => Outcome::Voicemail,
                 VmKind::Retrieval { .. } => Outcome::Mailbox,
                 VmKind::Notice { .. } => Outcome::Feature,
+                VmKind::Conference => Outcome::Conference,
             },
             talk: Default::default(),
             total: Default::default(),
@@ -295,7 +318,7 @@ impl Switch {
         let own_phone = matches!(kind, VmKind::Retrieval { own: true, .. });
         let deposit_into = match &kind {
             VmKind::Deposit { mailbox, .. } => Some(mailbox.clone()),
-            VmKind::Retrieval { .. } | VmKind::Notice { .. } => None,
+            VmKind::Retrieval { .. } | VmKind::Notice { .. } | VmKind::Conference => None,
         };
         let session = match kind {
             VmKind::Deposit {
@@ -318,6 +341,7 @@ impl Switch {
                 Session::retrieval(profile, menus, mailbox, prompt)
             }
             VmKind::Notice { audio } => Session::notice(profile, menus, audio),
+            VmKind::Conference => Session::conference(profile, menus),
         };
         let user = invite.uri.user_base().unwrap_or("voicemail").to_string();
         let seed = self.ids.next_u64();
@@ -361,6 +385,8 @@ impl Switch {
                 transfer_to,
                 closing: false,
                 closed: false,
+                conference: None,
+                seat: Seat::None,
                 record,
             },
         );
@@ -418,6 +444,10 @@ impl Switch {
                     None => LoginResult::Wrong,
                 };
                 v.session.handle_login(now, result);
+            }
+            VmInput::Conference(cid, conference) => {
+                drop(_g);
+                return self.conference_found(now, call, cid, conference);
             }
             VmInput::Closed(cut) => {
                 if let Some(r) = cut {
@@ -501,6 +531,9 @@ impl Switch {
                         info!(status = status.as_u16(), reason, "voicemail call ended");
                         // A recording still running is finalized first; the session then decides.
                         v.closing = true;
+                        if let Some(leave) = leave_room(&mut self.rooms, id, v) {
+                            self.out.push_back(Command::Voicemail(id, leave));
+                        }
                         self.out.push_back(Command::Voicemail(id, VmIo::Close));
                     }
                     Output::Event(_) => {}
@@ -523,6 +556,9 @@ impl Switch {
             if v.endpoint.is_ended() {
                 // Ended without a BYE of ours (488 to an unusable offer): close the media too.
                 v.closing = true;
+                if let Some(leave) = leave_room(&mut self.rooms, id, v) {
+                    self.out.push_back(Command::Voicemail(id, leave));
+                }
                 self.out.push_back(Command::Voicemail(id, VmIo::Close));
                 return;
             }
@@ -535,9 +571,12 @@ impl Switch {
     }
 
     fn finish_vm(&mut self, now: Instant, id: CallId) {
-        let Some(v) = self.voicemail.remove(&id) else {
+        let Some(mut v) = self.voicemail.remove(&id) else {
             return;
         };
+        if let Some(leave) = leave_room(&mut self.rooms, id, &mut v) {
+            self.out.push_back(Command::Voicemail(id, leave));
+        }
         self.out.push_back(Command::Voicemail(id, VmIo::Finish));
         let mut r = v.record;
         r.talk = now.saturating_duration_since(v.started);
@@ -662,6 +701,16 @@ impl Switch {
                     self.io(id, VmIo::SetPin { mailbox: m, pin });
                 }
             }
+            VmCommand::ConferenceId(digits) => self.conference_id(now, id, digits),
+            VmCommand::ConferencePassword(pin) => self.conference_password(now, id, pin),
+            VmCommand::JoinConference => {
+                if let (Some(c), Seat::Held) = (&v.conference, v.seat) {
+                    let room = c.id.clone();
+                    v.seat = Seat::Joined;
+                    self.changed = true;
+                    self.io(id, VmIo::JoinRoom { room, chime: true });
+                }
+            }
             VmCommand::Operator => {
                 // Blind transfer: the caller's phone is asked (REFER) to call the operator; the call
                 // ends once the phone accepts, or at once if it refuses.
@@ -778,5 +827,138 @@ impl Switch {
         v.session.handle_login(now, LoginResult::Wrong);
         drop(_g);
         self.drive_vm(now, id);
+    }
+}
+
+/// The guard's name for a conference (wrong passwords count per conference, whoever guesses).
+fn conference_key(id: &ConferenceId) -> String {
+    format!("conference {id}")
+}
+
+/// Give up a Conference Center caller's seat, if it holds one: the IO that takes its audio out of
+/// the room (with the dong for the others once it was in).
+fn leave_room(rooms: &mut crate::conference::Rooms, id: CallId, v: &mut VmCall) -> Option<VmIo> {
+    let seat = std::mem::take(&mut v.seat);
+    let conference = v.conference.as_ref()?;
+    match seat {
+        Seat::None => None,
+        Seat::Held | Seat::Joined => {
+            rooms.leave(&conference.id, id);
+            info!(conference = %conference.id, "left the conference");
+            Some(VmIo::LeaveRoom {
+                chime: seat == Seat::Joined,
+            })
+        }
+    }
+}
+
+impl Switch {
+    /// A Conference ID was entered: look it up, unless this caller or this conference is locked out.
+    fn conference_id(&mut self, now: Instant, id: CallId, digits: String) {
+        let Some(v) = self.voicemail.get(&id) else {
+            return;
+        };
+        let source = v.source;
+        match ConferenceId::new(&digits) {
+            Ok(cid) => {
+                if self
+                    .conf_guard
+                    .is_locked(now, source, Some(&conference_key(&cid)), false)
+                {
+                    return self.conference_answer(
+                        now,
+                        id,
+                        ConferenceAnswer::Refused(ConferenceRefusal::Locked),
+                    );
+                }
+                self.io(id, VmIo::LoadConference(cid));
+            }
+            Err(_) => self.conference_found(now, id, ConferenceId::new("0").expect("digits"), None),
+        }
+    }
+
+    /// The conference a caller named, looked up: its password is asked for if callers may enter it.
+    /// A wrong ID counts against the caller's address.
+    fn conference_found(
+        &mut self,
+        now: Instant,
+        id: CallId,
+        cid: ConferenceId,
+        found: Option<Box<Conference>>,
+    ) {
+        let Some(v) = self.voicemail.get_mut(&id) else {
+            return;
+        };
+        match found.filter(|c| c.id == cid && c.joinable()) {
+            Some(c) => {
+                v.conference = Some(c);
+                self.conference_answer(now, id, ConferenceAnswer::AskPassword)
+            }
+            None => {
+                let source = v.source;
+                let locks = self.conf_guard.record_failure(now, source, None);
+                self.conference_locks(now, locks);
+                self.conference_answer(now, id, ConferenceAnswer::WrongId)
+            }
+        }
+    }
+
+    /// The password entered for the conference named: a right one seats the caller if there is a
+    /// seat and a room; a wrong one counts against the caller's address and the conference.
+    fn conference_password(&mut self, now: Instant, id: CallId, pin: Pin) {
+        let Some(v) = self.voicemail.get_mut(&id) else {
+            return;
+        };
+        let Some(c) = v.conference.clone() else {
+            return self.conference_answer(now, id, ConferenceAnswer::WrongId);
+        };
+        let (source, key) = (v.source, conference_key(&c.id));
+        let answer = if self.conf_guard.is_locked(now, source, Some(&key), false) {
+            ConferenceAnswer::Refused(ConferenceRefusal::Locked)
+        } else if !c.password.matches(pin.expose()) {
+            let locks = self.conf_guard.record_failure(now, source, Some(&key));
+            self.conference_locks(now, locks);
+            ConferenceAnswer::WrongPassword
+        } else {
+            match self.rooms.admits(&c, &self.config.conference) {
+                Err(Refused::Full) => ConferenceAnswer::Refused(ConferenceRefusal::Full),
+                Err(Refused::NoRoom) => ConferenceAnswer::Refused(ConferenceRefusal::NoRoom),
+                Ok(()) => {
+                    let alone = self.rooms.enter(now, &c, id);
+                    v.seat = Seat::Held;
+                    v.label = format!("conference {}", c.id);
+                    self.changed = true;
+                    let _g = v.span.enter();
+                    info!(conference = %c.id, alone, "entering the conference");
+                    ConferenceAnswer::Enter { alone }
+                }
+            }
+        };
+        self.conference_answer(now, id, answer);
+    }
+
+    fn conference_answer(&mut self, now: Instant, id: CallId, answer: ConferenceAnswer) {
+        if let Some(v) = self.voicemail.get_mut(&id) {
+            let _g = v.span.clone().entered();
+            if let ConferenceAnswer::Refused(why) = answer {
+                info!(?why, "conference entry refused");
+            }
+            v.session.handle_conference(now, answer);
+        }
+        self.drive_vm(now, id);
+    }
+
+    fn conference_locks(&mut self, now: Instant, locks: Vec<Lockout>) {
+        self.conf_guard.prune(now);
+        for lock in locks {
+            match lock {
+                Lockout::Account(c, d) => {
+                    warn!(conference = %c, secs = d.as_secs(), "conference locked after repeated wrong passwords")
+                }
+                Lockout::Address(a, d) => {
+                    warn!(address = %a, secs = d.as_secs(), "Conference Center entries from an address locked after repeated wrong IDs or passwords")
+                }
+            }
+        }
     }
 }

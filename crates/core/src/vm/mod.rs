@@ -389,6 +389,35 @@ pub enum LoginResult {
     Locked,
 }
 
+/// The switch's answer to a Conference ID or password entered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConferenceAnswer {
+    /// The ID names a conference callers may enter: ask for its password.
+    AskPassword,
+    /// No such conference, or none that is open.
+    WrongId,
+    /// Not the conference's password.
+    WrongPassword,
+    /// The password is right and a seat is held: the caller goes in (`alone`: nobody else is there).
+    Enter {
+        /// Nobody else is in the conference.
+        alone: bool,
+    },
+    /// The caller may not enter.
+    Refused(ConferenceRefusal),
+}
+
+/// Why a caller may not enter a conference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConferenceRefusal {
+    /// Every seat is taken.
+    Full,
+    /// Every conference room of the server is in session.
+    NoRoom,
+    /// Too many wrong entries from this caller or for this conference.
+    Locked,
+}
+
 /// What the shell must do for the session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -439,6 +468,14 @@ pub enum Command {
     SetPin(pin::Pin),
     /// Transfer the caller to the operator.
     Operator,
+    /// Is there a conference with this ID that callers may enter? Answered with
+    /// [`Session::handle_conference`].
+    ConferenceId(String),
+    /// The password entered for the conference named before (never logged); answered with
+    /// [`Session::handle_conference`].
+    ConferencePassword(pin::Pin),
+    /// Put the caller's audio into the conference the password opened.
+    JoinConference,
     /// End the call.
     Hangup,
 }

@@ -9,8 +9,8 @@ use super::pin::{self, Pin, PinProblem};
 use super::profile::{Act, MenuPrompt, Profile};
 use super::say;
 use super::{
-    Audio, Command, Folder, GreetingKind, Greetings, LoginResult, MailboxView, MessageInfo, Reason,
-    RecordEnd, RecordResult, RecordingFor, VmConfig,
+    Audio, Command, ConferenceAnswer, ConferenceRefusal, Folder, GreetingKind, Greetings,
+    LoginResult, MailboxView, MessageInfo, Reason, RecordEnd, RecordResult, RecordingFor, VmConfig,
 };
 
 /// What to do once an informational prompt has been said.
@@ -22,6 +22,8 @@ enum Then {
     Hangup,
     PlayMessage,
     LoggedIn,
+    /// Into the conference room ([`Command::JoinConference`]).
+    Join,
 }
 
 /// What a digit string is being collected for.
@@ -32,6 +34,10 @@ enum Collect {
     NewPin,
     PinAgain,
     Target,
+    /// A Conference ID.
+    ConferenceId,
+    /// A conference's password.
+    ConferencePassword,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +56,8 @@ enum Phase {
     Recording,
     /// A message plays.
     PlayingMessage,
+    /// In a conference room: the room has the caller's audio.
+    InConference,
     /// The last words were sent; the call ends at the deadline.
     Ending,
     /// Over.
@@ -215,6 +223,57 @@ impl Session {
         s
     }
 
+    /// The Conference Center: a welcome, then the Conference ID and its password are asked for
+    /// (answered by [`Session::handle_conference`]), and the caller is placed into the conference.
+    pub fn conference(profile: impl Into<std::sync::Arc<Profile>>, config: VmConfig) -> Session {
+        let mut s = Session::new(profile.into(), config);
+        s.say(
+            vec![prompt("conf-welcome")],
+            Then::Collect(Collect::ConferenceId),
+        );
+        s
+    }
+
+    /// The switch's answer to [`Command::ConferenceId`] or [`Command::ConferencePassword`]. Wrong
+    /// IDs and passwords together are allowed `max_login_attempts` (3) in a call.
+    pub fn handle_conference(&mut self, now: Instant, answer: ConferenceAnswer) {
+        if self.phase != Phase::Waiting {
+            return;
+        }
+        let (wrong, again) = match answer {
+            ConferenceAnswer::AskPassword => return self.collect(Collect::ConferencePassword),
+            ConferenceAnswer::Enter { alone } => {
+                let mut audio = vec![prompt("conf-placeintoconf")];
+                if alone {
+                    audio.push(prompt("conf-onlyperson"));
+                }
+                return self.say(audio, Then::Join);
+            }
+            ConferenceAnswer::Refused(why) => {
+                let p = match why {
+                    ConferenceRefusal::Full => "conf-full",
+                    ConferenceRefusal::NoRoom => "conf-noroom",
+                    ConferenceRefusal::Locked => "conf-locked",
+                };
+                return self.say(vec![prompt(p), prompt("vm-goodbye")], Then::Hangup);
+            }
+            ConferenceAnswer::WrongId => ("conf-invalid", Collect::ConferenceId),
+            ConferenceAnswer::WrongPassword => ("conf-invalidpin", Collect::ConferencePassword),
+        };
+        let _ = now;
+        self.login_attempts += 1;
+        if self.login_attempts >= self.config.max_login_attempts {
+            self.say(vec![prompt(wrong), prompt("vm-goodbye")], Then::Hangup);
+        } else {
+            self.say(vec![prompt(wrong)], Then::Collect(again));
+        }
+    }
+
+    /// Whether the caller is in a conference room.
+    pub fn in_conference(&self) -> bool {
+        self.phase == Phase::InConference
+    }
+
     /// The next command for the shell.
     pub fn poll_command(&mut self) -> Option<Command> {
         self.out.pop_front()
@@ -258,7 +317,11 @@ impl Session {
                 self.phase = Phase::Collecting(c);
                 self.handle_dtmf(now, key);
             }
-            Phase::Saying(_) | Phase::Waiting | Phase::Ending | Phase::Done => {}
+            Phase::Saying(_)
+            | Phase::Waiting
+            | Phase::InConference
+            | Phase::Ending
+            | Phase::Done => {}
             Phase::Menu(m) => {
                 self.stop_playing();
                 self.menu_key(now, m, key);
@@ -303,7 +366,11 @@ impl Session {
                 self.deadline = Some(now + self.config.digit_timeout)
             }
             Phase::PlayingMessage => self.enter_menu("message"),
-            Phase::Waiting | Phase::Recording | Phase::Ending | Phase::Done => {}
+            Phase::Waiting
+            | Phase::Recording
+            | Phase::InConference
+            | Phase::Ending
+            | Phase::Done => {}
         }
     }
 
@@ -482,6 +549,11 @@ impl Session {
                 let audio = self.counts();
                 self.say(audio, Then::Menu("main"));
             }
+            Then::Join => {
+                self.phase = Phase::InConference;
+                self.deadline = None;
+                self.out.push_back(Command::JoinConference);
+            }
         }
     }
 
@@ -535,6 +607,8 @@ impl Session {
             Collect::NewPin => "vm-newpassword",
             Collect::PinAgain => "vm-reenterpassword",
             Collect::Target => "vm-leavemsg-to",
+            Collect::ConferenceId => "conf-getconfno",
+            Collect::ConferencePassword => "conf-getpin",
         };
         self.play(vec![prompt(id)]);
     }
@@ -605,6 +679,20 @@ impl Session {
                 self.phase = Phase::Waiting;
                 let _ = now;
                 self.out.push_back(Command::CheckMailbox(digits));
+            }
+            Collect::ConferenceId | Collect::ConferencePassword if digits.is_empty() => {
+                self.collect_again(c)
+            }
+            Collect::ConferenceId => {
+                self.phase = Phase::Waiting;
+                self.out.push_back(Command::ConferenceId(digits));
+            }
+            Collect::ConferencePassword => {
+                self.phase = Phase::Waiting;
+                // Collected keys are at most 20 digits: always a valid entry.
+                self.out.push_back(Command::ConferencePassword(
+                    Pin::new(digits).unwrap_or_else(Pin::empty),
+                ));
             }
         }
     }

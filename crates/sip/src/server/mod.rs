@@ -87,6 +87,8 @@ struct Shell {
     routes: HashMap<TxId, ClientRoute>,
     back: mpsc::UnboundedSender<Back>,
     prompts: Arc<Mutex<Prompts>>,
+    /// The conference rooms in session (their audio).
+    rooms: parley_rtp::conference::Rooms,
     status: StatusHandle,
     /// After a timer's handling faulted: no timer fires before this.
     timers_paused_until: Option<Instant>,
@@ -143,6 +145,7 @@ pub async fn run(
         routes: HashMap::new(),
         back,
         prompts: Arc::new(Mutex::new(Prompts::new(config.switch.vm.prompts.clone()))),
+        rooms: parley_rtp::conference::Rooms::new(),
         status,
         timers_paused_until: None,
         trunk_reloads: 0,
@@ -588,6 +591,7 @@ impl Shell {
                             m,
                             self.store.clone(),
                             self.prompts.clone(),
+                            self.rooms.clone(),
                             self.back.clone(),
                             info_span!("voicemail-io", id = id.0),
                         );

@@ -13,6 +13,7 @@ use tracing::{warn, Instrument};
 
 use super::{unix_now, Back};
 use crate::prompts::Prompts;
+use parley_rtp::conference::Rooms;
 use parley_rtp::media::{Clip, ClipSource, Media, RecordSpec};
 
 struct Worker {
@@ -20,6 +21,7 @@ struct Worker {
     media: Media,
     store: Store,
     prompts: Arc<Mutex<Prompts>>,
+    rooms: Rooms,
     back: mpsc::UnboundedSender<Back>,
     take: Option<Take>,
 }
@@ -30,6 +32,7 @@ pub(super) fn start(
     media: Media,
     store: Store,
     prompts: Arc<Mutex<Prompts>>,
+    rooms: Rooms,
     back: mpsc::UnboundedSender<Back>,
     span: tracing::Span,
 ) -> mpsc::UnboundedSender<VmIo> {
@@ -39,6 +42,7 @@ pub(super) fn start(
         media,
         store,
         prompts,
+        rooms,
         back,
         take: None,
     };
@@ -74,6 +78,7 @@ fn fallback(io: &VmIo) -> Option<VmInput> {
         VmIo::VerifyPin { .. } => Some(VmInput::PinChecked(PinCheck::Differs)),
         VmIo::LoadMailbox(_) => Some(VmInput::Mailbox(None)),
         VmIo::Close => Some(VmInput::Closed(None)),
+        VmIo::LoadConference(id) => Some(VmInput::Conference(id.clone(), None)),
         _ => None,
     }
 }
@@ -157,6 +162,18 @@ impl Worker {
                 let c = self.store.counts_or_zero(&m).await;
                 let _ = self.back.send(Back::Counts(m, CountFor::Changed, c));
             }
+            VmIo::LoadConference(id) => {
+                let found = match self.store.conference(&id).await {
+                    Ok(c) => c.map(Box::new),
+                    Err(err) => {
+                        warn!(error = %err, "cannot read the conference: taken as no such conference");
+                        None
+                    }
+                };
+                self.answer(VmInput::Conference(id, found));
+            }
+            VmIo::JoinRoom { room, chime } => self.media.join(&self.rooms, room.as_str(), chime),
+            VmIo::LeaveRoom { chime } => self.media.leave(chime),
             VmIo::Close => {
                 let cut = self.media.close().await;
                 self.answer(VmInput::Closed(cut));

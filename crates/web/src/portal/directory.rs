@@ -246,6 +246,12 @@ async fn phone_page(State(s): State<AppState>, headers: HeaderMap) -> Response {
                             }
                         }
                     }
+                    @if !s.conference_extension.is_empty() {
+                        tr {
+                            td { kbd { (s.conference_extension) } }
+                            td { "The Conference Center: enter the Conference ID and " kbd { "#" } ", then the conference password and " kbd { "#" } ". Everyone in the conference hears a ding when someone enters and a dong when someone leaves." }
+                        }
+                    }
                     tr { td { "An extension" } td { "Calls that person; if they do not answer, are busy or have no phone registered, you reach their voicemail." } }
                 }
             }

@@ -1,0 +1,219 @@
+"""The Conference Center (Allworx, "Joining a Conference") with real phones: baresips dial 4081, key the
+Conference ID and password, and talk in one room. Each phone's recording holds the others' tones and not
+its own (N−1), the ding of an arrival and the dong of a departure; wrong IDs and passwords are refused
+aloud, end the call after three and lock the conference; a full conference refuses the next caller with a
+prompt; a continuous tone reaches another participant without gaps."""
+import time
+
+from peers import Baresip, read_wav
+from vmhelp import own_lines, prompt_match, shows_number, wait_for
+
+TONES = {"100": 400, "101": 1200, "102": 1800}
+DING, DONG = 880, 660
+
+
+def start(parley_factory, users=("100", "101", "102", "103"), **config):
+    p = parley_factory(**config)
+    for ext in users:
+        p.add_user(ext, f"secret{ext}")
+    p.start()
+    return p
+
+
+def phone(p, tmp_path, ext, n, tone, **kw):
+    return Baresip(tmp_path, ext, p.sip_port + 6 * n, p.sip_port + 6 * n + 3, p.sip_port, ext,
+                   f"secret{ext}", tone, **kw)
+
+
+def registered(p, exts):
+    wait_for(lambda: {r["extension"] for r in p.status()["registrations"]} >= set(exts), what="registrations")
+
+
+def in_room(p, n, room="480"):
+    rooms = [c for c in p.status()["conferences"] if c["id"] == room]
+    return rooms and len(rooms[0]["participants"]) == n
+
+
+def join(p, ph, keys="480#480#"):
+    ph.dial(f"sip:4081@127.0.0.1:{p.sip_port}", settle=0.5)
+    ph.press(keys, gap=0.25)
+
+
+def power(samples, freq, rate=8000):
+    import math
+    k = 2 * math.cos(2 * math.pi * freq / rate)
+    s1 = s2 = 0.0
+    for x in samples:
+        s0 = x + k * s1 - s2
+        s2, s1 = s1, s0
+    return 2 * (s1 * s1 + s2 * s2 - k * s1 * s2) / max(1, len(samples)) ** 2
+
+
+def windows(path, secs=0.2):
+    samples, rate = read_wav(path)
+    n = int(rate * secs)
+    return [samples[i:i + n] for i in range(0, len(samples) - n + 1, n)]
+
+
+def clusters(indices):
+    """Runs of consecutive window indices."""
+    runs = []
+    for i in indices:
+        if runs and i == runs[-1][-1] + 1:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    return runs
+
+
+def test_three_phones_hear_each_other_never_themselves_and_a_fourth_is_dinged_in_and_donged_out(
+        parley_factory, tmp_path):
+    p = start(parley_factory)
+    phones = {ext: phone(p, tmp_path, ext, i + 1, hz, tone_secs=90, tone_vol=0.25)
+              for i, (ext, hz) in enumerate(TONES.items())}
+    late = phone(p, tmp_path, "103", 4, 0, tone_secs=90)
+    try:
+        registered(p, ["100", "101", "102", "103"])
+        for ph in phones.values():
+            join(p, ph)
+        wait_for(lambda: in_room(p, 3), what="three in conference 480")
+        time.sleep(8)  # "You will now be placed into the conference" said, then all talk together
+        join(p, late)
+        wait_for(lambda: in_room(p, 4), what="the fourth in")
+        time.sleep(6)
+        late.send("hangup")
+        late.wait_event("CALL_CLOSED")
+        wait_for(lambda: in_room(p, 3), what="the fourth gone")
+        time.sleep(2)
+        for ph in phones.values():
+            ph.send("hangup")
+        for ph in phones.values():
+            ph.wait_event("CALL_CLOSED")
+    finally:
+        for ph in [*phones.values(), late]:
+            ph.stop()
+    wait_for(lambda: p.status()["conferences"] == [], what="the room closed")
+    for ext, ph in phones.items():
+        own = TONES[ext]
+        others = [hz for e, hz in TONES.items() if e != ext]
+        ws = windows(ph.recordings("dec")[-1])
+        # The conference's part: both others' tones loud in the window.
+        mixed_at = {i for i, w in enumerate(ws) if all(power(w, hz) > 1e6 for hz in others)}
+        mixed = [ws[i] for i in sorted(mixed_at)]
+        assert len(mixed) >= 40, f"{ext}: {len(mixed)} windows of the others' tones (8 s expected)"
+        worst = max(power(w, own) / min(power(w, hz) for hz in others) for w in mixed)
+        assert worst < 1e-3, f"{ext} heard its own {own} Hz tone (ratio {worst})"
+        # The ding when 103 came in, then the dong when it left, over the others' tones (the prompts
+        # before are left out: speech has energy at any frequency).
+        ding = [i for i, w in enumerate(ws) if i in mixed_at and power(w, DING) > 1e5]
+        dong = [i for i, w in enumerate(ws) if i in mixed_at and power(w, DONG) > 1e5]
+        # One ding per arrival heard with both others there: 102's (heard by 100 and 101), then
+        # 103's; one dong, after the last ding. Each chime lasts 400 ms, not one per packet.
+        arrivals = clusters(ding)
+        assert len(arrivals) == (1 if ext == "102" else 2), (ext, ding)
+        assert len(clusters(dong)) == 1 and dong[0] > ding[-1], (ext, ding, dong)
+        assert all(len(c) <= 3 for c in arrivals + clusters(dong)), (ext, ding, dong)
+    # 103 heard all three tones, and no ding for its own arrival.
+    ws = windows(late.recordings("dec")[-1])
+    heard = [w for w in ws if all(power(w, hz) > 1e6 for hz in TONES.values())]
+    assert len(heard) >= 15, f"103 heard all three tones in {len(heard)} windows"
+    assert not [w for w in heard if power(w, DING) > 1e5]
+
+
+def test_wrong_id_and_passwords_are_refused_aloud_end_the_call_and_lock_the_caller_out(
+        parley_factory, tmp_path):
+    p = start(parley_factory, pin_max_failures=4)
+    ph = phone(p, tmp_path, "100", 1, 0)
+    try:
+        registered(p, ["100"])
+        # A wrong ID, then the right ID with two wrong passwords: three wrong entries end the call.
+        ph.dial(f"sip:4081@127.0.0.1:{p.sip_port}", settle=0.5)
+        ph.press("999#", gap=0.25)
+        ph.drain(4.5)
+        ph.press("480#", gap=0.25)
+        ph.drain(4.5)
+        ph.press("111#", gap=0.25)
+        ph.drain(4.5)
+        ph.press("222#", gap=0.25)
+        ph.wait_event("CALL_CLOSED", secs=20)
+        first = ph.recordings("dec")[-1]
+        assert prompt_match(first, "conf-invalid") > 0.8
+        assert prompt_match(first, "conf-invalidpin", "vm-goodbye") > 0.8
+        # A fourth wrong entry, in a second call, locks this caller out (four: this Parley's
+        # setting); the next entry is refused aloud and the call ends.
+        ph.events.clear()
+        join(p, ph, "480#333#")
+        ph.drain(4.5)
+        locks = [lk["what"] for lk in p.status()["lockouts"]]
+        assert "Conference Center entries from 127.0.0.1" in locks, locks
+        ph.press("444#", gap=0.25)
+        ph.wait_event("CALL_CLOSED", secs=20)
+        assert prompt_match(ph.recordings("dec")[-1], "conf-locked", "vm-goodbye") > 0.8
+        # A new call: even the right ID and password are refused, aloud.
+        ph.events.clear()
+        join(p, ph)
+        ph.wait_event("CALL_CLOSED", secs=20)
+        assert prompt_match(ph.recordings("dec")[-1], "conf-locked", "vm-goodbye") > 0.8
+        assert p.status()["conferences"] == []
+    finally:
+        ph.stop()
+    log = p.log.read_text()
+    assert "Conference Center entries from an address locked" in log
+    own = own_lines(log)  # the SIP stack's raw messages hold random digits; Parley's own lines must not
+    for secret in ("111", "222", "333", "444"):  # hold a password entered
+        assert not shows_number(own, secret), secret
+
+
+def test_a_full_conference_refuses_the_next_caller_with_a_prompt(parley_factory, tmp_path):
+    p = start(parley_factory, conference_seats=1)
+    first = phone(p, tmp_path, "100", 1, 400)
+    second = phone(p, tmp_path, "101", 2, 0)
+    try:
+        registered(p, ["100", "101"])
+        join(p, first)
+        wait_for(lambda: in_room(p, 1), what="the first in")
+        join(p, second)
+        second.wait_event("CALL_CLOSED", secs=20)
+        assert prompt_match(second.recordings("dec")[-1], "conf-full", "vm-goodbye") > 0.8
+        assert in_room(p, 1)
+    finally:
+        first.stop()
+        second.stop()
+
+
+def test_a_continuous_tone_reaches_another_participant_without_a_gap_over_a_minute(
+        parley_factory, tmp_path):
+    p = start(parley_factory)
+    talker = phone(p, tmp_path, "100", 1, 1000, tone_secs=120, tone_vol=0.3)
+    listener = phone(p, tmp_path, "101", 2, 0, tone_secs=120)
+    try:
+        registered(p, ["100", "101"])
+        join(p, talker)
+        join(p, listener)
+        wait_for(lambda: in_room(p, 2), what="both in")
+        time.sleep(66)
+        listener.send("hangup")
+        listener.wait_event("CALL_CLOSED")
+        talker.send("hangup")
+    finally:
+        talker.stop()
+        listener.stop()
+    samples, rate = read_wav(listener.recordings("dec")[-1])
+    # Where the tone starts: the first 20 ms frame from which a whole second is the 1 kHz tone (the
+    # prompts before it are speech).
+    n = rate // 50
+    tonal = [power(samples[i:i + n], 1000) > 0.4 * sum(x * x for x in samples[i:i + n]) / n
+             for i in range(0, len(samples) - n, n)]
+    first = next(i for i in range(len(tonal) - 50) if all(tonal[i:i + 50]))
+    # 5 ms frames from there: loud while the tone is heard (a 1 kHz sine peaks every millisecond).
+    frame = rate // 200
+    loud = [max(abs(x) for x in samples[i:i + frame]) > 2000
+            for i in range(first * n, len(samples) - frame, frame)]
+    start_at = 0
+    end_at = len(loud) - 1 - loud[::-1].index(True)
+    assert (end_at - start_at) * 5 >= 60_000, f"the tone was heard {(end_at - start_at) * 5} ms"
+    longest = run = 0
+    for x in loud[start_at:end_at]:
+        run = 0 if x else run + 1
+        longest = max(longest, run)
+    assert longest * 5 <= 40, f"a gap of {longest * 5} ms in the tone"
