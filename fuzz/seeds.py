@@ -64,6 +64,9 @@ def rtp(seq, ts, pt, payload, marker=False):
 
 tone = bytes((int(60 * math.sin(i / 3)) & 0xFF) for i in range(160))
 SEEDS["rtp"] = [rtp(1, 160, 0, tone, True) + rtp(2, 320, 8, tone) + rtp(4, 640, 0, tone)]
+# The mixer's target: op bytes (low 2 bits + 0..3: a packet of the length that follows, for the participant
+# in bits 4-5), 4 a tick, 5 a departure, 6 an arrival, 7 a chime.
+SEEDS["mixer"] = [b"".join(bytes([0x10 * (i % 3), 172]) + rtp(i, 160 * i, 0, tone) + b"\x04" for i in range(8))]
 SEEDS["rfc4733"] = [b"".join(rtp(10 + i, 8000, 101, struct.pack("!BBH", 5, (0x80 if i > 3 else 0) | 10, 160 * (i + 1)))
                              for i in range(6))]
 SEEDS["rtcp"] = [struct.pack("!BBHI", 0x81, 201, 7, 0x1234) + struct.pack("!IIIIII", 0x5678, 0x01000002, 100, 3, 4, 5)

@@ -217,3 +217,83 @@ def test_a_continuous_tone_reaches_another_participant_without_a_gap_over_a_minu
         run = 0 if x else run + 1
         longest = max(longest, run)
     assert longest * 5 <= 40, f"a gap of {longest * 5} ms in the tone"
+
+
+def test_a_conference_scheduled_over_the_api_is_joined_shown_live_and_its_participants_disconnected(
+        parley_factory, sipp, tmp_path):
+    import datetime
+
+    from test_json_api import call as api
+    from vmhelp import inband_dtmf
+
+    p = start(parley_factory, conference_rooms=1)
+    creator, moderator = ("100", "secret100"), ("101", "secret101")
+    t = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=1)
+    new = {"description": "Feature Team Meeting", "date": t.strftime("%Y-%m-%d"), "time": t.strftime("%H:%M"),
+           "time_zone": "UTC", "duration_minutes": 30, "moderators": ["101"]}
+    # Creating needs the administrator's permission.
+    st, body, _ = api(p, "POST", "/api/v1/conferences", new, auth=creator)
+    assert st == 403, body
+    p.cli("user", "set", "100", "--privilege", "conferences")
+    st, c, _ = api(p, "POST", "/api/v1/conferences", new, auth=creator)
+    assert st == 201, c
+    assert c["state"] == "Active" and c["creator"] == "100" and c["moderators"] == ["101"]
+    assert len(c["id"]) == 6 and len(c["password"]) == 6 and c["conflicts"] == []
+    # A second one at the same time shows the first as a conflict; with one room, the day's free
+    # times leave out the time they share.
+    st, c2, _ = api(p, "POST", "/api/v1/conferences", {**new, "description": "Sales Conference",
+                                                          "moderators": []}, auth=creator)
+    assert st == 201 and [x["id"] for x in c2["conflicts"]] == [c["id"]], c2
+    st, free, _ = api(p, "GET", f"/api/v1/conference-availability?date={new['date']}&time_zone=UTC",
+                      auth=creator)
+    assert st == 200 and new["time"] not in " ".join(f.split("-")[0] for f in free["free"]), free
+    # Bad input is refused naming the field.
+    for bad, field in (({**new, "time_zone": "Mars/Olympus"}, "time_zone"), ({**new, "repeat_days": 3}, "repeat_days"),
+                       ({**new, "date": "2026-02-30"}, "date"), ({**new, "moderators": ["999"]}, "moderators")):
+        st, body, _ = api(p, "POST", "/api/v1/conferences", bad, auth=creator)
+        assert st == 400 and body["field"] == field, (bad, body)
+    # Two callers join with in-band keys (SIPp streams them).
+    keys = f"{c['id']}#{c['password']}#"
+    attendees = []
+    for n, ext in enumerate(("102", "103")):
+        wav = inband_dtmf(tmp_path / f"keys-{ext}.wav", keys, lead=1.5, tail=25)
+        attendees.append(sipp(p, "uac_conference.xml", port=p.sip_port + 10 + 10 * n, user=ext,
+                              password=f"secret{ext}", service="4081",
+                              subst={"caller": ext, "wav": wav, "te": "", "wait": 28000}))
+    path = f"/api/v1/conferences/{c['id']}"
+
+    def participants():
+        st, body, _ = api(p, "GET", path + "/participants", auth=moderator)
+        assert st == 200, body
+        return body
+
+    live = wait_for(lambda: len(participants()) == 2 and participants(), secs=20, what="two participants")
+    assert sorted(x["caller"] for x in live) == ["102", "103"]
+    # An attendee is no manager: the conference does not exist for it.
+    assert api(p, "GET", path, auth=("102", "secret102"))[0] == 404
+    st, mine, _ = api(p, "GET", "/api/v1/conferences", auth=("103", "secret103"))
+    assert st == 200 and mine == []
+    time.sleep(2)  # they talk a moment
+    # The Moderator disconnects 102: its call ends (SIPp receives the BYE).
+    first = next(x for x in live if x["caller"] == "102")
+    assert api(p, "DELETE", f"{path}/participants/{first['call']}", auth=moderator)[0] == 204
+    attendees[0].assert_ok(timeout=20)
+    assert [x["caller"] for x in participants()] == ["103"]
+    assert api(p, "DELETE", f"{path}/participants/{first['call']}", auth=moderator)[0] == 404
+    # The Creator ends the conference: 103's call ends too.
+    st, ended, _ = api(p, "POST", path + "/end", auth=creator)
+    assert st == 200 and ended["participants"] == 1
+    attendees[1].assert_ok(timeout=20)
+    # The statistics: one session, both attendees with their times.
+    def sessions():
+        st, body, _ = api(p, "GET", path + "/sessions", auth=creator)
+        return st == 200 and len(body) == 1 and len(body[0]["attendees"]) == 2 and body
+    stats = wait_for(sessions, what="the session's statistics")
+    for a in stats[0]["attendees"]:
+        assert a["left_at"] >= a["joined_at"] >= stats[0]["started_at"], a
+        assert a["seconds"] == a["left_at"] - a["joined_at"] >= 1, a
+    # Canceled, it is no longer joinable, and it shows as Canceled.
+    st, canceled, _ = api(p, "POST", path + "/cancel", auth=moderator)
+    assert st == 200 and canceled["state"] == "Canceled"
+    audit = p.cli("audit").stdout
+    assert "conference.add" in audit and "conference.disconnect" in audit and "conference.end" in audit

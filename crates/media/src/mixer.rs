@@ -304,6 +304,16 @@ impl Mixer {
         })
     }
 
+    /// The most audio any participant's jitter buffer holds now, in samples (at most
+    /// [`MAX_BUFFERED`]).
+    pub fn buffered_max(&self) -> usize {
+        self.slots
+            .iter()
+            .map(|s| s.jitter.buffered())
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Who is talking now.
     pub fn talking(&self) -> impl Iterator<Item = ParticipantId> + '_ {
         self.slots.iter().filter(|s| s.talking()).map(|s| s.id)

@@ -516,3 +516,36 @@ impl Config {
             .unwrap_or(IpAddr::from([127, 0, 0, 1]))
     }
 }
+
+/// The server's own time zone as a tz database name: `TZ` (without a leading `:`), else
+/// `/etc/timezone`, else the target of `/etc/localtime`, else `UTC`. New scheduled conferences are in
+/// it unless their Creator chooses another.
+pub fn system_time_zone() -> String {
+    let valid = |z: &str| {
+        let z = z.trim().trim_start_matches(':');
+        (!z.is_empty()
+            && parley_core::conference::Schedule::from_local(
+                "2026-01-01",
+                "12:00",
+                z,
+                60,
+                Default::default(),
+            )
+            .is_ok())
+        .then(|| z.to_string())
+    };
+    std::env::var("TZ")
+        .ok()
+        .and_then(|z| valid(&z))
+        .or_else(|| {
+            std::fs::read_to_string("/etc/timezone")
+                .ok()
+                .and_then(|z| valid(&z))
+        })
+        .or_else(|| {
+            let target = std::fs::read_link("/etc/localtime").ok()?;
+            let text = target.to_string_lossy().to_string();
+            valid(text.split("zoneinfo/").nth(1)?)
+        })
+        .unwrap_or_else(|| "UTC".to_string())
+}

@@ -1060,7 +1060,8 @@ async fn serve(mut config: Config, args: ServeArgs) -> Result<()> {
         sessions: Default::default(),
         no_answer_secs: config.no_answer_secs,
         presence_code: config.presence_code()?,
-        conference_extension: config.conference()?.extension,
+        conference: config.conference()?,
+        time_zone: config::system_time_zone(),
     });
     let http_cancel = cancel.clone();
     let http = tokio::spawn(async move {

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use parley_media::mixer::{Counters, Mixer, ParticipantId};
+use parley_media::mixer::{Counters, Mixer, MixerEvent, ParticipantId};
 use tokio::net::UdpSocket;
 use tracing::debug;
 
@@ -52,6 +52,8 @@ pub struct Room {
 struct RoomState {
     mixer: Mixer,
     sockets: HashMap<ParticipantId, Arc<UdpSocket>>,
+    /// Where each participant's "talking" is shown (its media session's counters).
+    stats: HashMap<ParticipantId, Arc<crate::media::MediaStats>>,
 }
 
 /// How a participant's media is reached: its socket, where it receives RTP (its SDP), the IP its
@@ -60,6 +62,8 @@ struct RoomState {
 pub struct Attendee {
     /// The participant's own media socket (the room sends from it).
     pub socket: Arc<UdpSocket>,
+    /// Its media session's counters, where the room shows whether it is talking.
+    pub stats: Option<Arc<crate::media::MediaStats>>,
     /// Its SDP address.
     pub remote: Option<SocketAddr>,
     /// Its signalling IP.
@@ -119,6 +123,7 @@ impl Rooms {
                     state: Mutex::new(RoomState {
                         mixer: Mixer::new(rand::random()),
                         sockets: HashMap::new(),
+                        stats: HashMap::new(),
                     }),
                 });
                 rooms.insert(name.to_string(), room.clone());
@@ -135,6 +140,9 @@ impl Rooms {
                 attendee.event_pt,
             );
             s.sockets.insert(id, attendee.socket);
+            if let Some(stats) = attendee.stats {
+                s.stats.insert(id, stats);
+            }
             if chime && s.mixer.len() > 1 {
                 s.mixer.chime(self.ding.clone(), Some(id));
             }
@@ -175,6 +183,7 @@ impl Seat {
                 s.mixer.chime(self.rooms.dong.clone(), None);
             }
             s.sockets.remove(&self.id);
+            s.stats.remove(&self.id);
         }
     }
 }
@@ -213,7 +222,11 @@ async fn run(name: String, room: Arc<Room>, rooms: Rooms) {
                 continue;
             }
             s.mixer.handle_tick();
-            while s.mixer.poll_event().is_some() {}
+            while let Some(MixerEvent::Talking(id, talking)) = s.mixer.poll_event() {
+                if let Some(stats) = s.stats.get(&id) {
+                    stats.talking.store(talking, Ordering::Relaxed);
+                }
+            }
             for (id, to, bytes) in s.mixer.transmits() {
                 if let Some(socket) = s.sockets.get(&id) {
                     let _ = socket.try_send_to(bytes, to);
@@ -260,6 +273,7 @@ mod tests {
             signalling: None,
             audio_pt: 0,
             event_pt: None,
+            stats: None,
         };
         let a = rooms.join("480", attendee(&side_a, &phone_a), true);
         let b = rooms.join("480", attendee(&side_b, &phone_b), true);

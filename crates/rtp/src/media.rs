@@ -34,6 +34,8 @@ pub struct MediaStats {
     pub lost: AtomicU64,
     /// Packets dropped because they did not come from the caller.
     pub strangers: AtomicU64,
+    /// In a conference room: the caller is talking now.
+    pub talking: std::sync::atomic::AtomicBool,
 }
 
 /// Where a streamed clip's samples come from (a recording in the store), read on request.
@@ -407,6 +409,7 @@ impl Task {
                 let (remote, signalling, audio_pt, event_pt) = self.remote;
                 let attendee = crate::conference::Attendee {
                     socket: self.socket.clone(),
+                    stats: Some(self.stats.clone()),
                     remote,
                     signalling,
                     audio_pt,
@@ -418,6 +421,9 @@ impl Task {
                 if let Some(seat) = self.seat.take() {
                     seat.leave(chime);
                 }
+                self.stats
+                    .talking
+                    .store(false, std::sync::atomic::Ordering::Relaxed);
             }
             Cmd::Play(generation, clips) => {
                 let (clips, sources) = clips.into_iter().map(|c| (c.clip, c.source)).unzip();

@@ -26,6 +26,7 @@ const TABLES: &[(&str, &str)] = &[
     ("routing", "extension"),
     ("conferences", "id"),
     ("conference_moderators", "conference, extension"),
+    ("conference_attendance", "id"),
 ];
 
 /// Tables a new database starts with rows in (the seed's unscheduled conferences): they do not make

@@ -26,7 +26,7 @@ use sqlx::AnyPool;
 pub use audio::{AudioKey, AudioPlace, AudioStream};
 pub use audit::AuditEntry;
 pub use calls::{CallRecord, Direction, Outcome};
-pub use conferences::ConferenceRow;
+pub use conferences::{Attendee, ConferenceRow, ScheduledConference, KEEP_ENDED_SECS};
 pub use copy::TableCounts;
 pub use db::{Backend, Location, SCHEMA_VERSION};
 pub use ma::{Announcement, Change, Group, Member, Vip};

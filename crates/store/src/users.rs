@@ -82,17 +82,22 @@ pub enum Privilege {
     /// taken with the user's mailbox PIN instead of `1` (seed 000/003's option for shared or
     /// unlocked mobiles).
     FollowMePin,
+    /// May create (schedule) conferences in the Conference Center (Allworx: "The System
+    /// Administrator provides permission to create conferences"). Being a Creator or Moderator of
+    /// one needs none.
+    Conferences,
 }
 
 impl Privilege {
     /// Every privilege.
-    pub const ALL: [Privilege; 6] = [
+    pub const ALL: [Privilege; 7] = [
         Privilege::Admin,
         Privilege::Rest,
         Privilege::Groups,
         Privilege::Sms,
         Privilege::Routes,
         Privilege::FollowMePin,
+        Privilege::Conferences,
     ];
 
     /// Stored and command-line name (`admin`, `rest`, `groups`).
@@ -104,6 +109,7 @@ impl Privilege {
             Privilege::Sms => "sms",
             Privilege::Routes => "routes",
             Privilege::FollowMePin => "follow-me-pin",
+            Privilege::Conferences => "conferences",
         }
     }
 
@@ -114,7 +120,7 @@ impl Privilege {
             .find(|p| p.as_str().eq_ignore_ascii_case(s.trim()))
             .ok_or_else(|| {
                 StoreError::Invalid(format!(
-                    "unknown privilege {s:?} (admin, rest, groups, sms or routes)"
+                    "unknown privilege {s:?} (admin, rest, groups, sms, routes, follow-me-pin or conferences)"
                 ))
             })
     }

@@ -8,6 +8,7 @@
 pub mod api;
 pub mod auth;
 mod callisto;
+pub mod conferences;
 pub mod greetings;
 pub mod harden;
 mod portal;
@@ -45,8 +46,11 @@ pub struct AppState {
     pub no_answer_secs: u64,
     /// The feature code that sets one's presence from the phone (empty: none).
     pub presence_code: String,
-    /// The Conference Center's extension (empty: none).
-    pub conference_extension: String,
+    /// The Conference Center's settings (its extension, seats, rooms at once).
+    pub conference: parley_core::conference::ConferenceConfig,
+    /// The time zone new scheduled conferences are in unless their Creator chooses another (a tz
+    /// database name: the server's own).
+    pub time_zone: String,
 }
 
 /// The file in the data directory holding the control token (mode 0600).
@@ -243,7 +247,8 @@ mod tests {
             sessions: Default::default(),
             no_answer_secs: 30,
             presence_code: "*80".into(),
-            conference_extension: "4081".into(),
+            conference: Default::default(),
+            time_zone: "UTC".into(),
         });
         let resp = app
             .oneshot(Request::get("/health").body(Body::empty()).unwrap())

@@ -33,6 +33,24 @@ pub enum Control {
         /// Reply.
         reply: Reply<bool>,
     },
+    /// End a conference in session (its Creator or a Moderator asked): every participant is told and
+    /// its call ends; answers how many were in it.
+    EndConference {
+        /// The conference.
+        conference: crate::conference::ConferenceId,
+        /// Reply.
+        reply: Reply<usize>,
+    },
+    /// Disconnect one participant of a conference (its call ends); answers whether it was in that
+    /// conference.
+    Disconnect {
+        /// The conference.
+        conference: crate::conference::ConferenceId,
+        /// The participant's call, as the status lists it.
+        call: u64,
+        /// Reply.
+        reply: Reply<bool>,
+    },
 }
 
 impl fmt::Debug for Control {
@@ -47,6 +65,17 @@ impl fmt::Debug for Control {
             Control::AccountRemoved(m) => f.debug_tuple("AccountRemoved").field(m).finish(),
             Control::TrunksChanged => f.write_str("TrunksChanged"),
             Control::Unlock { what, .. } => f.debug_struct("Unlock").field("what", what).finish(),
+            Control::EndConference { conference, .. } => f
+                .debug_struct("EndConference")
+                .field("conference", conference)
+                .finish(),
+            Control::Disconnect {
+                conference, call, ..
+            } => f
+                .debug_struct("Disconnect")
+                .field("conference", conference)
+                .field("call", call)
+                .finish(),
         }
     }
 }

@@ -381,11 +381,28 @@ pub enum VmInput {
     Mailbox(Option<Box<MailboxView>>),
     /// The media stopped; the recording it cut short, if any.
     Closed(Option<RecordResult>),
-    /// A conference looked up (`None`: there is none with that ID).
+    /// A conference looked up (`None`: there is none with that ID), and the wall clock when it was
+    /// read (seconds since the epoch: a scheduled conference's state depends on it).
     Conference(
         crate::conference::ConferenceId,
         Option<Box<crate::conference::Conference>>,
+        i64,
     ),
+}
+
+/// One participant's time in a conference, for its statistics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attendance {
+    /// The conference.
+    pub conference: crate::conference::ConferenceId,
+    /// The session (when its room opened, seconds since the epoch).
+    pub session: i64,
+    /// The caller.
+    pub caller: String,
+    /// When its audio went in.
+    pub joined: Instant,
+    /// When it left.
+    pub left: Instant,
 }
 
 /// A finished call, for its record.
@@ -475,6 +492,8 @@ pub enum Command {
     Voicemail(CallId, VmIo),
     /// Write a call record.
     RecordCall(CallSummary),
+    /// Write who attended a conference session, from when to when.
+    Attended(Attendance),
     /// An outside call was refused by a toll-fraud limit: write an audit entry (`audit`) and alert
     /// the administrators (`alert`, once per limit and hour).
     OutsideLimit(LimitRefusal),

@@ -208,6 +208,10 @@ struct Sim {
     store_down: bool,
     /// The conferences the store holds.
     conferences: BTreeMap<String, crate::conference::Conference>,
+    /// The wall clock, seconds since the epoch (moved by `advance` with the monotonic one).
+    unix: i64,
+    /// Conference attendance written.
+    attended: Vec<super::Attendance>,
 }
 
 fn account(name: &str) -> Account {
@@ -256,6 +260,8 @@ impl Sim {
             old_message: false,
             store_down: false,
             conferences: BTreeMap::new(),
+            unix: 1_800_000_000,
+            attended: Vec::new(),
         };
         for (ext, name) in [("100", "Alice"), ("101", "Bob"), ("102", "Carol")] {
             sim.accounts.insert(ext.into(), account(name));
@@ -347,6 +353,7 @@ impl Sim {
             Command::OpenMedia(id) => self.sw.handle_media_opened(now, id, Ok(41000)),
             Command::Voicemail(id, io) => self.voicemail_io(id, io),
             Command::RecordCall(r) => self.records.push(r),
+            Command::Attended(a) => self.attended.push(a),
             Command::OutsideLimit(r) => self.refusals.push(r),
             // As the store would: the presence is the account's for the next call.
             Command::SetPresence { ext, presence, .. } => {
@@ -418,6 +425,7 @@ impl Sim {
             VmIo::LoadConference(cid) => Some(VmInput::Conference(
                 cid.clone(),
                 self.conferences.get(cid.as_str()).cloned().map(Box::new),
+                self.unix,
             )),
             VmIo::Close => Some(VmInput::Closed(self.recording.remove(&id).map(|since| {
                 RecordResult {
@@ -574,6 +582,7 @@ impl Sim {
             self.run();
         }
         self.now = end;
+        self.unix += d.as_secs() as i64;
     }
 
     /// What each voicemail call in progress takes (`voicemail 101`, `mailbox menu`).

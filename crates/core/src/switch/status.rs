@@ -116,6 +116,10 @@ pub struct ParticipantView {
     pub call: u64,
     /// The caller.
     pub caller: String,
+    /// Its audio is in the room (else it holds a seat and hears that it goes in).
+    pub joined: bool,
+    /// Talking now (the shell fills it from the room's mixer).
+    pub talking: bool,
 }
 
 /// Everything `parley status` shows.
@@ -265,6 +269,8 @@ impl Switch {
                                 .get(c)
                                 .map(|v| v.caller.clone())
                                 .unwrap_or_default(),
+                            joined: self.voicemail.get(c).is_some_and(|v| v.in_room()),
+                            talking: false,
                         })
                         .collect(),
                 })

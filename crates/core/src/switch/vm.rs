@@ -117,9 +117,12 @@ pub(super) struct VmCall {
     closing: bool,
     /// The media has closed.
     closed: bool,
-    /// The conference whose ID a Conference Center caller entered, and the seat in it.
-    conference: Option<Box<Conference>>,
+    /// The conference whose ID a Conference Center caller entered (and the wall clock when it was
+    /// read), and the seat in it.
+    conference: Option<(Box<Conference>, i64)>,
     seat: Seat,
+    /// When the caller's audio went into the room.
+    joined_at: Option<Instant>,
     record: CallSummary,
 }
 
@@ -136,6 +139,11 @@ impl Planned {
 }
 
 impl VmCall {
+    /// A Conference Center caller whose audio is in its conference room.
+    pub(super) fn in_room(&self) -> bool {
+        self.seat == Seat::Joined
+    }
+
     /// The trunk a call from outside came through.
     pub(super) fn trunk(&self) -> Option<&str> {
         self.record.trunk.as_deref()
@@ -387,6 +395,7 @@ impl Switch {
                 closed: false,
                 conference: None,
                 seat: Seat::None,
+                joined_at: None,
                 record,
             },
         );
@@ -445,9 +454,9 @@ impl Switch {
                 };
                 v.session.handle_login(now, result);
             }
-            VmInput::Conference(cid, conference) => {
+            VmInput::Conference(cid, conference, unix) => {
                 drop(_g);
-                return self.conference_found(now, call, cid, conference);
+                return self.conference_found(now, call, cid, conference, unix);
             }
             VmInput::Closed(cut) => {
                 if let Some(r) = cut {
@@ -531,7 +540,8 @@ impl Switch {
                         info!(status = status.as_u16(), reason, "voicemail call ended");
                         // A recording still running is finalized first; the session then decides.
                         v.closing = true;
-                        if let Some(leave) = leave_room(&mut self.rooms, id, v) {
+                        if let Some(leave) = leave_room(&mut self.rooms, &mut self.out, now, id, v)
+                        {
                             self.out.push_back(Command::Voicemail(id, leave));
                         }
                         self.out.push_back(Command::Voicemail(id, VmIo::Close));
@@ -556,7 +566,7 @@ impl Switch {
             if v.endpoint.is_ended() {
                 // Ended without a BYE of ours (488 to an unusable offer): close the media too.
                 v.closing = true;
-                if let Some(leave) = leave_room(&mut self.rooms, id, v) {
+                if let Some(leave) = leave_room(&mut self.rooms, &mut self.out, now, id, v) {
                     self.out.push_back(Command::Voicemail(id, leave));
                 }
                 self.out.push_back(Command::Voicemail(id, VmIo::Close));
@@ -574,7 +584,7 @@ impl Switch {
         let Some(mut v) = self.voicemail.remove(&id) else {
             return;
         };
-        if let Some(leave) = leave_room(&mut self.rooms, id, &mut v) {
+        if let Some(leave) = leave_room(&mut self.rooms, &mut self.out, now, id, &mut v) {
             self.out.push_back(Command::Voicemail(id, leave));
         }
         self.out.push_back(Command::Voicemail(id, VmIo::Finish));
@@ -704,9 +714,10 @@ impl Switch {
             VmCommand::ConferenceId(digits) => self.conference_id(now, id, digits),
             VmCommand::ConferencePassword(pin) => self.conference_password(now, id, pin),
             VmCommand::JoinConference => {
-                if let (Some(c), Seat::Held) = (&v.conference, v.seat) {
+                if let (Some((c, _)), Seat::Held) = (&v.conference, v.seat) {
                     let room = c.id.clone();
                     v.seat = Seat::Joined;
+                    v.joined_at = Some(now);
                     self.changed = true;
                     self.io(id, VmIo::JoinRoom { room, chime: true });
                 }
@@ -837,12 +848,29 @@ fn conference_key(id: &ConferenceId) -> String {
 
 /// Give up a Conference Center caller's seat, if it holds one: the IO that takes its audio out of
 /// the room (with the dong for the others once it was in).
-fn leave_room(rooms: &mut crate::conference::Rooms, id: CallId, v: &mut VmCall) -> Option<VmIo> {
+fn leave_room(
+    rooms: &mut crate::conference::Rooms,
+    out: &mut std::collections::VecDeque<Command>,
+    now: Instant,
+    id: CallId,
+    v: &mut VmCall,
+) -> Option<VmIo> {
     let seat = std::mem::take(&mut v.seat);
-    let conference = v.conference.as_ref()?;
+    let (conference, _) = v.conference.as_ref()?;
     match seat {
         Seat::None => None,
         Seat::Held | Seat::Joined => {
+            if let (Some(joined), Some(session)) =
+                (v.joined_at.take(), rooms.session(&conference.id))
+            {
+                out.push_back(Command::Attended(super::Attendance {
+                    conference: conference.id.clone(),
+                    session,
+                    caller: v.caller.clone(),
+                    joined,
+                    left: now,
+                }));
+            }
             rooms.leave(&conference.id, id);
             info!(conference = %conference.id, "left the conference");
             Some(VmIo::LeaveRoom {
@@ -873,7 +901,10 @@ impl Switch {
                 }
                 self.io(id, VmIo::LoadConference(cid));
             }
-            Err(_) => self.conference_found(now, id, ConferenceId::new("0").expect("digits"), None),
+            Err(_) => {
+                let zero = ConferenceId::new("0").expect("digits");
+                self.conference_found(now, id, zero, None, 0)
+            }
         }
     }
 
@@ -885,15 +916,26 @@ impl Switch {
         id: CallId,
         cid: ConferenceId,
         found: Option<Box<Conference>>,
+        unix: i64,
     ) {
         let Some(v) = self.voicemail.get_mut(&id) else {
             return;
         };
-        match found.filter(|c| c.id == cid && c.joinable()) {
+        let found = found.filter(|c| c.id == cid);
+        let state = found
+            .as_ref()
+            .map(|c| c.state(unix, self.rooms.in_session(&c.id)));
+        match found.filter(|c| c.joinable(unix, self.rooms.in_session(&c.id))) {
             Some(c) => {
-                v.conference = Some(c);
+                v.conference = Some((c, unix));
                 self.conference_answer(now, id, ConferenceAnswer::AskPassword)
             }
+            // A scheduled conference before its time: the caller is told so (no wrong entry).
+            None if state == Some(crate::conference::State::Queued) => self.conference_answer(
+                now,
+                id,
+                ConferenceAnswer::Refused(ConferenceRefusal::NotStarted),
+            ),
             None => {
                 let source = v.source;
                 let locks = self.conf_guard.record_failure(now, source, None);
@@ -909,7 +951,7 @@ impl Switch {
         let Some(v) = self.voicemail.get_mut(&id) else {
             return;
         };
-        let Some(c) = v.conference.clone() else {
+        let Some((c, unix)) = v.conference.clone() else {
             return self.conference_answer(now, id, ConferenceAnswer::WrongId);
         };
         let (source, key) = (v.source, conference_key(&c.id));
@@ -920,11 +962,18 @@ impl Switch {
             self.conference_locks(now, locks);
             ConferenceAnswer::WrongPassword
         } else {
-            match self.rooms.admits(&c, &self.config.conference) {
+            match self.rooms.admits(&c, &self.config.conference, unix) {
                 Err(Refused::Full) => ConferenceAnswer::Refused(ConferenceRefusal::Full),
                 Err(Refused::NoRoom) => ConferenceAnswer::Refused(ConferenceRefusal::NoRoom),
-                Ok(()) => {
-                    let alone = self.rooms.enter(now, &c, id);
+                Ok(victim) => {
+                    if let Some(victim) = victim {
+                        info!(conference = %c.id, ended = %victim, "a scheduled conference begins with every room in use: another is ended");
+                        let _ = self.end_conference(now, &victim);
+                    }
+                    let Some(v) = self.voicemail.get_mut(&id) else {
+                        return;
+                    };
+                    let alone = self.rooms.enter(now, unix, &c, id);
                     v.seat = Seat::Held;
                     v.label = format!("conference {}", c.id);
                     self.changed = true;
@@ -935,6 +984,45 @@ impl Switch {
             }
         };
         self.conference_answer(now, id, answer);
+    }
+
+    /// End conference `conference`: every participant is told so and its call ends. Returns how many
+    /// were in it.
+    pub fn end_conference(&mut self, now: Instant, conference: &ConferenceId) -> usize {
+        let calls = self.rooms.participants(conference);
+        info!(conference = %conference, participants = calls.len(), "conference ended");
+        for call in &calls {
+            self.remove_participant(now, *call, false);
+        }
+        calls.len()
+    }
+
+    /// Disconnect participant `call` of `conference` (a Creator or Moderator asked): it is told so
+    /// and its call ends. Returns whether it was in that conference.
+    pub fn disconnect(&mut self, now: Instant, conference: &ConferenceId, call: u64) -> bool {
+        let call = CallId(call);
+        if !self.rooms.participants(conference).contains(&call) {
+            return false;
+        }
+        info!(conference = %conference, call = call.0, "participant disconnected");
+        self.remove_participant(now, call, true)
+    }
+
+    /// Take `call` out of its conference (`removed`: disconnected by a Creator or Moderator, else the
+    /// conference ended): its audio leaves the room (the others hear the dong), it is told why, and
+    /// its call ends. Returns whether it was in a conference.
+    pub(super) fn remove_participant(&mut self, now: Instant, call: CallId, removed: bool) -> bool {
+        let Some(v) = self.voicemail.get_mut(&call) else {
+            return false;
+        };
+        let Some(leave) = leave_room(&mut self.rooms, &mut self.out, now, call, v) else {
+            return false;
+        };
+        self.out.push_back(Command::Voicemail(call, leave));
+        v.session.conference_ended(now, removed);
+        self.changed = true;
+        self.drive_vm(now, call);
+        true
     }
 
     fn conference_answer(&mut self, now: Instant, id: CallId, answer: ConferenceAnswer) {

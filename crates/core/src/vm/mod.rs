@@ -416,6 +416,8 @@ pub enum ConferenceRefusal {
     NoRoom,
     /// Too many wrong entries from this caller or for this conference.
     Locked,
+    /// A scheduled conference that has not started yet.
+    NotStarted,
 }
 
 /// What the shell must do for the session.

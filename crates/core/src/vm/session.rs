@@ -254,6 +254,7 @@ impl Session {
                     ConferenceRefusal::Full => "conf-full",
                     ConferenceRefusal::NoRoom => "conf-noroom",
                     ConferenceRefusal::Locked => "conf-locked",
+                    ConferenceRefusal::NotStarted => "conf-notstarted",
                 };
                 return self.say(vec![prompt(p), prompt("vm-goodbye")], Then::Hangup);
             }
@@ -266,6 +267,15 @@ impl Session {
             self.say(vec![prompt(wrong), prompt("vm-goodbye")], Then::Hangup);
         } else {
             self.say(vec![prompt(wrong)], Then::Collect(again));
+        }
+    }
+
+    /// The caller's conference ended for it (`removed`: a Creator or Moderator disconnected it; else
+    /// the conference was ended): it is told so, and the call ends.
+    pub fn conference_ended(&mut self, _now: Instant, removed: bool) {
+        if matches!(self.phase, Phase::InConference | Phase::Saying(Then::Join)) {
+            let p = if removed { "conf-kicked" } else { "conf-ended" };
+            self.say(vec![prompt(p)], Then::Hangup);
         }
     }
 

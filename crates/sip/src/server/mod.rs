@@ -117,6 +117,15 @@ pub async fn run(
     store
         .recover_recordings(config.switch.vm.menus.min_message)
         .await;
+    // Expired and canceled conferences 30 days old go (the seed: at each start of the server).
+    match store.prune_conferences(unix_now() as i64).await {
+        Ok(0) => {}
+        Ok(n) => info!(
+            conferences = n,
+            "expired and canceled conferences older than 30 days deleted"
+        ),
+        Err(e) => warn!(error = %e, "old conferences could not be deleted"),
+    }
     // Recordings in progress are touched, and (on a shared database) those of stopped nodes
     // recovered, off the signalling task.
     let tender = {
@@ -373,6 +382,30 @@ impl Shell {
                 }
                 reply(lifted);
             }
+            Control::EndConference { conference, reply } => {
+                let (sw, t) = (&mut self.switch, now());
+                let mut n = 0;
+                if let Some(fault) =
+                    contain::contained_sync(|| n = sw.end_conference(t, &conference))
+                {
+                    error!(fault = %fault, "an administrator's request faulted; the server goes on");
+                }
+                reply(n);
+            }
+            Control::Disconnect {
+                conference,
+                call,
+                reply,
+            } => {
+                let (sw, t) = (&mut self.switch, now());
+                let mut done = false;
+                if let Some(fault) =
+                    contain::contained_sync(|| done = sw.disconnect(t, &conference, call))
+                {
+                    error!(fault = %fault, "an administrator's request faulted; the server goes on");
+                }
+                reply(done);
+            }
         }
     }
 
@@ -620,6 +653,22 @@ impl Shell {
                 }
             }
             Command::RecordCall(summary) => self.record(summary),
+            Command::Attended(a) => {
+                let unix = |t: Instant| {
+                    let ago = now().saturating_duration_since(t).as_secs();
+                    unix_now().saturating_sub(ago) as i64
+                };
+                let (joined, left) = (unix(a.joined), unix(a.left));
+                let store = self.store.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = store
+                        .record_attendance(&a.conference, a.session, &a.caller, joined, left)
+                        .await
+                    {
+                        warn!(error = %e, "a conference's attendance could not be written");
+                    }
+                });
+            }
             Command::SetPresence {
                 ext,
                 presence,
@@ -679,6 +728,15 @@ impl Shell {
                 c.packets_a_to_b = r.stats.a_to_b.load(Relaxed);
                 c.packets_b_to_a = r.stats.b_to_a.load(Relaxed);
                 c.packets_from_strangers = r.stats.strangers.load(Relaxed);
+            }
+        }
+        for p in st
+            .conferences
+            .iter_mut()
+            .flat_map(|c| c.participants.iter_mut())
+        {
+            if let Some(h) = self.vms.get(&CallId(p.call)) {
+                p.talking = h.stats.talking.load(Relaxed);
             }
         }
         for v in &mut st.voicemail {

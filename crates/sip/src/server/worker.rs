@@ -78,7 +78,7 @@ fn fallback(io: &VmIo) -> Option<VmInput> {
         VmIo::VerifyPin { .. } => Some(VmInput::PinChecked(PinCheck::Differs)),
         VmIo::LoadMailbox(_) => Some(VmInput::Mailbox(None)),
         VmIo::Close => Some(VmInput::Closed(None)),
-        VmIo::LoadConference(id) => Some(VmInput::Conference(id.clone(), None)),
+        VmIo::LoadConference(id) => Some(VmInput::Conference(id.clone(), None, 0)),
         _ => None,
     }
 }
@@ -170,7 +170,7 @@ impl Worker {
                         None
                     }
                 };
-                self.answer(VmInput::Conference(id, found));
+                self.answer(VmInput::Conference(id, found, unix_now() as i64));
             }
             VmIo::JoinRoom { room, chime } => self.media.join(&self.rooms, room.as_str(), chime),
             VmIo::LeaveRoom { chime } => self.media.leave(chime),

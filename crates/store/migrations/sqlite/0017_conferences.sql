@@ -32,3 +32,14 @@ INSERT INTO conferences (id, password, kind, created_at) VALUES
     ('481', '481', 'unscheduled', 0),
     ('482', '482', 'unscheduled', 0),
     ('483', '483', 'unscheduled', 0);
+-- Who attended which session of a conference (a session: from the first to enter until the last left,
+-- named by its start), for the Creator's and Moderators' statistics. Times are Unix seconds.
+CREATE TABLE conference_attendance (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    conference TEXT NOT NULL,
+    session    INTEGER NOT NULL,
+    caller     TEXT NOT NULL,
+    joined_at  INTEGER NOT NULL,
+    left_at    INTEGER NOT NULL
+);
+CREATE INDEX conference_attendance_by_conference ON conference_attendance (conference, session);

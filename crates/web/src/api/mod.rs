@@ -3,6 +3,7 @@
 //! from the same handlers that are routed (so the document cannot drift from the routes).
 
 pub(crate) mod account;
+mod conferences;
 mod groups;
 mod notify;
 mod routing;
@@ -478,6 +479,22 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
             trunks::delete_trunk
         ))
         .routes(routes!(trunks::list_dids))
+        .routes(routes!(
+            conferences::list_conferences,
+            conferences::create_conference
+        ))
+        .routes(routes!(
+            conferences::get_conference,
+            conferences::put_conference,
+            conferences::patch_conference,
+            conferences::delete_conference
+        ))
+        .routes(routes!(conferences::cancel_conference))
+        .routes(routes!(conferences::end_conference))
+        .routes(routes!(conferences::list_participants))
+        .routes(routes!(conferences::disconnect_participant))
+        .routes(routes!(conferences::list_sessions))
+        .routes(routes!(conferences::availability))
         .routes(routes!(routing::get_presence, routing::put_presence))
         .routes(routes!(routing::get_routes))
         .routes(routes!(routing::put_route, routing::delete_route))

@@ -246,9 +246,9 @@ async fn phone_page(State(s): State<AppState>, headers: HeaderMap) -> Response {
                             }
                         }
                     }
-                    @if !s.conference_extension.is_empty() {
+                    @if !s.conference.extension.is_empty() {
                         tr {
-                            td { kbd { (s.conference_extension) } }
+                            td { kbd { (s.conference.extension) } }
                             td { "The Conference Center: enter the Conference ID and " kbd { "#" } ", then the conference password and " kbd { "#" } ". Everyone in the conference hears a ding when someone enters and a dong when someone leaves." }
                         }
                     }

@@ -208,3 +208,102 @@ fn enter_other(sim: &mut Sim, _refused: CallId, id: &str) {
     enter(sim, vm, id, id);
     assert!(heard(sim, vm, "conf-placeintoconf"));
 }
+
+/// A scheduled conference `id` (password 2468) starting at the simulation's wall clock + `in_secs`.
+fn schedule_at(sim: &mut Sim, id: &str, in_secs: i64, minutes: u32) {
+    use crate::conference::{Repeat, Schedule};
+    let schedule = Schedule {
+        starts_at: sim.unix + in_secs,
+        duration_secs: minutes * 60,
+        repeat: Repeat::Once,
+        time_zone: "Europe/Berlin".into(),
+        canceled_at: None,
+    };
+    sim.conferences.insert(
+        id.into(),
+        Conference {
+            id: ConferenceId::new(id).unwrap(),
+            password: ConferencePassword::new("2468").unwrap(),
+            description: "Quarterly Meeting".into(),
+            kind: Kind::Scheduled(schedule),
+            seats: None,
+        },
+    );
+}
+
+#[test]
+fn a_scheduled_conference_is_refused_before_its_time_and_joined_while_active_and_past_its_end() {
+    let mut sim = sim_with(ConferenceConfig::default());
+    schedule_at(&mut sim, "7001", 600, 30);
+    let (_, _, _, a) = dial_center(&mut sim, "100", 2);
+    enter(&mut sim, a, "7001", "2468");
+    assert!(heard(&sim, a, "conf-notstarted") && heard(&sim, a, "vm-goodbye"));
+    assert!(!sim.has_io(a, |io| matches!(io, VmIo::JoinRoom { .. })));
+    // Ten minutes later it has begun.
+    sim.advance(Duration::from_secs(600));
+    let (_, _, _, b) = dial_center(&mut sim, "101", 3);
+    enter(&mut sim, b, "7001", "2468");
+    sim.play_done(b);
+    assert!(sim.has_io(
+        b,
+        |io| matches!(io, VmIo::JoinRoom { room, .. } if room.as_str() == "7001")
+    ));
+    // An hour on, past its 30 minutes, Bob is still in it: Carol may still join (it extends itself).
+    sim.advance(Duration::from_secs(3600));
+    let (_, _, _, c) = dial_center(&mut sim, "102", 4);
+    enter(&mut sim, c, "7001", "2468");
+    assert!(heard(&sim, c, "conf-placeintoconf"));
+}
+
+#[test]
+fn a_scheduled_conference_beginning_with_every_room_in_use_ends_the_unscheduled_one() {
+    let mut sim = sim_with(ConferenceConfig {
+        active_limit: 1,
+        ..ConferenceConfig::default()
+    });
+    let (_, _, _, a) = dial_center(&mut sim, "100", 2);
+    enter(&mut sim, a, "480", "480");
+    sim.play_done(a);
+    assert!(joined(&sim, a));
+    schedule_at(&mut sim, "7001", 0, 60);
+    let (_, _, _, b) = dial_center(&mut sim, "101", 3);
+    enter(&mut sim, b, "7001", "2468");
+    assert!(heard(&sim, b, "conf-placeintoconf"));
+    // Alice's unscheduled conference was ended: her audio left the room, she is told, and her call
+    // ends after the words.
+    assert!(sim.has_io(a, |io| matches!(io, VmIo::LeaveRoom { .. })));
+    assert!(heard(&sim, a, "conf-ended"));
+    sim.play_done(a);
+    sim.advance(Duration::from_secs(1));
+    assert!(sim.has_io(a, |io| *io == VmIo::Close));
+    let view = sim.sw.view(sim.now);
+    assert_eq!(view.conferences.len(), 1);
+    assert_eq!(view.conferences[0].id, "7001");
+}
+
+#[test]
+fn a_moderator_disconnects_one_participant_and_ends_the_conference() {
+    let mut sim = sim_with(ConferenceConfig::default());
+    let mut calls = Vec::new();
+    for (user, octet) in [("100", 2), ("101", 3), ("102", 4)] {
+        let (_, _, _, vm) = dial_center(&mut sim, user, octet);
+        enter(&mut sim, vm, "480", "480");
+        sim.play_done(vm);
+        calls.push(vm);
+    }
+    let id = ConferenceId::new("480").unwrap();
+    assert!(!sim
+        .sw
+        .disconnect(sim.now, &ConferenceId::new("481").unwrap(), calls[0].0));
+    assert!(sim.sw.disconnect(sim.now, &id, calls[0].0));
+    sim.run();
+    assert!(heard(&sim, calls[0], "conf-kicked"));
+    assert!(sim.has_io(calls[0], |io| *io == VmIo::LeaveRoom { chime: true }));
+    assert_eq!(sim.sw.view(sim.now).conferences[0].participants.len(), 2);
+    assert_eq!(sim.sw.end_conference(sim.now, &id), 2);
+    sim.run();
+    for vm in &calls[1..] {
+        assert!(heard(&sim, *vm, "conf-ended"));
+    }
+    assert!(sim.sw.view(sim.now).conferences.is_empty());
+}
