@@ -6,6 +6,7 @@ prompt; a continuous tone reaches another participant without gaps."""
 import time
 
 from peers import Baresip, read_wav
+from test_portal import browser  # noqa: F401 (fixture)
 from vmhelp import own_lines, prompt_match, shows_number, wait_for
 
 TONES = {"100": 400, "101": 1200, "102": 1800}
@@ -297,3 +298,81 @@ def test_a_conference_scheduled_over_the_api_is_joined_shown_live_and_its_partic
     assert st == 200 and canceled["state"] == "Canceled"
     audit = p.cli("audit").stdout
     assert "conference.add" in audit and "conference.disconnect" in audit and "conference.end" in audit
+
+
+def join_by_sipp(p, sipp, tmp_path, ext, keys, port):
+    """A SIPp attendee keying `keys` in-band, staying until Parley ends its call."""
+    from vmhelp import inband_dtmf
+    wav = inband_dtmf(tmp_path / f"keys-{ext}.wav", keys, lead=1.5, tail=25)
+    return sipp(p, "uac_conference.xml", port=p.sip_port + port, user=ext, password=f"secret{ext}",
+                service="4081", subst={"caller": ext, "wav": wav, "te": "", "wait": 28000})
+
+
+def test_my_conferences_in_chromium_add_see_a_conflict_watch_it_live_and_disconnect_a_caller(
+        parley_factory, sipp, browser, tmp_path):
+    import datetime
+
+    from playwright.sync_api import expect
+    from test_portal import SIZES, assert_fits, login, shot
+
+    p = start(parley_factory, conference_rooms=1)
+    p.cli("user", "set", "100", "--privilege", "conferences")
+    base = f"http://127.0.0.1:{p.http_port}"
+    page = browser.new_page(viewport=SIZES["desktop"])
+    login(page, base, "100", "secret100")
+    page.goto(base + "/conferences")
+    expect(page.locator("#none")).to_have_text("You are not the creator or moderator of any conferences.")
+    expect(page.locator("#available li").first).to_have_text("00:00-24:00")
+    t = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=1)
+
+    def add(description):
+        page.goto(base + "/conferences")
+        form = page.locator("#add-conference")
+        form.get_by_label("Conference description").fill(description)
+        form.get_by_label("Date").fill(t.strftime("%Y-%m-%d"))
+        form.get_by_label("Time", exact=True).fill(t.strftime("%H:%M"))
+        form.get_by_label("Time zone").fill("UTC")
+        form.get_by_label("Duration (minutes)").fill("30")
+        form.get_by_role("button", name="Add Conference").click()
+        page.wait_for_url("**/conferences/*")
+        notice = page.locator("p.notice").inner_text()
+        cid, pw = page.locator("#conf-id").inner_text(), page.locator("#conf-password").inner_text()
+        assert f"Conference ID {cid}, password {pw}." in notice, notice
+        return cid, pw, notice
+
+    cid, pw, _ = add("Feature Team Meeting")
+    expect(page.locator("#conf-state")).to_have_text("Active")
+    # A second one at the same time: its conflict with the first is shown.
+    other, _, notice = add("Sales Conference")
+    assert f"Conflicting conferences: {cid} Feature Team Meeting" in notice, notice
+    expect(page.locator("#conflicts")).to_contain_text(cid)
+    # The list shows both with their IDs and passwords; the day's free time leaves out theirs.
+    page.goto(base + "/conferences")
+    expect(page.locator(f"#conferences tr[data-id='{cid}'] td.password")).to_have_text(pw)
+    expect(page.locator(f"#conferences tr[data-id='{other}'] td.state")).to_have_text("Active")
+    assert page.locator("#available li").first.inner_text().endswith(t.strftime("%H:%M")), \
+        page.locator("#available").inner_text()
+    # Two callers join the first; the live view shows them.
+    a = join_by_sipp(p, sipp, tmp_path, "102", f"{cid}#{pw}#", 10)
+    b = join_by_sipp(p, sipp, tmp_path, "103", f"{cid}#{pw}#", 20)
+
+    def rows():
+        page.goto(f"{base}/conferences/{cid}")
+        return page.locator("#participants tbody tr").count() == 2
+
+    wait_for(rows, secs=20, what="two participants on the page")
+    shot(page, "my-conference-live", "desktop")
+    page.set_viewport_size(SIZES["phone"])
+    assert_fits(page)
+    shot(page, "my-conference-live", "phone")
+    page.set_viewport_size(SIZES["desktop"])
+    # Disconnect 102: its call ends.
+    page.get_by_role("button", name="Disconnect 102").click()
+    expect(page.locator("p.notice")).to_have_text("Participant disconnected.")
+    a.assert_ok(timeout=20)
+    expect(page.locator("#participants tbody tr")).to_have_count(1)
+    page.get_by_role("button", name="End the conference").click()
+    expect(page.locator("p.notice")).to_have_text("Conference ended (1 participants).")
+    b.assert_ok(timeout=20)
+    wait_for(lambda: page.goto(f"{base}/conferences/{cid}") and page.locator("#sessions tbody tr").count() == 2,
+             what="the session's statistics")

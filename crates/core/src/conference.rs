@@ -313,10 +313,7 @@ impl Schedule {
 
     /// A time in the Creator's time zone, as people read it (`2026-12-07 10:00 EST`).
     pub fn local(&self, at: i64) -> String {
-        match (jiff::Timestamp::from_second(at), zone(&self.time_zone)) {
-            (Ok(t), Ok(tz)) => t.to_zoned(tz).strftime("%Y-%m-%d %H:%M %Z").to_string(),
-            _ => at.to_string(),
-        }
+        local_time(at, &self.time_zone)
     }
 }
 
@@ -408,6 +405,23 @@ pub fn available(others: &[Conference], from: i64, to: i64, limit: usize) -> Vec
         }
     }
     free
+}
+
+/// A time (seconds since the epoch) in time zone `zone`, as people read it (`2026-12-07 10:00
+/// EST`); the seconds themselves when the zone is unknown.
+pub fn local_time(at: i64, zone_name: &str) -> String {
+    match (jiff::Timestamp::from_second(at), zone(zone_name)) {
+        (Ok(t), Ok(tz)) => t.to_zoned(tz).strftime("%Y-%m-%d %H:%M %Z").to_string(),
+        _ => at.to_string(),
+    }
+}
+
+/// Today's date (`YYYY-MM-DD`) at `now` in time zone `zone` (UTC when unknown).
+pub fn local_date(now: i64, zone_name: &str) -> String {
+    let tz = zone(zone_name).unwrap_or(jiff::tz::TimeZone::UTC);
+    jiff::Timestamp::from_second(now)
+        .map(|t| t.to_zoned(tz).date().to_string())
+        .unwrap_or_default()
 }
 
 /// A conference's state as the portal shows it.

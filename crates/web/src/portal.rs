@@ -27,6 +27,7 @@ mod admin;
 mod directory;
 mod extension;
 mod greetings;
+mod conferences;
 mod messages;
 mod presence;
 mod trunks;
@@ -45,6 +46,7 @@ pub fn routes() -> Router<AppState> {
         .merge(trunks::routes())
         .merge(presence::routes())
         .merge(extension::routes())
+        .merge(conferences::routes())
         .route("/portal.css", get(css))
         .route("/portal.js", get(js))
 }
@@ -81,6 +83,7 @@ const NAV: &[(&str, &str)] = &[
     ("/greetings", "Greetings"),
     ("/settings", "Message settings"),
     ("/account", "My Account"),
+    ("/conferences", "My Conferences"),
     ("/extension", "My Extension"),
     ("/presence", "My Presence"),
     ("/directory", "Directory"),
