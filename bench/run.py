@@ -109,7 +109,7 @@ def run(database, quick):
     conf.write_text("max_calls_per_account = 100000\nmax_voicemail_per_account = 100000\n"
                     "max_voicemail_per_address = 100000\nmain_number = \"+15855550100\"\n"
                     "outside_calls_per_user = 0\noutside_calls_total = 0\noutside_calls_per_user_hour = 0\n"
-                    "outside_calls_total_hour = 0\n")
+                    "outside_calls_total_hour = 0\nconference_rooms = 1000\n")
     def cli(*args):
         subprocess.run([str(BIN), "--config", str(conf), *db_args(data, database), *args], check=True,
                        capture_output=True)
@@ -117,6 +117,8 @@ def run(database, quick):
         cli("user", "add", ext, "--name", f"Bench {ext}", "--password", f"secret{ext}")
     # 101 sets its own call route over the JSON API (the routing phase).
     cli("user", "set", "101", "--privilege", "routes")
+    # 102 schedules the conference phase's conferences over the JSON API.
+    cli("user", "set", "102", "--privilege", "conferences")
     # Outside calls: 100 may dial national numbers through an IP peer, the carrier SIPp on 127.0.0.3.
     cli("user", "set", "100", "--dial-class", "national")
     cli("trunk", "add", "carrier", "--host", "127.0.0.3", "--port", "25600")
@@ -319,10 +321,78 @@ def run(database, quick):
             results["CPU ms per deposit"] = best[1]
             print(f"\nlargest clean voicemail level: {best[0]} simultaneous recordings, "
                   f"{best[1]:.1f} ms CPU per {record_secs}s deposit (greeting + recording)")
+        results.update(conferences(pid, quick))
     finally:
         server.terminate()
         server.wait(10)
         shutil.rmtree(tmp, ignore_errors=True)
+    return results
+
+
+def conferences(pid, quick):
+    """5. Conference rooms: rooms x participants joined through the Conference Center (RFC 4733 keys),
+    two talkers a room and the others silent, G.711 both ways; Parley's CPU per participant and as a share
+    of one core, loss and the longest pause between packets a participant saw; then the cost of 100 idle
+    rooms (conferences defined and active, nobody in them) against Parley with none."""
+    import datetime
+    auth = "Basic " + base64.b64encode(b"102:secret102").decode()
+
+    def schedule(n):
+        t = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=1)
+        out = []
+        for _ in range(n):
+            body = json.dumps({"date": t.strftime("%Y-%m-%d"), "time": t.strftime("%H:%M"), "time_zone": "UTC",
+                               "duration_minutes": 120}).encode()
+            req = urllib.request.Request(f"http://127.0.0.1:{HTTP_PORT}/api/v1/conferences", data=body,
+                                         method="POST", headers={"Authorization": auth,
+                                                                 "Content-Type": "application/json"})
+            c = json.loads(urllib.request.urlopen(req, timeout=10).read())
+            out.append(f"{c['id']}:{c['password']}")
+        return out
+
+    results = {}
+    levels = [(1, 10), (1, 30)] if quick else [(1, 10), (1, 30), (4, 30), (10, 30), (20, 30)]
+    duration = 5 if quick else 10
+    rooms_made = schedule(max(r for r, _ in levels))
+    best = None
+    for rooms, per_room in levels:
+        load = subprocess.Popen([str(LOAD), "conference", "--server", f"127.0.0.1:{SIP_PORT}",
+                                 "--rooms", ",".join(rooms_made[:rooms]), "--participants", str(per_room),
+                                 "--talkers", "2", "--duration", str(duration), "--base-port", "27000",
+                                 "--caller", "100:secret100"], stdout=subprocess.PIPE, text=True)
+        time.sleep(9.5)
+        c0, t0 = cpu_secs(pid), time.time()
+        time.sleep(duration - 1)
+        cpu, wall = cpu_secs(pid) - c0, time.time() - t0
+        out = load.communicate(timeout=60)[0]
+        f = dict(re.findall(r"(\w+)=([\d.]+)", out))
+        n = rooms * per_room
+        share = 100.0 * cpu / wall
+        good = int(f.get("completed", 0)) == n and float(f.get("loss_pct", 100)) < 0.1
+        print(f"{rooms:3d} rooms x {per_room} participants: completed {f.get('completed')}, received "
+              f"{f.get('received')}/{f.get('expected')}, loss {f.get('loss_pct')}%, longest pause "
+              f"{f.get('max_gap_ms')} ms, CPU {share:.2f}% of a core ({1e6 * cpu / wall / n:.0f} us/s per "
+              f"participant)  {'OK' if good else 'OVER'}")
+        if rooms == 1 and per_room == 30:
+            results["30-party conference, % of a core"] = share
+        if not good:
+            break
+        best = (rooms, per_room, share)
+        time.sleep(2)
+    if best:
+        results["largest clean conference load (participants)"] = best[0] * best[1]
+        print(f"\nlargest clean conference load: {best[0]} rooms x {best[1]} participants")
+    # Idle rooms: Parley at rest, then with 100 conferences active and nobody in them.
+    def idle_share(secs=5):
+        c0 = cpu_secs(pid)
+        time.sleep(secs)
+        return 100.0 * (cpu_secs(pid) - c0) / secs
+    time.sleep(2)
+    before = idle_share()
+    schedule(100)
+    after = idle_share()
+    results["100 idle rooms, % of a core"] = after
+    print(f"idle: {before:.3f}% of a core with no conference, {after:.3f}% with 100 idle rooms")
     return results
 
 

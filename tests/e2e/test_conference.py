@@ -376,3 +376,62 @@ def test_my_conferences_in_chromium_add_see_a_conflict_watch_it_live_and_disconn
     b.assert_ok(timeout=20)
     wait_for(lambda: page.goto(f"{base}/conferences/{cid}") and page.locator("#sessions tbody tr").count() == 2,
              what="the session's statistics")
+
+
+def test_a_stranger_spraying_the_rtp_range_is_neither_heard_in_a_conference_nor_hears_it(
+        parley_factory, tmp_path):
+    from test_attacks import Stranger, stranger_share
+
+    p = start(parley_factory)
+    a = phone(p, tmp_path, "100", 1, 440)
+    b = phone(p, tmp_path, "101", 2, 1000)
+    stranger = None
+    try:
+        registered(p, ["100", "101"])
+        # The stranger sprays before the callers arrive and all through the conference, with the
+        # password of another conference as keys.
+        stranger = Stranger(p.rtp, keys="481#481#").start()
+        join(p, a)
+        join(p, b)
+        wait_for(lambda: in_room(p, 2), what="both in")
+        time.sleep(8)
+        vm = p.status()["voicemail"]
+        assert all(v["packets_from_strangers"] > 100 for v in vm), vm
+        for ph in (a, b):
+            ph.send("hangup")
+            ph.wait_event("CALL_CLOSED")
+    finally:
+        if stranger:
+            stranger.stop()
+        a.stop()
+        b.stop()
+    assert stranger.sent > 10000
+    assert stranger.received == 0, "Parley sent conference audio to a stranger"
+    # Each hears the other's tone, and nothing of the stranger's.
+    fa, share_a, leak_a = stranger_share(a.recordings("dec")[-1])
+    fb, share_b, leak_b = stranger_share(b.recordings("dec")[-1])
+    assert abs(fa - 1000) <= 10 and leak_a < 0.01, (fa, share_a, leak_a)
+    assert abs(fb - 440) <= 10 and leak_b < 0.01, (fb, share_b, leak_b)
+
+
+def test_the_administrator_disables_an_unscheduled_conference_and_makes_a_user_its_moderator(parley_factory):
+    from test_json_api import call as api
+
+    p = start(parley_factory)
+    p.cli("user", "set", "100", "--privilege", "admin")
+    admin, user = ("100", "secret100"), ("101", "secret101")
+    st, every, _ = api(p, "GET", "/api/v1/conferences", auth=admin)
+    assert st == 200 and [c["id"] for c in every] == ["480", "481", "482", "483"], every
+    assert all(c["creator"] is None and c["state"] == "Enabled" and c["password"] == c["id"] for c in every)
+    assert api(p, "GET", "/api/v1/conferences", auth=user)[1] == []
+    st, c, _ = api(p, "PATCH", "/api/v1/conferences/481",
+                   {"enabled": False, "password": "97531", "moderators": ["101"]}, auth=admin)
+    assert st == 200 and (c["state"], c["password"], c["moderators"]) == ("Disabled", "97531", ["101"]), c
+    assert [x["id"] for x in api(p, "GET", "/api/v1/conferences", auth=user)[1]] == ["481"]
+    # A Moderator ends and watches it, but its settings are the administrator's.
+    assert api(p, "PATCH", "/api/v1/conferences/481", {"enabled": True}, auth=user)[0] == 403
+    st, body, _ = api(p, "PATCH", "/api/v1/conferences/481", {"moderators": ["999"]}, auth=admin)
+    assert st == 400 and body["field"] == "moderators", body
+    st, body, _ = api(p, "PATCH", "/api/v1/conferences/481", {"password": "12ab"}, auth=admin)
+    assert st == 400 and body["field"] == "password", body
+    assert api(p, "PATCH", "/api/v1/conferences/999", {"enabled": True}, auth=admin)[0] == 400

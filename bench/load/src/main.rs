@@ -1,6 +1,7 @@
 //! `parley-bench media`: registers a callee, places N authenticated calls through Parley (its own small
 //! UA built on parley-core's SIP types and digest), answers them, and streams 50 packets/s of G.711 each
 //! way per call for a duration; then hangs up and prints per-leg packet counts, loss, setup latency.
+//! `parley-bench conference` fills conference rooms (see `conference.rs`).
 //! It is a measuring instrument for bench/run, not part of Parley.
 #![allow(clippy::disallowed_methods)]
 
@@ -15,6 +16,8 @@ use parley_core::sip::digest::{ha1, Algorithm};
 use parley_core::sip::{Message, Method, Response, StatusCode};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, Mutex};
+
+mod conference;
 
 #[derive(Default)]
 struct Counters {
@@ -198,6 +201,9 @@ async fn recv(rx: &mut mpsc::UnboundedReceiver<Response>) -> Option<Response> {
 
 #[tokio::main]
 async fn main() {
+    if std::env::args().nth(1).as_deref() == Some("conference") {
+        return conference::run().await;
+    }
     let args = parse_args();
     let total: &'static Counters = Box::leak(Box::default());
     let server = args.server;

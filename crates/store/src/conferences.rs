@@ -386,13 +386,14 @@ impl Store {
             .collect())
     }
 
-    /// Change an unscheduled conference: open or close it to callers, give it a new password.
-    /// Refused for an ID that is no unscheduled conference.
+    /// Change an unscheduled conference: open or close it to callers, give it a new password, make
+    /// users its Moderators. Refused for an ID that is no unscheduled conference.
     pub async fn set_unscheduled(
         &self,
         id: &ConferenceId,
         enabled: Option<bool>,
         password: Option<&ConferencePassword>,
+        moderators: Option<&[String]>,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         let found: Option<String> =
@@ -418,6 +419,9 @@ impl Store {
                 .bind(id.as_str())
                 .execute(&mut *tx)
                 .await?;
+        }
+        if let Some(m) = moderators {
+            set_moderators(&mut tx, id, m).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -481,12 +485,17 @@ mod tests {
         let c = s.conference(&id).await.unwrap().unwrap();
         assert!(c.joinable(0, false) && c.password.matches("481"));
         let p = ConferencePassword::new("97531").unwrap();
-        s.set_unscheduled(&id, Some(false), Some(&p)).await.unwrap();
+        s.set_unscheduled(&id, Some(false), Some(&p), None)
+            .await
+            .unwrap();
         let c = s.conference(&id).await.unwrap().unwrap();
         assert!(!c.joinable(0, false) && c.password.matches("97531"));
         let none = ConferenceId::new("999").unwrap();
         assert!(s.conference(&none).await.unwrap().is_none());
-        assert!(s.set_unscheduled(&none, Some(true), None).await.is_err());
+        assert!(s
+            .set_unscheduled(&none, Some(true), None, None)
+            .await
+            .is_err());
     }
 
     #[tokio::test]

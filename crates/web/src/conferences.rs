@@ -106,6 +106,8 @@ pub struct UnscheduledInput {
     pub enabled: Option<bool>,
     /// A new password (digits).
     pub password: Option<String>,
+    /// Its Moderators' extensions (replacing the list).
+    pub moderators: Option<Vec<String>>,
 }
 
 /// The periods of a day when another conference may be scheduled without a conflict over rooms.
@@ -384,9 +386,21 @@ pub async fn change_unscheduled(
         })
         .transpose()?;
     store(s)?
-        .set_unscheduled(&cid, input.enabled, password.as_ref())
+        .set_unscheduled(
+            &cid,
+            input.enabled,
+            password.as_ref(),
+            input.moderators.as_deref(),
+        )
         .await
-        .map_err(|e| ApiError::store(e, "id"))?;
+        .map_err(|e| {
+            let field = if matches!(&e, parley_store::StoreError::Invalid(m) if m.contains("moderator")) {
+                "moderators"
+            } else {
+                "id"
+            };
+            ApiError::store(e, field)
+        })?;
     let what = match input.enabled {
         Some(true) => "enabled",
         Some(false) => "disabled",

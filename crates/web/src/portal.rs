@@ -24,10 +24,10 @@ use crate::{auth, AppState};
 
 mod account;
 mod admin;
+mod conferences;
 mod directory;
 mod extension;
 mod greetings;
-mod conferences;
 mod messages;
 mod presence;
 mod trunks;

@@ -230,11 +230,17 @@ async fn one_page(
         Err(e) => {
             return html_response(
                 StatusCode::NOT_FOUND,
-                page("My Conferences", Some(&sess), html! { h1 { "My Conferences" } p.error { (e.message()) } }),
+                page(
+                    "My Conferences",
+                    Some(&sess),
+                    html! { h1 { "My Conferences" } p.error { (e.message()) } },
+                ),
             )
         }
     };
-    let sessions = conferences::sessions(&s, &caller, &id).await.unwrap_or_default();
+    let sessions = conferences::sessions(&s, &caller, &id)
+        .await
+        .unwrap_or_default();
     let scheduled = c.kind == "scheduled";
     let admin = sess.who.has(Privilege::Admin);
     let zone = c.time_zone.clone().unwrap_or_else(|| s.time_zone.clone());
@@ -314,6 +320,7 @@ async fn one_page(
                     input type="hidden" name="csrf" value=(sess.csrf);
                     label.check { input type="checkbox" name="enabled" value="1" checked[c.state == "Enabled"]; " Enabled (callers may enter)" }
                     label { "New password (digits; empty: unchanged)" input name="password" inputmode="numeric" maxlength="20"; }
+                    label { "Moderators (extensions, separated by commas)" input name="moderators" value=(c.moderators.join(", ")); }
                     button.primary type="submit" name="act" value="unscheduled" { "Save" }
                 }
             }
@@ -399,9 +406,16 @@ async fn act(
                 .map(str::trim)
                 .filter(|p| !p.is_empty())
                 .map(str::to_string);
+            let moderators = field(&f, "moderators").map(|m| {
+                m.split(',')
+                    .map(|x| x.trim().to_string())
+                    .filter(|x| !x.is_empty())
+                    .collect()
+            });
             let input = UnscheduledInput {
                 enabled: Some(field(&f, "enabled").is_some()),
                 password,
+                moderators,
             };
             match conferences::change_unscheduled(&s, &caller, &id, &input).await {
                 Ok(_) => ok("Conference saved.".into(), &here),
