@@ -12,7 +12,7 @@ use parley_core::sip::Message;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, Mutex};
 
-use super::{authorization, new_branch, recv, split_cred, Dialog};
+use super::{new_branch, recv, split_cred, Dialog};
 
 #[derive(Default)]
 struct Totals {
@@ -141,40 +141,7 @@ async fn participant(
         to: format!("<sip:{}@{}>", args.extension, server.ip()),
         call_id: cid,
     };
-    let branch = new_branch();
-    sip.send_to(&dlg.request(&branch, "INVITE", 1, "", &body), server)
-        .await
-        .ok();
-    let mut challenge = None;
-    while let Some(r) = recv(&mut rx).await {
-        if r.status == 407 {
-            challenge = r.headers.get("Proxy-Authenticate").map(str::to_string);
-            let to = r.headers.get("To").unwrap_or_default().to_string();
-            let ack = Dialog { to, ..dlg.clone() }.request(&branch, "ACK", 1, "", "");
-            sip.send_to(&ack, server).await.ok();
-            break;
-        }
-    }
-    let auth = authorization("Proxy-Authorization", "INVITE", &uri, &au, &ap, &challenge?);
-    sip.send_to(
-        &dlg.request(&new_branch(), "INVITE", 2, &auth, &body),
-        server,
-    )
-    .await
-    .ok();
-    let ok = loop {
-        let r = recv(&mut rx).await?;
-        if r.status >= 200 {
-            break r;
-        }
-    };
-    if ok.status != 200 {
-        return None;
-    }
-    dlg.to = ok.headers.get("To").unwrap_or_default().to_string();
-    sip.send_to(&dlg.request(&new_branch(), "ACK", 2, "", ""), server)
-        .await
-        .ok();
+    let ok = super::invite(&sip, server, &mut dlg, &body, (&au, &ap), &mut rx).await?;
     let media = AudioSession::parse(&ok.body).ok()?.addr;
     // What Parley sends: counted from the start of the measuring window.
     let r = sock.clone();

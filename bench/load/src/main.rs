@@ -192,6 +192,60 @@ async fn rtp_leg(
     receiver.abort();
 }
 
+/// INVITE through Parley with digest: the first INVITE, its 407 ACKed, the INVITE again with
+/// credentials, then its final answer: the 200 (the dialog's To tag taken and ACKed), else `None`.
+async fn invite(
+    sip: &UdpSocket,
+    server: SocketAddr,
+    dlg: &mut Dialog,
+    body: &str,
+    (user, password): (&str, &str),
+    rx: &mut mpsc::UnboundedReceiver<Response>,
+) -> Option<Response> {
+    let branch = new_branch();
+    sip.send_to(&dlg.request(&branch, "INVITE", 1, "", body), server)
+        .await
+        .ok();
+    let mut challenge = None;
+    while let Some(r) = recv(rx).await {
+        if r.status == 407 {
+            challenge = r.headers.get("Proxy-Authenticate").map(str::to_string);
+            let to = r.headers.get("To").unwrap_or_default().to_string();
+            let ack = Dialog { to, ..dlg.clone() }.request(&branch, "ACK", 1, "", "");
+            sip.send_to(&ack, server).await.ok();
+            break;
+        }
+    }
+    let auth = authorization(
+        "Proxy-Authorization",
+        "INVITE",
+        &dlg.uri,
+        user,
+        password,
+        &challenge?,
+    );
+    sip.send_to(
+        &dlg.request(&new_branch(), "INVITE", 2, &auth, body),
+        server,
+    )
+    .await
+    .ok();
+    let ok = loop {
+        let r = recv(rx).await?;
+        if r.status >= 200 {
+            break r;
+        }
+    };
+    if ok.status != 200 {
+        return None;
+    }
+    dlg.to = ok.headers.get("To").unwrap_or_default().to_string();
+    sip.send_to(&dlg.request(&new_branch(), "ACK", 2, "", ""), server)
+        .await
+        .ok();
+    Some(ok)
+}
+
 async fn recv(rx: &mut mpsc::UnboundedReceiver<Response>) -> Option<Response> {
     tokio::time::timeout(Duration::from_secs(8), rx.recv())
         .await
@@ -387,47 +441,8 @@ async fn main() {
                 call_id: cid.clone(),
             };
             let t0 = Instant::now();
-            let branch1 = format!("{:x}", rand::random::<u64>());
-            let first = dlg.request(&branch1, "INVITE", 1, "", &body);
-            a_sip.send_to(&first, server).await.ok();
-            let mut challenge = None;
-            while let Some(r) = recv(&mut rx).await {
-                if r.status == 407 {
-                    challenge = r.headers.get("Proxy-Authenticate").map(str::to_string);
-                    let to_tagged = r.headers.get("To").unwrap_or_default().to_string();
-                    let ack = Dialog {
-                        to: to_tagged,
-                        ..dlg.clone()
-                    }
-                    .request(&branch1, "ACK", 1, "", "");
-                    a_sip.send_to(&ack, server).await.ok();
-                    break;
-                }
-            }
-            let challenge = challenge?;
-            let auth = authorization("Proxy-Authorization", "INVITE", &uri, &au, &ap, &challenge);
-            a_sip
-                .send_to(
-                    &dlg.request(&new_branch(), "INVITE", 2, &auth, &body),
-                    server,
-                )
-                .await
-                .ok();
-            let ok = loop {
-                let r = recv(&mut rx).await?;
-                if r.status >= 200 {
-                    break r;
-                }
-            };
-            if ok.status != 200 {
-                return None;
-            }
+            let ok = invite(&a_sip, server, &mut dlg, &body, (&au, &ap), &mut rx).await?;
             latencies.lock().await.push(t0.elapsed());
-            dlg.to = ok.headers.get("To").unwrap_or_default().to_string();
-            a_sip
-                .send_to(&dlg.request(&new_branch(), "ACK", 2, "", ""), server)
-                .await
-                .ok();
             let relay = AudioSession::parse(&ok.body).ok()?.addr;
             rtp_leg(sock, relay, end, total, true).await;
             a_sip

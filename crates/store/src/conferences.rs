@@ -111,6 +111,10 @@ fn check_description(d: &str) -> Result<String, StoreError> {
     Ok(d.to_string())
 }
 
+fn no_scheduled(id: &ConferenceId) -> StoreError {
+    StoreError::Invalid(format!("there is no scheduled conference {id}"))
+}
+
 fn invalid(e: impl std::fmt::Display) -> StoreError {
     StoreError::Invalid(e.to_string())
 }
@@ -270,9 +274,7 @@ impl Store {
         .await?
         .rows_affected();
         if n == 0 {
-            return Err(StoreError::Invalid(format!(
-                "there is no scheduled conference {id}"
-            )));
+            return Err(no_scheduled(id));
         }
         set_moderators(&mut tx, id, &c.moderators).await?;
         tx.commit().await?;
@@ -307,9 +309,7 @@ impl Store {
             .await?
             .rows_affected();
         if n == 0 {
-            return Err(StoreError::Invalid(format!(
-                "there is no scheduled conference {id}"
-            )));
+            return Err(no_scheduled(id));
         }
         for table in ["conference_moderators", "conference_attendance"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE conference = $1"))

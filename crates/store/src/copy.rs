@@ -6,27 +6,28 @@ use sqlx::{Column, Row};
 
 use crate::{Backend, Store, StoreError};
 
-/// The tables, parents before children, each with the column it is ordered by.
-const TABLES: &[(&str, &str)] = &[
-    ("users", "extension"),
-    ("mailboxes", "extension"),
-    ("messages", "id"),
-    ("ma_instances", "name"),
-    ("ma_groups", "id"),
-    ("ma_members", "id"),
-    ("ma_vip", "id"),
-    ("ma_announcements", "id"),
-    ("audit_log", "id"),
-    ("api_tokens", "id"),
-    ("webhooks", "id"),
-    ("outbox", "id"),
-    ("call_records", "id"),
-    ("trunks", "name"),
-    ("dids", "number"),
-    ("routing", "extension"),
-    ("conferences", "id"),
-    ("conference_moderators", "conference, extension"),
-    ("conference_attendance", "id"),
+/// The tables, parents before children, each with the column it is ordered by and whether its `id`
+/// is an identity column (numbered by the database).
+const TABLES: &[(&str, &str, bool)] = &[
+    ("users", "extension", false),
+    ("mailboxes", "extension", false),
+    ("messages", "id", true),
+    ("ma_instances", "name", false),
+    ("ma_groups", "id", true),
+    ("ma_members", "id", true),
+    ("ma_vip", "id", true),
+    ("ma_announcements", "id", true),
+    ("audit_log", "id", true),
+    ("api_tokens", "id", true),
+    ("webhooks", "id", true),
+    ("outbox", "id", true),
+    ("call_records", "id", true),
+    ("trunks", "name", false),
+    ("dids", "number", false),
+    ("routing", "extension", false),
+    ("conferences", "id", false),
+    ("conference_moderators", "conference, extension", false),
+    ("conference_attendance", "id", true),
 ];
 
 /// Tables a new database starts with rows in (the seed's unscheduled conferences): they do not make
@@ -98,7 +99,7 @@ impl Store {
     /// Rows per table.
     pub async fn table_counts(&self) -> Result<TableCounts, StoreError> {
         let mut out = Vec::new();
-        for (table, _) in TABLES {
+        for (table, _, _) in TABLES {
             let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
                 .fetch_one(&self.pool)
                 .await?;
@@ -144,7 +145,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        for (table, order) in TABLES {
+        for (table, order, identity) in TABLES {
             let kinds = column_kinds(target, table).await?;
             let mut offset = 0;
             loop {
@@ -189,7 +190,7 @@ impl Store {
                 offset += BATCH;
             }
             // PostgreSQL's identity columns carry on after the highest id copied.
-            if target.backend == Backend::Postgres && *order == "id" {
+            if target.backend == Backend::Postgres && *identity {
                 sqlx::query(&format!(
                     "SELECT setval(pg_get_serial_sequence('{table}', 'id'), COALESCE(MAX(id), 0) + 1, false) FROM {table}"
                 ))
