@@ -37,6 +37,9 @@ def next_ports():
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "postgres: also run against PostgreSQL (scripts/test runs these with PARLEY_TEST_POSTGRES)")
+    config.addinivalue_line(
+        "markers", "alone: timing measured in real time; scripts/test runs these after the others, one at a "
+                   "time, on a machine not loaded by other tests")
 
 
 def new_database(name):

@@ -5,6 +5,8 @@ aloud, end the call after three and lock the conference; a full conference refus
 prompt; a continuous tone reaches another participant without gaps."""
 import time
 
+import pytest
+
 from peers import Baresip, read_wav
 from test_portal import browser  # noqa: F401 (fixture)
 from vmhelp import own_lines, prompt_match, shows_number, wait_for
@@ -103,7 +105,9 @@ def test_three_phones_hear_each_other_never_themselves_and_a_fourth_is_dinged_in
         mixed = [ws[i] for i in sorted(mixed_at)]
         assert len(mixed) >= 40, f"{ext}: {len(mixed)} windows of the others' tones (8 s expected)"
         worst = max(power(w, own) / min(power(w, hz) for hz in others) for w in mixed)
-        assert worst < 1e-3, f"{ext} heard its own {own} Hz tone (ratio {worst})"
+        # Its own tone would be as loud as the others; what is there is µ-law distortion of theirs
+        # (1200 Hz's 7th harmonic folds onto 400 Hz at 8 kHz), 20 dB and more below.
+        assert worst < 1e-2, f"{ext} heard its own {own} Hz tone (ratio {worst})"
         # The ding when 103 came in, then the dong when it left, over the others' tones (the prompts
         # before are left out: speech has energy at any frequency).
         ding = [i for i, w in enumerate(ws) if i in mixed_at and power(w, DING) > 1e5]
@@ -182,6 +186,7 @@ def test_a_full_conference_refuses_the_next_caller_with_a_prompt(parley_factory,
         second.stop()
 
 
+@pytest.mark.alone
 def test_a_continuous_tone_reaches_another_participant_without_a_gap_over_a_minute(
         parley_factory, tmp_path):
     p = start(parley_factory)

@@ -1,7 +1,8 @@
 //! Conference rooms, the IO side: one task per room in session ticking every 20 ms over
-//! `parley_media`'s sans-IO [`Mixer`] and sending each participant its packet from that
-//! participant's own socket. A participant's media task (see [`crate::media`]) keeps receiving on its
-//! socket and hands each datagram to the room's mixer. A room exists only while somebody is in it: the
+//! `parley_media`'s sans-IO [`Mixer`]: each tick it reads what waits on every participant's own socket
+//! (without waking any task per packet: the participant's media task stops reading while it is in the
+//! room), mixes, and sends each participant its packet from that participant's socket. A room exists
+//! only while somebody is in it: the
 //! first to join starts its task, the last to leave ends it, so a conference nobody is in costs
 //! nothing. Which room a caller joins, and whether the others hear a chime, is the switch's decision;
 //! this module only carries it out.
@@ -156,13 +157,6 @@ impl Rooms {
 }
 
 impl Seat {
-    /// A datagram arrived at the participant's socket.
-    pub fn packet(&self, from: SocketAddr, buf: &[u8]) -> Option<Counters> {
-        let mut s = self.room.state.lock().ok()?;
-        s.mixer.handle_packet(now(), self.id, from, buf);
-        s.mixer.counters(self.id)
-    }
-
     /// New media settings of the participant (a re-INVITE).
     pub fn update(
         &self,
@@ -188,6 +182,17 @@ impl Seat {
     }
 }
 
+/// Datagrams read from one participant's socket in a tick at most (a phone sends one or two).
+const MAX_READS_PER_TICK: usize = 16;
+
+/// A participant's counters where the status reads them.
+fn show(stats: &crate::media::MediaStats, c: Counters) {
+    stats.received.store(c.received, Ordering::Relaxed);
+    stats.sent.store(c.sent, Ordering::Relaxed);
+    stats.lost.store(c.lost, Ordering::Relaxed);
+    stats.strangers.store(c.strangers, Ordering::Relaxed);
+}
+
 /// A room's clock: every 20 ms the mixer ticks and each participant's packet is sent from its own
 /// socket (a send that would block is dropped: a packet late is worse than a packet lost). Ends once
 /// nobody is in the room, taking the room out of the registry under the registry's lock, so that a
@@ -196,6 +201,7 @@ async fn run(name: String, room: Arc<Room>, rooms: Rooms) {
     let mut tick = tokio::time::interval(Duration::from_millis(20));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     debug!(conference = %name, "room in session");
+    let mut buf = vec![0u8; 2048];
     loop {
         tick.tick().await;
         {
@@ -220,6 +226,20 @@ async fn run(name: String, room: Arc<Room>, rooms: Rooms) {
                     break;
                 }
                 continue;
+            }
+            // What arrived since the last tick, from every participant's socket (a bounded number a
+            // tick, so a flood on one socket cannot stall the room), then its counters.
+            let at = now();
+            for (id, socket) in &s.sockets {
+                for _ in 0..MAX_READS_PER_TICK {
+                    match socket.try_recv_from(&mut buf) {
+                        Ok((n, from)) => s.mixer.handle_packet(at, *id, from, &buf[..n]),
+                        Err(_) => break,
+                    }
+                }
+                if let (Some(stats), Some(c)) = (s.stats.get(id), s.mixer.counters(*id)) {
+                    show(stats, c);
+                }
             }
             s.mixer.handle_tick();
             while let Some(MixerEvent::Talking(id, talking)) = s.mixer.poll_event() {
@@ -279,9 +299,10 @@ mod tests {
         let b = rooms.join("480", attendee(&side_b, &phone_b), true);
         assert_eq!(rooms.in_session(), 1);
         // A talks (a loud square of 8000): B hears it, A hears silence.
-        let from_a = phone_a.local_addr().unwrap();
+        let to_a = side_a.local_addr().unwrap();
         for seq in 0..20u16 {
-            a.packet(from_a, &frame(seq, if seq % 2 == 0 { 8000 } else { -8000 }));
+            let f = frame(seq, if seq % 2 == 0 { 8000 } else { -8000 });
+            phone_a.send_to(&f, to_a).await.unwrap();
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let mut buf = [0u8; 2048];

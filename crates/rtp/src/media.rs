@@ -284,18 +284,15 @@ impl Task {
                         Some(c) => self.command(c),
                     }
                 }
-                // In a conference room, the room's clock sends to the caller.
+                // In a conference room, the room's clock reads the caller's socket and sends to
+                // it: this task only waits for commands.
                 _ = tick.tick(), if self.seat.is_none() => {
                     if let Some((to, packet)) = self.session.handle_tick() {
                         let _ = self.socket.send_to(packet, to).await;
                     }
                 }
-                r = self.socket.recv_from(&mut buf) => {
-                    if let (Ok((n, from)), Some(seat)) = (r.as_ref(), self.seat.as_ref()) {
-                        if let Some(c) = seat.packet(*from, &buf[..*n]) {
-                            self.count_room(c);
-                        }
-                    } else if let Ok((n, from)) = r {
+                r = self.socket.recv_from(&mut buf), if self.seat.is_none() => {
+                    if let Ok((n, from)) = r {
                         if let Some(samples) = self.session.handle_packet(now(), from, &buf[..n]) {
                             if let Some(rec) = self.recording.as_mut() {
                                 write(rec, samples);
@@ -314,14 +311,6 @@ impl Task {
         if let Some(seat) = self.seat.take() {
             seat.leave(false);
         }
-    }
-
-    fn count_room(&self, c: parley_media::mixer::Counters) {
-        use std::sync::atomic::Ordering::Relaxed;
-        self.stats.received.store(c.received, Relaxed);
-        self.stats.sent.store(c.sent, Relaxed);
-        self.stats.lost.store(c.lost, Relaxed);
-        self.stats.strangers.store(c.strangers, Relaxed);
     }
 
     fn count(&self) {

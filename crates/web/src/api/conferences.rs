@@ -169,6 +169,7 @@ pub async fn list_sessions(
 
 /// Which day's free times to show.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AvailabilityQuery {
     /// `YYYY-MM-DD`.
     pub date: String,
