@@ -325,6 +325,9 @@ def test_my_conferences_in_chromium_add_see_a_conflict_watch_it_live_and_disconn
     base = f"http://127.0.0.1:{p.http_port}"
     page = browser.new_page(viewport=SIZES["desktop"])
     login(page, base, "100", "secret100")
+    page.goto(base + "/phone")
+    expect(page.locator("#codes-h + table")).to_contain_text("4081")
+    expect(page.locator("#codes-h + table")).to_contain_text("The Conference Center")
     page.goto(base + "/conferences")
     expect(page.locator("#none")).to_have_text("You are not the creator or moderator of any conferences.")
     expect(page.locator("#available li").first).to_have_text("00:00-24:00")
