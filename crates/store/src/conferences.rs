@@ -207,12 +207,7 @@ impl Store {
                 ConferencePassword::new(&format!("{:06}", rand::random::<u32>() % 1_000_000))
                     .map_err(invalid)?;
             let mut tx = self.pool.begin().await?;
-            let taken: Option<String> =
-                sqlx::query_scalar("SELECT id FROM conferences WHERE id = $1")
-                    .bind(id.as_str())
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if taken.is_some() {
+            if kind_of(&mut tx, &id).await?.is_some() {
                 continue;
             }
             let s = &c.schedule;
@@ -396,12 +391,7 @@ impl Store {
         moderators: Option<&[String]>,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        let found: Option<String> =
-            sqlx::query_scalar("SELECT kind FROM conferences WHERE id = $1")
-                .bind(id.as_str())
-                .fetch_optional(&mut *tx)
-                .await?;
-        if found.as_deref() != Some("unscheduled") {
+        if kind_of(&mut tx, id).await?.as_deref() != Some("unscheduled") {
             return Err(StoreError::Invalid(format!(
                 "there is no unscheduled conference {id}"
             )));
@@ -426,6 +416,19 @@ impl Store {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// The kind of conference `id` (`scheduled`, `unscheduled`), if there is one.
+async fn kind_of(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: &ConferenceId,
+) -> Result<Option<String>, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT kind FROM conferences WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&mut **tx)
+            .await?,
+    )
 }
 
 /// Replace a conference's Moderators (each an existing extension).
