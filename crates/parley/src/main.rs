@@ -183,7 +183,9 @@ enum UserCommand {
         #[arg(long)]
         mobile: Option<String>,
         /// Privilege: admin, rest (REST Authentication, the Callisto API), groups (manage
-        /// ManagerAssistant groups) or sms (may get SMS on new messages); repeat or use commas.
+        /// ManagerAssistant groups), sms (may get SMS on new messages), routes (own call routes),
+        /// follow-me-pin (Follow-Me calls taken with the PIN) or conferences (may schedule
+        /// conferences); repeat or use commas.
         #[arg(long = "privilege", value_delimiter = ',')]
         privileges: Vec<String>,
     },
@@ -216,7 +218,8 @@ enum UserCommand {
         /// New mobile number (empty to clear).
         #[arg(long)]
         mobile: Option<String>,
-        /// Replace the privileges (admin, rest, groups, sms, routes; `none` clears them); repeat or use commas.
+        /// Replace the privileges (admin, rest, groups, sms, routes, follow-me-pin, conferences; `none`
+        /// clears them); repeat or use commas.
         #[arg(long = "privilege", value_delimiter = ',')]
         privileges: Vec<String>,
         /// What the user may dial outside: internal, local (the area code of the company's
