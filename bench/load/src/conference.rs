@@ -8,9 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parley_core::sdp::AudioSession;
-use parley_core::sip::Message;
 use tokio::net::UdpSocket;
-use tokio::sync::{mpsc, Mutex};
+use tokio::sync::mpsc;
 
 use super::{new_branch, recv, split_cred, Dialog};
 
@@ -120,9 +119,7 @@ async fn participant(
     args: Arc<Args>,
     sip: Arc<UdpSocket>,
     local: std::net::SocketAddr,
-    routes: Arc<
-        Mutex<std::collections::HashMap<String, mpsc::UnboundedSender<parley_core::sip::Response>>>,
-    >,
+    routes: super::Routes,
     measure: (Instant, Instant),
     totals: Arc<Totals>,
 ) -> Option<()> {
@@ -208,36 +205,8 @@ pub async fn run() {
     let args = Arc::new(parse_args());
     let local: std::net::SocketAddr = format!("127.0.0.1:{}", args.base_port).parse().unwrap();
     let sip = Arc::new(UdpSocket::bind(local).await.expect("bind SIP"));
-    let routes: Arc<Mutex<std::collections::HashMap<String, mpsc::UnboundedSender<_>>>> =
-        Default::default();
-    {
-        let (sip, routes) = (sip.clone(), routes.clone());
-        tokio::spawn(async move {
-            let mut buf = vec![0u8; 65535];
-            while let Ok((n, src)) = sip.recv_from(&mut buf).await {
-                match Message::parse(&buf[..n]) {
-                    Ok(Message::Response(r)) => {
-                        if let Some(tx) = routes
-                            .lock()
-                            .await
-                            .get(r.headers.get("Call-ID").unwrap_or_default())
-                        {
-                            let _ = tx.send(r);
-                        }
-                    }
-                    Ok(Message::Request(req)) if req.method != parley_core::sip::Method::Ack => {
-                        let ok = parley_core::sip::Response::to_request(
-                            &req,
-                            parley_core::sip::StatusCode::OK,
-                            None,
-                        );
-                        let _ = sip.send_to(&ok.to_bytes(), src).await;
-                    }
-                    _ => {}
-                }
-            }
-        });
-    }
+    let routes: super::Routes = Default::default();
+    super::route_responses(sip.clone(), routes.clone());
     // Joining takes the keys (about 2 s) and the "you will now be placed into the conference" prompt:
     // everyone is in after 8 s; the window is measured from then.
     let start = Instant::now();

@@ -246,6 +246,32 @@ async fn invite(
     Some(ok)
 }
 
+/// Where each call's responses go, by Call-ID.
+type Routes = Arc<Mutex<HashMap<String, mpsc::UnboundedSender<Response>>>>;
+
+/// Route the responses arriving at `sip` to their calls' tasks, and answer any request but ACK with
+/// 200 (Parley's BYE of a call it ended).
+fn route_responses(sip: Arc<UdpSocket>, routes: Routes) {
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 65535];
+        while let Ok((n, src)) = sip.recv_from(&mut buf).await {
+            match Message::parse(&buf[..n]) {
+                Ok(Message::Response(r)) => {
+                    let call_id = r.headers.get("Call-ID").unwrap_or_default();
+                    if let Some(tx) = routes.lock().await.get(call_id) {
+                        let _ = tx.send(r);
+                    }
+                }
+                Ok(Message::Request(req)) if req.method != Method::Ack => {
+                    let ok = Response::to_request(&req, StatusCode::OK, None);
+                    let _ = sip.send_to(&ok.to_bytes(), src).await;
+                }
+                _ => {}
+            }
+        }
+    });
+}
+
 async fn recv(rx: &mut mpsc::UnboundedReceiver<Response>) -> Option<Response> {
     tokio::time::timeout(Duration::from_secs(8), rx.recv())
         .await
@@ -372,39 +398,8 @@ async fn main() {
     // Caller: one dispatcher routes responses by Call-ID to the call's task.
     let a_local: SocketAddr = format!("127.0.0.1:{}", args.base_port + 1).parse().unwrap();
     let a_sip = Arc::new(UdpSocket::bind(a_local).await.expect("bind caller SIP"));
-    let routes: Arc<Mutex<HashMap<String, mpsc::UnboundedSender<Response>>>> = Default::default();
-    {
-        let a_sip = a_sip.clone();
-        let routes = routes.clone();
-        tokio::spawn(async move {
-            let mut buf = vec![0u8; 65535];
-            loop {
-                let Ok((n, src)) = a_sip.recv_from(&mut buf).await else {
-                    return;
-                };
-                match Message::parse(&buf[..n]) {
-                    Ok(Message::Response(r)) => {
-                        if let Some(tx) = routes
-                            .lock()
-                            .await
-                            .get(r.headers.get("Call-ID").unwrap_or_default())
-                        {
-                            let _ = tx.send(r);
-                        }
-                    }
-                    Ok(Message::Request(req)) if req.method != Method::Ack => {
-                        let _ = a_sip
-                            .send_to(
-                                &Response::to_request(&req, StatusCode::OK, None).to_bytes(),
-                                src,
-                            )
-                            .await;
-                    }
-                    _ => {}
-                }
-            }
-        });
-    }
+    let routes: Routes = Default::default();
+    route_responses(a_sip.clone(), routes.clone());
     let start = Instant::now();
     let ramp = Duration::from_secs_f64(args.calls as f64 / args.rate);
     *until.lock().await = Some(start + ramp + args.duration);

@@ -345,6 +345,61 @@ impl Schedule {
 /// How far ahead conflicts are looked for (eight weeks).
 pub const CONFLICT_HORIZON_SECS: i64 = 8 * 7 * 86_400;
 
+/// The scheduled conferences' times over the [`CONFLICT_HORIZON_SECS`] from `now`, worked out once
+/// (time-zone arithmetic) for as many conflict checks as needed (a list of conferences checks each
+/// against all the others).
+#[derive(Debug)]
+pub struct Timetable<'a> {
+    now: i64,
+    entries: Vec<(&'a Conference, Vec<(i64, i64)>)>,
+}
+
+impl<'a> Timetable<'a> {
+    /// The times of the scheduled conferences among `conferences` (canceled ones take none).
+    pub fn new(conferences: &'a [Conference], now: i64) -> Timetable<'a> {
+        let until = now + CONFLICT_HORIZON_SECS;
+        let entries = conferences
+            .iter()
+            .filter_map(|c| match &c.kind {
+                Kind::Scheduled(s) => Some((c, s.occurrences(now, until))),
+                Kind::Unscheduled { .. } => None,
+            })
+            .collect();
+        Timetable { now, entries }
+    }
+
+    /// The conferences (other than `except`) whose times overlap `schedule`'s.
+    pub fn conflicts(
+        &self,
+        schedule: &Schedule,
+        except: Option<&ConferenceId>,
+    ) -> Vec<&'a Conference> {
+        let mine = schedule.occurrences(self.now, self.now + CONFLICT_HORIZON_SECS);
+        self.entries
+            .iter()
+            .filter(|(c, _)| Some(&c.id) != except)
+            .filter(|(_, times)| overlap(&mine, times))
+            .map(|(c, _)| *c)
+            .collect()
+    }
+}
+
+/// Whether two lists of periods in order overlap anywhere.
+fn overlap(a: &[(i64, i64)], b: &[(i64, i64)]) -> bool {
+    let (mut i, mut j) = (0, 0);
+    while let (Some(&(a0, a1)), Some(&(b0, b1))) = (a.get(i), b.get(j)) {
+        if a0 < b1 && b0 < a1 {
+            return true;
+        }
+        if a1 <= b1 {
+            i += 1;
+        } else {
+            j += 1;
+        }
+    }
+    false
+}
+
 /// The scheduled conferences (other than `except`, not canceled) whose times overlap `new`'s within
 /// [`CONFLICT_HORIZON_SECS`] from `now`.
 pub fn conflicts<'a>(
@@ -353,19 +408,7 @@ pub fn conflicts<'a>(
     now: i64,
     except: Option<&ConferenceId>,
 ) -> Vec<&'a Conference> {
-    let until = now + CONFLICT_HORIZON_SECS;
-    let mine = new.occurrences(now, until);
-    others
-        .iter()
-        .filter(|c| Some(&c.id) != except)
-        .filter(|c| match &c.kind {
-            Kind::Scheduled(s) => s
-                .occurrences(now, until)
-                .iter()
-                .any(|(a, b)| mine.iter().any(|(x, y)| a < y && x < b)),
-            Kind::Unscheduled { .. } => false,
-        })
-        .collect()
+    Timetable::new(others, now).conflicts(new, except)
 }
 
 /// The periods within `from..to` when fewer than `limit` scheduled conferences take place (when

@@ -268,10 +268,8 @@ impl Mixer {
     pub fn remove(&mut self, id: ParticipantId) -> bool {
         let before = self.slots.len();
         self.slots.retain(|s| s.id != id);
-        if self.chime.as_ref().is_some_and(|c| c.except == Some(id)) {
-            if let Some(c) = self.chime.as_mut() {
-                c.except = None;
-            }
+        if let Some(c) = self.chime.as_mut().filter(|c| c.except == Some(id)) {
+            c.except = None;
         }
         self.slots.len() != before
     }
@@ -297,10 +295,18 @@ impl Mixer {
 
     /// A participant's counters.
     pub fn counters(&self, id: ParticipantId) -> Option<Counters> {
-        self.slots.iter().find(|s| s.id == id).map(|s| Counters {
-            strangers: s.source.strangers(),
-            dropped: s.jitter.dropped,
-            ..s.counters
+        self.all_counters().find(|(i, _)| *i == id).map(|(_, c)| c)
+    }
+
+    /// Every participant's counters.
+    pub fn all_counters(&self) -> impl Iterator<Item = (ParticipantId, Counters)> + '_ {
+        self.slots.iter().map(|s| {
+            let c = Counters {
+                strangers: s.source.strangers(),
+                dropped: s.jitter.dropped,
+                ..s.counters
+            };
+            (s.id, c)
         })
     }
 

@@ -237,7 +237,9 @@ async fn run(name: String, room: Arc<Room>, rooms: Rooms) {
                         Err(_) => break,
                     }
                 }
-                if let (Some(stats), Some(c)) = (s.stats.get(id), s.mixer.counters(*id)) {
+            }
+            for (id, c) in s.mixer.all_counters() {
+                if let Some(stats) = s.stats.get(&id) {
                     show(stats, c);
                 }
             }

@@ -150,21 +150,21 @@ impl Store {
         id: &ConferenceId,
     ) -> Result<Option<ConferenceRow>, StoreError> {
         Ok(self
-            .conferences()
+            .conferences_where("WHERE id = $1", Some(id.as_str()))
             .await?
-            .into_iter()
-            .find(|c| c.conference.id == *id))
+            .pop())
     }
 
+    /// The conferences `filter` (a `WHERE` clause whose one parameter is `param`) selects.
     async fn conferences_where(
         &self,
         filter: &str,
-        extension: Option<&str>,
+        param: Option<&str>,
     ) -> Result<Vec<ConferenceRow>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM conferences {filter} ORDER BY id");
         let mut q = sqlx::query(&sql);
-        if let Some(e) = extension {
-            q = q.bind(e.to_string());
+        if let Some(p) = param {
+            q = q.bind(p.to_string());
         }
         let rows = q.fetch_all(&self.pool).await?;
         let moderators = sqlx::query(

@@ -9,7 +9,7 @@
 use parley_core::conference::{
     self, Conference, ConferenceId, ConferencePassword, Kind, Repeat, Schedule, State,
 };
-use parley_core::switch::status::{snapshot, ParticipantView};
+use parley_core::switch::status::{snapshot, ParticipantView, RoomView};
 use parley_core::switch::Control;
 use parley_store::{ConferenceRow, Privilege, ScheduledConference};
 use serde::{Deserialize, Serialize};
@@ -174,12 +174,30 @@ async fn managed(s: &AppState, caller: &Caller, id: &str) -> ApiResult<Conferenc
     }
 }
 
-fn participants(s: &AppState, id: &ConferenceId) -> Vec<ParticipantOut> {
-    snapshot(&s.status)
-        .conferences
-        .into_iter()
+/// What every conference's view needs, read once per request: the rooms in session (from the
+/// status) and the scheduled conferences' times (for conflicts).
+struct Context<'a> {
+    rooms: Vec<RoomView>,
+    timetable: conference::Timetable<'a>,
+    now: i64,
+}
+
+impl<'a> Context<'a> {
+    fn new(s: &AppState, all: &'a [Conference]) -> Context<'a> {
+        let now = now();
+        Context {
+            rooms: snapshot(&s.status).conferences,
+            timetable: conference::Timetable::new(all, now),
+            now,
+        }
+    }
+}
+
+fn participants(rooms: &[RoomView], id: &ConferenceId) -> Vec<ParticipantOut> {
+    rooms
+        .iter()
         .filter(|r| r.id == id.as_str())
-        .flat_map(|r| r.participants)
+        .flat_map(|r| r.participants.iter().cloned())
         .filter(|p| p.joined)
         .map(
             |ParticipantView {
@@ -196,10 +214,10 @@ fn participants(s: &AppState, id: &ConferenceId) -> Vec<ParticipantOut> {
         .collect()
 }
 
-fn out(s: &AppState, row: &ConferenceRow, all: &[Conference]) -> ConferenceOut {
+fn out(cx: &Context, row: &ConferenceRow) -> ConferenceOut {
     let c = &row.conference;
-    let participants = participants(s, &c.id);
-    let t = now();
+    let participants = participants(&cx.rooms, &c.id);
+    let t = cx.now;
     let state = c.state(t, !participants.is_empty());
     let (when, starts_at, duration, repeat, zone, conflicts) = match &c.kind {
         Kind::Scheduled(sc) => {
@@ -212,9 +230,10 @@ fn out(s: &AppState, row: &ConferenceRow, all: &[Conference]) -> ConferenceOut {
             let conflicts = if state == State::Canceled {
                 Vec::new()
             } else {
-                conference::conflicts(sc, all, t, Some(&c.id))
+                cx.timetable
+                    .conflicts(sc, Some(&c.id))
                     .into_iter()
-                    .map(conflict)
+                    .map(|x| conflict(x, t))
                     .collect()
             };
             (
@@ -251,9 +270,9 @@ fn out(s: &AppState, row: &ConferenceRow, all: &[Conference]) -> ConferenceOut {
     }
 }
 
-fn conflict(c: &Conference) -> ConflictOut {
+fn conflict(c: &Conference, now: i64) -> ConflictOut {
     let when = match &c.kind {
-        Kind::Scheduled(s) => s.next(now()).or(Some(s.starts_at)).map(|t| s.local(t)),
+        Kind::Scheduled(s) => s.next(now).or(Some(s.starts_at)).map(|t| s.local(t)),
         Kind::Unscheduled { .. } => None,
     };
     ConflictOut {
@@ -274,22 +293,23 @@ async fn all_conferences(s: &AppState) -> ApiResult<Vec<ConferenceRow>> {
 pub async fn list(s: &AppState, caller: &Caller) -> ApiResult<Vec<ConferenceOut>> {
     let all = all_conferences(s).await?;
     let plain: Vec<Conference> = all.iter().map(|r| r.conference.clone()).collect();
+    let cx = Context::new(s, &plain);
     Ok(all
         .iter()
         .filter(|r| manages(caller, r))
-        .map(|r| out(s, r, &plain))
+        .map(|r| out(&cx, r))
         .collect())
 }
 
-/// One conference the caller manages.
+/// One conference the caller manages (else 404, not telling whether it exists).
 pub async fn get(s: &AppState, caller: &Caller, id: &str) -> ApiResult<ConferenceOut> {
-    let row = managed(s, caller, id).await?;
-    let all: Vec<Conference> = all_conferences(s)
-        .await?
-        .into_iter()
-        .map(|r| r.conference)
-        .collect();
-    Ok(out(s, &row, &all))
+    let all = all_conferences(s).await?;
+    let row = all
+        .iter()
+        .find(|r| r.conference.id.as_str() == id && manages(caller, r))
+        .ok_or_else(|| ApiError::not_found(format!("conference {id} does not exist")))?;
+    let plain: Vec<Conference> = all.iter().map(|r| r.conference.clone()).collect();
+    Ok(out(&Context::new(s, &plain), row))
 }
 
 fn scheduled(s: &AppState, input: &ConferenceInput) -> ApiResult<ScheduledConference> {

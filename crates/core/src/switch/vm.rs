@@ -901,11 +901,19 @@ impl Switch {
                 }
                 self.io(id, VmIo::LoadConference(cid));
             }
-            Err(_) => {
-                let zero = ConferenceId::new("0").expect("digits");
-                self.conference_found(now, id, zero, None, 0)
-            }
+            Err(_) => self.wrong_conference_id(now, id),
         }
+    }
+
+    /// No conference callers may enter has the ID entered: it counts against the caller's address
+    /// only (made-up IDs cannot fill the guard's table).
+    fn wrong_conference_id(&mut self, now: Instant, id: CallId) {
+        let Some(source) = self.voicemail.get(&id).map(|v| v.source) else {
+            return;
+        };
+        let locks = self.conf_guard.record_failure(now, source, None);
+        self.conference_locks(now, locks);
+        self.conference_answer(now, id, ConferenceAnswer::WrongId)
     }
 
     /// The conference a caller named, looked up: its password is asked for if callers may enter it.
@@ -918,30 +926,26 @@ impl Switch {
         found: Option<Box<Conference>>,
         unix: i64,
     ) {
+        use crate::conference::State;
         let Some(v) = self.voicemail.get_mut(&id) else {
             return;
         };
-        let found = found.filter(|c| c.id == cid);
-        let state = found
-            .as_ref()
-            .map(|c| c.state(unix, self.rooms.in_session(&c.id)));
-        match found.filter(|c| c.joinable(unix, self.rooms.in_session(&c.id))) {
-            Some(c) => {
+        let found = found.filter(|c| c.id == cid).map(|c| {
+            let state = c.state(unix, self.rooms.in_session(&c.id));
+            (c, state)
+        });
+        match found {
+            Some((c, State::Enabled | State::Active)) => {
                 v.conference = Some((c, unix));
                 self.conference_answer(now, id, ConferenceAnswer::AskPassword)
             }
             // A scheduled conference before its time: the caller is told so (no wrong entry).
-            None if state == Some(crate::conference::State::Queued) => self.conference_answer(
+            Some((_, State::Queued)) => self.conference_answer(
                 now,
                 id,
                 ConferenceAnswer::Refused(ConferenceRefusal::NotStarted),
             ),
-            None => {
-                let source = v.source;
-                let locks = self.conf_guard.record_failure(now, source, None);
-                self.conference_locks(now, locks);
-                self.conference_answer(now, id, ConferenceAnswer::WrongId)
-            }
+            _ => self.wrong_conference_id(now, id),
         }
     }
 

@@ -35,10 +35,10 @@ struct DayQuery {
     date: Option<String>,
 }
 
-fn caller_of(sess: &crate::api::session::WebSession) -> Caller {
+fn caller_of(sess: &crate::api::session::WebSession, source: std::net::IpAddr) -> Caller {
     Caller {
         who: sess.who.clone(),
-        source: std::net::IpAddr::from([127, 0, 0, 1]),
+        source,
     }
 }
 
@@ -110,13 +110,14 @@ fn input_of(f: &[(String, String)]) -> Result<ConferenceInput, String> {
 
 async fn list_page(
     State(s): State<AppState>,
+    Peer(source): Peer,
     headers: HeaderMap,
     Query(q): Query<DayQuery>,
 ) -> Response {
     let Some(sess) = session_of(&s, &headers) else {
         return to_login("/conferences");
     };
-    let caller = caller_of(&sess);
+    let caller = caller_of(&sess, source);
     let list = match conferences::list(&s, &caller).await {
         Ok(l) => l,
         Err(e) => return html_response(StatusCode::INTERNAL_SERVER_ERROR, html! { (e.message()) }),
@@ -217,6 +218,7 @@ async fn add(
 
 async fn one_page(
     State(s): State<AppState>,
+    Peer(source): Peer,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
@@ -224,7 +226,7 @@ async fn one_page(
     let Some(sess) = session_of(&s, &headers) else {
         return to_login(&here);
     };
-    let caller = caller_of(&sess);
+    let caller = caller_of(&sess, source);
     let c = match conferences::get(&s, &caller, &id).await {
         Ok(c) => c,
         Err(e) => {

@@ -192,7 +192,7 @@ fn a_full_conference_and_a_server_out_of_rooms_refuse_the_next_caller_with_a_pro
     let (_, _, _, b) = dial_center(&mut sim, "101", 3);
     enter(&mut sim, b, "480", "480");
     assert!(heard(&sim, b, "conf-full") && heard(&sim, b, "vm-goodbye"));
-    enter_other(&mut sim, b, "481");
+    enter_other(&mut sim, "481");
     let (_, _, _, c) = dial_center(&mut sim, "102", 4);
     enter(&mut sim, c, "482", "482");
     assert!(
@@ -203,7 +203,7 @@ fn a_full_conference_and_a_server_out_of_rooms_refuse_the_next_caller_with_a_pro
 }
 
 /// Bob, refused by a full 480, calls again for 481 (a room is free).
-fn enter_other(sim: &mut Sim, _refused: CallId, id: &str) {
+fn enter_other(sim: &mut Sim, id: &str) {
     let (_, _, _, vm) = dial_center(sim, "101", 3);
     enter(sim, vm, id, id);
     assert!(heard(sim, vm, "conf-placeintoconf"));
