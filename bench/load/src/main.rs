@@ -2,6 +2,9 @@
 //! UA built on parley-core's SIP types and digest), answers them, and streams 50 packets/s of G.711 each
 //! way per call for a duration; then hangs up and prints per-leg packet counts, loss, setup latency.
 //! `parley-bench conference` fills conference rooms (see `conference.rs`).
+//! `parley-bench echo` streams the same packets at the same rate to the C echo reference
+//! (`bench/echo/echo.c`), one stream per echo socket, so that bench/run can divide Parley's CPU per
+//! relayed packet by the echo's in the same run.
 //! It is a measuring instrument for bench/run, not part of Parley.
 #![allow(clippy::disallowed_methods)]
 
@@ -25,6 +28,19 @@ struct Counters {
     a_recv: AtomicU64,
     b_sent: AtomicU64,
     b_recv: AtomicU64,
+}
+
+impl Counters {
+    /// Sent and received on the A side, then on the B side.
+    fn snapshot(&self) -> (u64, u64, u64, u64) {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        (
+            get(&self.a_sent),
+            get(&self.a_recv),
+            get(&self.b_sent),
+            get(&self.b_recv),
+        )
+    }
 }
 
 struct Args {
@@ -281,8 +297,10 @@ async fn recv(rx: &mut mpsc::UnboundedReceiver<Response>) -> Option<Response> {
 
 #[tokio::main]
 async fn main() {
-    if std::env::args().nth(1).as_deref() == Some("conference") {
-        return conference::run().await;
+    match std::env::args().nth(1).as_deref() {
+        Some("conference") => return conference::run().await,
+        Some("echo") => return echo().await,
+        _ => {}
     }
     let args = parse_args();
     let total: &'static Counters = Box::leak(Box::default());
@@ -461,19 +479,7 @@ async fn main() {
             .map(|d| d.as_secs_f64() * 1000.0)
             .unwrap_or(f64::NAN)
     };
-    let (a_sent, a_recv, b_sent, b_recv) = (
-        total.a_sent.load(Ordering::Relaxed),
-        total.a_recv.load(Ordering::Relaxed),
-        total.b_sent.load(Ordering::Relaxed),
-        total.b_recv.load(Ordering::Relaxed),
-    );
-    let loss = |sent: u64, recv: u64| {
-        if sent == 0 {
-            100.0
-        } else {
-            100.0 * (sent.saturating_sub(recv)) as f64 / sent as f64
-        }
-    };
+    let (a_sent, a_recv, b_sent, b_recv) = total.snapshot();
     println!(
         "calls_requested={} calls_established={established}",
         args.calls
@@ -488,4 +494,54 @@ async fn main() {
         loss(b_sent, a_recv)
     );
     println!("relayed_packets={}", a_recv + b_recv);
+}
+
+/// `parley-bench echo --server 127.0.0.1:BASE --streams N --duration SECS`: N streams of 50 packets/s,
+/// stream i to port BASE+i of the echo, each counting what comes back; printed as the media phase
+/// prints (even streams as "caller_to_callee", odd as "callee_to_caller").
+async fn echo() {
+    let (mut base, mut streams, mut secs) = ("127.0.0.1:40000".to_string(), 10usize, 5.0f64);
+    let args: Vec<String> = std::env::args().skip(2).collect();
+    for pair in args.chunks(2) {
+        let v = pair.get(1).cloned().unwrap_or_default();
+        match pair[0].as_str() {
+            "--server" => base = v,
+            "--streams" => streams = v.parse().expect("--streams N"),
+            "--duration" => secs = v.parse().expect("--duration SECS"),
+            other => panic!("unknown argument {other}"),
+        }
+    }
+    let base: SocketAddr = base.parse().expect("--server ADDR:PORT");
+    let total: &'static Counters = Box::leak(Box::default());
+    let until = Instant::now() + Duration::from_secs_f64(secs);
+    let mut tasks = Vec::new();
+    for i in 0..streams {
+        let sock = Arc::new(UdpSocket::bind("127.0.0.1:0").await.expect("bind"));
+        let dest = SocketAddr::new(base.ip(), base.port() + i as u16);
+        tasks.push(tokio::spawn(rtp_leg(sock, dest, until, total, i % 2 == 0)));
+        // Spread the streams' ticks over the 20 ms period, as calls set up one by one would be.
+        tokio::time::sleep(Duration::from_micros(20_000 / streams.max(1) as u64)).await;
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    let (a_sent, a_recv, b_sent, b_recv) = total.snapshot();
+    println!(
+        "caller_to_callee sent={a_sent} received={a_recv} loss_pct={:.4}",
+        loss(a_sent, a_recv)
+    );
+    println!(
+        "callee_to_caller sent={b_sent} received={b_recv} loss_pct={:.4}",
+        loss(b_sent, b_recv)
+    );
+    println!("relayed_packets={}", a_recv + b_recv);
+}
+
+/// Percent of `sent` that never arrived.
+fn loss(sent: u64, recv: u64) -> f64 {
+    if sent == 0 {
+        100.0
+    } else {
+        100.0 * (sent.saturating_sub(recv)) as f64 / sent as f64
+    }
 }

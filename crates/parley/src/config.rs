@@ -31,6 +31,8 @@ pub struct Config {
     pub http_listen: SocketAddr,
     /// RTP port range, `LOW-HIGH`.
     pub rtp_ports: String,
+    /// Threads of the media relay's event loops (0: one per core).
+    pub relay_threads: usize,
     /// Address written into SDP and Contact; guessed from the interfaces when absent.
     pub public_addr: Option<IpAddr>,
     /// Log filter (`info`, `debug`, or a tracing filter such as `info,parley_sip=debug`).
@@ -212,6 +214,7 @@ impl Default for Config {
             sip_listen: "0.0.0.0:5060".parse().expect("literal"),
             http_listen: "0.0.0.0:8080".parse().expect("literal"),
             rtp_ports: "10000-20000".into(),
+            relay_threads: 0,
             public_addr: None,
             log_level: "info".into(),
             no_answer_secs: 30,

@@ -1028,6 +1028,7 @@ async fn serve(mut config: Config, args: ServeArgs) -> Result<()> {
         listen: config.sip_listen,
         public_ip,
         rtp_ports: rtp,
+        relay_threads: config.relay_threads,
         switch,
         transport: parley_sip::TransportLimits {
             tcp_per_address: config.sip_tcp_per_address.max(1),

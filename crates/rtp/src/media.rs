@@ -123,8 +123,16 @@ pub struct Media {
 }
 
 impl Media {
-    /// Start a media session on a bound RTP/RTCP pair; its events go to `events`, in order.
-    pub fn start(sockets: (UdpSocket, UdpSocket), events: EventSink) -> std::io::Result<Media> {
+    /// Start a media session on a bound, non-blocking RTP/RTCP pair; its events go to `events`, in
+    /// order. Needs the runtime (the sockets become its).
+    pub fn start(
+        sockets: (std::net::UdpSocket, std::net::UdpSocket),
+        events: EventSink,
+    ) -> std::io::Result<Media> {
+        let sockets = (
+            UdpSocket::from_std(sockets.0)?,
+            UdpSocket::from_std(sockets.1)?,
+        );
         let port = sockets.0.local_addr()?.port();
         let stats = Arc::new(MediaStats::default());
         let (cmd, rx) = mpsc::unbounded_channel();

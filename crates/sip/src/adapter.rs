@@ -96,6 +96,9 @@ pub enum AdapterError {
     /// A transport could not be bound.
     #[error("cannot listen on {0}: {1}")]
     Listen(SocketAddr, String),
+    /// The media relay's event loops could not start.
+    #[error("cannot start the media relay: {0}")]
+    Relay(String),
 }
 
 /// The running SIP endpoint.

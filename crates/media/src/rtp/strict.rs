@@ -65,13 +65,16 @@ impl StrictSource {
 
     /// Judge one packet from `src` arriving at `now`.
     pub fn check(&mut self, now: Instant, src: SocketAddr) -> SourceCheck {
+        // The fast path, nearly every packet: one comparison with the learned source.
+        if let Some(l) = self.learned.as_mut() {
+            if l.addr == src {
+                l.last = now;
+                return SourceCheck::Accept;
+            }
+        }
         let exact = self.sdp == Some(src);
         let expected = exact || self.expected_ip(src.ip());
         match self.learned.as_mut() {
-            Some(l) if l.addr == src => {
-                l.last = now;
-                SourceCheck::Accept
-            }
             // The SDP's own address takes over from a source learned by its IP alone.
             Some(l) if exact && !l.exact => {
                 *l = Learned {

@@ -30,7 +30,7 @@ use tracing::{error, info, info_span, warn, Instrument};
 use crate::adapter::{Adapter, AdapterError, Inbound, TxId};
 use crate::prompts::Prompts;
 use parley_rtp::media::{Media, MediaEvent};
-use parley_rtp::relay::{PortRange, Relay};
+use parley_rtp::relay::{Engine, PortRange, Relay};
 
 /// Settings of the SIP server: its sockets, and the switch's settings it starts the switch with.
 #[derive(Debug, Clone)]
@@ -41,6 +41,8 @@ pub struct SipConfig {
     pub public_ip: IpAddr,
     /// RTP port range (inclusive).
     pub rtp_ports: (u16, u16),
+    /// The relay's event loops (0: one per core).
+    pub relay_threads: usize,
     /// Bounds of the transports (TCP connections, their idle timeout).
     pub transport: crate::adapter::TransportLimits,
     /// The switch's settings (its addresses, limits, voicemail, digest).
@@ -82,6 +84,8 @@ struct Shell {
     adapter: Adapter,
     store: Store,
     ports: PortRange,
+    /// The relay's event loops, serving every relayed call's sockets.
+    engine: Engine,
     relays: HashMap<CallId, Relay>,
     vms: HashMap<CallId, VmHandle>,
     routes: HashMap<TxId, ClientRoute>,
@@ -140,6 +144,8 @@ pub async fn run(
         })
     };
     let switch = Switch::new(start, config.switch.clone());
+    let engine =
+        Engine::start(config.relay_threads).map_err(|e| AdapterError::Relay(e.to_string()))?;
     let mut shell = Shell {
         switch,
         adapter,
@@ -148,6 +154,7 @@ pub async fn run(
             config.rtp_ports.0,
             config.rtp_ports.1,
         ),
+        engine,
         store,
         relays: HashMap::new(),
         vms: HashMap::new(),
@@ -531,7 +538,7 @@ impl Shell {
                     .ports
                     .allocate()
                     .and_then(|a| Ok((a, self.ports.allocate()?)))
-                    .and_then(|(a, b)| Relay::start(a, b));
+                    .and_then(|(a, b)| Relay::start(&self.engine, a, b));
                 let ports = match relay {
                     Ok(r) => {
                         let p = (r.a_port, r.b_port);

@@ -8,16 +8,23 @@
 //! instead: a [`MediaSession`] plays the prompt to that leg and listens for its keys (RFC 4733 or
 //! in-band), the caller's audio is held back and the leg's audio reaches nobody, until the switch
 //! accepts or drops the leg.
+//!
+//! The sockets are not the async runtime's: every call's are served by the [`Engine`]'s event loops
+//! (`engine.rs`, over the system calls in `sys.rs`), which batch the datagram IO.
 
+mod engine;
+mod sys;
+
+pub use engine::Engine;
+
+use std::net::UdpSocket;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parley_core::call::MediaUpdate;
 use parley_media::rtp::{SourceCheck, StrictSource};
-use parley_media::session::{Clip, Event, MediaSession};
-use tokio::net::UdpSocket;
-use tokio::sync::{mpsc, watch};
+use parley_media::session::{Clip, MediaSession};
 use tracing::debug;
 
 /// Packet counters of one relayed call.
@@ -49,7 +56,7 @@ impl PortRange {
         PortRange { ip, low, high }
     }
 
-    /// Bind an RTP/RTCP socket pair on a free even port drawn at random.
+    /// Bind an RTP/RTCP socket pair on a free even port drawn at random (non-blocking).
     pub fn allocate(&mut self) -> std::io::Result<(UdpSocket, UdpSocket)> {
         let pairs = (self.high.saturating_sub(self.low).saturating_sub(1) / 2 + 1) as u32;
         // Random draws first; then a walk over the whole range from a random start, so that a nearly
@@ -75,11 +82,11 @@ impl PortRange {
     }
 }
 
-/// Bind a UDP socket at once (binding never waits) and hand it to the runtime.
+/// Bind a non-blocking UDP socket (the relay's loops and the media tasks never wait on one).
 fn bind(addr: SocketAddr) -> std::io::Result<UdpSocket> {
-    let s = std::net::UdpSocket::bind(addr)?;
+    let s = UdpSocket::bind(addr)?;
     s.set_nonblocking(true)?;
-    UdpSocket::from_std(s)
+    Ok(s)
 }
 
 /// Relay sockets get large kernel buffers: a burst from many calls must queue, not drop.
@@ -101,9 +108,8 @@ pub struct Relay {
     pub b_port: u16,
     /// Counters.
     pub stats: Arc<RelayStats>,
-    update: watch::Sender<MediaUpdate>,
-    screen: mpsc::UnboundedSender<Option<Screen>>,
-    task: tokio::task::JoinHandle<()>,
+    id: u64,
+    engine: engine::LoopHandle,
 }
 
 /// Screening a Follow-Me leg on the callee side: whom to talk to, in which payload types, what to
@@ -134,39 +140,49 @@ impl std::fmt::Debug for Screen {
 }
 
 impl Relay {
-    /// Start relaying between two socket pairs.
-    pub fn start(a: (UdpSocket, UdpSocket), b: (UdpSocket, UdpSocket)) -> std::io::Result<Relay> {
+    /// Start relaying between two socket pairs (caller side `a`, callee side `b`), on one of the
+    /// engine's loops.
+    pub fn start(
+        engine: &Engine,
+        a: (UdpSocket, UdpSocket),
+        b: (UdpSocket, UdpSocket),
+    ) -> std::io::Result<Relay> {
         let a_port = a.0.local_addr()?.port();
         let b_port = b.0.local_addr()?.port();
         let stats = Arc::new(RelayStats::default());
-        let (update, rx) = watch::channel(MediaUpdate::default());
-        let (screen, screen_rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(run(a, b, rx, screen_rx, stats.clone()));
+        let call = engine::Call {
+            sockets: [a.0, b.0, a.1, b.1],
+            stats: stats.clone(),
+            a: Party::default(),
+            b: Party::default(),
+            screening: None,
+        };
+        let (id, engine) = engine.add(call);
         Ok(Relay {
             a_port,
             b_port,
             stats,
-            update,
-            screen,
-            task,
+            id,
+            engine,
         })
     }
 
     /// Tell the relay who each side is (its SDP address and signalling IP); each socket then learns its
     /// party's real source from that.
     pub fn update(&self, u: MediaUpdate) {
-        let _ = self.update.send(u);
+        self.engine.send(engine::Cmd::Update(self.id, u));
     }
 
     /// Screen a Follow-Me leg on the callee side (`None`: stop, back to relaying).
     pub fn screen(&self, s: Option<Screen>) {
-        let _ = self.screen.send(s);
+        self.engine.send(engine::Cmd::Screen(self.id, s));
     }
 }
 
 impl Drop for Relay {
+    /// The call's sockets close on its loop.
     fn drop(&mut self) {
-        self.task.abort();
+        self.engine.send(engine::Cmd::Remove(self.id));
     }
 }
 
@@ -200,8 +216,14 @@ fn now() -> std::time::Instant {
 }
 
 /// Whether a packet from `src` may pass; strangers are counted (and the call's first one logged).
-fn admit(policy: &mut StrictSource, src: SocketAddr, stats: &RelayStats, side: &str) -> bool {
-    match policy.check(now(), src) {
+fn admit(
+    policy: &mut StrictSource,
+    now: std::time::Instant,
+    src: SocketAddr,
+    stats: &RelayStats,
+    side: &str,
+) -> bool {
+    match policy.check(now, src) {
         SourceCheck::Accept => true,
         SourceCheck::Learned(a) => {
             debug!(side, source = %a, "media source learned");
@@ -235,100 +257,6 @@ impl Screening {
         Screening {
             session,
             keys: s.keys,
-        }
-    }
-}
-
-async fn run(
-    a: (UdpSocket, UdpSocket),
-    b: (UdpSocket, UdpSocket),
-    mut updates: watch::Receiver<MediaUpdate>,
-    mut screens: mpsc::UnboundedReceiver<Option<Screen>>,
-    stats: Arc<RelayStats>,
-) {
-    let (mut pa, mut pb) = (Party::default(), Party::default());
-    let (mut ba, mut bb, mut ca, mut cb) = ([0u8; 2048], [0u8; 2048], [0u8; 1500], [0u8; 1500]);
-    let mut screening: Option<Screening> = None;
-    let mut tick = tokio::time::interval(std::time::Duration::from_millis(20));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    loop {
-        tokio::select! {
-            changed = updates.changed() => {
-                if changed.is_err() { return; }
-                let u = updates.borrow_and_update().clone();
-                pa.expect(u.a_remote, u.a_signalling);
-                pb.expect(u.b_remote, u.b_signalling);
-            }
-            s = screens.recv() => {
-                let Some(s) = s else { return };
-                screening = s.map(Screening::start);
-                tick.reset();
-            }
-            _ = tick.tick(), if screening.is_some() => {
-                if let Some(sc) = screening.as_mut() {
-                    if let Some((to, pkt)) = sc.session.handle_tick() {
-                        let _ = b.0.send_to(pkt, to).await;
-                    }
-                }
-            }
-            r = a.0.recv_from(&mut ba) => {
-                let Ok((n, src)) = r else { continue };
-                // While a leg is screened, the caller's audio is held back.
-                if admit(&mut pa.rtp, src, &stats, "caller") && screening.is_none() {
-                    forward(&b.0, &ba[..n], pb.rtp.destination(), &stats.a_to_b, &stats.dropped).await;
-                }
-            }
-            r = b.0.recv_from(&mut bb) => {
-                let Ok((n, src)) = r else { continue };
-                if let Some(sc) = screening.as_mut() {
-                    // The screened leg talks to Parley only: its keys, never to the caller.
-                    let _ = sc.session.handle_packet(now(), src, &bb[..n]);
-                    while let Some(ev) = sc.session.poll_event() {
-                        if let Event::Digit(d) = ev {
-                            (sc.keys)(d);
-                        }
-                    }
-                    continue;
-                }
-                if admit(&mut pb.rtp, src, &stats, "callee") {
-                    forward(&a.0, &bb[..n], pa.rtp.destination(), &stats.b_to_a, &stats.dropped).await;
-                }
-            }
-            r = a.1.recv_from(&mut ca) => {
-                let Ok((n, src)) = r else { continue };
-                if admit(&mut pa.rtcp, src, &stats, "caller rtcp") {
-                    if let Some(d) = pb.rtcp_dest() { let _ = b.1.send_to(&ca[..n], d).await; }
-                }
-            }
-            r = b.1.recv_from(&mut cb) => {
-                let Ok((n, src)) = r else { continue };
-                if admit(&mut pb.rtcp, src, &stats, "callee rtcp") {
-                    if let Some(d) = pa.rtcp_dest() { let _ = a.1.send_to(&cb[..n], d).await; }
-                }
-            }
-        }
-    }
-}
-
-async fn forward(
-    sock: &UdpSocket,
-    pkt: &[u8],
-    dest: Option<SocketAddr>,
-    sent: &AtomicU64,
-    dropped: &AtomicU64,
-) {
-    match dest {
-        Some(d) => match sock.send_to(pkt, d).await {
-            Ok(_) => {
-                sent.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(e) => {
-                debug!(error = %e, "relay send failed");
-                dropped.fetch_add(1, Ordering::Relaxed);
-            }
-        },
-        None => {
-            dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
 }

@@ -1,0 +1,407 @@
+//! The relay's event loops: one OS thread per core (by default), each owning the sockets of the calls
+//! given to it, waiting on one epoll set over all of them, and moving each socket's waiting datagrams
+//! with one `recvmmsg` and the accepted ones on with one `sendmmsg`. No task, future or waker per
+//! call or per packet: a packet costs a source comparison, a counter and its share of two system
+//! calls. Calls come and go, and are steered, by commands over a channel with an eventfd to wake the
+//! loop. A call's handling that panics ends that call's media, never the loop.
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use parley_core::call::MediaUpdate;
+use parley_media::session::Event;
+use tracing::{debug, warn};
+
+use super::sys::{Batch, Epoll, Waker, BATCH};
+use super::{admit, now, Party, RelayStats, Screen, Screening};
+
+/// A screened leg's prompt is paced at one packet per 20 ms.
+const FRAME: Duration = Duration::from_millis(20);
+/// The epoll token of the loop's own waker (call sockets use `slot << 2 | socket`).
+const WAKE: u64 = u64::MAX;
+
+/// What the handles send to a loop.
+pub(super) enum Cmd {
+    Add(u64, Box<Call>),
+    Update(u64, MediaUpdate),
+    Screen(u64, Option<Screen>),
+    Remove(u64),
+    Stop,
+}
+
+/// The relay's loops, shared by every call's [`super::Relay`].
+#[derive(Debug)]
+pub struct Engine {
+    loops: Vec<LoopHandle>,
+    next: AtomicUsize,
+    ids: AtomicU64,
+}
+
+/// How a handle reaches its loop.
+#[derive(Debug, Clone)]
+pub(super) struct LoopHandle {
+    tx: mpsc::Sender<Cmd>,
+    waker: Arc<Waker>,
+}
+
+impl LoopHandle {
+    pub(super) fn send(&self, cmd: Cmd) {
+        if self.tx.send(cmd).is_ok() {
+            self.waker.wake();
+        }
+    }
+}
+
+impl Engine {
+    /// Start `threads` loops (0: one per core).
+    pub fn start(threads: usize) -> std::io::Result<Engine> {
+        let threads = match threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        let mut loops = Vec::with_capacity(threads);
+        for i in 0..threads {
+            let (tx, rx) = mpsc::channel();
+            let waker = Arc::new(Waker::new()?);
+            let epoll = Epoll::new()?;
+            epoll.add(waker.fd(), WAKE)?;
+            let w = waker.clone();
+            std::thread::Builder::new()
+                .name(format!("parley-relay-{i}"))
+                .spawn(move || Loop::new(epoll, w, rx).run())?;
+            loops.push(LoopHandle { tx, waker });
+        }
+        Ok(Engine {
+            loops,
+            next: AtomicUsize::new(0),
+            ids: AtomicU64::new(1),
+        })
+    }
+
+    /// Hand a call to the next loop in turn; returns the call's id and its loop.
+    pub(super) fn add(&self, call: Call) -> (u64, LoopHandle) {
+        let id = self.ids.fetch_add(1, Ordering::Relaxed);
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.loops.len();
+        let handle = self.loops[i].clone();
+        handle.send(Cmd::Add(id, Box::new(call)));
+        (id, handle)
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        for l in &self.loops {
+            l.send(Cmd::Stop);
+        }
+    }
+}
+
+/// One call's sockets and state, owned by its loop.
+pub(super) struct Call {
+    /// Caller RTP, callee RTP, caller RTCP, callee RTCP.
+    pub(super) sockets: [UdpSocket; 4],
+    pub(super) stats: Arc<RelayStats>,
+    pub(super) a: Party,
+    pub(super) b: Party,
+    pub(super) screening: Option<(Screening, Instant)>,
+}
+
+const A_RTP: usize = 0;
+const B_RTP: usize = 1;
+const A_RTCP: usize = 2;
+const B_RTCP: usize = 3;
+
+struct Loop {
+    epoll: Epoll,
+    waker: Arc<Waker>,
+    rx: mpsc::Receiver<Cmd>,
+    slots: Vec<Option<Call>>,
+    free: Vec<usize>,
+    by_id: HashMap<u64, usize>,
+    /// Slots whose callee leg is being screened (they need the 20 ms clock).
+    screened: Vec<usize>,
+    batch: Box<Batch>,
+    accepted: Vec<usize>,
+}
+
+impl Loop {
+    fn new(epoll: Epoll, waker: Arc<Waker>, rx: mpsc::Receiver<Cmd>) -> Loop {
+        Loop {
+            epoll,
+            waker,
+            rx,
+            slots: Vec::new(),
+            free: Vec::new(),
+            by_id: HashMap::new(),
+            screened: Vec::new(),
+            batch: Batch::new(),
+            accepted: Vec::with_capacity(BATCH),
+        }
+    }
+
+    fn run(mut self) {
+        let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 256];
+        loop {
+            let timeout = self.timeout();
+            let n = self.epoll.wait(&mut events, timeout);
+            let now = now();
+            for ev in &events[..n] {
+                let token = ev.u64;
+                if token == WAKE {
+                    continue;
+                }
+                let (slot, socket) = ((token >> 2) as usize, (token & 3) as usize);
+                self.readable(now, slot, socket);
+            }
+            if !self.screened.is_empty() {
+                self.tick(now);
+            }
+            // Commands last: a slot freed here is never one an event of this batch named.
+            if events[..n].iter().any(|e| e.u64 == WAKE) {
+                self.waker.clear();
+                if !self.commands() {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Milliseconds until the next screened leg's frame is due (-1: nothing timed).
+    fn timeout(&self) -> i32 {
+        let due = self
+            .screened
+            .iter()
+            .filter_map(|&s| self.slots[s].as_ref()?.screening.as_ref().map(|(_, t)| *t))
+            .min();
+        match due {
+            None => -1,
+            Some(t) => {
+                let wait = t.saturating_duration_since(now());
+                wait.as_micros().div_ceil(1000).min(1000) as i32
+            }
+        }
+    }
+
+    /// Carry out every waiting command; false when told to stop.
+    fn commands(&mut self) -> bool {
+        while let Ok(cmd) = self.rx.try_recv() {
+            match cmd {
+                Cmd::Add(id, call) => self.add(id, *call),
+                Cmd::Update(id, u) => {
+                    if let Some(c) = self.call(id) {
+                        c.a.expect(u.a_remote, u.a_signalling);
+                        c.b.expect(u.b_remote, u.b_signalling);
+                    }
+                }
+                Cmd::Screen(id, s) => {
+                    let Some(&slot) = self.by_id.get(&id) else {
+                        continue;
+                    };
+                    if let Some(c) = self.slots[slot].as_mut() {
+                        c.screening = s.map(|s| (Screening::start(s), now() + FRAME));
+                    }
+                    self.screened.retain(|&x| x != slot);
+                    if self.slots[slot]
+                        .as_ref()
+                        .is_some_and(|c| c.screening.is_some())
+                    {
+                        self.screened.push(slot);
+                    }
+                }
+                Cmd::Remove(id) => self.remove(id),
+                Cmd::Stop => return false,
+            }
+        }
+        true
+    }
+
+    fn call(&mut self, id: u64) -> Option<&mut Call> {
+        let slot = *self.by_id.get(&id)?;
+        self.slots[slot].as_mut()
+    }
+
+    fn add(&mut self, id: u64, call: Call) {
+        let slot = self.free.pop().unwrap_or_else(|| {
+            self.slots.push(None);
+            self.slots.len() - 1
+        });
+        for (i, s) in call.sockets.iter().enumerate() {
+            if let Err(e) = self.epoll.add(s.as_raw_fd(), (slot as u64) << 2 | i as u64) {
+                warn!(error = %e, "relay socket not watched");
+            }
+        }
+        self.slots[slot] = Some(call);
+        self.by_id.insert(id, slot);
+    }
+
+    fn remove(&mut self, id: u64) {
+        if let Some(slot) = self.by_id.remove(&id) {
+            self.drop_slot(slot);
+        }
+    }
+
+    fn drop_slot(&mut self, slot: usize) {
+        if let Some(call) = self.slots[slot].take() {
+            for s in &call.sockets {
+                self.epoll.remove(s.as_raw_fd());
+            }
+            self.screened.retain(|&x| x != slot);
+            self.free.push(slot);
+        }
+    }
+
+    /// One socket of `slot` has datagrams: relay them (or hand them to the screening media end).
+    fn readable(&mut self, now: Instant, slot: usize, socket: usize) {
+        let Some(call) = self.slots.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        let (batch, accepted) = (&mut self.batch, &mut self.accepted);
+        let ok = catch_unwind(AssertUnwindSafe(|| {
+            relay(now, call, socket, batch, accepted);
+        }));
+        if ok.is_err() {
+            warn!("the relay's handling of a call panicked; its media ends");
+            self.by_id.retain(|_, s| *s != slot);
+            self.drop_slot(slot);
+        }
+    }
+
+    /// Send the due frames of every screened leg's prompt.
+    fn tick(&mut self, now: Instant) {
+        for i in 0..self.screened.len() {
+            let slot = self.screened[i];
+            let Some(call) = self.slots[slot].as_mut() else {
+                continue;
+            };
+            let Some((sc, due)) = call.screening.as_mut() else {
+                continue;
+            };
+            let sock = &call.sockets[B_RTP];
+            let _ = catch_unwind(AssertUnwindSafe(|| {
+                while *due <= now {
+                    if let Some((to, pkt)) = sc.session.handle_tick() {
+                        let _ = sock.send_to(pkt, to);
+                    }
+                    *due += FRAME;
+                    // Far behind (a stalled machine): start the pacing again rather than burst.
+                    if now.saturating_duration_since(*due) > 5 * FRAME {
+                        *due = now + FRAME;
+                    }
+                }
+            }));
+        }
+    }
+}
+
+/// Move what waits on `socket` of `call` to where it goes.
+fn relay(
+    now: Instant,
+    call: &mut Call,
+    socket: usize,
+    batch: &mut Batch,
+    accepted: &mut Vec<usize>,
+) {
+    let fd = call.sockets[socket].as_raw_fd();
+    // Level-triggered: a full batch leaves the rest for the next wait, after the other sockets.
+    let n = batch.recv(fd);
+    if n == 0 {
+        return;
+    }
+    accepted.clear();
+    let stats = &*call.stats;
+    match socket {
+        A_RTP => {
+            for i in 0..n {
+                let Some((src, _)) = batch.packet(i) else {
+                    continue;
+                };
+                // While a leg is screened, the caller's audio is held back.
+                if admit(&mut call.a.rtp, now, src, stats, "caller") && call.screening.is_none() {
+                    accepted.push(i);
+                }
+            }
+            let to = call.b.rtp.destination();
+            let out = call.sockets[B_RTP].as_raw_fd();
+            forward(batch, out, accepted, to, &stats.a_to_b, &stats.dropped);
+        }
+        B_RTP => {
+            if let Some((sc, _)) = call.screening.as_mut() {
+                // The screened leg talks to Parley only: its keys, never to the caller.
+                for i in 0..n {
+                    let Some((src, pkt)) = batch.packet(i) else {
+                        continue;
+                    };
+                    let _ = sc.session.handle_packet(now, src, pkt);
+                }
+                while let Some(ev) = sc.session.poll_event() {
+                    if let Event::Digit(d) = ev {
+                        (sc.keys)(d);
+                    }
+                }
+                return;
+            }
+            for i in 0..n {
+                let Some((src, _)) = batch.packet(i) else {
+                    continue;
+                };
+                if admit(&mut call.b.rtp, now, src, stats, "callee") {
+                    accepted.push(i);
+                }
+            }
+            let to = call.a.rtp.destination();
+            let out = call.sockets[A_RTP].as_raw_fd();
+            forward(batch, out, accepted, to, &stats.b_to_a, &stats.dropped);
+        }
+        A_RTCP | B_RTCP => {
+            let (from, to, out) = if socket == A_RTCP {
+                (&mut call.a.rtcp, call.b.rtcp_dest(), B_RTCP)
+            } else {
+                (&mut call.b.rtcp, call.a.rtcp_dest(), A_RTCP)
+            };
+            for i in 0..n {
+                let Some((src, _)) = batch.packet(i) else {
+                    continue;
+                };
+                if admit(from, now, src, stats, "rtcp") {
+                    accepted.push(i);
+                }
+            }
+            if let Some(to) = to {
+                batch.send(call.sockets[out].as_raw_fd(), accepted, to);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Send the accepted datagrams on, counting what went and what could not.
+fn forward(
+    batch: &mut Batch,
+    fd: std::os::fd::RawFd,
+    accepted: &[usize],
+    to: Option<SocketAddr>,
+    sent: &AtomicU64,
+    dropped: &AtomicU64,
+) {
+    if accepted.is_empty() {
+        return;
+    }
+    let went = match to {
+        Some(to) => batch.send(fd, accepted, to),
+        None => 0,
+    };
+    if went > 0 {
+        sent.fetch_add(went as u64, Ordering::Relaxed);
+    }
+    if went < accepted.len() {
+        if to.is_some() {
+            debug!("relay send failed");
+        }
+        dropped.fetch_add((accepted.len() - went) as u64, Ordering::Relaxed);
+    }
+}
