@@ -1,21 +1,25 @@
-//! Conference rooms, the IO side: one task per room in session ticking every 20 ms over
-//! `parley_media`'s sans-IO [`Mixer`]: each tick it reads what waits on every participant's own socket
-//! (without waking any task per packet: the participant's media task stops reading while it is in the
-//! room), mixes, and sends each participant its packet from that participant's socket. A room exists
-//! only while somebody is in it: the
-//! first to join starts its task, the last to leave ends it, so a conference nobody is in costs
-//! nothing. Which room a caller joins, and whether the others hear a chime, is the switch's decision;
-//! this module only carries it out.
+//! Conference rooms, the IO side: each room in session is a clocked job on one of the relay's event
+//! loops ([`Engine`]), ticking every 20 ms over `parley_media`'s sans-IO [`Mixer`]: each tick it takes
+//! what waits on every participant's own socket (one `recvmmsg` each; no epoll set watches those
+//! sockets, so an arriving packet wakes no thread), mixes, and sends each participant its packet from
+//! that participant's socket. While in a room, the participant's media task has taken its socket out of
+//! the async runtime and stopped reading it. A room exists only while somebody is in it: the first to
+//! join starts its job, the last to leave ends it, so a conference nobody is in costs nothing. Which
+//! room a caller joins, and whether the others hear a chime, is the switch's decision; this module only
+//! carries it out.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use parley_media::mixer::{Counters, Mixer, MixerEvent, ParticipantId};
-use tokio::net::UdpSocket;
 use tracing::debug;
+
+use crate::relay::sys::Batch;
+use crate::relay::{Clocked, Engine};
 
 /// The ding of an arrival: 880 Hz, fading over 400 ms.
 pub const DING_HZ: f64 = 880.0;
@@ -23,46 +27,53 @@ pub const DING_HZ: f64 = 880.0;
 pub const DONG_HZ: f64 = 660.0;
 const CHIME_MS: u32 = 400;
 const CHIME_AMPLITUDE: f64 = 8000.0;
+/// A room's tick.
+const FRAME: Duration = Duration::from_millis(20);
 
 /// The conference rooms in session, by Conference ID (cloned handles share them).
 #[derive(Clone)]
 pub struct Rooms {
-    inner: Arc<Mutex<HashMap<String, Arc<Room>>>>,
+    inner: Arc<Mutex<HashMap<String, Entry>>>,
+    engine: Arc<Engine>,
     ding: Arc<[i16]>,
     dong: Arc<[i16]>,
 }
 
+/// A room in session as the registry knows it: where its messages go and how many are in it.
+struct Entry {
+    tx: mpsc::Sender<Msg>,
+    members: usize,
+    /// Which room of that name (a room ended and started again is another).
+    serial: u64,
+}
+
 impl std::fmt::Debug for Rooms {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let n = self.inner.lock().map(|r| r.len()).unwrap_or(0);
-        f.debug_struct("Rooms").field("in_session", &n).finish()
+        f.debug_struct("Rooms")
+            .field("in_session", &self.in_session())
+            .finish()
     }
 }
 
-impl Default for Rooms {
-    fn default() -> Self {
-        Rooms::new()
-    }
-}
-
-/// One room in session: its mixer and the participants' sockets, under one lock.
-pub struct Room {
-    state: Mutex<RoomState>,
-}
-
-struct RoomState {
-    mixer: Mixer,
-    sockets: HashMap<ParticipantId, Arc<UdpSocket>>,
-    /// Where each participant's "talking" is shown (its media session's counters).
-    stats: HashMap<ParticipantId, Arc<crate::media::MediaStats>>,
+/// What a room's job is told; it reads these at its next tick.
+enum Msg {
+    Join(ParticipantId, Attendee, bool),
+    Update(
+        ParticipantId,
+        Option<SocketAddr>,
+        Option<IpAddr>,
+        u8,
+        Option<u8>,
+    ),
+    Leave(ParticipantId, bool),
 }
 
 /// How a participant's media is reached: its socket, where it receives RTP (its SDP), the IP its
 /// signalling comes from, and the payload types agreed.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Attendee {
-    /// The participant's own media socket (the room sends from it).
-    pub socket: Arc<UdpSocket>,
+    /// The participant's own media socket, non-blocking (the room reads it and sends from it).
+    pub socket: UdpSocket,
     /// Its media session's counters, where the room shows whether it is talking.
     pub stats: Option<Arc<crate::media::MediaStats>>,
     /// Its SDP address.
@@ -75,12 +86,14 @@ pub struct Attendee {
     pub event_pt: Option<u8>,
 }
 
-/// A participant's place in a room, held by its media task.
-#[derive(Clone)]
+/// A participant's place in a room, held by its media task; dropping it leaves the room (silently).
 pub struct Seat {
-    room: Arc<Room>,
-    id: ParticipantId,
+    left: bool,
     rooms: Rooms,
+    name: String,
+    serial: u64,
+    id: ParticipantId,
+    tx: mpsc::Sender<Msg>,
 }
 
 impl std::fmt::Debug for Seat {
@@ -90,17 +103,14 @@ impl std::fmt::Debug for Seat {
 }
 
 static NEXT_PARTICIPANT: AtomicU64 = AtomicU64::new(1);
-
-#[allow(clippy::disallowed_methods)]
-fn now() -> Instant {
-    Instant::now()
-}
+static NEXT_ROOM: AtomicU64 = AtomicU64::new(1);
 
 impl Rooms {
-    /// No room in session.
-    pub fn new() -> Rooms {
+    /// No room in session; rooms will run on `engine`'s loops.
+    pub fn new(engine: Arc<Engine>) -> Rooms {
         Rooms {
             inner: Arc::default(),
+            engine,
             ding: parley_media::tone::chime(DING_HZ, CHIME_AMPLITUDE, CHIME_MS).into(),
             dong: parley_media::tone::chime(DONG_HZ, CHIME_AMPLITUDE, CHIME_MS).into(),
         }
@@ -117,41 +127,34 @@ impl Rooms {
         let id = ParticipantId(NEXT_PARTICIPANT.fetch_add(1, Ordering::Relaxed));
         // A lock poisoned by a panic elsewhere still guards consistent maps: take it.
         let mut rooms = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let room = match rooms.get(name) {
-            Some(r) => r.clone(),
-            None => {
-                let room = Arc::new(Room {
-                    state: Mutex::new(RoomState {
-                        mixer: Mixer::new(rand::random()),
-                        sockets: HashMap::new(),
-                        stats: HashMap::new(),
-                    }),
-                });
-                rooms.insert(name.to_string(), room.clone());
-                tokio::spawn(run(name.to_string(), room.clone(), self.clone()));
-                room
+        let entry = rooms.entry(name.to_string()).or_insert_with(|| {
+            let (tx, rx) = mpsc::channel();
+            let serial = NEXT_ROOM.fetch_add(1, Ordering::Relaxed);
+            debug!(conference = %name, "room in session");
+            self.engine.clock(Box::new(Room {
+                name: name.to_string(),
+                rx,
+                mixer: Mixer::new(rand::random()),
+                members: HashMap::new(),
+                next: None,
+                ding: self.ding.clone(),
+                dong: self.dong.clone(),
+            }));
+            Entry {
+                tx,
+                members: 0,
+                serial,
             }
-        };
-        if let Ok(mut s) = room.state.lock() {
-            s.mixer.add(
-                id,
-                attendee.remote,
-                attendee.signalling,
-                attendee.audio_pt,
-                attendee.event_pt,
-            );
-            s.sockets.insert(id, attendee.socket);
-            if let Some(stats) = attendee.stats {
-                s.stats.insert(id, stats);
-            }
-            if chime && s.mixer.len() > 1 {
-                s.mixer.chime(self.ding.clone(), Some(id));
-            }
-        }
+        });
+        entry.members += 1;
+        let _ = entry.tx.send(Msg::Join(id, attendee, chime));
         Seat {
-            room,
-            id,
+            left: false,
             rooms: self.clone(),
+            name: name.to_string(),
+            serial: entry.serial,
+            id,
+            tx: entry.tx.clone(),
         }
     }
 }
@@ -165,25 +168,41 @@ impl Seat {
         audio_pt: u8,
         event_pt: Option<u8>,
     ) {
-        if let Ok(mut s) = self.room.state.lock() {
-            s.mixer.add(self.id, remote, signalling, audio_pt, event_pt);
-        }
+        let _ = self
+            .tx
+            .send(Msg::Update(self.id, remote, signalling, audio_pt, event_pt));
     }
 
-    /// Leave the room; `chime`: the others hear the dong. The room's task ends with its last.
-    pub fn leave(&self, chime: bool) {
-        if let Ok(mut s) = self.room.state.lock() {
-            if s.mixer.remove(self.id) && chime && !s.mixer.is_empty() {
-                s.mixer.chime(self.rooms.dong.clone(), None);
+    /// Leave the room; `chime`: the others hear the dong. The room ends with its last; the room stops
+    /// using the participant's socket at its next tick.
+    pub fn leave(mut self, chime: bool) {
+        self.leave_room(chime);
+    }
+
+    fn leave_room(&mut self, chime: bool) {
+        if std::mem::replace(&mut self.left, true) {
+            return;
+        }
+        let _ = self.tx.send(Msg::Leave(self.id, chime));
+        let mut rooms = self.rooms.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(entry) = rooms.get_mut(&self.name) {
+            if entry.serial == self.serial {
+                entry.members = entry.members.saturating_sub(1);
+                if entry.members == 0 {
+                    // Its job ends at its next tick, having seen every leave; whoever joins now
+                    // starts a new room.
+                    rooms.remove(&self.name);
+                }
             }
-            s.sockets.remove(&self.id);
-            s.stats.remove(&self.id);
         }
     }
 }
 
-/// Datagrams read from one participant's socket in a tick at most (a phone sends one or two).
-const MAX_READS_PER_TICK: usize = 16;
+impl Drop for Seat {
+    fn drop(&mut self) {
+        self.leave_room(false);
+    }
+}
 
 /// A participant's counters where the status reads them.
 fn show(stats: &crate::media::MediaStats, c: Counters) {
@@ -193,70 +212,107 @@ fn show(stats: &crate::media::MediaStats, c: Counters) {
     stats.strangers.store(c.strangers, Ordering::Relaxed);
 }
 
-/// A room's clock: every 20 ms the mixer ticks and each participant's packet is sent from its own
-/// socket (a send that would block is dropped: a packet late is worse than a packet lost). Ends once
-/// nobody is in the room, taking the room out of the registry under the registry's lock, so that a
-/// participant joining at that moment starts a new room rather than joining a dead one.
-async fn run(name: String, room: Arc<Room>, rooms: Rooms) {
-    let mut tick = tokio::time::interval(Duration::from_millis(20));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    debug!(conference = %name, "room in session");
-    let mut buf = vec![0u8; 2048];
-    loop {
-        tick.tick().await;
-        {
-            let Ok(mut guard) = room.state.lock() else {
-                break;
-            };
-            let s = &mut *guard;
-            if s.mixer.is_empty() {
-                drop(guard);
-                let Ok(mut registry) = rooms.inner.lock() else {
-                    break;
-                };
-                let empty = room
-                    .state
-                    .lock()
-                    .map(|s| s.mixer.is_empty())
-                    .unwrap_or(true);
-                if empty {
-                    if registry.get(&name).is_some_and(|r| Arc::ptr_eq(r, &room)) {
-                        registry.remove(&name);
-                    }
-                    break;
-                }
-                continue;
-            }
-            // What arrived since the last tick, from every participant's socket (a bounded number a
-            // tick, so a flood on one socket cannot stall the room), then its counters.
-            let at = now();
-            for (id, socket) in &s.sockets {
-                for _ in 0..MAX_READS_PER_TICK {
-                    match socket.try_recv_from(&mut buf) {
-                        Ok((n, from)) => s.mixer.handle_packet(at, *id, from, &buf[..n]),
-                        Err(_) => break,
+/// One participant's socket and counters, owned by its room.
+struct Member {
+    socket: UdpSocket,
+    stats: Option<Arc<crate::media::MediaStats>>,
+}
+
+/// One room in session, a clocked job: its mixer and its participants' sockets.
+struct Room {
+    name: String,
+    rx: mpsc::Receiver<Msg>,
+    mixer: Mixer,
+    members: HashMap<ParticipantId, Member>,
+    ding: Arc<[i16]>,
+    dong: Arc<[i16]>,
+    /// When the tick after this one is due (ticks keep their 20 ms grid whatever their lateness).
+    next: Option<Instant>,
+}
+
+impl Room {
+    /// Who joined, moved or left since the last tick; false once everybody has left.
+    fn messages(&mut self) -> bool {
+        loop {
+            match self.rx.try_recv() {
+                Ok(Msg::Join(id, a, chime)) => {
+                    self.mixer
+                        .add(id, a.remote, a.signalling, a.audio_pt, a.event_pt);
+                    self.members.insert(
+                        id,
+                        Member {
+                            socket: a.socket,
+                            stats: a.stats,
+                        },
+                    );
+                    if chime && self.mixer.len() > 1 {
+                        self.mixer.chime(self.ding.clone(), Some(id));
                     }
                 }
-            }
-            for (id, c) in s.mixer.all_counters() {
-                if let Some(stats) = s.stats.get(&id) {
-                    show(stats, c);
+                Ok(Msg::Update(id, remote, signalling, pt, ept)) => {
+                    self.mixer.add(id, remote, signalling, pt, ept);
                 }
-            }
-            s.mixer.handle_tick();
-            while let Some(MixerEvent::Talking(id, talking)) = s.mixer.poll_event() {
-                if let Some(stats) = s.stats.get(&id) {
-                    stats.talking.store(talking, Ordering::Relaxed);
+                Ok(Msg::Leave(id, chime)) => {
+                    if self.mixer.remove(id) && chime && !self.mixer.is_empty() {
+                        self.mixer.chime(self.dong.clone(), None);
+                    }
+                    self.members.remove(&id);
                 }
-            }
-            for (id, to, bytes) in s.mixer.transmits() {
-                if let Some(socket) = s.sockets.get(&id) {
-                    let _ = socket.try_send_to(bytes, to);
-                }
+                // Every seat gone (the registry dropped its sender when the last left).
+                Err(mpsc::TryRecvError::Disconnected) => return !self.members.is_empty(),
+                Err(mpsc::TryRecvError::Empty) => return true,
             }
         }
     }
-    debug!(conference = %name, "room closed");
+}
+
+impl Clocked for Room {
+    fn first(&self, now: Instant) -> Instant {
+        now
+    }
+
+    /// Every 20 ms: what arrived from every participant (a bounded number a tick, so a flood on one
+    /// socket cannot stall the room), the mix, each participant's packet sent from its own socket (a
+    /// send that would block is dropped: a packet late is worse than a packet lost).
+    fn tick(&mut self, now: Instant, batch: &mut Batch) -> Option<Instant> {
+        if !self.messages() {
+            debug!(conference = %self.name, "room closed");
+            return None;
+        }
+        for (id, m) in &self.members {
+            // At most a batch a tick: a flood on one socket cannot stall the room.
+            for i in 0..batch.recv(m.socket.as_raw_fd()) {
+                if let Some((from, bytes)) = batch.packet(i) {
+                    self.mixer.handle_packet(now, *id, from, bytes);
+                }
+            }
+        }
+        for (id, c) in self.mixer.all_counters() {
+            if let Some(stats) = self.members.get(&id).and_then(|m| m.stats.as_ref()) {
+                show(stats, c);
+            }
+        }
+        self.mixer.handle_tick();
+        while let Some(MixerEvent::Talking(id, talking)) = self.mixer.poll_event() {
+            if let Some(stats) = self.members.get(&id).and_then(|m| m.stats.as_ref()) {
+                stats.talking.store(talking, Ordering::Relaxed);
+            }
+        }
+        for (id, to, bytes) in self.mixer.transmits() {
+            if let Some(m) = self.members.get(&id) {
+                let _ = m.socket.send_to(bytes, to);
+            }
+        }
+        let due = self.next.unwrap_or(now);
+        // Far behind (a stalled machine): start the grid again rather than burst.
+        let next = if now.saturating_duration_since(due) > 5 * FRAME {
+            now + FRAME
+        } else {
+            due + FRAME
+        };
+        self.next = Some(next);
+        Some(next)
+    }
 }
 
 #[cfg(test)]
@@ -265,8 +321,10 @@ mod tests {
     use parley_media::g711::Codec;
     use parley_media::rtp::{RtpHeader, RtpPacket};
 
-    async fn socket() -> Arc<UdpSocket> {
-        Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap())
+    fn socket() -> UdpSocket {
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+        s
     }
 
     fn frame(seq: u16, value: i16) -> Vec<u8> {
@@ -283,78 +341,74 @@ mod tests {
         out
     }
 
-    #[tokio::test]
-    async fn a_room_mixes_between_real_sockets_and_ends_with_its_last_participant() {
-        let rooms = Rooms::new();
-        // Two phones, each with the participant's socket on Parley's side.
-        let (phone_a, phone_b) = (socket().await, socket().await);
-        let (side_a, side_b) = (socket().await, socket().await);
-        let attendee = |s: &Arc<UdpSocket>, phone: &Arc<UdpSocket>| Attendee {
-            socket: s.clone(),
-            remote: Some(phone.local_addr().unwrap()),
-            signalling: None,
-            audio_pt: 0,
-            event_pt: None,
-            stats: None,
-        };
-        let a = rooms.join("480", attendee(&side_a, &phone_a), true);
-        let b = rooms.join("480", attendee(&side_b, &phone_b), true);
-        assert_eq!(rooms.in_session(), 1);
-        // A talks (a loud square of 8000): B hears it, A hears silence.
-        let to_a = side_a.local_addr().unwrap();
-        for seq in 0..20u16 {
-            let f = frame(seq, if seq % 2 == 0 { 8000 } else { -8000 });
-            phone_a.send_to(&f, to_a).await.unwrap();
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+    /// Packets received by `phone` (until 50 ms pass without one, at most 30) with at least `n`
+    /// samples louder than 4000, and whether all came from `from`.
+    fn loud_packets(phone: &UdpSocket, n: usize, from: SocketAddr) -> usize {
         let mut buf = [0u8; 2048];
-        let mut loud_at_b = 0;
-        // The room sends every 20 ms: read what arrived (the sockets buffer it), not forever.
+        let mut loud = 0;
         for _ in 0..30 {
-            let Ok(Ok((n, from))) =
-                tokio::time::timeout(Duration::from_millis(50), phone_b.recv_from(&mut buf)).await
-            else {
+            let Ok((len, src)) = phone.recv_from(&mut buf) else {
                 break;
             };
-            assert_eq!(
-                from,
-                side_b.local_addr().unwrap(),
-                "sent from B's own socket"
-            );
-            let p = RtpPacket::parse(&buf[..n]).unwrap();
-            if p.payload
-                .iter()
-                .any(|&c| Codec::Pcmu.decode_sample(c).abs() > 4000)
-            {
-                loud_at_b += 1;
-            }
-        }
-        assert!(loud_at_b >= 5, "B heard A ({loud_at_b} loud packets)");
-        let mut loud_at_a = 0;
-        for _ in 0..30 {
-            let Ok(Ok((n, _))) =
-                tokio::time::timeout(Duration::from_millis(50), phone_a.recv_from(&mut buf)).await
-            else {
-                break;
-            };
-            let p = RtpPacket::parse(&buf[..n]).unwrap();
-            // A's voice is a frame loud throughout; the ding of B's arrival is a sine.
-            let loud = p
+            assert_eq!(src, from, "sent from the participant's own socket");
+            let p = RtpPacket::parse(&buf[..len]).unwrap();
+            let count = p
                 .payload
                 .iter()
-                .filter(|&&c| Codec::Pcmu.decode_sample(c).abs() > 4000);
-            if loud.count() >= 150 {
-                loud_at_a += 1;
+                .filter(|&&c| Codec::Pcmu.decode_sample(c).abs() > 4000)
+                .count();
+            if count >= n {
+                loud += 1;
             }
         }
-        assert_eq!(loud_at_a, 0, "A never hears itself");
+        loud
+    }
+
+    #[test]
+    fn a_room_mixes_between_real_sockets_and_ends_with_its_last_participant() {
+        let rooms = Rooms::new(Arc::new(Engine::start(1).unwrap()));
+        // Two phones, each with the participant's socket on Parley's side.
+        let (phone_a, phone_b) = (socket(), socket());
+        let (side_a, side_b) = (socket(), socket());
+        let (addr_a, addr_b) = (side_a.local_addr().unwrap(), side_b.local_addr().unwrap());
+        let attendee = |s: UdpSocket, phone: &UdpSocket| {
+            s.set_nonblocking(true).unwrap();
+            Attendee {
+                socket: s,
+                remote: Some(phone.local_addr().unwrap()),
+                signalling: None,
+                audio_pt: 0,
+                event_pt: None,
+                stats: None,
+            }
+        };
+        let a = rooms.join("480", attendee(side_a, &phone_a), true);
+        let b = rooms.join("480", attendee(side_b, &phone_b), true);
+        assert_eq!(rooms.in_session(), 1);
+        // A talks (a loud square of 8000): B hears it, A hears silence.
+        for seq in 0..20u16 {
+            let f = frame(seq, if seq % 2 == 0 { 8000 } else { -8000 });
+            phone_a.send_to(&f, addr_a).unwrap();
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let heard_by_b = loud_packets(&phone_b, 1, addr_b);
+        assert!(heard_by_b >= 5, "B heard A ({heard_by_b} loud packets)");
+        // A's voice is a frame loud throughout; the ding of B's arrival is a sine.
+        assert_eq!(
+            loud_packets(&phone_a, 150, addr_a),
+            0,
+            "A never hears itself"
+        );
         a.leave(true);
         b.leave(true);
-        tokio::time::sleep(Duration::from_millis(100)).await;
         assert_eq!(
             rooms.in_session(),
             0,
             "the room ended with its last participant"
         );
+        // Its job sends nothing more.
+        std::thread::sleep(Duration::from_millis(100));
+        while phone_a.recv_from(&mut [0u8; 2048]).is_ok() {}
+        assert!(phone_a.recv_from(&mut [0u8; 2048]).is_err());
     }
 }

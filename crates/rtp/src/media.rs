@@ -204,6 +204,17 @@ impl Media {
     }
 }
 
+/// A datagram from the socket (never ready without one).
+async fn receive(
+    socket: &Option<UdpSocket>,
+    buf: &mut [u8],
+) -> std::io::Result<(usize, SocketAddr)> {
+    match socket {
+        Some(s) => s.recv_from(buf).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Headers and data are synced to disk after this many samples (one second).
 const SYNC_EVERY: u64 = 8000;
 
@@ -218,7 +229,10 @@ struct Recording {
 pub type EventSink = Box<dyn Fn(MediaEvent) + Send + Sync>;
 
 struct Task {
-    socket: Arc<UdpSocket>,
+    /// The caller's socket, in the runtime; `None` while in a conference room (the room's loop polls
+    /// a copy, which no reactor watches, so its packets wake nobody), when it is `parked` here.
+    socket: Option<UdpSocket>,
+    parked: Option<std::net::UdpSocket>,
     /// What the signalling said of the caller's media (for a conference room it joins).
     remote: (Option<SocketAddr>, Option<IpAddr>, u8, Option<u8>),
     /// The caller's place in a conference room: the room has its audio.
@@ -255,7 +269,8 @@ impl Task {
         supply: mpsc::WeakUnboundedSender<Cmd>,
     ) -> Task {
         Task {
-            socket: Arc::new(socket),
+            socket: Some(socket),
+            parked: None,
             remote: (None, None, 0, None),
             seat: None,
             events,
@@ -294,12 +309,12 @@ impl Task {
                 }
                 // In a conference room, the room's clock reads the caller's socket and sends to
                 // it: this task only waits for commands.
-                _ = tick.tick(), if self.seat.is_none() => {
-                    if let Some((to, packet)) = self.session.handle_tick() {
-                        let _ = self.socket.send_to(packet, to).await;
+                _ = tick.tick(), if self.socket.is_some() => {
+                    if let (Some((to, packet)), Some(socket)) = (self.session.handle_tick(), &self.socket) {
+                        let _ = socket.send_to(packet, to).await;
                     }
                 }
-                r = self.socket.recv_from(&mut buf), if self.seat.is_none() => {
+                r = receive(&self.socket, &mut buf), if self.socket.is_some() => {
                     if let Ok((n, from)) = r {
                         if let Some(samples) = self.session.handle_packet(now(), from, &buf[..n]) {
                             if let Some(rec) = self.recording.as_mut() {
@@ -319,6 +334,49 @@ impl Task {
         if let Some(seat) = self.seat.take() {
             seat.leave(false);
         }
+    }
+
+    /// Into a conference room: the socket leaves the runtime (a copy goes to the room).
+    fn join(
+        &mut self,
+        rooms: &crate::conference::Rooms,
+        room: &str,
+        chime: bool,
+    ) -> std::io::Result<()> {
+        let socket = match (self.socket.take(), self.parked.take()) {
+            (Some(s), _) => s.into_std()?,
+            (None, Some(parked)) => parked,
+            (None, None) => return Err(std::io::Error::other("no media socket")),
+        };
+        let copy = socket.try_clone();
+        self.parked = Some(socket);
+        let (remote, signalling, audio_pt, event_pt) = self.remote;
+        let attendee = crate::conference::Attendee {
+            socket: copy?,
+            stats: Some(self.stats.clone()),
+            remote,
+            signalling,
+            audio_pt,
+            event_pt,
+        };
+        self.seat = Some(rooms.join(room, attendee, chime));
+        Ok(())
+    }
+
+    /// Out of the conference room: the socket is the runtime's again.
+    fn leave(&mut self, chime: bool) {
+        if let Some(seat) = self.seat.take() {
+            seat.leave(chime);
+        }
+        if let Some(parked) = self.parked.take() {
+            match UdpSocket::from_std(parked) {
+                Ok(s) => self.socket = Some(s),
+                Err(e) => warn!(error = %e, "media socket lost on leaving the conference"),
+            }
+        }
+        self.stats
+            .talking
+            .store(false, std::sync::atomic::Ordering::Relaxed);
     }
 
     fn count(&self) {
@@ -403,25 +461,11 @@ impl Task {
                 if let Some(old) = self.seat.take() {
                     old.leave(false);
                 }
-                let (remote, signalling, audio_pt, event_pt) = self.remote;
-                let attendee = crate::conference::Attendee {
-                    socket: self.socket.clone(),
-                    stats: Some(self.stats.clone()),
-                    remote,
-                    signalling,
-                    audio_pt,
-                    event_pt,
-                };
-                self.seat = Some(rooms.join(&room, attendee, chime));
-            }
-            Cmd::Leave(chime) => {
-                if let Some(seat) = self.seat.take() {
-                    seat.leave(chime);
+                if let Err(e) = self.join(&rooms, &room, chime) {
+                    warn!(error = %e, "cannot hand the caller's media to the conference room");
                 }
-                self.stats
-                    .talking
-                    .store(false, std::sync::atomic::Ordering::Relaxed);
             }
+            Cmd::Leave(chime) => self.leave(chime),
             Cmd::Play(generation, clips) => {
                 let (clips, sources) = clips.into_iter().map(|c| (c.clip, c.source)).unzip();
                 self.abort_reads();

@@ -4,6 +4,10 @@
 //! call or per packet: a packet costs a source comparison, a counter and its share of two system
 //! calls. Calls come and go, and are steered, by commands over a channel with an eventfd to wake the
 //! loop. A call's handling that panics ends that call's media, never the loop.
+//!
+//! The loops also run clocked jobs ([`Clocked`]: the conference rooms), each called when its deadline
+//! comes with the loop's batch buffers; a job polls its own sockets, which no epoll set watches, so
+//! packets arriving for it wake nobody.
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
@@ -28,13 +32,23 @@ const WAKE: u64 = u64::MAX;
 /// What the handles send to a loop.
 pub(super) enum Cmd {
     Add(u64, Box<Call>),
+    Clock(Box<dyn Clocked>),
     Update(u64, MediaUpdate),
     Screen(u64, Option<Screen>),
     Remove(u64),
     Stop,
 }
 
-/// The relay's loops, shared by every call's [`super::Relay`].
+/// Work a loop does on a clock rather than on readiness (a conference room's 20 ms tick).
+pub(crate) trait Clocked: Send {
+    /// When it is first due.
+    fn first(&self, now: Instant) -> Instant;
+    /// It is due: do its work with the loop's buffers; returns when it is due next, `None` when it
+    /// is finished (it is then dropped).
+    fn tick(&mut self, now: Instant, batch: &mut Batch) -> Option<Instant>;
+}
+
+/// The relay's loops, shared by every call's [`super::Relay`] and every conference room.
 #[derive(Debug)]
 pub struct Engine {
     loops: Vec<LoopHandle>,
@@ -91,6 +105,12 @@ impl Engine {
         handle.send(Cmd::Add(id, Box::new(call)));
         (id, handle)
     }
+
+    /// Run `job` on the next loop in turn, until it says it is finished.
+    pub(crate) fn clock(&self, job: Box<dyn Clocked>) {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.loops.len();
+        self.loops[i].send(Cmd::Clock(job));
+    }
 }
 
 impl Drop for Engine {
@@ -125,6 +145,8 @@ struct Loop {
     by_id: HashMap<u64, usize>,
     /// Slots whose callee leg is being screened (they need the 20 ms clock).
     screened: Vec<usize>,
+    /// Clocked jobs and when each is due.
+    clocked: Vec<(Instant, Box<dyn Clocked>)>,
     batch: Box<Batch>,
     accepted: Vec<usize>,
 }
@@ -139,6 +161,7 @@ impl Loop {
             free: Vec::new(),
             by_id: HashMap::new(),
             screened: Vec::new(),
+            clocked: Vec::new(),
             batch: Batch::new(),
             accepted: Vec::with_capacity(BATCH),
         }
@@ -161,6 +184,9 @@ impl Loop {
             if !self.screened.is_empty() {
                 self.tick(now);
             }
+            if !self.clocked.is_empty() {
+                self.run_clocked();
+            }
             // Commands last: a slot freed here is never one an event of this batch named.
             if events[..n].iter().any(|e| e.u64 == WAKE) {
                 self.waker.clear();
@@ -171,13 +197,13 @@ impl Loop {
         }
     }
 
-    /// Milliseconds until the next screened leg's frame is due (-1: nothing timed).
+    /// Milliseconds until the next screened leg's frame or clocked job is due (-1: nothing timed).
     fn timeout(&self) -> i32 {
-        let due = self
+        let screened = self
             .screened
             .iter()
-            .filter_map(|&s| self.slots[s].as_ref()?.screening.as_ref().map(|(_, t)| *t))
-            .min();
+            .filter_map(|&s| self.slots[s].as_ref()?.screening.as_ref().map(|(_, t)| *t));
+        let due = screened.chain(self.clocked.iter().map(|(t, _)| *t)).min();
         match due {
             None => -1,
             Some(t) => {
@@ -192,6 +218,10 @@ impl Loop {
         while let Ok(cmd) = self.rx.try_recv() {
             match cmd {
                 Cmd::Add(id, call) => self.add(id, *call),
+                Cmd::Clock(job) => {
+                    let first = job.first(now());
+                    self.clocked.push((first, job));
+                }
                 Cmd::Update(id, u) => {
                     if let Some(c) = self.call(id) {
                         c.a.expect(u.a_remote, u.a_signalling);
@@ -268,6 +298,34 @@ impl Loop {
             warn!("the relay's handling of a call panicked; its media ends");
             self.by_id.retain(|_, s| *s != slot);
             self.drop_slot(slot);
+        }
+    }
+
+    /// Run the clocked jobs that are due (read the clock after each: a job's work takes time); a job
+    /// that is finished, or panics, is dropped.
+    fn run_clocked(&mut self) {
+        let mut i = 0;
+        while i < self.clocked.len() {
+            let now = now();
+            let (due, job) = &mut self.clocked[i];
+            if *due > now {
+                i += 1;
+                continue;
+            }
+            let batch = &mut self.batch;
+            match catch_unwind(AssertUnwindSafe(|| job.tick(now, batch))) {
+                Ok(Some(next)) => {
+                    *due = next;
+                    i += 1;
+                }
+                Ok(None) => {
+                    self.clocked.swap_remove(i);
+                }
+                Err(_) => {
+                    warn!("a clocked job (a conference room) panicked; it ends");
+                    self.clocked.swap_remove(i);
+                }
+            }
         }
     }
 

@@ -13,8 +13,9 @@
 //! (`engine.rs`, over the system calls in `sys.rs`), which batch the datagram IO.
 
 mod engine;
-mod sys;
+pub(crate) mod sys;
 
+pub(crate) use engine::Clocked;
 pub use engine::Engine;
 
 use std::net::UdpSocket;

@@ -84,8 +84,8 @@ struct Shell {
     adapter: Adapter,
     store: Store,
     ports: PortRange,
-    /// The relay's event loops, serving every relayed call's sockets.
-    engine: Engine,
+    /// The relay's event loops, serving every relayed call's sockets and the conference rooms.
+    engine: Arc<Engine>,
     relays: HashMap<CallId, Relay>,
     vms: HashMap<CallId, VmHandle>,
     routes: HashMap<TxId, ClientRoute>,
@@ -144,8 +144,10 @@ pub async fn run(
         })
     };
     let switch = Switch::new(start, config.switch.clone());
-    let engine =
-        Engine::start(config.relay_threads).map_err(|e| AdapterError::Relay(e.to_string()))?;
+    let engine = Arc::new(
+        Engine::start(config.relay_threads).map_err(|e| AdapterError::Relay(e.to_string()))?,
+    );
+    let rooms = parley_rtp::conference::Rooms::new(Arc::clone(&engine));
     let mut shell = Shell {
         switch,
         adapter,
@@ -161,7 +163,7 @@ pub async fn run(
         routes: HashMap::new(),
         back,
         prompts: Arc::new(Mutex::new(Prompts::new(config.switch.vm.prompts.clone()))),
-        rooms: parley_rtp::conference::Rooms::new(),
+        rooms,
         status,
         timers_paused_until: None,
         trunk_reloads: 0,
