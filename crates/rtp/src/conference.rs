@@ -2,8 +2,7 @@
 //! loops ([`Engine`]), ticking every 20 ms over `parley_media`'s sans-IO [`Mixer`]: each tick it takes
 //! what waits on every participant's own socket (one `recvmmsg` each; no epoll set watches those
 //! sockets, so an arriving packet wakes no thread), mixes, and sends each participant its packet from
-//! that participant's socket. While in a room, the participant's media task has taken its socket out of
-//! the async runtime and stopped reading it. A room exists only while somebody is in it: the first to
+//! that participant's socket. While in a room, the participant's media session does not read it. A room exists only while somebody is in it: the first to
 //! join starts its job, the last to leave ends it, so a conference nobody is in costs nothing. Which
 //! room a caller joins, and whether the others hear a chime, is the switch's decision; this module only
 //! carries it out.
@@ -13,7 +12,7 @@ use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use parley_media::mixer::{Counters, Mixer, MixerEvent, ParticipantId};
 use tracing::debug;
@@ -27,8 +26,6 @@ pub const DING_HZ: f64 = 880.0;
 pub const DONG_HZ: f64 = 660.0;
 const CHIME_MS: u32 = 400;
 const CHIME_AMPLITUDE: f64 = 8000.0;
-/// A room's tick.
-const FRAME: Duration = Duration::from_millis(20);
 
 /// The conference rooms in session, by Conference ID (cloned handles share them).
 #[derive(Clone)]
@@ -72,8 +69,9 @@ enum Msg {
 /// signalling comes from, and the payload types agreed.
 #[derive(Debug)]
 pub struct Attendee {
-    /// The participant's own media socket, non-blocking (the room reads it and sends from it).
-    pub socket: UdpSocket,
+    /// The participant's own media socket, non-blocking (the room reads it and sends from it; its
+    /// media session does not while it is in the room).
+    pub socket: Arc<UdpSocket>,
     /// Its media session's counters, where the room shows whether it is talking.
     pub stats: Option<Arc<crate::media::MediaStats>>,
     /// Its SDP address.
@@ -136,7 +134,6 @@ impl Rooms {
                 rx,
                 mixer: Mixer::new(rand::random()),
                 members: HashMap::new(),
-                next: None,
                 ding: self.ding.clone(),
                 dong: self.dong.clone(),
             }));
@@ -214,7 +211,7 @@ fn show(stats: &crate::media::MediaStats, c: Counters) {
 
 /// One participant's socket and counters, owned by its room.
 struct Member {
-    socket: UdpSocket,
+    socket: Arc<UdpSocket>,
     stats: Option<Arc<crate::media::MediaStats>>,
 }
 
@@ -226,8 +223,6 @@ struct Room {
     members: HashMap<ParticipantId, Member>,
     ding: Arc<[i16]>,
     dong: Arc<[i16]>,
-    /// When the tick after this one is due (ticks keep their 20 ms grid whatever their lateness).
-    next: Option<Instant>,
 }
 
 impl Room {
@@ -267,17 +262,13 @@ impl Room {
 }
 
 impl Clocked for Room {
-    fn first(&self, now: Instant) -> Instant {
-        now
-    }
-
     /// Every 20 ms: what arrived from every participant (a bounded number a tick, so a flood on one
     /// socket cannot stall the room), the mix, each participant's packet sent from its own socket (a
     /// send that would block is dropped: a packet late is worse than a packet lost).
-    fn tick(&mut self, now: Instant, batch: &mut Batch) -> Option<Instant> {
+    fn tick(&mut self, now: Instant, batch: &mut Batch) -> bool {
         if !self.messages() {
             debug!(conference = %self.name, "room closed");
-            return None;
+            return false;
         }
         for (id, m) in &self.members {
             // At most a batch a tick: a flood on one socket cannot stall the room.
@@ -303,15 +294,7 @@ impl Clocked for Room {
                 let _ = m.socket.send_to(bytes, to);
             }
         }
-        let due = self.next.unwrap_or(now);
-        // Far behind (a stalled machine): start the grid again rather than burst.
-        let next = if now.saturating_duration_since(due) > 5 * FRAME {
-            now + FRAME
-        } else {
-            due + FRAME
-        };
-        self.next = Some(next);
-        Some(next)
+        true
     }
 }
 
@@ -320,6 +303,7 @@ mod tests {
     use super::*;
     use parley_media::g711::Codec;
     use parley_media::rtp::{RtpHeader, RtpPacket};
+    use std::time::Duration;
 
     fn socket() -> UdpSocket {
         let s = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -374,7 +358,7 @@ mod tests {
         let attendee = |s: UdpSocket, phone: &UdpSocket| {
             s.set_nonblocking(true).unwrap();
             Attendee {
-                socket: s,
+                socket: Arc::new(s),
                 remote: Some(phone.local_addr().unwrap()),
                 signalling: None,
                 audio_pt: 0,

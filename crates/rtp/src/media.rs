@@ -1,27 +1,34 @@
-//! The socket task around Parley's own media end (voicemail, the mailbox menu): a 20 ms ticker, one RTP
-//! socket and the WAV file of a recording, driving a [`MediaSession`] (playback, DTMF, strict source,
-//! the recording's clock, all in `parley-media` without IO). Samples reach the kernel with every packet
-//! and the file's header is synced every second, so a crash loses nothing. No call logic: the switch
-//! decides what to play and record; this task only does it and reports. A recording played from the
-//! store is streamed: the session asks for its parts as it plays ([`ClipSource`]), so a three-minute
-//! message never sits whole in memory.
+//! Parley's own media end (voicemail, the mailbox menu, the Conference Center's prompts), the IO
+//! side: each session is a clocked job on one of the relay's event loops that every 20 ms takes what
+//! the caller sent (one `recvmmsg`; the socket is in no epoll set, so an arriving packet wakes no
+//! thread), writes what a recording keeps to its WAV file, and sends the next packet of playback,
+//! driving a [`MediaSession`] (playback, DTMF, strict source, the recording's clock, all in
+//! `parley-media` without IO). Samples reach the kernel with every packet and the file's header is
+//! refreshed every second, so a crash loses nothing; a finished recording is cut and synced to disk
+//! off the loop, and its report (with the events after it, in order) goes once that is done. No call
+//! logic: the switch decides what to play and record; this job only does it and reports. A recording
+//! played from the store is streamed: the session asks for its parts as it plays ([`ClipSource`],
+//! read on the async runtime), so a three-minute message never sits whole in memory.
 
 use std::fs::File;
 use std::future::Future;
 use std::io::{Seek, SeekFrom};
 use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::atomic::AtomicU64;
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use parley_core::vm::{RecordEnd, RecordResult};
 use parley_media::session::{Clip as SessionClip, Event, MediaSession, RecordStop};
 use parley_media::wav::{recover, WavRecorder};
-use tokio::net::UdpSocket;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tracing::warn;
+
+use crate::relay::sys::Batch;
+use crate::relay::{Clocked, Engine};
 
 /// Packet counters of one media session.
 #[derive(Debug, Default)]
@@ -103,13 +110,19 @@ enum Cmd {
     Seek(i64),
     Record(RecordSpec),
     StopRecord,
-    /// A streamed clip's samples: generation, clip, from, samples.
-    Supply(u64, usize, u64, Vec<i16>),
     Close(oneshot::Sender<Option<RecordResult>>),
     /// Into a conference room: the rooms, the room's name, ding for the others.
     Join(crate::conference::Rooms, String, bool),
     /// Out of the conference room: dong for the others.
     Leave(bool),
+}
+
+/// What comes back to a session from work done off its loop.
+enum Back {
+    /// A streamed clip's samples: generation, clip, from, samples.
+    Supply(u64, usize, u64, Vec<i16>),
+    /// A recording's file is finished and synced: its report can go.
+    Finished(RecordResult),
 }
 
 /// The handle the shell keeps for one media session.
@@ -119,25 +132,40 @@ pub struct Media {
     pub port: u16,
     /// Counters.
     pub stats: Arc<MediaStats>,
-    cmd: mpsc::UnboundedSender<Cmd>,
+    cmd: mpsc::Sender<Cmd>,
 }
 
 impl Media {
-    /// Start a media session on a bound, non-blocking RTP/RTCP pair; its events go to `events`, in
-    /// order. Needs the runtime (the sockets become its).
+    /// Start a media session on a bound, non-blocking RTP/RTCP pair, as a clocked job on one of
+    /// `engine`'s loops; its events go to `events`, in order. Needs the runtime (reads of streamed
+    /// clips and the syncing of finished recordings run there).
     pub fn start(
         sockets: (std::net::UdpSocket, std::net::UdpSocket),
         events: EventSink,
+        engine: &Engine,
     ) -> std::io::Result<Media> {
-        let sockets = (
-            UdpSocket::from_std(sockets.0)?,
-            UdpSocket::from_std(sockets.1)?,
-        );
         let port = sockets.0.local_addr()?.port();
         let stats = Arc::new(MediaStats::default());
-        let (cmd, rx) = mpsc::unbounded_channel();
-        let task = Task::new(sockets.0, events, stats.clone(), cmd.downgrade());
-        tokio::spawn(task.run(rx, sockets.1));
+        let (cmd, rx) = mpsc::channel();
+        let (back_tx, back) = mpsc::channel();
+        let job = Job {
+            socket: Arc::new(sockets.0),
+            _rtcp: sockets.1,
+            rx,
+            back,
+            back_tx,
+            runtime: tokio::runtime::Handle::current(),
+            remote: (None, None, 0, None),
+            seat: None,
+            events,
+            held: None,
+            stats: stats.clone(),
+            session: MediaSession::new(rand::random()),
+            recording: None,
+            sources: (0, Vec::new()),
+            reads: Vec::new(),
+        };
+        engine.clock(Box::new(job));
         Ok(Media { port, stats, cmd })
     }
 
@@ -204,17 +232,6 @@ impl Media {
     }
 }
 
-/// A datagram from the socket (never ready without one).
-async fn receive(
-    socket: &Option<UdpSocket>,
-    buf: &mut [u8],
-) -> std::io::Result<(usize, SocketAddr)> {
-    match socket {
-        Some(s) => s.recv_from(buf).await,
-        None => std::future::pending().await,
-    }
-}
-
 /// Headers and data are synced to disk after this many samples (one second).
 const SYNC_EVERY: u64 = 8000;
 
@@ -228,155 +245,133 @@ struct Recording {
 /// that a recording's end is never overtaken by the answer that the media closed).
 pub type EventSink = Box<dyn Fn(MediaEvent) + Send + Sync>;
 
-struct Task {
-    /// The caller's socket, in the runtime; `None` while in a conference room (the room's loop polls
-    /// a copy, which no reactor watches, so its packets wake nobody), when it is `parked` here.
-    socket: Option<UdpSocket>,
-    parked: Option<std::net::UdpSocket>,
+/// One media session, a clocked job on one of the relay's event loops: every 20 ms it takes what
+/// the caller sent (one `recvmmsg`; the socket is in no epoll set, so a packet wakes nobody), writes
+/// what a recording keeps, sends the next packet of playback, and carries out the commands that came.
+struct Job {
+    socket: Arc<std::net::UdpSocket>,
+    _rtcp: std::net::UdpSocket,
+    rx: mpsc::Receiver<Cmd>,
+    back: mpsc::Receiver<Back>,
+    back_tx: mpsc::Sender<Back>,
+    runtime: tokio::runtime::Handle,
     /// What the signalling said of the caller's media (for a conference room it joins).
     remote: (Option<SocketAddr>, Option<IpAddr>, u8, Option<u8>),
-    /// The caller's place in a conference room: the room has its audio.
+    /// The caller's place in a conference room: the room has its audio, this job only commands.
     seat: Option<crate::conference::Seat>,
     events: EventSink,
+    /// While a finished recording's file is synced off the loop, the events after it wait here, so
+    /// that the shell hears them in order.
+    held: Option<Vec<MediaEvent>>,
     stats: Arc<MediaStats>,
     session: MediaSession,
     recording: Option<Recording>,
     /// The sources of the streamed clips playing (by index in the playlist), and its generation.
     sources: (u64, Vec<Option<Arc<dyn ClipSource>>>),
-    /// For the answers of reads (weak: a read in flight does not keep the task alive).
-    supply: mpsc::WeakUnboundedSender<Cmd>,
     /// The read in flight for each clip: one at most, so a caller pressing seek keys as fast as
     /// packets go cannot pile reads (database queries) up; a read made stale is aborted.
     reads: Vec<(usize, tokio::task::AbortHandle)>,
 }
 
-impl Drop for Task {
+impl Drop for Job {
     fn drop(&mut self) {
         self.abort_reads();
     }
 }
 
-#[allow(clippy::disallowed_methods)]
-fn now() -> Instant {
-    Instant::now()
+impl Clocked for Job {
+    fn tick(&mut self, now: Instant, batch: &mut Batch) -> bool {
+        loop {
+            match self.rx.try_recv() {
+                Ok(Cmd::Close(reply)) => {
+                    self.end(Some(reply));
+                    return false;
+                }
+                Ok(c) => self.command(c),
+                Err(mpsc::TryRecvError::Empty) => break,
+                // The shell dropped its handle.
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    self.end(None);
+                    return false;
+                }
+            }
+        }
+        while let Ok(b) = self.back.try_recv() {
+            match b {
+                Back::Supply(generation, clip, from, samples) => {
+                    self.session.supply(generation, clip, from, &samples)
+                }
+                Back::Finished(r) => {
+                    (self.events)(MediaEvent::RecordDone(r));
+                    for e in self.held.take().unwrap_or_default() {
+                        (self.events)(e);
+                    }
+                }
+            }
+        }
+        // In a conference room, the room reads the caller's socket and sends to it.
+        if self.seat.is_none() {
+            for i in 0..batch.recv(self.socket.as_raw_fd()) {
+                let Some((from, bytes)) = batch.packet(i) else {
+                    continue;
+                };
+                if let Some(samples) = self.session.handle_packet(now, from, bytes) {
+                    if let Some(rec) = self.recording.as_mut() {
+                        write(rec, samples);
+                    }
+                }
+            }
+            if let Some((to, packet)) = self.session.handle_tick() {
+                let _ = self.socket.send_to(packet, to);
+            }
+        }
+        self.drain();
+        if self.seat.is_none() {
+            self.count();
+        }
+        true
+    }
 }
 
-impl Task {
-    fn new(
-        socket: UdpSocket,
-        events: EventSink,
-        stats: Arc<MediaStats>,
-        supply: mpsc::WeakUnboundedSender<Cmd>,
-    ) -> Task {
-        Task {
-            socket: Some(socket),
-            parked: None,
-            remote: (None, None, 0, None),
-            seat: None,
-            events,
-            stats,
-            session: MediaSession::new(rand::random()),
-            recording: None,
-            sources: (0, Vec::new()),
-            supply,
-            reads: Vec::new(),
-        }
-    }
-
+impl Job {
     fn abort_reads(&mut self) {
         for (_, read) in self.reads.drain(..) {
             read.abort();
         }
     }
 
-    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Cmd>, _rtcp: UdpSocket) {
-        let mut tick = tokio::time::interval(Duration::from_millis(20));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-        let mut buf = vec![0u8; 2048];
-        loop {
-            tokio::select! {
-                cmd = rx.recv() => {
-                    match cmd {
-                        None => break,
-                        Some(Cmd::Close(reply)) => {
-                            self.session.stop_recording(RecordStop::Hangup);
-                            let r = self.drain();
-                            let _ = reply.send(r);
-                            break;
-                        }
-                        Some(c) => self.command(c),
-                    }
-                }
-                // In a conference room, the room's clock reads the caller's socket and sends to
-                // it: this task only waits for commands.
-                _ = tick.tick(), if self.socket.is_some() => {
-                    if let (Some((to, packet)), Some(socket)) = (self.session.handle_tick(), &self.socket) {
-                        let _ = socket.send_to(packet, to).await;
-                    }
-                }
-                r = receive(&self.socket, &mut buf), if self.socket.is_some() => {
-                    if let Ok((n, from)) = r {
-                        if let Some(samples) = self.session.handle_packet(now(), from, &buf[..n]) {
-                            if let Some(rec) = self.recording.as_mut() {
-                                write(rec, samples);
-                            }
-                        }
-                    }
-                }
-            }
-            self.drain();
-            if self.seat.is_none() {
-                self.count();
-            }
-        }
+    /// The session ends (closed or dropped): a recording running is finished on disk, its result
+    /// replied to `Close`, and a conference seat left.
+    fn end(&mut self, reply: Option<oneshot::Sender<Option<RecordResult>>>) {
         self.session.stop_recording(RecordStop::Hangup);
-        self.drain();
+        let file = self.drain();
         if let Some(seat) = self.seat.take() {
             seat.leave(false);
         }
-    }
-
-    /// Into a conference room: the socket leaves the runtime (a copy goes to the room).
-    fn join(
-        &mut self,
-        rooms: &crate::conference::Rooms,
-        room: &str,
-        chime: bool,
-    ) -> std::io::Result<()> {
-        let socket = match (self.socket.take(), self.parked.take()) {
-            (Some(s), _) => s.into_std()?,
-            (None, Some(parked)) => parked,
-            (None, None) => return Err(std::io::Error::other("no media socket")),
-        };
-        let copy = socket.try_clone();
-        self.parked = Some(socket);
-        let (remote, signalling, audio_pt, event_pt) = self.remote;
-        let attendee = crate::conference::Attendee {
-            socket: copy?,
-            stats: Some(self.stats.clone()),
-            remote,
-            signalling,
-            audio_pt,
-            event_pt,
-        };
-        self.seat = Some(rooms.join(room, attendee, chime));
-        Ok(())
-    }
-
-    /// Out of the conference room: the socket is the runtime's again.
-    fn leave(&mut self, chime: bool) {
-        if let Some(seat) = self.seat.take() {
-            seat.leave(chime);
-        }
-        if let Some(parked) = self.parked.take() {
-            match UdpSocket::from_std(parked) {
-                Ok(s) => self.socket = Some(s),
-                Err(e) => warn!(error = %e, "media socket lost on leaving the conference"),
+        // Events still held behind a file being synced go out once it is (in order).
+        let held = self.held.take();
+        let events = std::mem::replace(&mut self.events, Box::new(|_| {}));
+        let back = std::mem::replace(&mut self.back, mpsc::channel().1);
+        self.runtime.spawn_blocking(move || {
+            if held.is_some() {
+                while let Ok(b) = back.recv() {
+                    if let Back::Finished(r) = b {
+                        events(MediaEvent::RecordDone(r));
+                        break;
+                    }
+                }
+                for e in held.unwrap_or_default() {
+                    events(e);
+                }
             }
-        }
-        self.stats
-            .talking
-            .store(false, std::sync::atomic::Ordering::Relaxed);
+            let result = file.map(|(f, r)| {
+                finish_file(f);
+                r
+            });
+            if let Some(reply) = reply {
+                let _ = reply.send(result);
+            }
+        });
     }
 
     fn count(&self) {
@@ -388,9 +383,10 @@ impl Task {
         self.stats.strangers.store(c.strangers, Relaxed);
     }
 
-    /// Report the session's events; a recording that ended is finished on disk. Returns the result of
-    /// a recording that ended, if any (for `Close`).
-    fn drain(&mut self) -> Option<RecordResult> {
+    /// Report the session's events; a recording that ended has its file finished off the loop and
+    /// is reported once synced. Returns the file and result of a recording the caller's hang-up ended
+    /// (for `Close`), still to be finished.
+    fn drain(&mut self) -> Option<(Option<Finishing>, RecordResult)> {
         let mut ended = None;
         while let Some(e) = self.session.poll_event() {
             match e {
@@ -403,11 +399,17 @@ impl Task {
                 } => self.read(generation, clip, from, len),
                 Event::Digit(d) => self.emit(MediaEvent::Digit(d)),
                 Event::RecordDone { stop, keep } => {
-                    let r = self.finish_recording(stop, keep);
+                    let (file, r) = self.finish_recording(stop, keep);
                     if stop == RecordStop::Hangup {
-                        ended = Some(r);
+                        ended = Some((file, r));
                     } else {
-                        self.emit(MediaEvent::RecordDone(r));
+                        // Its report waits for the file; what happens meanwhile waits behind it.
+                        let back = self.back_tx.clone();
+                        self.held.get_or_insert_with(Vec::new);
+                        self.runtime.spawn_blocking(move || {
+                            finish_file(file);
+                            let _ = back.send(Back::Finished(r));
+                        });
                     }
                 }
             }
@@ -415,7 +417,7 @@ impl Task {
         ended
     }
 
-    /// Read a streamed clip's part off the task; the samples come back as [`Cmd::Supply`].
+    /// Read a streamed clip's part off the loop; the samples come back as [`Back::Supply`].
     fn read(&mut self, generation: u64, clip: usize, from: u64, len: u64) {
         let source = match &self.sources {
             (g, sources) if *g == generation => sources.get(clip).cloned().flatten(),
@@ -425,12 +427,10 @@ impl Task {
             self.session.supply(generation, clip, from, &[]);
             return;
         };
-        let supply = self.supply.clone();
-        let read = tokio::spawn(async move {
+        let back = self.back_tx.clone();
+        let read = self.runtime.spawn(async move {
             let samples = source.read(from, len).await;
-            if let Some(tx) = supply.upgrade() {
-                let _ = tx.send(Cmd::Supply(generation, clip, from, samples));
-            }
+            let _ = back.send(Back::Supply(generation, clip, from, samples));
         });
         self.reads.retain(|(c, old)| {
             let keep = *c != clip;
@@ -442,8 +442,35 @@ impl Task {
         self.reads.push((clip, read.abort_handle()));
     }
 
-    fn emit(&self, e: MediaEvent) {
-        (self.events)(e);
+    fn emit(&mut self, e: MediaEvent) {
+        match self.held.as_mut() {
+            Some(held) => held.push(e),
+            None => (self.events)(e),
+        }
+    }
+
+    /// Into a conference room: the room reads the socket and sends from it from now on.
+    fn join(&mut self, rooms: &crate::conference::Rooms, room: &str, chime: bool) {
+        let (remote, signalling, audio_pt, event_pt) = self.remote;
+        let attendee = crate::conference::Attendee {
+            socket: self.socket.clone(),
+            stats: Some(self.stats.clone()),
+            remote,
+            signalling,
+            audio_pt,
+            event_pt,
+        };
+        self.seat = Some(rooms.join(room, attendee, chime));
+    }
+
+    /// Out of the conference room: this job reads the socket again.
+    fn leave(&mut self, chime: bool) {
+        if let Some(seat) = self.seat.take() {
+            seat.leave(chime);
+        }
+        self.stats
+            .talking
+            .store(false, std::sync::atomic::Ordering::Relaxed);
     }
 
     fn command(&mut self, c: Cmd) {
@@ -461,9 +488,7 @@ impl Task {
                 if let Some(old) = self.seat.take() {
                     old.leave(false);
                 }
-                if let Err(e) = self.join(&rooms, &room, chime) {
-                    warn!(error = %e, "cannot hand the caller's media to the conference room");
-                }
+                self.join(&rooms, &room, chime);
             }
             Cmd::Leave(chime) => self.leave(chime),
             Cmd::Play(generation, clips) => {
@@ -471,9 +496,6 @@ impl Task {
                 self.abort_reads();
                 self.sources = (generation, sources);
                 self.session.play(generation, clips);
-            }
-            Cmd::Supply(generation, clip, from, samples) => {
-                self.session.supply(generation, clip, from, &samples)
             }
             Cmd::StopPlay => {
                 self.abort_reads();
@@ -485,7 +507,8 @@ impl Task {
                 // A take still running is closed without a report (the switch asked for a new one).
                 self.session.cancel_recording();
                 if self.recording.is_some() {
-                    self.finish_recording(RecordStop::Stopped, u64::MAX);
+                    let (file, _) = self.finish_recording(RecordStop::Stopped, u64::MAX);
+                    self.runtime.spawn_blocking(move || finish_file(file));
                 }
                 match File::create(&spec.path)
                     .map_err(parley_media::wav::WavError::from)
@@ -512,8 +535,14 @@ impl Task {
         }
     }
 
-    /// Close the recording's file, keeping `keep` samples (trailing silence cut); synced to disk.
-    fn finish_recording(&mut self, stop: RecordStop, keep: u64) -> RecordResult {
+    /// Close the recording's header (its samples are all written), keeping `keep` samples; what is
+    /// left to do on the file (cutting trailing silence, syncing it to disk) is returned, to be done
+    /// off the loop by [`finish_file`].
+    fn finish_recording(
+        &mut self,
+        stop: RecordStop,
+        keep: u64,
+    ) -> (Option<Finishing>, RecordResult) {
         let end = match stop {
             RecordStop::Stopped => RecordEnd::Stopped,
             RecordStop::Silence => RecordEnd::Silence,
@@ -521,30 +550,54 @@ impl Task {
             RecordStop::Hangup => RecordEnd::Hangup,
         };
         let Some(rec) = self.recording.take() else {
-            return RecordResult {
-                duration_ms: keep / 8,
-                end,
-            };
+            return (
+                None,
+                RecordResult {
+                    duration_ms: keep / 8,
+                    end,
+                },
+            );
         };
         let written = rec.recorder.samples_written();
         let keep = keep.min(written);
-        match rec.recorder.finish() {
-            Ok(mut file) => {
-                if keep < written {
-                    let _ = file
-                        .set_len(44 + keep * 2)
-                        .and_then(|_| file.seek(SeekFrom::Start(0)).map(|_| ()));
-                    let _ = recover(&mut file);
-                }
-                let _ = file.sync_all();
+        let file = match rec.recorder.finish() {
+            Ok(file) => Some(Finishing {
+                file,
+                cut_to: (keep < written).then_some(keep),
+            }),
+            Err(e) => {
+                warn!(error = %e, "recording could not be finished");
+                None
             }
-            Err(e) => warn!(error = %e, "recording could not be finished"),
-        }
-        RecordResult {
-            duration_ms: keep / 8,
-            end,
-        }
+        };
+        (
+            file,
+            RecordResult {
+                duration_ms: keep / 8,
+                end,
+            },
+        )
     }
+}
+
+/// A recording's file with its header written, and where to cut it (trailing silence).
+struct Finishing {
+    file: File,
+    cut_to: Option<u64>,
+}
+
+/// Cut the file's trailing silence and sync it to disk (blocking: never on the loop).
+fn finish_file(f: Option<Finishing>) {
+    let Some(Finishing { mut file, cut_to }) = f else {
+        return;
+    };
+    if let Some(keep) = cut_to {
+        let _ = file
+            .set_len(44 + keep * 2)
+            .and_then(|_| file.seek(SeekFrom::Start(0)).map(|_| ()));
+        let _ = recover(&mut file);
+    }
+    let _ = file.sync_all();
 }
 
 /// Write samples a recording keeps; the header's sizes are refreshed every second for readers of the

@@ -5,8 +5,9 @@
 //! calls. Calls come and go, and are steered, by commands over a channel with an eventfd to wake the
 //! loop. A call's handling that panics ends that call's media, never the loop.
 //!
-//! The loops also run clocked jobs ([`Clocked`]: the conference rooms), each called when its deadline
-//! comes with the loop's batch buffers; a job polls its own sockets, which no epoll set watches, so
+//! The loops also run clocked jobs ([`Clocked`]: the conference rooms and Parley's own media ends),
+//! all of a loop's together on its 20 ms grid with the loop's batch buffers, so that a loop wakes once
+//! a frame however many jobs it has; a job polls its own sockets, which no epoll set watches, so
 //! packets arriving for it wake nobody.
 
 use std::collections::HashMap;
@@ -39,13 +40,11 @@ pub(super) enum Cmd {
     Stop,
 }
 
-/// Work a loop does on a clock rather than on readiness (a conference room's 20 ms tick).
+/// Work a loop does on its clock rather than on readiness (a conference room, a media end).
 pub(crate) trait Clocked: Send {
-    /// When it is first due.
-    fn first(&self, now: Instant) -> Instant;
-    /// It is due: do its work with the loop's buffers; returns when it is due next, `None` when it
-    /// is finished (it is then dropped).
-    fn tick(&mut self, now: Instant, batch: &mut Batch) -> Option<Instant>;
+    /// Every 20 ms, on the loop's grid: do the frame's work with the loop's buffers; false when
+    /// finished (the job is then dropped).
+    fn tick(&mut self, now: Instant, batch: &mut Batch) -> bool;
 }
 
 /// The relay's loops, shared by every call's [`super::Relay`] and every conference room.
@@ -145,8 +144,9 @@ struct Loop {
     by_id: HashMap<u64, usize>,
     /// Slots whose callee leg is being screened (they need the 20 ms clock).
     screened: Vec<usize>,
-    /// Clocked jobs and when each is due.
-    clocked: Vec<(Instant, Box<dyn Clocked>)>,
+    /// Clocked jobs, and when their next frame is due (`None` while there are none).
+    clocked: Vec<Box<dyn Clocked>>,
+    grid: Option<Instant>,
     batch: Box<Batch>,
     accepted: Vec<usize>,
 }
@@ -162,6 +162,7 @@ impl Loop {
             by_id: HashMap::new(),
             screened: Vec::new(),
             clocked: Vec::new(),
+            grid: None,
             batch: Batch::new(),
             accepted: Vec::with_capacity(BATCH),
         }
@@ -203,7 +204,7 @@ impl Loop {
             .screened
             .iter()
             .filter_map(|&s| self.slots[s].as_ref()?.screening.as_ref().map(|(_, t)| *t));
-        let due = screened.chain(self.clocked.iter().map(|(t, _)| *t)).min();
+        let due = screened.chain(self.grid).min();
         match due {
             None => -1,
             Some(t) => {
@@ -219,8 +220,8 @@ impl Loop {
             match cmd {
                 Cmd::Add(id, call) => self.add(id, *call),
                 Cmd::Clock(job) => {
-                    let first = job.first(now());
-                    self.clocked.push((first, job));
+                    self.grid.get_or_insert_with(now);
+                    self.clocked.push(job);
                 }
                 Cmd::Update(id, u) => {
                     if let Some(c) = self.call(id) {
@@ -301,32 +302,30 @@ impl Loop {
         }
     }
 
-    /// Run the clocked jobs that are due (read the clock after each: a job's work takes time); a job
-    /// that is finished, or panics, is dropped.
+    /// When the frame is due, run every clocked job; a job that is finished, or panics, is dropped.
     fn run_clocked(&mut self) {
-        let mut i = 0;
-        while i < self.clocked.len() {
-            let now = now();
-            let (due, job) = &mut self.clocked[i];
-            if *due > now {
-                i += 1;
-                continue;
-            }
-            let batch = &mut self.batch;
+        let now = now();
+        let Some(due) = self.grid.filter(|&due| due <= now) else {
+            return;
+        };
+        let batch = &mut self.batch;
+        self.clocked.retain_mut(|job| {
             match catch_unwind(AssertUnwindSafe(|| job.tick(now, batch))) {
-                Ok(Some(next)) => {
-                    *due = next;
-                    i += 1;
-                }
-                Ok(None) => {
-                    self.clocked.swap_remove(i);
-                }
+                Ok(keep) => keep,
                 Err(_) => {
-                    warn!("a clocked job (a conference room) panicked; it ends");
-                    self.clocked.swap_remove(i);
+                    warn!("a clocked job (a conference room or media end) panicked; it ends");
+                    false
                 }
             }
-        }
+        });
+        // The grid holds whatever the lateness; far behind (a stalled machine), it starts again.
+        self.grid = if self.clocked.is_empty() {
+            None
+        } else if now.saturating_duration_since(due) > 5 * FRAME {
+            Some(now + FRAME)
+        } else {
+            Some(due + FRAME)
+        };
     }
 
     /// Send the due frames of every screened leg's prompt.

@@ -623,7 +623,10 @@ impl Shell {
                     };
                     let _ = back.send(Back::Vm(id, input));
                 });
-                let media = self.ports.allocate().and_then(|s| Media::start(s, sink));
+                let media = self
+                    .ports
+                    .allocate()
+                    .and_then(|s| Media::start(s, sink, &self.engine));
                 let port = match media {
                     Ok(m) => {
                         let port = m.port;
