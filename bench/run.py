@@ -559,7 +559,7 @@ def report(results):
             ref_now, ref_old = REFERENCE.get(name), old.get("references", {}).get(name)
             rr = (f"{o / ref_old['value']:.2f} -> {v / ref_now[1]:.2f}" if ref_now and ref_old and o
                   and ref_old["value"] and ref_now[1] else "-")
-            print(f"{name:44} {o if o is None else f'{o:.4g}':>10} {v:>10.4g} "
+            print(f"{name:44} {'-' if o is None else f'{o:.4g}':>10} {v:>10.4g} "
                   f"{(f'{v / o:.2f}' if o else '-'):>11} {rr:>20}")
 
 

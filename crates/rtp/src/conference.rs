@@ -130,6 +130,8 @@ impl Rooms {
             let serial = NEXT_ROOM.fetch_add(1, Ordering::Relaxed);
             debug!(conference = %name, "room in session");
             self.engine.clock(Box::new(Room {
+                registry: Arc::downgrade(&self.inner),
+                serial,
                 name: name.to_string(),
                 rx,
                 mixer: Mixer::new(rand::random()),
@@ -217,12 +219,30 @@ struct Member {
 
 /// One room in session, a clocked job: its mixer and its participants' sockets.
 struct Room {
+    /// Where it is listed, to be taken out when it ends however it ends (a panic included).
+    registry: std::sync::Weak<Mutex<HashMap<String, Entry>>>,
+    serial: u64,
     name: String,
     rx: mpsc::Receiver<Msg>,
     mixer: Mixer,
     members: HashMap<ParticipantId, Member>,
     ding: Arc<[i16]>,
     dong: Arc<[i16]>,
+}
+
+impl Drop for Room {
+    fn drop(&mut self) {
+        let Some(registry) = self.registry.upgrade() else {
+            return;
+        };
+        let mut rooms = registry.lock().unwrap_or_else(|e| e.into_inner());
+        if rooms
+            .get(&self.name)
+            .is_some_and(|e| e.serial == self.serial)
+        {
+            rooms.remove(&self.name);
+        }
+    }
 }
 
 impl Room {
@@ -271,10 +291,17 @@ impl Clocked for Room {
             return false;
         }
         for (id, m) in &self.members {
-            // At most a batch a tick: a flood on one socket cannot stall the room.
-            for i in 0..batch.recv(m.socket.as_raw_fd()) {
-                if let Some((from, bytes)) = batch.packet(i) {
-                    self.mixer.handle_packet(now, *id, from, bytes);
+            // Until the socket is empty, at most a few batches: a flood on one socket cannot stall
+            // the room.
+            for _ in 0..crate::relay::sys::BATCHES_PER_TICK {
+                let n = batch.recv(m.socket.as_raw_fd());
+                for i in 0..n {
+                    if let Some((from, bytes)) = batch.packet(i) {
+                        self.mixer.handle_packet(now, *id, from, bytes);
+                    }
+                }
+                if n < crate::relay::sys::BATCH {
+                    break;
                 }
             }
         }

@@ -121,8 +121,66 @@ enum Cmd {
 enum Back {
     /// A streamed clip's samples: generation, clip, from, samples.
     Supply(u64, usize, u64, Vec<i16>),
-    /// A recording's file is finished and synced: its report can go.
-    Finished(RecordResult),
+    /// Recording `.0`'s file is finished and synced: its report can go.
+    Finished(u64),
+}
+
+/// The session's events in the order they happened, where a recording's report waits for its file
+/// to be synced (off the loop) and everything after it waits behind it.
+#[derive(Default)]
+struct Ordered {
+    queue: std::collections::VecDeque<Held>,
+    next: u64,
+}
+
+enum Held {
+    Event(MediaEvent),
+    /// A recording's report, with whether its file is synced yet.
+    Report(u64, RecordResult, bool),
+}
+
+impl Ordered {
+    /// An event, out now unless something waits before it.
+    fn emit(&mut self, e: MediaEvent, sink: &EventSink) {
+        if self.queue.is_empty() {
+            sink(e);
+        } else {
+            self.queue.push_back(Held::Event(e));
+        }
+    }
+
+    /// A recording's report, which waits for its file; returns the number its file's end will bring.
+    fn report(&mut self, r: RecordResult) -> u64 {
+        self.next += 1;
+        self.queue.push_back(Held::Report(self.next, r, false));
+        self.next
+    }
+
+    /// Recording `n`'s file is synced: what can go, goes.
+    fn synced(&mut self, n: u64, sink: &EventSink) {
+        for h in &mut self.queue {
+            if let Held::Report(m, _, done) = h {
+                if *m == n {
+                    *done = true;
+                }
+            }
+        }
+        while let Some(h) = self.queue.front() {
+            if let Held::Report(_, _, false) = h {
+                break;
+            }
+            match self.queue.pop_front() {
+                Some(Held::Event(e)) => sink(e),
+                Some(Held::Report(_, r, _)) => sink(MediaEvent::RecordDone(r)),
+                None => {}
+            }
+        }
+    }
+
+    /// Whether a report still waits for its file.
+    fn waiting(&self) -> bool {
+        !self.queue.is_empty()
+    }
 }
 
 /// The handle the shell keeps for one media session.
@@ -158,7 +216,7 @@ impl Media {
             remote: (None, None, 0, None),
             seat: None,
             events,
-            held: None,
+            ordered: Ordered::default(),
             stats: stats.clone(),
             session: MediaSession::new(rand::random()),
             recording: None,
@@ -260,9 +318,9 @@ struct Job {
     /// The caller's place in a conference room: the room has its audio, this job only commands.
     seat: Option<crate::conference::Seat>,
     events: EventSink,
-    /// While a finished recording's file is synced off the loop, the events after it wait here, so
-    /// that the shell hears them in order.
-    held: Option<Vec<MediaEvent>>,
+    /// While a finished recording's file is synced off the loop, its report and the events after it
+    /// wait here, so that the shell hears them in order.
+    ordered: Ordered,
     stats: Arc<MediaStats>,
     session: MediaSession,
     recording: Option<Recording>,
@@ -301,24 +359,27 @@ impl Clocked for Job {
                 Back::Supply(generation, clip, from, samples) => {
                     self.session.supply(generation, clip, from, &samples)
                 }
-                Back::Finished(r) => {
-                    (self.events)(MediaEvent::RecordDone(r));
-                    for e in self.held.take().unwrap_or_default() {
-                        (self.events)(e);
-                    }
-                }
+                Back::Finished(n) => self.ordered.synced(n, &self.events),
             }
         }
         // In a conference room, the room reads the caller's socket and sends to it.
         if self.seat.is_none() {
-            for i in 0..batch.recv(self.socket.as_raw_fd()) {
-                let Some((from, bytes)) = batch.packet(i) else {
-                    continue;
-                };
-                if let Some(samples) = self.session.handle_packet(now, from, bytes) {
-                    if let Some(rec) = self.recording.as_mut() {
-                        write(rec, samples);
+            // Until the socket is empty, at most a few batches (a stranger's flood cannot keep the
+            // caller's packets queued behind it for long, nor stall the loop).
+            for _ in 0..crate::relay::sys::BATCHES_PER_TICK {
+                let n = batch.recv(self.socket.as_raw_fd());
+                for i in 0..n {
+                    let Some((from, bytes)) = batch.packet(i) else {
+                        continue;
+                    };
+                    if let Some(samples) = self.session.handle_packet(now, from, bytes) {
+                        if let Some(rec) = self.recording.as_mut() {
+                            write(rec, samples);
+                        }
                     }
+                }
+                if n < crate::relay::sys::BATCH {
+                    break;
                 }
             }
             if let Some((to, packet)) = self.session.handle_tick() {
@@ -349,19 +410,15 @@ impl Job {
             seat.leave(false);
         }
         // Events still held behind a file being synced go out once it is (in order).
-        let held = self.held.take();
+        let mut ordered = std::mem::take(&mut self.ordered);
         let events = std::mem::replace(&mut self.events, Box::new(|_| {}));
         let back = std::mem::replace(&mut self.back, mpsc::channel().1);
         self.runtime.spawn_blocking(move || {
-            if held.is_some() {
-                while let Ok(b) = back.recv() {
-                    if let Back::Finished(r) = b {
-                        events(MediaEvent::RecordDone(r));
-                        break;
-                    }
-                }
-                for e in held.unwrap_or_default() {
-                    events(e);
+            while ordered.waiting() {
+                match back.recv() {
+                    Ok(Back::Finished(n)) => ordered.synced(n, &events),
+                    Ok(Back::Supply(..)) => {}
+                    Err(_) => break,
                 }
             }
             let result = file.map(|(f, r)| {
@@ -404,11 +461,12 @@ impl Job {
                         ended = Some((file, r));
                     } else {
                         // Its report waits for the file; what happens meanwhile waits behind it.
+                        let n = self.ordered.report(r);
                         let back = self.back_tx.clone();
-                        self.held.get_or_insert_with(Vec::new);
                         self.runtime.spawn_blocking(move || {
-                            finish_file(file);
-                            let _ = back.send(Back::Finished(r));
+                            // Reported even if finishing panicked: nothing waits forever.
+                            let _ = std::panic::catch_unwind(move || finish_file(file));
+                            let _ = back.send(Back::Finished(n));
                         });
                     }
                 }
@@ -443,10 +501,7 @@ impl Job {
     }
 
     fn emit(&mut self, e: MediaEvent) {
-        match self.held.as_mut() {
-            Some(held) => held.push(e),
-            None => (self.events)(e),
-        }
+        self.ordered.emit(e, &self.events);
     }
 
     /// Into a conference room: the room reads the socket and sends from it from now on.
@@ -612,5 +667,56 @@ fn write(rec: &mut Recording, samples: &[i16]) {
         if rec.recorder.sync_header().is_err() {
             warn!("recording header sync failed");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    fn sink() -> (EventSink, Arc<Mutex<Vec<String>>>) {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = seen.clone();
+        let sink: EventSink = Box::new(move |e| {
+            let name = match e {
+                MediaEvent::PlayDone(g) => format!("play {g}"),
+                MediaEvent::Digit(d) => format!("digit {d}"),
+                MediaEvent::RecordDone(r) => format!("record {}", r.duration_ms),
+            };
+            s.lock().unwrap().push(name);
+        });
+        (sink, seen)
+    }
+
+    fn result(ms: u64) -> RecordResult {
+        RecordResult {
+            duration_ms: ms,
+            end: RecordEnd::Stopped,
+        }
+    }
+
+    #[test]
+    fn reports_wait_for_their_files_and_everything_after_them_waits_in_order() {
+        let (sink, seen) = sink();
+        let mut o = Ordered::default();
+        o.emit(MediaEvent::Digit('1'), &sink);
+        let first = o.report(result(1000));
+        o.emit(MediaEvent::Digit('2'), &sink);
+        let second = o.report(result(2000));
+        o.emit(MediaEvent::PlayDone(7), &sink);
+        assert_eq!(*seen.lock().unwrap(), ["digit 1"]);
+        // The second file is synced first: nothing may overtake the first report.
+        o.synced(second, &sink);
+        assert_eq!(*seen.lock().unwrap(), ["digit 1"]);
+        assert!(o.waiting());
+        o.synced(first, &sink);
+        assert_eq!(
+            *seen.lock().unwrap(),
+            ["digit 1", "record 1000", "digit 2", "record 2000", "play 7"]
+        );
+        assert!(!o.waiting());
+        o.emit(MediaEvent::Digit('3'), &sink);
+        assert_eq!(seen.lock().unwrap().last().unwrap(), "digit 3");
     }
 }

@@ -214,41 +214,51 @@ impl Loop {
         }
     }
 
-    /// Carry out every waiting command; false when told to stop.
+    /// Carry out every waiting command; false when told to stop. A command whose handling panics is
+    /// lost, not the loop.
     fn commands(&mut self) -> bool {
         while let Ok(cmd) = self.rx.try_recv() {
-            match cmd {
-                Cmd::Add(id, call) => self.add(id, *call),
-                Cmd::Clock(job) => {
-                    self.grid.get_or_insert_with(now);
-                    self.clocked.push(job);
-                }
-                Cmd::Update(id, u) => {
-                    if let Some(c) = self.call(id) {
-                        c.a.expect(u.a_remote, u.a_signalling);
-                        c.b.expect(u.b_remote, u.b_signalling);
-                    }
-                }
-                Cmd::Screen(id, s) => {
-                    let Some(&slot) = self.by_id.get(&id) else {
-                        continue;
-                    };
-                    if let Some(c) = self.slots[slot].as_mut() {
-                        c.screening = s.map(|s| (Screening::start(s), now() + FRAME));
-                    }
-                    self.screened.retain(|&x| x != slot);
-                    if self.slots[slot]
-                        .as_ref()
-                        .is_some_and(|c| c.screening.is_some())
-                    {
-                        self.screened.push(slot);
-                    }
-                }
-                Cmd::Remove(id) => self.remove(id),
-                Cmd::Stop => return false,
+            if matches!(cmd, Cmd::Stop) {
+                return false;
+            }
+            if catch_unwind(AssertUnwindSafe(|| self.command(cmd))).is_err() {
+                warn!("a relay command panicked; it is dropped");
             }
         }
         true
+    }
+
+    fn command(&mut self, cmd: Cmd) {
+        match cmd {
+            Cmd::Add(id, call) => self.add(id, *call),
+            Cmd::Clock(job) => {
+                self.grid.get_or_insert_with(now);
+                self.clocked.push(job);
+            }
+            Cmd::Update(id, u) => {
+                if let Some(c) = self.call(id) {
+                    c.a.expect(u.a_remote, u.a_signalling);
+                    c.b.expect(u.b_remote, u.b_signalling);
+                }
+            }
+            Cmd::Screen(id, s) => {
+                let Some(&slot) = self.by_id.get(&id) else {
+                    return;
+                };
+                if let Some(c) = self.slots[slot].as_mut() {
+                    c.screening = s.map(|s| (Screening::start(s), now() + FRAME));
+                }
+                self.screened.retain(|&x| x != slot);
+                if self.slots[slot]
+                    .as_ref()
+                    .is_some_and(|c| c.screening.is_some())
+                {
+                    self.screened.push(slot);
+                }
+            }
+            Cmd::Remove(id) => self.remove(id),
+            Cmd::Stop => {}
+        }
     }
 
     fn call(&mut self, id: u64) -> Option<&mut Call> {
@@ -308,16 +318,21 @@ impl Loop {
         let Some(due) = self.grid.filter(|&due| due <= now) else {
             return;
         };
-        let batch = &mut self.batch;
-        self.clocked.retain_mut(|job| {
+        let mut i = 0;
+        while i < self.clocked.len() {
+            let (job, batch) = (&mut self.clocked[i], &mut self.batch);
             match catch_unwind(AssertUnwindSafe(|| job.tick(now, batch))) {
-                Ok(keep) => keep,
-                Err(_) => {
-                    warn!("a clocked job (a conference room or media end) panicked; it ends");
-                    false
+                Ok(true) => i += 1,
+                done => {
+                    if done.is_err() {
+                        warn!("a clocked job (a conference room or media end) panicked; it ends");
+                    }
+                    // Its drop (closing sockets, leaving a room) is guarded too.
+                    let job = self.clocked.swap_remove(i);
+                    let _ = catch_unwind(AssertUnwindSafe(move || drop(job)));
                 }
             }
-        });
+        }
         // The grid holds whatever the lateness; far behind (a stalled machine), it starts again.
         self.grid = if self.clocked.is_empty() {
             None
@@ -328,8 +343,10 @@ impl Loop {
         };
     }
 
-    /// Send the due frames of every screened leg's prompt.
+    /// Send the due frames of every screened leg's prompt; a screening whose handling panics stops
+    /// (the leg hears nothing more of it and presses nothing).
     fn tick(&mut self, now: Instant) {
+        let mut failed = Vec::new();
         for i in 0..self.screened.len() {
             let slot = self.screened[i];
             let Some(call) = self.slots[slot].as_mut() else {
@@ -339,7 +356,7 @@ impl Loop {
                 continue;
             };
             let sock = &call.sockets[B_RTP];
-            let _ = catch_unwind(AssertUnwindSafe(|| {
+            let ok = catch_unwind(AssertUnwindSafe(|| {
                 while *due <= now {
                     if let Some((to, pkt)) = sc.session.handle_tick() {
                         let _ = sock.send_to(pkt, to);
@@ -351,7 +368,13 @@ impl Loop {
                     }
                 }
             }));
+            if ok.is_err() {
+                warn!("a screened leg's prompt panicked; its screening stops");
+                call.screening = None;
+                failed.push(slot);
+            }
         }
+        self.screened.retain(|s| !failed.contains(s));
     }
 }
 
@@ -424,7 +447,12 @@ fn relay(
                 let Some((src, _)) = batch.packet(i) else {
                     continue;
                 };
-                if admit(from, now, src, stats, "rtcp") {
+                let side = if socket == A_RTCP {
+                    "caller rtcp"
+                } else {
+                    "callee rtcp"
+                };
+                if admit(from, now, src, stats, side) {
                     accepted.push(i);
                 }
             }

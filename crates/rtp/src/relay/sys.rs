@@ -10,6 +10,9 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 /// The most datagrams one `recvmmsg` or `sendmmsg` moves.
 pub const BATCH: usize = 16;
+/// The most batches a clocked job takes from one socket a tick (128 datagrams a frame: a phone sends
+/// one; a flood beyond this waits, or the kernel drops it).
+pub const BATCHES_PER_TICK: usize = 8;
 /// Room for one datagram: an RTP packet is far smaller; a larger one is truncated and dropped.
 pub const MTU: usize = 2048;
 
@@ -149,9 +152,14 @@ impl Batch {
     /// Receive what `fd` has waiting, up to [`BATCH`] datagrams, without blocking; returns how many.
     /// Truncated datagrams (over [`MTU`]) count with length 0, so that they are dropped.
     pub fn recv(&mut self, fd: RawFd) -> usize {
-        for h in &mut self.hdrs {
-            // The kernel wrote the last sender's address length here.
-            h.msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as u32;
+        for i in 0..BATCH {
+            // The pointers again from this borrow (cheap, and no pointer outlives the borrow it was
+            // made from); the kernel wrote the last sender's address length here.
+            self.iovs[i].iov_base = self.bufs[i].as_mut_ptr().cast();
+            let h = &mut self.hdrs[i].msg_hdr;
+            h.msg_name = (&mut self.from[i] as *mut libc::sockaddr_storage).cast();
+            h.msg_namelen = size_of::<libc::sockaddr_storage>() as u32;
+            h.msg_iov = &mut self.iovs[i];
         }
         // SAFETY: every header points at live buffers of the lengths given, owned by this boxed batch,
         // which never moves (set up in `new`). The raw system call skips libc's cancellation wrapper.
@@ -248,7 +256,7 @@ fn from_storage(s: &libc::sockaddr_storage) -> Option<SocketAddr> {
             Some(SocketAddr::V6(SocketAddrV6::new(
                 Ipv6Addr::from(a.sin6_addr.s6_addr),
                 u16::from_be(a.sin6_port),
-                u32::from_be(a.sin6_flowinfo),
+                a.sin6_flowinfo,
                 a.sin6_scope_id,
             )))
         }
@@ -275,7 +283,7 @@ fn to_storage(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
             sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
             sin6.sin6_port = a.port().to_be();
             sin6.sin6_addr.s6_addr = a.ip().octets();
-            sin6.sin6_flowinfo = a.flowinfo().to_be();
+            sin6.sin6_flowinfo = a.flowinfo();
             sin6.sin6_scope_id = a.scope_id();
             size_of::<libc::sockaddr_in6>()
         }
