@@ -352,6 +352,8 @@ def run(database, quick):
                       f"{best[1]:.1f} ms CPU per {record_secs}s deposit (greeting + recording)")
         if want("conference"):
             results.update(conferences(pid, quick))
+        if option("--soak"):
+            results.update(soak(pid, float(option("--soak")), int(option("--soak-calls") or 800)))
     finally:
         server.terminate()
         server.wait(10)
@@ -359,9 +361,36 @@ def run(database, quick):
     return results
 
 
+def soak(pid, secs, calls):
+    """`--soak SECS [--soak-calls N]` (default 800 calls): N anchored calls streaming G.711 both ways
+    for SECS seconds; Parley's RSS sampled every 10 s once every call is up, and its slope (least
+    squares, KiB per minute): memory must stay flat at a steady load."""
+    load = subprocess.Popen([str(LOAD), "media", "--server", f"127.0.0.1:{SIP_PORT}", "--calls", str(calls),
+                             "--duration", str(secs), "--rate", "100", "--base-port", "25500"],
+                            stdout=subprocess.PIPE, text=True)
+    start = time.time() + calls / 100 + 5
+    time.sleep(max(start - time.time(), 0))
+    samples = []
+    while load.poll() is None and time.time() < start + secs - calls / 100 - 10:
+        samples.append((time.time() - start, rss_kib(pid)))
+        time.sleep(10)
+    out = load.communicate()[0]
+    f = dict(re.findall(r"(\w+)=([\d.]+)", out))
+    loss = max(float(x) for x in re.findall(r"loss_pct=([\d.]+)", out) or ["100"])
+    n = len(samples)
+    slope = 0.0
+    if n >= 2:
+        mt, mr = sum(t for t, _ in samples) / n, sum(r for _, r in samples) / n
+        var = sum((t - mt) ** 2 for t, _ in samples)
+        slope = 60 * sum((t - mt) * (r - mr) for t, r in samples) / var if var else 0.0
+    print(f"soak: {f.get('calls_established')}/{calls} calls for {secs:.0f}s, loss {loss:.4f}%, RSS every 10 s (KiB): "
+          + " ".join(str(r) for _, r in samples) + f"; slope {slope:+.1f} KiB/min")
+    return {"soak RSS slope KiB/min": slope, "soak loss %": loss}
+
+
 def want(phase):
     """Whether `--phases` (comma-separated: sip, relay, voicemail, conference, kamailio; default all)
-    names `phase`."""
+    names `phase` (`--phases none` with `--soak` runs the soak alone)."""
     phases = option("--phases")
     return phases is None or phase in phases.split(",")
 
