@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Instant;
 
-use parley_media::mixer::{Counters, Mixer, MixerEvent, ParticipantId};
+use parley_media::mixer::{Mixer, MixerEvent, ParticipantId};
 use tracing::debug;
 
 use crate::relay::sys::Batch;
@@ -203,14 +203,6 @@ impl Drop for Seat {
     }
 }
 
-/// A participant's counters where the status reads them.
-fn show(stats: &crate::media::MediaStats, c: Counters) {
-    stats.received.store(c.received, Ordering::Relaxed);
-    stats.sent.store(c.sent, Ordering::Relaxed);
-    stats.lost.store(c.lost, Ordering::Relaxed);
-    stats.strangers.store(c.strangers, Ordering::Relaxed);
-}
-
 /// One participant's socket and counters, owned by its room.
 struct Member {
     socket: Arc<UdpSocket>,
@@ -291,23 +283,14 @@ impl Clocked for Room {
             return false;
         }
         for (id, m) in &self.members {
-            // Until the socket is empty, at most a few batches: a flood on one socket cannot stall
-            // the room.
-            for _ in 0..crate::relay::sys::BATCHES_PER_TICK {
-                let n = batch.recv(m.socket.as_raw_fd());
-                for i in 0..n {
-                    if let Some((from, bytes)) = batch.packet(i) {
-                        self.mixer.handle_packet(now, *id, from, bytes);
-                    }
-                }
-                if n < crate::relay::sys::BATCH {
-                    break;
-                }
-            }
+            let mixer = &mut self.mixer;
+            batch.drain(m.socket.as_raw_fd(), |from, bytes| {
+                mixer.handle_packet(now, *id, from, bytes)
+            });
         }
         for (id, c) in self.mixer.all_counters() {
             if let Some(stats) = self.members.get(&id).and_then(|m| m.stats.as_ref()) {
-                show(stats, c);
+                stats.show(c.received, c.sent, c.lost, c.strangers);
             }
         }
         self.mixer.handle_tick();
@@ -373,6 +356,53 @@ mod tests {
             }
         }
         loud
+    }
+
+    #[test]
+    fn a_strangers_flood_on_a_participants_port_does_not_silence_it() {
+        let rooms = Rooms::new(Arc::new(Engine::start(1).unwrap()));
+        let (phone_a, phone_b) = (socket(), socket());
+        let (side_a, side_b) = (socket(), socket());
+        let (addr_a, addr_b) = (side_a.local_addr().unwrap(), side_b.local_addr().unwrap());
+        let attendee = |s: UdpSocket, phone: &UdpSocket| {
+            s.set_nonblocking(true).unwrap();
+            Attendee {
+                socket: Arc::new(s),
+                remote: Some(phone.local_addr().unwrap()),
+                signalling: Some(phone.local_addr().unwrap().ip()),
+                audio_pt: 0,
+                event_pt: None,
+                stats: None,
+            }
+        };
+        let _a = rooms.join("481", attendee(side_a, &phone_a), false);
+        let _b = rooms.join("481", attendee(side_b, &phone_b), false);
+        // A stranger on another address queues a thousand loud packets on A's port, then keeps going
+        // while A talks.
+        let stranger = UdpSocket::bind("127.0.0.2:0").unwrap();
+        stranger
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        for seq in 0..1000u16 {
+            stranger.send_to(&frame(seq, 8000), addr_a).unwrap();
+        }
+        for seq in 0..20u16 {
+            for _ in 0..50 {
+                stranger.send_to(&frame(seq, 8000), addr_a).unwrap();
+            }
+            let f = frame(seq, if seq % 2 == 0 { 8000 } else { -8000 });
+            phone_a.send_to(&f, addr_a).unwrap();
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let heard_by_b = loud_packets(&phone_b, 1, addr_b);
+        assert!(
+            heard_by_b >= 5,
+            "B heard A through the flood ({heard_by_b} loud packets)"
+        );
+        assert!(
+            stranger.recv_from(&mut [0u8; 2048]).is_err(),
+            "the stranger hears nothing"
+        );
     }
 
     #[test]

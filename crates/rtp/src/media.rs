@@ -45,6 +45,17 @@ pub struct MediaStats {
     pub talking: std::sync::atomic::AtomicBool,
 }
 
+impl MediaStats {
+    /// The session's (or its conference seat's) counters, where the status reads them.
+    pub(crate) fn show(&self, received: u64, sent: u64, lost: u64, strangers: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.received.store(received, Relaxed);
+        self.sent.store(sent, Relaxed);
+        self.lost.store(lost, Relaxed);
+        self.strangers.store(strangers, Relaxed);
+    }
+}
+
 /// Where a streamed clip's samples come from (a recording in the store), read on request.
 pub trait ClipSource: std::fmt::Debug + Send + Sync + 'static {
     /// Samples `from..from + len`: fewer at the end of the recording, none when it cannot be read.
@@ -364,24 +375,14 @@ impl Clocked for Job {
         }
         // In a conference room, the room reads the caller's socket and sends to it.
         if self.seat.is_none() {
-            // Until the socket is empty, at most a few batches (a stranger's flood cannot keep the
-            // caller's packets queued behind it for long, nor stall the loop).
-            for _ in 0..crate::relay::sys::BATCHES_PER_TICK {
-                let n = batch.recv(self.socket.as_raw_fd());
-                for i in 0..n {
-                    let Some((from, bytes)) = batch.packet(i) else {
-                        continue;
-                    };
-                    if let Some(samples) = self.session.handle_packet(now, from, bytes) {
-                        if let Some(rec) = self.recording.as_mut() {
-                            write(rec, samples);
-                        }
+            let (session, recording) = (&mut self.session, &mut self.recording);
+            batch.drain(self.socket.as_raw_fd(), |from, bytes| {
+                if let Some(samples) = session.handle_packet(now, from, bytes) {
+                    if let Some(rec) = recording.as_mut() {
+                        write(rec, samples);
                     }
                 }
-                if n < crate::relay::sys::BATCH {
-                    break;
-                }
-            }
+            });
             if let Some((to, packet)) = self.session.handle_tick() {
                 let _ = self.socket.send_to(packet, to);
             }
@@ -432,12 +433,8 @@ impl Job {
     }
 
     fn count(&self) {
-        use std::sync::atomic::Ordering::Relaxed;
         let c = self.session.counters();
-        self.stats.received.store(c.received, Relaxed);
-        self.stats.sent.store(c.sent, Relaxed);
-        self.stats.lost.store(c.lost, Relaxed);
-        self.stats.strangers.store(c.strangers, Relaxed);
+        self.stats.show(c.received, c.sent, c.lost, c.strangers);
     }
 
     /// Report the session's events; a recording that ended has its file finished off the loop and

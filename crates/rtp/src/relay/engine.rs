@@ -96,19 +96,22 @@ impl Engine {
         })
     }
 
+    /// The loop whose turn it is.
+    fn next_loop(&self) -> &LoopHandle {
+        &self.loops[self.next.fetch_add(1, Ordering::Relaxed) % self.loops.len()]
+    }
+
     /// Hand a call to the next loop in turn; returns the call's id and its loop.
     pub(super) fn add(&self, call: Call) -> (u64, LoopHandle) {
         let id = self.ids.fetch_add(1, Ordering::Relaxed);
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.loops.len();
-        let handle = self.loops[i].clone();
+        let handle = self.next_loop().clone();
         handle.send(Cmd::Add(id, Box::new(call)));
         (id, handle)
     }
 
     /// Run `job` on the next loop in turn, until it says it is finished.
     pub(crate) fn clock(&self, job: Box<dyn Clocked>) {
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.loops.len();
-        self.loops[i].send(Cmd::Clock(job));
+        self.next_loop().send(Cmd::Clock(job));
     }
 }
 
@@ -127,7 +130,7 @@ pub(super) struct Call {
     pub(super) stats: Arc<RelayStats>,
     pub(super) a: Party,
     pub(super) b: Party,
-    pub(super) screening: Option<(Screening, Instant)>,
+    pub(super) screening: Option<Screening>,
 }
 
 const A_RTP: usize = 0;
@@ -142,10 +145,10 @@ struct Loop {
     slots: Vec<Option<Call>>,
     free: Vec<usize>,
     by_id: HashMap<u64, usize>,
-    /// Slots whose callee leg is being screened (they need the 20 ms clock).
+    /// Slots whose callee leg is being screened (their prompt is paced by the loop's frames).
     screened: Vec<usize>,
-    /// Clocked jobs, and when their next frame is due (`None` while there are none).
     clocked: Vec<Box<dyn Clocked>>,
+    /// When the next 20 ms frame is due (`None` while nothing is clocked or screened).
     grid: Option<Instant>,
     batch: Box<Batch>,
     accepted: Vec<usize>,
@@ -174,22 +177,19 @@ impl Loop {
             let timeout = self.timeout();
             let n = self.epoll.wait(&mut events, timeout);
             let now = now();
+            let mut woken = false;
             for ev in &events[..n] {
                 let token = ev.u64;
                 if token == WAKE {
+                    woken = true;
                     continue;
                 }
                 let (slot, socket) = ((token >> 2) as usize, (token & 3) as usize);
                 self.readable(now, slot, socket);
             }
-            if !self.screened.is_empty() {
-                self.tick(now);
-            }
-            if !self.clocked.is_empty() {
-                self.run_clocked();
-            }
+            self.frame();
             // Commands last: a slot freed here is never one an event of this batch named.
-            if events[..n].iter().any(|e| e.u64 == WAKE) {
+            if woken {
                 self.waker.clear();
                 if !self.commands() {
                     return;
@@ -198,14 +198,9 @@ impl Loop {
         }
     }
 
-    /// Milliseconds until the next screened leg's frame or clocked job is due (-1: nothing timed).
+    /// Milliseconds until the next frame is due (-1: nothing timed).
     fn timeout(&self) -> i32 {
-        let screened = self
-            .screened
-            .iter()
-            .filter_map(|&s| self.slots[s].as_ref()?.screening.as_ref().map(|(_, t)| *t));
-        let due = screened.chain(self.grid).min();
-        match due {
+        match self.grid {
             None => -1,
             Some(t) => {
                 let wait = t.saturating_duration_since(now());
@@ -246,7 +241,7 @@ impl Loop {
                     return;
                 };
                 if let Some(c) = self.slots[slot].as_mut() {
-                    c.screening = s.map(|s| (Screening::start(s), now() + FRAME));
+                    c.screening = s.map(Screening::start);
                 }
                 self.screened.retain(|&x| x != slot);
                 if self.slots[slot]
@@ -254,6 +249,7 @@ impl Loop {
                     .is_some_and(|c| c.screening.is_some())
                 {
                     self.screened.push(slot);
+                    self.grid.get_or_insert_with(|| now() + FRAME);
                 }
             }
             Cmd::Remove(id) => self.remove(id),
@@ -312,12 +308,26 @@ impl Loop {
         }
     }
 
-    /// When the frame is due, run every clocked job; a job that is finished, or panics, is dropped.
-    fn run_clocked(&mut self) {
+    /// When the frame is due: the next packet of every screened leg's prompt, and every clocked job.
+    fn frame(&mut self) {
         let now = now();
         let Some(due) = self.grid.filter(|&due| due <= now) else {
             return;
         };
+        self.screen_frames();
+        self.run_clocked(now);
+        // The grid holds whatever the lateness; far behind (a stalled machine), it starts again.
+        self.grid = if self.clocked.is_empty() && self.screened.is_empty() {
+            None
+        } else if now.saturating_duration_since(due) > 5 * FRAME {
+            Some(now + FRAME)
+        } else {
+            Some(due + FRAME)
+        };
+    }
+
+    /// Run every clocked job; a job that is finished, or panics, is dropped.
+    fn run_clocked(&mut self, now: Instant) {
         let mut i = 0;
         while i < self.clocked.len() {
             let (job, batch) = (&mut self.clocked[i], &mut self.batch);
@@ -333,39 +343,23 @@ impl Loop {
                 }
             }
         }
-        // The grid holds whatever the lateness; far behind (a stalled machine), it starts again.
-        self.grid = if self.clocked.is_empty() {
-            None
-        } else if now.saturating_duration_since(due) > 5 * FRAME {
-            Some(now + FRAME)
-        } else {
-            Some(due + FRAME)
-        };
     }
 
-    /// Send the due frames of every screened leg's prompt; a screening whose handling panics stops
+    /// Send the next frame of every screened leg's prompt; a screening whose handling panics stops
     /// (the leg hears nothing more of it and presses nothing).
-    fn tick(&mut self, now: Instant) {
+    fn screen_frames(&mut self) {
         let mut failed = Vec::new();
-        for i in 0..self.screened.len() {
-            let slot = self.screened[i];
+        for &slot in &self.screened {
             let Some(call) = self.slots[slot].as_mut() else {
                 continue;
             };
-            let Some((sc, due)) = call.screening.as_mut() else {
+            let Some(sc) = call.screening.as_mut() else {
                 continue;
             };
             let sock = &call.sockets[B_RTP];
             let ok = catch_unwind(AssertUnwindSafe(|| {
-                while *due <= now {
-                    if let Some((to, pkt)) = sc.session.handle_tick() {
-                        let _ = sock.send_to(pkt, to);
-                    }
-                    *due += FRAME;
-                    // Far behind (a stalled machine): start the pacing again rather than burst.
-                    if now.saturating_duration_since(*due) > 5 * FRAME {
-                        *due = now + FRAME;
-                    }
+                if let Some((to, pkt)) = sc.session.handle_tick() {
+                    let _ = sock.send_to(pkt, to);
                 }
             }));
             if ok.is_err() {
@@ -394,73 +388,59 @@ fn relay(
     }
     accepted.clear();
     let stats = &*call.stats;
-    match socket {
-        A_RTP => {
+    if socket == B_RTP {
+        if let Some(sc) = call.screening.as_mut() {
+            // The screened leg talks to Parley only: its keys, never to the caller.
             for i in 0..n {
-                let Some((src, _)) = batch.packet(i) else {
-                    continue;
-                };
-                // While a leg is screened, the caller's audio is held back.
-                if admit(&mut call.a.rtp, now, src, stats, "caller") && call.screening.is_none() {
-                    accepted.push(i);
-                }
-            }
-            let to = call.b.rtp.destination();
-            let out = call.sockets[B_RTP].as_raw_fd();
-            forward(batch, out, accepted, to, &stats.a_to_b, &stats.dropped);
-        }
-        B_RTP => {
-            if let Some((sc, _)) = call.screening.as_mut() {
-                // The screened leg talks to Parley only: its keys, never to the caller.
-                for i in 0..n {
-                    let Some((src, pkt)) = batch.packet(i) else {
-                        continue;
-                    };
+                if let Some((src, pkt)) = batch.packet(i) {
                     let _ = sc.session.handle_packet(now, src, pkt);
                 }
-                while let Some(ev) = sc.session.poll_event() {
-                    if let Event::Digit(d) = ev {
-                        (sc.keys)(d);
-                    }
-                }
-                return;
             }
-            for i in 0..n {
-                let Some((src, _)) = batch.packet(i) else {
-                    continue;
-                };
-                if admit(&mut call.b.rtp, now, src, stats, "callee") {
-                    accepted.push(i);
+            while let Some(ev) = sc.session.poll_event() {
+                if let Event::Digit(d) = ev {
+                    (sc.keys)(d);
                 }
             }
-            let to = call.a.rtp.destination();
-            let out = call.sockets[A_RTP].as_raw_fd();
-            forward(batch, out, accepted, to, &stats.b_to_a, &stats.dropped);
+            return;
         }
-        A_RTCP | B_RTCP => {
-            let (from, to, out) = if socket == A_RTCP {
-                (&mut call.a.rtcp, call.b.rtcp_dest(), B_RTCP)
-            } else {
-                (&mut call.b.rtcp, call.a.rtcp_dest(), A_RTCP)
-            };
-            for i in 0..n {
-                let Some((src, _)) = batch.packet(i) else {
-                    continue;
-                };
-                let side = if socket == A_RTCP {
-                    "caller rtcp"
-                } else {
-                    "callee rtcp"
-                };
-                if admit(from, now, src, stats, side) {
-                    accepted.push(i);
-                }
+    }
+    // While a leg is screened, the caller's audio is held back (its source is still learned).
+    let held = socket == A_RTP && call.screening.is_some();
+    let (a, b) = (&mut call.a, &mut call.b);
+    let (policy, side, out, to, sent) = match socket {
+        A_RTP => (
+            &mut a.rtp,
+            "caller",
+            B_RTP,
+            b.rtp.destination(),
+            Some(&stats.a_to_b),
+        ),
+        B_RTP => (
+            &mut b.rtp,
+            "callee",
+            A_RTP,
+            a.rtp.destination(),
+            Some(&stats.b_to_a),
+        ),
+        A_RTCP => (&mut a.rtcp, "caller rtcp", B_RTCP, b.rtcp_dest(), None),
+        _ => (&mut b.rtcp, "callee rtcp", A_RTCP, a.rtcp_dest(), None),
+    };
+    for i in 0..n {
+        if let Some((src, _)) = batch.packet(i) {
+            if admit(policy, now, src, stats, side) && !held {
+                accepted.push(i);
             }
+        }
+    }
+    let out = call.sockets[out].as_raw_fd();
+    match sent {
+        Some(sent) => forward(batch, out, accepted, to, sent, &stats.dropped),
+        // RTCP goes where it can, uncounted.
+        None => {
             if let Some(to) = to {
-                batch.send(call.sockets[out].as_raw_fd(), accepted, to);
+                batch.send(out, accepted, to);
             }
         }
-        _ => {}
     }
 }
 

@@ -185,6 +185,23 @@ impl Batch {
         self.count
     }
 
+    /// For a clocked job: hand `each` every datagram waiting on `fd` (source and bytes), batch after
+    /// batch until the socket is empty, at most [`BATCHES_PER_TICK`] batches (a stranger's flood
+    /// cannot keep a party's packets queued behind it for long, nor stall the loop).
+    pub fn drain(&mut self, fd: RawFd, mut each: impl FnMut(SocketAddr, &[u8])) {
+        for _ in 0..BATCHES_PER_TICK {
+            let n = self.recv(fd);
+            for i in 0..n {
+                if let Some((from, bytes)) = self.packet(i) {
+                    each(from, bytes);
+                }
+            }
+            if n < BATCH {
+                break;
+            }
+        }
+    }
+
     /// Datagram `i` of the last receive: its source and its bytes (`None`: truncated or of an
     /// address family that is neither IPv4 nor IPv6).
     pub fn packet(&self, i: usize) -> Option<(SocketAddr, &[u8])> {
