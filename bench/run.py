@@ -269,7 +269,8 @@ def run(database, quick):
                       f"CPU {us_pkt:.2f} us/relayed packet (C echo {echo_us[calls]:.2f} us, loss {echo_loss:.4f}%: "
                       f"{us_pkt / max(echo_us[calls], 1e-9):.2f}x), memory {per_call_kib:.1f} KiB/call  "
                       f"{'OK' if good else 'OVER'}")
-                if not good:
+                # A smoke run checks that the phase measures, not what it measures.
+                if not good and not SMOKE:
                     break
                 best = (calls, us_pkt, per_call_kib)
                 time.sleep(1)
@@ -339,7 +340,8 @@ def run(database, quick):
                       f"({record_secs}s +-0.4s), loss {loss:.4f}%, CPU {1e3 * cpu / max(n, 1):.1f} ms per deposit; "
                       f"while recording {us_rec:.2f} us per received packet (C echo {echo_rec:.2f} us: "
                       f"{us_rec / max(echo_rec, 1e-9):.2f}x)  {'OK' if good else 'OVER'}")
-                if not good:
+                # A smoke run checks that the phase measures, not what it measures.
+                if not good and not SMOKE:
                     break
                 best = (n, 1e3 * cpu / n, us_rec, echo_rec)
                 time.sleep(1)
@@ -540,7 +542,7 @@ def conferences(pid, quick):
               f"participant)  {'OK' if good else 'OVER'}")
         if rooms == 1 and per_room == 30:
             results["30-party conference, % of a core"] = share
-        if not good:
+        if not good and not SMOKE:
             break
         best = (rooms, per_room, share)
         time.sleep(2)
