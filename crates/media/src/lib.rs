@@ -21,6 +21,8 @@
 //!   seeking, DTMF reported once, strict source, a recording's length and silence on its own clock).
 //! - [`mixer`]: [`mixer::Mixer`], a conference room's N−1 mix without IO (strict sources, bounded
 //!   jitter buffers, talker detection, one shared encoding per codec for listeners, chimes).
+//! - [`plc`]: [`plc::Concealer`], G.711 Appendix I style packet loss concealment (pitch repetition,
+//!   fading, cross-fade on resume), used by the mixer's jitter buffers.
 //! - [`tone`]: sine/dual-tone/noise generators, [`tone::goertzel_power`] and
 //!   [`tone::dominant_frequency`] for checking audio in tests.
 //!
@@ -32,6 +34,7 @@ pub mod convert;
 pub mod dtmf;
 pub mod g711;
 pub mod mixer;
+pub mod plc;
 pub mod rtp;
 pub mod session;
 pub mod tone;

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::g711::Codec;
+use crate::plc::Concealer;
 use crate::rtp::{is_rtcp, RtpHeader, RtpPacket, SequenceTracker, SourceCheck, StrictSource};
 use crate::FRAME_SAMPLES;
 
@@ -26,11 +27,22 @@ pub struct ParticipantId(pub u64);
 const TALK_POWER: f64 = 400.0 * 400.0;
 /// A talker stays a talker for this many quiet frames (300 ms), so the ends of words are mixed.
 const TALK_HANGOVER: u8 = 15;
-/// The jitter buffer starts playing a participant once this much is buffered (40 ms).
+/// The jitter buffer starts playing a participant once this much is buffered (40 ms), and keeps
+/// at least this much in reserve.
 const PRIME_SAMPLES: usize = 2 * FRAME_SAMPLES;
 /// The most a participant's jitter buffer holds (120 ms): beyond it the oldest audio is dropped, so a
 /// sender whose clock runs fast cannot make its delay grow (no drift).
 pub const MAX_BUFFERED: usize = 6 * FRAME_SAMPLES;
+/// The most reserve a jitter buffer grows to after late audio (80 ms).
+const MAX_TARGET: usize = 4 * FRAME_SAMPLES;
+/// A buffer that held a frame more than its reserve for this many ticks (1 s) drops one frame, so
+/// the delay a jitter spike added does not stay.
+const TRIM_TICKS: u32 = 50;
+/// Audio that resumes within this many ticks (100 ms) of a concealment running out was late, not
+/// a sender that stopped talking.
+const LATE_TICKS: u32 = 5;
+/// After this many ticks (15 s) with no late audio, the reserve shrinks by one frame.
+const CALM_TICKS: u32 = 750;
 /// The longest packet taken (60 ms of G.711); longer ones are not audio a phone sends.
 const MAX_PACKET_SAMPLES: usize = 3 * FRAME_SAMPLES;
 
@@ -54,12 +66,22 @@ pub struct Counters {
     pub strangers: u64,
     /// Audio dropped because it came too late or overfilled the jitter buffer, in packets.
     pub dropped: u64,
+    /// Frames of the participant's audio concealed because it came late or not at all.
+    pub concealed: u64,
 }
 
 /// One participant's jitter buffer: packets in sequence order, played out 160 samples a tick, its
 /// depth bounded by [`MAX_BUFFERED`]. A packet older than what already played is late and dropped; a
 /// packet that arrives out of order while the buffer still holds its successors is put in its place.
-#[derive(Debug, Default)]
+///
+/// It adapts to the sender's jitter: playing starts once a reserve is buffered (40 ms at first);
+/// when audio is missing at a tick, the gap is concealed ([`Concealer`], up to 60 ms) without giving
+/// up the missing packets, so that audio which was only late is still played when it comes, and the
+/// reserve grows by a frame (to 80 ms at most). A buffer that keeps more than its reserve drops a
+/// frame a second until it does not, and the reserve shrinks again after 15 s without late audio.
+/// Audio missing beyond 60 ms is a sender that stopped: silence, and the next audio is buffered to
+/// the reserve again before it plays.
+#[derive(Debug)]
 struct JitterBuffer {
     /// Packets not yet started, by extended sequence number (ascending).
     packets: VecDeque<(u64, Vec<i16>)>,
@@ -74,6 +96,39 @@ struct JitterBuffer {
     /// Buffers of packets played, reused.
     spare: Vec<Vec<i16>>,
     dropped: u64,
+    /// The reserve, in samples.
+    target: usize,
+    /// The least buffered at a tick in this trim window, and the window's ticks so far.
+    low: usize,
+    window: u32,
+    /// Ticks since audio was last late.
+    calm: u32,
+    /// Ticks since a concealment ran out (None: playing, or stopped long ago).
+    quiet: Option<u32>,
+    plc: Concealer,
+    concealed: u64,
+}
+
+impl Default for JitterBuffer {
+    fn default() -> Self {
+        JitterBuffer {
+            packets: VecDeque::new(),
+            head: Vec::new(),
+            head_pos: 0,
+            next: None,
+            highest: None,
+            primed: false,
+            spare: Vec::new(),
+            dropped: 0,
+            target: PRIME_SAMPLES,
+            low: usize::MAX,
+            window: 0,
+            calm: 0,
+            quiet: None,
+            plc: Concealer::default(),
+            concealed: 0,
+        }
+    }
 }
 
 impl JitterBuffer {
@@ -112,27 +167,43 @@ impl JitterBuffer {
         codec.decode(payload, &mut samples);
         self.packets.insert(at, (ext, samples));
         while self.buffered() > MAX_BUFFERED {
-            match self.packets.pop_front() {
-                Some((s, p)) => {
-                    self.next = Some(s + 1);
-                    self.dropped += 1;
-                    self.spare.push(p);
-                }
-                None => break,
+            if !self.drop_oldest() {
+                break;
             }
         }
     }
 
-    /// Fill `out` with the next 20 ms; returns whether any of it was the participant's audio (the
-    /// rest is silence: not yet primed, or an underrun).
+    /// Drop the oldest packet not yet started; false when there is none.
+    fn drop_oldest(&mut self) -> bool {
+        match self.packets.pop_front() {
+            Some((s, p)) => {
+                self.next = Some(s + 1);
+                self.dropped += 1;
+                self.spare.push(p);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Fill `out` with the next 20 ms; returns whether any of it was the participant's audio, heard
+    /// or concealed (the rest is silence: not yet buffered, or the sender stopped).
     fn pull(&mut self, out: &mut [i16; FRAME_SAMPLES]) -> bool {
         if !self.primed {
-            if self.buffered() < PRIME_SAMPLES {
+            if self.buffered() < self.target {
+                self.quiet = self.quiet.map(|q| q + 1).filter(|&q| q <= LATE_TICKS);
                 *out = [0; FRAME_SAMPLES];
                 return false;
             }
+            if self.quiet.take().is_some() {
+                // Audio came back right after the concealment ran out: it was late, not stopped.
+                self.late();
+            }
             self.primed = true;
+            self.low = usize::MAX;
+            self.window = 0;
         }
+        self.adapt();
         let mut filled = 0;
         while filled < FRAME_SAMPLES {
             if self.head_pos >= self.head.len() {
@@ -152,8 +223,51 @@ impl JitterBuffer {
             self.head_pos += n;
             filled += n;
         }
-        out[filled..].fill(0);
+        if filled == FRAME_SAMPLES {
+            if self.plc.concealing() {
+                // What was missing came after all: it was late.
+                self.late();
+            }
+            self.plc.heard(out);
+            return true;
+        }
+        if filled > 0 {
+            self.plc.heard(&mut out[..filled]);
+        }
+        if self.plc.conceal(&mut out[filled..]) {
+            self.concealed += 1;
+            return true;
+        }
+        // Missing for longer than concealment lasts: the sender stopped (or its audio is very late).
+        // Its next audio is buffered to the reserve again.
+        self.primed = false;
+        self.quiet = Some(0);
         filled > 0
+    }
+
+    /// Audio came late: keep a frame more in reserve (up to [`MAX_TARGET`]).
+    fn late(&mut self) {
+        self.target = (self.target + FRAME_SAMPLES).min(MAX_TARGET);
+        self.calm = 0;
+    }
+
+    /// Once a tick while playing: drop a frame after a window in which the buffer always held a
+    /// frame more than its reserve, and shrink the reserve after a long calm.
+    fn adapt(&mut self) {
+        self.low = self.low.min(self.buffered());
+        self.window += 1;
+        self.calm = self.calm.saturating_add(1);
+        if self.window >= TRIM_TICKS {
+            if self.low >= self.target + FRAME_SAMPLES {
+                self.drop_oldest();
+            }
+            self.low = usize::MAX;
+            self.window = 0;
+        }
+        if self.calm >= CALM_TICKS && self.target > PRIME_SAMPLES {
+            self.target -= FRAME_SAMPLES;
+            self.calm = 0;
+        }
     }
 }
 
@@ -304,6 +418,7 @@ impl Mixer {
             let c = Counters {
                 strangers: s.source.strangers(),
                 dropped: s.jitter.dropped,
+                concealed: s.jitter.concealed,
                 ..s.counters
             };
             (s.id, c)
@@ -724,17 +839,136 @@ mod tests {
         assert!((out[0] - 1000).abs() < 40);
         assert!(j.pull(&mut out));
         assert!((out[0] - 2000).abs() < 60);
-        // 1 again, now late: dropped.
+        // 1 again, now late: dropped; the frame it would have been is concealed.
         j.push(1, Codec::Pcmu, &frame(1000));
-        assert!(!j.pull(&mut out), "an underrun is silence");
-        assert_eq!(j.dropped, 1);
+        assert!(j.pull(&mut out), "an underrun is concealed");
+        assert_eq!((j.dropped, j.concealed), (1, 1));
         // A burst of 20 frames: only the newest 120 ms stay.
         for s in 3..23 {
             j.push(s, Codec::Pcmu, &frame(s as i16 * 100));
         }
         assert!(j.buffered() <= MAX_BUFFERED);
         assert!(j.pull(&mut out));
-        assert!((out[0] - 1700).abs() < 60, "{}", out[0]);
+        // (Its first 4 ms fade from the concealment into it.)
+        let last = out[FRAME_SAMPLES - 1];
+        assert!((last - 1700).abs() < 60, "{last}");
+    }
+
+    /// The longest run of 5 ms windows of `heard` whose peak stays under `level`, in ms, from the
+    /// first loud window on.
+    fn longest_quiet(heard: &[i16], level: i16) -> usize {
+        let loud: Vec<bool> = heard
+            .chunks(40)
+            .map(|w| w.iter().any(|x| x.saturating_abs() > level))
+            .collect();
+        let first = loud.iter().position(|&l| l).unwrap_or(loud.len());
+        let (mut longest, mut run) = (0, 0);
+        for &l in &loud[first..] {
+            run = if l { 0 } else { run + 1 };
+            longest = longest.max(run);
+        }
+        longest * 5
+    }
+
+    #[test]
+    fn a_talkers_late_burst_is_concealed_then_absorbed_and_the_delay_it_added_goes_away() {
+        let mut m = Mixer::new(11);
+        let mut talker = Phone::new(1, Codec::Pcmu, 1000.0);
+        let mut listener = Phone::new(2, Codec::Pcmu, 0.0);
+        talker.join(&mut m);
+        listener.join(&mut m);
+        let now = epoch();
+        let mut ticks = 0;
+        let mut run = |m: &mut Mixer, talker: &mut Phone, listener: &mut Phone, send: usize| {
+            for _ in 0..send {
+                talker.send(m, now);
+            }
+            listener.send(m, now);
+            m.handle_tick();
+            for (id, _, b) in m.transmits() {
+                if id == listener.id {
+                    let pkt = RtpPacket::parse(b).unwrap();
+                    listener.codec.decode(pkt.payload, &mut listener.heard);
+                }
+            }
+            ticks += 1;
+        };
+        for _ in 0..100 {
+            run(&mut m, &mut talker, &mut listener, 1);
+        }
+        // The talker's network stalls 100 ms, then delivers the five packets at once.
+        for _ in 0..5 {
+            run(&mut m, &mut talker, &mut listener, 0);
+        }
+        run(&mut m, &mut talker, &mut listener, 6);
+        let after_first = m.counters(ParticipantId(1)).unwrap();
+        assert!((1..=3).contains(&after_first.concealed), "{after_first:?}");
+        assert_eq!(
+            after_first.dropped, 0,
+            "the late packets were played, not dropped"
+        );
+        // Three seconds on, the delay the spike added is trimmed away to the grown reserve (60 ms).
+        for _ in 0..150 {
+            run(&mut m, &mut talker, &mut listener, 1);
+        }
+        let depth = m.slots[0].jitter.buffered();
+        assert!(depth <= 3 * FRAME_SAMPLES, "{depth}");
+        // A second stall, of 40 ms, is absorbed by that reserve (the first one's 40 ms would not
+        // have): nothing concealed.
+        for _ in 0..2 {
+            run(&mut m, &mut talker, &mut listener, 0);
+        }
+        run(&mut m, &mut talker, &mut listener, 3);
+        for _ in 0..50 {
+            run(&mut m, &mut talker, &mut listener, 1);
+        }
+        assert_eq!(
+            m.counters(ParticipantId(1)).unwrap().concealed,
+            after_first.concealed
+        );
+        // What the listener heard: the tone throughout, with no hole as long as 40 ms (the first
+        // stall is bridged by the concealment).
+        let heard = &listener.heard;
+        assert!(
+            longest_quiet(heard, 2000) < 40,
+            "{} ms",
+            longest_quiet(heard, 2000)
+        );
+        assert!(goertzel_power(&heard[heard.len() - 800..], 1000.0) > 1e6);
+        assert_eq!(ticks, 309);
+    }
+
+    #[test]
+    fn a_sender_that_stops_fades_out_and_its_next_words_are_buffered_again() {
+        let mut j = JitterBuffer::default();
+        let tone = sine(700.0, 8000.0, 40 * FRAME_SAMPLES);
+        let mut seq = 0u16;
+        let mut push = |j: &mut JitterBuffer, k: usize| {
+            let mut p = Vec::new();
+            Codec::Pcmu.encode(&tone[k * FRAME_SAMPLES..(k + 1) * FRAME_SAMPLES], &mut p);
+            j.push(seq, Codec::Pcmu, &p);
+            seq = seq.wrapping_add(1);
+        };
+        let mut out = [0; FRAME_SAMPLES];
+        for k in 0..10 {
+            push(&mut j, k);
+            j.pull(&mut out);
+        }
+        // It stops: the frame in reserve plays, two frames are concealed (fading), and the third
+        // fades to silence; then nothing is "heard".
+        let concealed: Vec<bool> = (0..6).map(|_| j.pull(&mut out)).collect();
+        assert_eq!(concealed, [true, true, true, false, false, false]);
+        assert_eq!(j.concealed, 2);
+        assert!(out.iter().all(|&x| x == 0));
+        // Its next words, long after, wait for the (unchanged) reserve before they play.
+        for _ in 0..10 {
+            j.pull(&mut out);
+        }
+        assert_eq!(j.target, PRIME_SAMPLES);
+        push(&mut j, 20);
+        assert!(!j.pull(&mut out), "one frame is not yet the reserve");
+        push(&mut j, 21);
+        assert!(j.pull(&mut out));
     }
 
     #[test]
