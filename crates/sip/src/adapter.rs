@@ -3,6 +3,10 @@
 //! SIP stack touches this file only. It also holds the transport's bounds: TCP connections are accepted
 //! here (at most so many per source address, and in all), idle ones are closed by the stack after a
 //! while, and a request larger than [`MAX_REQUEST`] is answered 513 without being parsed further.
+//!
+//! Every UDP datagram is screened by `parley_core::sip::screen` before the stack sees it: the UDP
+//! socket the stack reads is a [`Gate`], which answers what the screen refuses (400, 505, 416, 420,
+//! 501, 415, 406, 513) itself and gives the stack only the canonical text of what passes.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -10,6 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use parley_core::sip::screen::{screen, strip_compat_tags, Verdict};
 use parley_core::sip::{Message, Request, Response};
 use parley_core::target::{Target, Transport};
 use rsipstack::transaction::endpoint::EndpointInnerRef;
@@ -67,7 +72,49 @@ pub enum Inbound {
 }
 
 /// The largest request accepted (bytes of the whole message); larger ones get 513.
-pub const MAX_REQUEST: usize = 32 * 1024;
+pub use parley_core::sip::screen::MAX_REQUEST;
+
+/// The UDP socket the stack reads through: every datagram is screened first (see the module
+/// documentation); sends go straight out.
+struct Gate {
+    socket: tokio::net::UdpSocket,
+}
+
+#[async_trait::async_trait]
+impl rsipstack::platform::net::UdpSocket for Gate {
+    async fn recv_from(&self, buf: &mut [u8]) -> rsipstack::Result<(usize, SocketAddr)> {
+        loop {
+            let (n, from) = self.socket.recv_from(buf).await?;
+            match screen(&buf[..n]) {
+                Verdict::Pass(bytes) if bytes.len() <= buf.len() => {
+                    buf[..bytes.len()].copy_from_slice(&bytes);
+                    return Ok((bytes.len(), from));
+                }
+                Verdict::Pass(_) => debug!(%from, "a datagram grew too large in canonical form"),
+                Verdict::Answer(response) => {
+                    debug!(%from, status = response.status.as_u16(), "request refused at the edge");
+                    let _ = self.socket.send_to(&response.to_bytes(), from).await;
+                }
+                Verdict::Drop(why) => debug!(%from, why, "datagram dropped at the edge"),
+            }
+        }
+    }
+
+    async fn send_to(&self, buf: &[u8], addr: SocketAddr) -> rsipstack::Result<usize> {
+        // An RFC 2543 peer never sees the From tag its requests were given.
+        match strip_compat_tags(buf) {
+            Some(out) => {
+                self.socket.send_to(&out, addr).await?;
+                Ok(buf.len())
+            }
+            None => Ok(self.socket.send_to(buf, addr).await?),
+        }
+    }
+
+    fn local_addr(&self) -> rsipstack::Result<SocketAddr> {
+        Ok(self.socket.local_addr()?)
+    }
+}
 
 /// Bounds of the transports.
 #[derive(Debug, Clone)]
@@ -237,9 +284,13 @@ impl Adapter {
     ) -> Result<(Adapter, mpsc::UnboundedReceiver<Inbound>), AdapterError> {
         let layer = TransportLayer::new(cancel.child_token());
         layer.set_stream_idle_timeout(limits.tcp_idle);
-        let udp = UdpConnection::create_connection(listen, None, Some(cancel.child_token()))
+        let socket = tokio::net::UdpSocket::bind(listen)
             .await
             .map_err(|e| AdapterError::Listen(listen, e.to_string()))?;
+        let udp =
+            UdpConnection::from_socket(Arc::new(Gate { socket }), None, Some(cancel.child_token()))
+                .await
+                .map_err(|e| AdapterError::Listen(listen, e.to_string()))?;
         layer.add_transport(udp.into());
         let tcp = tokio::net::TcpListener::bind(listen)
             .await

@@ -123,6 +123,16 @@ impl Headers {
         }
     }
 
+    /// Rewrite every line of a header in place.
+    pub fn map(&mut self, name: &str, mut f: impl FnMut(&str) -> String) {
+        let name = canonical_name(name);
+        for (n, v) in &mut self.0 {
+            if n.eq_ignore_ascii_case(name) {
+                *v = f(v);
+            }
+        }
+    }
+
     /// Remove every value of a header.
     pub fn remove(&mut self, name: &str) {
         let name = canonical_name(name);

@@ -40,6 +40,16 @@ pub enum ParseError {
     /// A URI could not be parsed.
     #[error("bad URI: {0}")]
     Uri(String),
+    /// The request is of a SIP version other than 2.0.
+    #[error("SIP version not supported")]
+    Version,
+    /// The Request-URI's scheme is not `sip`, `sips` or `tel`.
+    #[error("URI scheme not supported")]
+    Scheme,
+    /// A header every element reads (From, To, Via, Contact, Max-Forwards, Expires) is malformed,
+    /// or one that may appear once appears twice.
+    #[error("bad {0} header")]
+    Header(&'static str),
 }
 
 /// A SIP method. Unknown methods are kept by name.
@@ -211,10 +221,14 @@ impl Message {
         let (num, cmethod) = cseq
             .split_once(char::is_whitespace)
             .ok_or_else(|| ParseError::CSeq(truncate(cseq)))?;
-        let _: u32 = num
+        // A sequence number is less than 2**31 (RFC 3261 §8.1.1.5).
+        let n: u32 = num
             .trim()
             .parse()
             .map_err(|_| ParseError::CSeq(truncate(cseq)))?;
+        if n >= 1 << 31 {
+            return Err(ParseError::CSeq(truncate(cseq)));
+        }
         let cmethod = cmethod.trim().to_string();
         if let Some(rest) = start.strip_prefix("SIP/2.0 ") {
             let (code, reason) = rest.split_once(' ').unwrap_or((rest, ""));
@@ -236,14 +250,37 @@ impl Message {
             else {
                 return Err(ParseError::StartLine(truncate(&start)));
             };
-            if v != "SIP/2.0" || m.is_empty() || !m.bytes().all(|b| b.is_ascii_alphabetic()) {
+            if v != "SIP/2.0" {
+                return Err(if is_sip_version(v) {
+                    ParseError::Version
+                } else {
+                    ParseError::StartLine(truncate(&start))
+                });
+            }
+            if m.is_empty() || !m.bytes().all(is_token_byte) {
                 return Err(ParseError::StartLine(truncate(&start)));
             }
+            if let Some((scheme, _)) = u.split_once(':') {
+                let known = ["sip", "sips", "tel"]
+                    .iter()
+                    .any(|k| scheme.eq_ignore_ascii_case(k));
+                if !known && is_scheme(scheme) {
+                    return Err(ParseError::Scheme);
+                }
+            }
             let uri = SipUri::parse(u).map_err(|e| ParseError::Uri(e.to_string()))?;
+            // Headers have no place in a Request-URI (RFC 3261 §19.1.1).
+            if !uri.headers.is_empty() {
+                return Err(ParseError::Uri(truncate(u)));
+            }
             let method = Method::parse(m);
-            if cmethod != method.as_str() && method != Method::Ack && method != Method::Cancel {
+            // (A method nobody defined is answered 501 whatever its CSeq says.)
+            if cmethod != method.as_str()
+                && !matches!(method, Method::Ack | Method::Cancel | Method::Other(_))
+            {
                 return Err(ParseError::CSeq(truncate(cseq)));
             }
+            check_headers(&headers)?;
             Ok(Message::Request(Request {
                 method,
                 uri,
@@ -260,6 +297,115 @@ impl Message {
             Message::Response(r) => r.to_bytes(),
         }
     }
+}
+
+/// `SIP/<digits>.<digits>`.
+fn is_sip_version(v: &str) -> bool {
+    v.strip_prefix("SIP/")
+        .and_then(|n| n.split_once('.'))
+        .is_some_and(|(a, b)| {
+            !a.is_empty()
+                && !b.is_empty()
+                && a.bytes().all(|c| c.is_ascii_digit())
+                && b.bytes().all(|c| c.is_ascii_digit())
+        })
+}
+
+/// RFC 3261's `token` characters (methods, option tags, header names).
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b)
+}
+
+/// RFC 3986's scheme: a letter, then letters, digits, `+`, `-`, `.`.
+fn is_scheme(s: &str) -> bool {
+    let mut b = s.bytes();
+    b.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && b.all(|c| c.is_ascii_alphanumeric() || b"+-.".contains(&c))
+}
+
+/// The headers every element reads, checked before anything acts on the request: From and To
+/// (one each, a name-addr or addr-spec whose quotes and brackets close), Call-ID and CSeq (one
+/// each), every Via, every Contact (or `*`), Max-Forwards (0 to 255) and Expires (a number).
+fn check_headers(h: &Headers) -> Result<(), ParseError> {
+    for (name, what) in [
+        ("From", "From"),
+        ("To", "To"),
+        ("Call-ID", "Call-ID"),
+        ("CSeq", "CSeq"),
+        ("Max-Forwards", "Max-Forwards"),
+        ("Expires", "Expires"),
+        ("Content-Length", "Content-Length"),
+    ] {
+        if h.get_all(name).len() > 1 {
+            return Err(ParseError::Header(what));
+        }
+    }
+    for (name, what) in [("From", "From"), ("To", "To")] {
+        let v = h.get(name).unwrap_or_default();
+        if !balanced(v) || super::header::NameAddr::parse(v).is_none() {
+            return Err(ParseError::Header(what));
+        }
+    }
+    if h.get("Call-ID").unwrap_or_default().trim().is_empty() {
+        return Err(ParseError::Header("Call-ID"));
+    }
+    for v in h.get_all("Via") {
+        for via in super::header::split_list(v) {
+            if super::header::Via::parse(via).is_none() {
+                return Err(ParseError::Header("Via"));
+            }
+        }
+    }
+    for v in h.get_all("Contact") {
+        if !balanced(v) {
+            return Err(ParseError::Header("Contact"));
+        }
+        for c in super::header::split_list(v) {
+            if c != "*" && super::header::NameAddr::parse(c).is_none() {
+                return Err(ParseError::Header("Contact"));
+            }
+        }
+    }
+    if let Some(v) = h.get("Max-Forwards") {
+        if v.trim().parse::<u8>().is_err() {
+            return Err(ParseError::Header("Max-Forwards"));
+        }
+    }
+    if let Some(v) = h.get("Expires") {
+        if v.trim().parse::<u32>().is_err() {
+            return Err(ParseError::Header("Expires"));
+        }
+    }
+    Ok(())
+}
+
+/// Whether every quoted string closes (a backslash escapes the next character inside quotes) and
+/// every `<` outside quotes is closed by a `>`.
+fn balanced(v: &str) -> bool {
+    let (mut quoted, mut escaped, mut depth) = (false, false, 0i32);
+    for c in v.chars() {
+        if quoted {
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => quoted = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => quoted = true,
+            '<' => depth += 1,
+            '>' => {
+                depth -= 1;
+                if depth < 0 {
+                    return false;
+                }
+            }
+            _ => {}
+        }
+    }
+    !quoted && depth == 0
 }
 
 fn truncate(s: &str) -> String {

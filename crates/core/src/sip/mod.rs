@@ -4,6 +4,7 @@
 pub mod digest;
 pub mod header;
 pub mod message;
+pub mod screen;
 pub mod status;
 pub mod uri;
 

@@ -48,6 +48,8 @@ codes! {
     NOT_FOUND = 404, "Not Found";
     /// 405 Method Not Allowed.
     METHOD_NOT_ALLOWED = 405, "Method Not Allowed";
+    /// 406 Not Acceptable.
+    NOT_ACCEPTABLE = 406, "Not Acceptable";
     /// 407 Proxy Authentication Required.
     PROXY_AUTHENTICATION_REQUIRED = 407, "Proxy Authentication Required";
     /// 408 Request Timeout.
@@ -88,6 +90,10 @@ codes! {
     NOT_IMPLEMENTED = 501, "Not Implemented";
     /// 503 Service Unavailable.
     SERVICE_UNAVAILABLE = 503, "Service Unavailable";
+    /// 505 Version Not Supported.
+    VERSION_NOT_SUPPORTED = 505, "Version Not Supported";
+    /// 513 Message Too Large.
+    MESSAGE_TOO_LARGE = 513, "Message Too Large";
     /// 600 Busy Everywhere.
     BUSY_EVERYWHERE = 600, "Busy Everywhere";
     /// 603 Decline.

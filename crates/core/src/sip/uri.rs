@@ -44,11 +44,15 @@ impl SipUri {
         if scheme != "sip" && scheme != "sips" {
             return Err(bad());
         }
-        let (rest, headers) = match rest.find('?') {
-            Some(p) => (&rest[..p], &rest[p..]),
+        // The userinfo ends at the first `@` (a user may hold `?` and `;`, never an `@`); the
+        // headers begin at the first `?` after it.
+        let user_end = rest.find('@');
+        let host_start = user_end.map_or(0, |p| p + 1);
+        let (rest, headers) = match rest[host_start..].find('?') {
+            Some(p) => (&rest[..host_start + p], &rest[host_start + p..]),
             None => (rest, ""),
         };
-        let (user, hostpart) = match rest.rfind('@') {
+        let (user, hostpart) = match user_end {
             Some(p) => (Some(&rest[..p]), &rest[p + 1..]),
             None => (None, rest),
         };

@@ -102,7 +102,14 @@ impl Switch {
             }
             _ => {
                 let tag = self.tag();
-                let mut r = Response::to_request(&req, StatusCode::METHOD_NOT_ALLOWED, Some(&tag));
+                // A method nobody defined is not implemented (RFC 3261 §8.2.1); a known one that
+                // Parley does not take is not allowed.
+                let status = if matches!(req.method, Method::Other(_)) {
+                    StatusCode::NOT_IMPLEMENTED
+                } else {
+                    StatusCode::METHOD_NOT_ALLOWED
+                };
+                let mut r = Response::to_request(&req, status, Some(&tag));
                 r.headers.push("Allow", super::ALLOW);
                 self.respond(tx, r);
             }
