@@ -1,12 +1,35 @@
 //! Any bytes as a SIP message: parsing never panics, and every view the server takes of a parsed
 //! request (From, To, Via, CSeq, Contact, URI parameters, digest credentials, diversion headers) holds
-//! up, as does printing it and parsing the print again.
+//! up, as does printing it and parsing the print again. The edge's screen takes the same bytes: it
+//! never panics, what it passes parses again to the same kind of message, and what it answers is a
+//! refusal carrying the Via and CSeq it is matched by, whose header section ends once.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use parley_core::sip::digest::Credentials;
+use parley_core::sip::screen::{screen, strip_compat_tags, Verdict};
 use parley_core::sip::{Message, NameAddr};
 
 fuzz_target!(|data: &[u8]| {
+    match screen(data) {
+        Verdict::Pass(bytes) => {
+            if !bytes.iter().all(u8::is_ascii_whitespace) {
+                let again = Message::parse(&bytes).expect("what the screen passes parses");
+                assert_eq!(
+                    matches!(again, Message::Request(_)),
+                    matches!(Message::parse(data), Ok(Message::Request(_)))
+                );
+            }
+            let _ = strip_compat_tags(&bytes);
+        }
+        Verdict::Answer(r) => {
+            // A refusal, with at least what the client matches it by.
+            assert!((400..600).contains(&r.status.as_u16()));
+            assert!(r.headers.get("Via").is_some() && r.headers.get("CSeq").is_some());
+            let text = r.to_bytes();
+            assert!(text.starts_with(b"SIP/2.0 ") && !text[..text.len() - 4].windows(4).any(|w| w == b"\r\n\r\n"));
+        }
+        Verdict::Drop(_) => {}
+    }
     let Ok(msg) = Message::parse(data) else {
         return;
     };

@@ -127,3 +127,12 @@ def test_every_rfc_4475_message_gets_the_answer_the_rfc_asks_for(parley_factory)
     rows, wrong = run(p, torture.RFC4475)
     print("\n".join(rows))
     assert not wrong, "answers not as RFC 4475 asks:\n" + "\n".join(wrong)
+
+
+def test_rfc_5118_ipv6_messages_are_parsed_and_answered_the_same_way(parley_factory):
+    p = parley_factory()
+    p.add_user("100", "secret100")
+    p.start()
+    rows, wrong = run(p, torture.RFC5118)
+    print("\n".join(rows))
+    assert not wrong, "answers not as RFC 5118 asks:\n" + "\n".join(wrong)

@@ -351,7 +351,7 @@ fn check_headers(h: &Headers) -> Result<(), ParseError> {
     }
     for v in h.get_all("Via") {
         for via in super::header::split_list(v) {
-            if super::header::Via::parse(via).is_none() {
+            if !via_ok(via) || super::header::Via::parse(via).is_none() {
                 return Err(ParseError::Header("Via"));
             }
         }
@@ -377,6 +377,27 @@ fn check_headers(h: &Headers) -> Result<(), ParseError> {
         }
     }
     Ok(())
+}
+
+/// `SIP / 2.0 / transport sent-by [;params]` (whitespace allowed around the `/`s and the `:`).
+fn via_ok(v: &str) -> bool {
+    let mut parts = v.splitn(3, '/');
+    let (Some(name), Some(version), Some(rest)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    let rest = rest.trim_start();
+    let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+    let (transport, rest) = rest.split_at(end);
+    let sent_by = rest.split(';').next().unwrap_or("").trim();
+    name.trim().eq_ignore_ascii_case("SIP")
+        && version.trim() == "2.0"
+        && !transport.is_empty()
+        && transport.bytes().all(is_token_byte)
+        && !sent_by.is_empty()
+        && (sent_by.starts_with('[')
+            || sent_by
+                .split(':')
+                .all(|p| !p.trim().is_empty() && !p.trim().contains(char::is_whitespace)))
 }
 
 /// Whether every quoted string closes (a backslash escapes the next character inside quotes) and

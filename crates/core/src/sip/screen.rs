@@ -161,6 +161,9 @@ fn refusal(r: &Request) -> Option<Response> {
 /// a tag (see [`COMPAT_TAG`]).
 fn canonical(mut r: Request) -> Request {
     tidy(&mut r.headers);
+    if let Some(fixed) = ipv6_three_colons(&r.uri.host) {
+        r.uri.host = fixed;
+    }
     let from = r.headers.get("From").unwrap_or_default();
     if param(from, "tag").is_none() {
         let tag = format!(
@@ -204,8 +207,9 @@ pub fn strip_compat_tags(bytes: &[u8]) -> Option<Vec<u8>> {
 /// Via as `SIP/2.0/UDP host:port;p=v` (RFC 3261 allows whitespace around every `/`, `;` and `=`
 /// there, and RFC 4475's first message uses it).
 fn tidy(h: &mut Headers) {
-    h.map("From", tidy_name_addr);
-    h.map("To", tidy_name_addr);
+    h.map("From", |v| fix_ipv6_references(&tidy_name_addr(v)));
+    h.map("To", |v| fix_ipv6_references(&tidy_name_addr(v)));
+    h.map("Contact", fix_ipv6_references);
     h.map("Via", |v| {
         split_list(v)
             .into_iter()
@@ -213,6 +217,40 @@ fn tidy(h: &mut Headers) {
             .collect::<Vec<_>>()
             .join(", ")
     });
+}
+
+/// RFC 3261's grammar lets an IPv6 reference end in `:::` before an IPv4 tail
+/// (`[2001:db8:::192.0.2.1]`), RFC 4291's does not; RFC 5118 §4.10 asks that both be taken. The
+/// reference with one colon fewer, when that is an IPv6 address.
+fn ipv6_three_colons(host: &str) -> Option<String> {
+    let inner = host.strip_prefix('[')?.strip_suffix(']')?;
+    if !inner.contains(":::") {
+        return None;
+    }
+    let fixed = inner.replacen(":::", "::", 1);
+    fixed.parse::<std::net::Ipv6Addr>().ok()?;
+    Some(format!("[{fixed}]"))
+}
+
+/// `v` with every bracketed IPv6 reference of [`ipv6_three_colons`]'s kind written with two
+/// colons.
+fn fix_ipv6_references(v: &str) -> String {
+    if !v.contains(":::") {
+        return v.to_string();
+    }
+    let mut out = String::with_capacity(v.len());
+    let mut rest = v;
+    while let Some(open) = rest.find('[') {
+        let Some(close) = rest[open..].find(']').map(|c| open + c) else {
+            break;
+        };
+        out.push_str(&rest[..open]);
+        let reference = &rest[open..=close];
+        out.push_str(&ipv6_three_colons(reference).unwrap_or_else(|| reference.to_string()));
+        rest = &rest[close + 1..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// `display <uri>;p=v` or `uri;p=v`, whitespace around the parameters removed.
@@ -511,6 +549,21 @@ mod tests {
             ),
             "{text}"
         );
+    }
+
+    #[test]
+    fn ipv6_references_with_rfc_3261s_three_colons_are_taken_and_bare_ones_refused() {
+        let three = OPTIONS
+            .replace("sip:100@pbx SIP", "sip:user@[2001:db8:::192.0.2.1] SIP")
+            .replace("To: <sip:100@pbx>", "To: sip:user@[2001:db8:::192.0.2.1]");
+        let Verdict::Pass(bytes) = screen(three.as_bytes()) else {
+            panic!("refused")
+        };
+        let text = String::from_utf8(bytes).unwrap();
+        assert!(text.starts_with("OPTIONS sip:user@[2001:db8::192.0.2.1] SIP/2.0\r\n"), "{text}");
+        assert!(text.contains("\r\nTo: sip:user@[2001:db8::192.0.2.1]\r\n"), "{text}");
+        let bare = OPTIONS.replace("sip:100@pbx SIP", "sip:user@2001:db8::10 SIP");
+        assert_eq!(answer(screen(bare.as_bytes())).status.as_u16(), 400);
     }
 
     #[test]

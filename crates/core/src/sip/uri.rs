@@ -70,6 +70,11 @@ impl SipUri {
         if hostport.len() > host.len() && port.is_none() {
             return Err(bad());
         }
+        // An IPv6 address is written in brackets (RFC 5118 §4.2: without them its colons cannot
+        // be told from a port's).
+        if !host.starts_with('[') && hostport.matches(':').count() > 1 {
+            return Err(bad());
+        }
         Ok(SipUri {
             scheme,
             user: user.map(str::to_string),
