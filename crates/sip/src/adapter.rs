@@ -342,7 +342,38 @@ impl Adapter {
             });
             return;
         }
-        let parsed = match Message::parse(text.as_bytes()) {
+        // A datagram was screened before the stack saw it; a message off a stream is screened
+        // here, once the stack has framed it.
+        let reliable = tx
+            .connection
+            .as_ref()
+            .is_some_and(SipConnection::is_reliable);
+        let screened = if reliable {
+            match screen(text.as_bytes()) {
+                Verdict::Pass(bytes) => bytes,
+                Verdict::Answer(response) => {
+                    debug!(
+                        status = response.status.as_u16(),
+                        "request refused at the edge"
+                    );
+                    let response =
+                        rsipstack::sip::Response::try_from(response.to_bytes().as_slice());
+                    tokio::spawn(async move {
+                        if let Ok(r) = response {
+                            let _ = tx.respond(r).await;
+                        }
+                    });
+                    return;
+                }
+                Verdict::Drop(why) => {
+                    debug!(why, "message dropped at the edge");
+                    return;
+                }
+            }
+        } else {
+            text.into_bytes()
+        };
+        let parsed = match Message::parse(&screened) {
             Ok(m) => Some(m),
             Err(e) => {
                 debug!(error = %e, "message refused by Parley's parser");

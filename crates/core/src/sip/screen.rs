@@ -560,8 +560,14 @@ mod tests {
             panic!("refused")
         };
         let text = String::from_utf8(bytes).unwrap();
-        assert!(text.starts_with("OPTIONS sip:user@[2001:db8::192.0.2.1] SIP/2.0\r\n"), "{text}");
-        assert!(text.contains("\r\nTo: sip:user@[2001:db8::192.0.2.1]\r\n"), "{text}");
+        assert!(
+            text.starts_with("OPTIONS sip:user@[2001:db8::192.0.2.1] SIP/2.0\r\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\r\nTo: sip:user@[2001:db8::192.0.2.1]\r\n"),
+            "{text}"
+        );
         let bare = OPTIONS.replace("sip:100@pbx SIP", "sip:user@2001:db8::10 SIP");
         assert_eq!(answer(screen(bare.as_bytes())).status.as_u16(), 400);
     }
