@@ -12,6 +12,7 @@ pub mod limits;
 pub mod ma;
 pub mod registrar;
 pub mod routing;
+pub mod sdes;
 pub mod sdp;
 pub mod sip;
 pub mod switch;
