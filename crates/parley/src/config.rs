@@ -29,6 +29,13 @@ pub struct Config {
     pub sip_listen: SocketAddr,
     /// HTTP listen address.
     pub http_listen: SocketAddr,
+    /// HTTPS listen address for the portal and APIs (none: HTTPS off), with `tls_cert` and
+    /// `tls_key`, or a self-signed certificate generated into the data directory.
+    pub https_listen: Option<SocketAddr>,
+    /// The server's certificate chain (PEM), with `tls_key`.
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    pub tls_key: Option<PathBuf>,
     /// RTP port range, `LOW-HIGH`.
     pub rtp_ports: String,
     /// Threads of the media relay's event loops (0: one per core).
@@ -213,6 +220,9 @@ impl Default for Config {
             node_name: None,
             sip_listen: "0.0.0.0:5060".parse().expect("literal"),
             http_listen: "0.0.0.0:8080".parse().expect("literal"),
+            https_listen: None,
+            tls_cert: None,
+            tls_key: None,
             rtp_ports: "10000-20000".into(),
             relay_threads: 0,
             public_addr: None,

@@ -3,6 +3,7 @@
 
 mod config;
 mod notify_cli;
+mod tls;
 mod trunk_cli;
 
 use std::io::{Read, Write};
@@ -95,6 +96,10 @@ struct ServeArgs {
     /// HTTP listen address (default 0.0.0.0:8080).
     #[arg(long)]
     http_listen: Option<std::net::SocketAddr>,
+    /// HTTPS listen address for the portal and APIs (default: none), with `tls_cert` and `tls_key`
+    /// from the configuration or a self-signed certificate kept in the data directory.
+    #[arg(long)]
+    https_listen: Option<std::net::SocketAddr>,
     /// RTP port range LOW-HIGH (default 10000-20000).
     #[arg(long)]
     rtp_ports: Option<String>,
@@ -941,6 +946,9 @@ async fn serve(mut config: Config, args: ServeArgs) -> Result<()> {
     if let Some(v) = args.http_listen {
         config.http_listen = v;
     }
+    if let Some(v) = args.https_listen {
+        config.https_listen = Some(v);
+    }
     if let Some(v) = args.rtp_ports {
         config.rtp_ports = v;
     }
@@ -1067,6 +1075,48 @@ async fn serve(mut config: Config, args: ServeArgs) -> Result<()> {
         conference: config.conference()?,
         time_zone: config::system_time_zone(),
     });
+    let https = match config.https_listen {
+        Some(addr) => {
+            let mut names = vec!["localhost".to_string(), "127.0.0.1".into(), "::1".into()];
+            for ip in [public_ip, addr.ip()] {
+                if !ip.is_unspecified() && !names.contains(&ip.to_string()) {
+                    names.push(ip.to_string());
+                }
+            }
+            let id = tls::identity(
+                &config.data,
+                config.tls_cert.as_deref(),
+                config.tls_key.as_deref(),
+                &names,
+            )?;
+            println!(
+                "HTTPS on {addr}: certificate {}{} (SHA-256 {})",
+                id.cert_path.display(),
+                if id.generated {
+                    ", self-signed, made now"
+                } else {
+                    ""
+                },
+                id.fingerprint
+            );
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen for HTTPS on {addr}"))?;
+            let listener = tls::TlsListener::new(listener, id.config)?;
+            let app = app.clone();
+            let https_cancel = cancel.clone();
+            Some(tokio::spawn(async move {
+                use axum::serve::ListenerExt;
+                axum::serve(
+                    listener.tap_io(|_| {}),
+                    app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+                )
+                .with_graceful_shutdown(async move { https_cancel.cancelled().await })
+                .await
+            }))
+        }
+        None => None,
+    };
     let http_cancel = cancel.clone();
     let http = tokio::spawn(async move {
         axum::serve(
@@ -1098,6 +1148,9 @@ async fn serve(mut config: Config, args: ServeArgs) -> Result<()> {
         _ => {}
     }
     let _ = tokio::time::timeout(Duration::from_secs(2), http).await;
+    if let Some(https) = https {
+        let _ = tokio::time::timeout(Duration::from_secs(2), https).await;
+    }
     let _ = tokio::time::timeout(Duration::from_secs(2), notifier).await;
     store.close().await;
     info!("stopped");
