@@ -122,22 +122,21 @@ def run(p, cases):
     return rows, wrong
 
 
-def test_every_rfc_4475_message_gets_the_answer_the_rfc_asks_for(parley_factory):
+def answered_as_asked(parley_factory, cases, rfc):
     p = parley_factory()
     p.add_user("100", "secret100")
     p.start()
-    rows, wrong = run(p, torture.RFC4475)
+    rows, wrong = run(p, cases)
     print("\n".join(rows))
-    assert not wrong, "answers not as RFC 4475 asks:\n" + "\n".join(wrong)
+    assert not wrong, f"answers not as {rfc} asks:\n" + "\n".join(wrong)
+
+
+def test_every_rfc_4475_message_gets_the_answer_the_rfc_asks_for(parley_factory):
+    answered_as_asked(parley_factory, torture.RFC4475, "RFC 4475")
 
 
 def test_rfc_5118_ipv6_messages_are_parsed_and_answered_the_same_way(parley_factory):
-    p = parley_factory()
-    p.add_user("100", "secret100")
-    p.start()
-    rows, wrong = run(p, torture.RFC5118)
-    print("\n".join(rows))
-    assert not wrong, "answers not as RFC 5118 asks:\n" + "\n".join(wrong)
+    answered_as_asked(parley_factory, torture.RFC5118, "RFC 5118")
 
 
 def over_tcp(p, case):

@@ -198,6 +198,51 @@ impl Headers {
     }
 }
 
+/// The characters of a header value that lie outside its quoted strings, with their byte offsets
+/// (inside quotes a backslash escapes the next character, RFC 3261 §25.1's `quoted-pair`).
+pub(crate) struct Unquoted<'a> {
+    chars: std::str::CharIndices<'a>,
+    quoted: bool,
+    escaped: bool,
+}
+
+impl<'a> Unquoted<'a> {
+    pub(crate) fn new(v: &'a str) -> Unquoted<'a> {
+        Unquoted {
+            chars: v.char_indices(),
+            quoted: false,
+            escaped: false,
+        }
+    }
+
+    /// Whether the walk so far ended inside a quoted string (at the end: one left open).
+    pub(crate) fn in_quotes(&self) -> bool {
+        self.quoted
+    }
+}
+
+impl Iterator for Unquoted<'_> {
+    type Item = (usize, char);
+
+    fn next(&mut self) -> Option<(usize, char)> {
+        loop {
+            let (i, c) = self.chars.next()?;
+            if self.quoted {
+                match (self.escaped, c) {
+                    (true, _) => self.escaped = false,
+                    (false, '\\') => self.escaped = true,
+                    (false, '"') => self.quoted = false,
+                    _ => {}
+                }
+            } else if c == '"' {
+                self.quoted = true;
+            } else {
+                return Some((i, c));
+            }
+        }
+    }
+}
+
 /// Split a comma-separated header value, ignoring commas inside quotes or angle brackets.
 pub fn split_list(v: &str) -> Vec<&str> {
     let mut out = Vec::new();

@@ -403,19 +403,10 @@ fn via_ok(v: &str) -> bool {
 /// Whether every quoted string closes (a backslash escapes the next character inside quotes) and
 /// every `<` outside quotes is closed by a `>`.
 fn balanced(v: &str) -> bool {
-    let (mut quoted, mut escaped, mut depth) = (false, false, 0i32);
-    for c in v.chars() {
-        if quoted {
-            match (escaped, c) {
-                (true, _) => escaped = false,
-                (false, '\\') => escaped = true,
-                (false, '"') => quoted = false,
-                _ => {}
-            }
-            continue;
-        }
+    let mut walk = super::header::Unquoted::new(v);
+    let mut depth = 0i32;
+    for (_, c) in &mut walk {
         match c {
-            '"' => quoted = true,
             '<' => depth += 1,
             '>' => {
                 depth -= 1;
@@ -426,7 +417,7 @@ fn balanced(v: &str) -> bool {
             _ => {}
         }
     }
-    !quoted && depth == 0
+    !walk.in_quotes() && depth == 0
 }
 
 fn truncate(s: &str) -> String {

@@ -270,19 +270,9 @@ fn tidy_name_addr(v: &str) -> String {
 
 /// The `>` closing a name-addr's URI (outside quotes), if the value is a name-addr.
 fn close_of_name_addr(v: &str) -> Option<usize> {
-    let (mut quoted, mut escaped, mut open) = (false, false, false);
-    for (i, c) in v.char_indices() {
-        if quoted {
-            match (escaped, c) {
-                (true, _) => escaped = false,
-                (false, '\\') => escaped = true,
-                (false, '"') => quoted = false,
-                _ => {}
-            }
-            continue;
-        }
+    let mut open = false;
+    for (i, c) in super::header::Unquoted::new(v) {
         match c {
-            '"' => quoted = true,
             '<' => open = true,
             '>' if open => return Some(i),
             ';' if !open => return None,
