@@ -2,7 +2,8 @@
 //! request (From, To, Via, CSeq, Contact, URI parameters, digest credentials, diversion headers) holds
 //! up, as does printing it and parsing the print again. The edge's screen takes the same bytes: it
 //! never panics, what it passes parses again to the same kind of message, and what it answers is a
-//! refusal carrying the Via and CSeq it is matched by, whose header section ends once.
+//! refusal carrying the Via and CSeq it is matched by, whose header section ends once, and never
+//! more than twice the request's size (little amplification towards a forged source).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use parley_core::sip::digest::Credentials;
@@ -26,6 +27,7 @@ fuzz_target!(|data: &[u8]| {
             assert!((400..600).contains(&r.status.as_u16()));
             assert!(r.headers.get("Via").is_some() && r.headers.get("CSeq").is_some());
             let text = r.to_bytes();
+            assert!(text.len() <= 2 * data.len(), "an answer over twice its request");
             assert!(text.starts_with(b"SIP/2.0 ") && !text[..text.len() - 4].windows(4).any(|w| w == b"\r\n\r\n"));
         }
         Verdict::Drop(_) => {}

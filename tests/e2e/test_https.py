@@ -63,11 +63,11 @@ def test_a_self_signed_certificate_is_made_once_kept_and_serves_the_portal_and_t
     # One that trusts only the system's roots refuses it: it really is TLS with this certificate.
     with pytest.raises(urllib.error.URLError, match="CERTIFICATE_VERIFY_FAILED"):
         urllib.request.urlopen(f"https://127.0.0.1:{port}/health", context=ssl.create_default_context(), timeout=5)
-    # Strangers who connect and say nothing, or garbage, hold up nobody: their handshakes wait in
-    # tasks of their own.
+    # Strangers (another address) who connect and say nothing, or garbage, hold up nobody: their
+    # handshakes wait in tasks of their own, at most 8 from one address.
     import socket
-    idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(20)]
-    junk = socket.create_connection(("127.0.0.1", port))
+    idle = [socket.create_connection(("127.0.0.1", port), source_address=("127.0.0.2", 0)) for _ in range(20)]
+    junk = socket.create_connection(("127.0.0.1", port), source_address=("127.0.0.2", 0))
     junk.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" + bytes(range(256)) * 4)
     assert https(port, "/health", cert)[0] == 200
     for s_ in idle + [junk]:

@@ -195,3 +195,19 @@ def test_rfc_4475_requests_the_stack_frames_wrongly_over_tcp(parley_factory):
     p.start()
     wrong = tcp_wrong(p, tcp_cases(True))
     assert not wrong, "\n".join(wrong)
+
+
+def test_a_request_larger_than_the_stack_takes_is_answered_513_not_cut(parley_factory):
+    p = parley_factory()
+    p.start()
+    raw = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    raw.bind(("127.0.0.1", p.sip_port + 4))
+    for size in (12_000, 40_000):
+        pad = "X-Pad: " + "a" * 70 + "\r\n"
+        msg = (f"OPTIONS sip:127.0.0.1:{p.sip_port} SIP/2.0\r\n"
+               f"Via: SIP/2.0/UDP 127.0.0.1:{p.sip_port + 4};branch=z9hG4bKbig{size}\r\n"
+               f"From: <sip:a@127.0.0.1>;tag=big\r\nTo: <sip:100@127.0.0.1>\r\nCall-ID: big{size}\r\n"
+               f"CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n" + pad * (size // len(pad)) + "Content-Length: 0\r\n\r\n")
+        raw.sendto(msg.encode(), ("127.0.0.1", p.sip_port))
+        got = [status_of(d) for d in answers(raw, 1.0, f"big{size}".encode())]
+        assert got[:1] == [513], (size, got)

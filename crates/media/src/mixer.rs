@@ -33,6 +33,8 @@ const PRIME_SAMPLES: usize = 2 * FRAME_SAMPLES;
 /// The most a participant's jitter buffer holds (120 ms): beyond it the oldest audio is dropped, so a
 /// sender whose clock runs fast cannot make its delay grow (no drift).
 pub const MAX_BUFFERED: usize = 6 * FRAME_SAMPLES;
+/// The most packets a jitter buffer holds, however short they are.
+const MAX_PACKETS: usize = 64;
 /// The most reserve a jitter buffer grows to after late audio (80 ms).
 const MAX_TARGET: usize = 4 * FRAME_SAMPLES;
 /// A buffer that held a frame more than its reserve for this many ticks (1 s) drops one frame, so
@@ -153,6 +155,10 @@ impl JitterBuffer {
     }
 
     fn push(&mut self, seq: u16, codec: Codec, payload: &[u8]) {
+        // A packet without audio adds nothing to play (and would not count against the bound).
+        if payload.is_empty() {
+            return;
+        }
         let ext = self.extend(seq);
         if self.next.is_some_and(|n| ext < n) || payload.len() > MAX_PACKET_SAMPLES {
             self.dropped += 1;
@@ -166,7 +172,7 @@ impl JitterBuffer {
         samples.clear();
         codec.decode(payload, &mut samples);
         self.packets.insert(at, (ext, samples));
-        while self.buffered() > MAX_BUFFERED {
+        while self.buffered() > MAX_BUFFERED || self.packets.len() > MAX_PACKETS {
             if !self.drop_oldest() {
                 break;
             }
@@ -969,6 +975,19 @@ mod tests {
         assert!(!j.pull(&mut out), "one frame is not yet the reserve");
         push(&mut j, 21);
         assert!(j.pull(&mut out));
+    }
+
+    #[test]
+    fn empty_and_tiny_packets_cannot_grow_a_jitter_buffer() {
+        let mut j = JitterBuffer::default();
+        for seq in 0..10_000u16 {
+            j.push(seq, Codec::Pcmu, &[]);
+        }
+        assert!(j.packets.is_empty(), "packets without audio are not kept");
+        for seq in 10_000..20_000u16 {
+            j.push(seq, Codec::Pcmu, &[0xff]);
+        }
+        assert!(j.packets.len() <= MAX_PACKETS);
     }
 
     #[test]

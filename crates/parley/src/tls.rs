@@ -5,7 +5,8 @@
 //! certificate that has expired, is not yet valid, or does not belong to its key is refused at start
 //! with a message saying which. One TLS stack, rustls, as everywhere else in Parley.
 
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,8 +46,11 @@ pub fn identity(
         (None, None) => {
             let dir = data.join("tls");
             let (c, k) = (dir.join("cert.pem"), dir.join("key.pem"));
-            let generated = !c.exists() && !k.exists();
+            // The certificate is written last: without it, whatever key is there is a half-made
+            // pair from a start that died, and both are made again.
+            let generated = !c.exists();
             if generated {
+                let _ = std::fs::remove_file(&k);
                 generate(&dir, &c, &k, names)?;
             }
             (c, k, generated)
@@ -111,7 +115,10 @@ fn generate(dir: &Path, cert: &Path, key: &Path, names: &[String]) -> Result<()>
         .self_signed(&pair)
         .context("signing the certificate")?;
     write_private(key, pair.serialize_pem().as_bytes())?;
-    std::fs::write(cert, c.pem()).with_context(|| format!("cannot write {}", cert.display()))?;
+    // Written whole under another name, then renamed: the certificate appears complete or not at all.
+    let part = cert.with_extension("pem.part");
+    std::fs::write(&part, c.pem()).with_context(|| format!("cannot write {}", part.display()))?;
+    std::fs::rename(&part, cert).with_context(|| format!("cannot write {}", cert.display()))?;
     Ok(())
 }
 
@@ -168,12 +175,15 @@ fn fingerprint(cert: &CertificateDer<'_>) -> String {
 
 /// Connections whose TLS handshake may be under way at once; more wait to be accepted.
 const HANDSHAKES: usize = 256;
+/// Handshakes one address may have under way at once; its further connections are closed.
+const HANDSHAKES_PER_ADDRESS: usize = 8;
 /// A handshake that takes longer is dropped.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A TLS listener for `axum::serve`: connections are accepted and their handshakes run in tasks of
-/// their own (a slow or silent client holds up nobody), at most [`HANDSHAKES`] at once; accept
-/// yields the connections whose handshake completed.
+/// their own (a slow or silent client holds up nobody), at most [`HANDSHAKES`] at once and
+/// [`HANDSHAKES_PER_ADDRESS`] from one address, each within [`HANDSHAKE_TIMEOUT`]; accept yields the
+/// connections whose handshake completed.
 pub struct TlsListener {
     rx: mpsc::Receiver<(TlsStream<tokio::net::TcpStream>, SocketAddr)>,
     local: SocketAddr,
@@ -186,6 +196,7 @@ impl TlsListener {
         let (tx, rx) = mpsc::channel(64);
         let acceptor = TlsAcceptor::from(config);
         let slots = Arc::new(Semaphore::new(HANDSHAKES));
+        let per_address: Arc<std::sync::Mutex<HashMap<IpAddr, usize>>> = Arc::default();
         tokio::spawn(async move {
             loop {
                 let Ok(permit) = slots.clone().acquire_owned().await else {
@@ -199,9 +210,31 @@ impl TlsListener {
                         continue;
                     }
                 };
-                let (acceptor, out) = (acceptor.clone(), tx.clone());
+                // An IPv6 address counts by its /64, as the lockouts do.
+                let key = parley_core::guard::address_key(peer.ip());
+                {
+                    let mut counts = per_address.lock().unwrap_or_else(|e| e.into_inner());
+                    let n = counts.entry(key).or_insert(0);
+                    if *n >= HANDSHAKES_PER_ADDRESS {
+                        debug!(%peer, "TLS connection closed: too many handshakes from its address");
+                        continue;
+                    }
+                    *n += 1;
+                }
+                let (acceptor, out, counts) = (acceptor.clone(), tx.clone(), per_address.clone());
                 tokio::spawn(async move {
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                    let handshake =
+                        tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await;
+                    {
+                        let mut counts = counts.lock().unwrap_or_else(|e| e.into_inner());
+                        if let Some(n) = counts.get_mut(&key) {
+                            *n -= 1;
+                            if *n == 0 {
+                                counts.remove(&key);
+                            }
+                        }
+                    }
+                    match handshake {
                         Ok(Ok(tls)) => {
                             drop(permit);
                             let _ = out.send((tls, peer)).await;

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use parley_core::sip::screen::{screen, strip_compat_tags, Verdict};
+use parley_core::sip::screen::{screen, strip_compat_tags, too_large, Verdict};
 use parley_core::sip::{Message, Request, Response};
 use parley_core::target::{Target, Transport};
 use rsipstack::transaction::endpoint::EndpointInnerRef;
@@ -78,22 +78,31 @@ pub use parley_core::sip::screen::MAX_REQUEST;
 /// documentation); sends go straight out.
 struct Gate {
     socket: tokio::net::UdpSocket,
+    /// Whole datagrams land here (the stack's own buffer is 8 KiB), so that a larger request is
+    /// answered 513 rather than cut.
+    buf: tokio::sync::Mutex<Vec<u8>>,
 }
 
 #[async_trait::async_trait]
 impl rsipstack::platform::net::UdpSocket for Gate {
     async fn recv_from(&self, buf: &mut [u8]) -> rsipstack::Result<(usize, SocketAddr)> {
+        let mut whole = self.buf.lock().await;
         loop {
-            let (n, from) = self.socket.recv_from(buf).await?;
-            match screen(&buf[..n]) {
-                Verdict::Pass(bytes) if bytes.len() <= buf.len() => {
+            let (n, from) = self.socket.recv_from(&mut whole).await?;
+            let verdict = match screen(&whole[..n]) {
+                // Too long for the stack once spelt out (a request near the stack's limit).
+                Verdict::Pass(bytes) if bytes.len() > buf.len() => too_large(&whole[..n]),
+                v => v,
+            };
+            match verdict {
+                Verdict::Pass(bytes) => {
                     buf[..bytes.len()].copy_from_slice(&bytes);
                     return Ok((bytes.len(), from));
                 }
-                Verdict::Pass(_) => debug!(%from, "a datagram grew too large in canonical form"),
                 Verdict::Answer(response) => {
                     debug!(%from, status = response.status.as_u16(), "request refused at the edge");
-                    let _ = self.socket.send_to(&response.to_bytes(), from).await;
+                    // Never waited for: a full send buffer drops the answer, not the next request.
+                    let _ = self.socket.try_send_to(&response.to_bytes(), from);
                 }
                 Verdict::Drop(why) => debug!(%from, why, "datagram dropped at the edge"),
             }
@@ -287,10 +296,16 @@ impl Adapter {
         let socket = tokio::net::UdpSocket::bind(listen)
             .await
             .map_err(|e| AdapterError::Listen(listen, e.to_string()))?;
-        let udp =
-            UdpConnection::from_socket(Arc::new(Gate { socket }), None, Some(cancel.child_token()))
-                .await
-                .map_err(|e| AdapterError::Listen(listen, e.to_string()))?;
+        let udp = UdpConnection::from_socket(
+            Arc::new(Gate {
+                socket,
+                buf: tokio::sync::Mutex::new(vec![0; 65_536]),
+            }),
+            None,
+            Some(cancel.child_token()),
+        )
+        .await
+        .map_err(|e| AdapterError::Listen(listen, e.to_string()))?;
         layer.add_transport(udp.into());
         let tcp = tokio::net::TcpListener::bind(listen)
             .await

@@ -48,7 +48,7 @@ pub fn screen(bytes: &[u8]) -> Verdict {
         Ok(Message::Request(r)) => match refusal(&r) {
             None => Verdict::Pass(canonical(r).to_bytes()),
             Some(_) if r.method == Method::Ack => Verdict::Drop("an ACK that would be refused"),
-            Some(resp) => Verdict::Answer(resp),
+            Some(resp) => no_amplification(resp, bytes.len()),
         },
         Err(e) => {
             let (status, reason) = match e {
@@ -81,6 +81,23 @@ pub fn screen(bytes: &[u8]) -> Verdict {
             };
             malformed(bytes, status, reason)
         }
+    }
+}
+
+/// The 513 of a request too large to be taken (in canonical form, where the stack's buffer is
+/// smaller than [`MAX_REQUEST`]).
+pub fn too_large(bytes: &[u8]) -> Verdict {
+    malformed(bytes, StatusCode::MESSAGE_TOO_LARGE, "Message Too Large")
+}
+
+/// A refusal goes back to the request's source address, which a forger chooses: it is never more
+/// than twice the request's size (a challenge for a REGISTER is about that too), so that nobody can
+/// use Parley to flood a third party with more than it sends.
+fn no_amplification(resp: Response, request_len: usize) -> Verdict {
+    if resp.to_bytes().len() > 2 * request_len {
+        Verdict::Drop("an answer larger than its request")
+    } else {
+        Verdict::Answer(resp)
     }
 }
 
@@ -165,7 +182,8 @@ fn canonical(mut r: Request) -> Request {
         r.uri.host = fixed;
     }
     let from = r.headers.get("From").unwrap_or_default();
-    if param(from, "tag").is_none() {
+    let tagged = super::NameAddr::parse(from).is_some_and(|f| f.tag().is_some());
+    if !tagged {
         let tag = format!(
             "{COMPAT_TAG}{}",
             &hash(&[r.headers.get("Call-ID").unwrap_or(""), from])[..12]
@@ -182,24 +200,38 @@ fn canonical(mut r: Request) -> Request {
 /// one. [`strip_compat_tags`] takes it out of everything sent, so the old peer never sees it.
 pub const COMPAT_TAG: &str = "p2543-";
 
-/// `bytes` without any `;tag=` [`COMPAT_TAG`]… parameter (None: there is none).
+/// `bytes` without the `;tag=` [`COMPAT_TAG`] parameters Parley added (exactly its 12 hex
+/// digits, then a delimiter), looked for in the header section only (None: there is none).
 pub fn strip_compat_tags(bytes: &[u8]) -> Option<Vec<u8>> {
     let needle = format!(";tag={COMPAT_TAG}");
     let needle = needle.as_bytes();
-    let mut at = bytes.windows(needle.len()).position(|w| w == needle)?;
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut rest = bytes;
-    loop {
-        out.extend_from_slice(&rest[..at]);
-        let tail = &rest[at + needle.len()..];
-        let len = tail.iter().take_while(|b| b.is_ascii_hexdigit()).count();
-        rest = &tail[len..];
-        match rest.windows(needle.len()).position(|w| w == needle) {
-            Some(p) => at = p,
-            None => break,
-        }
+    let head_end = bytes
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(bytes.len());
+    let ours = |at: usize| {
+        let tail = &bytes[at + needle.len()..];
+        tail.len() > 12
+            && tail[..12].iter().all(u8::is_ascii_hexdigit)
+            && !tail[12].is_ascii_alphanumeric()
+            && tail[12] != b'-'
+    };
+    let found: Vec<usize> = bytes[..head_end]
+        .windows(needle.len())
+        .enumerate()
+        .filter(|&(at, w)| w == needle && ours(at))
+        .map(|(at, _)| at)
+        .collect();
+    if found.is_empty() {
+        return None;
     }
-    out.extend_from_slice(rest);
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut from = 0;
+    for at in found {
+        out.extend_from_slice(&bytes[from..at]);
+        from = at + needle.len() + 12;
+    }
+    out.extend_from_slice(&bytes[from..]);
     Some(out)
 }
 
@@ -360,11 +392,21 @@ fn malformed(bytes: &[u8], status: StatusCode, reason: &str) -> Verdict {
     if start.split(' ').next() == Some("ACK") {
         return Verdict::Drop("an ACK that cannot be parsed");
     }
+    // Only what looks like a request line is answered: `method SP something SP SIP/…`.
+    let mut parts = start.split(' ');
+    let looks_like_request = parts.next().is_some_and(|m| !m.is_empty())
+        && parts.next().is_some()
+        && start.contains(" SIP/");
+    if !looks_like_request {
+        return Verdict::Drop("no request line");
+    }
     let mut headers = Headers::default();
     let mut last: Option<(String, String)> = None;
     let keep = |h: Option<(String, String)>, headers: &mut Headers| {
         if let Some((name, value)) = h {
+            // The first of each only: a request with many copies gets no larger an answer.
             if matches!(name.as_str(), "Via" | "From" | "To" | "Call-ID" | "CSeq")
+                && headers.get(&name).is_none()
                 && !value.chars().any(char::is_control)
             {
                 headers.push(&name, value.trim());
@@ -401,12 +443,15 @@ fn malformed(bytes: &[u8], status: StatusCode, reason: &str) -> Verdict {
             out.push(name, value);
         }
     }
-    Verdict::Answer(Response {
-        status,
-        reason: reason.to_string(),
-        headers: out,
-        body: Vec::new(),
-    })
+    no_amplification(
+        Response {
+            status,
+            reason: reason.to_string(),
+            headers: out,
+            body: Vec::new(),
+        },
+        bytes.len(),
+    )
 }
 
 /// The To tag of a stateless response: the same for every retransmission of a request (RFC 3261
@@ -597,6 +642,44 @@ mod tests {
         assert_eq!(r.headers.get("CSeq"), Some("1 INVITE"));
         let escaped = OPTIONS.replace("sip:100@pbx SIP", "sip:100@pbx?Route=%3Csip:x%3E SIP");
         assert_eq!(answer(screen(escaped.as_bytes())).status.as_u16(), 400);
+    }
+
+    #[test]
+    fn answers_are_never_larger_than_their_requests() {
+        // Many copies of the headers an answer repeats, in a request that cannot be parsed.
+        let mut forged = b"X sip:a SIP/2.0\nv: SIP/2.0/UDP h;branch=z9hG4bKq\nCSeq: 1 X\n".to_vec();
+        for _ in 0..2400 {
+            forged.extend_from_slice(b"t:\n");
+        }
+        match screen(&forged) {
+            Verdict::Answer(r) => assert!(r.to_bytes().len() <= 2 * forged.len()),
+            Verdict::Drop(_) => {}
+            Verdict::Pass(_) => panic!("passed"),
+        }
+        assert!(matches!(screen(b"X\nv:\nCSeq:\n"), Verdict::Drop(_)));
+        // A short request whose refusal would be more than twice its size is not answered.
+        let short =
+            "Z sip:a SIP/2.0\r\nv: SIP/2.0/UDP h\r\nf: a\r\nt: b\r\ni: 1\r\nCSeq: 1 Z\r\n\r\n";
+        assert!(
+            matches!(screen(short.as_bytes()), Verdict::Drop(_)),
+            "{:?}",
+            screen(short.as_bytes())
+        );
+    }
+
+    #[test]
+    fn only_the_tags_parley_added_are_taken_out_and_only_from_headers() {
+        let mine = format!("SIP/2.0 200 OK\r\nFrom: <sip:a@b>;tag={COMPAT_TAG}0123456789ab\r\nTo: <sip:c@d>;tag={COMPAT_TAG}abc\r\n\r\nbody ;tag={COMPAT_TAG}0123456789ab\r\n");
+        let out = String::from_utf8(strip_compat_tags(mine.as_bytes()).unwrap()).unwrap();
+        assert!(out.contains("\r\nFrom: <sip:a@b>\r\n"), "{out}");
+        assert!(
+            out.contains(&format!("To: <sip:c@d>;tag={COMPAT_TAG}abc")),
+            "a peer's own tag is its own: {out}"
+        );
+        assert!(
+            out.ends_with(&format!("body ;tag={COMPAT_TAG}0123456789ab\r\n")),
+            "bodies are untouched"
+        );
     }
 
     #[test]
