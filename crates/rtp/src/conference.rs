@@ -358,25 +358,29 @@ mod tests {
         loud
     }
 
+    /// A participant whose socket on Parley's side is `s` and whose phone is `phone` (its
+    /// signalling from the phone's address when `signalling`).
+    fn attendee(s: UdpSocket, phone: &UdpSocket, signalling: bool) -> Attendee {
+        s.set_nonblocking(true).unwrap();
+        let addr = phone.local_addr().unwrap();
+        Attendee {
+            socket: Arc::new(s),
+            remote: Some(addr),
+            signalling: signalling.then(|| addr.ip()),
+            audio_pt: 0,
+            event_pt: None,
+            stats: None,
+        }
+    }
+
     #[test]
     fn a_strangers_flood_on_a_participants_port_does_not_silence_it() {
         let rooms = Rooms::new(Arc::new(Engine::start(1).unwrap()));
         let (phone_a, phone_b) = (socket(), socket());
         let (side_a, side_b) = (socket(), socket());
         let (addr_a, addr_b) = (side_a.local_addr().unwrap(), side_b.local_addr().unwrap());
-        let attendee = |s: UdpSocket, phone: &UdpSocket| {
-            s.set_nonblocking(true).unwrap();
-            Attendee {
-                socket: Arc::new(s),
-                remote: Some(phone.local_addr().unwrap()),
-                signalling: Some(phone.local_addr().unwrap().ip()),
-                audio_pt: 0,
-                event_pt: None,
-                stats: None,
-            }
-        };
-        let _a = rooms.join("481", attendee(side_a, &phone_a), false);
-        let _b = rooms.join("481", attendee(side_b, &phone_b), false);
+        let _a = rooms.join("481", attendee(side_a, &phone_a, true), false);
+        let _b = rooms.join("481", attendee(side_b, &phone_b, true), false);
         // A stranger on another address queues a thousand loud packets on A's port, then keeps going
         // while A talks.
         let stranger = UdpSocket::bind("127.0.0.2:0").unwrap();
@@ -412,19 +416,8 @@ mod tests {
         let (phone_a, phone_b) = (socket(), socket());
         let (side_a, side_b) = (socket(), socket());
         let (addr_a, addr_b) = (side_a.local_addr().unwrap(), side_b.local_addr().unwrap());
-        let attendee = |s: UdpSocket, phone: &UdpSocket| {
-            s.set_nonblocking(true).unwrap();
-            Attendee {
-                socket: Arc::new(s),
-                remote: Some(phone.local_addr().unwrap()),
-                signalling: None,
-                audio_pt: 0,
-                event_pt: None,
-                stats: None,
-            }
-        };
-        let a = rooms.join("480", attendee(side_a, &phone_a), true);
-        let b = rooms.join("480", attendee(side_b, &phone_b), true);
+        let a = rooms.join("480", attendee(side_a, &phone_a, false), true);
+        let b = rooms.join("480", attendee(side_b, &phone_b, false), true);
         assert_eq!(rooms.in_session(), 1);
         // A talks (a loud square of 8000): B hears it, A hears silence.
         for seq in 0..20u16 {

@@ -243,6 +243,33 @@ impl Iterator for Unquoted<'_> {
     }
 }
 
+/// One Via value's pieces as written (RFC 3261 §20.42 allows whitespace around each `/`): the
+/// protocol's name and version, the transport, the sent-by (trimmed) and the parameters with their
+/// leading `;`.
+pub(crate) struct ViaParts<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) version: &'a str,
+    pub(crate) transport: &'a str,
+    pub(crate) sent_by: &'a str,
+    pub(crate) params: &'a str,
+}
+
+/// Split one Via value (not a list) into its [`ViaParts`]; None without the three `/`-parts.
+pub(crate) fn via_parts(v: &str) -> Option<ViaParts<'_>> {
+    let mut parts = v.splitn(3, '/');
+    let (name, version, rest) = (parts.next()?, parts.next()?, parts.next()?);
+    let rest = rest.trim_start();
+    let (transport, rest) = rest.split_at(rest.find(char::is_whitespace).unwrap_or(rest.len()));
+    let (sent_by, params) = rest.split_at(rest.find(';').unwrap_or(rest.len()));
+    Some(ViaParts {
+        name: name.trim(),
+        version: version.trim(),
+        transport,
+        sent_by: sent_by.trim(),
+        params,
+    })
+}
+
 /// Split a comma-separated header value, ignoring commas inside quotes or angle brackets.
 pub fn split_list(v: &str) -> Vec<&str> {
     let mut out = Vec::new();

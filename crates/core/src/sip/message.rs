@@ -381,23 +381,18 @@ fn check_headers(h: &Headers) -> Result<(), ParseError> {
 
 /// `SIP / 2.0 / transport sent-by [;params]` (whitespace allowed around the `/`s and the `:`).
 fn via_ok(v: &str) -> bool {
-    let mut parts = v.splitn(3, '/');
-    let (Some(name), Some(version), Some(rest)) = (parts.next(), parts.next(), parts.next()) else {
+    let Some(p) = super::header::via_parts(v) else {
         return false;
     };
-    let rest = rest.trim_start();
-    let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
-    let (transport, rest) = rest.split_at(end);
-    let sent_by = rest.split(';').next().unwrap_or("").trim();
-    name.trim().eq_ignore_ascii_case("SIP")
-        && version.trim() == "2.0"
-        && !transport.is_empty()
-        && transport.bytes().all(is_token_byte)
-        && !sent_by.is_empty()
-        && (sent_by.starts_with('[')
-            || sent_by
+    p.name.eq_ignore_ascii_case("SIP")
+        && p.version == "2.0"
+        && !p.transport.is_empty()
+        && p.transport.bytes().all(is_token_byte)
+        && !p.sent_by.is_empty()
+        && (p.sent_by.starts_with('[')
+            || p.sent_by
                 .split(':')
-                .all(|p| !p.trim().is_empty() && !p.trim().contains(char::is_whitespace)))
+                .all(|x| !x.trim().is_empty() && !x.trim().contains(char::is_whitespace)))
 }
 
 /// Whether every quoted string closes (a backslash escapes the next character inside quotes) and
@@ -424,7 +419,8 @@ fn truncate(s: &str) -> String {
     s.chars().take(80).collect()
 }
 
-fn find_head_end(bytes: &[u8]) -> Option<(usize, usize)> {
+/// Where the header section ends: its last byte and the body's first.
+pub(super) fn find_head_end(bytes: &[u8]) -> Option<(usize, usize)> {
     if let Some(p) = bytes.windows(4).position(|w| w == b"\r\n\r\n") {
         return Some((p, p + 4));
     }
@@ -435,7 +431,7 @@ fn find_head_end(bytes: &[u8]) -> Option<(usize, usize)> {
 }
 
 /// Split the head into lines, joining folded continuation lines (RFC 3261 §7.3.1).
-fn unfold_lines(head: &str) -> Vec<String> {
+pub(super) fn unfold_lines(head: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for raw in head.split('\n') {
         let line = raw.strip_suffix('\r').unwrap_or(raw);

@@ -11,7 +11,7 @@
 //! would be refused, are dropped: neither is ever answered.
 
 use super::header::{canonical_name, param, split_list, Headers};
-use super::message::{Message, Method, ParseError, Request, Response};
+use super::message::{find_head_end, unfold_lines, Message, Method, ParseError, Request, Response};
 use super::status::StatusCode;
 
 /// The largest request accepted, in bytes; a larger one is answered 513.
@@ -315,26 +315,12 @@ fn close_of_name_addr(v: &str) -> Option<usize> {
 }
 
 fn tidy_via(v: &str) -> String {
-    let mut parts = v.splitn(3, '/');
-    let (Some(name), Some(version), Some(rest)) = (parts.next(), parts.next(), parts.next()) else {
+    let Some(p) = super::header::via_parts(v) else {
         return v.trim().to_string();
     };
-    let rest = rest.trim_start();
-    let transport_len = rest.find(char::is_whitespace).unwrap_or(rest.len());
-    let (transport, rest) = rest.split_at(transport_len);
-    let (sent_by, params) = match rest.find(';') {
-        Some(p) => (&rest[..p], &rest[p..]),
-        None => (rest, ""),
-    };
-    let sent_by: String = sent_by.chars().filter(|c| !c.is_whitespace()).collect();
-    let mut out = format!(
-        "{}/{}/{} {}",
-        name.trim(),
-        version.trim(),
-        transport,
-        sent_by
-    );
-    push_params(&mut out, params);
+    let sent_by: String = p.sent_by.chars().filter(|c| !c.is_whitespace()).collect();
+    let mut out = format!("{}/{}/{} {sent_by}", p.name, p.version, p.transport);
+    push_params(&mut out, p.params);
     out
 }
 
@@ -379,13 +365,9 @@ fn media_type(v: &str) -> &str {
 /// Via, From, To, Call-ID and CSeq as they came. Without those (or for an ACK, or a response) it is
 /// dropped: there is nowhere to answer, or nothing may be answered.
 fn malformed(bytes: &[u8], status: StatusCode, reason: &str) -> Verdict {
-    let head_end = bytes
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or(bytes.len().min(MAX_REQUEST));
-    let head = String::from_utf8_lossy(&bytes[..head_end.min(bytes.len())]);
-    let mut lines = head.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
-    let start = lines.next().unwrap_or("");
+    let head_end = find_head_end(bytes).map_or(bytes.len(), |(end, _)| end);
+    let lines = unfold_lines(&String::from_utf8_lossy(&bytes[..head_end]));
+    let start = lines.first().map_or("", String::as_str);
     if start.starts_with("SIP/") {
         return Verdict::Drop("a response that cannot be parsed");
     }
@@ -401,32 +383,16 @@ fn malformed(bytes: &[u8], status: StatusCode, reason: &str) -> Verdict {
         return Verdict::Drop("no request line");
     }
     let mut headers = Headers::default();
-    let mut last: Option<(String, String)> = None;
-    let keep = |h: Option<(String, String)>, headers: &mut Headers| {
-        if let Some((name, value)) = h {
-            // The first of each only: a request with many copies gets no larger an answer.
-            if matches!(name.as_str(), "Via" | "From" | "To" | "Call-ID" | "CSeq")
-                && headers.get(&name).is_none()
-                && !value.chars().any(char::is_control)
-            {
-                headers.push(&name, value.trim());
-            }
+    for (name, value) in lines.iter().skip(1).filter_map(|l| l.split_once(':')) {
+        let name = canonical_name(name.trim());
+        // The first of each only: a request with many copies gets no larger an answer.
+        if matches!(name, "Via" | "From" | "To" | "Call-ID" | "CSeq")
+            && headers.get(name).is_none()
+            && !value.chars().any(char::is_control)
+        {
+            headers.push(name, value.trim());
         }
-    };
-    for line in lines {
-        if line.starts_with([' ', '\t']) {
-            if let Some((_, v)) = last.as_mut() {
-                v.push(' ');
-                v.push_str(line.trim());
-            }
-            continue;
-        }
-        keep(last.take(), &mut headers);
-        last = line
-            .split_once(':')
-            .map(|(n, v)| (canonical_name(n.trim()).to_string(), v.to_string()));
     }
-    keep(last, &mut headers);
     // The client matches a response by its Via's branch and its CSeq (RFC 3261 §17.1.3): those two
     // are enough to answer; From, To and Call-ID are copied when there.
     for required in ["Via", "CSeq"] {

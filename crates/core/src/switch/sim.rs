@@ -748,7 +748,7 @@ fn a_registration_lapses_after_its_expiry_and_a_refreshed_one_lives_twenty_minut
 }
 
 #[test]
-fn options_is_answered_without_authentication_and_unknown_methods_get_405() {
+fn options_is_answered_and_known_methods_not_taken_get_405_unknown_ones_501() {
     let mut sim = Sim::new();
     let mut p = Phone::new("100", 2);
     let req = p.request("OPTIONS", "sip:parley", "100", "o1", 1, "", "");
@@ -756,6 +756,11 @@ fn options_is_answered_without_authentication_and_unknown_methods_get_405() {
     let req = p.request("MESSAGE", "sip:101@parley", "101", "m1", 1, "", "");
     let (_, r) = sim.send_authorized(&mut p, req, "secret100");
     assert_eq!(r.unwrap().status, 405);
+    // A method nobody defined (it reaches the switch off a stream): 501 with Allow, no challenge.
+    let req = p.request("NEWMETHOD", "sip:parley", "100", "n1", 1, "", "");
+    let r = sim.send(req, p.target()).1.unwrap();
+    assert_eq!(r.status, 501);
+    assert!(r.headers.get("Allow").is_some_and(|a| a.contains("INVITE")));
 }
 
 // ---- calls ----
